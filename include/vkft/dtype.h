@@ -1,0 +1,23 @@
+/* Storage types of tensors and exact conversions between them (host side). */
+#ifndef VKFT_DTYPE_H
+#define VKFT_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum vkft_dtype { VKFT_F32, VKFT_F16, VKFT_BF16, VKFT_I32 } vkft_dtype;
+
+size_t vkft_dtype_size(vkft_dtype t);
+const char *vkft_dtype_name(vkft_dtype t);
+int vkft_dtype_parse(const char *name, vkft_dtype *out); /* "f32", "f16", "bf16", "i32" */
+
+uint16_t vkft_f32_to_f16(float f); /* round to nearest even, with subnormals and inf/nan */
+float vkft_f16_to_f32(uint16_t h);
+uint16_t vkft_f32_to_bf16(float f); /* round to nearest even; nan stays nan */
+float vkft_bf16_to_f32(uint16_t h);
+
+/* Converts n fp32 values into storage type t (dst holds n * vkft_dtype_size(t) bytes), and back. */
+void vkft_convert_from_f32(vkft_dtype t, const float *src, void *dst, size_t n);
+void vkft_convert_to_f32(vkft_dtype t, const void *src, float *dst, size_t n);
+
+#endif

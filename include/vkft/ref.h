@@ -1,0 +1,32 @@
+/* The plain-C reference of every op: the specification the shaders are tested against.
+ * Each op exists twice, vkft_ref_<op>_f32 over float and vkft_ref_<op>_f64 over double (the
+ * same source compiled twice, see src/ref/real.h); the double form is what gradient checks and
+ * tolerance-bounded comparisons evaluate. Shapes are in comments as in llm.c. */
+#ifndef VKFT_REF_H
+#define VKFT_REF_H
+
+#include <stdint.h>
+
+/* Matmul orientations training needs (row-major storage):
+ *   NT: C[M,N] = A[M,K] * B[N,K]^T   forward y = x W^T (W is [out, in])
+ *   NN: C[M,N] = A[M,K] * B[K,N]     input gradient dX = dY W
+ *   TN: C[M,N] = A[K,M]^T * B[K,N]   weight gradient dW = dY^T X */
+typedef enum vkft_matmul_orient {
+  VKFT_MATMUL_NT,
+  VKFT_MATMUL_NN,
+  VKFT_MATMUL_TN
+} vkft_matmul_orient;
+
+#define VKFT_REF_REAL float
+#define VKFT_REF(name) vkft_ref_##name##_f32
+#include "vkft/ref_ops.h"
+#undef VKFT_REF_REAL
+#undef VKFT_REF
+
+#define VKFT_REF_REAL double
+#define VKFT_REF(name) vkft_ref_##name##_f64
+#include "vkft/ref_ops.h"
+#undef VKFT_REF_REAL
+#undef VKFT_REF
+
+#endif

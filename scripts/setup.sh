@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what vkft needs to build and test on Debian 12 (or newer) and configures the build.
+# Safe to run again: packages already present are skipped by apt.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  libvulkan-dev libvulkan-volk-dev glslang-tools # Vulkan headers, volk loader, GLSL -> SPIR-V
+  libcjson-dev libpcre2-dev                      # JSON, Unicode regex for the tokenizer
+  mesa-vulkan-drivers                            # lavapipe: runs Vulkan on the CPU
+  vulkan-validationlayers                        # VK_LAYER_KHRONOS_validation for the tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

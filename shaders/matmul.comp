@@ -1,0 +1,136 @@
+// Tiled matmul with fp32 accumulation: C = alpha * op(A) * op(B) + beta * C.
+//   MATMUL_NT: C[M,N] = A[M,K] * B[N,K]^T  (forward x * W^T)
+//   MATMUL_NN: C[M,N] = A[M,K] * B[K,N]    (input gradient dY * W)
+//   MATMUL_TN: C[M,N] = A[K,M]^T * B[K,N]  (weight gradient dY^T * X)
+// B (the weight operand) is stored as B_F32, B_F16 or B_BF16; A and C are fp32.
+// Each invocation owns an RM x RN register tile; the 64 invocations of a workgroup are laid
+// out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
+// vector loads when rows are 16-byte aligned. On CPU drivers (lavapipe) every per-lane load
+// is expensive and spilled accumulators are cheap, so big register tiles pay off.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x = 64) in;
+
+layout(push_constant) uniform Push {
+  uint64_t a, b, c;
+  uint M, N, K;
+  float alpha, beta;
+} p;
+
+layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
+layout(constant_id = 1) const uint RN = 4; // columns per invocation (multiple of 4)
+const uint WN = 16;                        // invocations along n
+const uint BM = RM * (64 / WN);
+const uint BN = RN * WN;
+
+#if defined(B_F32)
+float loadB(uint64_t i) { return F32(p.b + 4 * i).v[0]; }
+vec4 loadB4(uint64_t i) { return load_f32x4(p.b + 4 * i); }
+#elif defined(B_F16)
+float loadB(uint64_t i) {
+  uint w = U32(p.b + 4 * (i >> 1)).v[0];
+  return unpackHalf2x16((i & 1) != 0 ? w >> 16 : w).x;
+}
+vec4 loadB4(uint64_t i) {
+  uvec2 w = load_u16x4(p.b + 2 * i);
+  return vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
+}
+#elif defined(B_BF16)
+float loadB(uint64_t i) {
+  uint w = U32(p.b + 4 * (i >> 1)).v[0];
+  return (i & 1) != 0 ? bf16_hi(w) : bf16_lo(w);
+}
+vec4 loadB4(uint64_t i) {
+  uvec2 w = load_u16x4(p.b + 2 * i);
+  return vec4(bf16_lo(w.x), bf16_hi(w.x), bf16_lo(w.y), bf16_hi(w.y));
+}
+#endif
+
+float loadA(uint64_t i) { return F32(p.a + 4 * i).v[0]; }
+vec4 loadA4(uint64_t i) { return load_f32x4(p.a + 4 * i); }
+
+// Element (row, k) of op(A) and (col, k) of op(B), zero outside the matrix.
+float elemA(uint m, uint k) {
+  if (m >= p.M || k >= p.K) return 0.0;
+#if defined(MATMUL_TN)
+  return loadA(uint64_t(k) * p.M + m);
+#else
+  return loadA(uint64_t(m) * p.K + k);
+#endif
+}
+float elemB(uint n, uint k) {
+  if (n >= p.N || k >= p.K) return 0.0;
+#if defined(MATMUL_NT)
+  return loadB(uint64_t(n) * p.K + k);
+#else
+  return loadB(uint64_t(k) * p.N + n);
+#endif
+}
+
+void main() {
+  const uint m0 = gl_WorkGroupID.y * BM + (gl_LocalInvocationID.x / WN) * RM;
+  const uint n0 = gl_WorkGroupID.x * BN + (gl_LocalInvocationID.x % WN) * RN;
+  float acc[RM][RN];
+  for (uint i = 0; i < RM; i++)
+    for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
+
+  // Vector loads need 16-byte aligned rows and a whole tile inside the matrix.
+#if defined(MATMUL_NT)
+  const bool vec_ok = (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+#elif defined(MATMUL_NN)
+  const bool vec_ok = (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+#else
+  const bool vec_ok = (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+#endif
+  const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
+
+  for (uint k = 0; k < k_vec; k += 4) {
+    float a[RM][4], b[RN][4]; // a[row][kk], b[col][kk]
+#if defined(MATMUL_TN)
+    for (uint kk = 0; kk < 4; kk++)
+      for (uint i = 0; i < RM; i += 4) {
+        vec4 v = loadA4(uint64_t(k + kk) * p.M + m0 + i);
+        for (uint q = 0; q < 4; q++) a[i + q][kk] = v[q];
+      }
+#else
+    for (uint i = 0; i < RM; i++) {
+      vec4 v = loadA4(uint64_t(m0 + i) * p.K + k);
+      for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
+    }
+#endif
+#if defined(MATMUL_NT)
+    for (uint j = 0; j < RN; j++) {
+      vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
+      for (uint kk = 0; kk < 4; kk++) b[j][kk] = v[kk];
+    }
+#else
+    for (uint kk = 0; kk < 4; kk++)
+      for (uint j = 0; j < RN; j += 4) {
+        vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
+        for (uint q = 0; q < 4; q++) b[j + q][kk] = v[q];
+      }
+#endif
+    for (uint kk = 0; kk < 4; kk++)
+      for (uint i = 0; i < RM; i++)
+        for (uint j = 0; j < RN; j++) acc[i][j] = fma(a[i][kk], b[j][kk], acc[i][j]);
+  }
+  for (uint k = k_vec; k < p.K; k++) {
+    float a[RM], b[RN];
+    for (uint i = 0; i < RM; i++) a[i] = elemA(m0 + i, k);
+    for (uint j = 0; j < RN; j++) b[j] = elemB(n0 + j, k);
+    for (uint i = 0; i < RM; i++)
+      for (uint j = 0; j < RN; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+  }
+
+  for (uint i = 0; i < RM; i++) {
+    if (m0 + i >= p.M) break;
+    for (uint j = 0; j < RN; j++) {
+      if (n0 + j >= p.N) break;
+      F32 c = F32(p.c + 4 * (uint64_t(m0 + i) * p.N + n0 + j));
+      float v = p.alpha * acc[i][j];
+      c.v[0] = p.beta != 0.0 ? v + p.beta * c.v[0] : v;
+    }
+  }
+}

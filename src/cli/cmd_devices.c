@@ -1,0 +1,62 @@
+/* `vkft devices`: every physical device with the capabilities vkft cares about. */
+#include "commands.h"
+
+#include "vkft/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *yes(int v) {
+  return v ? "yes" : "no";
+}
+
+int vkft_cmd_devices(int argc, char **argv) {
+  cli_device_opts opts;
+  if (cli_take_device_opts(&argc, argv, &opts) != VKFT_OK) return cli_fail();
+  if (argc > 1) {
+    fprintf(stderr, "vkft devices: unexpected argument \"%s\"\n", argv[1]);
+    return 2;
+  }
+  vkft_device_info *infos;
+  int count, chosen;
+  if (vkft_vk_list_devices(&infos, &count, &chosen) != VKFT_OK) return cli_fail();
+  const char *env = getenv("VKFT_DEVICE");
+  int wanted = opts.device >= 0 ? opts.device : (env && *env ? atoi(env) : -1);
+  if (wanted >= count) {
+    free(infos);
+    fprintf(stderr, "vkft: device %d does not exist (%d found)\n", wanted, count);
+    return 1;
+  }
+  if (wanted >= 0) chosen = infos[wanted].usable ? wanted : -1;
+  for (int i = 0; i < count; i++) {
+    const vkft_device_info *d = &infos[i];
+    printf("device %d: %s%s\n", i, d->name, i == chosen ? "   <- vkft uses this one" : "");
+    printf("  vendor %s (0x%04x), type %s, driver %s\n", d->vendor, d->vendor_id, d->type,
+           d->driver);
+    printf("  Vulkan %u.%u.%u\n", (d->api_version >> 22) & 0x7f, (d->api_version >> 12) & 0x3ff,
+           d->api_version & 0xfff);
+    for (int h = 0; h < d->heap_count; h++)
+      printf("  memory heap %d: %.2f GiB%s\n", h, d->heap_size[h] / (1024.0 * 1024 * 1024),
+             d->heap_device_local[h] ? " device-local" : "");
+    printf("  subgroup size %u (range %u..%u, size control %s, arithmetic %s, shuffle %s)\n",
+           d->subgroup_size, d->subgroup_min, d->subgroup_max, yes(d->subgroup_size_control),
+           yes(d->subgroup_arithmetic), yes(d->subgroup_shuffle));
+    printf("  fp16 %s, bf16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s\n", yes(d->fp16_arith),
+           yes(d->bf16), yes(d->int8_arith), yes(d->storage16), yes(d->storage8));
+    printf("  cooperative matrix %s\n", yes(d->coopmat));
+    printf("  max shared memory %u KiB, max workgroup %u invocations, push constants %u B\n",
+           d->max_shared_memory / 1024, d->max_workgroup_invocations, d->max_push_constants);
+    printf("  maxStorageBufferRange %.0f MiB, maxMemoryAllocationSize %.0f MiB\n",
+           d->max_storage_buffer_range / (1024.0 * 1024), d->max_allocation_size / (1024.0 * 1024));
+    printf("  buffer device address %s, int64 %s, timestamps %s, memory budget %s\n",
+           yes(d->buffer_device_address), yes(d->int64), yes(d->timestamps), yes(d->memory_budget));
+    if (!d->usable) printf("  not usable by vkft: %s\n", d->unusable_why);
+  }
+  free(infos);
+  if (chosen < 0) {
+    fprintf(stderr, "vkft: no listed device can run vkft\n");
+    return 1;
+  }
+  return 0;
+}

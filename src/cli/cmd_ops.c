@@ -1,0 +1,79 @@
+/* `vkft selftest` and `vkft bench ops`: the op table run on the chosen device against the C
+ * reference, as pass/fail lines or as benchmark figures. */
+#include "commands.h"
+
+#include "vkft/error.h"
+#include "vkft/opcases.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int run_table(int argc, char **argv, unsigned flag, int timed_runs, const char *what) {
+  cli_device_opts opts;
+  if (cli_take_device_opts(&argc, argv, &opts) != VKFT_OK) return cli_fail();
+  int json = 0;
+  const char *filter = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
+      filter = argv[++i];
+    else {
+      fprintf(stderr, "vkft %s: unexpected argument \"%s\"\n", what, argv[i]);
+      return 2;
+    }
+  }
+  vkft_device *dev = cli_open_device(&opts);
+  if (!dev) return 1;
+  vkft_backend *vk;
+  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK) {
+    vkft_device_destroy(dev);
+    return cli_fail();
+  }
+  if (!json) printf("%s on %s\n", what, vkft_device_get_info(dev)->name);
+  int count, failed = 0, ran = 0;
+  const vkft_op_case *cases = vkft_op_cases(&count);
+  for (int i = 0; i < count; i++) {
+    const vkft_op_case *c = &cases[i];
+    if (!(c->flags & flag) || (filter && !strstr(c->op, filter))) continue;
+    vkft_op_result r;
+    ran++;
+    if (vkft_op_case_run(vk, c, timed_runs, &r) != VKFT_OK) {
+      failed++;
+      fprintf(stderr, "vkft: %s %s: %s\n", c->op, vkft_dtype_name(c->dtype), vkft_error_message());
+      continue;
+    }
+    int ok = r.ok && r.deterministic;
+    failed += !ok;
+    if (json) {
+      printf(
+          "{\"op\": \"%s\", \"shape\": \"%s\", \"dtype\": \"%s\", \"ms\": %.4f, \"gflops\": %.3f, "
+          "\"gbps\": %.3f, \"max_err\": %.3e, \"tol\": %.3e, \"ok\": %s}\n",
+          c->op, r.shape, vkft_dtype_name(c->dtype), r.ms, r.gflops, r.gbps, r.max_err, r.tol,
+          ok ? "true" : "false");
+    } else if (timed_runs > 0) {
+      printf("%-4s %-14s %-5s %-16s %9.3f ms %8.2f %s  err %.2e (tol %.2e)\n", ok ? "ok" : "FAIL",
+             c->op, vkft_dtype_name(c->dtype), r.shape, r.ms, r.gflops > 0 ? r.gflops : r.gbps,
+             r.gflops > 0 ? "GFLOP/s" : "GB/s   ", r.max_err, r.tol);
+    } else {
+      printf("%-4s %-14s %-5s %-16s err %.2e (tol %.2e)%s\n", ok ? "ok" : "FAIL", c->op,
+             vkft_dtype_name(c->dtype), r.shape, r.max_err, r.tol,
+             r.deterministic ? "" : " NOT DETERMINISTIC");
+    }
+    fflush(stdout);
+  }
+  int validation = vkft_device_validation_errors(dev);
+  vkft_backend_destroy(vk);
+  vkft_device_destroy(dev);
+  if (!json) printf("%d of %d op cases passed\n", ran - failed, ran);
+  if (validation) fprintf(stderr, "vkft: %d validation message(s)\n", validation);
+  return failed || validation ? 1 : 0;
+}
+
+int vkft_cmd_selftest(int argc, char **argv) {
+  return run_table(argc, argv, VKFT_CASE_SELFTEST, 0, "selftest");
+}
+
+int vkft_cmd_bench_ops(int argc, char **argv) {
+  return run_table(argc, argv, VKFT_CASE_BENCH, 5, "bench ops");
+}

@@ -1,0 +1,87 @@
+/* vkft: the command-line entry point and subcommand dispatch. */
+#include "commands.h"
+
+#include "vkft/error.h"
+#include "vkft/platform.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VKFT_VERSION "0.1.0"
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} command;
+
+static const command commands[] = {
+    {"devices", vkft_cmd_devices, "list Vulkan devices, their capabilities and the one vkft picks"},
+    {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
+    {"bench", vkft_cmd_bench, "benchmarks: `bench ops [--json] [--filter S]`, `bench tokenize`"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "vkft %s - fine-tune Llama-family models on any Vulkan GPU\n\nusage: vkft <command> "
+          "[options]\n\ncommands:\n",
+          VKFT_VERSION);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(out, "\ncommon options: --device N (or VKFT_DEVICE=N), --profile (GPU time per "
+               "dispatch)\nenvironment: VKFT_VALIDATE=1 turns on the Vulkan validation layers\n");
+}
+
+int main(int argc, char **argv) {
+  vkft_platform_init(&argc, &argv);
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("vkft %s\n", VKFT_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "vkft: unknown command \"%s\" (see `vkft --help`)\n", argv[1]);
+  return 2;
+}
+
+int cli_fail(void) {
+  fprintf(stderr, "vkft: %s\n", vkft_error_message());
+  return 1;
+}
+
+int cli_take_device_opts(int *argc, char **argv, cli_device_opts *opts) {
+  opts->device = -1;
+  opts->profile = 0;
+  int out = 0;
+  for (int i = 0; i < *argc; i++) {
+    if (!strcmp(argv[i], "--device")) {
+      if (i + 1 >= *argc) return vkft_error("--device needs a number");
+      char *end;
+      long n = strtol(argv[++i], &end, 10);
+      if (*end || n < 0) return vkft_error("--device: \"%s\" is not a device number", argv[i]);
+      opts->device = (int)n;
+    } else if (!strcmp(argv[i], "--profile")) {
+      opts->profile = 1;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  *argc = out;
+  return VKFT_OK;
+}
+
+vkft_device *cli_open_device(const cli_device_opts *opts) {
+  vkft_device *dev = NULL;
+  vkft_device_desc desc = {.index = opts->device, .validate = -1, .profile = opts->profile};
+  if (vkft_device_create(&desc, &dev) != VKFT_OK) {
+    cli_fail();
+    return NULL;
+  }
+  return dev;
+}

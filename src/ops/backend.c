@@ -1,0 +1,119 @@
+/* The two backends' shared plumbing: tensor storage, transfers, and stream begin/end. */
+#include "backend.h"
+
+#include "vkft/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int vkft_backend_ref_create(vkft_backend **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? VKFT_OK : vkft_error("out of host memory");
+}
+
+int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
+  *out = calloc(1, sizeof **out);
+  if (!*out) return vkft_error("out of host memory");
+  (*out)->dev = dev;
+  return VKFT_OK;
+}
+
+void vkft_backend_destroy(vkft_backend *be) {
+  free(be);
+}
+
+const char *vkft_backend_name(const vkft_backend *be) {
+  return be->dev ? "vulkan" : "reference";
+}
+
+vkft_device *vkft_backend_device(const vkft_backend *be) {
+  return be->dev;
+}
+
+int vkft_tensor_alloc(vkft_backend *be, vkft_dtype dtype, int64_t n, vkft_tensor *t) {
+  memset(t, 0, sizeof *t);
+  t->dtype = dtype;
+  t->n = n;
+  t->owns = 1;
+  size_t bytes = (size_t)n * vkft_dtype_size(dtype);
+  if (!be->dev) {
+    t->host = calloc(bytes ? bytes : 1, 1);
+    return t->host ? VKFT_OK : vkft_error("out of host memory for a %zu-byte tensor", bytes);
+  }
+  return vkft_buffer_alloc(be->dev, bytes, &t->buf);
+}
+
+void vkft_tensor_free(vkft_backend *be, vkft_tensor *t) {
+  if (t->owns) {
+    if (be->dev)
+      vkft_buffer_free(be->dev, &t->buf);
+    else
+      free(t->host);
+  }
+  memset(t, 0, sizeof *t);
+}
+
+vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n) {
+  vkft_tensor v = *t;
+  size_t bytes = (size_t)offset * vkft_dtype_size(t->dtype);
+  v.n = n;
+  v.owns = 0;
+  if (v.host) v.host = (char *)v.host + bytes;
+  if (v.buf.addr) {
+    v.buf.addr += bytes;
+    v.buf.offset += bytes;
+    v.buf.size = (uint64_t)n * vkft_dtype_size(t->dtype);
+    if (v.buf.mapped) v.buf.mapped = (char *)v.buf.mapped + bytes;
+  }
+  return v;
+}
+
+int vkft_tensor_write(vkft_backend *be, const vkft_tensor *t, const void *src) {
+  size_t bytes = (size_t)t->n * vkft_dtype_size(t->dtype);
+  if (!be->dev) {
+    memcpy(t->host, src, bytes);
+    return VKFT_OK;
+  }
+  return vkft_buffer_upload(be->dev, &t->buf, 0, src, bytes);
+}
+
+int vkft_tensor_read(vkft_backend *be, const vkft_tensor *t, void *dst) {
+  size_t bytes = (size_t)t->n * vkft_dtype_size(t->dtype);
+  if (!be->dev) {
+    memcpy(dst, t->host, bytes);
+    return VKFT_OK;
+  }
+  return vkft_buffer_download(be->dev, &t->buf, 0, dst, bytes);
+}
+
+int vkft_begin(vkft_backend *be) {
+  if (be->recording) return vkft_error("internal: vkft_begin twice");
+  be->recording = 1;
+  return be->dev ? vkft_stream_begin(be->dev) : VKFT_OK;
+}
+
+int vkft_end(vkft_backend *be) {
+  if (!be->recording) return vkft_error("internal: vkft_end without vkft_begin");
+  be->recording = 0;
+  return be->dev ? vkft_stream_submit(be->dev) : VKFT_OK;
+}
+
+int op_check(const char *op, const char *arg, const vkft_tensor *t, int64_t need,
+             unsigned dtype_mask) {
+  if (!(dtype_mask & DT(t->dtype)))
+    return vkft_error("%s: %s has unsupported dtype %s", op, arg, vkft_dtype_name(t->dtype));
+  if (t->n < need)
+    return vkft_error("%s: %s holds %lld elements, the shape needs %lld", op, arg, (long long)t->n,
+                      (long long)need);
+  return VKFT_OK;
+}
+
+float *ref_as_f32(const vkft_tensor *t, int64_t n) {
+  float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
+  if (!out) {
+    vkft_error("out of host memory");
+    return NULL;
+  }
+  vkft_convert_to_f32(t->dtype, t->host, out, (size_t)n);
+  return out;
+}

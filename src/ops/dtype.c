@@ -1,0 +1,126 @@
+/* fp32 <-> fp16 / bf16 conversions done bit by bit, so they are exact and identical on every
+ * compiler and C library (no reliance on _Float16). */
+#include "vkft/dtype.h"
+
+#include <string.h>
+
+size_t vkft_dtype_size(vkft_dtype t) {
+  return t == VKFT_F16 || t == VKFT_BF16 ? 2 : 4;
+}
+
+const char *vkft_dtype_name(vkft_dtype t) {
+  switch (t) {
+  case VKFT_F32:
+    return "f32";
+  case VKFT_F16:
+    return "f16";
+  case VKFT_BF16:
+    return "bf16";
+  case VKFT_I32:
+    return "i32";
+  }
+  return "?";
+}
+
+int vkft_dtype_parse(const char *name, vkft_dtype *out) {
+  static const vkft_dtype all[] = {VKFT_F32, VKFT_F16, VKFT_BF16, VKFT_I32};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (!strcmp(name, vkft_dtype_name(all[i]))) return *out = all[i], 0;
+  return -1;
+}
+
+static uint32_t bits_of(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+static float float_of(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t vkft_f32_to_f16(float f) {
+  uint32_t x = bits_of(f);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t exp = (x >> 23) & 0xffu;
+  uint32_t man = x & 0x7fffffu;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00u); /* overflow -> inf */
+  if (e <= 0) {                                   /* subnormal half or zero */
+    if (e < -10) return (uint16_t)sign;
+    man |= 0x800000u;
+    int shift = 14 - e;
+    uint32_t half = man >> shift;
+    uint32_t rest = man & ((1u << shift) - 1);
+    uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1))) half++;
+    return (uint16_t)(sign | half);
+  }
+  uint32_t half = ((uint32_t)e << 10) | (man >> 13);
+  uint32_t rest = man & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1))) half++; /* may carry into inf: right */
+  return (uint16_t)(sign | half);
+}
+
+float vkft_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t man = h & 0x3ffu;
+  if (exp == 0x1f) return float_of(sign | 0x7f800000u | (man << 13));
+  if (exp == 0) {
+    if (man == 0) return float_of(sign);
+    int e = -1;
+    do {
+      man <<= 1;
+      e++;
+    } while (!(man & 0x400u));
+    return float_of(sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13));
+  }
+  return float_of(sign | ((exp + 127 - 15) << 23) | (man << 13));
+}
+
+uint16_t vkft_f32_to_bf16(float f) {
+  uint32_t x = bits_of(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet nan */
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return (uint16_t)(x >> 16);
+}
+
+float vkft_bf16_to_f32(uint16_t h) {
+  return float_of((uint32_t)h << 16);
+}
+
+void vkft_convert_from_f32(vkft_dtype t, const float *src, void *dst, size_t n) {
+  uint16_t *d16 = dst;
+  switch (t) {
+  case VKFT_F32:
+  case VKFT_I32:
+    memcpy(dst, src, n * 4);
+    break;
+  case VKFT_F16:
+    for (size_t i = 0; i < n; i++) d16[i] = vkft_f32_to_f16(src[i]);
+    break;
+  case VKFT_BF16:
+    for (size_t i = 0; i < n; i++) d16[i] = vkft_f32_to_bf16(src[i]);
+    break;
+  }
+}
+
+void vkft_convert_to_f32(vkft_dtype t, const void *src, float *dst, size_t n) {
+  const uint16_t *s16 = src;
+  switch (t) {
+  case VKFT_F32:
+  case VKFT_I32:
+    memcpy(dst, src, n * 4);
+    break;
+  case VKFT_F16:
+    for (size_t i = 0; i < n; i++) dst[i] = vkft_f16_to_f32(s16[i]);
+    break;
+  case VKFT_BF16:
+    for (size_t i = 0; i < n; i++) dst[i] = vkft_bf16_to_f32(s16[i]);
+    break;
+  }
+}

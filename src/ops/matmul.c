@@ -1,0 +1,64 @@
+/* matmul on both backends (shaders/matmul.comp, src/ref/matmul.c). */
+#include "backend.h"
+
+#include "vkft/error.h"
+
+#include <stdlib.h>
+
+int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *a,
+                const vkft_tensor *b, vkft_tensor *c, int64_t M, int64_t N, int64_t K, float alpha,
+                float beta) {
+  if (M <= 0 || N <= 0 || K <= 0)
+    return vkft_error("matmul: empty shape %lldx%lldx%lld", (long long)M, (long long)N,
+                      (long long)K);
+  unsigned weight_types =
+      orient == VKFT_MATMUL_TN ? DT(VKFT_F32) : DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16);
+  if (op_check("matmul", "A", a, M * K, DT(VKFT_F32)) ||
+      op_check("matmul", "B", b, N * K, weight_types) ||
+      op_check("matmul", "C", c, M * N, DT(VKFT_F32)))
+    return VKFT_ERR;
+
+  if (!be->dev) {
+    float *bf = b->dtype == VKFT_F32 ? b->host : ref_as_f32(b, N * K);
+    if (!bf) return VKFT_ERR;
+    vkft_ref_matmul_f32(orient, a->host, bf, c->host, M, N, K, alpha, beta);
+    if (bf != b->host) free(bf);
+    return VKFT_OK;
+  }
+
+  static const char *names[3][3] = {{"matmul_nt_f32", "matmul_nt_f16", "matmul_nt_bf16"},
+                                    {"matmul_nn_f32", "matmul_nn_f16", "matmul_nn_bf16"},
+                                    {"matmul_tn_f32", NULL, NULL}};
+  if (M > UINT32_MAX || N > UINT32_MAX || K > UINT32_MAX)
+    return vkft_error("matmul: dimension over 2^32");
+  struct {
+    uint64_t a, b, c;
+    uint32_t M, N, K;
+    float alpha, beta;
+  } push = {a->buf.addr, b->buf.addr, c->buf.addr, (uint32_t)M,
+            (uint32_t)N, (uint32_t)K, alpha,       beta};
+  /* Register tile per invocation: the biggest that still gives the device enough workgroups
+   * (CPU drivers gain most from big tiles: every per-lane load is costly there). */
+  uint32_t rm = 4, rn = 4;
+  if (M >= 32 && N >= 256 && (M / 32) * (N / 256) >= 4)
+    rm = 8, rn = 16;
+  else if (M >= 32 && N >= 128 && (M / 32) * (N / 128) >= 4)
+    rm = 8, rn = 8;
+  const char *rm_env = getenv("VKFT_MATMUL_RM"), *rn_env = getenv("VKFT_MATMUL_RN"); /* tuning */
+  if (rm_env && rn_env && atoi(rm_env) % 4 == 0 && atoi(rn_env) % 4 == 0 && atoi(rm_env) > 0 &&
+      atoi(rn_env) > 0)
+    rm = (uint32_t)atoi(rm_env), rn = (uint32_t)atoi(rn_env);
+  uint32_t bm = rm * 4, bn = rn * 16; /* 64 invocations: 16 along n, 4 along m */
+  vkft_dispatch_desc d = {
+      .shader = names[orient][b->dtype],
+      .spec = {rm, rn},
+      .spec_count = 2,
+      .push = &push,
+      .push_size = sizeof push,
+      .groups = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), 1},
+      .reads = {vk_range_of(a), vk_range_of(b), vk_range_of(c)},
+      .read_count = beta != 0 ? 3 : 2,
+      .writes = {vk_range_of(c)},
+      .write_count = 1};
+  return vkft_stream_dispatch(be->dev, &d);
+}

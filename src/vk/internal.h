@@ -1,0 +1,82 @@
+/* Private state of the Vulkan runtime shared by the files of src/vk/. */
+#ifndef VKFT_VK_INTERNAL_H
+#define VKFT_VK_INTERNAL_H
+
+#include "vkft/vk.h"
+
+#include <volk.h>
+
+typedef struct vk_block {
+  VkDeviceMemory memory;
+  VkBuffer buffer;
+  uint64_t size, addr;
+  void *mapped;
+  int dedicated;
+  /* free list: sorted, non-overlapping [offset, offset+size) ranges */
+  uint64_t *free_offset, *free_size;
+  int free_count, free_cap;
+  struct vk_block *next;
+} vk_block;
+
+typedef struct vk_pipeline {
+  char shader[64];
+  uint32_t spec[VKFT_MAX_SPEC];
+  int spec_count;
+  uint32_t subgroup_size;
+  VkPipeline pipeline;
+  struct vk_pipeline *next;
+} vk_pipeline;
+
+struct vkft_device {
+  vkft_device_info info;
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  uint32_t queue_family;
+  VkCommandPool pool;
+  VkCommandBuffer cmd;
+  VkFence fence;
+  int validation_errors;
+
+  /* memory */
+  uint32_t memory_type;
+  int host_visible; /* buffers are mapped (0 when VKFT_FORCE_STAGING=1 or not host-visible) */
+  uint64_t block_size, in_use, budget;
+  vk_block *blocks;
+  vk_block *staging; /* host-visible bounce buffer for non-mapped memory */
+
+  /* pipelines */
+  VkPipelineLayout layout;
+  vk_pipeline *pipelines;
+
+  /* stream */
+  int recording;
+  int dispatch_count;
+  vkft_range *pending_reads, *pending_writes;
+  int pending_read_count, pending_write_count, pending_cap;
+  int barrier_count;
+
+  /* profiling */
+  int profile;
+  VkQueryPool queries;
+  uint32_t query_cap, query_count;
+  const char **query_labels;
+  vkft_profile_entry *profile_entries;
+  int profile_count;
+  double gpu_ms;
+};
+
+int vk_memory_init(vkft_device *dev);
+void vk_memory_shutdown(vkft_device *dev);
+void vk_pipelines_shutdown(vkft_device *dev);
+int vk_stream_init(vkft_device *dev);
+void vk_stream_shutdown(vkft_device *dev);
+const char *vk_result_string(VkResult r);
+
+/* One-off command buffer for transfers outside the step stream. */
+int vk_oneshot_begin(vkft_device *dev, VkCommandBuffer *cmd);
+int vk_oneshot_submit(vkft_device *dev, VkCommandBuffer cmd);
+
+#endif

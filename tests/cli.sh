@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Command-line behaviour of the vkft binary: device listing, running from another folder
+# (shaders are embedded), the no-driver error, bad arguments, selftest and the bench JSON.
+# Usage: tests/cli.sh path/to/vkft. Prints "N passed, N failed" and fails if any check failed.
+set -u
+vkft=$(realpath "$1")
+passed=0
+failed=0
+check() { # check "what" command...
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+out=$("$vkft" devices 2>&1); rc=$?
+check "devices exits 0" test $rc -eq 0
+check "devices lists llvmpipe" grep -q "llvmpipe" <<<"$out"
+check "devices marks the chosen one" grep -q "vkft uses this one" <<<"$out"
+check "devices shows maxStorageBufferRange" grep -q "maxStorageBufferRange 128 MiB" <<<"$out"
+
+out=$(cd / && "$vkft" selftest 2>&1); rc=$?
+check "selftest from / exits 0 ($out)" test $rc -eq 0
+check "selftest prints per-op lines" grep -q "^ok   matmul_nt" <<<"$out"
+
+# No driver visible: one line on stderr, exit status 1 (not a crash).
+out=$(VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json "$vkft" devices 2>&1 >/dev/null); rc=$?
+check "no driver: exit 1 (got $rc)" test $rc -eq 1
+check "no driver: one line" test "$(wc -l <<<"$out")" -eq 1
+check "no driver: says so ($out)" grep -q "no Vulkan driver found" <<<"$out"
+out=$(VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json "$vkft" selftest 2>&1); rc=$?
+check "no driver selftest: exit 1" test $rc -eq 1
+
+out=$("$vkft" devices --device 99 2>&1); rc=$?
+check "missing device: exit 1" test $rc -eq 1
+check "missing device: message" grep -q "device 99 does not exist" <<<"$out"
+out=$("$vkft" frobnicate 2>&1); rc=$?
+check "unknown command: exit 2" test $rc -eq 2
+out=$("$vkft" 2>&1); rc=$?
+check "no command: usage, exit 2" test $rc -eq 2
+
+out=$("$vkft" bench ops --json --filter matmul_tn 2>&1); rc=$?
+check "bench ops --json exits 0" test $rc -eq 0
+line=$(grep '^{' <<<"$out" | head -1)
+for key in op shape dtype ms gflops max_err tol ok; do
+  check "bench JSON has \"$key\" ($line)" grep -q "\"$key\": " <<<"$line"
+done
+check "bench JSON ok is true" grep -q '"ok": true' <<<"$line"
+
+out=$("$vkft" selftest --profile 2>&1); rc=$?
+check "selftest --profile exits 0" test $rc -eq 0
+
+echo "$passed passed, $failed failed"
+test $failed -eq 0
