@@ -34,7 +34,7 @@ static int64_t rows_checked(int64_t M, int64_t N, int64_t K) {
   return (double)M * N * K > 64.0 * 1024 * 1024 && M > 64 ? 64 : M;
 }
 
-int case_matmul_run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r) {
+static int run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r) {
   matmul_ctx x = {.M = c->d[0], .N = c->d[1], .K = c->d[2], .beta = c->d[3] ? 0.5f : 0.0f};
   const char *variant = c->op + strlen("matmul_");
   if (!strcmp(variant, "nt"))
@@ -117,3 +117,49 @@ done:
   free(a), free(b), free(c0), free(out), free(b_stored);
   return status;
 }
+
+/* matmul d = {M, N, K, beta != 0}. Odd and tile-straddling sizes, length 1, and one weight
+ * over maxStorageBufferRange of lavapipe (33000 x 1024 fp32 = 135 MB > 128 MiB). */
+static const vkft_op_case cases[] = {
+    {"matmul_nt", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
+    {"matmul_nt", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F32, {1, 67, 33, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F32, {17, 33, 65, 1}, HARNESS_T},
+    {"matmul_nt", VKFT_F32, {130, 257, 96, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F16, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
+    {"matmul_nt", VKFT_F16, {19, 70, 37, 1}, HARNESS_T},
+    {"matmul_nt", VKFT_F16, {33, 129, 256, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_BF16, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
+    {"matmul_nt", VKFT_BF16, {19, 70, 37, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_BF16, {33, 129, 256, 1}, HARNESS_T},
+    {"matmul_nn", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
+    {"matmul_nn", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_F32, {23, 45, 67, 1}, HARNESS_T},
+    {"matmul_nn", VKFT_F32, {64, 256, 130, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_F16, {23, 45, 67, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_F16, {40, 128, 64, 1}, HARNESS_T | HARNESS_S},
+    {"matmul_nn", VKFT_BF16, {23, 45, 67, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_BF16, {40, 128, 64, 1}, HARNESS_T | HARNESS_S},
+    {"matmul_tn", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
+    {"matmul_tn", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
+    {"matmul_tn", VKFT_F32, {33, 47, 19, 1}, HARNESS_T},
+    {"matmul_tn", VKFT_F32, {96, 160, 300, 0}, HARNESS_T},
+    /* shapes that select the larger register tiles (8x8, 8x16), with ragged edges */
+    {"matmul_nt", VKFT_F32, {70, 260, 44, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F32, {130, 520, 68, 1}, HARNESS_T},
+    {"matmul_nt", VKFT_BF16, {130, 520, 68, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F16, {70, 260, 45, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_F32, {130, 520, 68, 0}, HARNESS_T},
+    {"matmul_nn", VKFT_BF16, {70, 260, 44, 1}, HARNESS_T},
+    {"matmul_tn", VKFT_F32, {130, 520, 68, 1}, HARNESS_T},
+    {"matmul_tn", VKFT_F32, {70, 262, 44, 0}, HARNESS_T},
+    {"matmul_nt", VKFT_F32, {8, 33000, 1024, 0}, HARNESS_T}, /* > 128 MiB weight */
+    {"matmul_nt", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
+    {"matmul_nt", VKFT_F16, {1024, 1024, 1024, 0}, HARNESS_B},
+    {"matmul_nt", VKFT_BF16, {1024, 1024, 1024, 0}, HARNESS_B},
+    {"matmul_nn", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
+    {"matmul_nn", VKFT_BF16, {1024, 1024, 1024, 0}, HARNESS_B},
+    {"matmul_tn", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
+};
+
+const harness_family family_matmul = {cases, HARNESS_COUNT(cases), run};

@@ -21,12 +21,19 @@ int harness_repeat(vkft_backend *be, harness_record_fn prepare, harness_record_f
                    const vkft_tensor *result, const float *first_output, int timed_runs,
                    vkft_op_result *r);
 
-/* A family of ops: its cases are the rows whose op name starts with `prefix`. */
+/* A family of ops (one src/ops/case_<family>.c): its rows of the op table and how to run
+ * one. Adding a family: define it in its case file and list it in src/ops/opcases.c. */
 typedef struct harness_family {
-  const char *prefix;
+  const vkft_op_case *cases;
+  int count;
   int (*run)(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r);
 } harness_family;
 
-int case_matmul_run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r);
+#define HARNESS_T VKFT_CASE_TEST
+#define HARNESS_S VKFT_CASE_SELFTEST
+#define HARNESS_B VKFT_CASE_BENCH
+#define HARNESS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+extern const harness_family family_matmul;
 
 #endif

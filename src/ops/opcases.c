@@ -7,69 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T VKFT_CASE_TEST
-#define S VKFT_CASE_SELFTEST
-#define B VKFT_CASE_BENCH
-
-/* matmul d = {M, N, K, beta != 0}. Odd and tile-straddling sizes, length 1, and one weight
- * over maxStorageBufferRange of lavapipe (33000 x 1024 fp32 = 135 MB > 128 MiB). */
-static const vkft_op_case cases[] = {
-    {"matmul_nt", VKFT_F32, {64, 64, 64, 0}, T | S},
-    {"matmul_nt", VKFT_F32, {1, 1, 1, 0}, T},
-    {"matmul_nt", VKFT_F32, {1, 67, 33, 0}, T},
-    {"matmul_nt", VKFT_F32, {17, 33, 65, 1}, T},
-    {"matmul_nt", VKFT_F32, {130, 257, 96, 0}, T},
-    {"matmul_nt", VKFT_F16, {64, 64, 64, 0}, T | S},
-    {"matmul_nt", VKFT_F16, {19, 70, 37, 1}, T},
-    {"matmul_nt", VKFT_F16, {33, 129, 256, 0}, T},
-    {"matmul_nt", VKFT_BF16, {64, 64, 64, 0}, T | S},
-    {"matmul_nt", VKFT_BF16, {19, 70, 37, 0}, T},
-    {"matmul_nt", VKFT_BF16, {33, 129, 256, 1}, T},
-    {"matmul_nn", VKFT_F32, {64, 64, 64, 0}, T | S},
-    {"matmul_nn", VKFT_F32, {1, 1, 1, 0}, T},
-    {"matmul_nn", VKFT_F32, {23, 45, 67, 1}, T},
-    {"matmul_nn", VKFT_F32, {64, 256, 130, 0}, T},
-    {"matmul_nn", VKFT_F16, {23, 45, 67, 0}, T},
-    {"matmul_nn", VKFT_F16, {40, 128, 64, 1}, T | S},
-    {"matmul_nn", VKFT_BF16, {23, 45, 67, 0}, T},
-    {"matmul_nn", VKFT_BF16, {40, 128, 64, 1}, T | S},
-    {"matmul_tn", VKFT_F32, {64, 64, 64, 0}, T | S},
-    {"matmul_tn", VKFT_F32, {1, 1, 1, 0}, T},
-    {"matmul_tn", VKFT_F32, {33, 47, 19, 1}, T},
-    {"matmul_tn", VKFT_F32, {96, 160, 300, 0}, T},
-    /* shapes that select the larger register tiles (8x8, 8x16), with ragged edges */
-    {"matmul_nt", VKFT_F32, {70, 260, 44, 0}, T},
-    {"matmul_nt", VKFT_F32, {130, 520, 68, 1}, T},
-    {"matmul_nt", VKFT_BF16, {130, 520, 68, 0}, T},
-    {"matmul_nt", VKFT_F16, {70, 260, 45, 0}, T},
-    {"matmul_nn", VKFT_F32, {130, 520, 68, 0}, T},
-    {"matmul_nn", VKFT_BF16, {70, 260, 44, 1}, T},
-    {"matmul_tn", VKFT_F32, {130, 520, 68, 1}, T},
-    {"matmul_tn", VKFT_F32, {70, 262, 44, 0}, T},
-    {"matmul_nt", VKFT_F32, {8, 33000, 1024, 0}, T}, /* > 128 MiB weight */
-    {"matmul_nt", VKFT_F32, {1024, 1024, 1024, 0}, B},
-    {"matmul_nt", VKFT_F16, {1024, 1024, 1024, 0}, B},
-    {"matmul_nt", VKFT_BF16, {1024, 1024, 1024, 0}, B},
-    {"matmul_nn", VKFT_F32, {1024, 1024, 1024, 0}, B},
-    {"matmul_nn", VKFT_BF16, {1024, 1024, 1024, 0}, B},
-    {"matmul_tn", VKFT_F32, {1024, 1024, 1024, 0}, B},
+static const harness_family *const families[] = {
+    &family_matmul,
 };
 
-static const harness_family families[] = {
-    {"matmul_", case_matmul_run},
-};
+#define MAX_CASES 512
+static vkft_op_case all_cases[MAX_CASES];
+static const harness_family *case_family[MAX_CASES];
+static int all_count = -1;
+
+/* The table is the concatenation of the families' rows, in the order listed above. */
+static void collect(void) {
+  if (all_count >= 0) return;
+  all_count = 0;
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+    for (int i = 0; i < families[f]->count && all_count < MAX_CASES; i++) {
+      case_family[all_count] = families[f];
+      all_cases[all_count++] = families[f]->cases[i];
+    }
+}
 
 const vkft_op_case *vkft_op_cases(int *count) {
-  *count = (int)(sizeof cases / sizeof cases[0]);
-  return cases;
+  collect();
+  *count = all_count;
+  return all_cases;
 }
 
 int vkft_op_case_run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r) {
   memset(r, 0, sizeof *r);
-  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-    if (!strncmp(c->op, families[i].prefix, strlen(families[i].prefix)))
-      return families[i].run(vk, c, timed_runs, r);
-  return vkft_error("op table: no family for op \"%s\"", c->op);
+  collect();
+  for (int i = 0; i < all_count; i++)
+    if (&all_cases[i] == c) return case_family[i]->run(vk, c, timed_runs, r);
+  for (int i = 0; i < all_count; i++) /* a copy of a row */
+    if (!memcmp(&all_cases[i], c, sizeof *c)) return case_family[i]->run(vk, c, timed_runs, r);
+  return vkft_error("op table: case %s is not in the table", c->op);
 }
 
 double harness_uniform(harness_rng *rng, double lo, double hi) {
