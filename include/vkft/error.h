@@ -9,7 +9,9 @@ extern "C" {
 
 enum { VKFT_OK = 0, VKFT_ERR = -1 };
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+#define VKFT_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
 #define VKFT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define VKFT_PRINTF(f, a)

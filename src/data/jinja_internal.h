@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "vkft/error.h"
+
 /* Limits that keep malformed or hostile templates from crashing or hanging the process. */
 enum {
   JINJA_MAX_NESTING = 200,      /* parser recursion (expressions and blocks) */
@@ -226,11 +228,7 @@ typedef struct jinja_state {
 } jinja_state;
 
 /* "name:line: message" as the error; returns VKFT_ERR. */
-int jinja_fail(const jinja_state *st, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+int jinja_fail(const jinja_state *st, int line, const char *fmt, ...) VKFT_PRINTF(3, 4);
 
 /* ---- values (jinja_value.c) ---- */
 jv jv_undefined(const char *name);

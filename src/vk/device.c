@@ -296,12 +296,12 @@ static int create_instance(int validate, VkInstance *out, VkDebugUtilsMessengerE
     for (uint32_t i = 0; props && i < n; i++)
       if (!strcmp(props[i].layerName, "VK_LAYER_KHRONOS_validation")) found = 1;
     free(props);
-    /* Wine lists no layers to the application; there the layer comes in through the host's
-     * VK_INSTANCE_LAYERS and its messages still reach our debug callback. */
-    const char *env_layers = getenv("VK_INSTANCE_LAYERS");
-    if (found)
+    /* VKFT_VALIDATE=2: the layer is enabled outside vkft. Wine lists no layers to the
+     * application (and hides VK_INSTANCE_LAYERS from it); there the host's
+     * VK_INSTANCE_LAYERS loads the layer and its messages still reach our debug callback. */
+    if (found && validate != 2)
       layers[layer_count++] = "VK_LAYER_KHRONOS_validation";
-    else if (!env_layers || !strstr(env_layers, "VK_LAYER_KHRONOS_validation"))
+    else if (validate != 2)
       return vkft_error("validation requested (VKFT_VALIDATE=1) but VK_LAYER_KHRONOS_validation "
                         "is not installed (Debian: vulkan-validationlayers)");
     extensions[extension_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
