@@ -1,0 +1,373 @@
+/* safetensors reading (memory-mapped, single or sharded) and atomic writing. Every header
+ * field is validated against the file so that a damaged file is an error naming it, never an
+ * out-of-bounds read. */
+#include "vkft/safetensors.h"
+
+#include "vkft/error.h"
+#include "vkft/platform.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HEADER (100u << 20) /* the Python library's own limit */
+#define MAX_SHARDS 256
+
+struct vkft_st_set {
+  vkft_mmap maps[MAX_SHARDS];
+  char *paths[MAX_SHARDS];
+  int file_count;
+  vkft_st_tensor *tensors;
+  int count, cap;
+};
+
+static const struct {
+  const char *name;
+  vkft_st_dtype dtype;
+  int size;
+} dtypes[] = {{"F32", VKFT_ST_F32, 4},   {"F16", VKFT_ST_F16, 2},   {"BF16", VKFT_ST_BF16, 2},
+              {"I32", VKFT_ST_I32, 4},   {"I64", VKFT_ST_I64, 8},   {"U8", VKFT_ST_U8, 1},
+              {"F64", VKFT_ST_F64, 8},   {"I8", VKFT_ST_OTHER, 1},  {"I16", VKFT_ST_OTHER, 2},
+              {"U16", VKFT_ST_OTHER, 2}, {"BOOL", VKFT_ST_OTHER, 1}};
+
+int vkft_st_to_dtype(vkft_st_dtype t, vkft_dtype *out) {
+  switch (t) {
+  case VKFT_ST_F32:
+    *out = VKFT_F32;
+    return 0;
+  case VKFT_ST_F16:
+    *out = VKFT_F16;
+    return 0;
+  case VKFT_ST_BF16:
+    *out = VKFT_BF16;
+    return 0;
+  case VKFT_ST_I32:
+    *out = VKFT_I32;
+    return 0;
+  default:
+    return -1;
+  }
+}
+
+static int parse_file(vkft_st_set *set, const char *path) {
+  if (set->file_count == MAX_SHARDS) return vkft_error("%s: more than %d shards", path, MAX_SHARDS);
+  int f = set->file_count;
+  if (vkft_mmap_open(&set->maps[f], path) != VKFT_OK) return VKFT_ERR;
+  set->paths[f] = malloc(strlen(path) + 1);
+  if (!set->paths[f]) return vkft_error("out of memory");
+  strcpy(set->paths[f], path);
+  set->file_count++;
+  const uint8_t *bytes = set->maps[f].data;
+  uint64_t file_size = set->maps[f].size;
+  if (file_size < 8) return vkft_error("%s: not a safetensors file (too short)", path);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; i--) header_len = header_len << 8 | bytes[i];
+  if (header_len > MAX_HEADER || header_len > file_size - 8)
+    return vkft_error("%s: not a safetensors file (header length %llu)", path,
+                      (unsigned long long)header_len);
+  cJSON *header = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)header_len);
+  if (!cJSON_IsObject(header)) {
+    cJSON_Delete(header);
+    return vkft_error("%s: malformed safetensors header (not a JSON object)", path);
+  }
+  const uint8_t *data = bytes + 8 + header_len;
+  uint64_t data_size = file_size - 8 - header_len;
+  int status = VKFT_OK;
+  for (cJSON *e = header->child; e && status == VKFT_OK; e = e->next) {
+    if (!strcmp(e->string, "__metadata__")) continue;
+    cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    cJSON *offsets = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offsets) ||
+        cJSON_GetArraySize(offsets) != 2) {
+      status =
+          vkft_error("%s: tensor \"%s\": needs dtype, shape and data_offsets", path, e->string);
+      break;
+    }
+    vkft_st_tensor t;
+    memset(&t, 0, sizeof t);
+    int esize = 0;
+    t.dtype = VKFT_ST_OTHER;
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+      if (!strcmp(dt->valuestring, dtypes[i].name))
+        t.dtype = dtypes[i].dtype, esize = dtypes[i].size;
+    if (!esize) {
+      status =
+          vkft_error("%s: tensor \"%s\": unsupported dtype %s", path, e->string, dt->valuestring);
+      break;
+    }
+    snprintf(t.dtype_name, sizeof t.dtype_name, "%s", dt->valuestring);
+    t.rank = cJSON_GetArraySize(shape);
+    if (t.rank > VKFT_ST_MAX_DIMS) {
+      status = vkft_error("%s: tensor \"%s\": rank %d", path, e->string, t.rank);
+      break;
+    }
+    t.numel = 1;
+    int d = 0;
+    for (cJSON *s = shape->child; s; s = s->next, d++) {
+      if (!cJSON_IsNumber(s) || s->valuedouble < 0 || s->valuedouble > 1e15) {
+        status = vkft_error("%s: tensor \"%s\": bad shape", path, e->string);
+        break;
+      }
+      t.shape[d] = (int64_t)s->valuedouble;
+      t.numel *= t.shape[d];
+    }
+    if (status != VKFT_OK) break;
+    double begin = cJSON_GetArrayItem(offsets, 0)->valuedouble;
+    double end = cJSON_GetArrayItem(offsets, 1)->valuedouble;
+    if (!(begin >= 0 && end >= begin && end <= (double)data_size) ||
+        (uint64_t)(end - begin) != (uint64_t)t.numel * (uint64_t)esize) {
+      status = vkft_error("%s: tensor \"%s\": data_offsets [%.0f, %.0f] do not fit its shape or "
+                          "the file (%llu data bytes)",
+                          path, e->string, begin, end, (unsigned long long)data_size);
+      break;
+    }
+    t.data = data + (uint64_t)begin;
+    t.size = (uint64_t)(end - begin);
+    t.file = f;
+    if (vkft_st_find(set, e->string)) {
+      status = vkft_error("%s: tensor \"%s\" appears twice", path, e->string);
+      break;
+    }
+    t.name = malloc(strlen(e->string) + 1);
+    if (!t.name) {
+      status = vkft_error("out of memory");
+      break;
+    }
+    strcpy(t.name, e->string);
+    if (set->count == set->cap) {
+      int cap = set->cap ? set->cap * 2 : 64;
+      vkft_st_tensor *grown = realloc(set->tensors, (size_t)cap * sizeof *grown);
+      if (!grown) {
+        free(t.name);
+        status = vkft_error("out of memory");
+        break;
+      }
+      set->tensors = grown;
+      set->cap = cap;
+    }
+    set->tensors[set->count++] = t;
+  }
+  cJSON_Delete(header);
+  return status;
+}
+
+static int open_index(vkft_st_set *set, const char *dir, const char *index_path) {
+  char *text;
+  size_t size;
+  if (vkft_file_read(index_path, &text, &size) != VKFT_OK) return VKFT_ERR;
+  cJSON *index = cJSON_ParseWithLength(text, size);
+  free(text);
+  cJSON *map = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
+  if (!cJSON_IsObject(map)) {
+    cJSON_Delete(index);
+    return vkft_error("%s: missing or malformed \"weight_map\"", index_path);
+  }
+  int status = VKFT_OK;
+  for (cJSON *e = map->child; e && status == VKFT_OK; e = e->next) {
+    if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || strchr(e->valuestring, '\\')) {
+      status = vkft_error("%s: weight_map[\"%s\"] is not a file name", index_path, e->string);
+      break;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->valuestring);
+    int seen = 0;
+    for (int i = 0; i < set->file_count; i++) seen |= !strcmp(set->paths[i], path);
+    if (!seen) status = parse_file(set, path);
+  }
+  /* every tensor named in the index must be in the shard the index names */
+  for (cJSON *e = map->child; e && status == VKFT_OK; e = e->next) {
+    const vkft_st_tensor *t = vkft_st_find(set, e->string);
+    if (!t)
+      status =
+          vkft_error("%s: tensor \"%s\" is missing from %s", index_path, e->string, e->valuestring);
+  }
+  cJSON_Delete(index);
+  return status;
+}
+
+int vkft_st_open(const char *path, vkft_st_set **out) {
+  *out = NULL;
+  vkft_st_set *set = calloc(1, sizeof *set);
+  if (!set) return vkft_error("out of memory");
+  int status;
+  if (vkft_is_dir(path)) {
+    char single[4096], index[4096];
+    snprintf(single, sizeof single, "%s/model.safetensors", path);
+    snprintf(index, sizeof index, "%s/model.safetensors.index.json", path);
+    if (vkft_file_exists(single))
+      status = parse_file(set, single);
+    else if (vkft_file_exists(index))
+      status = open_index(set, path, index);
+    else
+      status = vkft_error("%s: no model.safetensors or model.safetensors.index.json (only "
+                          "safetensors weights are read)",
+                          path);
+  } else {
+    status = parse_file(set, path);
+  }
+  if (status != VKFT_OK) {
+    vkft_st_close(set);
+    return VKFT_ERR;
+  }
+  *out = set;
+  return VKFT_OK;
+}
+
+void vkft_st_close(vkft_st_set *set) {
+  if (!set) return;
+  for (int i = 0; i < set->count; i++) free(set->tensors[i].name);
+  free(set->tensors);
+  for (int i = 0; i < set->file_count; i++) {
+    vkft_mmap_close(&set->maps[i]);
+    free(set->paths[i]);
+  }
+  free(set);
+}
+
+int vkft_st_count(const vkft_st_set *set) {
+  return set->count;
+}
+
+const vkft_st_tensor *vkft_st_at(const vkft_st_set *set, int i) {
+  return &set->tensors[i];
+}
+
+const vkft_st_tensor *vkft_st_find(const vkft_st_set *set, const char *name) {
+  for (int i = 0; i < set->count; i++)
+    if (!strcmp(set->tensors[i].name, name)) return &set->tensors[i];
+  return NULL;
+}
+
+const char *vkft_st_file_of(const vkft_st_set *set, const vkft_st_tensor *t) {
+  return set->paths[t->file];
+}
+
+/* ---- writing ---- */
+
+typedef struct pending {
+  char *name;
+  vkft_dtype dtype;
+  int rank;
+  int64_t shape[VKFT_ST_MAX_DIMS];
+  const void *data;
+  uint64_t size;
+} pending;
+
+struct vkft_st_writer {
+  pending *items;
+  int count, cap;
+  cJSON *meta;
+};
+
+int vkft_st_writer_create(vkft_st_writer **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? VKFT_OK : vkft_error("out of memory");
+}
+
+void vkft_st_writer_free(vkft_st_writer *w) {
+  if (!w) return;
+  for (int i = 0; i < w->count; i++) free(w->items[i].name);
+  free(w->items);
+  cJSON_Delete(w->meta);
+  free(w);
+}
+
+int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, int rank,
+                       const int64_t *shape, const void *data) {
+  if (rank < 0 || rank > VKFT_ST_MAX_DIMS)
+    return vkft_error("safetensors: %s: rank %d", name, rank);
+  if (w->count == w->cap) {
+    int cap = w->cap ? w->cap * 2 : 32;
+    pending *grown = realloc(w->items, (size_t)cap * sizeof *grown);
+    if (!grown) return vkft_error("out of memory");
+    w->items = grown;
+    w->cap = cap;
+  }
+  pending *p = &w->items[w->count];
+  memset(p, 0, sizeof *p);
+  p->name = malloc(strlen(name) + 1);
+  if (!p->name) return vkft_error("out of memory");
+  strcpy(p->name, name);
+  p->dtype = dtype;
+  p->rank = rank;
+  uint64_t numel = 1;
+  for (int i = 0; i < rank; i++) p->shape[i] = shape[i], numel *= (uint64_t)shape[i];
+  p->data = data;
+  p->size = numel * vkft_dtype_size(dtype);
+  w->count++;
+  return VKFT_OK;
+}
+
+int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value) {
+  if (!w->meta && !(w->meta = cJSON_CreateObject())) return vkft_error("out of memory");
+  cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
+  return cJSON_AddStringToObject(w->meta, key, value) ? VKFT_OK : vkft_error("out of memory");
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const pending *)a)->name, ((const pending *)b)->name);
+}
+
+static const char *file_dtype(vkft_dtype t) {
+  switch (t) {
+  case VKFT_F32:
+    return "F32";
+  case VKFT_F16:
+    return "F16";
+  case VKFT_BF16:
+    return "BF16";
+  case VKFT_I32:
+    return "I32";
+  }
+  return "?";
+}
+
+int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
+  qsort(w->items, (size_t)w->count, sizeof *w->items, by_name);
+  cJSON *header = cJSON_CreateObject();
+  if (!header) return vkft_error("out of memory");
+  if (w->meta) cJSON_AddItemToObject(header, "__metadata__", cJSON_Duplicate(w->meta, 1));
+  uint64_t offset = 0;
+  for (int i = 0; i < w->count; i++) {
+    const pending *p = &w->items[i];
+    cJSON *e = cJSON_AddObjectToObject(header, p->name);
+    cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
+    cJSON *offsets = NULL;
+    if (e) cJSON_AddStringToObject(e, "dtype", file_dtype(p->dtype));
+    for (int d = 0; shape && d < p->rank; d++)
+      cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)p->shape[d]));
+    if (e) offsets = cJSON_AddArrayToObject(e, "data_offsets");
+    if (!offsets) {
+      cJSON_Delete(header);
+      return vkft_error("out of memory");
+    }
+    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
+    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + p->size)));
+    offset += p->size;
+  }
+  char *json = cJSON_PrintUnformatted(header);
+  cJSON_Delete(header);
+  if (!json) return vkft_error("out of memory");
+  /* pad the header with spaces to a multiple of 8 bytes, as the Python library does */
+  size_t len = strlen(json), padded = (len + 7) / 8 * 8;
+  uint8_t prefix[8];
+  for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+  vkft_atomic_file af;
+  if (vkft_atomic_begin(&af, path) != VKFT_OK) {
+    free(json);
+    return VKFT_ERR;
+  }
+  int ok = fwrite(prefix, 1, 8, af.f) == 8 && fwrite(json, 1, len, af.f) == len;
+  for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', af.f) != EOF;
+  free(json);
+  for (int i = 0; ok && i < w->count; i++)
+    ok = !w->items[i].size ||
+         fwrite(w->items[i].data, 1, w->items[i].size, af.f) == w->items[i].size;
+  if (!ok) {
+    vkft_atomic_abort(&af);
+    return vkft_error("%s: write failed", path);
+  }
+  return vkft_atomic_commit(&af);
+}
