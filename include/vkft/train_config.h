@@ -1,0 +1,78 @@
+/* `vkft train --config cfg.json [--set section.key=value ...]`: the training configuration,
+ * with the defaults of the issue's example config. Unknown keys are errors that suggest the
+ * closest valid key; every value is range-checked with a message naming the key. */
+#ifndef VKFT_TRAIN_CONFIG_H
+#define VKFT_TRAIN_CONFIG_H
+
+#include <stdint.h>
+
+#define VKFT_CFG_PATH 1024
+#define VKFT_CFG_MAX_LIST 16
+
+/* LoRA target modules and modules_to_save, as bit masks */
+enum {
+  VKFT_MOD_Q = 1 << 0,
+  VKFT_MOD_K = 1 << 1,
+  VKFT_MOD_V = 1 << 2,
+  VKFT_MOD_O = 1 << 3,
+  VKFT_MOD_GATE = 1 << 4,
+  VKFT_MOD_UP = 1 << 5,
+  VKFT_MOD_DOWN = 1 << 6,
+  VKFT_MOD_EMBED = 1 << 7,   /* modules_to_save: embed_tokens */
+  VKFT_MOD_LM_HEAD = 1 << 8, /* modules_to_save: lm_head */
+};
+
+typedef struct vkft_train_file {
+  char path[VKFT_CFG_PATH];
+  double weight;
+} vkft_train_file;
+
+typedef struct vkft_train_config {
+  char model[VKFT_CFG_PATH];
+  int full; /* method: 0 lora, 1 full */
+  struct {
+    int64_t r;
+    double alpha, dropout;
+    unsigned targets;         /* VKFT_MOD_Q.. */
+    unsigned modules_to_save; /* VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD */
+    int use_rslora;
+    char init[VKFT_CFG_PATH]; /* "" = PEFT's default initialisation */
+  } lora;
+  struct {
+    vkft_train_file train[VKFT_CFG_MAX_LIST];
+    int train_count;
+    char eval[VKFT_CFG_PATH];
+    char format[32];
+    char chat_template[VKFT_CFG_PATH]; /* data.template */
+    int64_t max_len;                   /* 0 = min(2048, max_position_embeddings) */
+    int packing;
+    int train_on_all; /* train_on: "assistant" (0) or "all" (1) */
+    double eval_fraction;
+  } data;
+  struct {
+    int64_t micro_batch, grad_accum, epochs, max_steps, warmup_steps;
+    double lr, warmup_ratio, weight_decay, max_grad_norm;
+    double adam_beta1, adam_beta2, adam_epsilon;
+    int weight_decay_all, shuffle, grad_checkpointing;
+    char schedule[16];
+    uint64_t seed;
+  } train;
+  struct {
+    char dir[VKFT_CFG_PATH];
+    int64_t save_every, eval_every, keep_last;
+  } output;
+  struct {
+    char add[VKFT_CFG_MAX_LIST][128];
+    int add_count;
+  } tokens;
+} vkft_train_config;
+
+/* Reads the config file (may be NULL: defaults only, then `model` must come from --set) and
+ * applies the "section.key=value" overrides (value as JSON, else as a string). */
+int vkft_train_config_load(const char *path, const char *const *sets, int set_count,
+                           vkft_train_config *cfg);
+
+/* The configuration as JSON (all keys, defaults filled in): saved next to checkpoints. */
+char *vkft_train_config_to_json(const vkft_train_config *cfg);
+
+#endif

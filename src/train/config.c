@@ -1,0 +1,418 @@
+/* The training configuration: a schema table drives defaults, parsing, range checks, unknown
+ * key suggestions and the JSON dump, so adding a key is one row. */
+#include "vkft/train_config.h"
+
+#include "vkft/error.h"
+#include "vkft/platform.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+  K_STR,
+  K_INT,
+  K_NUM,
+  K_BOOL,
+  K_MODULES,
+  K_TRAIN_FILES,
+  K_TOKENS,
+  K_METHOD,
+  K_TRAIN_ON,
+  K_SEED
+} key_type;
+
+typedef struct key {
+  const char *name; /* "section.key" or "key" at the top level */
+  key_type type;
+  size_t offset;
+  size_t size;              /* string capacity */
+  double min, max;          /* numeric range (inclusive) */
+  const char *default_json; /* default value as JSON */
+} key;
+
+#define F(field) offsetof(vkft_train_config, field), sizeof(((vkft_train_config *)0)->field)
+#define BIG 1e18
+
+static const key keys[] = {
+    {"model", K_STR, F(model), 0, 0, "\"\""},
+    {"method", K_METHOD, F(full), 0, 0, "\"lora\""},
+    {"lora.r", K_INT, F(lora.r), 1, 65536, "16"},
+    {"lora.alpha", K_NUM, F(lora.alpha), 0, BIG, "32"},
+    {"lora.dropout", K_NUM, F(lora.dropout), 0, 0.999, "0.0"},
+    {"lora.targets", K_MODULES, F(lora.targets), 0, 0, "[\"q_proj\", \"v_proj\"]"},
+    {"lora.init", K_STR, F(lora.init), 0, 0, "null"},
+    {"lora.use_rslora", K_BOOL, F(lora.use_rslora), 0, 0, "false"},
+    {"lora.modules_to_save", K_MODULES, F(lora.modules_to_save), 0, 0, "[]"},
+    {"data.train", K_TRAIN_FILES, F(data.train), 0, 0, "\"\""},
+    {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
+    {"data.format", K_STR, F(data.format), 0, 0, "\"auto\""},
+    {"data.template", K_STR, F(data.chat_template), 0, 0, "\"auto\""},
+    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"},
+    {"data.packing", K_BOOL, F(data.packing), 0, 0, "true"},
+    {"data.train_on", K_TRAIN_ON, F(data.train_on_all), 0, 0, "\"assistant\""},
+    {"data.eval_fraction", K_NUM, F(data.eval_fraction), 0, 0.9, "0.0"},
+    {"train.micro_batch", K_INT, F(train.micro_batch), 1, 1 << 16, "4"},
+    {"train.grad_accum", K_INT, F(train.grad_accum), 1, 1 << 16, "1"},
+    {"train.epochs", K_INT, F(train.epochs), 0, 1 << 20, "1"},
+    {"train.max_steps", K_INT, F(train.max_steps), 0, BIG, "0"},
+    {"train.lr", K_NUM, F(train.lr), 0, 10, "2e-4"},
+    {"train.schedule", K_STR, F(train.schedule), 0, 0, "\"cosine\""},
+    {"train.warmup_steps", K_INT, F(train.warmup_steps), 0, BIG, "0"},
+    {"train.warmup_ratio", K_NUM, F(train.warmup_ratio), 0, 1, "0.0"},
+    {"train.weight_decay", K_NUM, F(train.weight_decay), 0, 10, "0.0"},
+    {"train.weight_decay_all", K_BOOL, F(train.weight_decay_all), 0, 0, "false"},
+    {"train.max_grad_norm", K_NUM, F(train.max_grad_norm), 0, BIG, "1.0"},
+    {"train.adam_beta1", K_NUM, F(train.adam_beta1), 0, 0.999999, "0.9"},
+    {"train.adam_beta2", K_NUM, F(train.adam_beta2), 0, 0.999999999, "0.999"},
+    {"train.adam_epsilon", K_NUM, F(train.adam_epsilon), 0, 1, "1e-8"},
+    {"train.seed", K_SEED, F(train.seed), 0, 9007199254740991.0, "42"},
+    {"train.shuffle", K_BOOL, F(train.shuffle), 0, 0, "true"},
+    {"train.grad_checkpointing", K_BOOL, F(train.grad_checkpointing), 0, 0, "false"},
+    {"output.dir", K_STR, F(output.dir), 0, 0, "\"out\""},
+    {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
+    {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},
+    {"output.keep_last", K_INT, F(output.keep_last), 0, 1 << 20, "2"},
+    {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
+};
+#define KEY_COUNT (sizeof keys / sizeof keys[0])
+
+static const char *const module_names[] = {"q_proj",    "k_proj",       "v_proj",
+                                           "o_proj",    "gate_proj",    "up_proj",
+                                           "down_proj", "embed_tokens", "lm_head"};
+
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), row[128];
+  if (lb >= 127) return 999;
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      diag = up;
+      row[j] = best;
+    }
+  }
+  return row[lb];
+}
+
+static int unknown_key(const char *where, const char *name) {
+  const char *best = NULL;
+  size_t best_d = 999;
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    /* compare both the full name and the part after the section */
+    const char *dot = strchr(keys[i].name, '.');
+    const char *given_dot = strchr(name, '.');
+    size_t d = edit_distance(name, keys[i].name);
+    if (dot && given_dot) {
+      size_t d2 = edit_distance(given_dot + 1, dot + 1) +
+                  (strncmp(name, keys[i].name, (size_t)(dot - keys[i].name)) != 0);
+      if (d2 < d) d = d2;
+    }
+    if (d < best_d) best_d = d, best = keys[i].name;
+  }
+  if (best && best_d <= 4)
+    return vkft_error("%s: unknown key \"%s\" (did you mean \"%s\"?)", where, name, best);
+  return vkft_error("%s: unknown key \"%s\"", where, name);
+}
+
+static int set_value(const char *where, const key *k, const cJSON *v, vkft_train_config *cfg) {
+  char *base = (char *)cfg + k->offset;
+  switch (k->type) {
+  case K_STR:
+    if (cJSON_IsNull(v)) {
+      base[0] = 0;
+      return VKFT_OK;
+    }
+    if (!cJSON_IsString(v)) return vkft_error("%s: \"%s\" must be a string", where, k->name);
+    if (strlen(v->valuestring) >= k->size)
+      return vkft_error("%s: \"%s\" is too long", where, k->name);
+    strcpy(base, v->valuestring);
+    return VKFT_OK;
+  case K_INT:
+  case K_SEED:
+  case K_NUM: {
+    if (!cJSON_IsNumber(v)) return vkft_error("%s: \"%s\" must be a number", where, k->name);
+    double d = v->valuedouble;
+    if (k->type != K_NUM && d != (double)(int64_t)d)
+      return vkft_error("%s: \"%s\" must be an integer", where, k->name);
+    if (d < k->min || d > k->max)
+      return vkft_error("%s: \"%s\" = %g is out of range [%g, %g]", where, k->name, d, k->min,
+                        k->max);
+    if (k->type == K_INT)
+      *(int64_t *)base = (int64_t)d;
+    else if (k->type == K_SEED)
+      *(uint64_t *)base = (uint64_t)d;
+    else
+      *(double *)base = d;
+    return VKFT_OK;
+  }
+  case K_BOOL:
+    if (!cJSON_IsBool(v)) return vkft_error("%s: \"%s\" must be true or false", where, k->name);
+    *(int *)base = cJSON_IsTrue(v);
+    return VKFT_OK;
+  case K_METHOD:
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, "lora") && strcmp(v->valuestring, "full")))
+      return vkft_error("%s: \"method\" must be \"lora\" or \"full\"", where);
+    *(int *)base = !strcmp(v->valuestring, "full");
+    return VKFT_OK;
+  case K_TRAIN_ON:
+    if (!cJSON_IsString(v) ||
+        (strcmp(v->valuestring, "assistant") && strcmp(v->valuestring, "all")))
+      return vkft_error("%s: \"data.train_on\" must be \"assistant\" or \"all\"", where);
+    *(int *)base = !strcmp(v->valuestring, "all");
+    return VKFT_OK;
+  case K_MODULES: {
+    if (!cJSON_IsArray(v))
+      return vkft_error("%s: \"%s\" must be a list of module names", where, k->name);
+    unsigned mask = 0;
+    int is_save = !strcmp(k->name, "lora.modules_to_save");
+    for (const cJSON *e = v->child; e; e = e->next) {
+      int found = -1;
+      for (int i = 0; i < 9 && cJSON_IsString(e); i++)
+        if (!strcmp(e->valuestring, module_names[i])) found = i;
+      if (found < 0 || (is_save ? found < 7 : found >= 7))
+        return vkft_error("%s: \"%s\": unsupported module %s (allowed: %s)", where, k->name,
+                          cJSON_IsString(e) ? e->valuestring : "(not a string)",
+                          is_save
+                              ? "embed_tokens, lm_head"
+                              : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+      mask |= 1u << found;
+    }
+    *(unsigned *)base = mask;
+    return VKFT_OK;
+  }
+  case K_TOKENS: {
+    if (!cJSON_IsArray(v)) return vkft_error("%s: \"tokens.add\" must be a list of strings", where);
+    cfg->tokens.add_count = 0;
+    for (const cJSON *e = v->child; e; e = e->next) {
+      if (!cJSON_IsString(e) || !e->valuestring[0] || strlen(e->valuestring) >= 128)
+        return vkft_error("%s: \"tokens.add\": each token must be a non-empty string", where);
+      if (cfg->tokens.add_count == VKFT_CFG_MAX_LIST)
+        return vkft_error("%s: \"tokens.add\": at most %d tokens", where, VKFT_CFG_MAX_LIST);
+      strcpy(cfg->tokens.add[cfg->tokens.add_count++], e->valuestring);
+    }
+    return VKFT_OK;
+  }
+  case K_TRAIN_FILES: {
+    /* "file" or [{"path": "file", "weight": 1.0}, ...] or ["file", ...] */
+    cfg->data.train_count = 0;
+    if (cJSON_IsString(v)) {
+      if (!v->valuestring[0]) return VKFT_OK;
+      if (strlen(v->valuestring) >= VKFT_CFG_PATH)
+        return vkft_error("%s: data.train: path too long", where);
+      strcpy(cfg->data.train[0].path, v->valuestring);
+      cfg->data.train[0].weight = 1.0;
+      cfg->data.train_count = 1;
+      return VKFT_OK;
+    }
+    if (!cJSON_IsArray(v)) return vkft_error("%s: \"data.train\" must be a path or a list", where);
+    for (const cJSON *e = v->child; e; e = e->next) {
+      if (cfg->data.train_count == VKFT_CFG_MAX_LIST)
+        return vkft_error("%s: \"data.train\": at most %d files", where, VKFT_CFG_MAX_LIST);
+      vkft_train_file *f = &cfg->data.train[cfg->data.train_count];
+      const cJSON *path = cJSON_IsString(e) ? e : cJSON_GetObjectItemCaseSensitive(e, "path");
+      const cJSON *weight =
+          cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "weight") : NULL;
+      for (const cJSON *field = cJSON_IsObject(e) ? e->child : NULL; field; field = field->next)
+        if (strcmp(field->string, "path") && strcmp(field->string, "weight"))
+          return vkft_error("%s: \"data.train\": unknown key \"%s\" (entries have \"path\" and "
+                            "\"weight\")",
+                            where, field->string);
+      if (!cJSON_IsString(path) || strlen(path->valuestring) >= VKFT_CFG_PATH)
+        return vkft_error("%s: \"data.train\": each entry needs a \"path\"", where);
+      if (weight && (!cJSON_IsNumber(weight) || weight->valuedouble <= 0))
+        return vkft_error("%s: \"data.train\": \"weight\" must be a positive number", where);
+      strcpy(f->path, path->valuestring);
+      f->weight = weight ? weight->valuedouble : 1.0;
+      cfg->data.train_count++;
+    }
+    return VKFT_OK;
+  }
+  }
+  return VKFT_ERR;
+}
+
+static const key *find_key(const char *name) {
+  for (size_t i = 0; i < KEY_COUNT; i++)
+    if (!strcmp(keys[i].name, name)) return &keys[i];
+  return NULL;
+}
+
+static int is_section(const char *name) {
+  static const char *sections[] = {"lora", "data", "train", "output", "tokens"};
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+    if (!strcmp(sections[i], name)) return 1;
+  return 0;
+}
+
+static int apply_object(const char *where, const cJSON *root, vkft_train_config *cfg) {
+  if (!cJSON_IsObject(root)) return vkft_error("%s: the config must be a JSON object", where);
+  for (const cJSON *e = root->child; e; e = e->next) {
+    if (is_section(e->string)) {
+      if (!cJSON_IsObject(e)) return vkft_error("%s: \"%s\" must be an object", where, e->string);
+      for (const cJSON *f = e->child; f; f = f->next) {
+        char full[256];
+        snprintf(full, sizeof full, "%s.%s", e->string, f->string);
+        const key *k = find_key(full);
+        if (!k) return unknown_key(where, full);
+        if (set_value(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
+      }
+    } else {
+      const key *k = find_key(e->string);
+      if (!k || strchr(k->name, '.')) return unknown_key(where, e->string);
+      if (set_value(where, k, e, cfg) != VKFT_OK) return VKFT_ERR;
+    }
+  }
+  return VKFT_OK;
+}
+
+static int check(vkft_train_config *cfg) {
+  if (!cfg->model[0])
+    return vkft_error("config: \"model\" is required (a Hugging Face model folder)");
+  if (!cfg->data.train_count)
+    return vkft_error("config: \"data.train\" is required (a dataset file)");
+  if (strcmp(cfg->train.schedule, "constant") && strcmp(cfg->train.schedule, "linear") &&
+      strcmp(cfg->train.schedule, "cosine"))
+    return vkft_error("config: \"train.schedule\" must be constant, linear or cosine (got \"%s\")",
+                      cfg->train.schedule);
+  if (!cfg->full && !cfg->lora.targets && !cfg->lora.modules_to_save)
+    return vkft_error("config: \"lora.targets\" is empty: nothing would be trained");
+  if (cfg->train.epochs == 0 && cfg->train.max_steps == 0)
+    return vkft_error("config: \"train.epochs\" and \"train.max_steps\" are both 0");
+  if (cfg->data.eval[0] && cfg->data.eval_fraction > 0)
+    return vkft_error("config: give \"data.eval\" or \"data.eval_fraction\", not both");
+  return VKFT_OK;
+}
+
+int vkft_train_config_load(const char *path, const char *const *sets, int set_count,
+                           vkft_train_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    cJSON *v = cJSON_Parse(keys[i].default_json);
+    int status = set_value("defaults", &keys[i], v, cfg);
+    cJSON_Delete(v);
+    if (status != VKFT_OK) return VKFT_ERR;
+  }
+  if (path) {
+    char *text;
+    size_t size;
+    if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
+    if (!root) {
+      size_t line = 1;
+      for (const char *p = text; end && p < end; p++) line += *p == '\n';
+      free(text);
+      return vkft_error("%s:%zu: not valid JSON", path, line);
+    }
+    free(text);
+    int status = apply_object(path, root, cfg);
+    cJSON_Delete(root);
+    if (status != VKFT_OK) return VKFT_ERR;
+  }
+  for (int i = 0; i < set_count; i++) {
+    const char *eq = strchr(sets[i], '=');
+    if (!eq || eq == sets[i]) return vkft_error("--set %s: expected section.key=value", sets[i]);
+    char name[256];
+    size_t n = (size_t)(eq - sets[i]);
+    if (n >= sizeof name) return vkft_error("--set %s: key too long", sets[i]);
+    memcpy(name, sets[i], n);
+    name[n] = 0;
+    const key *k = find_key(name);
+    if (!k) return unknown_key("--set", name);
+    cJSON *v = cJSON_Parse(eq + 1);
+    if (!v || (k->type == K_STR && !cJSON_IsString(v) && !cJSON_IsNull(v)) ||
+        (k->type == K_TRAIN_FILES && !cJSON_IsString(v) && !cJSON_IsArray(v)) ||
+        ((k->type == K_METHOD || k->type == K_TRAIN_ON) && !cJSON_IsString(v))) {
+      cJSON_Delete(v); /* not JSON (or not the JSON the key wants): the text is the string */
+      v = cJSON_CreateString(eq + 1);
+    }
+    int status = v ? set_value("--set", k, v, cfg) : vkft_error("out of memory");
+    cJSON_Delete(v);
+    if (status != VKFT_OK) return VKFT_ERR;
+  }
+  return check(cfg);
+}
+
+static void dump_value(cJSON *section, const char *name, const key *k,
+                       const vkft_train_config *cfg) {
+  const char *base = (const char *)cfg + k->offset;
+  switch (k->type) {
+  case K_STR:
+    if (base[0])
+      cJSON_AddStringToObject(section, name, base);
+    else if (!strcmp(k->default_json, "null"))
+      cJSON_AddNullToObject(section, name);
+    else
+      cJSON_AddStringToObject(section, name, "");
+    break;
+  case K_INT:
+    cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
+    break;
+  case K_SEED:
+    cJSON_AddNumberToObject(section, name, (double)*(const uint64_t *)base);
+    break;
+  case K_NUM:
+    cJSON_AddNumberToObject(section, name, *(const double *)base);
+    break;
+  case K_BOOL:
+    cJSON_AddBoolToObject(section, name, *(const int *)base);
+    break;
+  case K_METHOD:
+    cJSON_AddStringToObject(section, name, cfg->full ? "full" : "lora");
+    break;
+  case K_TRAIN_ON:
+    cJSON_AddStringToObject(section, name, cfg->data.train_on_all ? "all" : "assistant");
+    break;
+  case K_MODULES: {
+    cJSON *list = cJSON_AddArrayToObject(section, name);
+    unsigned mask = *(const unsigned *)base;
+    for (int i = 0; i < 9 && list; i++)
+      if (mask & (1u << i)) cJSON_AddItemToArray(list, cJSON_CreateString(module_names[i]));
+    break;
+  }
+  case K_TOKENS: {
+    cJSON *list = cJSON_AddArrayToObject(section, name);
+    for (int i = 0; i < cfg->tokens.add_count && list; i++)
+      cJSON_AddItemToArray(list, cJSON_CreateString(cfg->tokens.add[i]));
+    break;
+  }
+  case K_TRAIN_FILES: {
+    cJSON *list = cJSON_AddArrayToObject(section, name);
+    for (int i = 0; i < cfg->data.train_count && list; i++) {
+      cJSON *f = cJSON_CreateObject();
+      cJSON_AddStringToObject(f, "path", cfg->data.train[i].path);
+      cJSON_AddNumberToObject(f, "weight", cfg->data.train[i].weight);
+      cJSON_AddItemToArray(list, f);
+    }
+    break;
+  }
+  }
+}
+
+char *vkft_train_config_to_json(const vkft_train_config *cfg) {
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return NULL;
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    const char *dot = strchr(keys[i].name, '.');
+    cJSON *section = root;
+    const char *name = keys[i].name;
+    if (dot) {
+      char sec[32];
+      snprintf(sec, sizeof sec, "%.*s", (int)(dot - keys[i].name), keys[i].name);
+      section = cJSON_GetObjectItemCaseSensitive(root, sec);
+      if (!section) section = cJSON_AddObjectToObject(root, sec);
+      name = dot + 1;
+    }
+    if (section) dump_value(section, name, &keys[i], cfg);
+  }
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  return text;
+}
