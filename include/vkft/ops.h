@@ -37,6 +37,11 @@ vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n);
 /* Copies n elements in the tensor's own dtype from/to host memory (outside a stream). */
 int vkft_tensor_write(vkft_backend *be, const vkft_tensor *t, const void *src);
 int vkft_tensor_read(vkft_backend *be, const vkft_tensor *t, void *dst);
+/* The same for n elements starting at element `offset` (streaming large tensors in pieces). */
+int vkft_tensor_write_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
+                            const void *src);
+int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
+                           void *dst);
 
 /* Ops between vkft_begin and vkft_end are recorded into one command stream (Vulkan) and run
  * at vkft_end; the reference backend runs each op immediately. */

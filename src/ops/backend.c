@@ -86,6 +86,32 @@ int vkft_tensor_read(vkft_backend *be, const vkft_tensor *t, void *dst) {
   return vkft_buffer_download(be->dev, &t->buf, 0, dst, bytes);
 }
 
+int vkft_tensor_write_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
+                            const void *src) {
+  size_t es = vkft_dtype_size(t->dtype);
+  if (offset < 0 || n < 0 || offset + n > t->n)
+    return vkft_error("tensor write of [%lld, %lld) outside %lld elements", (long long)offset,
+                      (long long)(offset + n), (long long)t->n);
+  if (!be->dev) {
+    memcpy((char *)t->host + (size_t)offset * es, src, (size_t)n * es);
+    return VKFT_OK;
+  }
+  return vkft_buffer_upload(be->dev, &t->buf, (uint64_t)offset * es, src, (uint64_t)n * es);
+}
+
+int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
+                           void *dst) {
+  size_t es = vkft_dtype_size(t->dtype);
+  if (offset < 0 || n < 0 || offset + n > t->n)
+    return vkft_error("tensor read of [%lld, %lld) outside %lld elements", (long long)offset,
+                      (long long)(offset + n), (long long)t->n);
+  if (!be->dev) {
+    memcpy(dst, (const char *)t->host + (size_t)offset * es, (size_t)n * es);
+    return VKFT_OK;
+  }
+  return vkft_buffer_download(be->dev, &t->buf, (uint64_t)offset * es, dst, (uint64_t)n * es);
+}
+
 int vkft_begin(vkft_backend *be) {
   if (be->recording) return vkft_error("internal: vkft_begin twice");
   be->recording = 1;

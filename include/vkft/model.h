@@ -1,0 +1,75 @@
+/* The Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3) written once against the op API
+ * (vkft/ops.h), so the same code runs on the Vulkan backend (the product) and on the C
+ * reference backend (the model-level reference). Explicit forward and backward, no autograd:
+ * the forward saves what the backward needs (DESIGN.md). Memory is planned once at load for
+ * a maximum number of tokens per micro-batch. */
+#ifndef VKFT_MODEL_H
+#define VKFT_MODEL_H
+
+#include "vkft/model_config.h"
+#include "vkft/ops.h"
+
+#include <stdint.h>
+
+typedef struct vkft_model vkft_model;
+
+typedef struct vkft_model_desc {
+  const char *dir;        /* Hugging Face model folder (config.json + safetensors) */
+  int64_t max_tokens;     /* tokens of one micro-batch (rows * max_len), flattened */
+  int micro_batches;      /* micro-batches recorded into one step (grad_accum); >= 1 */
+  int training;           /* allocate gradients and saved activations */
+  int full;               /* full fine-tuning: every weight fp32 and trainable */
+  int64_t lora_r;         /* LoRA (full == 0) */
+  double lora_scale;      /* alpha / r, or alpha / sqrt(r) with rslora */
+  unsigned lora_targets;  /* VKFT_MOD_* of vkft/train_config.h */
+  unsigned modules_to_save;
+  uint64_t seed;          /* LoRA A initialisation */
+  int64_t ce_chunk;       /* vocabulary chunk of the loss (0: chosen from memory) */
+} vkft_model_desc;
+
+int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
+void vkft_model_free(vkft_model *m);
+const vkft_model_config *vkft_model_get_config(const vkft_model *m);
+
+/* One micro-batch, flattened rows: T tokens with input ids, labels aligned with the ids (HF
+ * convention: the model shifts; -100 = not trained), positions restarting at 0 for each packed
+ * sequence, and a sequence id per token (distinct across rows). */
+typedef struct vkft_batch {
+  int64_t T;
+  const int32_t *ids, *labels, *pos, *seq;
+} vkft_batch;
+
+/* Uploads micro-batch `slot` (0 .. micro_batches-1) of the next step (outside a stream). */
+int vkft_model_set_batch(vkft_model *m, int slot, const vkft_batch *batch);
+/* Records the forward (and, if backward, the backward with gradients accumulated into the
+ * parameters' gradient tensors, scaled by grad_scale = 1 / trained tokens of the step) of
+ * micro-batch `slot` into the current stream. The loss sum and trained-token count land in
+ * the model's loss slots (vkft_model_read_loss after the stream ends). */
+int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int backward);
+int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *count);
+/* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
+ * tests); records and runs its own stream. */
+int vkft_model_logits(vkft_model *m, int slot, float *logits);
+
+/* Parameters: everything the optimizer, checkpoints and adapter export see. */
+typedef struct vkft_param {
+  char name[160];  /* Hugging Face name ("model.layers.0.self_attn.q_proj.weight") or, for
+                      LoRA, the PEFT key without its prefix ("model.layers.0.self_attn.q_proj.lora_A.weight") */
+  int rank;
+  int64_t shape[2];
+  vkft_tensor *value;
+  vkft_tensor *grad;   /* NULL when frozen */
+  int trainable;
+  int decay;           /* weight decay applies (2-D weights) */
+} vkft_param;
+int vkft_model_params(vkft_model *m, vkft_param **params, int *count);
+/* Zeroes every gradient (records into the current stream). */
+int vkft_model_zero_grads(vkft_model *m);
+
+/* Bytes planned on the device: weights, trainable state, activations (for --dry-run). */
+typedef struct vkft_model_memory {
+  uint64_t weights, trainable, gradients, activations, scratch;
+} vkft_model_memory;
+void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
+
+#endif

@@ -1,0 +1,211 @@
+/* The decoder's forward and backward for one micro-batch, recorded op by op (shapes in the
+ * comments: T tokens, C hidden, F intermediate, H/KV heads of D, V vocabulary). The forward
+ * saves each layer's activations; the backward walks the layers in reverse, accumulating
+ * weight (or LoRA) gradients with beta = 1 so that micro-batches add up to the step's. */
+#include "internal.h"
+
+#include "vkft/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((x) != VKFT_OK) return VKFT_ERR;                                                           \
+  } while (0)
+
+static vkft_tensor slot_view(const vkft_tensor *t, int slot, int64_t cap, int64_t n) {
+  return vkft_tensor_view(t, (int64_t)slot * cap, n);
+}
+
+int vkft_model_set_batch(vkft_model *m, int slot, const vkft_batch *b) {
+  if (slot < 0 || slot >= m->desc.micro_batches) return vkft_error("model: batch slot %d", slot);
+  if (b->T <= 0 || b->T > m->T)
+    return vkft_error("model: a micro-batch of %lld tokens does not fit the planned %lld",
+                      (long long)b->T, (long long)m->T);
+  int64_t T = b->T, V = m->cfg.vocab_size;
+  if (vkft_embedding_check_ids(b->ids, T, V) != VKFT_OK) return VKFT_ERR;
+  int32_t *shifted = malloc((size_t)T * sizeof *shifted);
+  if (!shifted) return vkft_error("out of host memory");
+  /* HF convention: labels are aligned with the ids and the model shifts them; the last token of
+   * each packed sequence has no target inside its sequence. */
+  for (int64_t t = 0; t < T; t++) {
+    int32_t next = t + 1 < T && b->seq[t + 1] == b->seq[t] ? b->labels[t + 1] : -100;
+    shifted[t] = next >= 0 && next < V ? next : -100;
+  }
+  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T), labels = slot_view(&m->labels, slot, m->T, T);
+  vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
+  int status = vkft_tensor_write(m->be, &ids, b->ids) || vkft_tensor_write(m->be, &labels, shifted) ||
+               vkft_tensor_write(m->be, &pos, b->pos) || vkft_tensor_write(m->be, &seq, b->seq);
+  free(shifted);
+  if (status) return VKFT_ERR;
+  if (m->desc.training && m->trainable_embed) {
+    int64_t len = vkft_embedding_plan_len(m->T);
+    int32_t *plan = malloc((size_t)len * sizeof *plan);
+    if (!plan) return vkft_error("out of host memory");
+    vkft_tensor pv = slot_view(&m->emb_plan, slot, len, len);
+    status = vkft_embedding_plan(b->ids, T, V, plan, &m->emb_unique[slot]) ||
+             vkft_tensor_write(m->be, &pv, plan);
+    free(plan);
+    if (status) return VKFT_ERR;
+  }
+  m->slot_T[slot] = T;
+  return VKFT_OK;
+}
+
+/* y (T, out) = x W^T (+ bias) (+ s B A x) for projection p of layer l */
+static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_tensor *y, int64_t T) {
+  int64_t in = m->proj_in[p], out = m->proj_out[p];
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
+  if (p < 3 && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &m->ones, &ly->bias[p], y, T, out, 1, 1.0f, 1.0f));
+  if (ly->lora[p].on)
+    TRY(vkft_lora(m->be, x, &ly->lora[p].a, &ly->lora[p].b, y, &ly->lora[p].u, T, in, out,
+                  m->desc.lora_r, (float)m->desc.lora_scale));
+  return VKFT_OK;
+}
+
+/* The gradients of projection p from dy (T, out): dx (T, in) written (accumulate == 0) or
+ * added to, and the weight's (full) or the adapter's (LoRA) gradients accumulated. */
+static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, const vkft_tensor *dy,
+                       vkft_tensor *dx, int64_t T, int accumulate) {
+  int64_t in = m->proj_in[p], out = m->proj_out[p];
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, dy, &ly->proj[p], dx, T, in, out, 1.0f,
+                  accumulate ? 1.0f : 0.0f));
+  if (ly->g_proj[p].n) /* dW (out, in) += dy^T x */
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, dy, x, &ly->g_proj[p], out, in, T, 1.0f, 1.0f));
+  if (p < 3 && m->cfg.attention_bias && ly->g_bias[p].n) /* dbias (1, out) += ones^T dy */
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, &m->ones, dy, &ly->g_bias[p], 1, out, T, 1.0f, 1.0f));
+  if (ly->lora[p].on)
+    TRY(vkft_lora_bwd(m->be, x, &ly->lora[p].a, &ly->lora[p].b, &ly->lora[p].u, dy, dx,
+                      &ly->lora[p].ga, &ly->lora[p].gb, &m->d_u, T, in, out, m->desc.lora_r,
+                      (float)m->desc.lora_scale));
+  return VKFT_OK;
+}
+
+static int forward(vkft_model *m, int slot, int64_t T) {
+  const vkft_model_config *c = &m->cfg;
+  int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
+  int64_t H = c->num_heads, KV = c->num_kv_heads;
+  float eps = (float)c->rms_norm_eps, scale = (float)(1.0 / sqrt((double)D));
+  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T), pos = slot_view(&m->pos, slot, m->T, T);
+  vkft_tensor seq = slot_view(&m->seq, slot, m->T, T);
+  TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
+  for (int64_t l = 0; l < c->num_layers; l++) {
+    layer *ly = &m->layers[l];
+    TRY(vkft_rmsnorm(m->be, &m->x[l], &ly->attn_norm, &ly->h1, &ly->rstd1, T, C, eps));
+    TRY(project(m, ly, 0, &ly->h1, c->qk_norm ? &ly->q_raw : &ly->q, T)); /* (T, H*D) */
+    TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &ly->k, T)); /* (T, KV*D) */
+    TRY(project(m, ly, 2, &ly->h1, &ly->v, T));
+    if (c->qk_norm) { /* Qwen3: RMSNorm over each head's D values */
+      TRY(vkft_rmsnorm(m->be, &ly->q_raw, &ly->q_norm, &ly->q, &ly->rstd_q, T * H, D, eps));
+      TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &ly->k, &ly->rstd_k, T * KV, D, eps));
+    }
+    TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
+    TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
+    TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
+    TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));                 /* (T, C) */
+    TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C));     /* residual */
+    TRY(vkft_rmsnorm(m->be, &ly->x_mid, &ly->mlp_norm, &ly->h2, &ly->rstd2, T, C, eps));
+    TRY(project(m, ly, P_GATE, &ly->h2, &ly->gate, T));             /* (T, F) */
+    TRY(project(m, ly, P_UP, &ly->h2, &ly->up, T));
+    TRY(vkft_swiglu(m->be, &ly->gate, &ly->up, &ly->act, T * F));
+    TRY(project(m, ly, P_DOWN, &ly->act, &m->tmp, T));              /* (T, C) */
+    TRY(vkft_add(m->be, &ly->x_mid, &m->tmp, &m->x[l + 1], T * C)); /* residual */
+  }
+  return vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, T, C, eps);
+}
+
+static int backward(vkft_model *m, int slot, int64_t T) {
+  const vkft_model_config *c = &m->cfg;
+  int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
+  int64_t H = c->num_heads, KV = c->num_kv_heads;
+  float scale = (float)(1.0 / sqrt((double)D));
+  vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
+  vkft_tensor *g = m->g_final_norm.n ? &m->g_final_norm : NULL;
+  /* d_h holds dL/dhf from the loss; d_x becomes dL/dX[L] */
+  TRY(vkft_rmsnorm_bwd(m->be, &m->x[c->num_layers], &m->final_norm, &m->rstd_f, &m->d_h, &m->d_x,
+                       g, T, C));
+  for (int64_t l = c->num_layers - 1; l >= 0; l--) {
+    layer *ly = &m->layers[l];
+    /* MLP: X[l+1] = x_mid + down(swiglu(gate(h2), up(h2))) */
+    TRY(project_bwd(m, ly, P_DOWN, &ly->act, &m->d_x, &m->d_act, T, 0)); /* (T, F) */
+    TRY(vkft_swiglu_bwd(m->be, &ly->gate, &ly->up, &m->d_act, &m->d_gate, &m->d_up, T * F));
+    TRY(project_bwd(m, ly, P_GATE, &ly->h2, &m->d_gate, &m->d_h, T, 0)); /* (T, C) */
+    TRY(project_bwd(m, ly, P_UP, &ly->h2, &m->d_up, &m->d_h, T, 1));
+    g = ly->g_mlp_norm.n ? &ly->g_mlp_norm : NULL;
+    TRY(vkft_rmsnorm_bwd(m->be, &ly->x_mid, &ly->mlp_norm, &ly->rstd2, &m->d_h, &m->d_tmp, g, T, C));
+    TRY(vkft_add(m->be, &m->d_x, &m->d_tmp, &m->d_x, T * C)); /* dL/dx_mid */
+    /* attention: x_mid = X[l] + o(attention(rope(q), rope(k), v)) */
+    TRY(project_bwd(m, ly, P_O, &ly->att, &m->d_x, &m->d_att, T, 0)); /* (T, H*D) */
+    TRY(vkft_attention_bwd(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, &m->d_att,
+                           &m->d_q, &m->d_k, &m->d_v, &m->delta, T, H, KV, D, scale));
+    TRY(vkft_rope_bwd(m->be, &m->d_q, &m->d_q, &pos, &m->rope_freqs, T, H, D));
+    TRY(vkft_rope_bwd(m->be, &m->d_k, &m->d_k, &pos, &m->rope_freqs, T, KV, D));
+    if (c->qk_norm) {
+      g = ly->g_q_norm.n ? &ly->g_q_norm : NULL;
+      TRY(vkft_rmsnorm_bwd(m->be, &ly->q_raw, &ly->q_norm, &ly->rstd_q, &m->d_q, &m->d_tmp, g, T * H, D));
+      TRY(vkft_copy(m->be, &m->d_tmp, &m->d_q, T * H * D));
+      g = ly->g_k_norm.n ? &ly->g_k_norm : NULL;
+      TRY(vkft_rmsnorm_bwd(m->be, &ly->k_raw, &ly->k_norm, &ly->rstd_k, &m->d_k, &m->d_tmp, g, T * KV, D));
+      TRY(vkft_copy(m->be, &m->d_tmp, &m->d_k, T * KV * D));
+    }
+    TRY(project_bwd(m, ly, 0, &ly->h1, &m->d_q, &m->d_h, T, 0)); /* (T, C) */
+    TRY(project_bwd(m, ly, 1, &ly->h1, &m->d_k, &m->d_h, T, 1));
+    TRY(project_bwd(m, ly, 2, &ly->h1, &m->d_v, &m->d_h, T, 1));
+    g = ly->g_attn_norm.n ? &ly->g_attn_norm : NULL;
+    TRY(vkft_rmsnorm_bwd(m->be, &m->x[l], &ly->attn_norm, &ly->rstd1, &m->d_h, &m->d_tmp, g, T, C));
+    TRY(vkft_add(m->be, &m->d_x, &m->d_tmp, &m->d_x, T * C)); /* dL/dX[l] */
+  }
+  if (m->trainable_embed) {
+    int64_t len = vkft_embedding_plan_len(m->T);
+    vkft_tensor plan = slot_view(&m->emb_plan, slot, len, len);
+    TRY(vkft_embedding_bwd(m->be, &m->d_x, &plan, &m->g_embed, T, C, V, m->emb_unique[slot]));
+  }
+  return VKFT_OK;
+}
+
+int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int backward_too) {
+  if (slot < 0 || slot >= m->desc.micro_batches || m->slot_T[slot] <= 0)
+    return vkft_error("model: micro-batch slot %d has no batch", slot);
+  if (backward_too && !m->desc.training) return vkft_error("model: loaded without training state");
+  int64_t T = m->slot_T[slot];
+  const vkft_model_config *c = &m->cfg;
+  TRY(forward(m, slot, T));
+  vkft_tensor labels = slot_view(&m->labels, slot, m->T, T);
+  vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);
+  vkft_tensor *dw = backward_too && m->g_lm_head->n ? m->g_lm_head : NULL;
+  TRY(vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
+                         grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
+                         m->ce_chunk));
+  return backward_too ? backward(m, slot, T) : VKFT_OK;
+}
+
+int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *count) {
+  float v[2];
+  vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);
+  TRY(vkft_tensor_read(m->be, &loss, v));
+  *loss_sum = v[0];
+  *count = v[1];
+  return VKFT_OK;
+}
+
+int vkft_model_zero_grads(vkft_model *m) {
+  for (int i = 0; i < m->param_count; i++)
+    if (m->params[i].grad) TRY(vkft_fill(m->be, m->params[i].grad, 0.0, m->params[i].grad->n));
+  return VKFT_OK;
+}
+
+int vkft_model_logits(vkft_model *m, int slot, float *logits) {
+  if (slot < 0 || slot >= m->desc.micro_batches || m->slot_T[slot] <= 0)
+    return vkft_error("model: micro-batch slot %d has no batch", slot);
+  int64_t T = m->slot_T[slot], V = m->cfg.vocab_size, C = m->cfg.hidden_size;
+  vkft_tensor out;
+  TRY(vkft_tensor_alloc(m->be, VKFT_F32, T * V, &out));
+  int status = vkft_begin(m->be) || forward(m, slot, T) ||
+               vkft_matmul(m->be, VKFT_MATMUL_NT, &m->hf, m->lm_head, &out, T, V, C, 1.0f, 0.0f) ||
+               vkft_end(m->be) || vkft_tensor_read(m->be, &out, logits);
+  vkft_tensor_free(m->be, &out);
+  return status ? VKFT_ERR : VKFT_OK;
+}

@@ -1,0 +1,53 @@
+/* Private state of the model shared by src/model/model.c (loading, planning) and
+ * src/model/forward.c (forward and backward). */
+#ifndef VKFT_MODEL_INTERNAL_H
+#define VKFT_MODEL_INTERNAL_H
+
+#include "vkft/model.h"
+#include "vkft/train_config.h"
+
+enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, P_PROJ_COUNT };
+
+typedef struct lora_pair {
+  vkft_tensor a, b, ga, gb; /* A (r, in), B (out, r) and their gradients */
+  vkft_tensor u;            /* saved A x (T, r) */
+  int on;
+} lora_pair;
+
+typedef struct layer {
+  vkft_tensor attn_norm, mlp_norm, q_norm, k_norm;
+  vkft_tensor proj[P_PROJ_COUNT], bias[3]; /* bias: q, k, v (Qwen2) */
+  vkft_tensor g_attn_norm, g_mlp_norm, g_q_norm, g_k_norm, g_proj[P_PROJ_COUNT], g_bias[3];
+  lora_pair lora[P_PROJ_COUNT];
+  /* saved activations */
+  vkft_tensor h1, rstd1, q_raw, k_raw, rstd_q, rstd_k, q, k, v, att, lse, x_mid, h2, rstd2, gate,
+      up, act;
+} layer;
+
+struct vkft_model {
+  vkft_backend *be;
+  vkft_model_desc desc;
+  vkft_model_config cfg;
+  int64_t T; /* token capacity of a micro-batch */
+  int64_t proj_in[P_PROJ_COUNT], proj_out[P_PROJ_COUNT];
+  vkft_tensor embed, lm_head_own, final_norm, g_embed, g_lm_head_own, g_final_norm;
+  vkft_tensor *lm_head, *g_lm_head; /* the embedding when tied */
+  layer *layers;
+  /* residual stream states X[0..L] (T, C), the final norm */
+  vkft_tensor *x, hf, rstd_f;
+  /* inputs per micro-batch slot and the loss slots */
+  vkft_tensor ids, labels, pos, seq, loss, ones, emb_plan, rope_freqs;
+  int64_t slot_T[64], emb_unique[64];
+  /* scratch */
+  vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_gate, d_up, d_act, d_u, delta, ce_scratch, tmp;
+  int64_t ce_chunk;
+  int trainable_embed, trainable_head;
+  vkft_param *params;
+  int param_count;
+  int allocated_count;
+  vkft_tensor **allocated; /* every tensor the model owns, to free them */
+  int allocated_cap;
+  uint64_t bytes_weights, bytes_trainable, bytes_grads, bytes_acts, bytes_scratch;
+};
+
+#endif

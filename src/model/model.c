@@ -1,0 +1,317 @@
+/* Loading a Hugging Face Llama-family folder onto a backend and planning all memory once:
+ * weights (frozen ones keep their storage dtype, trainable ones are fp32), LoRA adapters,
+ * gradients, saved activations and scratch. Weights stream from the memory-mapped
+ * safetensors straight into device memory; only dtype conversions go through a small
+ * bounded buffer, never a second full copy. */
+#include "internal.h"
+
+#include "vkft/error.h"
+#include "vkft/safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *proj_names[P_PROJ_COUNT] = {"self_attn.q_proj", "self_attn.k_proj",
+                                               "self_attn.v_proj", "self_attn.o_proj",
+                                               "mlp.gate_proj",    "mlp.up_proj",
+                                               "mlp.down_proj"};
+
+/* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets. */
+static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
+  if (m->allocated_count == m->allocated_cap) {
+    int cap = m->allocated_cap ? m->allocated_cap * 2 : 256;
+    vkft_tensor **grown = realloc(m->allocated, (size_t)cap * sizeof *grown);
+    if (!grown) return vkft_error("out of host memory");
+    m->allocated = grown;
+    m->allocated_cap = cap;
+  }
+  if (vkft_tensor_alloc(m->be, dtype, n > 0 ? n : 1, t) != VKFT_OK) return VKFT_ERR;
+  m->allocated[m->allocated_count++] = t;
+  *bucket += (uint64_t)(n > 0 ? n : 1) * vkft_dtype_size(dtype);
+  return VKFT_OK;
+}
+
+static int add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
+                     vkft_tensor *value, vkft_tensor *grad) {
+  vkft_param *grown = realloc(m->params, (size_t)(m->param_count + 1) * sizeof *grown);
+  if (!grown) return vkft_error("out of host memory");
+  m->params = grown;
+  vkft_param *p = &m->params[m->param_count++];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->rank = rank;
+  p->shape[0] = d0;
+  p->shape[1] = d1;
+  p->value = value;
+  p->grad = grad;
+  p->trainable = grad != NULL;
+  p->decay = rank == 2;
+  return VKFT_OK;
+}
+
+/* Loads one named weight of the expected shape into a new tensor: in its file dtype when
+ * frozen, in fp32 when trainable. */
+static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank,
+                       int64_t d0, int64_t d1, int trainable, vkft_tensor *t, vkft_tensor *grad) {
+  const vkft_st_tensor *w = vkft_st_find(st, name);
+  if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
+  int64_t want[2] = {d0, d1};
+  int shape_ok = w->rank == rank;
+  for (int i = 0; shape_ok && i < rank; i++) shape_ok = w->shape[i] == want[i];
+  if (!shape_ok)
+    return vkft_error("%s: tensor \"%s\" has shape [%lld%s%lld], config.json implies [%lld%s%lld]",
+                      vkft_st_file_of(st, w), name, (long long)w->shape[0], w->rank > 1 ? ", " : "",
+                      w->rank > 1 ? (long long)w->shape[1] : 0LL, (long long)d0, rank > 1 ? ", " : "",
+                      rank > 1 ? (long long)d1 : 0LL);
+  vkft_dtype file_dtype;
+  if (vkft_st_to_dtype(w->dtype, &file_dtype) != 0 || file_dtype == VKFT_I32)
+    return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
+                      vkft_st_file_of(st, w), name, w->dtype_name);
+  vkft_dtype dtype = trainable ? VKFT_F32 : file_dtype;
+  int64_t n = w->numel;
+  if (own(m, t, dtype, n, trainable ? &m->bytes_trainable : &m->bytes_weights) != VKFT_OK)
+    return vkft_error_prefix("loading %s", name);
+  if (dtype == file_dtype) {
+    if (vkft_tensor_write(m->be, t, w->data) != VKFT_OK) return VKFT_ERR;
+  } else { /* widen to fp32 in pieces */
+    enum { PIECE = 1 << 20 };
+    float *buf = malloc(PIECE * sizeof *buf);
+    if (!buf) return vkft_error("out of host memory");
+    for (int64_t done = 0; done < n; done += PIECE) {
+      int64_t k = n - done < PIECE ? n - done : PIECE;
+      vkft_convert_to_f32(file_dtype, w->data + (size_t)done * vkft_dtype_size(file_dtype), buf,
+                          (size_t)k);
+      if (vkft_tensor_write_range(m->be, t, done, k, buf) != VKFT_OK) {
+        free(buf);
+        return VKFT_ERR;
+      }
+    }
+    free(buf);
+  }
+  if (trainable && own(m, grad, VKFT_F32, n, &m->bytes_grads) != VKFT_OK) return VKFT_ERR;
+  return add_param(m, name, rank, d0, d1, t, trainable ? grad : NULL);
+}
+
+/* splitmix64 -> uniform in [lo, hi): our own generator so every platform draws the same. */
+static double uniform(uint64_t *state, double lo, double hi) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return lo + (hi - lo) * (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* PEFT's default LoRA initialisation: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in),
+ * 1/sqrt(in)), B = 0. */
+static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
+  lora_pair *lp = &m->layers[l].lora[p];
+  int64_t r = m->desc.lora_r, in = m->proj_in[p], out = m->proj_out[p];
+  if (own(m, &lp->a, VKFT_F32, r * in, &m->bytes_trainable) ||
+      own(m, &lp->b, VKFT_F32, out * r, &m->bytes_trainable) ||
+      own(m, &lp->ga, VKFT_F32, r * in, &m->bytes_grads) ||
+      own(m, &lp->gb, VKFT_F32, out * r, &m->bytes_grads) ||
+      own(m, &lp->u, VKFT_F32, m->T * r, &m->bytes_acts))
+    return VKFT_ERR;
+  float *a = malloc((size_t)(r * in) * sizeof *a), *b = calloc((size_t)(out * r), sizeof *b);
+  if (!a || !b) {
+    free(a);
+    free(b);
+    return vkft_error("out of host memory");
+  }
+  double bound = 1.0 / sqrt((double)in);
+  for (int64_t i = 0; i < r * in; i++) a[i] = (float)uniform(rng, -bound, bound);
+  int status = vkft_tensor_write(m->be, &lp->a, a) || vkft_tensor_write(m->be, &lp->b, b);
+  free(a);
+  free(b);
+  if (status) return VKFT_ERR;
+  lp->on = 1;
+  char name[160];
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, proj_names[p]);
+  if (add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, proj_names[p]);
+  return add_param(m, name, 2, out, r, &lp->b, &lp->gb);
+}
+
+static int plan_activations(vkft_model *m) {
+  const vkft_model_config *c = &m->cfg;
+  int64_t T = m->T, C = c->hidden_size, F = c->intermediate_size, L = c->num_layers;
+  int64_t QD = c->num_heads * c->head_dim, KD = c->num_kv_heads * c->head_dim;
+  int slots = m->desc.micro_batches;
+  uint64_t *acts = &m->bytes_acts, *scratch = &m->bytes_scratch;
+  m->x = calloc((size_t)(L + 1), sizeof *m->x);
+  if (!m->x) return vkft_error("out of host memory");
+  for (int64_t l = 0; l <= L; l++)
+    if (own(m, &m->x[l], VKFT_F32, T * C, acts)) return VKFT_ERR;
+  for (int64_t l = 0; l < L; l++) {
+    layer *ly = &m->layers[l];
+    if (own(m, &ly->h1, VKFT_F32, T * C, acts) || own(m, &ly->rstd1, VKFT_F32, T, acts) ||
+        own(m, &ly->q, VKFT_F32, T * QD, acts) || own(m, &ly->k, VKFT_F32, T * KD, acts) ||
+        own(m, &ly->v, VKFT_F32, T * KD, acts) || own(m, &ly->att, VKFT_F32, T * QD, acts) ||
+        own(m, &ly->lse, VKFT_F32, T * c->num_heads, acts) ||
+        own(m, &ly->x_mid, VKFT_F32, T * C, acts) || own(m, &ly->h2, VKFT_F32, T * C, acts) ||
+        own(m, &ly->rstd2, VKFT_F32, T, acts) || own(m, &ly->gate, VKFT_F32, T * F, acts) ||
+        own(m, &ly->up, VKFT_F32, T * F, acts) || own(m, &ly->act, VKFT_F32, T * F, acts))
+      return VKFT_ERR;
+    if (c->qk_norm &&
+        (own(m, &ly->q_raw, VKFT_F32, T * QD, acts) || own(m, &ly->k_raw, VKFT_F32, T * KD, acts) ||
+         own(m, &ly->rstd_q, VKFT_F32, T * c->num_heads, acts) ||
+         own(m, &ly->rstd_k, VKFT_F32, T * c->num_kv_heads, acts)))
+      return VKFT_ERR;
+  }
+  int64_t wide = QD > C ? QD : C;
+  if (F > wide) wide = F;
+  if (own(m, &m->hf, VKFT_F32, T * C, acts) || own(m, &m->rstd_f, VKFT_F32, T, acts) ||
+      own(m, &m->ids, VKFT_I32, slots * T, scratch) || own(m, &m->labels, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->pos, VKFT_I32, slots * T, scratch) || own(m, &m->seq, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->loss, VKFT_F32, 2 * slots, scratch) || own(m, &m->tmp, VKFT_F32, T * wide, scratch))
+    return VKFT_ERR;
+  /* the loss: logits of one vocabulary chunk at a time */
+  int64_t V = c->vocab_size;
+  m->ce_chunk = m->desc.ce_chunk > 0 ? vkft_cross_entropy_chunk(V, m->desc.ce_chunk)
+                                     : vkft_cross_entropy_chunk_for_budget(T, V, 64u << 20);
+  if (own(m, &m->ce_scratch, VKFT_F32, vkft_cross_entropy_scratch_elems(T, V, m->ce_chunk), scratch))
+    return VKFT_ERR;
+  /* RoPE frequencies, computed once on the host */
+  vkft_rope_config rc = {.theta = c->rope_theta,
+                         .llama3 = c->rope_llama3,
+                         .factor = c->rope_factor,
+                         .low_freq_factor = c->rope_low_freq_factor,
+                         .high_freq_factor = c->rope_high_freq_factor,
+                         .original_max_position_embeddings = (double)c->rope_original_max_position};
+  int64_t nf = vkft_rope_freqs_len(c->head_dim);
+  int32_t *freqs = malloc((size_t)nf * sizeof *freqs);
+  if (!freqs) return vkft_error("out of host memory");
+  int rs = vkft_rope_freqs(&rc, c->head_dim, freqs) || own(m, &m->rope_freqs, VKFT_I32, nf, scratch) ||
+           vkft_tensor_write(m->be, &m->rope_freqs, freqs);
+  free(freqs);
+  if (rs) return VKFT_ERR;
+  if (c->attention_bias) {
+    /* a column of ones: bias add and bias gradient are rank-1 matmuls */
+    float *ones = malloc((size_t)T * sizeof *ones);
+    if (!ones) return vkft_error("out of host memory");
+    for (int64_t i = 0; i < T; i++) ones[i] = 1.0f;
+    int status = own(m, &m->ones, VKFT_F32, T, scratch) || vkft_tensor_write(m->be, &m->ones, ones);
+    free(ones);
+    if (status) return VKFT_ERR;
+  }
+  if (!m->desc.training) return VKFT_OK;
+  int64_t r = m->desc.lora_r > 0 ? m->desc.lora_r : 1;
+  if (own(m, &m->d_x, VKFT_F32, T * C, scratch) || own(m, &m->d_h, VKFT_F32, T * C, scratch) ||
+      own(m, &m->d_tmp, VKFT_F32, T * wide, scratch) || own(m, &m->d_q, VKFT_F32, T * QD, scratch) ||
+      own(m, &m->d_k, VKFT_F32, T * KD, scratch) || own(m, &m->d_v, VKFT_F32, T * KD, scratch) ||
+      own(m, &m->d_att, VKFT_F32, T * QD, scratch) || own(m, &m->d_gate, VKFT_F32, T * F, scratch) ||
+      own(m, &m->d_up, VKFT_F32, T * F, scratch) || own(m, &m->d_act, VKFT_F32, T * F, scratch) ||
+      own(m, &m->d_u, VKFT_F32, T * r, scratch) ||
+      own(m, &m->delta, VKFT_F32, T * c->num_heads, scratch) ||
+      own(m, &m->emb_plan, VKFT_I32, slots * vkft_embedding_plan_len(T), scratch))
+    return VKFT_ERR;
+  return VKFT_OK;
+}
+
+int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out) {
+  *out = NULL;
+  if (desc->max_tokens <= 0) return vkft_error("model: max_tokens must be positive");
+  if (desc->micro_batches < 1 || desc->micro_batches > 64)
+    return vkft_error("model: micro_batches must be 1..64");
+  vkft_model *m = calloc(1, sizeof *m);
+  if (!m) return vkft_error("out of host memory");
+  m->be = be;
+  m->desc = *desc;
+  m->T = desc->max_tokens;
+  vkft_st_set *st = NULL;
+  int status = vkft_model_config_load(desc->dir, &m->cfg);
+  if (status == VKFT_OK) status = vkft_st_open(desc->dir, &st);
+  const vkft_model_config *c = &m->cfg;
+  int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
+  int64_t QD = c->num_heads * D, KD = c->num_kv_heads * D;
+  int64_t ins[P_PROJ_COUNT] = {C, C, C, QD, C, C, F}, outs[P_PROJ_COUNT] = {QD, KD, KD, C, F, F, C};
+  memcpy(m->proj_in, ins, sizeof ins);
+  memcpy(m->proj_out, outs, sizeof outs);
+  int full = desc->full && desc->training;
+  m->trainable_embed = desc->training && (full || (desc->modules_to_save & VKFT_MOD_EMBED));
+  m->trainable_head = desc->training && (full || (desc->modules_to_save & VKFT_MOD_LM_HEAD));
+  if (c->tie_word_embeddings) /* one tensor: trainable if either name was asked for */
+    m->trainable_embed = m->trainable_head = m->trainable_embed || m->trainable_head;
+  if (status == VKFT_OK && !(m->layers = calloc((size_t)c->num_layers, sizeof *m->layers)))
+    status = vkft_error("out of host memory");
+  if (status == VKFT_OK)
+    status = load_weight(m, st, "model.embed_tokens.weight", 2, V, C, m->trainable_embed, &m->embed,
+                         &m->g_embed);
+  for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++) {
+    layer *ly = &m->layers[l];
+    char name[160];
+#define LOAD(fmt, rank, d0, d1, t, g)                                                              \
+  (snprintf(name, sizeof name, fmt, (int)l), load_weight(m, st, name, rank, d0, d1, full, t, g))
+    status = LOAD("model.layers.%d.input_layernorm.weight", 1, C, 0, &ly->attn_norm, &ly->g_attn_norm) ||
+             LOAD("model.layers.%d.post_attention_layernorm.weight", 1, C, 0, &ly->mlp_norm,
+                  &ly->g_mlp_norm);
+    for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
+      snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, proj_names[p]);
+      status = load_weight(m, st, name, 2, outs[p], ins[p], full, &ly->proj[p], &ly->g_proj[p]);
+    }
+    for (int p = 0; status == VKFT_OK && c->attention_bias && p < 3; p++) {
+      snprintf(name, sizeof name, "model.layers.%d.%s.bias", (int)l, proj_names[p]);
+      status = load_weight(m, st, name, 1, outs[p], 0, full, &ly->bias[p], &ly->g_bias[p]);
+    }
+    if (status == VKFT_OK && c->qk_norm)
+      status = LOAD("model.layers.%d.self_attn.q_norm.weight", 1, D, 0, &ly->q_norm, &ly->g_q_norm) ||
+               LOAD("model.layers.%d.self_attn.k_norm.weight", 1, D, 0, &ly->k_norm, &ly->g_k_norm);
+#undef LOAD
+  }
+  if (status == VKFT_OK)
+    status = load_weight(m, st, "model.norm.weight", 1, C, 0, full, &m->final_norm, &m->g_final_norm);
+  if (status == VKFT_OK) {
+    if (c->tie_word_embeddings) {
+      m->lm_head = &m->embed;
+      m->g_lm_head = &m->g_embed;
+    } else {
+      status = load_weight(m, st, "lm_head.weight", 2, V, C, m->trainable_head, &m->lm_head_own,
+                           &m->g_lm_head_own);
+      m->lm_head = &m->lm_head_own;
+      m->g_lm_head = &m->g_lm_head_own;
+    }
+  }
+  vkft_st_close(st);
+  if (status == VKFT_OK && desc->training && !full) {
+    if (desc->lora_r <= 0) status = vkft_error("model: LoRA rank must be positive");
+    uint64_t rng = desc->seed ^ 0x6c6f7261ull; /* "lora" */
+    for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++)
+      for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++)
+        if (desc->lora_targets & (1u << p)) status = init_lora(m, (int)l, p, &rng);
+  }
+  if (status == VKFT_OK) status = plan_activations(m);
+  if (status != VKFT_OK) {
+    vkft_model_free(m);
+    return VKFT_ERR;
+  }
+  *out = m;
+  return VKFT_OK;
+}
+
+void vkft_model_free(vkft_model *m) {
+  if (!m) return;
+  for (int i = 0; i < m->allocated_count; i++) vkft_tensor_free(m->be, m->allocated[i]);
+  free(m->allocated);
+  free(m->layers);
+  free(m->x);
+  free(m->params);
+  free(m);
+}
+
+const vkft_model_config *vkft_model_get_config(const vkft_model *m) { return &m->cfg; }
+
+int vkft_model_params(vkft_model *m, vkft_param **params, int *count) {
+  *params = m->params;
+  *count = m->param_count;
+  return VKFT_OK;
+}
+
+void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem) {
+  mem->weights = m->bytes_weights;
+  mem->trainable = m->bytes_trainable;
+  mem->gradients = m->bytes_grads;
+  mem->activations = m->bytes_acts;
+  mem->scratch = m->bytes_scratch;
+}

@@ -1,0 +1,370 @@
+/* The whole model: stories260K against the PyTorch reference of shared/data (loss, logits,
+ * every gradient, one AdamW step), and the Vulkan backend against the C reference backend on
+ * tiny random models of each architecture (Llama with llama3 RoPE scaling, Mistral, Qwen2
+ * with q/k/v biases, Qwen3 with q/k norms), in full and LoRA fine-tuning. */
+#include "check.h"
+
+#include "vkft/error.h"
+#include "vkft/model.h"
+#include "vkft/platform.h"
+#include "vkft/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORIES VKFT_SHARED_DATA "/models/stories260K"
+#define TMP "test_model.tmp"
+
+typedef struct batch_data {
+  int64_t T;
+  int32_t ids[256], labels[256], pos[256], seq[256];
+  int rows, row_len;
+  int32_t mask[256];
+} batch_data;
+
+static int load_reference_batch(batch_data *b, double *loss, int *count) {
+  char *text;
+  size_t size;
+  if (vkft_file_read(STORIES "/reference/sft_step_reference.json", &text, &size) != VKFT_OK) return -1;
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  cJSON *ids = cJSON_GetObjectItem(root, "input_ids"), *labels = cJSON_GetObjectItem(root, "labels");
+  cJSON *mask = cJSON_GetObjectItem(root, "attention_mask");
+  b->rows = cJSON_GetArraySize(ids);
+  b->row_len = cJSON_GetArraySize(cJSON_GetArrayItem(ids, 0));
+  b->T = 0;
+  for (int r = 0; r < b->rows; r++)
+    for (int t = 0; t < b->row_len; t++, b->T++) {
+      b->ids[b->T] = cJSON_GetArrayItem(cJSON_GetArrayItem(ids, r), t)->valueint;
+      b->labels[b->T] = cJSON_GetArrayItem(cJSON_GetArrayItem(labels, r), t)->valueint;
+      b->mask[b->T] = cJSON_GetArrayItem(cJSON_GetArrayItem(mask, r), t)->valueint;
+      b->pos[b->T] = t; /* HF's default position_ids with right padding */
+      b->seq[b->T] = r;
+    }
+  *loss = cJSON_GetObjectItem(root, "loss")->valuedouble;
+  *count = cJSON_GetObjectItem(root, "n_loss_tokens")->valueint;
+  cJSON_Delete(root);
+  return 0;
+}
+
+static double rel_l2(const float *a, const float *b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double)a[i] - b[i];
+    num += d * d;
+    den += (double)b[i] * b[i];
+  }
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static float *read_param(vkft_backend *be, const vkft_tensor *t) {
+  float *out = malloc((size_t)t->n * sizeof *out);
+  if (t->dtype == VKFT_F32) {
+    vkft_tensor_read(be, t, out);
+  } else {
+    void *raw = malloc((size_t)t->n * 2);
+    vkft_tensor_read(be, t, raw);
+    vkft_convert_to_f32(t->dtype, raw, out, (size_t)t->n);
+    free(raw);
+  }
+  return out;
+}
+
+/* stories260K, one step as in reference/sft_step_reference.json, on one backend */
+static void stories_reference(vkft_backend *be) {
+  batch_data b;
+  double ref_loss;
+  int ref_count;
+  CHECK(load_reference_batch(&b, &ref_loss, &ref_count) == 0);
+  vkft_model *m;
+  vkft_model_desc desc = {.dir = STORIES, .max_tokens = b.T, .micro_batches = 1, .training = 1, .full = 1};
+  if (vkft_model_load(be, &desc, &m) != VKFT_OK) {
+    CHECKF(0, "load: %s", vkft_error_message());
+    return;
+  }
+  vkft_batch batch = {b.T, b.ids, b.labels, b.pos, b.seq};
+  CHECKF(vkft_model_set_batch(m, 0, &batch) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(vkft_begin(be) == VKFT_OK && vkft_model_zero_grads(m) == VKFT_OK);
+  CHECKF(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 1) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(vkft_end(be) == VKFT_OK);
+  double sum, count;
+  CHECK(vkft_model_read_loss(m, 0, &sum, &count) == VKFT_OK);
+  double loss = sum / count;
+  printf("%s: stories260K loss %.7f (reference %.7f), %g trained tokens\n", vkft_backend_name(be),
+         loss, ref_loss, count);
+  CHECKF(fabs(loss - ref_loss) < 1e-5 * ref_loss, "loss %.8f vs %.8f", loss, ref_loss);
+  CHECK(count == ref_count);
+
+  /* every gradient against PyTorch's */
+  vkft_st_set *grads;
+  CHECK(vkft_st_open(STORIES "/reference/grads.safetensors", &grads) == VKFT_OK);
+  vkft_param *params;
+  int n;
+  vkft_model_params(m, &params, &n);
+  CHECK(n == 47);
+  double worst = 0;
+  const char *worst_name = "";
+  for (int i = 0; i < n; i++) {
+    const vkft_st_tensor *ref = vkft_st_find(grads, params[i].name);
+    CHECKF(ref != NULL && params[i].grad, "no reference gradient for %s", params[i].name);
+    if (!ref || !params[i].grad) continue;
+    float *g = read_param(be, params[i].grad);
+    double e = rel_l2(g, (const float *)ref->data, params[i].grad->n);
+    if (e > worst) worst = e, worst_name = params[i].name;
+    free(g);
+  }
+  printf("%s: worst gradient relative L2 error %.2e (%s)\n", vkft_backend_name(be), worst, worst_name);
+  CHECKF(worst < 1e-4, "gradient %s off by %.2e", worst_name, worst);
+  vkft_st_close(grads);
+
+  /* logits of the real (unpadded) positions */
+  float *logits = malloc((size_t)b.T * 512 * sizeof *logits);
+  CHECKF(vkft_model_logits(m, 0, logits) == VKFT_OK, "%s", vkft_error_message());
+  vkft_st_set *lt;
+  CHECK(vkft_st_open(STORIES "/reference/logits.safetensors", &lt) == VKFT_OK);
+  const float *ref_logits = (const float *)vkft_st_find(lt, "logits")->data;
+  double max_diff = 0;
+  for (int64_t t = 0; t < b.T; t++)
+    for (int v = 0; b.mask[t] && v < 512; v++) {
+      double d = fabs((double)logits[t * 512 + v] - ref_logits[t * 512 + v]);
+      if (d > max_diff) max_diff = d;
+    }
+  printf("%s: logits max |diff| %.2e\n", vkft_backend_name(be), max_diff);
+  CHECKF(max_diff < 2e-4, "logits differ by %.2e", max_diff);
+  vkft_st_close(lt);
+  free(logits);
+
+  /* one torch.optim.AdamW step (lr 1e-3, wd 0.1 on all tensors), then the loss again */
+  vkft_adamw_hparams hp = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .step = 1};
+  vkft_tensor *mv = calloc((size_t)n * 2, sizeof *mv);
+  CHECK(vkft_begin(be) == VKFT_OK);
+  for (int i = 0; i < n; i++) {
+    vkft_tensor_alloc(be, VKFT_F32, params[i].value->n, &mv[2 * i]);
+    vkft_tensor_alloc(be, VKFT_F32, params[i].value->n, &mv[2 * i + 1]);
+    vkft_fill(be, &mv[2 * i], 0.0, params[i].value->n);
+    vkft_fill(be, &mv[2 * i + 1], 0.0, params[i].value->n);
+    CHECK(vkft_adamw(be, params[i].value, params[i].grad, &mv[2 * i], &mv[2 * i + 1], NULL, &hp,
+                     params[i].value->n) == VKFT_OK);
+  }
+  CHECK(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 0) == VKFT_OK);
+  CHECK(vkft_end(be) == VKFT_OK);
+  CHECK(vkft_model_read_loss(m, 0, &sum, &count) == VKFT_OK);
+  printf("%s: loss after one AdamW step %.7f (reference 0.9084647)\n", vkft_backend_name(be), sum / count);
+  CHECKF(fabs(sum / count - 0.9084647297859192) < 2e-4, "loss after step %.7f", sum / count);
+  for (int i = 0; i < 2 * n; i++) vkft_tensor_free(be, &mv[i]);
+  free(mv);
+  vkft_model_free(m);
+}
+
+/* ---- tiny random models of each architecture, Vulkan vs reference backend ---- */
+
+typedef struct arch_case {
+  const char *name, *config;
+  int bf16; /* frozen weights stored as bf16 */
+} arch_case;
+
+static const arch_case arches[] = {
+    {"llama3", "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 97, \"hidden_size\": 24, "
+               "\"intermediate_size\": 40, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+               "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, "
+               "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+               "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}, "
+               "\"tie_word_embeddings\": false}", 1},
+    {"mistral", "{\"architectures\": [\"MistralForCausalLM\"], \"vocab_size\": 61, \"hidden_size\": 16, "
+                "\"intermediate_size\": 36, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
+                "\"num_key_value_heads\": 1, \"head_dim\": 8, \"tie_word_embeddings\": false}", 0},
+    {"qwen2", "{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": 80, \"hidden_size\": 32, "
+              "\"intermediate_size\": 44, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+              "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, "
+              "\"tie_word_embeddings\": true}", 1},
+    {"qwen3", "{\"architectures\": [\"Qwen3ForCausalLM\"], \"vocab_size\": 70, \"hidden_size\": 16, "
+              "\"intermediate_size\": 24, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+              "\"num_key_value_heads\": 2, \"head_dim\": 8, \"tie_word_embeddings\": true}", 0},
+};
+
+static uint64_t rng_state = 12345;
+static float rnd(void) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Writes config.json and random weights with the names and shapes the config implies. */
+static void make_model(const arch_case *a, const char *dir) {
+  vkft_mkdirs(dir);
+  char path[512];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  vkft_file_write_atomic(path, a->config, strlen(a->config));
+  vkft_model_config c;
+  CHECKF(vkft_model_config_load(dir, &c) == VKFT_OK, "%s", vkft_error_message());
+  int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
+  int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+  vkft_st_writer *w;
+  vkft_st_writer_create(&w);
+  void *blobs[256];
+  int nb = 0;
+  vkft_dtype dt = a->bf16 ? VKFT_BF16 : VKFT_F32;
+#define ADD(name, rank, d0, d1, mean, spread)                                                      \
+  do {                                                                                             \
+    int64_t n = (d0) * ((rank) == 2 ? (d1) : 1);                                                   \
+    float *f = malloc((size_t)n * sizeof *f);                                                      \
+    for (int64_t i = 0; i < n; i++) f[i] = (float)(mean) + (float)(spread) * rnd();              \
+    void *blob = malloc((size_t)n * 4);                                                            \
+    vkft_convert_from_f32(dt, f, blob, (size_t)n);                                                 \
+    free(f);                                                                                       \
+    blobs[nb++] = blob;                                                                            \
+    vkft_st_writer_add(w, name, dt, rank, (int64_t[]){d0, d1}, blob);                              \
+  } while (0)
+  ADD("model.embed_tokens.weight", 2, V, C, 0, 0.5);
+  ADD("model.norm.weight", 1, C, 0, 1, 0.2);
+  if (!c.tie_word_embeddings) ADD("lm_head.weight", 2, V, C, 0, 0.3);
+  for (int l = 0; l < c.num_layers; l++) {
+    char n[128];
+    const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                            "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+    int64_t outs[7] = {QD, KD, KD, C, F, F, C}, ins[7] = {C, C, C, QD, C, C, F};
+    for (int p = 0; p < 7; p++) {
+      snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, names[p]);
+      ADD(n, 2, outs[p], ins[p], 0, 1.0 / sqrt((double)ins[p]));
+      if (p < 3 && c.attention_bias) {
+        snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, names[p]);
+        ADD(n, 1, outs[p], 0, 0, 0.1);
+      }
+    }
+    snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
+    ADD(n, 1, C, 0, 1, 0.2);
+    snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
+    ADD(n, 1, C, 0, 1, 0.2);
+    if (c.qk_norm) {
+      snprintf(n, sizeof n, "model.layers.%d.self_attn.q_norm.weight", l);
+      ADD(n, 1, D, 0, 1, 0.2);
+      snprintf(n, sizeof n, "model.layers.%d.self_attn.k_norm.weight", l);
+      ADD(n, 1, D, 0, 1, 0.2);
+    }
+  }
+#undef ADD
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  CHECKF(vkft_st_writer_save(w, path) == VKFT_OK, "%s", vkft_error_message());
+  vkft_st_writer_free(w);
+  for (int i = 0; i < nb; i++) free(blobs[i]);
+}
+
+typedef struct run_result {
+  double loss, count;
+  int n;
+  float *grads[512];
+  int64_t sizes[512];
+  char names[512][160];
+} run_result;
+
+/* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
+static int run_step(vkft_backend *be, const char *dir, int full, run_result *out) {
+  vkft_model_desc desc = {.dir = dir, .max_tokens = 23, .micro_batches = 2, .training = 1, .full = full,
+                          .lora_r = 3, .lora_scale = 2.0, .lora_targets = 0x7f,
+                          .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD, .seed = 7};
+  vkft_model *m;
+  if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
+  vkft_param *params;
+  int n;
+  vkft_model_params(m, &params, &n);
+  /* LoRA B starts at 0 (no gradient reaches A): give it values so every path is exercised */
+  rng_state = 99;
+  for (int i = 0; i < n; i++)
+    if (strstr(params[i].name, "lora_B")) {
+      float *v = malloc((size_t)params[i].value->n * sizeof *v);
+      for (int64_t k = 0; k < params[i].value->n; k++) v[k] = 0.1f * rnd();
+      vkft_tensor_write(be, params[i].value, v);
+      free(v);
+    }
+  const vkft_model_config *c = vkft_model_get_config(m);
+  int32_t ids[23], labels[23], pos[23], seq[23];
+  int lens[3] = {9, 6, 8}, t = 0;
+  for (int s = 0; s < 3; s++)
+    for (int i = 0; i < lens[s]; i++, t++) {
+      ids[t] = (int32_t)((t * 37 + 11) % c->vocab_size);
+      labels[t] = i < 2 ? -100 : ids[t]; /* a masked "prompt" */
+      pos[t] = i;
+      seq[t] = s;
+    }
+  vkft_batch b0 = {23, ids, labels, pos, seq}, b1 = {15, ids + 8, labels + 8, pos + 8, seq + 8};
+  b1.pos = pos + 8;
+  int status = vkft_model_set_batch(m, 0, &b0) || vkft_model_set_batch(m, 1, &b1) || vkft_begin(be) ||
+               vkft_model_zero_grads(m) || vkft_model_forward_backward(m, 0, 0.05f, 1) ||
+               vkft_model_forward_backward(m, 1, 0.05f, 1) || vkft_end(be);
+  if (status) {
+    vkft_model_free(m);
+    return VKFT_ERR;
+  }
+  out->loss = out->count = 0;
+  for (int s = 0; s < 2; s++) {
+    double sum, count;
+    vkft_model_read_loss(m, s, &sum, &count);
+    out->loss += sum;
+    out->count += count;
+  }
+  out->n = 0;
+  for (int i = 0; i < n && out->n < 512; i++)
+    if (params[i].grad) {
+      out->grads[out->n] = read_param(be, params[i].grad);
+      out->sizes[out->n] = params[i].grad->n;
+      snprintf(out->names[out->n], 160, "%s", params[i].name);
+      out->n++;
+    }
+  vkft_model_free(m);
+  return VKFT_OK;
+}
+
+static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
+  for (size_t a = 0; a < sizeof arches / sizeof arches[0]; a++) {
+    char dir[256];
+    snprintf(dir, sizeof dir, TMP "/%s", arches[a].name);
+    make_model(&arches[a], dir);
+    for (int full = 0; full <= 1; full++) {
+      static run_result rv, rr;
+      int ok = run_step(vk, dir, full, &rv) == VKFT_OK;
+      CHECKF(ok, "%s vulkan: %s", arches[a].name, vkft_error_message());
+      int ok2 = run_step(ref, dir, full, &rr) == VKFT_OK;
+      CHECKF(ok2, "%s reference: %s", arches[a].name, vkft_error_message());
+      if (!ok || !ok2) continue;
+      CHECK(rv.n == rr.n && rv.count == rr.count && rv.count > 0);
+      double worst = 0;
+      const char *worst_name = "";
+      for (int i = 0; i < rv.n && i < rr.n; i++) {
+        double e = rel_l2(rv.grads[i], rr.grads[i], rv.sizes[i]);
+        if (e > worst || e != e) worst = e, worst_name = rv.names[i];
+      }
+      printf("%-8s %-4s loss %.6f vs %.6f (%g tokens), %d gradients, worst rel L2 %.2e (%s)\n",
+             arches[a].name, full ? "full" : "lora", rv.loss / rv.count, rr.loss / rr.count, rv.count,
+             rv.n, worst, worst_name);
+      CHECKF(fabs(rv.loss - rr.loss) <= 1e-5 * fabs(rr.loss), "%s loss", arches[a].name);
+      CHECKF(worst < 1e-4, "%s %s gradient %s off by %.2e", arches[a].name, full ? "full" : "lora",
+             worst_name, worst);
+      for (int i = 0; i < rv.n; i++) free(rv.grads[i]);
+      for (int i = 0; i < rr.n; i++) free(rr.grads[i]);
+    }
+  }
+}
+
+int main(void) {
+  vkft_device *dev;
+  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
+    fprintf(stderr, "test_model: %s\n", vkft_error_message());
+    return 1;
+  }
+  vkft_backend *vk, *ref;
+  vkft_backend_vk_create(dev, &vk);
+  vkft_backend_ref_create(&ref);
+  vkft_remove_tree(TMP);
+  vkft_mkdirs(TMP);
+  stories_reference(ref);
+  stories_reference(vk);
+  backends_agree(vk, ref);
+  CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages", vkft_device_validation_errors(dev));
+  vkft_backend_destroy(vk);
+  vkft_backend_destroy(ref);
+  vkft_device_destroy(dev);
+  vkft_remove_tree(TMP);
+  return check_summary();
+}
