@@ -8,6 +8,7 @@
 #include "vkft/model.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
+#include "vkft/train_config.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -76,8 +77,8 @@ static float *read_param(vkft_backend *be, const vkft_tensor *t) {
 /* stories260K, one step as in reference/sft_step_reference.json, on one backend */
 static void stories_reference(vkft_backend *be) {
   batch_data b;
-  double ref_loss;
-  int ref_count;
+  double ref_loss = 0;
+  int ref_count = 1;
   CHECK(load_reference_batch(&b, &ref_loss, &ref_count) == 0);
   vkft_model *m;
   vkft_model_desc desc = {.dir = STORIES, .max_tokens = b.T, .micro_batches = 1, .training = 1, .full = 1};
@@ -208,11 +209,11 @@ static void make_model(const arch_case *a, const char *dir) {
   vkft_dtype dt = a->bf16 ? VKFT_BF16 : VKFT_F32;
 #define ADD(name, rank, d0, d1, mean, spread)                                                      \
   do {                                                                                             \
-    int64_t n = (d0) * ((rank) == 2 ? (d1) : 1);                                                   \
-    float *f = malloc((size_t)n * sizeof *f);                                                      \
-    for (int64_t i = 0; i < n; i++) f[i] = (float)(mean) + (float)(spread) * rnd();              \
-    void *blob = malloc((size_t)n * 4);                                                            \
-    vkft_convert_from_f32(dt, f, blob, (size_t)n);                                                 \
+    int64_t count_ = (d0) * ((rank) == 2 ? (d1) : 1);                                              \
+    float *f = malloc((size_t)count_ * sizeof *f);                                                 \
+    for (int64_t i = 0; i < count_; i++) f[i] = (float)(mean) + (float)(spread) * rnd();         \
+    void *blob = malloc((size_t)count_ * 4);                                                       \
+    vkft_convert_from_f32(dt, f, blob, (size_t)count_);                                            \
     free(f);                                                                                       \
     blobs[nb++] = blob;                                                                            \
     vkft_st_writer_add(w, name, dt, rank, (int64_t[]){d0, d1}, blob);                              \
