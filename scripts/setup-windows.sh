@@ -21,7 +21,8 @@ fi
 
 deps=$PWD/.deps
 prefix=$deps/win64
-if [ -f "$prefix/lib/libpcre2-8.a" ] && [ -f "$prefix/lib/libcjson.a" ] && [ -f "$prefix/include/volk.c" ]; then
+if [ -f "$prefix/lib/libpcre2-8.a" ] && [ -f "$prefix/lib/libcjson.a" ] && [ -f "$prefix/lib/libutf8proc.a" ] &&
+  [ -f "$prefix/include/volk.c" ]; then
   exit 0
 fi
 mkdir -p "$deps/src" "$prefix/include/cjson" "$prefix/lib"
@@ -37,13 +38,20 @@ fi
 cd "$deps/src"
 ls -d cjson-*/ >/dev/null 2>&1 || apt-get source -qq cjson
 ls -d pcre2-*/ >/dev/null 2>&1 || apt-get source -qq pcre2
+ls -d utf8proc-*/ >/dev/null 2>&1 || apt-get source -qq utf8proc
 cjson_dir=$(ls -d cjson-*/ | head -1)
 pcre2_dir=$(ls -d pcre2-*/ | head -1)
+utf8proc_dir=$(ls -d utf8proc-*/ | head -1)
 
 # cJSON is one C file.
 x86_64-w64-mingw32-gcc -O2 -c "$cjson_dir/cJSON.c" -o "$deps/src/cJSON.o"
 x86_64-w64-mingw32-ar rcs "$prefix/lib/libcjson.a" "$deps/src/cJSON.o"
 cp "$cjson_dir/cJSON.h" "$prefix/include/cjson/"
+
+# utf8proc is one C file (it includes its own Unicode tables).
+x86_64-w64-mingw32-gcc -O2 -DUTF8PROC_STATIC -c "$utf8proc_dir/utf8proc.c" -o "$deps/src/utf8proc.o"
+x86_64-w64-mingw32-ar rcs "$prefix/lib/libutf8proc.a" "$deps/src/utf8proc.o"
+cp "$utf8proc_dir/utf8proc.h" "$prefix/include/"
 
 # PCRE2, 8-bit library only, static, with JIT.
 cmake -S "$pcre2_dir" -B "$deps/src/pcre2-build" -DCMAKE_TOOLCHAIN_FILE="$OLDPWD/cmake/mingw-w64.cmake" \

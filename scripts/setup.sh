@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libvulkan-dev libvulkan-volk-dev glslang-tools # Vulkan headers, volk loader, GLSL -> SPIR-V
-  libcjson-dev libpcre2-dev                      # JSON, Unicode regex for the tokenizer
+  libcjson-dev libpcre2-dev libutf8proc-dev      # JSON; Unicode regex and normalization (tokenizer)
   mesa-vulkan-drivers                            # lavapipe: runs Vulkan on the CPU
   vulkan-validationlayers                        # VK_LAYER_KHRONOS_validation for the tests
 )

@@ -86,7 +86,7 @@ static void stories_reference(vkft_backend *be) {
     CHECKF(0, "load: %s", vkft_error_message());
     return;
   }
-  vkft_batch batch = {b.T, b.ids, b.labels, b.pos, b.seq};
+  vkft_model_batch batch = {b.T, b.ids, b.labels, b.pos, b.seq};
   CHECKF(vkft_model_set_batch(m, 0, &batch) == VKFT_OK, "%s", vkft_error_message());
   CHECK(vkft_begin(be) == VKFT_OK && vkft_model_zero_grads(m) == VKFT_OK);
   CHECKF(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 1) == VKFT_OK, "%s", vkft_error_message());
@@ -289,7 +289,7 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
       pos[t] = i;
       seq[t] = s;
     }
-  vkft_batch b0 = {23, ids, labels, pos, seq}, b1 = {15, ids + 8, labels + 8, pos + 8, seq + 8};
+  vkft_model_batch b0 = {23, ids, labels, pos, seq}, b1 = {15, ids + 8, labels + 8, pos + 8, seq + 8};
   b1.pos = pos + 8;
   int status = vkft_model_set_batch(m, 0, &b0) || vkft_model_set_batch(m, 1, &b1) || vkft_begin(be) ||
                vkft_model_zero_grads(m) || vkft_model_forward_backward(m, 0, 0.05f, 1) ||

@@ -34,13 +34,13 @@ const vkft_model_config *vkft_model_get_config(const vkft_model *m);
 /* One micro-batch, flattened rows: T tokens with input ids, labels aligned with the ids (HF
  * convention: the model shifts; -100 = not trained), positions restarting at 0 for each packed
  * sequence, and a sequence id per token (distinct across rows). */
-typedef struct vkft_batch {
+typedef struct vkft_model_batch {
   int64_t T;
   const int32_t *ids, *labels, *pos, *seq;
-} vkft_batch;
+} vkft_model_batch;
 
 /* Uploads micro-batch `slot` (0 .. micro_batches-1) of the next step (outside a stream). */
-int vkft_model_set_batch(vkft_model *m, int slot, const vkft_batch *batch);
+int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *batch);
 /* Records the forward (and, if backward, the backward with gradients accumulated into the
  * parameters' gradient tensors, scaled by grad_scale = 1 / trained tokens of the step) of
  * micro-batch `slot` into the current stream. The loss sum and trained-token count land in

@@ -24,6 +24,8 @@ int vkft_file_exists(const char *path);
 int vkft_is_dir(const char *path);
 int vkft_mkdirs(const char *path); /* like mkdir -p */
 int vkft_remove_tree(const char *path);
+/* Calls fn(name, user) for each entry of a folder (not "." or ".."), in no particular order. */
+int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), void *user);
 
 /* Atomic replace: write to "<path>.tmp", flush it to disk, rename over <path>, and flush the
  * folder, so a crash leaves either the old file or the new one, never a torn one. */

@@ -1,5 +1,6 @@
 /* `vkft bench <what>`: dispatch to the benchmark families. */
 #include "commands.h"
+#include "commands_tokenize.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@ int vkft_cmd_bench_ops(int argc, char **argv);
 
 int vkft_cmd_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "ops")) return vkft_cmd_bench_ops(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "tokenize")) return vkft_bench_tokenize(argc - 1, argv + 1);
   fprintf(stderr, "usage: vkft bench ops [--json] [--filter NAME] [--device N]\n"
                   "       vkft bench tokenize [--tokenizer PATH] [--json]\n");
   return 2;

@@ -1,5 +1,6 @@
 /* vkft: the command-line entry point and subcommand dispatch. */
 #include "commands.h"
+#include "commands_tokenize.h"
 
 #include "vkft/error.h"
 #include "vkft/platform.h"
@@ -19,6 +20,7 @@ typedef struct command {
 static const command commands[] = {
     {"devices", vkft_cmd_devices, "list Vulkan devices, their capabilities and the one vkft picks"},
     {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
+    {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
     {"bench", vkft_cmd_bench, "benchmarks: `bench ops [--json] [--filter S]`, `bench tokenize`"},
 };
 

@@ -19,7 +19,7 @@ static vkft_tensor slot_view(const vkft_tensor *t, int slot, int64_t cap, int64_
   return vkft_tensor_view(t, (int64_t)slot * cap, n);
 }
 
-int vkft_model_set_batch(vkft_model *m, int slot, const vkft_batch *b) {
+int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
   if (slot < 0 || slot >= m->desc.micro_batches) return vkft_error("model: batch slot %d", slot);
   if (b->T <= 0 || b->T > m->T)
     return vkft_error("model: a micro-batch of %lld tokens does not fit the planned %lld",

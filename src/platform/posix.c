@@ -109,6 +109,16 @@ int vkft_remove_tree(const char *path) {
   return VKFT_OK;
 }
 
+int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), void *user) {
+  DIR *dir = opendir(path);
+  if (!dir) return vkft_error("%s: cannot open folder: %s", path, strerror(errno));
+  struct dirent *entry;
+  while ((entry = readdir(dir)))
+    if (strcmp(entry->d_name, ".") && strcmp(entry->d_name, "..")) fn(entry->d_name, user);
+  closedir(dir);
+  return VKFT_OK;
+}
+
 /* fsync on the folder makes the rename itself durable (POSIX leaves it in the page cache). */
 static void sync_parent_folder(const char *path) {
   char dir[1024];

@@ -173,6 +173,24 @@ int vkft_remove_tree(const char *path) {
   return status;
 }
 
+int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), void *user) {
+  char pattern[4096];
+  snprintf(pattern, sizeof pattern, "%s\\*", path);
+  wchar_t *wp = utf8_to_wide(pattern);
+  WIN32_FIND_DATAW fd;
+  HANDLE h = wp ? FindFirstFileW(wp, &fd) : INVALID_HANDLE_VALUE;
+  free(wp);
+  if (h == INVALID_HANDLE_VALUE) return vkft_error("%s: cannot open folder: %s", path, last_error_text());
+  do {
+    if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L"..")) continue;
+    char *name = wide_to_utf8(fd.cFileName);
+    if (name) fn(name, user);
+    free(name);
+  } while (FindNextFileW(h, &fd));
+  FindClose(h);
+  return VKFT_OK;
+}
+
 int vkft_atomic_begin(vkft_atomic_file *af, const char *path) {
   memset(af, 0, sizeof *af);
   if (strlen(path) >= sizeof af->path) return vkft_error("%s: path too long", path);

@@ -1,0 +1,539 @@
+/* Tokenizer against the reference vectors of HF tokenizers 0.22 (shared/data/vectors): for each
+ * tokenizer every string's ids, ids with special tokens, decode, decode without special tokens
+ * and per-token decode must match exactly; also llama.cpp's upstream vectors, the chat renders'
+ * ids, the threaded batch encoder, and the load errors. Mismatches print the string and the
+ * first differing position. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "vkft/error.h"
+#include "vkft/platform.h"
+#include "vkft/tokenizer.h"
+
+#define DATA VKFT_SHARED_DATA "/"
+
+/* One row per tokenizer: where it is and which vector files apply to it. */
+static const struct {
+  const char *name, *path, *vectors, *llama_cpp, *chat;
+} cases[] = {
+    {"llama3", DATA "tokenizers/llama3", DATA "vectors/llama3.jsonl",
+     DATA "vectors/llama.cpp/ggml-vocab-llama-bpe.gguf", DATA "vectors/llama3.chat.jsonl"},
+    {"qwen3", DATA "tokenizers/qwen3", DATA "vectors/qwen3.jsonl",
+     DATA "vectors/llama.cpp/ggml-vocab-qwen2.gguf", DATA "vectors/qwen3.chat.jsonl"},
+    {"mistral", DATA "tokenizers/mistral", DATA "vectors/mistral.jsonl", NULL, NULL},
+    {"gpt2", DATA "tokenizers/gpt2/tokenizer.json", DATA "vectors/gpt2.jsonl",
+     DATA "vectors/llama.cpp/ggml-vocab-gpt-2.gguf", NULL},
+    {"stories260K", DATA "models/stories260K", DATA "vectors/stories260K.jsonl", NULL, NULL},
+};
+
+/* ---- JSON strings with embedded NULs (cJSON stops at the first NUL) ---- */
+
+typedef struct str {
+  char *data;
+  size_t len;
+} str;
+
+static size_t put_utf8(unsigned long cp, char *out) {
+  if (cp < 0x80) return out[0] = (char)cp, 1;
+  if (cp < 0x800) return out[0] = (char)(0xC0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3F)), 2;
+  if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (cp >> 18));
+  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Decodes the JSON string literal starting at *p (the opening quote); advances *p past it. */
+static str json_literal(const char **p) {
+  const char *s = *p + 1;
+  str out = {malloc(strlen(s) + 1), 0};
+  if (!out.data) abort();
+  while (*s && *s != '"') {
+    if (*s != '\\') {
+      out.data[out.len++] = *s++;
+      continue;
+    }
+    s++;
+    char c = *s++;
+    switch (c) {
+    case 'n':
+      out.data[out.len++] = '\n';
+      break;
+    case 't':
+      out.data[out.len++] = '\t';
+      break;
+    case 'r':
+      out.data[out.len++] = '\r';
+      break;
+    case 'b':
+      out.data[out.len++] = '\b';
+      break;
+    case 'f':
+      out.data[out.len++] = '\f';
+      break;
+    case 'u': {
+      unsigned long cp = strtoul((char[]){s[0], s[1], s[2], s[3], 0}, NULL, 16);
+      s += 4;
+      if (cp >= 0xD800 && cp < 0xDC00 && s[0] == '\\' && s[1] == 'u') {
+        unsigned long lo = strtoul((char[]){s[2], s[3], s[4], s[5], 0}, NULL, 16);
+        s += 6;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      }
+      out.len += put_utf8(cp, out.data + out.len);
+      break;
+    }
+    default:
+      out.data[out.len++] = c;
+      break; /* \" \\ \/ */
+    }
+  }
+  *p = *s ? s + 1 : s;
+  out.data[out.len] = 0;
+  return out;
+}
+
+/* The string value of "key" in a JSON line (keys cannot occur inside string values because
+ * the quotes there are escaped). */
+static int json_field(const char *line, const char *key, str *out) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\":", key);
+  const char *p = strstr(line, pattern);
+  if (!p) return 0;
+  p += strlen(pattern);
+  while (*p == ' ') p++;
+  if (*p != '"') return 0;
+  *out = json_literal(&p);
+  return 1;
+}
+
+/* The list of strings of "key"; returns the count, *out malloc'd. */
+static size_t json_field_list(const char *line, const char *key, str **out) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\":", key);
+  const char *p = strstr(line, pattern);
+  *out = NULL;
+  if (!p) return 0;
+  p += strlen(pattern);
+  size_t n = 0, cap = 0;
+  while (*p && *p != '"' && *p != ']') p++;
+  while (*p == '"') {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      *out = realloc(*out, cap * sizeof **out);
+      if (!*out) abort();
+    }
+    (*out)[n++] = json_literal(&p);
+    while (*p == ',' || *p == ' ') p++;
+  }
+  return n;
+}
+
+static size_t ids_from_json(const cJSON *array, int32_t **ids) {
+  size_t n = (size_t)cJSON_GetArraySize(array), i = 0;
+  *ids = malloc((n ? n : 1) * sizeof **ids);
+  if (!*ids) abort();
+  const cJSON *item;
+  cJSON_ArrayForEach(item, array)(*ids)[i++] = (int32_t)item->valuedouble;
+  return n;
+}
+
+/* ---- comparison with reporting ---- */
+
+/* Up to 120 bytes of s as a quoted C-style string, into out (at least 500 bytes). */
+static const char *escaped(const char *s, size_t len, char *out) {
+  size_t n = 0;
+  out[n++] = '"';
+  for (size_t i = 0; i < len && i < 120; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      n += (size_t)sprintf(out + n, "\\%c", c);
+    else if (c < 0x20 || c == 0x7F)
+      n += (size_t)sprintf(out + n, "\\x%02x", c);
+    else
+      out[n++] = (char)c;
+  }
+  strcpy(out + n, len > 120 ? "\"..." : "\"");
+  return out;
+}
+
+/* Every mismatch is one FAIL line with the text and where the result first differs. */
+static void check_ids(const char *name, const char *what, const str *text, const int32_t *got,
+                      size_t n_got, const int32_t *want, size_t n_want) {
+  size_t i = 0;
+  while (i < n_got && i < n_want && got[i] == want[i]) i++;
+  char buf[500];
+  CHECKF(n_got == n_want && i == n_got,
+         "%s %s of %s: first difference at id %zu: got %ld, want %ld (lengths %zu / %zu)", name,
+         what, escaped(text->data, text->len, buf), i, i < n_got ? (long)got[i] : -1L,
+         i < n_want ? (long)want[i] : -1L, n_got, n_want);
+}
+
+static void check_text(const char *name, const char *what, const str *text, const char *got,
+                       size_t n_got, const str *want) {
+  size_t i = 0;
+  while (i < n_got && i < want->len && got[i] == want->data[i]) i++;
+  char buf[3][500];
+  CHECKF(n_got == want->len && i == n_got,
+         "%s %s of %s: first difference at byte %zu: got %s, want %s", name, what,
+         escaped(text->data, text->len, buf[0]), i, escaped(got + i, n_got - i, buf[1]),
+         escaped(want->data + i, want->len - i, buf[2]));
+}
+
+/* ---- the vector files ---- */
+
+static char **read_lines(const char *path, size_t *n) {
+  char *data;
+  size_t size;
+  *n = 0;
+  if (vkft_file_read(path, &data, &size) != VKFT_OK) return NULL;
+  size_t cap = 64;
+  char **lines = malloc(cap * sizeof *lines);
+  if (!lines) abort();
+  for (char *line = data; line < data + size;) {
+    char *end = memchr(line, '\n', (size_t)(data + size - line));
+    if (!end) end = data + size;
+    if (end > line) {
+      if (*n == cap && !(lines = realloc(lines, (cap *= 2) * sizeof *lines))) abort();
+      if (!(lines[*n] = malloc((size_t)(end - line) + 1))) abort();
+      memcpy(lines[*n], line, (size_t)(end - line));
+      lines[(*n)++][end - line] = 0;
+    }
+    line = end + 1;
+  }
+  free(data);
+  return lines;
+}
+
+static void free_lines(char **lines, size_t n) {
+  for (size_t i = 0; i < n; i++) free(lines[i]);
+  free(lines);
+}
+
+/* vectors/<name>.jsonl: every field of every line. */
+static void test_vectors(const vkft_tokenizer *tok, const char *name, const char *path) {
+  size_t n_lines;
+  char **lines = read_lines(path, &n_lines);
+  CHECKF(lines && n_lines > 400, "%s: cannot read vectors", path);
+  int before = check_failed, checked = 0;
+  for (size_t l = 0; l < n_lines; l++) {
+    cJSON *json = cJSON_Parse(lines[l]);
+    str text = {0}, decoded = {0}, decoded_skip = {0}, *each = NULL;
+    int ok = json && json_field(lines[l], "text", &text) &&
+             json_field(lines[l], "decoded", &decoded) &&
+             json_field(lines[l], "decoded_skip_special", &decoded_skip);
+    CHECKF(ok, "%s line %zu: missing fields", path, l + 1);
+    if (!ok) {
+      cJSON_Delete(json);
+      free(text.data), free(decoded.data), free(decoded_skip.data);
+      continue;
+    }
+    size_t n_each = json_field_list(lines[l], "decoded_each", &each);
+    int32_t *want, *want_special, *got = NULL;
+    size_t n_want = ids_from_json(cJSON_GetObjectItem(json, "ids"), &want);
+    size_t n_want_special =
+        ids_from_json(cJSON_GetObjectItem(json, "ids_with_special"), &want_special);
+    size_t n_got = 0;
+
+    int rc = vkft_tokenizer_encode(tok, text.data, text.len, 0, &got, &n_got);
+    CHECKF(rc == VKFT_OK, "%s: encode failed: %s", name, vkft_error_message());
+    check_ids(name, "ids", &text, got, n_got, want, n_want);
+    rc = vkft_tokenizer_encode(tok, text.data, text.len, 1, &got, &n_got);
+    CHECKF(rc == VKFT_OK, "%s: encode failed: %s", name, vkft_error_message());
+    check_ids(name, "ids_with_special", &text, got, n_got, want_special, n_want_special);
+
+    /* decoding is checked on the reference ids, independent of our encoder */
+    char *out;
+    size_t out_len;
+    rc = vkft_tokenizer_decode(tok, want, n_want, 0, &out, &out_len);
+    CHECKF(rc == VKFT_OK, "%s: decode failed: %s", name, vkft_error_message());
+    if (rc == VKFT_OK) check_text(name, "decoded", &text, out, out_len, &decoded);
+    free(out);
+    rc = vkft_tokenizer_decode(tok, want, n_want, 1, &out, &out_len);
+    CHECKF(rc == VKFT_OK, "%s: decode failed: %s", name, vkft_error_message());
+    if (rc == VKFT_OK) check_text(name, "decoded_skip_special", &text, out, out_len, &decoded_skip);
+    free(out);
+    CHECKF(n_each == n_want, "%s: decoded_each has %zu entries for %zu ids", name, n_each, n_want);
+    for (size_t i = 0; i < n_each && i < n_want; i++) {
+      rc = vkft_tokenizer_decode(tok, &want[i], 1, 0, &out, &out_len);
+      CHECKF(rc == VKFT_OK, "%s: decode failed: %s", name, vkft_error_message());
+      if (rc == VKFT_OK) check_text(name, "decoded_each", &text, out, out_len, &each[i]);
+      free(out);
+    }
+    checked++;
+    for (size_t i = 0; i < n_each; i++) free(each[i].data);
+    free(each);
+    free(got);
+    free(want);
+    free(want_special);
+    free(text.data), free(decoded.data), free(decoded_skip.data);
+    cJSON_Delete(json);
+  }
+  printf("%-12s vectors:   %d strings, %d failed checks\n", name, checked, check_failed - before);
+  free_lines(lines, n_lines);
+}
+
+/* llama.cpp's <vocab>.inp (strings separated by "\n__ggml_vocab_test__\n") and .out (one line
+ * of space-separated ids per string). */
+static void test_llama_cpp(const vkft_tokenizer *tok, const char *name, const char *base) {
+  char inp_path[1024], out_path[1024];
+  snprintf(inp_path, sizeof inp_path, "%s.inp", base);
+  snprintf(out_path, sizeof out_path, "%s.out", base);
+  char *inp, *out;
+  size_t inp_size, out_size;
+  int ok = vkft_file_read(inp_path, &inp, &inp_size) == VKFT_OK;
+  CHECKF(ok, "%s: %s", inp_path, vkft_error_message());
+  if (!ok) return;
+  ok = vkft_file_read(out_path, &out, &out_size) == VKFT_OK;
+  CHECKF(ok, "%s: %s", out_path, vkft_error_message());
+  if (!ok) return free(inp);
+  static const char sep[] = "\n__ggml_vocab_test__\n";
+  int before = check_failed, count = 0;
+  char *p = inp, *line = out;
+  for (char *end; (end = strstr(p, sep)) != NULL; p = end + strlen(sep)) {
+    str text = {p, (size_t)(end - p)};
+    char *eol = strchr(line, '\n');
+    if (eol) *eol = 0;
+    int32_t want[4096];
+    size_t n_want = 0;
+    for (char *q = line, *next; n_want < 4096; q = next) {
+      long v = strtol(q, &next, 10);
+      if (next == q) break;
+      want[n_want++] = (int32_t)v;
+    }
+    line = eol ? eol + 1 : line + strlen(line);
+    int32_t *got = NULL;
+    size_t n_got = 0;
+    CHECK(vkft_tokenizer_encode(tok, text.data, text.len, 0, &got, &n_got) == VKFT_OK);
+    check_ids(name, "llama.cpp ids", &text, got, n_got, want, n_want);
+    free(got);
+    count++;
+  }
+  CHECKF(count == 46, "%s: %d strings", inp_path, count);
+  printf("%-12s llama.cpp: %d strings, %d failed checks\n", name, count, check_failed - before);
+  free(inp);
+  free(out);
+}
+
+/* Chat renders: `rendered` encoded without special tokens gives `ids` (specials in the text are
+ * matched as tokens); the same for the prompt-only render. */
+static void test_chat(const vkft_tokenizer *tok, const char *name, const char *path) {
+  size_t n_lines;
+  char **lines = read_lines(path, &n_lines);
+  CHECKF(lines && n_lines > 0, "%s: cannot read", path);
+  int before = check_failed, count = 0;
+  static const char *const fields[][2] = {{"rendered", "ids"}, {"prompt_rendered", "prompt_ids"}};
+  for (size_t l = 0; l < n_lines; l++) {
+    cJSON *json = cJSON_Parse(lines[l]);
+    for (int f = 0; f < 2; f++) {
+      str text;
+      const cJSON *ids = cJSON_GetObjectItem(json, fields[f][1]);
+      if (!cJSON_IsArray(ids) || !json_field(lines[l], fields[f][0], &text)) continue;
+      int32_t *want, *got = NULL;
+      size_t n_want = ids_from_json(ids, &want), n_got = 0;
+      CHECK(vkft_tokenizer_encode(tok, text.data, text.len, 0, &got, &n_got) == VKFT_OK);
+      check_ids(name, fields[f][0], &text, got, n_got, want, n_want);
+      free(got);
+      free(want);
+      free(text.data);
+      count++;
+    }
+    cJSON_Delete(json);
+  }
+  printf("%-12s chat:      %d renders, %d failed checks\n", name, count, check_failed - before);
+  free_lines(lines, n_lines);
+}
+
+/* The threaded batch encoder gives the same ids as one-by-one encoding. */
+static void test_batch(const vkft_tokenizer *tok, const char *name, const char *vectors) {
+  size_t n;
+  char **lines = read_lines(vectors, &n);
+  if (!lines) return;
+  str *texts = calloc(n, sizeof *texts);
+  const char **ptrs = calloc(n, sizeof *ptrs);
+  size_t *lens = calloc(n, sizeof *lens), *n_ids = calloc(n, sizeof *n_ids);
+  int32_t **ids = calloc(n, sizeof *ids);
+  if (!texts || !ptrs || !lens || !n_ids || !ids) abort();
+  for (size_t i = 0; i < n; i++) {
+    json_field(lines[i], "text", &texts[i]);
+    ptrs[i] = texts[i].data ? texts[i].data : "";
+    lens[i] = texts[i].len;
+  }
+  int rc = vkft_tokenizer_encode_batch(tok, ptrs, lens, n, 1, 2, ids, n_ids);
+  CHECKF(rc == VKFT_OK, "%s batch: %s", name, vkft_error_message());
+  int same = 1;
+  for (size_t i = 0; rc == VKFT_OK && i < n; i++) {
+    int32_t *one = NULL;
+    size_t n_one = 0;
+    vkft_tokenizer_encode(tok, ptrs[i], lens[i], 1, &one, &n_one);
+    if (n_one != n_ids[i] || (n_one && memcmp(one, ids[i], n_one * sizeof *one))) same = 0;
+    free(one);
+  }
+  CHECKF(same, "%s: batch encode differs from single encode", name);
+  for (size_t i = 0; i < n; i++) free(ids[i]), free(texts[i].data);
+  free(texts), free(ptrs), free(lens), free(n_ids), free(ids);
+  free_lines(lines, n);
+}
+
+/* ---- load errors ---- */
+
+static void write_file(const char *path, const char *content) {
+  FILE *f = vkft_fopen(path, "wb");
+  if (!f) abort();
+  fputs(content, f);
+  fclose(f);
+}
+
+static void expect_load_error(const char *path, const char *must_contain) {
+  vkft_tokenizer *tok = NULL;
+  vkft_error_clear();
+  int rc = vkft_tokenizer_load(path, &tok);
+  CHECKF(rc == VKFT_ERR && tok == NULL, "loading %s should fail", path);
+  CHECKF(strstr(vkft_error_message(), path) != NULL, "message \"%s\" does not name %s",
+         vkft_error_message(), path);
+  CHECKF(strstr(vkft_error_message(), must_contain) != NULL, "message \"%s\" lacks \"%s\"",
+         vkft_error_message(), must_contain);
+  vkft_tokenizer_free(tok);
+}
+
+static void test_errors(void) {
+  expect_load_error("no_such_folder_for_test_tokenizer/tokenizer.json", "no such file");
+  const char *bad_json = "test_tokenizer_malformed.json";
+  write_file(bad_json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,");
+  expect_load_error(bad_json, "malformed JSON");
+  const char *unigram = "test_tokenizer_unigram.json";
+  write_file(unigram, "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": null,"
+                      " \"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null,"
+                      " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0,"
+                      " \"vocab\": [[\"<unk>\", 0.0], [\"a\", -1.0]]}}");
+  expect_load_error(unigram, "Unigram");
+  const char *bad_merge = "test_tokenizer_badmerge.json";
+  write_file(bad_merge, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1},"
+                        " \"merges\": [\"a b\"]}}");
+  expect_load_error(bad_merge, "merges[0]");
+  remove(bad_json);
+  remove(unigram);
+  remove(bad_merge);
+}
+
+/* A tiny SentencePiece-style tokenizer with a Metaspace pre-tokenizer, fused unk and no byte
+ * fallback, to exercise the paths the shipped tokenizers do not use. Expected values follow
+ * the HF rules (Metaspace prepend "first", split; unknown chars fused into one <unk>). */
+static void test_small(void) {
+  const char *path = "test_tokenizer_small";
+  CHECK(vkft_mkdirs(path) == VKFT_OK);
+  /* a Llama-class config: its add_bos_token/add_eos_token decide what add_special adds */
+  write_file("test_tokenizer_small/tokenizer_config.json",
+             "{\"tokenizer_class\": \"LlamaTokenizerFast\", \"add_bos_token\": true,"
+             " \"add_eos_token\": true, \"bos_token\": {\"content\": \"<s>\"},"
+             " \"eos_token\": \"</s>\", \"chat_template\": [{\"name\": \"tool_use\","
+             " \"template\": \"U\"}, {\"name\": \"default\", \"template\": \"T\"}]}");
+  write_file(
+      "test_tokenizer_small/tokenizer.json",
+      "{\"added_tokens\": [{\"id\": 8, \"content\": \"<s>\", \"special\": true},"
+      " {\"id\": 9, \"content\": \"</s>\", \"special\": true},"
+      " {\"id\": 0, \"content\": \"<unk>\", \"special\": true,"
+      " \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false},"
+      " {\"id\": 7, \"content\": \"<sep>\", \"special\": true, \"single_word\": false,"
+      " \"lstrip\": true, \"rstrip\": true, \"normalized\": false}],"
+      " \"normalizer\": null,"
+      " \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\","
+      " \"prepend_scheme\": \"first\", \"split\": true},"
+      " \"post_processor\": null,"
+      " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\","
+      " \"prepend_scheme\": \"first\", \"split\": true},"
+      " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true,"
+      " \"byte_fallback\": false, \"vocab\": {\"<unk>\": 0, \"\\u2581\": 1, \"a\": 2,"
+      " \"b\": 3, \"\\u2581a\": 4, \"ab\": 5, \"\\u2581ab\": 6},"
+      " \"merges\": [\"\\u2581 a\", \"a b\", \"\\u2581a b\"]}}");
+  vkft_tokenizer *tok;
+  int rc = vkft_tokenizer_load(path, &tok);
+  CHECKF(rc == VKFT_OK, "%s", vkft_error_message());
+  if (rc != VKFT_OK) return;
+  static const struct {
+    const char *text;
+    int32_t ids[8];
+    size_t n;
+    const char *decoded;
+  } rows[] = {
+      {"ab ab", {6, 6}, 2, "ab ab"},
+      {"ab xyz b", {6, 1, 0, 1, 3}, 5, "ab <unk> b"},
+      /* lstrip/rstrip: the spaces around <sep> belong to it; "ab" after it is not first */
+      {"ab <sep> ab", {6, 7, 5}, 3, "ab<sep>ab"},
+  };
+  for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    str text = {(char *)rows[r].text, strlen(rows[r].text)};
+    CHECK(vkft_tokenizer_encode(tok, text.data, text.len, 0, &ids, &n) == VKFT_OK);
+    check_ids("small", "ids", &text, ids, n, rows[r].ids, rows[r].n);
+    char *out;
+    size_t out_len;
+    CHECK(vkft_tokenizer_decode(tok, rows[r].ids, rows[r].n, 0, &out, &out_len) == VKFT_OK);
+    str want = {(char *)rows[r].decoded, strlen(rows[r].decoded)};
+    check_text("small", "decoded", &text, out, out_len, &want);
+    free(out);
+    free(ids);
+  }
+  int32_t *ids = NULL;
+  size_t n = 0;
+  CHECK(vkft_tokenizer_encode(tok, "ab", 2, 1, &ids, &n) == VKFT_OK && n == 3 && ids[0] == 8 &&
+        ids[1] == 6 && ids[2] == 9);
+  CHECK(!strcmp(vkft_tokenizer_bos_str(tok), "<s>") && vkft_tokenizer_eos_id(tok) == 9);
+  CHECK(vkft_tokenizer_chat_template(tok) && !strcmp(vkft_tokenizer_chat_template(tok), "T"));
+  int32_t id = -1;
+  CHECK(vkft_tokenizer_add_special(tok, "<new>", &id) == VKFT_OK && id == 10);
+  CHECK(vkft_tokenizer_vocab_size(tok) == 11 && vkft_tokenizer_is_special(tok, 10));
+  CHECK(vkft_tokenizer_encode(tok, "a<new>", 6, 0, &ids, &n) == VKFT_OK && n == 2 && ids[1] == 10);
+  free(ids);
+  CHECK(vkft_tokenizer_encode(tok, "\xC3\x28", 2, 0, &ids, &n) == VKFT_ERR);
+  vkft_tokenizer_free(tok);
+  vkft_remove_tree(path);
+}
+
+static void test_getters(const vkft_tokenizer *tok, const char *name) {
+  if (!strcmp(name, "llama3")) {
+    CHECK(vkft_tokenizer_bos_id(tok) == 128000 && vkft_tokenizer_eos_id(tok) == 128009);
+    CHECK(vkft_tokenizer_vocab_size(tok) == 128256);
+    CHECK(vkft_tokenizer_chat_template(tok) != NULL);
+    CHECK(vkft_tokenizer_is_special(tok, 128009) && !vkft_tokenizer_is_special(tok, 9906));
+    CHECK(vkft_tokenizer_token_id(tok, "Hello") == 9906);
+    CHECK(!strcmp(vkft_tokenizer_token_str(tok, 1917), "\xC4\xA0world"));
+  } else if (!strcmp(name, "qwen3")) {
+    CHECK(vkft_tokenizer_bos_id(tok) == -1 && vkft_tokenizer_eos_id(tok) == 151645);
+    CHECK(vkft_tokenizer_vocab_size(tok) == 151669);
+    CHECK(!vkft_tokenizer_is_special(tok, 151667)); /* <think> is not special */
+  } else if (!strcmp(name, "mistral")) {
+    CHECK(vkft_tokenizer_bos_id(tok) == 1 && vkft_tokenizer_eos_id(tok) == 2);
+    CHECK(!strcmp(vkft_tokenizer_bos_str(tok), "<s>"));
+    CHECK(vkft_tokenizer_chat_template(tok) == NULL);
+  }
+}
+
+int main(void) {
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    vkft_tokenizer *tok = NULL;
+    double t0 = vkft_time_s();
+    int rc = vkft_tokenizer_load(cases[c].path, &tok);
+    CHECKF(rc == VKFT_OK, "%s", vkft_error_message());
+    if (rc != VKFT_OK) continue;
+    printf("%-12s loaded in %.2f s\n", cases[c].name, vkft_time_s() - t0);
+    test_getters(tok, cases[c].name);
+    test_vectors(tok, cases[c].name, cases[c].vectors);
+    if (cases[c].llama_cpp) test_llama_cpp(tok, cases[c].name, cases[c].llama_cpp);
+    if (cases[c].chat) test_chat(tok, cases[c].name, cases[c].chat);
+    test_batch(tok, cases[c].name, cases[c].vectors);
+    vkft_tokenizer_free(tok);
+  }
+  test_errors();
+  test_small();
+  return check_summary();
+}
