@@ -73,3 +73,18 @@ typedef struct vkft_model_memory {
 void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
 
 #endif
+
+/* ---- PEFT adapters (src/model/adapter.c) ---- */
+typedef struct vkft_adapter_info {
+  int64_t r;
+  double alpha;
+  int use_rslora;
+  unsigned targets, modules_to_save; /* VKFT_MOD_* */
+} vkft_adapter_info;
+/* Reads DIR/adapter_config.json (a LoRA adapter as PEFT writes it). */
+int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info);
+/* Loads DIR/adapter_model.safetensors into a model loaded for LoRA with the same r and targets
+ * (every PEFT key must match a parameter of the model, and every trainable parameter a key). */
+int vkft_model_apply_adapter(vkft_model *m, const char *dir);
+/* Logits of the last position of micro-batch `slot` (V floats), for generation. */
+int vkft_model_last_logits(vkft_model *m, int slot, float *logits);

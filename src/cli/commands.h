@@ -8,6 +8,9 @@
 int vkft_cmd_devices(int argc, char **argv);
 int vkft_cmd_selftest(int argc, char **argv);
 int vkft_cmd_bench(int argc, char **argv);
+int vkft_cmd_train(int argc, char **argv);
+int vkft_cmd_generate(int argc, char **argv);
+int vkft_cmd_eval(int argc, char **argv);
 
 /* Shared option handling: --device N, --profile. Removes them from argv. */
 typedef struct cli_device_opts {

@@ -203,9 +203,35 @@ int vkft_model_logits(vkft_model *m, int slot, float *logits) {
   int64_t T = m->slot_T[slot], V = m->cfg.vocab_size, C = m->cfg.hidden_size;
   vkft_tensor out;
   TRY(vkft_tensor_alloc(m->be, VKFT_F32, T * V, &out));
-  int status = vkft_begin(m->be) || forward(m, slot, T) ||
-               vkft_matmul(m->be, VKFT_MATMUL_NT, &m->hf, m->lm_head, &out, T, V, C, 1.0f, 0.0f) ||
-               vkft_end(m->be) || vkft_tensor_read(m->be, &out, logits);
+  int status = vkft_begin(m->be);
+  if (status == VKFT_OK) {
+    status = forward(m, slot, T) ||
+             vkft_matmul(m->be, VKFT_MATMUL_NT, &m->hf, m->lm_head, &out, T, V, C, 1.0f, 0.0f);
+    if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
+  }
+  if (status == VKFT_OK) status = vkft_tensor_read(m->be, &out, logits);
   vkft_tensor_free(m->be, &out);
+  return status ? VKFT_ERR : VKFT_OK;
+}
+
+int vkft_model_last_logits(vkft_model *m, int slot, float *logits) {
+  if (slot < 0 || slot >= m->desc.micro_batches || m->slot_T[slot] <= 0)
+    return vkft_error("model: micro-batch slot %d has no batch", slot);
+  int64_t T = m->slot_T[slot], V = m->cfg.vocab_size, C = m->cfg.hidden_size;
+  vkft_tensor last = vkft_tensor_view(&m->hf, (T - 1) * C, C);
+  /* the loss scratch is unused while generating; a small one is replaced by a temporary */
+  vkft_tensor own = {0}, out = vkft_tensor_view(&m->ce_scratch, 0, V);
+  if (m->ce_scratch.n < V) {
+    if (vkft_tensor_alloc(m->be, VKFT_F32, V, &own) != VKFT_OK) return VKFT_ERR;
+    out = own;
+  }
+  int status = vkft_begin(m->be);
+  if (status == VKFT_OK) {
+    status = forward(m, slot, T) ||
+             vkft_matmul(m->be, VKFT_MATMUL_NT, &last, m->lm_head, &out, 1, V, C, 1.0f, 0.0f);
+    if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
+  }
+  if (status == VKFT_OK) status = vkft_tensor_read(m->be, &out, logits);
+  if (own.n) vkft_tensor_free(m->be, &own);
   return status ? VKFT_ERR : VKFT_OK;
 }

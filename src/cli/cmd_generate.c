@@ -1,0 +1,294 @@
+/* `vkft generate` and `vkft eval`: using a model, optionally with a LoRA adapter.
+ *   generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) [--max-new-tokens N]
+ *            [--temperature T] [--top-k K] [--top-p P] [--seed S]
+ *   eval --model DIR [--adapter DIR] --data FILE [--format F] [--template T] [--max-len N]
+ *        [--train-on assistant|all]   -> last line {"loss": L, "tokens": N} */
+#include "commands.h"
+
+#include "vkft/chat_template.h"
+#include "vkft/dataset.h"
+#include "vkft/error.h"
+#include "vkft/model.h"
+#include "vkft/platform.h"
+#include "vkft/tokenizer.h"
+#include "vkft/train_config.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct model_opts {
+  const char *model, *adapter;
+  int64_t max_tokens;
+} model_opts;
+
+/* Loads the model (and adapter) for inference on the chosen device. */
+static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
+  vkft_model_desc desc = {.dir = o->model, .max_tokens = o->max_tokens, .micro_batches = 1};
+  if (o->adapter) {
+    vkft_adapter_info info;
+    if (vkft_adapter_read_config(o->adapter, &info) != VKFT_OK) return VKFT_ERR;
+    /* the adapter's parameters exist in training mode (gradients unused here) */
+    desc.training = 1;
+    desc.lora_r = info.r;
+    desc.lora_scale = info.use_rslora ? info.alpha / sqrt((double)info.r) : info.alpha / (double)info.r;
+    desc.lora_targets = info.targets;
+    desc.modules_to_save = info.modules_to_save;
+  }
+  if (vkft_model_load(be, &desc, m) != VKFT_OK) return VKFT_ERR;
+  if (o->adapter && vkft_model_apply_adapter(*m, o->adapter) != VKFT_OK) {
+    vkft_model_free(*m);
+    return VKFT_ERR;
+  }
+  return VKFT_OK;
+}
+
+/* splitmix64: the sampler's own generator (same draws on every platform) */
+static double next_uniform(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+typedef struct cand {
+  int32_t id;
+  double p;
+} cand;
+
+static int by_prob(const void *a, const void *b) {
+  double x = ((const cand *)a)->p, y = ((const cand *)b)->p;
+  return x < y ? 1 : x > y ? -1 : ((const cand *)a)->id - ((const cand *)b)->id;
+}
+
+static int32_t sample(const float *logits, int64_t V, double temperature, int top_k, double top_p,
+                      uint64_t *rng, cand *work) {
+  int32_t best = 0;
+  for (int64_t v = 1; v < V; v++)
+    if (logits[v] > logits[best]) best = (int32_t)v;
+  if (temperature <= 0) return best;
+  double sum = 0;
+  for (int64_t v = 0; v < V; v++) {
+    work[v].id = (int32_t)v;
+    work[v].p = exp(((double)logits[v] - logits[best]) / temperature);
+    sum += work[v].p;
+  }
+  qsort(work, (size_t)V, sizeof *work, by_prob);
+  int64_t keep = top_k > 0 && top_k < V ? top_k : V;
+  double acc = 0, kept = 0;
+  for (int64_t i = 0; i < keep; i++) {
+    acc += work[i].p / sum;
+    kept += work[i].p;
+    if (top_p < 1.0 && acc >= top_p) {
+      keep = i + 1;
+      break;
+    }
+  }
+  double u = next_uniform(rng) * kept;
+  for (int64_t i = 0; i < keep; i++) {
+    u -= work[i].p;
+    if (u <= 0) return work[i].id;
+  }
+  return work[keep - 1].id;
+}
+
+int vkft_cmd_generate(int argc, char **argv) {
+  cli_device_opts dev_opts;
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  model_opts mo = {0};
+  const char *prompt = NULL, *chat = NULL;
+  int64_t max_new = 128;
+  double temperature = 0, top_p = 1.0;
+  int top_k = 0;
+  uint64_t seed = 42;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--model") && i + 1 < argc) mo.model = argv[++i];
+    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) mo.adapter = argv[++i];
+    else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = argv[++i];
+    else if (!strcmp(argv[i], "--chat") && i + 1 < argc) chat = argv[++i];
+    else if (!strcmp(argv[i], "--max-new-tokens") && i + 1 < argc) max_new = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--temperature") && i + 1 < argc) temperature = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--top-k") && i + 1 < argc) top_k = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--top-p") && i + 1 < argc) top_p = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = (uint64_t)atoll(argv[++i]);
+    else {
+      fprintf(stderr, "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "
+                      "[--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n");
+      return 2;
+    }
+  }
+  if (!mo.model || (!prompt == !chat) || max_new < 1) {
+    fprintf(stderr, "vkft generate: needs --model and one of --prompt or --chat\n");
+    return 2;
+  }
+  vkft_model_config cfg;
+  if (vkft_model_config_load(mo.model, &cfg) != VKFT_OK) return cli_fail();
+  vkft_tokenizer *tok;
+  if (vkft_tokenizer_load(mo.model, &tok) != VKFT_OK) return cli_fail();
+  int32_t *ids = NULL;
+  size_t n = 0;
+  int status = VKFT_OK;
+  if (prompt) {
+    status = vkft_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n);
+  } else {
+    vkft_chat_template *t;
+    status = vkft_chat_template_load(mo.model, NULL, &t);
+    if (status == VKFT_OK) {
+      cJSON *ctx = NULL;
+      status = vkft_chat_template_special_tokens(mo.model, &ctx);
+      if (status == VKFT_OK) {
+        cJSON *msgs = cJSON_AddArrayToObject(ctx, "messages"), *msg = cJSON_CreateObject();
+        cJSON_AddStringToObject(msg, "role", "user");
+        cJSON_AddStringToObject(msg, "content", chat);
+        cJSON_AddItemToArray(msgs, msg);
+        cJSON_AddBoolToObject(ctx, "add_generation_prompt", 1);
+        char *text;
+        size_t len;
+        status = vkft_chat_template_render(t, ctx, &text, &len);
+        if (status == VKFT_OK) status = vkft_tokenizer_encode(tok, text, len, 0, &ids, &n);
+        if (status == VKFT_OK) free(text);
+      }
+      cJSON_Delete(ctx);
+      vkft_chat_template_free(t);
+    }
+  }
+  if (status != VKFT_OK) {
+    vkft_tokenizer_free(tok);
+    return cli_fail();
+  }
+  int64_t capacity = (int64_t)n + max_new;
+  if (capacity > cfg.max_position_embeddings) capacity = cfg.max_position_embeddings;
+  if ((int64_t)n >= capacity) {
+    vkft_tokenizer_free(tok);
+    free(ids);
+    fprintf(stderr, "vkft: the prompt (%zu tokens) fills the model's context (%lld)\n", n,
+            (long long)cfg.max_position_embeddings);
+    return 1;
+  }
+  mo.max_tokens = capacity;
+  vkft_device *dev = cli_open_device(&dev_opts);
+  if (!dev) return 1;
+  vkft_backend *be;
+  vkft_model *m = NULL;
+  if (vkft_backend_vk_create(dev, &be) != VKFT_OK || open_model(be, &mo, &m) != VKFT_OK) {
+    cli_fail();
+    vkft_device_destroy(dev);
+    return 1;
+  }
+  int32_t *seq = realloc(ids, (size_t)capacity * sizeof *seq);
+  int32_t *zeros = calloc((size_t)capacity, sizeof *zeros), *pos = malloc((size_t)capacity * sizeof *pos);
+  int32_t *labels = malloc((size_t)capacity * sizeof *labels);
+  float *logits = malloc((size_t)cfg.vocab_size * sizeof *logits);
+  cand *work = malloc((size_t)cfg.vocab_size * sizeof *work);
+  if (!seq || !zeros || !pos || !labels || !logits || !work) return 1;
+  ids = seq;
+  for (int64_t i = 0; i < capacity; i++) pos[i] = (int32_t)i, labels[i] = -100;
+  size_t prompt_len = n; /* chat mode prints only the reply */
+  int32_t eos = vkft_tokenizer_eos_id(tok);
+  uint64_t rng = seed;
+  /* no KV cache yet: each new token runs the forward over the whole sequence */
+  while ((int64_t)n < capacity && status == VKFT_OK) {
+    vkft_model_batch b = {(int64_t)n, ids, labels, pos, zeros};
+    status = vkft_model_set_batch(m, 0, &b) || vkft_model_last_logits(m, 0, logits);
+    if (status != VKFT_OK) break;
+    int32_t next = sample(logits, cfg.vocab_size, temperature, top_k, top_p, &rng, work);
+    ids[n++] = next;
+    if (next == eos || (cfg.eos_token_id >= 0 && next == cfg.eos_token_id)) break;
+  }
+  if (status == VKFT_OK) {
+    char *text;
+    size_t len;
+    /* decode prompt and continuation together: a SentencePiece decoder strips the leading
+     * space of the first token it sees, which would glue the continuation to the prompt */
+    status = vkft_tokenizer_decode(tok, prompt ? ids : ids + prompt_len, prompt ? n : n - prompt_len, 1,
+                                   &text, &len);
+    if (status == VKFT_OK) {
+      printf("%s\n", text);
+      free(text);
+    }
+  }
+  free(ids), free(zeros), free(pos), free(labels), free(logits), free(work);
+  vkft_model_free(m);
+  vkft_backend_destroy(be);
+  vkft_device_destroy(dev);
+  vkft_tokenizer_free(tok);
+  return status == VKFT_OK ? 0 : cli_fail();
+}
+
+int vkft_cmd_eval(int argc, char **argv) {
+  cli_device_opts dev_opts;
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  model_opts mo = {0};
+  const char *data = NULL, *format = "auto", *template_name = NULL, *train_on = "assistant";
+  int max_len = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--model") && i + 1 < argc) mo.model = argv[++i];
+    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) mo.adapter = argv[++i];
+    else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else if (!strcmp(argv[i], "--template") && i + 1 < argc) template_name = argv[++i];
+    else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) max_len = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--train-on") && i + 1 < argc) train_on = argv[++i];
+    else {
+      fprintf(stderr, "usage: vkft eval --model DIR [--adapter DIR] --data FILE [--format F] "
+                      "[--template T] [--max-len N] [--train-on assistant|all]\n");
+      return 2;
+    }
+  }
+  if (!mo.model || !data) {
+    fprintf(stderr, "vkft eval: needs --model and --data\n");
+    return 2;
+  }
+  vkft_data_format fmt;
+  if (vkft_data_format_parse(format, &fmt) != VKFT_OK) {
+    fprintf(stderr, "vkft: unknown --format %s\n", format);
+    return 2;
+  }
+  vkft_data_file_desc file = {data, 1.0};
+  vkft_dataset_desc dd = {.model_dir = mo.model, .files = &file, .n_files = 1, .format = fmt,
+                          .template_name = template_name, .max_len = max_len,
+                          .train_on = strcmp(train_on, "all") ? VKFT_TRAIN_ON_ASSISTANT : VKFT_TRAIN_ON_ALL};
+  vkft_dataset *ds;
+  if (vkft_dataset_load(&dd, &ds) != VKFT_OK) return cli_fail();
+  for (size_t i = 0; i < ds->n_issues; i++) fprintf(stderr, "vkft: data: %s\n", ds->issues[i]);
+  mo.max_tokens = ds->max_len;
+  vkft_device *dev = cli_open_device(&dev_opts);
+  if (!dev) return 1;
+  vkft_backend *be;
+  vkft_model *m = NULL;
+  vkft_packer *p = NULL;
+  vkft_packer_desc pd = {.rows = 1, .max_len = ds->max_len, .packing = -1, .no_shuffle = 1};
+  int status = vkft_backend_vk_create(dev, &be) || open_model(be, &mo, &m) ||
+               vkft_packer_create(ds, NULL, 0, &pd, &p);
+  double sum = 0, count = 0;
+  vkft_batch batch = {0};
+  size_t nb = status == VKFT_OK ? vkft_packer_epoch_batches(p, 0) : 0;
+  for (size_t i = 0; i < nb && status == VKFT_OK; i++) {
+    /* each example on its own: one row, its own sequence */
+    status = vkft_packer_batch(p, 0, i, &batch);
+    if (status != VKFT_OK) break;
+    int64_t T = (int64_t)batch.B * batch.T;
+    for (int64_t t = 0; t < T; t++) batch.seq_ids[t] = batch.seq_ids[t] < 0 ? -1 : 0;
+    vkft_model_batch mb = {T, batch.input_ids, batch.labels, batch.positions, batch.seq_ids};
+    double s, c;
+    status = vkft_model_set_batch(m, 0, &mb) || vkft_begin(be) || vkft_model_forward_backward(m, 0, 0.0f, 0) ||
+             vkft_end(be) || vkft_model_read_loss(m, 0, &s, &c);
+    sum += s;
+    count += c;
+    if (status == VKFT_OK && vkft_console_is_tty(stderr))
+      fprintf(stderr, "\r\033[Keval %zu/%zu  loss %.4f", i + 1, nb, count > 0 ? sum / count : 0.0);
+  }
+  if (vkft_console_is_tty(stderr)) fputc('\n', stderr);
+  vkft_batch_free(&batch);
+  vkft_packer_free(p);
+  vkft_model_free(m);
+  vkft_backend_destroy(be);
+  vkft_device_destroy(dev);
+  vkft_dataset_free(ds);
+  if (status != VKFT_OK) return cli_fail();
+  printf("{\"loss\": %.9g, \"tokens\": %.0f}\n", count > 0 ? sum / count : 0.0, count);
+  return 0;
+}

@@ -1,0 +1,110 @@
+/* `vkft train --config cfg.json [--set section.key=value ...] [--resume auto|DIR] [--dry-run]
+ * [--skip-selftest]`: the training job, with a live progress line on a terminal and plain
+ * lines in logs. */
+#include "commands.h"
+
+#include "vkft/error.h"
+#include "vkft/platform.h"
+#include "vkft/trainer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct progress {
+  int tty;
+  int line_open;
+} progress;
+
+static void fmt_duration(double s, char *out, size_t size) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(out, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
+  else snprintf(out, size, "%lds", t);
+}
+
+static void on_message(const char *line, void *user) {
+  progress *p = user;
+  if (p->line_open) fputc('\n', stdout), p->line_open = 0;
+  printf("%s\n", line);
+  fflush(stdout);
+}
+
+static void on_step(const vkft_step_report *r, void *user) {
+  progress *p = user;
+  if (r->is_eval) {
+    if (p->line_open) fputc('\n', stdout), p->line_open = 0;
+    printf("eval  step %lld: loss %.4f over %lld tokens\n", (long long)r->step, r->loss,
+           (long long)r->trained_tokens);
+    fflush(stdout);
+    return;
+  }
+  char eta[32], elapsed[32];
+  fmt_duration(r->eta_s, eta, sizeof eta);
+  fmt_duration(r->elapsed_s, elapsed, sizeof elapsed);
+  if (p->tty) {
+    printf("\r\033[Kstep %lld/%lld  loss %.4f  lr %.3g  grad %.3f  %.0f tok/s  %s  ETA %s",
+           (long long)r->step, (long long)r->total_steps, r->loss, r->lr, r->grad_norm,
+           r->tokens_per_s, elapsed, eta);
+    p->line_open = 1;
+    if (r->step == r->total_steps) fputc('\n', stdout), p->line_open = 0;
+  } else {
+    printf("step %lld/%lld loss %.4f lr %.3g grad_norm %.3f tokens/s %.0f elapsed %s eta %s\n",
+           (long long)r->step, (long long)r->total_steps, r->loss, r->lr, r->grad_norm,
+           r->tokens_per_s, elapsed, eta);
+  }
+  fflush(stdout);
+}
+
+int vkft_cmd_train(int argc, char **argv) {
+  cli_device_opts dev_opts;
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  const char *config = NULL;
+  const char **sets = calloc((size_t)argc, sizeof *sets);
+  int set_count = 0;
+  vkft_train_options opt = {0};
+  progress prog = {.tty = vkft_console_is_tty(stdout)};
+  if (!sets) return 1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
+    else if (!strcmp(argv[i], "--set") && i + 1 < argc) sets[set_count++] = argv[++i];
+    else if (!strcmp(argv[i], "--resume") && i + 1 < argc) opt.resume = argv[++i];
+    else if (!strcmp(argv[i], "--dry-run")) opt.dry_run = 1;
+    else if (!strcmp(argv[i], "--skip-selftest")) opt.skip_selftest = 1;
+    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) opt.stop_after = atoll(argv[++i]);
+    else {
+      fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
+                      "[--resume auto|DIR] [--dry-run] [--skip-selftest] [--device N]\n");
+      free(sets);
+      return 2;
+    }
+  }
+  vkft_train_config cfg;
+  if (vkft_train_config_load(config, sets, set_count, &cfg) != VKFT_OK) {
+    free(sets);
+    return cli_fail();
+  }
+  free(sets);
+  vkft_device *dev = cli_open_device(&dev_opts);
+  if (!dev) return 1;
+  printf("device: %s\n", vkft_device_get_info(dev)->name);
+  vkft_backend *be;
+  if (vkft_backend_vk_create(dev, &be) != VKFT_OK) {
+    vkft_device_destroy(dev);
+    return cli_fail();
+  }
+  opt.on_message = on_message;
+  opt.on_step = on_step;
+  opt.user = &prog;
+  int status = vkft_train(be, &cfg, &opt);
+  if (prog.line_open) fputc('\n', stdout);
+  int validation = vkft_device_validation_errors(dev);
+  vkft_backend_destroy(be);
+  vkft_device_destroy(dev);
+  if (status != VKFT_OK) return cli_fail();
+  if (validation) {
+    fprintf(stderr, "vkft: %d Vulkan validation message(s)\n", validation);
+    return 1;
+  }
+  return 0;
+}
