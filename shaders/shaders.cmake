@@ -9,3 +9,9 @@ foreach(orient NT NN TN)
     vkft_shader(matmul_${o}_${d} matmul.comp MATMUL_${orient} B_${dtype})
   endforeach()
 endforeach()
+
+# Attention: the forward and the two backward passes (head dim, vector loads and workgroup
+# size are specialization constants).
+vkft_shader(attention_fwd attention.comp ATTN_FWD)
+vkft_shader(attention_bwd_dq attention.comp ATTN_BWD_DQ)
+vkft_shader(attention_bwd_dkv attention.comp ATTN_BWD_DKV)

@@ -35,5 +35,6 @@ typedef struct harness_family {
 #define HARNESS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 extern const harness_family family_matmul;
+extern const harness_family family_attention;
 
 #endif

@@ -9,6 +9,7 @@
 
 static const harness_family *const families[] = {
     &family_matmul,
+    &family_attention,
 };
 
 #define MAX_CASES 512

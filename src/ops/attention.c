@@ -1,0 +1,162 @@
+/* attention forward and backward on both backends (shaders/attention.comp,
+ * src/ref/attention.c). */
+#include "backend.h"
+
+#include "vkft/error.h"
+
+#include <stdlib.h>
+
+/* Workgroup size (rows per workgroup): 64 keeps the 2-core CPU driver busy with few barriers
+ * and gives GPUs whole subgroups; VKFT_ATTN_WG overrides it for tuning. */
+static uint32_t workgroup_size(void) {
+  const char *env = getenv("VKFT_ATTN_WG");
+  int wg = env ? atoi(env) : 0;
+  return wg >= 8 && wg <= 256 && wg % 8 == 0 ? (uint32_t)wg : 64;
+}
+
+typedef struct attention_push {
+  uint64_t q, k, v, seq, out, lse, dout, dq, dk, dv, delta;
+  uint32_t T, Hq, Hkv;
+  float scale;
+} attention_push;
+
+static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
+  if (T <= 0 || Hq <= 0 || Hkv <= 0 || D <= 0)
+    return vkft_error("%s: empty shape T=%lld Hq=%lld Hkv=%lld D=%lld", op, (long long)T,
+                      (long long)Hq, (long long)Hkv, (long long)D);
+  if (Hq % Hkv != 0)
+    return vkft_error("%s: Hq=%lld is not a multiple of Hkv=%lld", op, (long long)Hq,
+                      (long long)Hkv);
+  /* each invocation holds up to four D-vectors in registers; no model has bigger heads */
+  if (D > 256) return vkft_error("%s: head dim %lld over 256", op, (long long)D);
+  if (T > UINT32_MAX) return vkft_error("%s: T over 2^32", op);
+  return VKFT_OK;
+}
+
+/* Specialization: head dim, whether every (T, H, D) row is 16-byte aligned for vector loads,
+ * and the workgroup size. */
+static void specialize(vkft_dispatch_desc *d, int64_t D, const attention_push *push) {
+  const uint64_t addrs[] = {push->q,    push->k,  push->v,  push->out,
+                            push->dout, push->dq, push->dk, push->dv};
+  int aligned = D % 4 == 0;
+  for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) aligned &= addrs[i] % 16 == 0;
+  d->spec[0] = (uint32_t)D;
+  d->spec[1] = (uint32_t)aligned;
+  d->spec[2] = workgroup_size();
+  d->spec_count = 3;
+  d->push = push;
+  d->push_size = sizeof *push;
+}
+
+int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                   const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
+                   vkft_tensor *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
+  if (check_shape("attention", T, Hq, Hkv, D) ||
+      op_check("attention", "q", q, T * Hq * D, DT(VKFT_F32)) ||
+      op_check("attention", "k", k, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check("attention", "v", v, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check("attention", "seq_id", seq_id, T, DT(VKFT_I32)) ||
+      op_check("attention", "out", out, T * Hq * D, DT(VKFT_F32)) ||
+      op_check("attention", "lse", lse, T * Hq, DT(VKFT_F32)))
+    return VKFT_ERR;
+
+  if (!be->dev) {
+    vkft_ref_attention_forward_f32(q->host, k->host, v->host, seq_id->host, out->host, lse->host, T,
+                                   Hq, Hkv, D, scale);
+    return VKFT_OK;
+  }
+
+  attention_push push = {.q = q->buf.addr,
+                         .k = k->buf.addr,
+                         .v = v->buf.addr,
+                         .seq = seq_id->buf.addr,
+                         .out = out->buf.addr,
+                         .lse = lse->buf.addr,
+                         .T = (uint32_t)T,
+                         .Hq = (uint32_t)Hq,
+                         .Hkv = (uint32_t)Hkv,
+                         .scale = scale};
+  vkft_dispatch_desc d = {
+      .shader = "attention_fwd",
+      .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v), vk_range_of(seq_id)},
+      .read_count = 4,
+      .writes = {vk_range_of(out), vk_range_of(lse)},
+      .write_count = 2};
+  specialize(&d, D, &push);
+  uint32_t wg = d.spec[2];
+  d.groups[0] = (uint32_t)((T + wg - 1) / wg);
+  d.groups[1] = (uint32_t)Hq;
+  d.groups[2] = 1;
+  return vkft_stream_dispatch(be->dev, &d);
+}
+
+int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                       const vkft_tensor *v, const vkft_tensor *seq_id, const vkft_tensor *out,
+                       const vkft_tensor *lse, const vkft_tensor *dout, vkft_tensor *dq,
+                       vkft_tensor *dk, vkft_tensor *dv, vkft_tensor *delta, int64_t T, int64_t Hq,
+                       int64_t Hkv, int64_t D, float scale) {
+  const char *op = "attention_bwd";
+  if (check_shape(op, T, Hq, Hkv, D) || op_check(op, "q", q, T * Hq * D, DT(VKFT_F32)) ||
+      op_check(op, "k", k, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check(op, "v", v, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check(op, "seq_id", seq_id, T, DT(VKFT_I32)) ||
+      op_check(op, "out", out, T * Hq * D, DT(VKFT_F32)) ||
+      op_check(op, "lse", lse, T * Hq, DT(VKFT_F32)) ||
+      op_check(op, "dout", dout, T * Hq * D, DT(VKFT_F32)) ||
+      op_check(op, "dq", dq, T * Hq * D, DT(VKFT_F32)) ||
+      op_check(op, "dk", dk, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check(op, "dv", dv, T * Hkv * D, DT(VKFT_F32)) ||
+      op_check(op, "delta", delta, T * Hq, DT(VKFT_F32)))
+    return VKFT_ERR;
+
+  if (!be->dev) {
+    vkft_ref_attention_backward_f32(q->host, k->host, v->host, seq_id->host, out->host, lse->host,
+                                    dout->host, dq->host, dk->host, dv->host, delta->host, T, Hq,
+                                    Hkv, D, scale);
+    return VKFT_OK;
+  }
+
+  attention_push push = {.q = q->buf.addr,
+                         .k = k->buf.addr,
+                         .v = v->buf.addr,
+                         .seq = seq_id->buf.addr,
+                         .out = out->buf.addr,
+                         .lse = lse->buf.addr,
+                         .dout = dout->buf.addr,
+                         .dq = dq->buf.addr,
+                         .dk = dk->buf.addr,
+                         .dv = dv->buf.addr,
+                         .delta = delta->buf.addr,
+                         .T = (uint32_t)T,
+                         .Hq = (uint32_t)Hq,
+                         .Hkv = (uint32_t)Hkv,
+                         .scale = scale};
+  /* pass 1 owns query rows: delta and dq */
+  vkft_dispatch_desc d = {.shader = "attention_bwd_dq",
+                          .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
+                                    vk_range_of(seq_id), vk_range_of(out), vk_range_of(lse),
+                                    vk_range_of(dout)},
+                          .read_count = 7,
+                          .writes = {vk_range_of(dq), vk_range_of(delta)},
+                          .write_count = 2};
+  specialize(&d, D, &push);
+  uint32_t wg = d.spec[2];
+  d.groups[0] = (uint32_t)((T + wg - 1) / wg);
+  d.groups[1] = (uint32_t)Hq;
+  d.groups[2] = 1;
+  if (vkft_stream_dispatch(be->dev, &d)) return VKFT_ERR;
+
+  /* pass 2 owns key rows of one kv head: dk and dv, after delta */
+  vkft_dispatch_desc e = {.shader = "attention_bwd_dkv",
+                          .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
+                                    vk_range_of(seq_id), vk_range_of(lse), vk_range_of(dout),
+                                    vk_range_of(delta)},
+                          .read_count = 7,
+                          .writes = {vk_range_of(dk), vk_range_of(dv)},
+                          .write_count = 2};
+  specialize(&e, D, &push);
+  e.groups[0] = d.groups[0];
+  e.groups[1] = (uint32_t)Hkv;
+  e.groups[2] = 1;
+  return vkft_stream_dispatch(be->dev, &e);
+}
