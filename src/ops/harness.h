@@ -35,5 +35,8 @@ typedef struct harness_family {
 #define HARNESS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 extern const harness_family family_matmul;
+/* ops-loss: the LM-head cross-entropy and LoRA families */
+extern const harness_family family_cross_entropy;
+extern const harness_family family_lora;
 
 #endif

@@ -8,7 +8,8 @@
 #include <string.h>
 
 static const harness_family *const families[] = {
-    &family_matmul,
+    &family_matmul, &family_cross_entropy, /* ops-loss */
+    &family_lora,                          /* ops-loss */
 };
 
 #define MAX_CASES 512
