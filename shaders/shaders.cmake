@@ -15,3 +15,9 @@ foreach(stage STATS GRAD LOSS)
   string(TOLOWER ${stage} s)
   vkft_shader(cross_entropy_${s} cross_entropy.comp CE_${stage})
 endforeach()
+
+# LoRA's skinny products (shaders/lora.comp); the others are plain matmuls
+vkft_shader(lora_skinny_nt lora.comp SKINNY_NT)
+vkft_shader(lora_skinny_nn lora.comp SKINNY_NN)
+vkft_shader(lora_skinny_tn lora.comp SKINNY_TN)
+vkft_shader(lora_skinny_tn_tc lora.comp SKINNY_TN TRANSPOSE_C)
