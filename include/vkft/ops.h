@@ -77,3 +77,37 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                        int64_t Hkv, int64_t D, float scale);
 
 #endif
+
+/* ---- cross-entropy of the LM head (src/ops/cross_entropy.c) ----
+ * logits = h W^T, log-softmax over the vocabulary, loss of every trained token, and (when dh is
+ * given) the backward in the same call. h (T, C) fp32; W (V, C) f32, f16 or bf16; labels (T)
+ * int32, already shifted by the caller (labels[t] is the target of position t); -100 (any
+ * label outside [0, V)) is not trained. loss (fp32 [2]) receives the sum of the trained tokens'
+ * losses and their count: a count of 0 is the caller's to handle (the sum is then 0).
+ * dh (T, C), if not NULL, is written with grad_scale * dloss/dh (grad_scale = 1 / trained tokens
+ * of the whole optimizer step, so accumulation gives the big-batch gradient); dW (V, C) fp32, if
+ * not NULL (a trainable head; needs dh), is accumulated into. The (T, V) logits are never
+ * materialised: the vocabulary goes in chunks of `chunk` columns (<= 0: a default) through
+ * `scratch`, fp32 of vkft_cross_entropy_scratch_elems(T, V, chunk) elements. */
+int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor *w,
+                       const vkft_tensor *labels, int64_t T, int64_t C, int64_t V, float grad_scale,
+                       vkft_tensor *dh, vkft_tensor *dw, vkft_tensor *loss, vkft_tensor *scratch,
+                       int64_t chunk);
+/* The chunk width actually used for a requested `chunk` (a multiple of 4, at most V rounded up). */
+int64_t vkft_cross_entropy_chunk(int64_t V, int64_t chunk);
+/* A chunk whose (T, chunk) fp32 logits fit in budget_bytes (between 256 and 8192 columns). */
+int64_t vkft_cross_entropy_chunk_for_budget(int64_t T, int64_t V, uint64_t budget_bytes);
+int64_t vkft_cross_entropy_scratch_elems(int64_t T, int64_t V, int64_t chunk);
+
+/* ---- LoRA (src/ops/lora.c) ----
+ * x (T, in) fp32, A (r, in) and B (out, r) fp32 (trainable), s = alpha / r (or alpha / sqrt(r)).
+ * Forward: u (T, r) = x A^T is written (kept for the backward) and y (T, out) += s u B^T (y
+ * holds the base layer's output). Backward from dy (T, out): dB += s dy^T u, du = s dy B,
+ * dA += du^T x, dx += du A (dx may be NULL: the input needs no gradient); du (T, r) is scratch. */
+int vkft_lora(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a, const vkft_tensor *b,
+              vkft_tensor *y, vkft_tensor *u, int64_t T, int64_t in, int64_t out, int64_t r,
+              float s);
+int vkft_lora_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a,
+                  const vkft_tensor *b, const vkft_tensor *u, const vkft_tensor *dy,
+                  vkft_tensor *dx, vkft_tensor *da, vkft_tensor *db, vkft_tensor *du, int64_t T,
+                  int64_t in, int64_t out, int64_t r, float s);

@@ -22,3 +22,26 @@ void VKFT_REF(attention_backward)(const VKFT_REF_REAL *q, const VKFT_REF_REAL *k
                                   const VKFT_REF_REAL *dout, VKFT_REF_REAL *dq, VKFT_REF_REAL *dk,
                                   VKFT_REF_REAL *dv, VKFT_REF_REAL *delta, int64_t T, int64_t Hq,
                                   int64_t Hkv, int64_t D, VKFT_REF_REAL scale);
+/* ---- cross-entropy of the LM head (src/ref/cross_entropy.c) ----
+ * h (T, C), w (V, C), labels (T): -100 (any label outside [0, V)) is not trained; logits (V)
+ * is scratch. Forward: loss[0] = sum of the trained tokens' losses, loss[1] = their count.
+ * Backward: dh (T, C) written = grad_scale * dloss/dh; dw (V, C) accumulated when not NULL. */
+void VKFT_REF(cross_entropy)(const VKFT_REF_REAL *h, const VKFT_REF_REAL *w, const int32_t *labels,
+                             int64_t T, int64_t C, int64_t V, VKFT_REF_REAL *loss,
+                             VKFT_REF_REAL *logits);
+void VKFT_REF(cross_entropy_bwd)(const VKFT_REF_REAL *h, const VKFT_REF_REAL *w,
+                                 const int32_t *labels, int64_t T, int64_t C, int64_t V,
+                                 VKFT_REF_REAL grad_scale, VKFT_REF_REAL *dh, VKFT_REF_REAL *dw,
+                                 VKFT_REF_REAL *logits);
+
+/* ---- LoRA (src/ref/lora.c) ----
+ * x (T, in), a (r, in), b (out, r). Forward: u (T, r) = x a^T written, y (T, out) += s u b^T.
+ * Backward from dy (T, out): db += s dy^T u, du = s dy b, da += du^T x, dx += du a (dx may be
+ * NULL). */
+void VKFT_REF(lora)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *a, const VKFT_REF_REAL *b,
+                    VKFT_REF_REAL *y, VKFT_REF_REAL *u, int64_t T, int64_t in, int64_t out,
+                    int64_t r, VKFT_REF_REAL s);
+void VKFT_REF(lora_bwd)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *a, const VKFT_REF_REAL *b,
+                        const VKFT_REF_REAL *u, const VKFT_REF_REAL *dy, VKFT_REF_REAL *dx,
+                        VKFT_REF_REAL *da, VKFT_REF_REAL *db, int64_t T, int64_t in, int64_t out,
+                        int64_t r, VKFT_REF_REAL s);

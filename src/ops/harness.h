@@ -36,5 +36,8 @@ typedef struct harness_family {
 
 extern const harness_family family_matmul;
 extern const harness_family family_attention;
+/* ops-loss: the LM-head cross-entropy and LoRA families */
+extern const harness_family family_cross_entropy;
+extern const harness_family family_lora;
 
 #endif

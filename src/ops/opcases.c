@@ -10,6 +10,8 @@
 static const harness_family *const families[] = {
     &family_matmul,
     &family_attention,
+    &family_matmul, &family_cross_entropy, /* ops-loss */
+    &family_lora,                          /* ops-loss */
 };
 
 #define MAX_CASES 512
