@@ -35,5 +35,7 @@ typedef struct harness_family {
 #define HARNESS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 extern const harness_family family_matmul;
+/* ops-core families */
+extern const harness_family family_rmsnorm;
 
 #endif

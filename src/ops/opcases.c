@@ -9,6 +9,8 @@
 
 static const harness_family *const families[] = {
     &family_matmul,
+    /* ops-core */
+    &family_rmsnorm,
 };
 
 #define MAX_CASES 512
