@@ -37,5 +37,6 @@ typedef struct harness_family {
 extern const harness_family family_matmul;
 /* ops-core families */
 extern const harness_family family_rmsnorm;
+extern const harness_family family_elementwise;
 
 #endif

@@ -11,6 +11,7 @@ static const harness_family *const families[] = {
     &family_matmul,
     /* ops-core */
     &family_rmsnorm,
+    &family_elementwise,
 };
 
 #define MAX_CASES 512
