@@ -38,5 +38,6 @@ extern const harness_family family_matmul;
 /* ops-core families */
 extern const harness_family family_rmsnorm;
 extern const harness_family family_elementwise;
+extern const harness_family family_swiglu;
 
 #endif

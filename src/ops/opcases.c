@@ -12,6 +12,7 @@ static const harness_family *const families[] = {
     /* ops-core */
     &family_rmsnorm,
     &family_elementwise,
+    &family_swiglu,
 };
 
 #define MAX_CASES 512

@@ -1,0 +1,57 @@
+// SwiGLU (reference: src/ref/swiglu.c), four elements per invocation:
+//   SWIGLU_FWD  out = silu(gate) * up, silu(g) = g * sigmoid(g)
+//   SWIGLU_BWD  dgate = dout * up * sig * (1 + g * (1 - sig)), dup = dout * silu(gate)
+// Outputs may alias inputs: each invocation reads its elements before writing them.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "core_ops.glsl"
+
+layout(local_size_x = 64) in;
+
+layout(push_constant) uniform Push {
+  uint64_t gate, up, dout, out_, dgate, dup; // out_: forward output
+  uint64_t n;
+  uint vec; // 1: all addresses 16-byte aligned
+} p;
+
+// exp(-g) overflows to inf for g < -88: the sigmoid is then 0, as it should be.
+vec4 sigmoid(vec4 g) { return 1.0 / (1.0 + exp(-g)); }
+
+vec4 load4(uint64_t base, uint64_t i, uint count) {
+  if (count == 4u) return load_f32x4(base + 4ul * i);
+  vec4 v = vec4(0.0);
+  for (uint k = 0u; k < count; k++) v[k] = F32(base + 4ul * (i + k)).v[0];
+  return v;
+}
+
+void store4(uint64_t base, uint64_t i, uint count, vec4 v) {
+  if (count == 4u) {
+    store_f32x4(base + 4ul * i, v);
+    return;
+  }
+  for (uint k = 0u; k < count; k++) F32(base + 4ul * (i + k)).v[0] = v[k];
+}
+
+// Elements [i, i + count), count 4 (one aligned vector) or 1.
+void process(uint64_t i, uint count) {
+  vec4 g = load4(p.gate, i, count), u = load4(p.up, i, count);
+  vec4 sig = sigmoid(g);
+#if defined(SWIGLU_FWD)
+  store4(p.out_, i, count, g * sig * u);
+#else
+  vec4 d = load4(p.dout, i, count);
+  store4(p.dgate, i, count, d * u * sig * (1.0 + g * (1.0 - sig)));
+  store4(p.dup, i, count, d * g * sig);
+#endif
+}
+
+void main() {
+  uint64_t i = (uint64_t(group_linear()) * 64ul + gl_LocalInvocationID.x) * 4ul;
+  if (i >= p.n) return;
+  if (p.vec != 0u && i + 4ul <= p.n) {
+    process(i, 4u);
+  } else {
+    for (uint64_t k = i; k < min(i + 4ul, p.n); k++) process(k, 1u);
+  }
+}
