@@ -39,5 +39,6 @@ extern const harness_family family_matmul;
 extern const harness_family family_rmsnorm;
 extern const harness_family family_elementwise;
 extern const harness_family family_swiglu;
+extern const harness_family family_rope;
 
 #endif

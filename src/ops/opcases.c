@@ -13,6 +13,7 @@ static const harness_family *const families[] = {
     &family_rmsnorm,
     &family_elementwise,
     &family_swiglu,
+    &family_rope,
 };
 
 #define MAX_CASES 512
