@@ -40,5 +40,6 @@ extern const harness_family family_rmsnorm;
 extern const harness_family family_elementwise;
 extern const harness_family family_swiglu;
 extern const harness_family family_rope;
+extern const harness_family family_embedding;
 
 #endif

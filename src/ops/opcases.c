@@ -14,6 +14,7 @@ static const harness_family *const families[] = {
     &family_elementwise,
     &family_swiglu,
     &family_rope,
+    &family_embedding,
 };
 
 #define MAX_CASES 512
