@@ -13,6 +13,22 @@ void store_f32x4(uint64_t addr, vec4 v) {
                              packUint2x32(floatBitsToUint(v.zw)));
 }
 
+// count = 4: one aligned vector; count < 4: that many elements one by one (the rest 0).
+vec4 load_f32_n(uint64_t base, uint64_t i, uint count) {
+  if (count == 4u) return load_f32x4(base + 4ul * i);
+  vec4 v = vec4(0.0);
+  for (uint k = 0u; k < count; k++) v[k] = F32(base + 4ul * (i + k)).v[0];
+  return v;
+}
+
+void store_f32_n(uint64_t base, uint64_t i, uint count, vec4 v) {
+  if (count == 4u) {
+    store_f32x4(base + 4ul * i, v);
+    return;
+  }
+  for (uint k = 0u; k < count; k++) F32(base + 4ul * (i + k)).v[0] = v[k];
+}
+
 // fp16 bits -> fp32 done on integers, so subnormal halves are exact on every driver (a
 // driver may flush them in unpackHalf2x16); matches vkft_f16_to_f32 in src/ops/dtype.c.
 float f16_bits_to_f32(uint h) {

@@ -18,31 +18,16 @@ layout(push_constant) uniform Push {
 // exp(-g) overflows to inf for g < -88: the sigmoid is then 0, as it should be.
 vec4 sigmoid(vec4 g) { return 1.0 / (1.0 + exp(-g)); }
 
-vec4 load4(uint64_t base, uint64_t i, uint count) {
-  if (count == 4u) return load_f32x4(base + 4ul * i);
-  vec4 v = vec4(0.0);
-  for (uint k = 0u; k < count; k++) v[k] = F32(base + 4ul * (i + k)).v[0];
-  return v;
-}
-
-void store4(uint64_t base, uint64_t i, uint count, vec4 v) {
-  if (count == 4u) {
-    store_f32x4(base + 4ul * i, v);
-    return;
-  }
-  for (uint k = 0u; k < count; k++) F32(base + 4ul * (i + k)).v[0] = v[k];
-}
-
 // Elements [i, i + count), count 4 (one aligned vector) or 1.
 void process(uint64_t i, uint count) {
-  vec4 g = load4(p.gate, i, count), u = load4(p.up, i, count);
+  vec4 g = load_f32_n(p.gate, i, count), u = load_f32_n(p.up, i, count);
   vec4 sig = sigmoid(g);
 #if defined(SWIGLU_FWD)
-  store4(p.out_, i, count, g * sig * u);
+  store_f32_n(p.out_, i, count, g * sig * u);
 #else
-  vec4 d = load4(p.dout, i, count);
-  store4(p.dgate, i, count, d * u * sig * (1.0 + g * (1.0 - sig)));
-  store4(p.dup, i, count, d * g * sig);
+  vec4 d = load_f32_n(p.dout, i, count);
+  store_f32_n(p.dgate, i, count, d * u * sig * (1.0 + g * (1.0 - sig)));
+  store_f32_n(p.dup, i, count, d * g * sig);
 #endif
 }
 

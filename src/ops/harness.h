@@ -41,5 +41,6 @@ extern const harness_family family_elementwise;
 extern const harness_family family_swiglu;
 extern const harness_family family_rope;
 extern const harness_family family_embedding;
+extern const harness_family family_adamw;
 
 #endif

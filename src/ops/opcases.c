@@ -15,6 +15,7 @@ static const harness_family *const families[] = {
     &family_swiglu,
     &family_rope,
     &family_embedding,
+    &family_adamw,
 };
 
 #define MAX_CASES 512
