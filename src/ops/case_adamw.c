@@ -63,8 +63,12 @@ static int run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_
   adamw_ctx k = {.n = c->d[0], .scaled = (int)c->d[2], .scale = 0.37f};
   int64_t n = k.n;
   k.stride = (n + 63) / 64 * 64;
-  k.hp = (vkft_adamw_hparams){.lr = 2e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                              .weight_decay = c->d[3] ? 0.01 : 0, .step = c->d[1]};
+  k.hp = (vkft_adamw_hparams){.lr = 2e-4,
+                              .beta1 = 0.9,
+                              .beta2 = 0.999,
+                              .eps = 1e-8,
+                              .weight_decay = c->d[3] ? 0.01 : 0,
+                              .step = c->d[1]};
   snprintf(r->shape, sizeof r->shape, "%lld step %lld%s%s", (long long)n, (long long)k.hp.step,
            k.scaled ? " clip" : "", c->d[3] ? " wd" : "");
   int64_t total = 3 * k.stride;

@@ -42,5 +42,6 @@ extern const harness_family family_swiglu;
 extern const harness_family family_rope;
 extern const harness_family family_embedding;
 extern const harness_family family_adamw;
+extern const harness_family family_grad_norm;
 
 #endif

@@ -16,6 +16,7 @@ static const harness_family *const families[] = {
     &family_rope,
     &family_embedding,
     &family_adamw,
+    &family_grad_norm,
 };
 
 #define MAX_CASES 512

@@ -8,14 +8,16 @@
 /* grads[k] is (n[k]) for k < count */
 void REF(grad_norm)(const real *const *grads, const int64_t *n, int count, real max_norm,
                     real *norm, real *scale) {
-  real sum_sq = 0;
+  /* double even in the float build: a model has ~1e8 gradient values, too many for one
+   * serial fp32 sum to stay a useful reference */
+  double sum_sq = 0;
   for (int k = 0; k < count; k++)
-    for (int64_t i = 0; i < n[k]; i++) sum_sq += grads[k][i] * grads[k][i];
-  *norm = sqrt(sum_sq);
+    for (int64_t i = 0; i < n[k]; i++) sum_sq += (double)grads[k][i] * (double)grads[k][i];
+  *norm = (real)sqrt(sum_sq);
   if (max_norm <= 0) {
     *scale = 1;
     return;
   }
-  real coef = max_norm / (*norm + (real)1e-6);
+  real coef = max_norm / (*norm + (real)1e-6); /* in real, as torch does in fp32 */
   *scale = coef > 1 ? 1 : coef;
 }
