@@ -75,6 +75,108 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                        const vkft_tensor *lse, const vkft_tensor *dout, vkft_tensor *dq,
                        vkft_tensor *dk, vkft_tensor *dv, vkft_tensor *delta, int64_t T, int64_t Hq,
                        int64_t Hkv, int64_t D, float scale);
+/* ---- ops-core: RMSNorm, RoPE, SwiGLU, embedding, elementwise, AdamW, gradient norm ----
+ * Activations, gradients and optimizer state are fp32; frozen weights keep their storage
+ * dtype. Every op gives the same bits for the same inputs (fixed reduction orders, no float
+ * atomics). */
+
+/* y (R, C) = x / sqrt(mean(x^2) + eps) * w, x (R, C) fp32, w (C) f32/f16/bf16; rstd (R) fp32
+ * receives 1/rms of each row for the backward (NULL: not written). Qwen3's per-head q/k norm
+ * is this op with R = T*H rows of C = head_dim. */
+int vkft_rmsnorm(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *w, vkft_tensor *y,
+                 vkft_tensor *rstd, int64_t R, int64_t C, float eps);
+/* dx (R, C) is written (callers add it into residual streams themselves); dw (C) fp32 is
+ * accumulated (+=), or NULL for a frozen weight. rstd is the forward's. */
+int vkft_rmsnorm_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *w,
+                     const vkft_tensor *rstd, const vkft_tensor *dy, vkft_tensor *dx,
+                     vkft_tensor *dw, int64_t R, int64_t C);
+
+/* RoPE in the Hugging Face rotate_half layout. The frequencies of a model are computed once
+ * on the host (vkft_rope_freqs) into an int32 table the op reads; see src/ref/rope.c for the
+ * exact angle semantics. */
+typedef struct vkft_rope_config {
+  double theta; /* rope_theta */
+  int llama3;   /* rope_scaling {"rope_type": "llama3", ...}: the four fields below */
+  double factor, low_freq_factor, high_freq_factor, original_max_position_embeddings;
+} vkft_rope_config;
+/* The D/2 inverse frequencies as transformers computes them (_compute_default_rope_parameters,
+ * then _compute_llama3_parameters), evaluated in double and rounded to fp32 once. */
+int vkft_rope_inv_freq(const vkft_rope_config *cfg, int64_t D, float *inv_freq);
+/* Length in int32 of the table (3 * D/2): the fp32 inverse frequencies, then each one's
+ * rotation per position as a 64-bit fixed-point fraction of a turn (what the shader uses). */
+int64_t vkft_rope_freqs_len(int64_t D);
+int vkft_rope_freqs(const vkft_rope_config *cfg, int64_t D, int32_t *freqs);
+/* out (T, H, D) = rope(x (T, H, D)) at positions pos (T) int32 (packed sequences restart at
+ * 0); out may be x. D even. */
+int vkft_rope(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out, const vkft_tensor *pos,
+              const vkft_tensor *freqs, int64_t T, int64_t H, int64_t D);
+/* dx = the inverse rotation of dout (both (T, H, D); dx may be dout). */
+int vkft_rope_bwd(vkft_backend *be, const vkft_tensor *dout, vkft_tensor *dx,
+                  const vkft_tensor *pos, const vkft_tensor *freqs, int64_t T, int64_t H,
+                  int64_t D);
+
+/* out = silu(gate) * up, all (R, F) fp32 flattened to n; out may be gate or up. */
+int vkft_swiglu(vkft_backend *be, const vkft_tensor *gate, const vkft_tensor *up, vkft_tensor *out,
+                int64_t n);
+/* dgate, dup from dout (all n fp32); dgate/dup may be gate/up. */
+int vkft_swiglu_bwd(vkft_backend *be, const vkft_tensor *gate, const vkft_tensor *up,
+                    const vkft_tensor *dout, vkft_tensor *dgate, vkft_tensor *dup, int64_t n);
+
+/* out (T, C) fp32 = table[ids[t], :], table (V, C) f32/f16/bf16, ids (T) int32. A GPU cannot
+ * report a bad id: callers validate ids on the host (vkft_embedding_check_ids, or the plan
+ * below); on the device an id outside [0, V) reads nothing and yields a row of NaN. */
+int vkft_embedding(vkft_backend *be, const vkft_tensor *table, const vkft_tensor *ids,
+                   vkft_tensor *out, int64_t T, int64_t C, int64_t V);
+int vkft_embedding_check_ids(const int32_t *ids, int64_t T, int64_t V);
+/* The backward's plan, built on the host from the ids (T): the tokens grouped by id so that
+ * each distinct id's row is summed by one invocation in increasing t (deterministic, no
+ * atomics). plan holds vkft_embedding_plan_len(T) int32; *unique receives the number of
+ * distinct ids. Fails on an id outside [0, V). */
+int64_t vkft_embedding_plan_len(int64_t T);
+int vkft_embedding_plan(const int32_t *ids, int64_t T, int64_t V, int32_t *plan, int64_t *unique);
+/* dtable (V, C) fp32 += dout (T, C) scattered by the ids the plan (int32 tensor) was built
+ * from. */
+int vkft_embedding_bwd(vkft_backend *be, const vkft_tensor *dout, const vkft_tensor *plan,
+                       vkft_tensor *dtable, int64_t T, int64_t C, int64_t V, int64_t unique);
+
+/* Elementwise on n elements. out = a + b (fp32; out may be a or b). */
+int vkft_add(vkft_backend *be, const vkft_tensor *a, const vkft_tensor *b, vkft_tensor *out,
+             int64_t n);
+/* x *= s (fp32) */
+int vkft_scale(vkft_backend *be, vkft_tensor *x, float s, int64_t n);
+/* dst = src, same dtype (any). */
+int vkft_copy(vkft_backend *be, const vkft_tensor *src, vkft_tensor *dst, int64_t n);
+/* dst = src converted: f32 -> f16/bf16 (round to nearest even, bit-identical to
+ * vkft_f32_to_f16/bf16) or f16/bf16 -> f32 (exact); same dtypes copy. */
+int vkft_convert(vkft_backend *be, const vkft_tensor *src, vkft_tensor *dst, int64_t n);
+/* t[0..n) = value in t's dtype (rounded to nearest even for f16/bf16; truncated for i32,
+ * which must then be in the int32 range). */
+int vkft_fill(vkft_backend *be, vkft_tensor *t, double value, int64_t n);
+
+/* AdamW as torch.optim.AdamW (decoupled weight decay, bias correction; see src/ref/adamw.c
+ * for the exact order of operations). step counts from 1. */
+typedef struct vkft_adamw_hparams {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;
+} vkft_adamw_hparams;
+/* The step's scalars in double, rounded to fp32 once (the bias corrections 1 - beta^step are
+ * computed on the host so the shader needs no pow). */
+vkft_adamw_step vkft_adamw_step_for(const vkft_adamw_hparams *hp);
+/* One step on p, m, v (n fp32 each) with gradient g (n fp32) times grad_scale[0] (an fp32
+ * tensor on the device, e.g. the clip coefficient vkft_grad_norm writes, so clipping needs no
+ * host round trip; NULL: 1). */
+int vkft_adamw(vkft_backend *be, vkft_tensor *p, const vkft_tensor *g, vkft_tensor *m,
+               vkft_tensor *v, const vkft_tensor *grad_scale, const vkft_adamw_hparams *hp,
+               int64_t n);
+
+/* Global L2 norm of count fp32 gradient tensors (each whole, grads[k].n elements) and the clip
+ * coefficient of torch.nn.utils.clip_grad_norm_: out (2 fp32) receives {norm,
+ * min(1, max_norm / (norm + 1e-6))} (coefficient 1 when max_norm <= 0). slots is fp32 scratch of
+ * vkft_grad_norm_slots(grads, count) elements holding per-chunk partial sums in a fixed
+ * order, so the result is deterministic. */
+int64_t vkft_grad_norm_slots(const vkft_tensor *grads, int count);
+int vkft_grad_norm(vkft_backend *be, const vkft_tensor *grads, int count, vkft_tensor *slots,
+                   vkft_tensor *out, float max_norm);
 
 #endif
 

@@ -17,6 +17,19 @@ typedef enum vkft_matmul_orient {
   VKFT_MATMUL_TN
 } vkft_matmul_orient;
 
+/* ---- ops-core: types the rmsnorm..grad_norm references share with the op API ---- */
+/* One AdamW step's scalars, derived on the host in double from lr, betas, eps, weight decay and
+ * the step number (vkft_adamw_step_for in vkft/ops.h) and rounded to fp32 once: what torch's
+ * AdamW applies to fp32 tensors. */
+typedef struct vkft_adamw_step {
+  float decay;           /* 1 - lr * weight_decay */
+  float one_minus_beta1; /* lerp weight of exp_avg */
+  float beta2, one_minus_beta2;
+  float step_size;             /* lr / (1 - beta1^step) */
+  float bias_correction2_sqrt; /* sqrt(1 - beta2^step) */
+  float eps;
+} vkft_adamw_step;
+
 #define VKFT_REF_REAL float
 #define VKFT_REF(name) vkft_ref_##name##_f32
 #include "vkft/ref_ops.h"

@@ -45,3 +45,34 @@ void VKFT_REF(lora_bwd)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *a, const VK
                         const VKFT_REF_REAL *u, const VKFT_REF_REAL *dy, VKFT_REF_REAL *dx,
                         VKFT_REF_REAL *da, VKFT_REF_REAL *db, int64_t T, int64_t in, int64_t out,
                         int64_t r, VKFT_REF_REAL s);
+/* ---- ops-core: rmsnorm, rope, swiglu, embedding, elementwise, adamw, grad_norm ---- */
+/* x is (R, C), w is (C), y is (R, C), rstd is (R) (may be NULL) */
+void VKFT_REF(rmsnorm)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *w, VKFT_REF_REAL *y,
+                       VKFT_REF_REAL *rstd, int64_t R, int64_t C, VKFT_REF_REAL eps);
+/* dx (R, C) is written; dw (C) is accumulated (+=), or NULL for a frozen weight */
+void VKFT_REF(rmsnorm_backward)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *w,
+                                const VKFT_REF_REAL *rstd, const VKFT_REF_REAL *dy,
+                                VKFT_REF_REAL *dx, VKFT_REF_REAL *dw, int64_t R, int64_t C);
+/* x, out are (T, H, D) (out may be x); pos (T); inv_freq (D/2); inverse: rotate by -angle */
+void VKFT_REF(rope)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, const int32_t *pos,
+                    const float *inv_freq, int64_t T, int64_t H, int64_t D, int inverse);
+/* gate, up, out are (n) = (R, F) flattened */
+void VKFT_REF(swiglu)(const VKFT_REF_REAL *gate, const VKFT_REF_REAL *up, VKFT_REF_REAL *out,
+                      int64_t n);
+void VKFT_REF(swiglu_backward)(const VKFT_REF_REAL *gate, const VKFT_REF_REAL *up,
+                               const VKFT_REF_REAL *dout, VKFT_REF_REAL *dgate, VKFT_REF_REAL *dup,
+                               int64_t n);
+/* table (V, C), ids (T), out (T, C) */
+void VKFT_REF(embedding)(const VKFT_REF_REAL *table, const int32_t *ids, VKFT_REF_REAL *out,
+                         int64_t T, int64_t C);
+/* dtable (V, C) += scatter of dout (T, C) by ids (T) */
+void VKFT_REF(embedding_backward)(const VKFT_REF_REAL *dout, const int32_t *ids,
+                                  VKFT_REF_REAL *dtable, int64_t T, int64_t C);
+void VKFT_REF(add)(const VKFT_REF_REAL *a, const VKFT_REF_REAL *b, VKFT_REF_REAL *out, int64_t n);
+void VKFT_REF(scale)(VKFT_REF_REAL *x, VKFT_REF_REAL s, int64_t n);
+/* p, g, m, v are (n); one torch-order AdamW step with g scaled by grad_scale */
+void VKFT_REF(adamw)(VKFT_REF_REAL *p, const VKFT_REF_REAL *g, VKFT_REF_REAL *m, VKFT_REF_REAL *v,
+                     int64_t n, VKFT_REF_REAL grad_scale, const vkft_adamw_step *k);
+/* total L2 norm of count tensors grads[k] (n[k]) and torch's clip coefficient */
+void VKFT_REF(grad_norm)(const VKFT_REF_REAL *const *grads, const int64_t *n, int count,
+                         VKFT_REF_REAL max_norm, VKFT_REF_REAL *norm, VKFT_REF_REAL *scale);

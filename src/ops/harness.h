@@ -39,5 +39,13 @@ extern const harness_family family_attention;
 /* ops-loss: the LM-head cross-entropy and LoRA families */
 extern const harness_family family_cross_entropy;
 extern const harness_family family_lora;
+/* ops-core families */
+extern const harness_family family_rmsnorm;
+extern const harness_family family_elementwise;
+extern const harness_family family_swiglu;
+extern const harness_family family_rope;
+extern const harness_family family_embedding;
+extern const harness_family family_adamw;
+extern const harness_family family_grad_norm;
 
 #endif

@@ -8,10 +8,15 @@
 #include <string.h>
 
 static const harness_family *const families[] = {
-    &family_matmul,
-    &family_attention,
-    &family_matmul, &family_cross_entropy, /* ops-loss */
-    &family_lora,                          /* ops-loss */
+    &family_matmul, &family_attention, &family_cross_entropy, &family_lora,
+    /* ops-core */
+    &family_rmsnorm,
+    &family_elementwise,
+    &family_swiglu,
+    &family_rope,
+    &family_embedding,
+    &family_adamw,
+    &family_grad_norm,
 };
 
 #define MAX_CASES 512
