@@ -29,10 +29,12 @@ typedef struct batch_data {
 static int load_reference_batch(batch_data *b, double *loss, int *count) {
   char *text;
   size_t size;
-  if (vkft_file_read(STORIES "/reference/sft_step_reference.json", &text, &size) != VKFT_OK) return -1;
+  if (vkft_file_read(STORIES "/reference/sft_step_reference.json", &text, &size) != VKFT_OK)
+    return -1;
   cJSON *root = cJSON_Parse(text);
   free(text);
-  cJSON *ids = cJSON_GetObjectItem(root, "input_ids"), *labels = cJSON_GetObjectItem(root, "labels");
+  cJSON *ids = cJSON_GetObjectItem(root, "input_ids"),
+        *labels = cJSON_GetObjectItem(root, "labels");
   cJSON *mask = cJSON_GetObjectItem(root, "attention_mask");
   b->rows = cJSON_GetArraySize(ids);
   b->row_len = cJSON_GetArraySize(cJSON_GetArrayItem(ids, 0));
@@ -81,7 +83,8 @@ static void stories_reference(vkft_backend *be) {
   int ref_count = 1;
   CHECK(load_reference_batch(&b, &ref_loss, &ref_count) == 0);
   vkft_model *m;
-  vkft_model_desc desc = {.dir = STORIES, .max_tokens = b.T, .micro_batches = 1, .training = 1, .full = 1};
+  vkft_model_desc desc = {
+      .dir = STORIES, .max_tokens = b.T, .micro_batches = 1, .training = 1, .full = 1};
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) {
     CHECKF(0, "load: %s", vkft_error_message());
     return;
@@ -89,7 +92,8 @@ static void stories_reference(vkft_backend *be) {
   vkft_model_batch batch = {b.T, b.ids, b.labels, b.pos, b.seq};
   CHECKF(vkft_model_set_batch(m, 0, &batch) == VKFT_OK, "%s", vkft_error_message());
   CHECK(vkft_begin(be) == VKFT_OK && vkft_model_zero_grads(m) == VKFT_OK);
-  CHECKF(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 1) == VKFT_OK, "%s", vkft_error_message());
+  CHECKF(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 1) == VKFT_OK, "%s",
+         vkft_error_message());
   CHECK(vkft_end(be) == VKFT_OK);
   double sum, count;
   CHECK(vkft_model_read_loss(m, 0, &sum, &count) == VKFT_OK);
@@ -117,7 +121,8 @@ static void stories_reference(vkft_backend *be) {
     if (e > worst) worst = e, worst_name = params[i].name;
     free(g);
   }
-  printf("%s: worst gradient relative L2 error %.2e (%s)\n", vkft_backend_name(be), worst, worst_name);
+  printf("%s: worst gradient relative L2 error %.2e (%s)\n", vkft_backend_name(be), worst,
+         worst_name);
   CHECKF(worst < 1e-4, "gradient %s off by %.2e", worst_name, worst);
   vkft_st_close(grads);
 
@@ -139,7 +144,8 @@ static void stories_reference(vkft_backend *be) {
   free(logits);
 
   /* one torch.optim.AdamW step (lr 1e-3, wd 0.1 on all tensors), then the loss again */
-  vkft_adamw_hparams hp = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .step = 1};
+  vkft_adamw_hparams hp = {
+      .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .step = 1};
   vkft_tensor *mv = calloc((size_t)n * 2, sizeof *mv);
   CHECK(vkft_begin(be) == VKFT_OK);
   for (int i = 0; i < n; i++) {
@@ -153,7 +159,8 @@ static void stories_reference(vkft_backend *be) {
   CHECK(vkft_model_forward_backward(m, 0, 1.0f / (float)ref_count, 0) == VKFT_OK);
   CHECK(vkft_end(be) == VKFT_OK);
   CHECK(vkft_model_read_loss(m, 0, &sum, &count) == VKFT_OK);
-  printf("%s: loss after one AdamW step %.7f (reference 0.9084647)\n", vkft_backend_name(be), sum / count);
+  printf("%s: loss after one AdamW step %.7f (reference 0.9084647)\n", vkft_backend_name(be),
+         sum / count);
   CHECKF(fabs(sum / count - 0.9084647297859192) < 2e-4, "loss after step %.7f", sum / count);
   for (int i = 0; i < 2 * n; i++) vkft_tensor_free(be, &mv[i]);
   free(mv);
@@ -168,22 +175,30 @@ typedef struct arch_case {
 } arch_case;
 
 static const arch_case arches[] = {
-    {"llama3", "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 97, \"hidden_size\": 24, "
-               "\"intermediate_size\": 40, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-               "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, "
-               "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
-               "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}, "
-               "\"tie_word_embeddings\": false}", 1},
-    {"mistral", "{\"architectures\": [\"MistralForCausalLM\"], \"vocab_size\": 61, \"hidden_size\": 16, "
-                "\"intermediate_size\": 36, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
-                "\"num_key_value_heads\": 1, \"head_dim\": 8, \"tie_word_embeddings\": false}", 0},
-    {"qwen2", "{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": 80, \"hidden_size\": 32, "
-              "\"intermediate_size\": 44, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-              "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, "
-              "\"tie_word_embeddings\": true}", 1},
-    {"qwen3", "{\"architectures\": [\"Qwen3ForCausalLM\"], \"vocab_size\": 70, \"hidden_size\": 16, "
-              "\"intermediate_size\": 24, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-              "\"num_key_value_heads\": 2, \"head_dim\": 8, \"tie_word_embeddings\": true}", 0},
+    {"llama3",
+     "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 97, \"hidden_size\": 24, "
+     "\"intermediate_size\": 40, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+     "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, "
+     "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+     "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}, "
+     "\"tie_word_embeddings\": false}",
+     1},
+    {"mistral",
+     "{\"architectures\": [\"MistralForCausalLM\"], \"vocab_size\": 61, \"hidden_size\": 16, "
+     "\"intermediate_size\": 36, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
+     "\"num_key_value_heads\": 1, \"head_dim\": 8, \"tie_word_embeddings\": false}",
+     0},
+    {"qwen2",
+     "{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": 80, \"hidden_size\": 32, "
+     "\"intermediate_size\": 44, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+     "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, "
+     "\"tie_word_embeddings\": true}",
+     1},
+    {"qwen3",
+     "{\"architectures\": [\"Qwen3ForCausalLM\"], \"vocab_size\": 70, \"hidden_size\": 16, "
+     "\"intermediate_size\": 24, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+     "\"num_key_value_heads\": 2, \"head_dim\": 8, \"tie_word_embeddings\": true}",
+     0},
 };
 
 static uint64_t rng_state = 12345;
@@ -211,7 +226,7 @@ static void make_model(const arch_case *a, const char *dir) {
   do {                                                                                             \
     int64_t count_ = (d0) * ((rank) == 2 ? (d1) : 1);                                              \
     float *f = malloc((size_t)count_ * sizeof *f);                                                 \
-    for (int64_t i = 0; i < count_; i++) f[i] = (float)(mean) + (float)(spread) * rnd();         \
+    for (int64_t i = 0; i < count_; i++) f[i] = (float)(mean) + (float)(spread)*rnd();             \
     void *blob = malloc((size_t)count_ * 4);                                                       \
     vkft_convert_from_f32(dt, f, blob, (size_t)count_);                                            \
     free(f);                                                                                       \
@@ -223,8 +238,9 @@ static void make_model(const arch_case *a, const char *dir) {
   if (!c.tie_word_embeddings) ADD("lm_head.weight", 2, V, C, 0, 0.3);
   for (int l = 0; l < c.num_layers; l++) {
     char n[128];
-    const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                            "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+    const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                            "mlp.down_proj"};
     int64_t outs[7] = {QD, KD, KD, C, F, F, C}, ins[7] = {C, C, C, QD, C, C, F};
     for (int p = 0; p < 7; p++) {
       snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, names[p]);
@@ -262,9 +278,16 @@ typedef struct run_result {
 
 /* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
 static int run_step(vkft_backend *be, const char *dir, int full, run_result *out) {
-  vkft_model_desc desc = {.dir = dir, .max_tokens = 23, .micro_batches = 2, .training = 1, .full = full,
-                          .lora_r = 3, .lora_scale = 2.0, .lora_targets = 0x7f,
-                          .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD, .seed = 7};
+  vkft_model_desc desc = {.dir = dir,
+                          .max_tokens = 23,
+                          .micro_batches = 2,
+                          .training = 1,
+                          .full = full,
+                          .lora_r = 3,
+                          .lora_scale = 2.0,
+                          .lora_targets = 0x7f,
+                          .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD,
+                          .seed = 7};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   vkft_param *params;
@@ -289,10 +312,12 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
       pos[t] = i;
       seq[t] = s;
     }
-  vkft_model_batch b0 = {23, ids, labels, pos, seq}, b1 = {15, ids + 8, labels + 8, pos + 8, seq + 8};
+  vkft_model_batch b0 = {23, ids, labels, pos, seq},
+                   b1 = {15, ids + 8, labels + 8, pos + 8, seq + 8};
   b1.pos = pos + 8;
-  int status = vkft_model_set_batch(m, 0, &b0) || vkft_model_set_batch(m, 1, &b1) || vkft_begin(be) ||
-               vkft_model_zero_grads(m) || vkft_model_forward_backward(m, 0, 0.05f, 1) ||
+  int status = vkft_model_set_batch(m, 0, &b0) || vkft_model_set_batch(m, 1, &b1) ||
+               vkft_begin(be) || vkft_model_zero_grads(m) ||
+               vkft_model_forward_backward(m, 0, 0.05f, 1) ||
                vkft_model_forward_backward(m, 1, 0.05f, 1) || vkft_end(be);
   if (status) {
     vkft_model_free(m);
@@ -337,8 +362,8 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
         if (e > worst || e != e) worst = e, worst_name = rv.names[i];
       }
       printf("%-8s %-4s loss %.6f vs %.6f (%g tokens), %d gradients, worst rel L2 %.2e (%s)\n",
-             arches[a].name, full ? "full" : "lora", rv.loss / rv.count, rr.loss / rr.count, rv.count,
-             rv.n, worst, worst_name);
+             arches[a].name, full ? "full" : "lora", rv.loss / rv.count, rr.loss / rr.count,
+             rv.count, rv.n, worst, worst_name);
       CHECKF(fabs(rv.loss - rr.loss) <= 1e-5 * fabs(rr.loss), "%s loss", arches[a].name);
       CHECKF(worst < 1e-4, "%s %s gradient %s off by %.2e", arches[a].name, full ? "full" : "lora",
              worst_name, worst);
@@ -362,7 +387,8 @@ int main(void) {
   stories_reference(ref);
   stories_reference(vk);
   backends_agree(vk, ref);
-  CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages", vkft_device_validation_errors(dev));
+  CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",
+         vkft_device_validation_errors(dev));
   vkft_backend_destroy(vk);
   vkft_backend_destroy(ref);
   vkft_device_destroy(dev);

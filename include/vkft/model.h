@@ -14,17 +14,17 @@
 typedef struct vkft_model vkft_model;
 
 typedef struct vkft_model_desc {
-  const char *dir;        /* Hugging Face model folder (config.json + safetensors) */
-  int64_t max_tokens;     /* tokens of one micro-batch (rows * max_len), flattened */
-  int micro_batches;      /* micro-batches recorded into one step (grad_accum); >= 1 */
-  int training;           /* allocate gradients and saved activations */
-  int full;               /* full fine-tuning: every weight fp32 and trainable */
-  int64_t lora_r;         /* LoRA (full == 0) */
-  double lora_scale;      /* alpha / r, or alpha / sqrt(r) with rslora */
-  unsigned lora_targets;  /* VKFT_MOD_* of vkft/train_config.h */
+  const char *dir;       /* Hugging Face model folder (config.json + safetensors) */
+  int64_t max_tokens;    /* tokens of one micro-batch (rows * max_len), flattened */
+  int micro_batches;     /* micro-batches recorded into one step (grad_accum); >= 1 */
+  int training;          /* allocate gradients and saved activations */
+  int full;              /* full fine-tuning: every weight fp32 and trainable */
+  int64_t lora_r;        /* LoRA (full == 0) */
+  double lora_scale;     /* alpha / r, or alpha / sqrt(r) with rslora */
+  unsigned lora_targets; /* VKFT_MOD_* of vkft/train_config.h */
   unsigned modules_to_save;
-  uint64_t seed;          /* LoRA A initialisation */
-  int64_t ce_chunk;       /* vocabulary chunk of the loss (0: chosen from memory) */
+  uint64_t seed;    /* LoRA A initialisation */
+  int64_t ce_chunk; /* vocabulary chunk of the loss (0: chosen from memory) */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -53,14 +53,15 @@ int vkft_model_logits(vkft_model *m, int slot, float *logits);
 
 /* Parameters: everything the optimizer, checkpoints and adapter export see. */
 typedef struct vkft_param {
-  char name[160];  /* Hugging Face name ("model.layers.0.self_attn.q_proj.weight") or, for
-                      LoRA, the PEFT key without its prefix ("model.layers.0.self_attn.q_proj.lora_A.weight") */
+  char name[160]; /* Hugging Face name ("model.layers.0.self_attn.q_proj.weight") or, for
+                     LoRA, the PEFT key without its prefix
+                     ("model.layers.0.self_attn.q_proj.lora_A.weight") */
   int rank;
   int64_t shape[2];
   vkft_tensor *value;
-  vkft_tensor *grad;   /* NULL when frozen */
+  vkft_tensor *grad; /* NULL when frozen */
   int trainable;
-  int decay;           /* weight decay applies (2-D weights) */
+  int decay; /* weight decay applies (2-D weights) */
 } vkft_param;
 int vkft_model_params(vkft_model *m, vkft_param **params, int *count);
 /* Zeroes every gradient (records into the current stream). */

@@ -17,13 +17,13 @@ typedef struct vkft_step_report {
 } vkft_step_report;
 
 typedef struct vkft_train_options {
-  const char *resume;  /* NULL, "auto" (latest checkpoint in output.dir) or a checkpoint folder */
-  int dry_run;         /* print the memory plan (through on_message) and stop */
-  int skip_selftest;   /* skip the op self-check at start-up */
+  const char *resume; /* NULL, "auto" (latest checkpoint in output.dir) or a checkpoint folder */
+  int dry_run;        /* print the memory plan (through on_message) and stop */
+  int skip_selftest;  /* skip the op self-check at start-up */
   void (*on_step)(const vkft_step_report *report, void *user);
   void (*on_message)(const char *line, void *user); /* one line of information */
   void *user;
-  int64_t stop_after;  /* tests: behave as if interrupted after this many steps (0: never) */
+  int64_t stop_after; /* tests: behave as if interrupted after this many steps (0: never) */
 } vkft_train_options;
 
 /* Runs the whole job on the backend. Returns VKFT_OK also when interrupted (SIGINT/SIGTERM

@@ -33,7 +33,8 @@ static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
     /* the adapter's parameters exist in training mode (gradients unused here) */
     desc.training = 1;
     desc.lora_r = info.r;
-    desc.lora_scale = info.use_rslora ? info.alpha / sqrt((double)info.r) : info.alpha / (double)info.r;
+    desc.lora_scale =
+        info.use_rslora ? info.alpha / sqrt((double)info.r) : info.alpha / (double)info.r;
     desc.lora_targets = info.targets;
     desc.modules_to_save = info.modules_to_save;
   }
@@ -105,18 +106,28 @@ int vkft_cmd_generate(int argc, char **argv) {
   int top_k = 0;
   uint64_t seed = 42;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--model") && i + 1 < argc) mo.model = argv[++i];
-    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) mo.adapter = argv[++i];
-    else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = argv[++i];
-    else if (!strcmp(argv[i], "--chat") && i + 1 < argc) chat = argv[++i];
-    else if (!strcmp(argv[i], "--max-new-tokens") && i + 1 < argc) max_new = atoll(argv[++i]);
-    else if (!strcmp(argv[i], "--temperature") && i + 1 < argc) temperature = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--top-k") && i + 1 < argc) top_k = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--top-p") && i + 1 < argc) top_p = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = (uint64_t)atoll(argv[++i]);
+    if (!strcmp(argv[i], "--model") && i + 1 < argc)
+      mo.model = argv[++i];
+    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc)
+      mo.adapter = argv[++i];
+    else if (!strcmp(argv[i], "--prompt") && i + 1 < argc)
+      prompt = argv[++i];
+    else if (!strcmp(argv[i], "--chat") && i + 1 < argc)
+      chat = argv[++i];
+    else if (!strcmp(argv[i], "--max-new-tokens") && i + 1 < argc)
+      max_new = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--temperature") && i + 1 < argc)
+      temperature = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--top-k") && i + 1 < argc)
+      top_k = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--top-p") && i + 1 < argc)
+      top_p = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+      seed = (uint64_t)atoll(argv[++i]);
     else {
-      fprintf(stderr, "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "
-                      "[--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n");
+      fprintf(stderr,
+              "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "
+              "[--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n");
       return 2;
     }
   }
@@ -179,7 +190,8 @@ int vkft_cmd_generate(int argc, char **argv) {
     return 1;
   }
   int32_t *seq = realloc(ids, (size_t)capacity * sizeof *seq);
-  int32_t *zeros = calloc((size_t)capacity, sizeof *zeros), *pos = malloc((size_t)capacity * sizeof *pos);
+  int32_t *zeros = calloc((size_t)capacity, sizeof *zeros),
+          *pos = malloc((size_t)capacity * sizeof *pos);
   int32_t *labels = malloc((size_t)capacity * sizeof *labels);
   float *logits = malloc((size_t)cfg.vocab_size * sizeof *logits);
   cand *work = malloc((size_t)cfg.vocab_size * sizeof *work);
@@ -203,8 +215,8 @@ int vkft_cmd_generate(int argc, char **argv) {
     size_t len;
     /* decode prompt and continuation together: a SentencePiece decoder strips the leading
      * space of the first token it sees, which would glue the continuation to the prompt */
-    status = vkft_tokenizer_decode(tok, prompt ? ids : ids + prompt_len, prompt ? n : n - prompt_len, 1,
-                                   &text, &len);
+    status = vkft_tokenizer_decode(tok, prompt ? ids : ids + prompt_len,
+                                   prompt ? n : n - prompt_len, 1, &text, &len);
     if (status == VKFT_OK) {
       printf("%s\n", text);
       free(text);
@@ -225,13 +237,20 @@ int vkft_cmd_eval(int argc, char **argv) {
   const char *data = NULL, *format = "auto", *template_name = NULL, *train_on = "assistant";
   int max_len = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--model") && i + 1 < argc) mo.model = argv[++i];
-    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) mo.adapter = argv[++i];
-    else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
-    else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-    else if (!strcmp(argv[i], "--template") && i + 1 < argc) template_name = argv[++i];
-    else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) max_len = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--train-on") && i + 1 < argc) train_on = argv[++i];
+    if (!strcmp(argv[i], "--model") && i + 1 < argc)
+      mo.model = argv[++i];
+    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc)
+      mo.adapter = argv[++i];
+    else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+      data = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+      format = argv[++i];
+    else if (!strcmp(argv[i], "--template") && i + 1 < argc)
+      template_name = argv[++i];
+    else if (!strcmp(argv[i], "--max-len") && i + 1 < argc)
+      max_len = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--train-on") && i + 1 < argc)
+      train_on = argv[++i];
     else {
       fprintf(stderr, "usage: vkft eval --model DIR [--adapter DIR] --data FILE [--format F] "
                       "[--template T] [--max-len N] [--train-on assistant|all]\n");
@@ -248,9 +267,14 @@ int vkft_cmd_eval(int argc, char **argv) {
     return 2;
   }
   vkft_data_file_desc file = {data, 1.0};
-  vkft_dataset_desc dd = {.model_dir = mo.model, .files = &file, .n_files = 1, .format = fmt,
-                          .template_name = template_name, .max_len = max_len,
-                          .train_on = strcmp(train_on, "all") ? VKFT_TRAIN_ON_ASSISTANT : VKFT_TRAIN_ON_ALL};
+  vkft_dataset_desc dd = {.model_dir = mo.model,
+                          .files = &file,
+                          .n_files = 1,
+                          .format = fmt,
+                          .template_name = template_name,
+                          .max_len = max_len,
+                          .train_on = strcmp(train_on, "all") ? VKFT_TRAIN_ON_ASSISTANT
+                                                              : VKFT_TRAIN_ON_ALL};
   vkft_dataset *ds;
   if (vkft_dataset_load(&dd, &ds) != VKFT_OK) return cli_fail();
   for (size_t i = 0; i < ds->n_issues; i++) fprintf(stderr, "vkft: data: %s\n", ds->issues[i]);
@@ -274,8 +298,9 @@ int vkft_cmd_eval(int argc, char **argv) {
     for (int64_t t = 0; t < T; t++) batch.seq_ids[t] = batch.seq_ids[t] < 0 ? -1 : 0;
     vkft_model_batch mb = {T, batch.input_ids, batch.labels, batch.positions, batch.seq_ids};
     double s, c;
-    status = vkft_model_set_batch(m, 0, &mb) || vkft_begin(be) || vkft_model_forward_backward(m, 0, 0.0f, 0) ||
-             vkft_end(be) || vkft_model_read_loss(m, 0, &s, &c);
+    status = vkft_model_set_batch(m, 0, &mb) || vkft_begin(be) ||
+             vkft_model_forward_backward(m, 0, 0.0f, 0) || vkft_end(be) ||
+             vkft_model_read_loss(m, 0, &s, &c);
     sum += s;
     count += c;
     if (status == VKFT_OK && vkft_console_is_tty(stderr))

@@ -18,9 +18,12 @@ typedef struct progress {
 
 static void fmt_duration(double s, char *out, size_t size) {
   long t = (long)(s + 0.5);
-  if (t >= 3600) snprintf(out, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
-  else snprintf(out, size, "%lds", t);
+  if (t >= 3600)
+    snprintf(out, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
+  else
+    snprintf(out, size, "%lds", t);
 }
 
 static void on_message(const char *line, void *user) {
@@ -66,12 +69,18 @@ int vkft_cmd_train(int argc, char **argv) {
   progress prog = {.tty = vkft_console_is_tty(stdout)};
   if (!sets) return 1;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
-    else if (!strcmp(argv[i], "--set") && i + 1 < argc) sets[set_count++] = argv[++i];
-    else if (!strcmp(argv[i], "--resume") && i + 1 < argc) opt.resume = argv[++i];
-    else if (!strcmp(argv[i], "--dry-run")) opt.dry_run = 1;
-    else if (!strcmp(argv[i], "--skip-selftest")) opt.skip_selftest = 1;
-    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) opt.stop_after = atoll(argv[++i]);
+    if (!strcmp(argv[i], "--config") && i + 1 < argc)
+      config = argv[++i];
+    else if (!strcmp(argv[i], "--set") && i + 1 < argc)
+      sets[set_count++] = argv[++i];
+    else if (!strcmp(argv[i], "--resume") && i + 1 < argc)
+      opt.resume = argv[++i];
+    else if (!strcmp(argv[i], "--dry-run"))
+      opt.dry_run = 1;
+    else if (!strcmp(argv[i], "--skip-selftest"))
+      opt.skip_selftest = 1;
+    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc)
+      opt.stop_after = atoll(argv[++i]);
     else {
       fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
                       "[--resume auto|DIR] [--dry-run] [--skip-selftest] [--device N]\n");

@@ -32,21 +32,29 @@ int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info) {
   else if (!cJSON_IsNumber(r) || r->valuedouble < 1 || !cJSON_IsNumber(alpha))
     status = vkft_error("%s: missing or invalid \"r\" / \"lora_alpha\"", path);
   else if (!cJSON_IsArray(targets))
-    status = vkft_error("%s: \"target_modules\" must be a list (regex strings are not supported)", path);
-  static const char *names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  for (const cJSON *e = cJSON_IsArray(targets) ? targets->child : NULL; e && status == VKFT_OK; e = e->next) {
+    status =
+        vkft_error("%s: \"target_modules\" must be a list (regex strings are not supported)", path);
+  static const char *names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                "gate_proj", "up_proj", "down_proj"};
+  for (const cJSON *e = cJSON_IsArray(targets) ? targets->child : NULL; e && status == VKFT_OK;
+       e = e->next) {
     int found = -1;
     for (int i = 0; i < 7 && cJSON_IsString(e); i++)
       if (!strcmp(e->valuestring, names[i])) found = i;
     if (found < 0)
-      status = vkft_error("%s: unsupported target module %s", path, cJSON_IsString(e) ? e->valuestring : "?");
+      status = vkft_error("%s: unsupported target module %s", path,
+                          cJSON_IsString(e) ? e->valuestring : "?");
     else
       info->targets |= 1u << found;
   }
-  for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e && status == VKFT_OK; e = e->next) {
-    if (cJSON_IsString(e) && !strcmp(e->valuestring, "embed_tokens")) info->modules_to_save |= VKFT_MOD_EMBED;
-    else if (cJSON_IsString(e) && !strcmp(e->valuestring, "lm_head")) info->modules_to_save |= VKFT_MOD_LM_HEAD;
-    else status = vkft_error("%s: unsupported module to save", path);
+  for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e && status == VKFT_OK;
+       e = e->next) {
+    if (cJSON_IsString(e) && !strcmp(e->valuestring, "embed_tokens"))
+      info->modules_to_save |= VKFT_MOD_EMBED;
+    else if (cJSON_IsString(e) && !strcmp(e->valuestring, "lm_head"))
+      info->modules_to_save |= VKFT_MOD_LM_HEAD;
+    else
+      status = vkft_error("%s: unsupported module to save", path);
   }
   if (status == VKFT_OK) {
     info->r = (int64_t)r->valuedouble;
@@ -90,8 +98,8 @@ int vkft_model_apply_adapter(vkft_model *m, const char *dir) {
     used++;
   }
   if (status == VKFT_OK && used != vkft_st_count(st))
-    status = vkft_error("%s: %d tensors do not belong to this model and adapter configuration", path,
-                        vkft_st_count(st) - used);
+    status = vkft_error("%s: %d tensors do not belong to this model and adapter configuration",
+                        path, vkft_st_count(st) - used);
   vkft_st_close(st);
   return status;
 }

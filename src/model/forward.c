@@ -34,9 +34,11 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
     int32_t next = t + 1 < T && b->seq[t + 1] == b->seq[t] ? b->labels[t + 1] : -100;
     shifted[t] = next >= 0 && next < V ? next : -100;
   }
-  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T), labels = slot_view(&m->labels, slot, m->T, T);
+  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T),
+              labels = slot_view(&m->labels, slot, m->T, T);
   vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
-  int status = vkft_tensor_write(m->be, &ids, b->ids) || vkft_tensor_write(m->be, &labels, shifted) ||
+  int status = vkft_tensor_write(m->be, &ids, b->ids) ||
+               vkft_tensor_write(m->be, &labels, shifted) ||
                vkft_tensor_write(m->be, &pos, b->pos) || vkft_tensor_write(m->be, &seq, b->seq);
   free(shifted);
   if (status) return VKFT_ERR;
@@ -55,7 +57,8 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
 }
 
 /* y (T, out) = x W^T (+ bias) (+ s B A x) for projection p of layer l */
-static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_tensor *y, int64_t T) {
+static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_tensor *y,
+                   int64_t T) {
   int64_t in = m->proj_in[p], out = m->proj_out[p];
   TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
   if (p < 3 && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
@@ -104,11 +107,12 @@ static int forward(vkft_model *m, int slot, int64_t T) {
     }
     TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
     TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
-    TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
-    TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));                 /* (T, C) */
-    TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C));     /* residual */
+    TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D,
+                       scale));
+    TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));             /* (T, C) */
+    TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C)); /* residual */
     TRY(vkft_rmsnorm(m->be, &ly->x_mid, &ly->mlp_norm, &ly->h2, &ly->rstd2, T, C, eps));
-    TRY(project(m, ly, P_GATE, &ly->h2, &ly->gate, T));             /* (T, F) */
+    TRY(project(m, ly, P_GATE, &ly->h2, &ly->gate, T)); /* (T, F) */
     TRY(project(m, ly, P_UP, &ly->h2, &ly->up, T));
     TRY(vkft_swiglu(m->be, &ly->gate, &ly->up, &ly->act, T * F));
     TRY(project(m, ly, P_DOWN, &ly->act, &m->tmp, T));              /* (T, C) */
@@ -125,8 +129,8 @@ static int backward(vkft_model *m, int slot, int64_t T) {
   vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
   vkft_tensor *g = m->g_final_norm.n ? &m->g_final_norm : NULL;
   /* d_h holds dL/dhf from the loss; d_x becomes dL/dX[L] */
-  TRY(vkft_rmsnorm_bwd(m->be, &m->x[c->num_layers], &m->final_norm, &m->rstd_f, &m->d_h, &m->d_x,
-                       g, T, C));
+  TRY(vkft_rmsnorm_bwd(m->be, &m->x[c->num_layers], &m->final_norm, &m->rstd_f, &m->d_h, &m->d_x, g,
+                       T, C));
   for (int64_t l = c->num_layers - 1; l >= 0; l--) {
     layer *ly = &m->layers[l];
     /* MLP: X[l+1] = x_mid + down(swiglu(gate(h2), up(h2))) */
@@ -135,7 +139,8 @@ static int backward(vkft_model *m, int slot, int64_t T) {
     TRY(project_bwd(m, ly, P_GATE, &ly->h2, &m->d_gate, &m->d_h, T, 0)); /* (T, C) */
     TRY(project_bwd(m, ly, P_UP, &ly->h2, &m->d_up, &m->d_h, T, 1));
     g = ly->g_mlp_norm.n ? &ly->g_mlp_norm : NULL;
-    TRY(vkft_rmsnorm_bwd(m->be, &ly->x_mid, &ly->mlp_norm, &ly->rstd2, &m->d_h, &m->d_tmp, g, T, C));
+    TRY(vkft_rmsnorm_bwd(m->be, &ly->x_mid, &ly->mlp_norm, &ly->rstd2, &m->d_h, &m->d_tmp, g, T,
+                         C));
     TRY(vkft_add(m->be, &m->d_x, &m->d_tmp, &m->d_x, T * C)); /* dL/dx_mid */
     /* attention: x_mid = X[l] + o(attention(rope(q), rope(k), v)) */
     TRY(project_bwd(m, ly, P_O, &ly->att, &m->d_x, &m->d_att, T, 0)); /* (T, H*D) */
@@ -145,10 +150,12 @@ static int backward(vkft_model *m, int slot, int64_t T) {
     TRY(vkft_rope_bwd(m->be, &m->d_k, &m->d_k, &pos, &m->rope_freqs, T, KV, D));
     if (c->qk_norm) {
       g = ly->g_q_norm.n ? &ly->g_q_norm : NULL;
-      TRY(vkft_rmsnorm_bwd(m->be, &ly->q_raw, &ly->q_norm, &ly->rstd_q, &m->d_q, &m->d_tmp, g, T * H, D));
+      TRY(vkft_rmsnorm_bwd(m->be, &ly->q_raw, &ly->q_norm, &ly->rstd_q, &m->d_q, &m->d_tmp, g,
+                           T * H, D));
       TRY(vkft_copy(m->be, &m->d_tmp, &m->d_q, T * H * D));
       g = ly->g_k_norm.n ? &ly->g_k_norm : NULL;
-      TRY(vkft_rmsnorm_bwd(m->be, &ly->k_raw, &ly->k_norm, &ly->rstd_k, &m->d_k, &m->d_tmp, g, T * KV, D));
+      TRY(vkft_rmsnorm_bwd(m->be, &ly->k_raw, &ly->k_norm, &ly->rstd_k, &m->d_k, &m->d_tmp, g,
+                           T * KV, D));
       TRY(vkft_copy(m->be, &m->d_tmp, &m->d_k, T * KV * D));
     }
     TRY(project_bwd(m, ly, 0, &ly->h1, &m->d_q, &m->d_h, T, 0)); /* (T, C) */

@@ -39,7 +39,8 @@ struct vkft_model {
   vkft_tensor ids, labels, pos, seq, loss, ones, emb_plan, rope_freqs;
   int64_t slot_T[64], emb_unique[64];
   /* scratch */
-  vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_gate, d_up, d_act, d_u, delta, ce_scratch, tmp;
+  vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_gate, d_up, d_act, d_u, delta, ce_scratch,
+      tmp;
   int64_t ce_chunk;
   int trainable_embed, trainable_head;
   vkft_param *params;

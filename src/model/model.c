@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *proj_names[P_PROJ_COUNT] = {"self_attn.q_proj", "self_attn.k_proj",
-                                               "self_attn.v_proj", "self_attn.o_proj",
-                                               "mlp.gate_proj",    "mlp.up_proj",
-                                               "mlp.down_proj"};
+static const char *proj_names[P_PROJ_COUNT] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 
 /* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets. */
 static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
@@ -53,8 +52,8 @@ static int add_param(vkft_model *m, const char *name, int rank, int64_t d0, int6
 
 /* Loads one named weight of the expected shape into a new tensor: in its file dtype when
  * frozen, in fp32 when trainable. */
-static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank,
-                       int64_t d0, int64_t d1, int trainable, vkft_tensor *t, vkft_tensor *grad) {
+static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank, int64_t d0,
+                       int64_t d1, int trainable, vkft_tensor *t, vkft_tensor *grad) {
   const vkft_st_tensor *w = vkft_st_find(st, name);
   if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
   int64_t want[2] = {d0, d1};
@@ -63,8 +62,8 @@ static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, i
   if (!shape_ok)
     return vkft_error("%s: tensor \"%s\" has shape [%lld%s%lld], config.json implies [%lld%s%lld]",
                       vkft_st_file_of(st, w), name, (long long)w->shape[0], w->rank > 1 ? ", " : "",
-                      w->rank > 1 ? (long long)w->shape[1] : 0LL, (long long)d0, rank > 1 ? ", " : "",
-                      rank > 1 ? (long long)d1 : 0LL);
+                      w->rank > 1 ? (long long)w->shape[1] : 0LL, (long long)d0,
+                      rank > 1 ? ", " : "", rank > 1 ? (long long)d1 : 0LL);
   vkft_dtype file_dtype;
   if (vkft_st_to_dtype(w->dtype, &file_dtype) != 0 || file_dtype == VKFT_I32)
     return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
@@ -163,15 +162,19 @@ static int plan_activations(vkft_model *m) {
   int64_t wide = QD > C ? QD : C;
   if (F > wide) wide = F;
   if (own(m, &m->hf, VKFT_F32, T * C, acts) || own(m, &m->rstd_f, VKFT_F32, T, acts) ||
-      own(m, &m->ids, VKFT_I32, slots * T, scratch) || own(m, &m->labels, VKFT_I32, slots * T, scratch) ||
-      own(m, &m->pos, VKFT_I32, slots * T, scratch) || own(m, &m->seq, VKFT_I32, slots * T, scratch) ||
-      own(m, &m->loss, VKFT_F32, 2 * slots, scratch) || own(m, &m->tmp, VKFT_F32, T * wide, scratch))
+      own(m, &m->ids, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->labels, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->pos, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->seq, VKFT_I32, slots * T, scratch) ||
+      own(m, &m->loss, VKFT_F32, 2 * slots, scratch) ||
+      own(m, &m->tmp, VKFT_F32, T * wide, scratch))
     return VKFT_ERR;
   /* the loss: logits of one vocabulary chunk at a time */
   int64_t V = c->vocab_size;
   m->ce_chunk = m->desc.ce_chunk > 0 ? vkft_cross_entropy_chunk(V, m->desc.ce_chunk)
                                      : vkft_cross_entropy_chunk_for_budget(T, V, 64u << 20);
-  if (own(m, &m->ce_scratch, VKFT_F32, vkft_cross_entropy_scratch_elems(T, V, m->ce_chunk), scratch))
+  if (own(m, &m->ce_scratch, VKFT_F32, vkft_cross_entropy_scratch_elems(T, V, m->ce_chunk),
+          scratch))
     return VKFT_ERR;
   /* RoPE frequencies, computed once on the host */
   vkft_rope_config rc = {.theta = c->rope_theta,
@@ -183,7 +186,8 @@ static int plan_activations(vkft_model *m) {
   int64_t nf = vkft_rope_freqs_len(c->head_dim);
   int32_t *freqs = malloc((size_t)nf * sizeof *freqs);
   if (!freqs) return vkft_error("out of host memory");
-  int rs = vkft_rope_freqs(&rc, c->head_dim, freqs) || own(m, &m->rope_freqs, VKFT_I32, nf, scratch) ||
+  int rs = vkft_rope_freqs(&rc, c->head_dim, freqs) ||
+           own(m, &m->rope_freqs, VKFT_I32, nf, scratch) ||
            vkft_tensor_write(m->be, &m->rope_freqs, freqs);
   free(freqs);
   if (rs) return VKFT_ERR;
@@ -199,11 +203,11 @@ static int plan_activations(vkft_model *m) {
   if (!m->desc.training) return VKFT_OK;
   int64_t r = m->desc.lora_r > 0 ? m->desc.lora_r : 1;
   if (own(m, &m->d_x, VKFT_F32, T * C, scratch) || own(m, &m->d_h, VKFT_F32, T * C, scratch) ||
-      own(m, &m->d_tmp, VKFT_F32, T * wide, scratch) || own(m, &m->d_q, VKFT_F32, T * QD, scratch) ||
-      own(m, &m->d_k, VKFT_F32, T * KD, scratch) || own(m, &m->d_v, VKFT_F32, T * KD, scratch) ||
-      own(m, &m->d_att, VKFT_F32, T * QD, scratch) || own(m, &m->d_gate, VKFT_F32, T * F, scratch) ||
-      own(m, &m->d_up, VKFT_F32, T * F, scratch) || own(m, &m->d_act, VKFT_F32, T * F, scratch) ||
-      own(m, &m->d_u, VKFT_F32, T * r, scratch) ||
+      own(m, &m->d_tmp, VKFT_F32, T * wide, scratch) ||
+      own(m, &m->d_q, VKFT_F32, T * QD, scratch) || own(m, &m->d_k, VKFT_F32, T * KD, scratch) ||
+      own(m, &m->d_v, VKFT_F32, T * KD, scratch) || own(m, &m->d_att, VKFT_F32, T * QD, scratch) ||
+      own(m, &m->d_gate, VKFT_F32, T * F, scratch) || own(m, &m->d_up, VKFT_F32, T * F, scratch) ||
+      own(m, &m->d_act, VKFT_F32, T * F, scratch) || own(m, &m->d_u, VKFT_F32, T * r, scratch) ||
       own(m, &m->delta, VKFT_F32, T * c->num_heads, scratch) ||
       own(m, &m->emb_plan, VKFT_I32, slots * vkft_embedding_plan_len(T), scratch))
     return VKFT_ERR;
@@ -244,9 +248,10 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     char name[160];
 #define LOAD(fmt, rank, d0, d1, t, g)                                                              \
   (snprintf(name, sizeof name, fmt, (int)l), load_weight(m, st, name, rank, d0, d1, full, t, g))
-    status = LOAD("model.layers.%d.input_layernorm.weight", 1, C, 0, &ly->attn_norm, &ly->g_attn_norm) ||
-             LOAD("model.layers.%d.post_attention_layernorm.weight", 1, C, 0, &ly->mlp_norm,
-                  &ly->g_mlp_norm);
+    status =
+        LOAD("model.layers.%d.input_layernorm.weight", 1, C, 0, &ly->attn_norm, &ly->g_attn_norm) ||
+        LOAD("model.layers.%d.post_attention_layernorm.weight", 1, C, 0, &ly->mlp_norm,
+             &ly->g_mlp_norm);
     for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
       snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, proj_names[p]);
       status = load_weight(m, st, name, 2, outs[p], ins[p], full, &ly->proj[p], &ly->g_proj[p]);
@@ -256,12 +261,14 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
       status = load_weight(m, st, name, 1, outs[p], 0, full, &ly->bias[p], &ly->g_bias[p]);
     }
     if (status == VKFT_OK && c->qk_norm)
-      status = LOAD("model.layers.%d.self_attn.q_norm.weight", 1, D, 0, &ly->q_norm, &ly->g_q_norm) ||
-               LOAD("model.layers.%d.self_attn.k_norm.weight", 1, D, 0, &ly->k_norm, &ly->g_k_norm);
+      status =
+          LOAD("model.layers.%d.self_attn.q_norm.weight", 1, D, 0, &ly->q_norm, &ly->g_q_norm) ||
+          LOAD("model.layers.%d.self_attn.k_norm.weight", 1, D, 0, &ly->k_norm, &ly->g_k_norm);
 #undef LOAD
   }
   if (status == VKFT_OK)
-    status = load_weight(m, st, "model.norm.weight", 1, C, 0, full, &m->final_norm, &m->g_final_norm);
+    status =
+        load_weight(m, st, "model.norm.weight", 1, C, 0, full, &m->final_norm, &m->g_final_norm);
   if (status == VKFT_OK) {
     if (c->tie_word_embeddings) {
       m->lm_head = &m->embed;
@@ -300,7 +307,9 @@ void vkft_model_free(vkft_model *m) {
   free(m);
 }
 
-const vkft_model_config *vkft_model_get_config(const vkft_model *m) { return &m->cfg; }
+const vkft_model_config *vkft_model_get_config(const vkft_model *m) {
+  return &m->cfg;
+}
 
 int vkft_model_params(vkft_model *m, vkft_param **params, int *count) {
   *params = m->params;

@@ -6,6 +6,7 @@
 #include "trainer_internal.h"
 
 #include "vkft/error.h"
+#include "vkft/json.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
 
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const module_names[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+static const char *const module_names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                            "gate_proj", "up_proj", "down_proj"};
 
 static float *download(trainer *t, const vkft_tensor *x) {
@@ -44,7 +45,7 @@ static int save_tensors(trainer *t, const char *path, const char *prefix, int tr
   vkft_st_writer *w;
   if (vkft_st_writer_create(&w) != VKFT_OK) return VKFT_ERR;
   float **blobs = calloc((size_t)t->n_params * 3, sizeof *blobs);
-  char (*names)[200] = calloc((size_t)t->n_params * 3, sizeof *names);
+  char(*names)[200] = calloc((size_t)t->n_params * 3, sizeof *names);
   int nb = 0, status = blobs && names ? VKFT_OK : vkft_error("out of host memory");
   for (int i = 0; status == VKFT_OK && i < t->n_params; i++) {
     vkft_param *p = &t->params[i];
@@ -72,7 +73,7 @@ static int save_tensors(trainer *t, const char *path, const char *prefix, int tr
 }
 
 static int write_json(const char *path, cJSON *json) {
-  char *text = cJSON_Print(json);
+  char *text = vkft_json_print_python(json);
   if (!text) return vkft_error("out of host memory");
   size_t n = strlen(text);
   char *copy = malloc(n + 2);
@@ -106,14 +107,16 @@ int export_adapter(trainer *t, const char *dir) {
   cJSON_AddNullToObject(c, "layers_pattern");
   cJSON_AddNullToObject(c, "layers_to_transform");
   cJSON_AddObjectToObject(c, "loftq_config");
-  cJSON_AddNumberToObject(c, "lora_alpha", cfg->lora.alpha);
-  cJSON_AddNumberToObject(c, "lora_dropout", cfg->lora.dropout);
+  cJSON_AddNumberToObject(c, "lora_alpha", cfg->lora.alpha); /* integral: printed as an int */
+  cJSON_AddItemToObject(c, "lora_dropout", vkft_json_float(cfg->lora.dropout));
   cJSON_AddNullToObject(c, "megatron_config");
   cJSON_AddStringToObject(c, "megatron_core", "megatron.core");
   if (cfg->lora.modules_to_save) {
     cJSON *m = cJSON_AddArrayToObject(c, "modules_to_save");
-    if (cfg->lora.modules_to_save & VKFT_MOD_EMBED) cJSON_AddItemToArray(m, cJSON_CreateString("embed_tokens"));
-    if (cfg->lora.modules_to_save & VKFT_MOD_LM_HEAD) cJSON_AddItemToArray(m, cJSON_CreateString("lm_head"));
+    if (cfg->lora.modules_to_save & VKFT_MOD_EMBED)
+      cJSON_AddItemToArray(m, cJSON_CreateString("embed_tokens"));
+    if (cfg->lora.modules_to_save & VKFT_MOD_LM_HEAD)
+      cJSON_AddItemToArray(m, cJSON_CreateString("lm_head"));
   } else {
     cJSON_AddNullToObject(c, "modules_to_save");
   }
@@ -123,7 +126,8 @@ int export_adapter(trainer *t, const char *dir) {
   cJSON_AddNullToObject(c, "revision");
   cJSON *targets = cJSON_AddArrayToObject(c, "target_modules");
   for (int i = 0; i < 7; i++)
-    if (cfg->lora.targets & (1u << i)) cJSON_AddItemToArray(targets, cJSON_CreateString(module_names[i]));
+    if (cfg->lora.targets & (1u << i))
+      cJSON_AddItemToArray(targets, cJSON_CreateString(module_names[i]));
   cJSON_AddStringToObject(c, "task_type", "CAUSAL_LM");
   cJSON_AddBoolToObject(c, "use_dora", 0);
   cJSON_AddBoolToObject(c, "use_rslora", cfg->lora.use_rslora);
@@ -147,18 +151,33 @@ int export_full_model(trainer *t, const char *dir) {
   char path[2048], from[2048];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   if (save_tensors(t, path, "", 0, 0) != VKFT_OK) return VKFT_ERR;
+  /* config.json as it was (numbers keep their int/float spelling), but the weights are now
+   * written in fp32 */
   snprintf(from, sizeof from, "%s/config.json", t->cfg->model);
   char *text;
   size_t size;
   if (vkft_file_read(from, &text, &size) != VKFT_OK) return VKFT_ERR;
-  cJSON *config = cJSON_ParseWithLength(text, size);
-  free(text);
-  if (!config) return vkft_error("%s: not valid JSON", from);
-  cJSON_DeleteItemFromObject(config, "torch_dtype"); /* the weights are written in fp32 */
-  cJSON_AddStringToObject(config, "torch_dtype", "float32");
   snprintf(path, sizeof path, "%s/config.json", dir);
-  int status = write_json(path, config);
-  cJSON_Delete(config);
+  int status;
+  char *key = strstr(text, "\"torch_dtype\"");
+  char *open = key ? strchr(key + 13, '"') : NULL;
+  char *close = open ? strchr(open + 1, '"') : NULL;
+  if (close) {
+    size_t head = (size_t)(open + 1 - text), tail = size - (size_t)(close - text);
+    char *patched = malloc(head + 7 + tail + 1);
+    if (!patched) {
+      free(text);
+      return vkft_error("out of host memory");
+    }
+    memcpy(patched, text, head);
+    memcpy(patched + head, "float32", 7);
+    memcpy(patched + head + 7, close, tail);
+    status = vkft_file_write_atomic(path, patched, head + 7 + tail);
+    free(patched);
+  } else {
+    status = vkft_file_write_atomic(path, text, size);
+  }
+  free(text);
   const char *files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                          "generation_config.json", "chat_template.jinja"};
   for (size_t i = 0; status == VKFT_OK && i < sizeof files / sizeof files[0]; i++) {

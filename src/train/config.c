@@ -101,7 +101,33 @@ static size_t edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
+/* Names users bring from transformers/TRL/PEFT configs, and ours. */
+static const char *const aliases[][2] = {
+    {"learning_rate", "train.lr"},
+    {"per_device_train_batch_size", "train.micro_batch"},
+    {"gradient_accumulation_steps", "train.grad_accum"},
+    {"num_train_epochs", "train.epochs"},
+    {"lr_scheduler_type", "train.schedule"},
+    {"gradient_checkpointing", "train.grad_checkpointing"},
+    {"lora_alpha", "lora.alpha"},
+    {"lora_dropout", "lora.dropout"},
+    {"target_modules", "lora.targets"},
+    {"rank", "lora.r"},
+    {"output_dir", "output.dir"},
+    {"save_steps", "output.save_every"},
+    {"eval_steps", "output.eval_every"},
+    {"save_total_limit", "output.keep_last"},
+    {"max_seq_length", "data.max_len"},
+    {"max_length", "data.max_len"},
+    {"dataset", "data.train"},
+};
+
 static int unknown_key(const char *where, const char *name) {
+  const char *leaf = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
+  for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+    if (!strcmp(leaf, aliases[i][0]))
+      return vkft_error("%s: unknown key \"%s\" (did you mean \"%s\"?)", where, name,
+                        aliases[i][1]);
   const char *best = NULL;
   size_t best_d = 999;
   for (size_t i = 0; i < KEY_COUNT; i++) {

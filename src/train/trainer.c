@@ -56,21 +56,23 @@ static int load_data(trainer *t) {
   vkft_data_format format = VKFT_FORMAT_AUTO;
   if (vkft_data_format_parse(cfg->data.format, &format) != VKFT_OK)
     return vkft_error("config: data.format \"%s\" is not a known format", cfg->data.format);
-  vkft_dataset_desc desc = {.model_dir = cfg->model,
-                            .files = files,
-                            .n_files = (size_t)cfg->data.train_count,
-                            .format = format,
-                            .template_name = strcmp(cfg->data.chat_template, "auto") ? cfg->data.chat_template : NULL,
-                            .max_len = (int)cfg->data.max_len,
-                            .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT};
+  vkft_dataset_desc desc = {
+      .model_dir = cfg->model,
+      .files = files,
+      .n_files = (size_t)cfg->data.train_count,
+      .format = format,
+      .template_name = strcmp(cfg->data.chat_template, "auto") ? cfg->data.chat_template : NULL,
+      .max_len = (int)cfg->data.max_len,
+      .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT};
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
   for (size_t i = 0; i < t->ds->n_issues; i++) message(t, "data: %s", t->ds->issues[i]);
-  message(t, "data: %zu examples (%zu skipped, %zu without trained tokens), %zu tokens, %zu trained",
+  message(t,
+          "data: %zu examples (%zu skipped, %zu without trained tokens), %zu tokens, %zu trained",
           t->ds->n_ok, t->ds->n_bad, t->ds->n_empty, t->ds->n_tokens, t->ds->n_trained);
   if (t->ds->n_ok == 0) return vkft_error("data: no usable example in the training data");
   t->max_len = t->ds->max_len;
-  if (vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed, &t->train_ids, &t->n_train,
-                         &t->eval_ids, &t->n_eval) != VKFT_OK)
+  if (vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed, &t->train_ids,
+                         &t->n_train, &t->eval_ids, &t->n_eval) != VKFT_OK)
     return VKFT_ERR;
   vkft_packer_desc pd = {.rows = (int)cfg->train.micro_batch,
                          .max_len = (int)t->max_len,
@@ -109,7 +111,8 @@ static int setup_optimizer(trainer *t) {
       return vkft_error_prefix("optimizer state");
     }
   }
-  if (vkft_tensor_alloc(t->be, VKFT_F32, vkft_grad_norm_slots(t->grads, t->n_grads), &t->norm_slots) ||
+  if (vkft_tensor_alloc(t->be, VKFT_F32, vkft_grad_norm_slots(t->grads, t->n_grads),
+                        &t->norm_slots) ||
       vkft_tensor_alloc(t->be, VKFT_F32, 2, &t->norm_out)) {
     vkft_end(t->be);
     return VKFT_ERR;
@@ -158,7 +161,10 @@ static int eval_loss(trainer *t, double *loss, int64_t *tokens) {
   *tokens = 0;
   if (t->n_eval == 0) return VKFT_OK;
   vkft_packer *p;
-  vkft_packer_desc pd = {.rows = (int)t->cfg->train.micro_batch, .max_len = (int)t->max_len, .packing = -1, .no_shuffle = 1};
+  vkft_packer_desc pd = {.rows = (int)t->cfg->train.micro_batch,
+                         .max_len = (int)t->max_len,
+                         .packing = -1,
+                         .no_shuffle = 1};
   if (vkft_packer_create(t->ds, t->eval_ids, t->n_eval, &pd, &p) != VKFT_OK) return VKFT_ERR;
   double sum = 0, count = 0;
   size_t n = vkft_packer_epoch_batches(p, 0);
@@ -189,12 +195,17 @@ static int write_metrics(const char *path, const char *line) {
 static int do_eval(trainer *t, const char *metrics_path) {
   double loss;
   int64_t tokens;
-  if (t->n_eval == 0 || eval_loss(t, &loss, &tokens) != VKFT_OK) return t->n_eval ? VKFT_ERR : VKFT_OK;
+  if (t->n_eval == 0 || eval_loss(t, &loss, &tokens) != VKFT_OK)
+    return t->n_eval ? VKFT_ERR : VKFT_OK;
   char line[256];
   snprintf(line, sizeof line, "{\"step\": %lld, \"eval_loss\": %.9g, \"eval_tokens\": %lld}",
            (long long)t->step, loss, (long long)tokens);
   if (t->opt->on_step) {
-    vkft_step_report r = {.step = t->step, .total_steps = t->total_steps, .loss = loss, .trained_tokens = tokens, .is_eval = 1};
+    vkft_step_report r = {.step = t->step,
+                          .total_steps = t->total_steps,
+                          .loss = loss,
+                          .trained_tokens = tokens,
+                          .is_eval = 1};
     t->opt->on_step(&r, t->opt->user);
   }
   return write_metrics(metrics_path, line);
@@ -213,12 +224,14 @@ static int train_step(trainer *t, vkft_step_report *report) {
     tokens += n_tokens;
     slots++;
   }
-  if (trained == 0) return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
+  if (trained == 0)
+    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
   int64_t step = t->step + 1;
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
-  int64_t warmup = cfg->train.warmup_steps > 0 ? cfg->train.warmup_steps
-                                                : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
+  int64_t warmup = cfg->train.warmup_steps > 0
+                       ? cfg->train.warmup_steps
+                       : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
   vkft_schedule sched = {kind, cfg->train.lr, warmup, t->total_steps};
   double lr = vkft_schedule_lr(&sched, step);
   float grad_scale = (float)(1.0 / (double)trained);
@@ -232,12 +245,13 @@ static int train_step(trainer *t, vkft_step_report *report) {
   for (int i = 0; i < t->n_params; i++) {
     vkft_param *p = &t->params[i];
     if (!p->trainable) continue;
-    vkft_adamw_hparams hp = {.lr = lr,
-                             .beta1 = cfg->train.adam_beta1,
-                             .beta2 = cfg->train.adam_beta2,
-                             .eps = cfg->train.adam_epsilon,
-                             .weight_decay = p->decay || cfg->train.weight_decay_all ? cfg->train.weight_decay : 0.0,
-                             .step = step};
+    vkft_adamw_hparams hp = {
+        .lr = lr,
+        .beta1 = cfg->train.adam_beta1,
+        .beta2 = cfg->train.adam_beta2,
+        .eps = cfg->train.adam_epsilon,
+        .weight_decay = p->decay || cfg->train.weight_decay_all ? cfg->train.weight_decay : 0.0,
+        .step = step};
     if (vkft_adamw(t->be, p->value, p->grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, p->value->n))
       return VKFT_ERR;
   }
@@ -340,12 +354,16 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   uint64_t adam = 0;
   for (int i = 0; i < t.n_params; i++)
     if (t.params[i].trainable) adam += 2 * (uint64_t)t.params[i].value->n * 4;
-  message(&t, "memory plan: weights %.1f MiB, trainable %.1f MiB, gradients %.1f MiB, optimizer %.1f "
-              "MiB, activations %.1f MiB, scratch %.1f MiB",
+  message(&t,
+          "memory plan: weights %.1f MiB, trainable %.1f MiB, gradients %.1f MiB, optimizer %.1f "
+          "MiB, activations %.1f MiB, scratch %.1f MiB",
           mem.weights / MiB, mem.trainable / MiB, mem.gradients / MiB, adam / MiB,
           mem.activations / MiB, mem.scratch / MiB);
-  message(&t, "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld micro-batches per step",
-          (long long)t.total_steps, (long long)t.rows, (long long)t.max_len, (long long)cfg->train.grad_accum);
+  message(
+      &t,
+      "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld micro-batches per step",
+      (long long)t.total_steps, (long long)t.rows, (long long)t.max_len,
+      (long long)cfg->train.grad_accum);
   if (opt->dry_run) {
     status = VKFT_OK;
     goto done;
@@ -380,22 +398,25 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     r.tokens_per_s = (double)r.tokens / (now - s0);
     r.eta_s = (now - t0) / (double)(t.step - first_step) * (double)(t.total_steps - t.step);
     char line[512];
-    snprintf(line, sizeof line,
-             "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
-             "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}",
-             (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-             (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s);
+    snprintf(
+        line, sizeof line,
+        "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
+        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}",
+        (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
+        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s);
     if (write_metrics(metrics, line) != VKFT_OK) goto done;
     if (opt->on_step) opt->on_step(&r, opt->user);
-    if (cfg->output.eval_every > 0 && t.step % cfg->output.eval_every == 0 && t.step < t.total_steps &&
-        do_eval(&t, metrics) != VKFT_OK)
+    if (cfg->output.eval_every > 0 && t.step % cfg->output.eval_every == 0 &&
+        t.step < t.total_steps && do_eval(&t, metrics) != VKFT_OK)
       goto done;
-    int interrupted = vkft_interrupted() || (opt->stop_after > 0 && t.step - first_step >= opt->stop_after);
+    int interrupted =
+        vkft_interrupted() || (opt->stop_after > 0 && t.step - first_step >= opt->stop_after);
     if ((cfg->output.save_every > 0 && t.step % cfg->output.save_every == 0) || interrupted) {
       char dir[2048];
       snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t.step);
       t.elapsed_before = r.elapsed_s;
-      if (checkpoint_save(&t, dir) != VKFT_OK || checkpoint_prune(cfg->output.dir, cfg->output.keep_last))
+      if (checkpoint_save(&t, dir) != VKFT_OK ||
+          checkpoint_prune(cfg->output.dir, cfg->output.keep_last))
         goto done;
       t.elapsed_before = 0;
       message(&t, "checkpoint written: %s", dir);
@@ -408,7 +429,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   if (do_eval(&t, metrics) != VKFT_OK) goto done;
   status = cfg->full ? export_full_model(&t, cfg->output.dir) : export_adapter(&t, cfg->output.dir);
-  if (status == VKFT_OK) message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
+  if (status == VKFT_OK)
+    message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
 done:
   trainer_free(&t);
   return status;

@@ -1,0 +1,157 @@
+/* Python-compatible JSON printing (see vkft/json.h). */
+#include "vkft/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cJSON *vkft_json_float(double value) {
+  char buf[40];
+  if (!isfinite(value))
+    return cJSON_CreateRaw(value != value ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
+  /* the shortest %g that reads back to the same double, as Python's repr */
+  for (int p = 1; p <= 17; p++) {
+    snprintf(buf, sizeof buf, "%.*g", p, value);
+    if (strtod(buf, NULL) == value) break;
+  }
+  if (!strpbrk(buf, ".en")) strcat(buf, ".0");
+  return cJSON_CreateRaw(buf);
+}
+
+typedef struct out {
+  char *s;
+  size_t len, cap;
+  int failed;
+} out;
+
+static void put(out *o, const char *text, size_t n) {
+  if (o->failed) return;
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = (o->cap + n + 1) * 2;
+    char *grown = realloc(o->s, cap);
+    if (!grown) {
+      o->failed = 1;
+      return;
+    }
+    o->s = grown;
+    o->cap = cap;
+  }
+  memcpy(o->s + o->len, text, n);
+  o->len += n;
+  o->s[o->len] = 0;
+}
+
+static void puts_(out *o, const char *text) {
+  put(o, text, strlen(text));
+}
+
+static void indent(out *o, int depth) {
+  puts_(o, "\n");
+  for (int i = 0; i < depth; i++) puts_(o, "  ");
+}
+
+/* ensure_ascii: everything outside printable ASCII as \uXXXX (surrogate pairs above U+FFFF) */
+static void put_string(out *o, const char *s) {
+  puts_(o, "\"");
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p;
+    char buf[16];
+    if (c == '"')
+      puts_(o, "\\\""), p++;
+    else if (c == '\\')
+      puts_(o, "\\\\"), p++;
+    else if (c == '\n')
+      puts_(o, "\\n"), p++;
+    else if (c == '\r')
+      puts_(o, "\\r"), p++;
+    else if (c == '\t')
+      puts_(o, "\\t"), p++;
+    else if (c == '\b')
+      puts_(o, "\\b"), p++;
+    else if (c == '\f')
+      puts_(o, "\\f"), p++;
+    else if (c < 0x20 || c == 0x7f)
+      snprintf(buf, sizeof buf, "\\u%04x", c), puts_(o, buf), p++;
+    else if (c < 0x80)
+      put(o, (const char *)p, 1), p++;
+    else {
+      unsigned cp = 0;
+      int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+      cp = c & (0x3f >> extra);
+      p++;
+      for (int i = 0; i < extra && (*p & 0xc0) == 0x80; i++) cp = cp << 6 | (*p++ & 0x3f);
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        snprintf(buf, sizeof buf, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+      } else {
+        snprintf(buf, sizeof buf, "\\u%04x", cp);
+      }
+      puts_(o, buf);
+    }
+  }
+  puts_(o, "\"");
+}
+
+static int by_key(const void *a, const void *b) {
+  return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+static void print(out *o, const cJSON *item, int depth) {
+  char buf[64];
+  if (cJSON_IsRaw(item))
+    puts_(o, item->valuestring);
+  else if (cJSON_IsNull(item))
+    puts_(o, "null");
+  else if (cJSON_IsTrue(item))
+    puts_(o, "true");
+  else if (cJSON_IsFalse(item))
+    puts_(o, "false");
+  else if (cJSON_IsString(item))
+    put_string(o, item->valuestring);
+  else if (cJSON_IsNumber(item)) {
+    double v = item->valuedouble;
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+      snprintf(buf, sizeof buf, "%.0f", v), puts_(o, buf);
+    else {
+      cJSON *f = vkft_json_float(v);
+      puts_(o, f ? f->valuestring : "0.0");
+      cJSON_Delete(f);
+    }
+  } else if (cJSON_IsArray(item) || cJSON_IsObject(item)) {
+    int is_obj = cJSON_IsObject(item), n = cJSON_GetArraySize(item);
+    if (n == 0) {
+      puts_(o, is_obj ? "{}" : "[]");
+      return;
+    }
+    const cJSON **kids = malloc((size_t)n * sizeof *kids);
+    if (!kids) {
+      o->failed = 1;
+      return;
+    }
+    int i = 0;
+    for (const cJSON *c = item->child; c; c = c->next) kids[i++] = c;
+    if (is_obj) qsort(kids, (size_t)n, sizeof *kids, by_key);
+    puts_(o, is_obj ? "{" : "[");
+    for (i = 0; i < n; i++) {
+      indent(o, depth + 1);
+      if (is_obj) put_string(o, kids[i]->string), puts_(o, ": ");
+      print(o, kids[i], depth + 1);
+      if (i + 1 < n) puts_(o, ",");
+    }
+    indent(o, depth);
+    puts_(o, is_obj ? "}" : "]");
+    free(kids);
+  }
+}
+
+char *vkft_json_print_python(const cJSON *item) {
+  out o = {0};
+  print(&o, item, 0);
+  if (o.failed) {
+    free(o.s);
+    return NULL;
+  }
+  return o.s;
+}
