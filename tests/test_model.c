@@ -207,65 +207,9 @@ static float rnd(void) {
   return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-/* Writes config.json and random weights with the names and shapes the config implies. */
 static void make_model(const arch_case *a, const char *dir) {
-  vkft_mkdirs(dir);
-  char path[512];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  vkft_file_write_atomic(path, a->config, strlen(a->config));
-  vkft_model_config c;
-  CHECKF(vkft_model_config_load(dir, &c) == VKFT_OK, "%s", vkft_error_message());
-  int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
-  int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
-  vkft_st_writer *w;
-  vkft_st_writer_create(&w);
-  void *blobs[256];
-  int nb = 0;
-  vkft_dtype dt = a->bf16 ? VKFT_BF16 : VKFT_F32;
-#define ADD(name, rank, d0, d1, mean, spread)                                                      \
-  do {                                                                                             \
-    int64_t count_ = (d0) * ((rank) == 2 ? (d1) : 1);                                              \
-    float *f = malloc((size_t)count_ * sizeof *f);                                                 \
-    for (int64_t i = 0; i < count_; i++) f[i] = (float)(mean) + (float)(spread)*rnd();             \
-    void *blob = malloc((size_t)count_ * 4);                                                       \
-    vkft_convert_from_f32(dt, f, blob, (size_t)count_);                                            \
-    free(f);                                                                                       \
-    blobs[nb++] = blob;                                                                            \
-    vkft_st_writer_add(w, name, dt, rank, (int64_t[]){d0, d1}, blob);                              \
-  } while (0)
-  ADD("model.embed_tokens.weight", 2, V, C, 0, 0.5);
-  ADD("model.norm.weight", 1, C, 0, 1, 0.2);
-  if (!c.tie_word_embeddings) ADD("lm_head.weight", 2, V, C, 0, 0.3);
-  for (int l = 0; l < c.num_layers; l++) {
-    char n[128];
-    const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                            "mlp.down_proj"};
-    int64_t outs[7] = {QD, KD, KD, C, F, F, C}, ins[7] = {C, C, C, QD, C, C, F};
-    for (int p = 0; p < 7; p++) {
-      snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, names[p]);
-      ADD(n, 2, outs[p], ins[p], 0, 1.0 / sqrt((double)ins[p]));
-      if (p < 3 && c.attention_bias) {
-        snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, names[p]);
-        ADD(n, 1, outs[p], 0, 0, 0.1);
-      }
-    }
-    snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
-    ADD(n, 1, C, 0, 1, 0.2);
-    snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
-    ADD(n, 1, C, 0, 1, 0.2);
-    if (c.qk_norm) {
-      snprintf(n, sizeof n, "model.layers.%d.self_attn.q_norm.weight", l);
-      ADD(n, 1, D, 0, 1, 0.2);
-      snprintf(n, sizeof n, "model.layers.%d.self_attn.k_norm.weight", l);
-      ADD(n, 1, D, 0, 1, 0.2);
-    }
-  }
-#undef ADD
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  CHECKF(vkft_st_writer_save(w, path) == VKFT_OK, "%s", vkft_error_message());
-  vkft_st_writer_free(w);
-  for (int i = 0; i < nb; i++) free(blobs[i]);
+  CHECKF(vkft_model_write_random(dir, a->config, a->bf16 ? VKFT_BF16 : VKFT_F32, 12345) == VKFT_OK,
+         "%s: %s", a->name, vkft_error_message());
 }
 
 typedef struct run_result {

@@ -89,3 +89,7 @@ int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info);
 int vkft_model_apply_adapter(vkft_model *m, const char *dir);
 /* Logits of the last position of micro-batch `slot` (V floats), for generation. */
 int vkft_model_last_logits(vkft_model *m, int slot, float *logits);
+
+/* Writes DIR/config.json (the given text) and DIR/model.safetensors with random weights of the
+ * names and shapes that config implies, stored as dtype (tests and benchmarks). */
+int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype dtype, uint64_t seed);
