@@ -1,5 +1,6 @@
 /* `vkft data prepare|stats|dedup|filter|preview`: the dataset tools. prepare writes the
- * examples as they will be trained ({"input_ids", "labels"} per record, in input order);
+ * examples as they will be trained ({"input_ids", "labels"} per record, in input order, before
+ * packing; bad records and examples left with no trained token are reported and left out);
  * stats describes a dataset; dedup and filter write the kept records plus a report of the
  * removed ones; preview shows a rendered example with its trained tokens highlighted. Tools
  * that write data print a one-line summary (--json: the summary as a JSON object). */
@@ -102,12 +103,18 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
     static const struct {
       const char *name;
       double lo, hi;
-    } numeric[] = {{"--max-len", 1, 1 << 24},      {"--threads", 1, 64},
-                   {"--index", 0, 1e12},           {"--count", 1, 1e6},
-                   {"--threshold", 0.01, 1},       {"--num-perm", 8, 1024},
-                   {"--shingle", 1, 64},           {"--min-reply-chars", 0, 1e12},
-                   {"--max-reply-chars", 0, 1e12}, {"--min-tokens", 0, 1e12},
-                   {"--max-tokens", 0, 1e12},      {"--min-script-ratio", 0, 1},
+    } numeric[] = {{"--max-len", 1, 1 << 24},
+                   {"--threads", 1, 64},
+                   {"--index", 0, 2e9},
+                   {"--count", 1, 1e6},
+                   {"--threshold", 0.01, 1},
+                   {"--num-perm", 8, 1024},
+                   {"--shingle", 1, 64},
+                   {"--min-reply-chars", 0, 1e12},
+                   {"--max-reply-chars", 0, 1e12},
+                   {"--min-tokens", 0, 1e12},
+                   {"--max-tokens", 0, 1e12},
+                   {"--min-script-ratio", 0, 1},
                    {"--max-repeated-lines", 0, 1}};
     for (size_t k = 0; k < sizeof numeric / sizeof numeric[0]; k++)
       if (!strcmp(a, numeric[k].name) && parse_num(a, v, numeric[k].lo, numeric[k].hi, &num))
