@@ -17,4 +17,4 @@ cmake --build build-asan -j"$jobs" --target test_ops
 bash scripts/setup-windows.sh
 cmake --preset windows >/dev/null
 cmake --build --preset windows -j"$jobs"
-bash tests/wine.sh build-win
+bash tests/wine.sh build-win build/vkft

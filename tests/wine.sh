@@ -2,29 +2,48 @@
 # The Windows test subset: the MinGW-built vkft.exe and test programs run under Wine (X display
 # from Xvfb, which winevulkan needs) on the host's lavapipe, with the validation layer loaded
 # by the host loader (Wine hides layers from the app; VKFT_VALIDATE=2 says so).
-# Usage: tests/wine.sh BUILD_WIN_DIR. Prints "N passed, N failed".
+# Usage: tests/wine.sh BUILD_WIN_DIR [LINUX_VKFT]: with the Linux binary, a short LoRA run on
+# stories260K runs on both and their losses and adapters must be identical.
+# Prints "N passed, N failed".
 set -u
 dir=$(realpath "$1")
+src=$(cd "$(dirname "$0")/.." && pwd)
 export WINEDEBUG=-all VKFT_VALIDATE=2 VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation
 passed=0
 failed=0
-run() { # run "what" exe args...: under one X server per call
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+run() { # run "what" exe args...: under Wine with its own X server, from the source folder
   local what=$1
   shift
-  local out rc
-  out=$(xvfb-run -a wine "$@" 2>&1)
-  rc=$?
-  if [ $rc -eq 0 ]; then passed=$((passed + 1)); echo "ok   $what"; else
-    failed=$((failed + 1)); echo "FAIL $what (exit $rc)"; tail -20 <<<"$out"; fi
-  last_output=$out
+  last_output=$(cd "$src" && xvfb-run -a wine "$@" 2>&1)
+  local rc=$?
+  if [ $rc -eq 0 ]; then ok "$what"; else fail "$what (exit $rc)"; tail -20 <<<"$last_output"; fi
 }
 
 run "vkft.exe devices" "$dir/vkft.exe" devices
-if grep -q llvmpipe <<<"$last_output"; then passed=$((passed + 1)); else
-  failed=$((failed + 1)); echo "FAIL devices does not list llvmpipe"; fi
+if grep -q llvmpipe <<<"$last_output"; then ok "devices lists llvmpipe"; else fail "devices does not list llvmpipe"; fi
 run "vkft.exe selftest" "$dir/vkft.exe" selftest
 for t in "$dir"/tests/test_*.exe; do
   run "$(basename "$t")" "$t"
 done
+
+if [ $# -ge 2 ]; then
+  # Same config on both builds, same device: the host math (schedules, bias corrections, RNG) is
+  # vkft's own code, so the runs must agree to the last bit.
+  linux=$(realpath "$2")
+  work=$(mktemp -d)
+  args=(train --config models/demo/zip_lora.json --skip-selftest --set train.max_steps=3
+        --set train.micro_batch=2 --set data.max_len=128)
+  (cd "$src" && VKFT_VALIDATE=1 "$linux" "${args[@]}" --set output.dir="$work/linux" >"$work/linux.log" 2>&1)
+  run "vkft.exe train (LoRA, stories260K, 3 steps)" "$dir/vkft.exe" "${args[@]}" --set output.dir="Z:$work/win"
+  l=$(grep -o '"loss": [^,]*' "$work/linux/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
+  w=$(grep -o '"loss": [^,]*' "$work/win/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
+  if [ -n "$l" ] && [ "$l" = "$w" ]; then ok "Windows and Linux losses identical: $w"; else
+    fail "losses differ: linux [$l] windows [$w]"; fi
+  if cmp -s "$work/linux/adapter_model.safetensors" "$work/win/adapter_model.safetensors"; then
+    ok "Windows and Linux adapters bit-identical"; else fail "adapters differ"; fi
+  rm -rf "$work"
+fi
 echo "wine: $passed passed, $failed failed"
 test $failed -eq 0
