@@ -13,14 +13,15 @@ passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-run() { # run "what" exe args...: under Wine with its own X server, from the source folder
+run() { # run "what" exe args...: under Wine with its own X server, from folder $cwd
   local what=$1
   shift
-  last_output=$(cd "$src" && xvfb-run -a wine "$@" 2>&1)
+  last_output=$(cd "$cwd" && xvfb-run -a wine "$@" 2>&1)
   local rc=$?
   if [ $rc -eq 0 ]; then ok "$what"; else fail "$what (exit $rc)"; tail -20 <<<"$last_output"; fi
 }
 
+cwd=$dir # the test programs write their temporary files here, as under ctest
 run "vkft.exe devices" "$dir/vkft.exe" devices
 if grep -q llvmpipe <<<"$last_output"; then ok "devices lists llvmpipe"; else fail "devices does not list llvmpipe"; fi
 run "vkft.exe selftest" "$dir/vkft.exe" selftest
@@ -36,6 +37,7 @@ if [ $# -ge 2 ]; then
   args=(train --config models/demo/zip_lora.json --skip-selftest --set train.max_steps=3
         --set train.micro_batch=2 --set data.max_len=128)
   (cd "$src" && VKFT_VALIDATE=1 "$linux" "${args[@]}" --set output.dir="$work/linux" >"$work/linux.log" 2>&1)
+  cwd=$src
   run "vkft.exe train (LoRA, stories260K, 3 steps)" "$dir/vkft.exe" "${args[@]}" --set output.dir="Z:$work/win"
   l=$(grep -o '"loss": [^,]*' "$work/linux/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
   w=$(grep -o '"loss": [^,]*' "$work/win/metrics.jsonl" 2>/dev/null | tr '\n' ' ')

@@ -27,7 +27,7 @@ static const command commands[] = {
     {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
     {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
     {"data", vkft_cmd_data, "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
-    {"bench", vkft_cmd_bench, "benchmarks: `bench ops [--json] [--filter S]`, `bench tokenize`"},
+    {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
 };
 
 static void usage(FILE *out) {
