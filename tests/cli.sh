@@ -4,6 +4,7 @@
 # Usage: tests/cli.sh path/to/vkft. Prints "N passed, N failed" and fails if any check failed.
 set -u
 vkft=$(realpath "$1")
+src=$(cd "$(dirname "$0")/.." && pwd)
 passed=0
 failed=0
 check() { # check "what" command...
@@ -48,6 +49,21 @@ check "bench JSON ok is true" grep -q '"ok": true' <<<"$line"
 
 out=$("$vkft" selftest --profile 2>&1); rc=$?
 check "selftest --profile exits 0" test $rc -eq 0
+
+# tokenize: encode/decode round trip, and --chat against a rendered vector of the shared data
+out=$(echo '{"text": "Once upon a time"}' | "$vkft" tokenize --tokenizer "$src/models/stories260K")
+check "tokenize encodes ($out)" grep -q '^{"ids":\[[0-9,]*\]}$' <<<"$out"
+back=$("$vkft" tokenize --tokenizer "$src/models/stories260K" --decode <<<"$out")
+check "tokenize decodes back ($back)" test "$back" = '{"text":"Once upon a time"}'
+vectors="$src/../shared/data/vectors/qwen3.chat.jsonl"
+if [ -f "$vectors" ]; then
+  want=$(head -1 "$vectors" | grep -o '"ids": *\[[^]]*\]' | tr -d ' ' | sed 's/"ids"://')
+  got=$(head -1 "$vectors" | "$vkft" tokenize --tokenizer "$src/../shared/data/tokenizers/qwen3" --chat |
+    grep -o '"ids":\[[^]]*\]' | sed 's/"ids"://')
+  check "tokenize --chat gives the reference ids" test -n "$want" -a "$want" = "$got"
+fi
+out=$(echo '{"text": 5}' | "$vkft" tokenize --tokenizer "$src/models/stories260K" 2>&1); rc=$?
+check "tokenize: bad line is one error naming the line ($out)" test $rc -eq 1 -a "$(grep -c 'stdin line 1' <<<"$out")" -eq 1
 
 echo "$passed passed, $failed failed"
 test $failed -eq 0

@@ -1,7 +1,9 @@
 /* `vkft tokenize`: JSON Lines on stdin to JSON Lines on stdout, one output line per input line
  * and in order. Encode: {"text": "..."} -> {"ids": [...]} (no special tokens unless
  * --add-special). Decode (--decode): {"ids": [...]} -> {"text": "..."} (special tokens kept
- * unless --skip-special). */
+ * unless --skip-special). Chat (--chat): {"messages": [...], "tools"?: [...], ...} -> {"text":
+ * rendered, "ids": [...]} through the model's chat template (or --chat-template NAME|FILE),
+ * encoded like HF's apply_chat_template (no added special tokens: the template writes them). */
 #include "commands_tokenize.h"
 
 #include <cjson/cJSON.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vkft/chat_template.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
@@ -17,17 +20,22 @@
 enum mode {
   MODE_ENCODE,
   MODE_DECODE,
-  /* MODE_CHAT: {"messages": [...]} -> {"ids": [...]} through the chat template
-   * (vkft_tokenizer_chat_template) is to be added here, with the template engine */
+  MODE_CHAT,
 };
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: vkft tokenize --tokenizer PATH [--add-special] < in.jsonl > out.jsonl\n"
-          "       vkft tokenize --tokenizer PATH --decode [--skip-special] < ids.jsonl\n"
-          "  PATH is a model folder with tokenizer.json, or the tokenizer.json file.\n"
-          "  Encode reads {\"text\": \"...\"} lines and writes {\"ids\": [...]}; --decode reads\n"
-          "  {\"ids\": [...]} and writes {\"text\": \"...\"}. Blank lines are skipped.\n");
+  fprintf(
+      stderr,
+      "usage: vkft tokenize --tokenizer PATH [--add-special] < in.jsonl > out.jsonl\n"
+      "       vkft tokenize --tokenizer PATH --decode [--skip-special] < ids.jsonl\n"
+      "       vkft tokenize --tokenizer PATH --chat [--chat-template NAME|FILE] < chats.jsonl\n"
+      "  --chat reads {\"messages\": [...], \"tools\"?: [...], \"add_generation_prompt\"?: bool,\n"
+      "  other template variables...} and writes {\"text\": rendered, \"ids\": [...]}; the\n"
+      "  template is the model's own unless --chat-template names a built-in (chatml, llama2,\n"
+      "  llama3, mistral-v1, mistral-v3, gemma, zephyr, phi3, alpaca) or a .jinja file.\n"
+      "  PATH is a model folder with tokenizer.json, or the tokenizer.json file.\n"
+      "  Encode reads {\"text\": \"...\"} lines and writes {\"ids\": [...]}; --decode reads\n"
+      "  {\"ids\": [...]} and writes {\"text\": \"...\"}. Blank lines are skipped.\n");
   return 2;
 }
 
@@ -180,6 +188,58 @@ static int encode_line(const vkft_tokenizer *tok, const char *line, const cJSON 
   return VKFT_OK;
 }
 
+/* The render context: the model's special tokens, then every key of the input line. */
+static int chat_line(const vkft_tokenizer *tok, const vkft_chat_template *t, const cJSON *special,
+                     const cJSON *json, FILE *out, int32_t **ids) {
+  if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "messages")))
+    return vkft_error("expected {\"messages\": [...]}");
+  cJSON *ctx = special ? cJSON_Duplicate(special, 1) : cJSON_CreateObject();
+  if (!ctx) return vkft_error("out of memory");
+  for (const cJSON *e = json->child; e; e = e->next) {
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, e->string);
+    cJSON_AddItemToObject(ctx, e->string, cJSON_Duplicate(e, 1));
+  }
+  if (!cJSON_GetObjectItemCaseSensitive(ctx, "add_generation_prompt"))
+    cJSON_AddBoolToObject(ctx, "add_generation_prompt", 0);
+  char *text;
+  size_t len, n = 0;
+  int status = vkft_chat_template_render(t, ctx, &text, &len);
+  cJSON_Delete(ctx);
+  if (status != VKFT_OK) return VKFT_ERR;
+  status = vkft_tokenizer_encode(tok, text, len, 0, ids, &n);
+  if (status == VKFT_OK) {
+    fputs("{\"text\":", out);
+    write_json_string(out, text, len);
+    fputs(",\"ids\":[", out);
+    for (size_t i = 0; i < n; i++) fprintf(out, i ? ",%ld" : "%ld", (long)(*ids)[i]);
+    fputs("]}\n", out);
+  }
+  free(text);
+  return status;
+}
+
+/* The chat template: a built-in name, a .jinja file or folder, else the tokenizer's folder. */
+static int open_template(const char *path, const char *name, vkft_chat_template **t,
+                         cJSON **special) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  if (!vkft_is_dir(dir)) { /* a tokenizer.json path: its folder */
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = 0;
+    else
+      snprintf(dir, sizeof dir, ".");
+  }
+  *special = NULL;
+  char cfg[4200];
+  snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+  if (vkft_file_exists(cfg) && vkft_chat_template_special_tokens(dir, special) != VKFT_OK)
+    return VKFT_ERR;
+  if (name && vkft_chat_template_builtin(name))
+    return vkft_chat_template_parse(vkft_chat_template_builtin(name), name, t);
+  return vkft_chat_template_load(name ? name : dir, NULL, t);
+}
+
 static int decode_line(const vkft_tokenizer *tok, const cJSON *json, int skip_special, FILE *out,
                        int32_t **ids, size_t *ids_cap) {
   const cJSON *list = cJSON_GetObjectItemCaseSensitive(json, "ids");
@@ -212,6 +272,7 @@ static int decode_line(const vkft_tokenizer *tok, const cJSON *json, int skip_sp
 int vkft_cmd_tokenize(int argc, char **argv) {
   const char *path = NULL;
   int add_special = 0, skip_special = 0;
+  const char *template_name = NULL;
   enum mode mode = MODE_ENCODE;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
@@ -222,6 +283,10 @@ int vkft_cmd_tokenize(int argc, char **argv) {
       mode = MODE_DECODE;
     else if (!strcmp(argv[i], "--skip-special"))
       skip_special = 1;
+    else if (!strcmp(argv[i], "--chat"))
+      mode = MODE_CHAT;
+    else if (!strcmp(argv[i], "--chat-template") && i + 1 < argc)
+      template_name = argv[++i];
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
       return usage(), 0;
     else {
@@ -236,6 +301,13 @@ int vkft_cmd_tokenize(int argc, char **argv) {
   vkft_tokenizer *tok;
   if (vkft_tokenizer_load(path, &tok) != VKFT_OK) {
     fprintf(stderr, "vkft: %s\n", vkft_error_message());
+    return 1;
+  }
+  vkft_chat_template *tmpl = NULL;
+  cJSON *special = NULL;
+  if (mode == MODE_CHAT && open_template(path, template_name, &tmpl, &special) != VKFT_OK) {
+    fprintf(stderr, "vkft: %s\n", vkft_error_message());
+    vkft_tokenizer_free(tok);
     return 1;
   }
   char *line = NULL;
@@ -253,6 +325,8 @@ int vkft_cmd_tokenize(int argc, char **argv) {
       ok = vkft_error("not a JSON object");
     else if (mode == MODE_DECODE)
       ok = decode_line(tok, json, skip_special, stdout, &ids, &ids_cap);
+    else if (mode == MODE_CHAT)
+      ok = chat_line(tok, tmpl, special, json, stdout, &ids);
     else
       ok = encode_line(tok, line, json, add_special, stdout, &ids);
     cJSON_Delete(json);
@@ -273,6 +347,8 @@ int vkft_cmd_tokenize(int argc, char **argv) {
   }
   free(line);
   free(ids);
+  vkft_chat_template_free(tmpl);
+  cJSON_Delete(special);
   vkft_tokenizer_free(tok);
   return status;
 }
