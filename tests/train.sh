@@ -56,6 +56,12 @@ rm -rf "$work/c/checkpoint-5"
 check "resumed from checkpoint-4" grep -q "resumed from .*checkpoint-4 at step 4" "$work/c2.log"
 check "crash-resumed adapter is bit-identical" cmp -s "$work/a/adapter_model.safetensors" "$work/c/adapter_model.safetensors"
 
+# lora.init: continue from the adapter of run a; the first loss is then a's last level, not the base's
+"$vkft" train "${common[@]}" --set train.max_steps=1 --set lora.init="$work/a" --set output.dir="$work/i" >"$work/i.log" 2>&1
+check "lora.init run exits 0 ($(tail -1 "$work/i.log"))" test $? -eq 0
+init_loss=$(grep -o '"loss": [0-9.e+-]*' "$work/i/metrics.jsonl" | head -1 | cut -d' ' -f2)
+check "lora.init starts from the trained adapter ($init_loss < $first)" awk "BEGIN {exit !($init_loss < $first)}"
+
 out=$("$vkft" eval --model models/stories260K --adapter "$work/a" --data models/demo/zip_stories.jsonl 2>&1 | tail -1)
 check "eval prints loss and tokens ($out)" grep -q '^{"loss": [0-9.]*, "tokens": [0-9]*}$' <<<"$out"
 base=$("$vkft" eval --model models/stories260K --data models/demo/zip_stories.jsonl 2>&1 | tail -1)

@@ -327,8 +327,6 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                       "embeddings is planned)");
   if (cfg->lora.dropout > 0)
     return vkft_error("config: lora.dropout > 0 is not supported yet (use 0.0)");
-  if (cfg->lora.init[0])
-    return vkft_error("config: lora.init (starting from an existing adapter) is not supported yet");
   if (cfg->train.grad_checkpointing)
     return vkft_error("config: train.grad_checkpointing is not supported yet");
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
@@ -348,6 +346,19 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                         .modules_to_save = cfg->lora.modules_to_save,
                         .seed = cfg->train.seed};
   if (vkft_model_load(be, &md, &t.model) != VKFT_OK || setup_optimizer(&t) != VKFT_OK) goto done;
+  if (!cfg->full && cfg->lora.init[0]) { /* continue from an existing PEFT adapter */
+    vkft_adapter_info info;
+    if (vkft_adapter_read_config(cfg->lora.init, &info) != VKFT_OK) goto done;
+    if (info.r != cfg->lora.r || info.targets != cfg->lora.targets ||
+        info.modules_to_save != cfg->lora.modules_to_save) {
+      vkft_error("%s: the adapter's r / target_modules / modules_to_save differ from the config's "
+                 "lora section",
+                 cfg->lora.init);
+      goto done;
+    }
+    if (vkft_model_apply_adapter(t.model, cfg->lora.init) != VKFT_OK) goto done;
+    message(&t, "LoRA weights initialised from %s", cfg->lora.init);
+  }
   vkft_model_memory mem;
   vkft_model_memory_plan(t.model, &mem);
   double MiB = 1024.0 * 1024.0;
