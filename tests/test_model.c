@@ -221,7 +221,8 @@ typedef struct run_result {
 } run_result;
 
 /* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
-static int run_step(vkft_backend *be, const char *dir, int full, run_result *out) {
+static int run_step(vkft_backend *be, const char *dir, int full, run_result *out,
+                    int checkpointing) {
   vkft_model_desc desc = {.dir = dir,
                           .max_tokens = 23,
                           .micro_batches = 2,
@@ -231,7 +232,8 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
                           .lora_scale = 2.0,
                           .lora_targets = 0x7f,
                           .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD,
-                          .seed = 7};
+                          .seed = 7,
+                          .grad_checkpointing = checkpointing};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   vkft_param *params;
@@ -293,9 +295,9 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
     make_model(&arches[a], dir);
     for (int full = 0; full <= 1; full++) {
       static run_result rv, rr;
-      int ok = run_step(vk, dir, full, &rv) == VKFT_OK;
+      int ok = run_step(vk, dir, full, &rv, 0) == VKFT_OK;
       CHECKF(ok, "%s vulkan: %s", arches[a].name, vkft_error_message());
-      int ok2 = run_step(ref, dir, full, &rr) == VKFT_OK;
+      int ok2 = run_step(ref, dir, full, &rr, 0) == VKFT_OK;
       CHECKF(ok2, "%s reference: %s", arches[a].name, vkft_error_message());
       if (!ok || !ok2) continue;
       CHECK(rv.n == rr.n && rv.count == rr.count && rv.count > 0);
@@ -311,6 +313,16 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
       CHECKF(fabs(rv.loss - rr.loss) <= 1e-5 * fabs(rr.loss), "%s loss", arches[a].name);
       CHECKF(worst < 1e-4, "%s %s gradient %s off by %.2e", arches[a].name, full ? "full" : "lora",
              worst_name, worst);
+      /* gradient checkpointing recomputes the same ops: the same bits */
+      static run_result rc;
+      CHECKF(run_step(vk, dir, full, &rc, 1) == VKFT_OK, "%s checkpointing: %s", arches[a].name,
+             vkft_error_message());
+      int same = rc.n == rv.n && rc.loss == rv.loss;
+      for (int i = 0; same && i < rc.n; i++)
+        same = !memcmp(rc.grads[i], rv.grads[i], (size_t)rc.sizes[i] * sizeof(float));
+      CHECKF(same, "%s %s: gradient checkpointing changed the gradients", arches[a].name,
+             full ? "full" : "lora");
+      for (int i = 0; i < rc.n; i++) free(rc.grads[i]);
       for (int i = 0; i < rv.n; i++) free(rv.grads[i]);
       for (int i = 0; i < rr.n; i++) free(rr.grads[i]);
     }

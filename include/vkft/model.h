@@ -23,8 +23,9 @@ typedef struct vkft_model_desc {
   double lora_scale;     /* alpha / r, or alpha / sqrt(r) with rslora */
   unsigned lora_targets; /* VKFT_MOD_* of vkft/train_config.h */
   unsigned modules_to_save;
-  uint64_t seed;    /* LoRA A initialisation */
-  int64_t ce_chunk; /* vocabulary chunk of the loss (0: chosen from memory) */
+  uint64_t seed;          /* LoRA A initialisation */
+  int64_t ce_chunk;       /* vocabulary chunk of the loss (0: chosen from memory) */
+  int grad_checkpointing; /* keep only each layer's input; recompute the layer in backward */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -92,4 +93,5 @@ int vkft_model_last_logits(vkft_model *m, int slot, float *logits);
 
 /* Writes DIR/config.json (the given text) and DIR/model.safetensors with random weights of the
  * names and shapes that config implies, stored as dtype (tests and benchmarks). */
-int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype dtype, uint64_t seed);
+int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype dtype,
+                            uint64_t seed);

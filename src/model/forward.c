@@ -87,38 +87,43 @@ static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, co
   return VKFT_OK;
 }
 
-static int forward(vkft_model *m, int slot, int64_t T) {
+/* One decoder layer: X[l+1] = X[l] + attention(...) + mlp(...), saving its activations. */
+static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
   const vkft_model_config *c = &m->cfg;
-  int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
+  int64_t C = c->hidden_size, F = c->intermediate_size, D = c->head_dim;
   int64_t H = c->num_heads, KV = c->num_kv_heads;
   float eps = (float)c->rms_norm_eps, scale = (float)(1.0 / sqrt((double)D));
-  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T), pos = slot_view(&m->pos, slot, m->T, T);
-  vkft_tensor seq = slot_view(&m->seq, slot, m->T, T);
-  TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
-  for (int64_t l = 0; l < c->num_layers; l++) {
-    layer *ly = &m->layers[l];
-    TRY(vkft_rmsnorm(m->be, &m->x[l], &ly->attn_norm, &ly->h1, &ly->rstd1, T, C, eps));
-    TRY(project(m, ly, 0, &ly->h1, c->qk_norm ? &ly->q_raw : &ly->q, T)); /* (T, H*D) */
-    TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &ly->k, T)); /* (T, KV*D) */
-    TRY(project(m, ly, 2, &ly->h1, &ly->v, T));
-    if (c->qk_norm) { /* Qwen3: RMSNorm over each head's D values */
-      TRY(vkft_rmsnorm(m->be, &ly->q_raw, &ly->q_norm, &ly->q, &ly->rstd_q, T * H, D, eps));
-      TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &ly->k, &ly->rstd_k, T * KV, D, eps));
-    }
-    TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
-    TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
-    TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D,
-                       scale));
-    TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));             /* (T, C) */
-    TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C)); /* residual */
-    TRY(vkft_rmsnorm(m->be, &ly->x_mid, &ly->mlp_norm, &ly->h2, &ly->rstd2, T, C, eps));
-    TRY(project(m, ly, P_GATE, &ly->h2, &ly->gate, T)); /* (T, F) */
-    TRY(project(m, ly, P_UP, &ly->h2, &ly->up, T));
-    TRY(vkft_swiglu(m->be, &ly->gate, &ly->up, &ly->act, T * F));
-    TRY(project(m, ly, P_DOWN, &ly->act, &m->tmp, T));              /* (T, C) */
-    TRY(vkft_add(m->be, &ly->x_mid, &m->tmp, &m->x[l + 1], T * C)); /* residual */
+  vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
+  layer *ly = &m->layers[l];
+  TRY(vkft_rmsnorm(m->be, &m->x[l], &ly->attn_norm, &ly->h1, &ly->rstd1, T, C, eps));
+  TRY(project(m, ly, 0, &ly->h1, c->qk_norm ? &ly->q_raw : &ly->q, T)); /* (T, H*D) */
+  TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &ly->k, T)); /* (T, KV*D) */
+  TRY(project(m, ly, 2, &ly->h1, &ly->v, T));
+  if (c->qk_norm) { /* Qwen3: RMSNorm over each head's D values */
+    TRY(vkft_rmsnorm(m->be, &ly->q_raw, &ly->q_norm, &ly->q, &ly->rstd_q, T * H, D, eps));
+    TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &ly->k, &ly->rstd_k, T * KV, D, eps));
   }
-  return vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, T, C, eps);
+  TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
+  TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
+  TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
+  TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));             /* (T, C) */
+  TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C)); /* residual */
+  TRY(vkft_rmsnorm(m->be, &ly->x_mid, &ly->mlp_norm, &ly->h2, &ly->rstd2, T, C, eps));
+  TRY(project(m, ly, P_GATE, &ly->h2, &ly->gate, T)); /* (T, F) */
+  TRY(project(m, ly, P_UP, &ly->h2, &ly->up, T));
+  TRY(vkft_swiglu(m->be, &ly->gate, &ly->up, &ly->act, T * F));
+  TRY(project(m, ly, P_DOWN, &ly->act, &m->tmp, T));                /* (T, C) */
+  return vkft_add(m->be, &ly->x_mid, &m->tmp, &m->x[l + 1], T * C); /* residual */
+}
+
+static int forward(vkft_model *m, int slot, int64_t T) {
+  const vkft_model_config *c = &m->cfg;
+  int64_t C = c->hidden_size, V = c->vocab_size;
+  vkft_tensor ids = slot_view(&m->ids, slot, m->T, T);
+  TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
+  for (int64_t l = 0; l < c->num_layers; l++) TRY(forward_layer(m, slot, T, l));
+  return vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, T, C,
+                      (float)c->rms_norm_eps);
 }
 
 static int backward(vkft_model *m, int slot, int64_t T) {
@@ -133,6 +138,8 @@ static int backward(vkft_model *m, int slot, int64_t T) {
                        T, C));
   for (int64_t l = c->num_layers - 1; l >= 0; l--) {
     layer *ly = &m->layers[l];
+    /* checkpointing: the shared activations hold the top layer's; recompute the others */
+    if (m->desc.grad_checkpointing && l < c->num_layers - 1) TRY(forward_layer(m, slot, T, l));
     /* MLP: X[l+1] = x_mid + down(swiglu(gate(h2), up(h2))) */
     TRY(project_bwd(m, ly, P_DOWN, &ly->act, &m->d_x, &m->d_act, T, 0)); /* (T, F) */
     TRY(vkft_swiglu_bwd(m->be, &ly->gate, &ly->up, &m->d_act, &m->d_gate, &m->d_up, T * F));

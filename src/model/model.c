@@ -143,8 +143,20 @@ static int plan_activations(vkft_model *m) {
   if (!m->x) return vkft_error("out of host memory");
   for (int64_t l = 0; l <= L; l++)
     if (own(m, &m->x[l], VKFT_F32, T * C, acts)) return VKFT_ERR;
+  /* With gradient checkpointing every layer shares one set of activations: the forward
+   * overwrites them layer by layer and the backward recomputes each layer from its input
+   * X[l] first (the residual states are kept for all layers). */
   for (int64_t l = 0; l < L; l++) {
     layer *ly = &m->layers[l];
+    if (l > 0 && m->desc.grad_checkpointing && m->desc.training) {
+      layer *first = &m->layers[0];
+      ly->h1 = first->h1, ly->rstd1 = first->rstd1, ly->q = first->q, ly->k = first->k;
+      ly->v = first->v, ly->att = first->att, ly->lse = first->lse, ly->x_mid = first->x_mid;
+      ly->h2 = first->h2, ly->rstd2 = first->rstd2, ly->gate = first->gate, ly->up = first->up;
+      ly->act = first->act, ly->q_raw = first->q_raw, ly->k_raw = first->k_raw;
+      ly->rstd_q = first->rstd_q, ly->rstd_k = first->rstd_k;
+      continue;
+    }
     if (own(m, &ly->h1, VKFT_F32, T * C, acts) || own(m, &ly->rstd1, VKFT_F32, T, acts) ||
         own(m, &ly->q, VKFT_F32, T * QD, acts) || own(m, &ly->k, VKFT_F32, T * KD, acts) ||
         own(m, &ly->v, VKFT_F32, T * KD, acts) || own(m, &ly->att, VKFT_F32, T * QD, acts) ||

@@ -327,8 +327,6 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                       "embeddings is planned)");
   if (cfg->lora.dropout > 0)
     return vkft_error("config: lora.dropout > 0 is not supported yet (use 0.0)");
-  if (cfg->train.grad_checkpointing)
-    return vkft_error("config: train.grad_checkpointing is not supported yet");
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
@@ -344,7 +342,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                         .lora_scale = scale,
                         .lora_targets = cfg->lora.targets,
                         .modules_to_save = cfg->lora.modules_to_save,
-                        .seed = cfg->train.seed};
+                        .seed = cfg->train.seed,
+                        .grad_checkpointing = cfg->train.grad_checkpointing};
   if (vkft_model_load(be, &md, &t.model) != VKFT_OK || setup_optimizer(&t) != VKFT_OK) goto done;
   if (!cfg->full && cfg->lora.init[0]) { /* continue from an existing PEFT adapter */
     vkft_adapter_info info;
