@@ -77,6 +77,18 @@ check "full fine-tune writes a HF folder" test -s "$work/full/model.safetensors"
 out=$("$vkft" eval --model "$work/full" --data models/demo/zip_stories.jsonl 2>&1 | tail -1)
 check "the saved full model loads ($out)" grep -q '"loss"' <<<"$out"
 
+# tokens.add: teach the base model ChatML with two new special tokens (tied embeddings trained)
+for i in 1 2 3 4 5 6; do
+  echo '{"messages": [{"role": "user", "content": "Who is Zip?"}, {"role": "assistant", "content": "Zip is a little robot with a blue hat."}]}'
+done >"$work/chat.jsonl"
+"$vkft" train "${common[@]}" --set data.train="$work/chat.jsonl" --set data.template=chatml --set data.eval_fraction=0 \
+  --set 'tokens.add=["<|im_start|>", "<|im_end|>"]' --set 'lora.modules_to_save=["embed_tokens"]' \
+  --set train.max_steps=2 --set output.dir="$work/tok" >"$work/tok.log" 2>&1
+check "tokens.add run exits 0 ($(tail -1 "$work/tok.log"))" test $? -eq 0
+check "tokens.add: the new ids follow the vocabulary" grep -q "<|im_end|> has id 513 (new)" "$work/tok.log"
+check "tokens.add: the saved tokenizer has the tokens" grep -q '"content":"<|im_start|>"' "$work/tok/tokenizer.json"
+check "tokens.add: the adapter holds the grown embeddings" grep -q '"base_model.model.model.embed_tokens.weight":{"dtype":"F32","shape":\[514,64\]' "$work/tok/adapter_model.safetensors"
+
 out=$("$vkft" train "${common[@]}" --set train.learning_rate=1 2>&1); rc=$?
 check "unknown key: exit 1 with a suggestion ($out)" test $rc -eq 1 -a "$(grep -c 'did you mean' <<<"$out")" -eq 1
 out=$("$vkft" train --config /nonexistent.json 2>&1); rc=$?

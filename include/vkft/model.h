@@ -26,6 +26,7 @@ typedef struct vkft_model_desc {
   uint64_t seed;          /* LoRA A initialisation */
   int64_t ce_chunk;       /* vocabulary chunk of the loss (0: chosen from memory) */
   int grad_checkpointing; /* keep only each layer's input; recompute the layer in backward */
+  int64_t vocab_size;     /* > config's: grow the embeddings (tokens.add), new rows = mean row */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);

@@ -332,10 +332,11 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   uint64_t offset = 0;
   for (int i = 0; i < w->count; i++) {
     const pending *p = &w->items[i];
+    /* key order as the Python library writes it: dtype, shape, data_offsets */
     cJSON *e = cJSON_AddObjectToObject(header, p->name);
+    if (e) cJSON_AddStringToObject(e, "dtype", file_dtype(p->dtype));
     cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
     cJSON *offsets = NULL;
-    if (e) cJSON_AddStringToObject(e, "dtype", file_dtype(p->dtype));
     for (int d = 0; shape && d < p->rank; d++)
       cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)p->shape[d]));
     if (e) offsets = cJSON_AddArrayToObject(e, "data_offsets");

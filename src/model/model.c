@@ -50,10 +50,35 @@ static int add_param(vkft_model *m, const char *name, int rank, int64_t d0, int6
   return VKFT_OK;
 }
 
+/* Rows d0..rows-1 of a (rows, C) vocabulary matrix whose first d0 rows are loaded: each set
+ * to the mean of those rows, as transformers' resize_token_embeddings initialises new tokens. */
+static int write_mean_rows(vkft_model *m, vkft_tensor *t, vkft_dtype file_dtype,
+                           const uint8_t *data, int64_t d0, int64_t C, int64_t rows) {
+  double *mean = calloc((size_t)C, sizeof *mean);
+  float *row = malloc((size_t)C * sizeof *row);
+  void *stored = malloc((size_t)C * 4);
+  int status = mean && row && stored ? VKFT_OK : vkft_error("out of host memory");
+  for (int64_t r = 0; status == VKFT_OK && r < d0; r++) {
+    vkft_convert_to_f32(file_dtype, data + (size_t)(r * C) * vkft_dtype_size(file_dtype), row,
+                        (size_t)C);
+    for (int64_t c = 0; c < C; c++) mean[c] += row[c];
+  }
+  for (int64_t c = 0; status == VKFT_OK && c < C; c++) row[c] = (float)(mean[c] / (double)d0);
+  if (status == VKFT_OK) vkft_convert_from_f32(t->dtype, row, stored, (size_t)C);
+  for (int64_t r = d0; status == VKFT_OK && r < rows; r++)
+    status = vkft_tensor_write_range(m->be, t, r * C, C, stored);
+  free(mean);
+  free(row);
+  free(stored);
+  return status;
+}
+
 /* Loads one named weight of the expected shape into a new tensor: in its file dtype when
- * frozen, in fp32 when trainable. */
-static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank, int64_t d0,
-                       int64_t d1, int trainable, vkft_tensor *t, vkft_tensor *grad) {
+ * frozen, in fp32 when trainable. grow_to > d0 appends rows (a vocabulary grown by tokens.add)
+ * initialised to the mean row. */
+static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *name, int rank,
+                            int64_t d0, int64_t d1, int64_t grow_to, int trainable, vkft_tensor *t,
+                            vkft_tensor *grad) {
   const vkft_st_tensor *w = vkft_st_find(st, name);
   if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
   int64_t want[2] = {d0, d1};
@@ -69,11 +94,13 @@ static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, i
     return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
                       vkft_st_file_of(st, w), name, w->dtype_name);
   vkft_dtype dtype = trainable ? VKFT_F32 : file_dtype;
-  int64_t n = w->numel;
-  if (own(m, t, dtype, n, trainable ? &m->bytes_trainable : &m->bytes_weights) != VKFT_OK)
+  int64_t n = w->numel, rows = grow_to > d0 ? grow_to : d0, total = rows * (rank == 2 ? d1 : 1);
+  if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) != VKFT_OK)
     return vkft_error_prefix("loading %s", name);
+  if (rows > d0 && write_mean_rows(m, t, file_dtype, w->data, d0, d1, rows) != VKFT_OK)
+    return VKFT_ERR;
   if (dtype == file_dtype) {
-    if (vkft_tensor_write(m->be, t, w->data) != VKFT_OK) return VKFT_ERR;
+    if (vkft_tensor_write_range(m->be, t, 0, n, w->data) != VKFT_OK) return VKFT_ERR;
   } else { /* widen to fp32 in pieces */
     enum { PIECE = 1 << 20 };
     float *buf = malloc(PIECE * sizeof *buf);
@@ -89,8 +116,13 @@ static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, i
     }
     free(buf);
   }
-  if (trainable && own(m, grad, VKFT_F32, n, &m->bytes_grads) != VKFT_OK) return VKFT_ERR;
-  return add_param(m, name, rank, d0, d1, t, trainable ? grad : NULL);
+  if (trainable && own(m, grad, VKFT_F32, total, &m->bytes_grads) != VKFT_OK) return VKFT_ERR;
+  return add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
+}
+
+static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank, int64_t d0,
+                       int64_t d1, int trainable, vkft_tensor *t, vkft_tensor *grad) {
+  return load_weight_rows(m, st, name, rank, d0, d1, 0, trainable, t, grad);
 }
 
 /* splitmix64 -> uniform in [lo, hi): our own generator so every platform draws the same. */
@@ -253,8 +285,8 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   if (status == VKFT_OK && !(m->layers = calloc((size_t)c->num_layers, sizeof *m->layers)))
     status = vkft_error("out of host memory");
   if (status == VKFT_OK)
-    status = load_weight(m, st, "model.embed_tokens.weight", 2, V, C, m->trainable_embed, &m->embed,
-                         &m->g_embed);
+    status = load_weight_rows(m, st, "model.embed_tokens.weight", 2, V, C, desc->vocab_size,
+                              m->trainable_embed, &m->embed, &m->g_embed);
   for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++) {
     layer *ly = &m->layers[l];
     char name[160];
@@ -286,13 +318,15 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
       m->lm_head = &m->embed;
       m->g_lm_head = &m->g_embed;
     } else {
-      status = load_weight(m, st, "lm_head.weight", 2, V, C, m->trainable_head, &m->lm_head_own,
-                           &m->g_lm_head_own);
+      status = load_weight_rows(m, st, "lm_head.weight", 2, V, C, desc->vocab_size,
+                                m->trainable_head, &m->lm_head_own, &m->g_lm_head_own);
       m->lm_head = &m->lm_head_own;
       m->g_lm_head = &m->g_lm_head_own;
     }
   }
   vkft_st_close(st);
+  if (status == VKFT_OK && desc->vocab_size > m->cfg.vocab_size)
+    m->cfg.vocab_size = desc->vocab_size;
   if (status == VKFT_OK && desc->training && !full) {
     if (desc->lora_r <= 0) status = vkft_error("model: LoRA rank must be positive");
     uint64_t rng = desc->seed ^ 0x6c6f7261ull; /* "lora" */

@@ -9,6 +9,7 @@
 #include "vkft/json.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
+#include "vkft/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -134,6 +135,68 @@ int export_adapter(trainer *t, const char *dir) {
   snprintf(path, sizeof path, "%s/adapter_config.json", dir);
   int status = write_json(path, c);
   cJSON_Delete(c);
+  return status == VKFT_OK ? export_tokenizer(t, dir) : status;
+}
+
+static cJSON *read_json(const char *path) {
+  char *text;
+  size_t size;
+  if (vkft_file_read(path, &text, &size) != VKFT_OK) return NULL;
+  cJSON *json = cJSON_ParseWithLength(text, size);
+  free(text);
+  if (!json) vkft_error("%s: not valid JSON", path);
+  return json;
+}
+
+static int write_text(const char *path, char *text) {
+  if (!text) return vkft_error("out of host memory");
+  int status = vkft_file_write_atomic(path, text, strlen(text));
+  free(text);
+  return status;
+}
+
+/* The model's tokenizer files with the new tokens as HF's add_special_tokens saves them: an
+ * "added_tokens" entry in tokenizer.json and an "added_tokens_decoder" entry in
+ * tokenizer_config.json. */
+int export_tokenizer(trainer *t, const char *dir) {
+  if (!t->n_added) return VKFT_OK;
+  char path[2048];
+  snprintf(path, sizeof path, "%s/tokenizer.json", t->cfg->model);
+  cJSON *tj = read_json(path);
+  if (!tj) return VKFT_ERR;
+  cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
+  if (!cJSON_IsArray(added)) added = cJSON_AddArrayToObject(tj, "added_tokens");
+  snprintf(path, sizeof path, "%s/tokenizer_config.json", t->cfg->model);
+  cJSON *tc = vkft_file_exists(path) ? read_json(path) : cJSON_CreateObject();
+  cJSON *decoder = tc ? cJSON_GetObjectItemCaseSensitive(tc, "added_tokens_decoder") : NULL;
+  if (tc && !cJSON_IsObject(decoder)) decoder = cJSON_AddObjectToObject(tc, "added_tokens_decoder");
+  for (int i = 0; tc && added && decoder && i < t->n_added; i++) {
+    const char *content = vkft_tokenizer_token_str(t->tok, t->added_ids[i]);
+    cJSON *e = cJSON_CreateObject(), *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "id", t->added_ids[i]);
+    cJSON_AddStringToObject(e, "content", content ? content : "");
+    const char *flags[] = {"single_word", "lstrip", "rstrip", "normalized"};
+    for (int k = 0; k < 4; k++)
+      cJSON_AddBoolToObject(e, flags[k], 0), cJSON_AddBoolToObject(d, flags[k], 0);
+    cJSON_AddBoolToObject(e, "special", 1);
+    cJSON_AddStringToObject(d, "content", content ? content : "");
+    cJSON_AddBoolToObject(d, "special", 1);
+    cJSON_AddItemToArray(added, e);
+    char key[32];
+    snprintf(key, sizeof key, "%d", (int)t->added_ids[i]);
+    cJSON_AddItemToObject(decoder, key, d);
+  }
+  int status = tc && added && decoder ? VKFT_OK : vkft_error("%s: cannot add the new tokens", path);
+  if (status == VKFT_OK) {
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    status = write_text(path, cJSON_PrintUnformatted(tj));
+  }
+  if (status == VKFT_OK) {
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    status = write_text(path, cJSON_Print(tc));
+  }
+  cJSON_Delete(tj);
+  cJSON_Delete(tc);
   return status;
 }
 
@@ -159,6 +222,27 @@ int export_full_model(trainer *t, const char *dir) {
   if (vkft_file_read(from, &text, &size) != VKFT_OK) return VKFT_ERR;
   snprintf(path, sizeof path, "%s/config.json", dir);
   int status;
+  if (t->vocab_size) { /* tokens.add grew the vocabulary: "vocab_size": N */
+    char *v = strstr(text, "\"vocab_size\"");
+    char *num = v ? strpbrk(v + 12, "0123456789") : NULL;
+    if (num) {
+      size_t digits = strspn(num, "0123456789");
+      char repl[32];
+      int rl = snprintf(repl, sizeof repl, "%lld", (long long)t->vocab_size);
+      char *grown = malloc(size + 32);
+      if (!grown) {
+        free(text);
+        return vkft_error("out of host memory");
+      }
+      size_t head = (size_t)(num - text);
+      memcpy(grown, text, head);
+      memcpy(grown + head, repl, (size_t)rl);
+      memcpy(grown + head + rl, num + digits, size - head - digits + 1);
+      size = size - digits + (size_t)rl;
+      free(text);
+      text = grown;
+    }
+  }
   char *key = strstr(text, "\"torch_dtype\"");
   char *open = key ? strchr(key + 13, '"') : NULL;
   char *close = open ? strchr(open + 1, '"') : NULL;
@@ -183,9 +267,10 @@ int export_full_model(trainer *t, const char *dir) {
   for (size_t i = 0; status == VKFT_OK && i < sizeof files / sizeof files[0]; i++) {
     snprintf(from, sizeof from, "%s/%s", t->cfg->model, files[i]);
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    if (t->n_added && i < 2) continue; /* written with the new tokens below */
     if (vkft_file_exists(from)) status = copy_file(from, path);
   }
-  return status;
+  return status == VKFT_OK ? export_tokenizer(t, dir) : status;
 }
 
 int checkpoint_save(trainer *t, const char *dir) {

@@ -6,9 +6,11 @@
 #include "trainer_internal.h"
 
 #include "vkft/error.h"
+#include "vkft/model_config.h"
 #include "vkft/opcases.h"
 #include "vkft/platform.h"
 #include "vkft/schedule.h"
+#include "vkft/tokenizer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +66,29 @@ static int load_data(trainer *t) {
       .template_name = strcmp(cfg->data.chat_template, "auto") ? cfg->data.chat_template : NULL,
       .max_len = (int)cfg->data.max_len,
       .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT};
+  if (cfg->tokens.add_count) {
+    /* new special tokens: the tokenizer learns them before the data is tokenized, and the
+     * embeddings grow to cover their ids */
+    vkft_model_config mc;
+    if (vkft_model_config_load(cfg->model, &mc) != VKFT_OK ||
+        vkft_tokenizer_load(cfg->model, &t->tok) != VKFT_OK)
+      return VKFT_ERR;
+    size_t before = vkft_tokenizer_vocab_size(t->tok);
+    for (int i = 0; i < cfg->tokens.add_count; i++) {
+      int32_t id;
+      if (vkft_tokenizer_add_special(t->tok, cfg->tokens.add[i], &id) != VKFT_OK) return VKFT_ERR;
+      if ((size_t)id >= before) t->added_ids[t->n_added++] = id;
+      message(t, "tokens.add: %s has id %d%s", cfg->tokens.add[i], (int)id,
+              (size_t)id >= before ? " (new)" : " (already in the vocabulary)");
+    }
+    int64_t v = (int64_t)vkft_tokenizer_vocab_size(t->tok);
+    t->vocab_size = v > mc.vocab_size ? v : 0;
+    if (t->vocab_size &&
+        !(cfg->full || (cfg->lora.modules_to_save & (VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD))))
+      message(t, "warning: new tokens get the mean embedding; without lora.modules_to_save "
+                 "[\"embed_tokens\", \"lm_head\"] their embeddings are not trained");
+    desc.tokenizer = t->tok;
+  }
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
   for (size_t i = 0; i < t->ds->n_issues; i++) message(t, "data: %s", t->ds->issues[i]);
   message(t,
@@ -293,6 +318,7 @@ static void trainer_free(trainer *t) {
   free(t->train_ids);
   free(t->eval_ids);
   vkft_dataset_free(t->ds);
+  vkft_tokenizer_free(t->tok);
 }
 
 /* Keeps the metrics lines of steps <= step (a resumed run rewrites what came after). */
@@ -322,9 +348,6 @@ static int truncate_metrics(const char *path, int64_t step) {
 int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt) {
   trainer t = {.be = be, .cfg = cfg, .opt = opt};
   int status = VKFT_ERR;
-  if (cfg->tokens.add_count)
-    return vkft_error("config: tokens.add is not supported yet (adding tokens and resizing the "
-                      "embeddings is planned)");
   if (cfg->lora.dropout > 0)
     return vkft_error("config: lora.dropout > 0 is not supported yet (use 0.0)");
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
@@ -343,7 +366,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                         .lora_targets = cfg->lora.targets,
                         .modules_to_save = cfg->lora.modules_to_save,
                         .seed = cfg->train.seed,
-                        .grad_checkpointing = cfg->train.grad_checkpointing};
+                        .grad_checkpointing = cfg->train.grad_checkpointing,
+                        .vocab_size = t.vocab_size};
   if (vkft_model_load(be, &md, &t.model) != VKFT_OK || setup_optimizer(&t) != VKFT_OK) goto done;
   if (!cfg->full && cfg->lora.init[0]) { /* continue from an existing PEFT adapter */
     vkft_adapter_info info;

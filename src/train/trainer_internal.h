@@ -30,6 +30,11 @@ typedef struct trainer {
   int64_t tokens_seen;
   double elapsed_before; /* seconds of earlier runs (resume) */
   vkft_batch batch;
+  /* tokens.add: the tokenizer with the new tokens, which ids are new, the grown vocabulary */
+  struct vkft_tokenizer *tok;
+  int32_t added_ids[VKFT_CFG_MAX_LIST];
+  int n_added;
+  int64_t vocab_size;
 } trainer;
 
 /* checkpoint.c */
@@ -39,5 +44,7 @@ int checkpoint_find_latest(const char *out_dir, char *dir, size_t size); /* VKFT
 int checkpoint_prune(const char *out_dir, int64_t keep_last);
 int export_adapter(trainer *t, const char *dir);
 int export_full_model(trainer *t, const char *dir);
+/* tokenizer.json / tokenizer_config.json with the tokens of tokens.add (when there are any) */
+int export_tokenizer(trainer *t, const char *dir);
 
 #endif
