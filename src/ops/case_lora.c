@@ -237,7 +237,7 @@ done:
   return status;
 }
 
-/* lora d = {T, in, out, r}: T = 1, odd and tile-straddling widths, r = 1, 16, 64. */
+/* lora d = {T, in, out, r}: T = 1, odd and tile-straddling widths, r = 1, 8, 16, 32, 64. */
 static const vkft_op_case cases[] = {
     {"lora", VKFT_F32, {1, 33, 17, 1}, HARNESS_T},
     {"lora", VKFT_F32, {37, 65, 130, 16}, HARNESS_T | HARNESS_S},
@@ -247,6 +247,11 @@ static const vkft_op_case cases[] = {
     {"lora_bwd", VKFT_F32, {37, 65, 130, 16}, HARNESS_T | HARNESS_S},
     {"lora_bwd", VKFT_F32, {64, 128, 96, 8}, HARNESS_T},
     {"lora_bwd", VKFT_F32, {70, 100, 300, 64}, HARNESS_T},
+    /* enough rows for the CPU tilings of many rows per invocation (16 at r <= 16, 8 at r = 32),
+     * with a ragged last invocation and unaligned rows */
+    {"lora", VKFT_F32, {2051, 36, 20, 16}, HARNESS_T},
+    {"lora_bwd", VKFT_F32, {2048, 1024, 2052, 16}, HARNESS_T},
+    {"lora_bwd", VKFT_F32, {1030, 2050, 1027, 32}, HARNESS_T},
     {"lora", VKFT_F32, {2048, 2048, 2048, 16}, HARNESS_B},
     {"lora_bwd", VKFT_F32, {2048, 2048, 2048, 16}, HARNESS_B},
 };
