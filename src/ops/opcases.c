@@ -8,8 +8,9 @@
 #include <string.h>
 
 static const harness_family *const families[] = {
-    &family_matmul, &family_cross_entropy, /* ops-loss */
-    &family_lora,                          /* ops-loss */
+    &family_matmul,
+    &family_cross_entropy,
+    &family_lora,
 };
 
 #define MAX_CASES 512
