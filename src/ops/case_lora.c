@@ -94,7 +94,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
   if (T * r > big) big = T * r;
   double *v1 = malloc((size_t)big * sizeof *v1), *v2 = malloc((size_t)big * sizeof *v2);
   double *v3 = malloc((size_t)big * sizeof *v3), *v4 = malloc((size_t)big * sizeof *v4);
-  double *ut = NULL, *uta = NULL, *dyd = NULL, *dya = NULL, *dyt = NULL, *dyta = NULL;
+  double *ud = NULL, *ua = NULL, *dyd = NULL, *dya = NULL, *dyt = NULL, *dyta = NULL;
   if (!xd || !ad || !bd || !xa || !aa || !ba || !v1 || !v2 || !v3 || !v4) goto done;
   if (!x->bwd) {
     /* v1 = u ref, v2 = y ref; v3 = |x||A|^T, v4 = y bound */
@@ -108,8 +108,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
     if (!(e <= err)) err = e;
     goto done;
   }
-  double *ud = to_double(us, T * r, 0), *ua = to_double(us, T * r, 1);
-  ut = ud, uta = ua;
+  ud = to_double(us, T * r, 0), ua = to_double(us, T * r, 1);
   dyd = to_double(dys, T * out, 0), dya = to_double(dys, T * out, 1);
   dyt = malloc((size_t)(T * out) * sizeof *dyt), dyta = malloc((size_t)(T * out) * sizeof *dyta);
   if (!ud || !ua || !dyd || !dya || !dyt || !dyta) goto done;
@@ -139,7 +138,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
   if (!(e <= err)) err = e;
 done:
   free(xd), free(ad), free(bd), free(xa), free(aa), free(ba), free(v1), free(v2), free(v3);
-  free(v4), free(ut), free(uta), free(dyd), free(dya), free(dyt), free(dyta);
+  free(v4), free(ud), free(ua), free(dyd), free(dya), free(dyt), free(dyta);
   return err;
 }
 
