@@ -252,7 +252,20 @@ static void reference_backend(void) {
   vkft_backend_destroy(be);
 }
 
+/* chunk widths: multiples of 4 (aligned chunks of W), within the vocabulary, from a budget */
+static void chunk_choice(void) {
+  CHECK(vkft_cross_entropy_chunk(32000, 0) == 2048);
+  CHECK(vkft_cross_entropy_chunk(32000, 1001) == 1004);
+  CHECK(vkft_cross_entropy_chunk(50, 256) == 52);
+  CHECK(vkft_cross_entropy_chunk_for_budget(512, 32000, 16u << 20) == 2048);
+  CHECK(vkft_cross_entropy_chunk_for_budget(512, 32000, 1u << 20) == 512);
+  CHECK(vkft_cross_entropy_chunk_for_budget(65536, 32000, 1u << 20) == 256);
+  CHECK(vkft_cross_entropy_chunk_for_budget(8, 100, 1u << 30) == 100);
+  CHECK(vkft_cross_entropy_scratch_elems(7, 1001, 256) == 7 * 256 + 3 * 7);
+}
+
 int main(void) {
+  chunk_choice();
   check_cross_entropy(1, 3, 2);
   check_cross_entropy(5, 7, 13);
   check_cross_entropy(9, 4, 31);

@@ -197,7 +197,7 @@ int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor
                        int64_t chunk);
 /* The chunk width actually used for a requested `chunk` (a multiple of 4, at most V rounded up). */
 int64_t vkft_cross_entropy_chunk(int64_t V, int64_t chunk);
-/* A chunk whose (T, chunk) fp32 logits fit in budget_bytes (between 256 and 8192 columns). */
+/* A chunk whose (T, chunk) fp32 logits fit in budget_bytes (between 256 and 2048 columns). */
 int64_t vkft_cross_entropy_chunk_for_budget(int64_t T, int64_t V, uint64_t budget_bytes);
 int64_t vkft_cross_entropy_scratch_elems(int64_t T, int64_t V, int64_t chunk);
 

@@ -94,7 +94,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
   if (T * r > big) big = T * r;
   double *v1 = malloc((size_t)big * sizeof *v1), *v2 = malloc((size_t)big * sizeof *v2);
   double *v3 = malloc((size_t)big * sizeof *v3), *v4 = malloc((size_t)big * sizeof *v4);
-  double *ut = NULL, *uta = NULL, *dyd = NULL, *dya = NULL, *dyt = NULL, *dyta = NULL;
+  double *ud = NULL, *ua = NULL, *dyd = NULL, *dya = NULL, *dyt = NULL, *dyta = NULL;
   if (!xd || !ad || !bd || !xa || !aa || !ba || !v1 || !v2 || !v3 || !v4) goto done;
   if (!x->bwd) {
     /* v1 = u ref, v2 = y ref; v3 = |x||A|^T, v4 = y bound */
@@ -108,8 +108,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
     if (!(e <= err)) err = e;
     goto done;
   }
-  double *ud = to_double(us, T * r, 0), *ua = to_double(us, T * r, 1);
-  ut = ud, uta = ua;
+  ud = to_double(us, T * r, 0), ua = to_double(us, T * r, 1);
   dyd = to_double(dys, T * out, 0), dya = to_double(dys, T * out, 1);
   dyt = malloc((size_t)(T * out) * sizeof *dyt), dyta = malloc((size_t)(T * out) * sizeof *dyta);
   if (!ud || !ua || !dyd || !dya || !dyt || !dyta) goto done;
@@ -139,7 +138,7 @@ static double compare(const lora_ctx *x, const float *xs, const float *as, const
   if (!(e <= err)) err = e;
 done:
   free(xd), free(ad), free(bd), free(xa), free(aa), free(ba), free(v1), free(v2), free(v3);
-  free(v4), free(ut), free(uta), free(dyd), free(dya), free(dyt), free(dyta);
+  free(v4), free(ud), free(ua), free(dyd), free(dya), free(dyt), free(dyta);
   return err;
 }
 
@@ -237,7 +236,7 @@ done:
   return status;
 }
 
-/* lora d = {T, in, out, r}: T = 1, odd and tile-straddling widths, r = 1, 16, 64. */
+/* lora d = {T, in, out, r}: T = 1, odd and tile-straddling widths, r = 1, 8, 16, 32, 64. */
 static const vkft_op_case cases[] = {
     {"lora", VKFT_F32, {1, 33, 17, 1}, HARNESS_T},
     {"lora", VKFT_F32, {37, 65, 130, 16}, HARNESS_T | HARNESS_S},
@@ -247,6 +246,11 @@ static const vkft_op_case cases[] = {
     {"lora_bwd", VKFT_F32, {37, 65, 130, 16}, HARNESS_T | HARNESS_S},
     {"lora_bwd", VKFT_F32, {64, 128, 96, 8}, HARNESS_T},
     {"lora_bwd", VKFT_F32, {70, 100, 300, 64}, HARNESS_T},
+    /* enough rows for the CPU tilings of many rows per invocation (16 at r <= 16, 8 at r = 32),
+     * with a ragged last invocation and unaligned rows */
+    {"lora", VKFT_F32, {2051, 36, 20, 16}, HARNESS_T},
+    {"lora_bwd", VKFT_F32, {2048, 1024, 2052, 16}, HARNESS_T},
+    {"lora_bwd", VKFT_F32, {1030, 2050, 1027, 32}, HARNESS_T},
     {"lora", VKFT_F32, {2048, 2048, 2048, 16}, HARNESS_B},
     {"lora_bwd", VKFT_F32, {2048, 2048, 2048, 16}, HARNESS_B},
 };

@@ -8,8 +8,10 @@
 #include <string.h>
 
 static const harness_family *const families[] = {
-    &family_matmul, &family_attention, &family_cross_entropy, &family_lora,
-    /* ops-core */
+    &family_matmul,
+    &family_attention,
+    &family_cross_entropy,
+    &family_lora,
     &family_rmsnorm,
     &family_elementwise,
     &family_swiglu,
