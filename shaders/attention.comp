@@ -285,24 +285,26 @@ void main() {
           ds[c][r] = w[c][r] * (dp[c][r] - delta) * p.scale;
         }
       }
+      // two passes over D (dk, then dv): half the live accumulators in each
       [[dont_unroll]] for (uint d = 0; d < DV; d++) {
-        vec4 dk_acc[R], dv_acc[R];
-        [[unroll]] for (uint r = 0; r < R; r++) {
-          dk_acc[r] = load_row4(dk_rows[r], d);
-          dv_acc[r] = load_row4(dv_rows[r], d);
-        }
+        vec4 acc[R];
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(dk_rows[r], d);
         [[unroll]] for (uint c = 0; c < C; c++) {
-          const vec4 qv = load_row4(q_rows[c], d), dov = load_row4(do_rows[c], d);
-          [[unroll]] for (uint r = 0; r < R; r++) {
-            dk_acc[r] += ds[c][r] * qv;
-            dv_acc[r] += w[c][r] * dov;
-          }
+          const vec4 qv = load_row4(q_rows[c], d);
+          [[unroll]] for (uint r = 0; r < R; r++) acc[r] += ds[c][r] * qv;
         }
         [[unroll]] for (uint r = 0; r < R; r++)
-          if (own[r]) {
-            store_row4(dk_rows[r], d, dk_acc[r]);
-            store_row4(dv_rows[r], d, dv_acc[r]);
-          }
+          if (own[r]) store_row4(dk_rows[r], d, acc[r]);
+      }
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+        vec4 acc[R];
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(dv_rows[r], d);
+        [[unroll]] for (uint c = 0; c < C; c++) {
+          const vec4 dov = load_row4(do_rows[c], d);
+          [[unroll]] for (uint r = 0; r < R; r++) acc[r] += w[c][r] * dov;
+        }
+        [[unroll]] for (uint r = 0; r < R; r++)
+          if (own[r]) store_row4(dv_rows[r], d, acc[r]);
       }
     }
   }

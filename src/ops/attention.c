@@ -5,6 +5,7 @@
 #include "vkft/error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Tuning knobs, overridable for experiments: invocations per workgroup and rows per
  * invocation. */
@@ -35,20 +36,24 @@ static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64
 
 /* Specialization: head dim, whether every (T, H, D) row is 16-byte aligned for vector loads,
  * the workgroup size, owned rows per invocation R and other-side rows per step C (see
- * shaders/attention.comp). R = C = 8 measured best on lavapipe; a workgroup is one subgroup
- * (at least 16 invocations). The VKFT_ATTN_* variables override them for tuning. */
+ * shaders/attention.comp). On CPU drivers loads dominate, so big tiles win: R = 8, C = 16
+ * measured best on lavapipe (fwd and bwd); elsewhere R = 4, C = 8 keeps the R x C score
+ * tiles within GPU register files (not yet measured). A workgroup is one subgroup, at least
+ * 16 invocations. The VKFT_ATTN_* variables override all three for tuning. */
 static void specialize(vkft_device *dev, vkft_dispatch_desc *d, int64_t D,
                        const attention_push *push) {
   const uint64_t addrs[] = {push->q,    push->k,  push->v,  push->out,
                             push->dout, push->dq, push->dk, push->dv};
   int aligned = D % 4 == 0;
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) aligned &= addrs[i] % 16 == 0;
-  uint32_t subgroup = vkft_device_get_info(dev)->subgroup_size;
+  const vkft_device_info *info = vkft_device_get_info(dev);
+  int cpu = !strcmp(info->type, "cpu");
+  uint32_t subgroup = info->subgroup_size;
   d->spec[0] = (uint32_t)D;
   d->spec[1] = (uint32_t)aligned;
   d->spec[2] = env_or("VKFT_ATTN_WG", subgroup > 16 && subgroup <= 128 ? subgroup : 16, 1, 256);
-  d->spec[3] = env_or("VKFT_ATTN_R", 8, 1, 16);
-  d->spec[4] = env_or("VKFT_ATTN_C", 8, 1, 16);
+  d->spec[3] = env_or("VKFT_ATTN_R", cpu ? 8 : 4, 1, 16);
+  d->spec[4] = env_or("VKFT_ATTN_C", cpu ? 16 : 8, 1, 16);
   d->spec_count = 5;
   d->push = push;
   d->push_size = sizeof *push;
