@@ -1,20 +1,25 @@
 // Causal grouped-query attention over packed sequences, flash style (never a T x T matrix).
 // Token i attends to token j iff j <= i and seq_id[j] == seq_id[i] (src/ref/attention.c).
 //   ATTN_FWD:     out, lse (the log-sum-exp of the scaled scores) by online softmax.
-//   ATTN_BWD_DQ:  delta = <dout, out> and dq; one invocation owns one query row of one head.
-//   ATTN_BWD_DKV: dk, dv; one invocation owns one key row of one kv head and sums over the
-//                 query rows and the group's query heads in a fixed order (no float atomics,
-//                 so reruns give the same bits). Reads the delta the DQ pass wrote.
-// A workgroup is WG consecutive rows of one head (gl_WorkGroupID.y). Every invocation keeps
-// its row's D-vectors and accumulators in registers, and the loop over the other side's rows
-// is uniform across the workgroup: all invocations read the same key (or query) row at the same
-// time, the pattern CPU drivers (lavapipe) run fastest, since each lane otherwise pays for its
-// own loads. The loop range is the workgroup's causal window, trimmed to the rows that share a
-// sequence id with one of its rows; the mask is applied per pair, so non-contiguous ids are
-// still right (only slower).
-// Softmax runs in base 2: scores are scaled by scale * log2(e) once, in the registers.
+//   ATTN_BWD_DQ:  delta = <dout, out> and dq; an invocation owns R query rows of one head.
+//   ATTN_BWD_DKV: dk, dv; an invocation owns R key rows of one kv head and sums over the query
+//                 rows and the group's query heads in a fixed order (no float atomics, so
+//                 reruns give the same bits). Reads the delta the DQ pass wrote.
+//
+// Each invocation owns R consecutive rows of one head (gl_WorkGroupID.y) and walks the other
+// side's rows C at a time: a step is an R x C tile of scores (a small matmul over D, one vec4
+// of D per iteration) followed by an R x D update of the owned rows with C rows of V (or K,
+// Q, dout). So each row loaded serves R (or C) rows of work, and the loop bodies stay small:
+// CPU drivers (lavapipe) pay for every load of every lane separately and turn fully unrolled
+// D x R register tiles into minutes of LLVM compile time. The R x D accumulators live in the
+// invocation's own output rows (read-modify-write per step, in program order, so no
+// synchronisation); they stay in cache.
+// The walk covers the invocation's causal window trimmed to the tokens that share an id with
+// one of its rows; the mask is applied per pair, so non-contiguous ids are still right.
+// Softmax runs in base 2 (scores times scale * log2(e)).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout(local_size_x_id = 2) in;
@@ -25,25 +30,31 @@ layout(push_constant) uniform Push {
   float scale;
 } p;
 
-layout(constant_id = 0) const uint D = 64;      // head dimension
+layout(constant_id = 0) const uint D = 64;     // head dimension
 layout(constant_id = 1) const bool VEC = true; // D % 4 == 0 and 16-byte aligned rows
-const uint WG = gl_WorkGroupSize.x;
-const uint DV = (D + 3) / 4; // vec4s per row (the tail of an odd D is zero-padded)
+layout(constant_id = 3) const uint R = 8;      // owned rows per invocation
+layout(constant_id = 4) const uint C = 8;      // other-side rows per step
+const uint DV = (D + 3) / 4;                   // vec4s per row (an odd D is zero-padded)
 const float LOG2E = 1.4426950408889634;
+const float NEG_INF = -1.0 / 0.0;
 
 // The c-th vec4 of the fp32 row at byte address row (zero past D).
 vec4 load_row4(uint64_t row, uint c) {
   if (VEC) return load_f32x4(row + 16 * c);
   vec4 r = vec4(0.0);
-  for (uint t = 0; t < 4; t++)
+  [[unroll]] for (uint t = 0; t < 4; t++)
     if (4 * c + t < D) r[t] = F32(row + 4 * (4 * c + t)).v[0];
   return r;
 }
 
-void store_row(uint64_t row, vec4 x[DV], float mul) {
-  for (uint c = 0; c < DV; c++)
-    for (uint t = 0; t < 4; t++)
-      if (4 * c + t < D) F32(row + 4 * (4 * c + t)).v[0] = x[c][t] * mul;
+void store_row4(uint64_t row, uint c, vec4 x) {
+  if (VEC) {
+    uvec4 u = floatBitsToUint(x);
+    U64x2(row + 16 * c).v[0] = u64vec2(packUint2x32(u.xy), packUint2x32(u.zw));
+    return;
+  }
+  [[unroll]] for (uint t = 0; t < 4; t++)
+    if (4 * c + t < D) F32(row + 4 * (4 * c + t)).v[0] = x[t];
 }
 
 // Byte address of row `token` of head `head` in a (T, heads, D) fp32 tensor.
@@ -53,148 +64,249 @@ uint64_t row_addr(uint64_t base, uint token, uint heads, uint head) {
 
 int seq_of(uint token) { return I32(p.seq + 4 * uint64_t(token)).v[0]; }
 
-float dot_row(vec4 x[DV], uint64_t row) {
-  float s = 0.0;
-  for (uint c = 0; c < DV; c++) s += dot(x[c], load_row4(row, c));
-  return s;
-}
-
-shared uint window_shared;
-
-// The uniform loop bound of the workgroup: the min (forward side) or max (key side) over its
-// invocations of `mine`, through one shared word (integer min/max is order-independent).
-uint workgroup_min(uint mine) {
-  if (gl_LocalInvocationID.x == 0) window_shared = 0xffffffffu;
-  barrier();
-  atomicMin(window_shared, mine);
-  barrier();
-  return window_shared;
-}
-uint workgroup_max(uint mine) {
-  if (gl_LocalInvocationID.x == 0) window_shared = 0u;
-  barrier();
-  atomicMax(window_shared, mine);
-  barrier();
-  return window_shared;
-}
-
 void main() {
   const uint head = gl_WorkGroupID.y; // query head (FWD, DQ) or kv head (DKV)
   const uint group = p.Hq / p.Hkv;
-  const uint first_row = gl_WorkGroupID.x * WG;
-  const uint last_row = min(first_row + WG, p.T) - 1;
-  const uint me = first_row + gl_LocalInvocationID.x;
-  const bool in_range = me < p.T;
-  const uint row = min(me, p.T - 1); // idle invocations shadow the last row and write nothing
-  const int my_seq = seq_of(row);
+  const uint first = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * R;
+  if (first >= p.T) return; // no barriers below
+  // Owned rows. Those past T shadow the last token: they compute what it computes and never
+  // store, so the accumulators they read are the last token's (a valid address).
+  uint rows[R];
+  int seqs[R];
+  bool own[R];
+  [[unroll]] for (uint r = 0; r < R; r++) {
+    rows[r] = min(first + r, p.T - 1);
+    seqs[r] = seq_of(rows[r]);
+    own[r] = first + r < p.T;
+  }
+  const uint last = rows[R - 1];
+  const float score_scale = p.scale * LOG2E;
 
 #if defined(ATTN_FWD) || defined(ATTN_BWD_DQ)
   const uint g = head / group;
-  // keys: from the first token of any of the workgroup's sequences up to its last row
-  uint first_key = row;
-  for (uint j = 0; j < row; j++)
-    if (seq_of(j) == my_seq) {
-      first_key = j;
+  // keys: from the first token sharing an id with an own row, up to the last own row
+  uint key_lo = first;
+  for (uint j = 0; j < first; j++) {
+    int s = seq_of(j);
+    bool hit = false;
+    [[unroll]] for (uint r = 0; r < R; r++) hit = hit || s == seqs[r];
+    if (hit) {
+      key_lo = j;
       break;
     }
-  const uint key_lo = workgroup_min(first_key), key_hi = last_row;
-
-  vec4 qr[DV], acc[DV];
-  const uint64_t q_row = row_addr(p.q, row, p.Hq, head);
-  for (uint c = 0; c < DV; c++) {
-    qr[c] = load_row4(q_row, c) * (p.scale * LOG2E);
-    acc[c] = vec4(0.0);
   }
+  uint64_t q_rows[R];
+  [[unroll]] for (uint r = 0; r < R; r++) q_rows[r] = row_addr(p.q, rows[r], p.Hq, head);
 #endif
 
 #if defined(ATTN_FWD)
-  // Online softmax over chunks of KC keys: one rescale of the accumulators per chunk.
-  const uint KC = 8;
-  float m = -1.0 / 0.0, l = 0.0; // running max (base-2 units) and sum of 2^(s - m)
-  for (uint j0 = key_lo; j0 <= key_hi; j0 += KC) {
-    float s[KC];
-    float chunk_max = m;
-    for (uint c = 0; c < KC; c++) {
-      uint j = min(j0 + c, key_hi);
-      bool ok = j0 + c <= row && seq_of(j) == my_seq;
-      s[c] = ok ? dot_row(qr, row_addr(p.k, j, p.Hkv, g)) : -1.0 / 0.0;
-      chunk_max = max(chunk_max, s[c]);
-    }
-    // every row attends to itself, so chunk_max is finite once the row has seen a key
-    float alpha = chunk_max == m ? 1.0 : exp2(m - chunk_max);
-    l *= alpha;
-    for (uint d = 0; d < DV; d++) acc[d] *= alpha;
-    for (uint c = 0; c < KC; c++) {
-      float w = s[c] == -1.0 / 0.0 ? 0.0 : exp2(s[c] - chunk_max);
-      l += w;
-      uint64_t v_row = row_addr(p.v, min(j0 + c, key_hi), p.Hkv, g);
-      for (uint d = 0; d < DV; d++) acc[d] += w * load_row4(v_row, d);
-    }
-    m = chunk_max;
+  uint64_t o_rows[R];
+  float m[R], l[R]; // running max (base-2 units) and sum of 2^(s - m)
+  [[unroll]] for (uint r = 0; r < R; r++) {
+    o_rows[r] = row_addr(p.out_, rows[r], p.Hq, head);
+    m[r] = NEG_INF;
+    l[r] = 0.0;
+    if (own[r])
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) store_row4(o_rows[r], d, vec4(0.0));
   }
-  if (in_range) {
-    store_row(row_addr(p.out_, row, p.Hq, head), acc, 1.0 / l);
-    F32(p.lse + 4 * (uint64_t(row) * p.Hq + head)).v[0] = (m + log2(l)) / LOG2E;
+  for (uint j0 = key_lo; j0 <= last; j0 += C) {
+    uint64_t k_rows[C], v_rows[C];
+    float s[C][R];
+    [[unroll]] for (uint c = 0; c < C; c++) {
+      const uint j = min(j0 + c, last);
+      k_rows[c] = row_addr(p.k, j, p.Hkv, g);
+      v_rows[c] = row_addr(p.v, j, p.Hkv, g);
+      [[unroll]] for (uint r = 0; r < R; r++) s[c][r] = 0.0;
+    }
+    [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+      vec4 qv[R];
+      [[unroll]] for (uint r = 0; r < R; r++) qv[r] = load_row4(q_rows[r], d);
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const vec4 kv = load_row4(k_rows[c], d);
+        [[unroll]] for (uint r = 0; r < R; r++) s[c][r] += dot(qv[r], kv);
+      }
+    }
+    // Online softmax: one rescale of the accumulators per step. The first step holding an
+    // attended key makes the max finite (every row attends to itself).
+    float w[C][R], alpha[R];
+    [[unroll]] for (uint c = 0; c < C; c++) {
+      const int sj = seq_of(min(j0 + c, last));
+      [[unroll]] for (uint r = 0; r < R; r++)
+        s[c][r] = j0 + c <= rows[r] && sj == seqs[r] ? s[c][r] * score_scale : NEG_INF;
+    }
+    [[unroll]] for (uint r = 0; r < R; r++) {
+      float step_max = m[r];
+      [[unroll]] for (uint c = 0; c < C; c++) step_max = max(step_max, s[c][r]);
+      alpha[r] = step_max == m[r] ? 1.0 : exp2(m[r] - step_max);
+      l[r] *= alpha[r];
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        w[c][r] = s[c][r] == NEG_INF ? 0.0 : exp2(s[c][r] - step_max);
+        l[r] += w[c][r];
+      }
+      m[r] = step_max;
+    }
+    [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+      vec4 acc[R];
+      [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(o_rows[r], d) * alpha[r];
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const vec4 vv = load_row4(v_rows[c], d);
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] += w[c][r] * vv;
+      }
+      [[unroll]] for (uint r = 0; r < R; r++)
+        if (own[r]) store_row4(o_rows[r], d, acc[r]);
+    }
+  }
+  [[unroll]] for (uint r = 0; r < R; r++) {
+    if (!own[r]) break;
+    [[dont_unroll]] for (uint d = 0; d < DV; d++)
+      store_row4(o_rows[r], d, load_row4(o_rows[r], d) * (1.0 / l[r]));
+    F32(p.lse + 4 * (uint64_t(rows[r]) * p.Hq + head)).v[0] = (m[r] + log2(l[r])) / LOG2E;
   }
 #endif
 
 #if defined(ATTN_BWD_DQ)
-  vec4 dor[DV];
-  const uint64_t do_row = row_addr(p.dout, row, p.Hq, head);
-  const uint64_t o_row = row_addr(p.out_, row, p.Hq, head);
-  float delta = 0.0;
-  for (uint c = 0; c < DV; c++) {
-    dor[c] = load_row4(do_row, c);
-    delta += dot(dor[c], load_row4(o_row, c));
+  uint64_t do_rows[R], dq_rows[R];
+  float delta[R], lse2[R];
+  [[unroll]] for (uint r = 0; r < R; r++) {
+    do_rows[r] = row_addr(p.dout, rows[r], p.Hq, head);
+    dq_rows[r] = row_addr(p.dq, rows[r], p.Hq, head);
+    const uint64_t o_row = row_addr(p.out_, rows[r], p.Hq, head);
+    delta[r] = 0.0;
+    [[dont_unroll]] for (uint d = 0; d < DV; d++) delta[r] += dot(load_row4(do_rows[r], d), load_row4(o_row, d));
+    const uint64_t stat = 4 * (uint64_t(rows[r]) * p.Hq + head);
+    lse2[r] = F32(p.lse + stat).v[0] * LOG2E;
+    if (own[r]) {
+      F32(p.delta + stat).v[0] = delta[r];
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) store_row4(dq_rows[r], d, vec4(0.0));
+    }
   }
-  const uint64_t stat = 4 * (uint64_t(row) * p.Hq + head);
-  const float lse2 = F32(p.lse + stat).v[0] * LOG2E;
-  if (in_range) F32(p.delta + stat).v[0] = delta;
-  for (uint j = key_lo; j <= key_hi; j++) {
-    bool ok = j <= row && seq_of(j) == my_seq;
-    uint64_t k_row = row_addr(p.k, j, p.Hkv, g);
-    float w = ok ? exp2(dot_row(qr, k_row) - lse2) : 0.0;
-    float ds = w * (dot_row(dor, row_addr(p.v, j, p.Hkv, g)) - delta);
-    for (uint c = 0; c < DV; c++) acc[c] += ds * load_row4(k_row, c);
+  for (uint j0 = key_lo; j0 <= last; j0 += C) {
+    uint64_t k_rows[C], v_rows[C];
+    float qk[C][R], dp[C][R];
+    [[unroll]] for (uint c = 0; c < C; c++) {
+      const uint j = min(j0 + c, last);
+      k_rows[c] = row_addr(p.k, j, p.Hkv, g);
+      v_rows[c] = row_addr(p.v, j, p.Hkv, g);
+      [[unroll]] for (uint r = 0; r < R; r++) qk[c][r] = 0.0, dp[c][r] = 0.0;
+    }
+    [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+      vec4 qv[R], dov[R];
+      [[unroll]] for (uint r = 0; r < R; r++) {
+        qv[r] = load_row4(q_rows[r], d);
+        dov[r] = load_row4(do_rows[r], d);
+      }
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const vec4 kv = load_row4(k_rows[c], d), vv = load_row4(v_rows[c], d);
+        [[unroll]] for (uint r = 0; r < R; r++) {
+          qk[c][r] += dot(qv[r], kv);
+          dp[c][r] += dot(dov[r], vv);
+        }
+      }
+    }
+    float ds[C][R]; // dL/ds times scale (the chain rule through s = scale <q, k>)
+    [[unroll]] for (uint c = 0; c < C; c++) {
+      const int sj = seq_of(min(j0 + c, last));
+      [[unroll]] for (uint r = 0; r < R; r++) {
+        const bool ok = j0 + c <= rows[r] && sj == seqs[r];
+        const float w = ok ? exp2(qk[c][r] * score_scale - lse2[r]) : 0.0;
+        ds[c][r] = w * (dp[c][r] - delta[r]) * p.scale;
+      }
+    }
+    [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+      vec4 acc[R];
+      [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(dq_rows[r], d);
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const vec4 kv = load_row4(k_rows[c], d);
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] += ds[c][r] * kv;
+      }
+      [[unroll]] for (uint r = 0; r < R; r++)
+        if (own[r]) store_row4(dq_rows[r], d, acc[r]);
+    }
   }
-  if (in_range) store_row(row_addr(p.dq, row, p.Hq, head), acc, p.scale);
 #endif
 
 #if defined(ATTN_BWD_DKV)
-  // queries: from the workgroup's first key to the last token of any of its sequences
-  uint last_query = row;
-  for (uint i = p.T - 1; i > row; i--)
-    if (seq_of(i) == my_seq) {
-      last_query = i;
+  // queries: from the first own key to the last token sharing an id with an own key
+  uint query_hi = last;
+  for (uint i = p.T - 1; i > last; i--) {
+    int s = seq_of(i);
+    bool hit = false;
+    [[unroll]] for (uint r = 0; r < R; r++) hit = hit || s == seqs[r];
+    if (hit) {
+      query_hi = i;
       break;
     }
-  const uint query_lo = first_row, query_hi = workgroup_max(last_query);
-
-  vec4 kr[DV], vr[DV], dk[DV], dv[DV];
-  const uint64_t k_row = row_addr(p.k, row, p.Hkv, head);
-  const uint64_t v_row = row_addr(p.v, row, p.Hkv, head);
-  for (uint c = 0; c < DV; c++) {
-    kr[c] = load_row4(k_row, c) * (p.scale * LOG2E);
-    vr[c] = load_row4(v_row, c);
-    dk[c] = vec4(0.0);
-    dv[c] = vec4(0.0);
   }
-  for (uint i = query_lo; i <= query_hi; i++) {
-    bool ok = i >= row && seq_of(i) == my_seq;
+  uint64_t k_rows[R], v_rows[R], dk_rows[R], dv_rows[R];
+  [[unroll]] for (uint r = 0; r < R; r++) {
+    k_rows[r] = row_addr(p.k, rows[r], p.Hkv, head);
+    v_rows[r] = row_addr(p.v, rows[r], p.Hkv, head);
+    dk_rows[r] = row_addr(p.dk, rows[r], p.Hkv, head);
+    dv_rows[r] = row_addr(p.dv, rows[r], p.Hkv, head);
+    if (own[r])
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+        store_row4(dk_rows[r], d, vec4(0.0));
+        store_row4(dv_rows[r], d, vec4(0.0));
+      }
+  }
+  for (uint i0 = first; i0 <= query_hi; i0 += C) {
+    int si[C];
+    [[unroll]] for (uint c = 0; c < C; c++) si[c] = seq_of(min(i0 + c, query_hi));
     for (uint h = head * group; h < (head + 1) * group; h++) {
-      const uint64_t stat = 4 * (uint64_t(i) * p.Hq + h);
-      const uint64_t q_row = row_addr(p.q, i, p.Hq, h), do_row = row_addr(p.dout, i, p.Hq, h);
-      float w = ok ? exp2(dot_row(kr, q_row) - F32(p.lse + stat).v[0] * LOG2E) : 0.0;
-      float ds = w * (dot_row(vr, do_row) - F32(p.delta + stat).v[0]);
-      for (uint c = 0; c < DV; c++) {
-        dv[c] += w * load_row4(do_row, c);
-        dk[c] += ds * load_row4(q_row, c);
+      uint64_t q_rows[C], do_rows[C];
+      float qk[C][R], dp[C][R];
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const uint i = min(i0 + c, query_hi);
+        q_rows[c] = row_addr(p.q, i, p.Hq, h);
+        do_rows[c] = row_addr(p.dout, i, p.Hq, h);
+        [[unroll]] for (uint r = 0; r < R; r++) qk[c][r] = 0.0, dp[c][r] = 0.0;
+      }
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+        vec4 kv[R], vv[R];
+        [[unroll]] for (uint r = 0; r < R; r++) {
+          kv[r] = load_row4(k_rows[r], d);
+          vv[r] = load_row4(v_rows[r], d);
+        }
+        [[unroll]] for (uint c = 0; c < C; c++) {
+          const vec4 qv = load_row4(q_rows[c], d), dov = load_row4(do_rows[c], d);
+          [[unroll]] for (uint r = 0; r < R; r++) {
+            qk[c][r] += dot(kv[r], qv);
+            dp[c][r] += dot(vv[r], dov);
+          }
+        }
+      }
+      float w[C][R], ds[C][R];
+      [[unroll]] for (uint c = 0; c < C; c++) {
+        const uint64_t stat = 4 * (uint64_t(min(i0 + c, query_hi)) * p.Hq + h);
+        const float lse2 = F32(p.lse + stat).v[0] * LOG2E, delta = F32(p.delta + stat).v[0];
+        [[unroll]] for (uint r = 0; r < R; r++) {
+          const bool ok = i0 + c <= query_hi && i0 + c >= rows[r] && si[c] == seqs[r];
+          w[c][r] = ok ? exp2(qk[c][r] * score_scale - lse2) : 0.0;
+          ds[c][r] = w[c][r] * (dp[c][r] - delta) * p.scale;
+        }
+      }
+      // two passes over D (dk, then dv): half the live accumulators in each
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+        vec4 acc[R];
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(dk_rows[r], d);
+        [[unroll]] for (uint c = 0; c < C; c++) {
+          const vec4 qv = load_row4(q_rows[c], d);
+          [[unroll]] for (uint r = 0; r < R; r++) acc[r] += ds[c][r] * qv;
+        }
+        [[unroll]] for (uint r = 0; r < R; r++)
+          if (own[r]) store_row4(dk_rows[r], d, acc[r]);
+      }
+      [[dont_unroll]] for (uint d = 0; d < DV; d++) {
+        vec4 acc[R];
+        [[unroll]] for (uint r = 0; r < R; r++) acc[r] = load_row4(dv_rows[r], d);
+        [[unroll]] for (uint c = 0; c < C; c++) {
+          const vec4 dov = load_row4(do_rows[c], d);
+          [[unroll]] for (uint r = 0; r < R; r++) acc[r] += w[c][r] * dov;
+        }
+        [[unroll]] for (uint r = 0; r < R; r++)
+          if (own[r]) store_row4(dv_rows[r], d, acc[r]);
       }
     }
-  }
-  if (in_range) {
-    store_row(row_addr(p.dk, row, p.Hkv, head), dk, p.scale);
-    store_row(row_addr(p.dv, row, p.Hkv, head), dv, 1.0);
   }
 #endif
 }

@@ -62,14 +62,16 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
  * sequence of every batch row its own id). q is (T, Hq, D), k and v are (T, Hkv, D) fp32 with
  * Hq a multiple of Hkv (query head h reads kv head h / (Hq / Hkv)); seq_id is (T) i32.
  * Writes out (T, Hq, D) and lse (T, Hq), the log-sum-exp of the scores scale * <q, k> that
- * the backward needs (scale is usually 1 / sqrt(D)). Flash style: no T x T matrix exists. */
+ * the backward needs (scale is usually 1 / sqrt(D)). Flash style: no T x T matrix exists.
+ * Outputs must not overlap inputs (the device accumulates in them). */
 int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
                    const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
                    vkft_tensor *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale);
 /* The backward of vkft_attention from dout = dL/dout (T, Hq, D) and the forward's out and
- * lse: overwrites dq (T, Hq, D), dk and dv (T, Hkv, D). delta is caller-provided scratch of
- * (T, Hq) fp32 (memory is planned once); it holds sum_d dout * out afterwards. dk and dv sum
- * over the query heads of a group and the query tokens in a fixed order: same bits each run. */
+ * lse: overwrites dq (T, Hq, D), dk and dv (T, Hkv, D) (not overlapping any input). delta is
+ * caller-provided scratch of (T, Hq) fp32 (memory is planned once); it holds sum_d dout * out
+ * afterwards. dk and dv sum over the query heads of a group and the query tokens in a fixed order:
+ * same bits each run. */
 int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
                        const vkft_tensor *v, const vkft_tensor *seq_id, const vkft_tensor *out,
                        const vkft_tensor *lse, const vkft_tensor *dout, vkft_tensor *dq,

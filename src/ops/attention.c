@@ -5,13 +5,13 @@
 #include "vkft/error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-/* Workgroup size (rows per workgroup): 64 keeps the 2-core CPU driver busy with few barriers
- * and gives GPUs whole subgroups; VKFT_ATTN_WG overrides it for tuning. */
-static uint32_t workgroup_size(void) {
-  const char *env = getenv("VKFT_ATTN_WG");
-  int wg = env ? atoi(env) : 0;
-  return wg >= 8 && wg <= 256 && wg % 8 == 0 ? (uint32_t)wg : 64;
+/* A tuning override from the environment when set within [lo, hi], else the default. */
+static uint32_t env_or(const char *name, uint32_t fallback, uint32_t lo, uint32_t hi) {
+  const char *env = getenv(name);
+  int x = env ? atoi(env) : 0;
+  return x >= (int)lo && x <= (int)hi ? (uint32_t)x : fallback;
 }
 
 typedef struct attention_push {
@@ -27,23 +27,31 @@ static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64
   if (Hq % Hkv != 0)
     return vkft_error("%s: Hq=%lld is not a multiple of Hkv=%lld", op, (long long)Hq,
                       (long long)Hkv);
-  /* each invocation holds up to four D-vectors in registers; no model has bigger heads */
-  if (D > 256) return vkft_error("%s: head dim %lld over 256", op, (long long)D);
   if (T > UINT32_MAX) return vkft_error("%s: T over 2^32", op);
   return VKFT_OK;
 }
 
 /* Specialization: head dim, whether every (T, H, D) row is 16-byte aligned for vector loads,
- * and the workgroup size. */
-static void specialize(vkft_dispatch_desc *d, int64_t D, const attention_push *push) {
+ * the workgroup size, owned rows per invocation R and other-side rows per step C (see
+ * shaders/attention.comp). On CPU drivers loads dominate, so big tiles win: R = 8, C = 16
+ * measured best on lavapipe (fwd and bwd); elsewhere R = 4, C = 8 keeps the R x C score
+ * tiles within GPU register files (not yet measured). A workgroup is one subgroup, at least
+ * 16 invocations. The VKFT_ATTN_* variables override all three for tuning. */
+static void specialize(vkft_device *dev, vkft_dispatch_desc *d, int64_t D,
+                       const attention_push *push) {
   const uint64_t addrs[] = {push->q,    push->k,  push->v,  push->out,
                             push->dout, push->dq, push->dk, push->dv};
   int aligned = D % 4 == 0;
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) aligned &= addrs[i] % 16 == 0;
+  const vkft_device_info *info = vkft_device_get_info(dev);
+  int cpu = !strcmp(info->type, "cpu");
+  uint32_t subgroup = info->subgroup_size;
   d->spec[0] = (uint32_t)D;
   d->spec[1] = (uint32_t)aligned;
-  d->spec[2] = workgroup_size();
-  d->spec_count = 3;
+  d->spec[2] = env_or("VKFT_ATTN_WG", subgroup > 16 && subgroup <= 128 ? subgroup : 16, 1, 256);
+  d->spec[3] = env_or("VKFT_ATTN_R", cpu ? 8 : 4, 1, 16);
+  d->spec[4] = env_or("VKFT_ATTN_C", cpu ? 16 : 8, 1, 16);
+  d->spec_count = 5;
   d->push = push;
   d->push_size = sizeof *push;
 }
@@ -82,9 +90,9 @@ int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
       .read_count = 4,
       .writes = {vk_range_of(out), vk_range_of(lse)},
       .write_count = 2};
-  specialize(&d, D, &push);
-  uint32_t wg = d.spec[2];
-  d.groups[0] = (uint32_t)((T + wg - 1) / wg);
+  specialize(be->dev, &d, D, &push);
+  uint32_t rows = d.spec[2] * d.spec[3];
+  d.groups[0] = (uint32_t)((T + rows - 1) / rows);
   d.groups[1] = (uint32_t)Hq;
   d.groups[2] = 1;
   return vkft_stream_dispatch(be->dev, &d);
@@ -139,9 +147,9 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                           .read_count = 7,
                           .writes = {vk_range_of(dq), vk_range_of(delta)},
                           .write_count = 2};
-  specialize(&d, D, &push);
-  uint32_t wg = d.spec[2];
-  d.groups[0] = (uint32_t)((T + wg - 1) / wg);
+  specialize(be->dev, &d, D, &push);
+  uint32_t rows = d.spec[2] * d.spec[3];
+  d.groups[0] = (uint32_t)((T + rows - 1) / rows);
   d.groups[1] = (uint32_t)Hq;
   d.groups[2] = 1;
   if (vkft_stream_dispatch(be->dev, &d)) return VKFT_ERR;
@@ -154,7 +162,7 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                           .read_count = 7,
                           .writes = {vk_range_of(dk), vk_range_of(dv)},
                           .write_count = 2};
-  specialize(&e, D, &push);
+  specialize(be->dev, &e, D, &push);
   e.groups[0] = d.groups[0];
   e.groups[1] = (uint32_t)Hkv;
   e.groups[2] = 1;

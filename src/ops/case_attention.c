@@ -231,8 +231,9 @@ done:
   return status;
 }
 
-/* attention d = {T, Hq, Hkv, D}: T = 1, T not a multiple of the 64-row workgroup, odd and
- * small head dims (generic path), 64 and 128 (vector path), grouped and plain heads. */
+/* attention d = {T, Hq, Hkv, D}: T = 1, T not a multiple of the rows of an invocation (8 on
+ * lavapipe) or a workgroup (128), odd and small head dims (scalar-load path), 64, 80 and 128
+ * (vector path), grouped and plain heads. */
 static const vkft_op_case cases[] = {
     {"attention", VKFT_F32, {1, 1, 1, 8}, HARNESS_T},
     {"attention", VKFT_F32, {1, 4, 2, 5}, HARNESS_T},
@@ -246,6 +247,7 @@ static const vkft_op_case cases[] = {
     {"attention", VKFT_F32, {64, 2, 2, 16}, HARNESS_T},
     {"attention", VKFT_F32, {67, 4, 2, 64}, HARNESS_T},
     {"attention", VKFT_F32, {130, 2, 1, 128}, HARNESS_T},
+    {"attention_packed", VKFT_F32, {37, 2, 1, 80}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {1, 1, 1, 8}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {1, 4, 2, 5}, HARNESS_T},
     {"attention_bwd_packed", VKFT_F32, {37, 4, 2, 16}, HARNESS_T | HARNESS_S},
@@ -258,6 +260,7 @@ static const vkft_op_case cases[] = {
     {"attention_bwd", VKFT_F32, {64, 2, 2, 16}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {67, 4, 2, 64}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {130, 2, 1, 128}, HARNESS_T},
+    {"attention_bwd_packed", VKFT_F32, {37, 2, 1, 80}, HARNESS_T},
     {"attention", VKFT_F32, {512, 8, 8, 64}, HARNESS_B},
     {"attention", VKFT_F32, {1024, 8, 8, 64}, HARNESS_B},
     {"attention_bwd", VKFT_F32, {512, 8, 8, 64}, HARNESS_B},
