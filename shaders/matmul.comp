@@ -87,34 +87,52 @@ void main() {
   const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
 
   for (uint k = 0; k < k_vec; k += 4) {
-    float a[RM][4], b[RN][4]; // a[row][kk], b[col][kk]
-#if defined(MATMUL_TN)
+#if defined(MATMUL_NT)
+    // both operands are k-contiguous: one vector load gives 4 k-values of a row
+    float a[RM][4], b[RN][4];
+    for (uint i = 0; i < RM; i++) {
+      vec4 v = loadA4(uint64_t(m0 + i) * p.K + k);
+      for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
+    }
+    for (uint j = 0; j < RN; j++) {
+      vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
+      for (uint kk = 0; kk < 4; kk++) b[j][kk] = v[kk];
+    }
     for (uint kk = 0; kk < 4; kk++)
-      for (uint i = 0; i < RM; i += 4) {
-        vec4 v = loadA4(uint64_t(k + kk) * p.M + m0 + i);
-        for (uint q = 0; q < 4; q++) a[i + q][kk] = v[q];
-      }
+      for (uint i = 0; i < RM; i++)
+        for (uint j = 0; j < RN; j++) acc[i][j] = fma(a[i][kk], b[j][kk], acc[i][j]);
 #else
+    // B rows are n-contiguous: an outer product per k keeps only one row of B live
+#if defined(MATMUL_NN)
+    float a[RM][4];
     for (uint i = 0; i < RM; i++) {
       vec4 v = loadA4(uint64_t(m0 + i) * p.K + k);
       for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
     }
 #endif
-#if defined(MATMUL_NT)
-    for (uint j = 0; j < RN; j++) {
-      vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
-      for (uint kk = 0; kk < 4; kk++) b[j][kk] = v[kk];
-    }
-#else
-    for (uint kk = 0; kk < 4; kk++)
-      for (uint j = 0; j < RN; j += 4) {
-        vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
-        for (uint q = 0; q < 4; q++) b[j + q][kk] = v[q];
+    for (uint kk = 0; kk < 4; kk++) {
+#if defined(MATMUL_TN)
+      float a_col[RM];
+      for (uint i = 0; i < RM; i += 4) {
+        vec4 v = loadA4(uint64_t(k + kk) * p.M + m0 + i);
+        for (uint q = 0; q < 4; q++) a_col[i + q] = v[q];
       }
 #endif
-    for (uint kk = 0; kk < 4; kk++)
+      float b_row[RN];
+      for (uint j = 0; j < RN; j += 4) {
+        vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
+        for (uint q = 0; q < 4; q++) b_row[j + q] = v[q];
+      }
       for (uint i = 0; i < RM; i++)
-        for (uint j = 0; j < RN; j++) acc[i][j] = fma(a[i][kk], b[j][kk], acc[i][j]);
+        for (uint j = 0; j < RN; j++) {
+#if defined(MATMUL_TN)
+          acc[i][j] = fma(a_col[i], b_row[j], acc[i][j]);
+#else
+          acc[i][j] = fma(a[i][kk], b_row[j], acc[i][j]);
+#endif
+        }
+    }
+#endif
   }
   for (uint k = k_vec; k < p.K; k++) {
     float a[RM], b[RN];
