@@ -12,4 +12,7 @@ cJSON *vkft_json_float(double value);
  * malloc'd, no trailing newline. */
 char *vkft_json_print_python(const cJSON *item);
 
+/* Reads and parses a JSON file; NULL with a message naming the file on failure. */
+cJSON *vkft_json_read_file(const char *path);
+
 #endif

@@ -1,6 +1,9 @@
 /* Python-compatible JSON printing (see vkft/json.h). */
 #include "vkft/json.h"
 
+#include "vkft/error.h"
+#include "vkft/platform.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,4 +157,14 @@ char *vkft_json_print_python(const cJSON *item) {
     return NULL;
   }
   return o.s;
+}
+
+cJSON *vkft_json_read_file(const char *path) {
+  char *text;
+  size_t size;
+  if (vkft_file_read(path, &text, &size) != VKFT_OK) return NULL;
+  cJSON *json = cJSON_ParseWithLength(text, size);
+  free(text);
+  if (!json) vkft_error("%s: not valid JSON", path);
+  return json;
 }

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include "vkft/error.h"
+#include "vkft/json.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
 
@@ -15,12 +16,8 @@ int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info) {
   memset(info, 0, sizeof *info);
   char path[2048];
   snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-  char *text;
-  size_t size;
-  if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
-  cJSON *c = cJSON_ParseWithLength(text, size);
-  free(text);
-  if (!c) return vkft_error("%s: not valid JSON", path);
+  cJSON *c = vkft_json_read_file(path);
+  if (!c) return VKFT_ERR;
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(c, "peft_type");
   const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "r");
   const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(c, "lora_alpha");

@@ -71,39 +71,6 @@ FILE *vkft_fopen(const char *path, const char *mode) {
   return f;
 }
 
-int vkft_file_read(const char *path, char **data, size_t *size) {
-  FILE *f = vkft_fopen(path, "rb");
-  if (!f) return vkft_error("%s: cannot open", path);
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (cap - len < 65536) {
-      size_t new_cap = cap ? cap * 2 : 65536 + 1;
-      char *grown = realloc(buf, new_cap);
-      if (!grown) {
-        free(buf);
-        fclose(f);
-        return vkft_error("%s: out of memory reading file", path);
-      }
-      buf = grown;
-      cap = new_cap;
-    }
-    size_t got = fread(buf + len, 1, cap - len - 1, f);
-    len += got;
-    if (got == 0) break;
-  }
-  int failed = ferror(f);
-  fclose(f);
-  if (failed) {
-    free(buf);
-    return vkft_error("%s: read error", path);
-  }
-  buf[len] = 0;
-  *data = buf;
-  if (size) *size = len;
-  return VKFT_OK;
-}
-
 static DWORD attributes(const char *path) {
   wchar_t *w = utf8_to_wide(path);
   DWORD a = w ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
@@ -180,7 +147,8 @@ int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), vo
   WIN32_FIND_DATAW fd;
   HANDLE h = wp ? FindFirstFileW(wp, &fd) : INVALID_HANDLE_VALUE;
   free(wp);
-  if (h == INVALID_HANDLE_VALUE) return vkft_error("%s: cannot open folder: %s", path, last_error_text());
+  if (h == INVALID_HANDLE_VALUE)
+    return vkft_error("%s: cannot open folder: %s", path, last_error_text());
   do {
     if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L"..")) continue;
     char *name = wide_to_utf8(fd.cFileName);
@@ -229,16 +197,6 @@ void vkft_atomic_abort(vkft_atomic_file *af) {
   if (af->f) fclose(af->f);
   af->f = NULL;
   vkft_remove_tree(af->tmp_path);
-}
-
-int vkft_file_write_atomic(const char *path, const void *data, size_t size) {
-  vkft_atomic_file af;
-  if (vkft_atomic_begin(&af, path) != VKFT_OK) return VKFT_ERR;
-  if (size && fwrite(data, 1, size, af.f) != size) {
-    vkft_atomic_abort(&af);
-    return vkft_error("%s: write failed", path);
-  }
-  return vkft_atomic_commit(&af);
 }
 
 int vkft_rename_replace(const char *from, const char *to) {

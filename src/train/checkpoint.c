@@ -138,16 +138,6 @@ int export_adapter(trainer *t, const char *dir) {
   return status == VKFT_OK ? export_tokenizer(t, dir) : status;
 }
 
-static cJSON *read_json(const char *path) {
-  char *text;
-  size_t size;
-  if (vkft_file_read(path, &text, &size) != VKFT_OK) return NULL;
-  cJSON *json = cJSON_ParseWithLength(text, size);
-  free(text);
-  if (!json) vkft_error("%s: not valid JSON", path);
-  return json;
-}
-
 static int write_text(const char *path, char *text) {
   if (!text) return vkft_error("out of host memory");
   int status = vkft_file_write_atomic(path, text, strlen(text));
@@ -162,12 +152,12 @@ int export_tokenizer(trainer *t, const char *dir) {
   if (!t->n_added) return VKFT_OK;
   char path[2048];
   snprintf(path, sizeof path, "%s/tokenizer.json", t->cfg->model);
-  cJSON *tj = read_json(path);
+  cJSON *tj = vkft_json_read_file(path);
   if (!tj) return VKFT_ERR;
   cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
   if (!cJSON_IsArray(added)) added = cJSON_AddArrayToObject(tj, "added_tokens");
   snprintf(path, sizeof path, "%s/tokenizer_config.json", t->cfg->model);
-  cJSON *tc = vkft_file_exists(path) ? read_json(path) : cJSON_CreateObject();
+  cJSON *tc = vkft_file_exists(path) ? vkft_json_read_file(path) : cJSON_CreateObject();
   cJSON *decoder = tc ? cJSON_GetObjectItemCaseSensitive(tc, "added_tokens_decoder") : NULL;
   if (tc && !cJSON_IsObject(decoder)) decoder = cJSON_AddObjectToObject(tc, "added_tokens_decoder");
   for (int i = 0; tc && added && decoder && i < t->n_added; i++) {
@@ -309,12 +299,8 @@ static double number(const cJSON *o, const char *key) {
 int checkpoint_load(trainer *t, const char *dir) {
   char path[2200];
   snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-  char *text;
-  size_t size;
-  if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
-  cJSON *s = cJSON_ParseWithLength(text, size);
-  free(text);
-  if (!s) return vkft_error("%s: not valid JSON", path);
+  cJSON *s = vkft_json_read_file(path);
+  if (!s) return VKFT_ERR;
   /* the run must be the same job: compare the configuration without the output/step keys */
   char *mine = vkft_train_config_to_json(t->cfg);
   cJSON *now = mine ? cJSON_Parse(mine) : NULL;
