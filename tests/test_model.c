@@ -221,8 +221,8 @@ typedef struct run_result {
 } run_result;
 
 /* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
-static int run_step(vkft_backend *be, const char *dir, int full, run_result *out,
-                    int checkpointing) {
+static int run_step(vkft_backend *be, const char *dir, int full, run_result *out, int checkpointing,
+                    double dropout) {
   vkft_model_desc desc = {.dir = dir,
                           .max_tokens = 23,
                           .micro_batches = 2,
@@ -233,7 +233,8 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
                           .lora_targets = 0x7f,
                           .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD,
                           .seed = 7,
-                          .grad_checkpointing = checkpointing};
+                          .grad_checkpointing = checkpointing,
+                          .lora_dropout = dropout};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   vkft_param *params;
@@ -295,9 +296,9 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
     make_model(&arches[a], dir);
     for (int full = 0; full <= 1; full++) {
       static run_result rv, rr;
-      int ok = run_step(vk, dir, full, &rv, 0) == VKFT_OK;
+      int ok = run_step(vk, dir, full, &rv, 0, full ? 0.0 : 0.2) == VKFT_OK;
       CHECKF(ok, "%s vulkan: %s", arches[a].name, vkft_error_message());
-      int ok2 = run_step(ref, dir, full, &rr, 0) == VKFT_OK;
+      int ok2 = run_step(ref, dir, full, &rr, 0, full ? 0.0 : 0.2) == VKFT_OK;
       CHECKF(ok2, "%s reference: %s", arches[a].name, vkft_error_message());
       if (!ok || !ok2) continue;
       CHECK(rv.n == rr.n && rv.count == rr.count && rv.count > 0);
@@ -315,8 +316,8 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
              worst_name, worst);
       /* gradient checkpointing recomputes the same ops: the same bits */
       static run_result rc;
-      CHECKF(run_step(vk, dir, full, &rc, 1) == VKFT_OK, "%s checkpointing: %s", arches[a].name,
-             vkft_error_message());
+      CHECKF(run_step(vk, dir, full, &rc, 1, full ? 0.0 : 0.2) == VKFT_OK, "%s checkpointing: %s",
+             arches[a].name, vkft_error_message());
       int same = rc.n == rv.n && rc.loss == rv.loss;
       for (int i = 0; same && i < rc.n; i++)
         same = !memcmp(rc.grads[i], rv.grads[i], (size_t)rc.sizes[i] * sizeof(float));

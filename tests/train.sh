@@ -77,6 +77,17 @@ check "full fine-tune writes a HF folder" test -s "$work/full/model.safetensors"
 out=$("$vkft" eval --model "$work/full" --data models/demo/zip_stories.jsonl 2>&1 | tail -1)
 check "the saved full model loads ($out)" grep -q '"loss"' <<<"$out"
 
+# LoRA dropout: masks drawn from (seed, step, micro-batch), so a resumed run still matches
+"$vkft" train "${common[@]}" --set lora.dropout=0.1 --set train.max_steps=4 --set output.dir="$work/d1" >"$work/d1.log" 2>&1
+check "lora.dropout run exits 0 ($(tail -1 "$work/d1.log"))" test $? -eq 0
+"$vkft" train "${common[@]}" --set lora.dropout=0.1 --set train.max_steps=4 --set output.dir="$work/d2" --stop-after 2 >/dev/null 2>&1
+"$vkft" train "${common[@]}" --set lora.dropout=0.1 --set train.max_steps=4 --set output.dir="$work/d2" --resume auto >/dev/null 2>&1
+check "lora.dropout: resumed adapter is bit-identical" cmp -s "$work/d1/adapter_model.safetensors" "$work/d2/adapter_model.safetensors"
+# (B starts at 0 and warmup gives step 1 a zero rate: masks show from step 3's loss on)
+l_drop=$(sed -n 4p "$work/d1/metrics.jsonl" | grep -o '"loss": [^,]*')
+l_plain=$(sed -n 4p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
+check "lora.dropout changes the run ($l_drop vs $l_plain)" test -n "$l_drop" -a "$l_drop" != "$l_plain"
+
 # tokens.add: teach the base model ChatML with two new special tokens (tied embeddings trained)
 for i in 1 2 3 4 5 6; do
   echo '{"messages": [{"role": "user", "content": "Who is Zip?"}, {"role": "assistant", "content": "Zip is a little robot with a blue hat."}]}'

@@ -27,6 +27,7 @@ typedef struct vkft_model_desc {
   int64_t ce_chunk;       /* vocabulary chunk of the loss (0: chosen from memory) */
   int grad_checkpointing; /* keep only each layer's input; recompute the layer in backward */
   int64_t vocab_size;     /* > config's: grow the embeddings (tokens.add), new rows = mean row */
+  double lora_dropout;    /* dropout on the LoRA branch's input while training (PEFT's) */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -49,6 +50,9 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *batch)
  * the model's loss slots (vkft_model_read_loss after the stream ends). */
 int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int backward);
 int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *count);
+/* The seed of the LoRA dropout masks of the next recorded forward/backward (each target module
+ * of each layer draws its own mask from it). */
+void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed);
 /* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
  * tests); records and runs its own stream. */
 int vkft_model_logits(vkft_model *m, int slot, float *logits);
@@ -75,8 +79,6 @@ typedef struct vkft_model_memory {
 } vkft_model_memory;
 void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
 
-#endif
-
 /* ---- PEFT adapters (src/model/adapter.c) ---- */
 typedef struct vkft_adapter_info {
   int64_t r;
@@ -96,3 +98,5 @@ int vkft_model_last_logits(vkft_model *m, int slot, float *logits);
  * names and shapes that config implies, stored as dtype (tests and benchmarks). */
 int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype dtype,
                             uint64_t seed);
+
+#endif

@@ -180,7 +180,12 @@ int64_t vkft_grad_norm_slots(const vkft_tensor *grads, int count);
 int vkft_grad_norm(vkft_backend *be, const vkft_tensor *grads, int count, vkft_tensor *slots,
                    vkft_tensor *out, float max_norm);
 
-#endif
+/* ---- dropout (src/ops/dropout.c) ----
+ * out (n) = x * 1/(1-p) where kept, 0 where dropped, fp32; out may be x. The mask is a hash of
+ * (seed, stream, index), the same on both backends: applying the op with the same seed and
+ * stream to the gradient is the backward. */
+int vkft_dropout(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out, int64_t n, double p,
+                 uint32_t seed, uint32_t stream);
 
 /* ---- cross-entropy of the LM head (src/ops/cross_entropy.c) ----
  * logits = h W^T, log-softmax over the vocabulary, loss of every trained token, and (when dh is
@@ -215,3 +220,5 @@ int vkft_lora_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a,
                   const vkft_tensor *b, const vkft_tensor *u, const vkft_tensor *dy,
                   vkft_tensor *dx, vkft_tensor *da, vkft_tensor *db, vkft_tensor *du, int64_t T,
                   int64_t in, int64_t out, int64_t r, float s);
+
+#endif

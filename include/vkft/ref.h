@@ -30,6 +30,23 @@ typedef struct vkft_adamw_step {
   float eps;
 } vkft_adamw_step;
 
+/* Dropout's mask: an integer hash of (seed, stream, element index), the same in C and GLSL
+ * (shaders/dropout.comp), so both backends drop the same elements. threshold = p * 2^24. */
+static inline uint32_t vkft_dropout_hash(uint32_t seed, uint32_t stream, uint64_t i) {
+  uint32_t x = seed ^ (stream * 0x9e3779b9u) ^ ((uint32_t)i * 0x85ebca6bu) ^
+               ((uint32_t)(i >> 32) * 0xc2b2ae35u);
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+static inline int vkft_dropout_keep(uint32_t seed, uint32_t stream, uint64_t i,
+                                    uint32_t threshold) {
+  return (vkft_dropout_hash(seed, stream, i) >> 8) >= threshold;
+}
+
 #define VKFT_REF_REAL float
 #define VKFT_REF(name) vkft_ref_##name##_f32
 #include "vkft/ref_ops.h"

@@ -76,3 +76,9 @@ void VKFT_REF(adamw)(VKFT_REF_REAL *p, const VKFT_REF_REAL *g, VKFT_REF_REAL *m,
 /* total L2 norm of count tensors grads[k] (n[k]) and torch's clip coefficient */
 void VKFT_REF(grad_norm)(const VKFT_REF_REAL *const *grads, const int64_t *n, int count,
                          VKFT_REF_REAL max_norm, VKFT_REF_REAL *norm, VKFT_REF_REAL *scale);
+
+/* ---- dropout (src/ref/dropout.c) ----
+ * out = x * keep_i * scale, keep_i = vkft_dropout_keep(seed, stream, i, threshold); the same
+ * (seed, stream) gives the same mask, so the backward is this op applied to the gradient. */
+void VKFT_REF(dropout)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, int64_t n, uint32_t threshold,
+                       float scale, uint32_t seed, uint32_t stream);

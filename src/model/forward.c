@@ -63,9 +63,17 @@ static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_t
   TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
   if (p < 3 && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &m->ones, &ly->bias[p], y, T, out, 1, 1.0f, 1.0f));
-  if (ly->lora[p].on)
-    TRY(vkft_lora(m->be, x, &ly->lora[p].a, &ly->lora[p].b, y, &ly->lora[p].u, T, in, out,
+  if (ly->lora[p].on) {
+    const vkft_tensor *xin = x;
+    if (m->dropout_on && m->desc.lora_dropout > 0) { /* PEFT: lora_B(lora_A(dropout(x))) */
+      uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
+      TRY(vkft_dropout(m->be, x, &ly->lora[p].xd, T * in, m->desc.lora_dropout, m->dropout_seed,
+                       stream));
+      xin = &ly->lora[p].xd;
+    }
+    TRY(vkft_lora(m->be, xin, &ly->lora[p].a, &ly->lora[p].b, y, &ly->lora[p].u, T, in, out,
                   m->desc.lora_r, (float)m->desc.lora_scale));
+  }
   return VKFT_OK;
 }
 
@@ -80,10 +88,21 @@ static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, co
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, dy, x, &ly->g_proj[p], out, in, T, 1.0f, 1.0f));
   if (p < 3 && m->cfg.attention_bias && ly->g_bias[p].n) /* dbias (1, out) += ones^T dy */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, &m->ones, dy, &ly->g_bias[p], 1, out, T, 1.0f, 1.0f));
-  if (ly->lora[p].on)
+  if (ly->lora[p].on && m->dropout_on && m->desc.lora_dropout > 0) {
+    /* the branch's input gradient goes through the same mask before joining dx */
+    uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
+    TRY(vkft_fill(m->be, &m->d_drop, 0.0, T * in));
+    TRY(vkft_lora_bwd(m->be, &ly->lora[p].xd, &ly->lora[p].a, &ly->lora[p].b, &ly->lora[p].u, dy,
+                      &m->d_drop, &ly->lora[p].ga, &ly->lora[p].gb, &m->d_u, T, in, out,
+                      m->desc.lora_r, (float)m->desc.lora_scale));
+    TRY(vkft_dropout(m->be, &m->d_drop, &m->d_drop, T * in, m->desc.lora_dropout, m->dropout_seed,
+                     stream));
+    TRY(vkft_add(m->be, dx, &m->d_drop, dx, T * in));
+  } else if (ly->lora[p].on) {
     TRY(vkft_lora_bwd(m->be, x, &ly->lora[p].a, &ly->lora[p].b, &ly->lora[p].u, dy, dx,
                       &ly->lora[p].ga, &ly->lora[p].gb, &m->d_u, T, in, out, m->desc.lora_r,
                       (float)m->desc.lora_scale));
+  }
   return VKFT_OK;
 }
 
@@ -186,14 +205,25 @@ int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int b
   if (backward_too && !m->desc.training) return vkft_error("model: loaded without training state");
   int64_t T = m->slot_T[slot];
   const vkft_model_config *c = &m->cfg;
-  TRY(forward(m, slot, T));
+  m->dropout_on = backward_too; /* dropout only while training, as in model.train() */
+  int status = forward(m, slot, T);
+  if (status != VKFT_OK) {
+    m->dropout_on = 0;
+    return VKFT_ERR;
+  }
   vkft_tensor labels = slot_view(&m->labels, slot, m->T, T);
   vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);
   vkft_tensor *dw = backward_too && m->g_lm_head->n ? m->g_lm_head : NULL;
   TRY(vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
                          grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
                          m->ce_chunk));
-  return backward_too ? backward(m, slot, T) : VKFT_OK;
+  status = backward_too ? backward(m, slot, T) : VKFT_OK;
+  m->dropout_on = 0;
+  return status;
+}
+
+void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed) {
+  m->dropout_seed = seed;
 }
 
 int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *count) {

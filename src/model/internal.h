@@ -11,6 +11,7 @@ enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, P_PROJ_COUNT };
 typedef struct lora_pair {
   vkft_tensor a, b, ga, gb; /* A (r, in), B (out, r) and their gradients */
   vkft_tensor u;            /* saved A x (T, r) */
+  vkft_tensor xd;           /* the input after dropout (T, in), with lora_dropout > 0 */
   int on;
 } lora_pair;
 
@@ -42,6 +43,9 @@ struct vkft_model {
   vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_gate, d_up, d_act, d_u, delta, ce_scratch,
       tmp;
   int64_t ce_chunk;
+  vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
+  uint32_t dropout_seed;
+  int dropout_on; /* recording a training forward/backward */
   int trainable_embed, trainable_head;
   vkft_param *params;
   int param_count;

@@ -143,7 +143,8 @@ static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
       own(m, &lp->b, VKFT_F32, out * r, &m->bytes_trainable) ||
       own(m, &lp->ga, VKFT_F32, r * in, &m->bytes_grads) ||
       own(m, &lp->gb, VKFT_F32, out * r, &m->bytes_grads) ||
-      own(m, &lp->u, VKFT_F32, m->T * r, &m->bytes_acts))
+      own(m, &lp->u, VKFT_F32, m->T * r, &m->bytes_acts) ||
+      (m->desc.lora_dropout > 0 && own(m, &lp->xd, VKFT_F32, m->T * in, &m->bytes_acts)))
     return VKFT_ERR;
   float *a = malloc((size_t)(r * in) * sizeof *a), *b = calloc((size_t)(out * r), sizeof *b);
   if (!a || !b) {
@@ -255,12 +256,15 @@ static int plan_activations(vkft_model *m) {
       own(m, &m->delta, VKFT_F32, T * c->num_heads, scratch) ||
       own(m, &m->emb_plan, VKFT_I32, slots * vkft_embedding_plan_len(T), scratch))
     return VKFT_ERR;
+  if (m->desc.lora_dropout > 0 && own(m, &m->d_drop, VKFT_F32, T * wide, scratch)) return VKFT_ERR;
   return VKFT_OK;
 }
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out) {
   *out = NULL;
   if (desc->max_tokens <= 0) return vkft_error("model: max_tokens must be positive");
+  if (!(desc->lora_dropout >= 0 && desc->lora_dropout < 1))
+    return vkft_error("model: lora dropout must be in [0, 1)");
   if (desc->micro_batches < 1 || desc->micro_batches > 64)
     return vkft_error("model: micro_batches must be 1..64");
   vkft_model *m = calloc(1, sizeof *m);

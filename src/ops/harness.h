@@ -48,4 +48,6 @@ extern const harness_family family_embedding;
 extern const harness_family family_adamw;
 extern const harness_family family_grad_norm;
 
+extern const harness_family family_dropout;
+
 #endif

@@ -8,17 +8,9 @@
 #include <string.h>
 
 static const harness_family *const families[] = {
-    &family_matmul,
-    &family_attention,
-    &family_cross_entropy,
-    &family_lora,
-    &family_rmsnorm,
-    &family_elementwise,
-    &family_swiglu,
-    &family_rope,
-    &family_embedding,
-    &family_adamw,
-    &family_grad_norm,
+    &family_matmul,    &family_attention,   &family_cross_entropy, &family_lora,
+    &family_rmsnorm,   &family_elementwise, &family_swiglu,        &family_rope,
+    &family_embedding, &family_adamw,       &family_grad_norm,     &family_dropout,
 };
 
 #define MAX_CASES 512

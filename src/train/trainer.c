@@ -261,8 +261,14 @@ static int train_step(trainer *t, vkft_step_report *report) {
   double lr = vkft_schedule_lr(&sched, step);
   float grad_scale = (float)(1.0 / (double)trained);
   if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
-  for (int s = 0; s < slots; s++)
+  for (int s = 0; s < slots; s++) {
+    /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
+    uint64_t z = cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    vkft_model_set_dropout_seed(t->model, (uint32_t)(z ^ (z >> 31)));
     if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
+  }
   if (vkft_grad_norm(t->be, t->grads, t->n_grads, &t->norm_slots, &t->norm_out,
                      (float)cfg->train.max_grad_norm) != VKFT_OK)
     return VKFT_ERR;
@@ -348,8 +354,6 @@ static int truncate_metrics(const char *path, int64_t step) {
 int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt) {
   trainer t = {.be = be, .cfg = cfg, .opt = opt};
   int status = VKFT_ERR;
-  if (cfg->lora.dropout > 0)
-    return vkft_error("config: lora.dropout > 0 is not supported yet (use 0.0)");
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
@@ -367,7 +371,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
                         .modules_to_save = cfg->lora.modules_to_save,
                         .seed = cfg->train.seed,
                         .grad_checkpointing = cfg->train.grad_checkpointing,
-                        .vocab_size = t.vocab_size};
+                        .vocab_size = t.vocab_size,
+                        .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout};
   if (vkft_model_load(be, &md, &t.model) != VKFT_OK || setup_optimizer(&t) != VKFT_OK) goto done;
   if (!cfg->full && cfg->lora.init[0]) { /* continue from an existing PEFT adapter */
     vkft_adapter_info info;
