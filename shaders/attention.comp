@@ -28,6 +28,7 @@ layout(push_constant) uniform Push {
   uint64_t q, k, v, seq, out_, lse, dout, dq, dk, dv, delta;
   uint T, Hq, Hkv;
   float scale;
+  uint q_offset; // ATTN_FWD: query row i is position q_offset + i (KV cache); 0 otherwise
 } p;
 
 layout(constant_id = 0) const uint D = 64;     // head dimension
@@ -76,17 +77,20 @@ void main() {
   bool own[R];
   [[unroll]] for (uint r = 0; r < R; r++) {
     rows[r] = min(first + r, p.T - 1);
-    seqs[r] = seq_of(rows[r]);
     own[r] = first + r < p.T;
   }
-  const uint last = rows[R - 1];
+  // Positions of the owned rows: queries may start at q_offset (a KV cache holds the keys of
+  // every earlier position); keys and sequence ids are indexed by position.
+  const uint qo = p.q_offset;
+  [[unroll]] for (uint r = 0; r < R; r++) seqs[r] = seq_of(rows[r] + qo);
+  const uint last = rows[R - 1] + qo;
   const float score_scale = p.scale * LOG2E;
 
 #if defined(ATTN_FWD) || defined(ATTN_BWD_DQ)
   const uint g = head / group;
   // keys: from the first token sharing an id with an own row, up to the last own row
-  uint key_lo = first;
-  for (uint j = 0; j < first; j++) {
+  uint key_lo = first + qo;
+  for (uint j = 0; j < first + qo; j++) {
     int s = seq_of(j);
     bool hit = false;
     [[unroll]] for (uint r = 0; r < R; r++) hit = hit || s == seqs[r];
@@ -132,7 +136,7 @@ void main() {
     [[unroll]] for (uint c = 0; c < C; c++) {
       const int sj = seq_of(min(j0 + c, last));
       [[unroll]] for (uint r = 0; r < R; r++)
-        s[c][r] = j0 + c <= rows[r] && sj == seqs[r] ? s[c][r] * score_scale : NEG_INF;
+        s[c][r] = j0 + c <= rows[r] + qo && sj == seqs[r] ? s[c][r] * score_scale : NEG_INF;
     }
     [[unroll]] for (uint r = 0; r < R; r++) {
       float step_max = m[r];

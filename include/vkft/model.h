@@ -28,6 +28,7 @@ typedef struct vkft_model_desc {
   int grad_checkpointing; /* keep only each layer's input; recompute the layer in backward */
   int64_t vocab_size;     /* > config's: grow the embeddings (tokens.add), new rows = mean row */
   double lora_dropout;    /* dropout on the LoRA branch's input while training (PEFT's) */
+  int kv_cache;           /* keep keys and values of max_tokens positions (vkft_model_decode) */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -56,6 +57,11 @@ void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed);
 /* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
  * tests); records and runs its own stream. */
 int vkft_model_logits(vkft_model *m, int slot, float *logits);
+
+/* Generation with the KV cache (desc.kv_cache): runs n new tokens at positions pos0 ..
+ * pos0 + n - 1 (one sequence; the cache holds the earlier positions) and returns the logits of
+ * the last one (V floats). A prompt is one call with pos0 = 0, then one token per call. */
+int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0, float *logits);
 
 /* Parameters: everything the optimizer, checkpoints and adapter export see. */
 typedef struct vkft_param {
@@ -91,8 +97,6 @@ int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info);
 /* Loads DIR/adapter_model.safetensors into a model loaded for LoRA with the same r and targets
  * (every PEFT key must match a parameter of the model, and every trainable parameter a key). */
 int vkft_model_apply_adapter(vkft_model *m, const char *dir);
-/* Logits of the last position of micro-batch `slot` (V floats), for generation. */
-int vkft_model_last_logits(vkft_model *m, int slot, float *logits);
 
 /* Writes DIR/config.json (the given text) and DIR/model.safetensors with random weights of the
  * names and shapes that config implies, stored as dtype (tests and benchmarks). */

@@ -67,6 +67,13 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
 int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
                    const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
                    vkft_tensor *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale);
+/* The forward for Tq queries at positions q_offset .. q_offset + Tq - 1 over keys, values and
+ * sequence ids of every position 0 .. q_offset + Tq - 1 (a KV cache while generating); out is
+ * (Tq, Hq, D), lse (Tq, Hq). vkft_attention is this with q_offset = 0. */
+int vkft_attention_at(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                      const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
+                      vkft_tensor *lse, int64_t Tq, int64_t q_offset, int64_t Hq, int64_t Hkv,
+                      int64_t D, float scale);
 /* The backward of vkft_attention from dout = dL/dout (T, Hq, D) and the forward's out and
  * lse: overwrites dq (T, Hq, D), dk and dv (T, Hkv, D) (not overlapping any input). delta is
  * caller-provided scratch of (T, Hq) fp32 (memory is planned once); it holds sum_d dout * out

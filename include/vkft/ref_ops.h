@@ -10,6 +10,12 @@ void VKFT_REF(matmul)(vkft_matmul_orient orient, const VKFT_REF_REAL *a, const V
  * to token j iff j <= i and seq_id[j] == seq_id[i]. q is (T, Hq, D), k and v are (T, Hkv, D)
  * with Hq a multiple of Hkv; out is (T, Hq, D) and lse (T, Hq) the log-sum-exp of the scaled
  * scores scale * <q, k>, saved for the backward. */
+/* The same for Tq queries at positions q_offset.. over keys 0 .. q_offset + Tq - 1 (KV cache). */
+void VKFT_REF(attention_forward_at)(const VKFT_REF_REAL *q, const VKFT_REF_REAL *k,
+                                    const VKFT_REF_REAL *v, const int32_t *seq_id,
+                                    VKFT_REF_REAL *out, VKFT_REF_REAL *lse, int64_t Tq,
+                                    int64_t q_offset, int64_t Hq, int64_t Hkv, int64_t D,
+                                    VKFT_REF_REAL scale);
 void VKFT_REF(attention_forward)(const VKFT_REF_REAL *q, const VKFT_REF_REAL *k,
                                  const VKFT_REF_REAL *v, const int32_t *seq_id, VKFT_REF_REAL *out,
                                  VKFT_REF_REAL *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,

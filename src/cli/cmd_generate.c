@@ -22,11 +22,13 @@
 typedef struct model_opts {
   const char *model, *adapter;
   int64_t max_tokens;
+  int kv_cache;
 } model_opts;
 
 /* Loads the model (and adapter) for inference on the chosen device. */
 static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
-  vkft_model_desc desc = {.dir = o->model, .max_tokens = o->max_tokens, .micro_batches = 1};
+  vkft_model_desc desc = {
+      .dir = o->model, .max_tokens = o->max_tokens, .micro_batches = 1, .kv_cache = o->kv_cache};
   if (o->adapter) {
     vkft_adapter_info info;
     if (vkft_adapter_read_config(o->adapter, &info) != VKFT_OK) return VKFT_ERR;
@@ -180,6 +182,7 @@ int vkft_cmd_generate(int argc, char **argv) {
     return 1;
   }
   mo.max_tokens = capacity;
+  mo.kv_cache = 1;
   vkft_device *dev = cli_open_device(&dev_opts);
   if (!dev) return 1;
   vkft_backend *be;
@@ -190,21 +193,21 @@ int vkft_cmd_generate(int argc, char **argv) {
     return 1;
   }
   int32_t *seq = realloc(ids, (size_t)capacity * sizeof *seq);
-  int32_t *zeros = calloc((size_t)capacity, sizeof *zeros),
-          *pos = malloc((size_t)capacity * sizeof *pos);
-  int32_t *labels = malloc((size_t)capacity * sizeof *labels);
   float *logits = malloc((size_t)cfg.vocab_size * sizeof *logits);
   cand *work = malloc((size_t)cfg.vocab_size * sizeof *work);
-  if (!seq || !zeros || !pos || !labels || !logits || !work) return 1;
+  if (!seq || !logits || !work) {
+    fprintf(stderr, "vkft: out of host memory\n");
+    return 1;
+  }
   ids = seq;
-  for (int64_t i = 0; i < capacity; i++) pos[i] = (int32_t)i, labels[i] = -100;
   size_t prompt_len = n; /* chat mode prints only the reply */
   int32_t eos = vkft_tokenizer_eos_id(tok);
   uint64_t rng = seed;
-  /* no KV cache yet: each new token runs the forward over the whole sequence */
+  /* the prompt in one pass, then one token per pass over the KV cache */
+  size_t done = 0;
   while ((int64_t)n < capacity && status == VKFT_OK) {
-    vkft_model_batch b = {(int64_t)n, ids, labels, pos, zeros};
-    status = vkft_model_set_batch(m, 0, &b) || vkft_model_last_logits(m, 0, logits);
+    status = vkft_model_decode(m, ids + done, (int64_t)(n - done), (int64_t)done, logits);
+    done = n;
     if (status != VKFT_OK) break;
     int32_t next = sample(logits, cfg.vocab_size, temperature, top_k, top_p, &rng, work);
     ids[n++] = next;
@@ -222,7 +225,7 @@ int vkft_cmd_generate(int argc, char **argv) {
       free(text);
     }
   }
-  free(ids), free(zeros), free(pos), free(labels), free(logits), free(work);
+  free(ids), free(logits), free(work);
   vkft_model_free(m);
   vkft_backend_destroy(be);
   vkft_device_destroy(dev);

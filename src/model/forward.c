@@ -106,25 +106,39 @@ static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, co
   return VKFT_OK;
 }
 
-/* One decoder layer: X[l+1] = X[l] + attention(...) + mlp(...), saving its activations. */
-static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
+/* One decoder layer: X[l+1] = X[l] + attention(...) + mlp(...), saving its activations. With
+ * `cached`, the T rows are positions pos0.. of one sequence: their keys and values go into the
+ * layer's KV cache and the queries attend to every cached position. */
+static int forward_layer_at(vkft_model *m, int slot, int64_t T, int64_t l, int64_t pos0,
+                            int cached) {
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, F = c->intermediate_size, D = c->head_dim;
   int64_t H = c->num_heads, KV = c->num_kv_heads;
   float eps = (float)c->rms_norm_eps, scale = (float)(1.0 / sqrt((double)D));
   vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
   layer *ly = &m->layers[l];
+  vkft_tensor k = ly->k, v = ly->v;
+  if (cached) { /* the new rows of the cache */
+    k = vkft_tensor_view(&ly->kc, pos0 * KV * D, T * KV * D);
+    v = vkft_tensor_view(&ly->vc, pos0 * KV * D, T * KV * D);
+  }
   TRY(vkft_rmsnorm(m->be, &m->x[l], &ly->attn_norm, &ly->h1, &ly->rstd1, T, C, eps));
   TRY(project(m, ly, 0, &ly->h1, c->qk_norm ? &ly->q_raw : &ly->q, T)); /* (T, H*D) */
-  TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &ly->k, T)); /* (T, KV*D) */
-  TRY(project(m, ly, 2, &ly->h1, &ly->v, T));
+  TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &k, T));     /* (T, KV*D) */
+  TRY(project(m, ly, 2, &ly->h1, &v, T));
   if (c->qk_norm) { /* Qwen3: RMSNorm over each head's D values */
     TRY(vkft_rmsnorm(m->be, &ly->q_raw, &ly->q_norm, &ly->q, &ly->rstd_q, T * H, D, eps));
-    TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &ly->k, &ly->rstd_k, T * KV, D, eps));
+    TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &k, &ly->rstd_k, T * KV, D, eps));
   }
   TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
-  TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
-  TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
+  TRY(vkft_rope(m->be, &k, &k, &pos, &m->rope_freqs, T, KV, D));
+  if (cached) {
+    vkft_tensor all_seq = slot_view(&m->seq, slot, m->T, pos0 + T);
+    TRY(vkft_attention_at(m->be, &ly->q, &ly->kc, &ly->vc, &all_seq, &ly->att, &ly->lse, T, pos0, H,
+                          KV, D, scale));
+  } else {
+    TRY(vkft_attention(m->be, &ly->q, &k, &v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
+  }
   TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));             /* (T, C) */
   TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C)); /* residual */
   TRY(vkft_rmsnorm(m->be, &ly->x_mid, &ly->mlp_norm, &ly->h2, &ly->rstd2, T, C, eps));
@@ -133,6 +147,10 @@ static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
   TRY(vkft_swiglu(m->be, &ly->gate, &ly->up, &ly->act, T * F));
   TRY(project(m, ly, P_DOWN, &ly->act, &m->tmp, T));                /* (T, C) */
   return vkft_add(m->be, &ly->x_mid, &m->tmp, &m->x[l + 1], T * C); /* residual */
+}
+
+static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
+  return forward_layer_at(m, slot, T, l, 0, 0);
 }
 
 static int forward(vkft_model *m, int slot, int64_t T) {
@@ -258,21 +276,44 @@ int vkft_model_logits(vkft_model *m, int slot, float *logits) {
   return status ? VKFT_ERR : VKFT_OK;
 }
 
-int vkft_model_last_logits(vkft_model *m, int slot, float *logits) {
-  if (slot < 0 || slot >= m->desc.micro_batches || m->slot_T[slot] <= 0)
-    return vkft_error("model: micro-batch slot %d has no batch", slot);
-  int64_t T = m->slot_T[slot], V = m->cfg.vocab_size, C = m->cfg.hidden_size;
-  vkft_tensor last = vkft_tensor_view(&m->hf, (T - 1) * C, C);
-  /* the loss scratch is unused while generating; a small one is replaced by a temporary */
+int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0, float *logits) {
+  const vkft_model_config *c = &m->cfg;
+  int64_t C = c->hidden_size, V = c->vocab_size;
+  if (!m->desc.kv_cache) return vkft_error("model: loaded without a KV cache");
+  if (n <= 0 || pos0 < 0 || pos0 + n > m->T)
+    return vkft_error("model: positions %lld..%lld do not fit the cache of %lld", (long long)pos0,
+                      (long long)(pos0 + n - 1), (long long)m->T);
+  TRY(vkft_embedding_check_ids(ids, n, V));
+  if (!m->cache_seq_ready) { /* one sequence: every cached position has id 0 */
+    int32_t *zeros = calloc((size_t)m->T, sizeof *zeros);
+    vkft_tensor seq = slot_view(&m->seq, 0, m->T, m->T);
+    int status = zeros ? vkft_tensor_write(m->be, &seq, zeros) : vkft_error("out of host memory");
+    free(zeros);
+    TRY(status);
+    m->cache_seq_ready = 1;
+  }
+  int32_t *pos = malloc((size_t)n * sizeof *pos);
+  if (!pos) return vkft_error("out of host memory");
+  for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(pos0 + i);
+  vkft_tensor tids = slot_view(&m->ids, 0, m->T, n), tpos = slot_view(&m->pos, 0, m->T, n);
+  int status = vkft_tensor_write(m->be, &tids, ids) || vkft_tensor_write(m->be, &tpos, pos);
+  free(pos);
+  TRY(status);
   vkft_tensor own = {0}, out = vkft_tensor_view(&m->ce_scratch, 0, V);
   if (m->ce_scratch.n < V) {
-    if (vkft_tensor_alloc(m->be, VKFT_F32, V, &own) != VKFT_OK) return VKFT_ERR;
+    TRY(vkft_tensor_alloc(m->be, VKFT_F32, V, &own));
     out = own;
   }
-  int status = vkft_begin(m->be);
+  vkft_tensor last = vkft_tensor_view(&m->hf, (n - 1) * C, C);
+  status = vkft_begin(m->be);
   if (status == VKFT_OK) {
-    status = forward(m, slot, T) ||
-             vkft_matmul(m->be, VKFT_MATMUL_NT, &last, m->lm_head, &out, 1, V, C, 1.0f, 0.0f);
+    status = vkft_embedding(m->be, &m->embed, &tids, &m->x[0], n, C, V);
+    for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++)
+      status = forward_layer_at(m, 0, n, l, pos0, 1);
+    if (status == VKFT_OK)
+      status = vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, n, C,
+                            (float)c->rms_norm_eps) ||
+               vkft_matmul(m->be, VKFT_MATMUL_NT, &last, m->lm_head, &out, 1, V, C, 1.0f, 0.0f);
     if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
   }
   if (status == VKFT_OK) status = vkft_tensor_read(m->be, &out, logits);

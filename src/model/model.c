@@ -204,6 +204,10 @@ static int plan_activations(vkft_model *m) {
          own(m, &ly->rstd_k, VKFT_F32, T * c->num_kv_heads, acts)))
       return VKFT_ERR;
   }
+  for (int64_t l = 0; m->desc.kv_cache && l < L; l++)
+    if (own(m, &m->layers[l].kc, VKFT_F32, T * KD, acts) ||
+        own(m, &m->layers[l].vc, VKFT_F32, T * KD, acts))
+      return VKFT_ERR;
   int64_t wide = QD > C ? QD : C;
   if (F > wide) wide = F;
   if (own(m, &m->hf, VKFT_F32, T * C, acts) || own(m, &m->rstd_f, VKFT_F32, T, acts) ||

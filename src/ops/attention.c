@@ -18,6 +18,7 @@ typedef struct attention_push {
   uint64_t q, k, v, seq, out, lse, dout, dq, dk, dv, delta;
   uint32_t T, Hq, Hkv;
   float scale;
+  uint32_t q_offset;
 } attention_push;
 
 static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
@@ -56,21 +57,24 @@ static void specialize(vkft_device *dev, vkft_dispatch_desc *d, int64_t D,
   d->push_size = sizeof *push;
 }
 
-int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
-                   const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
-                   vkft_tensor *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
-  if (check_shape("attention", T, Hq, Hkv, D) ||
-      op_check("attention", "q", q, T * Hq * D, DT(VKFT_F32)) ||
+int vkft_attention_at(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                      const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
+                      vkft_tensor *lse, int64_t Tq, int64_t q_offset, int64_t Hq, int64_t Hkv,
+                      int64_t D, float scale) {
+  int64_t T = q_offset + Tq; /* positions covered by the keys */
+  if (q_offset < 0 || check_shape("attention", T, Hq, Hkv, D) ||
+      op_check("attention", "q", q, Tq * Hq * D, DT(VKFT_F32)) ||
       op_check("attention", "k", k, T * Hkv * D, DT(VKFT_F32)) ||
       op_check("attention", "v", v, T * Hkv * D, DT(VKFT_F32)) ||
       op_check("attention", "seq_id", seq_id, T, DT(VKFT_I32)) ||
-      op_check("attention", "out", out, T * Hq * D, DT(VKFT_F32)) ||
-      op_check("attention", "lse", lse, T * Hq, DT(VKFT_F32)))
+      op_check("attention", "out", out, Tq * Hq * D, DT(VKFT_F32)) ||
+      op_check("attention", "lse", lse, Tq * Hq, DT(VKFT_F32)))
     return VKFT_ERR;
+  if (Tq <= 0) return vkft_error("attention: no query");
 
   if (!be->dev) {
-    vkft_ref_attention_forward_f32(q->host, k->host, v->host, seq_id->host, out->host, lse->host, T,
-                                   Hq, Hkv, D, scale);
+    vkft_ref_attention_forward_at_f32(q->host, k->host, v->host, seq_id->host, out->host, lse->host,
+                                      Tq, q_offset, Hq, Hkv, D, scale);
     return VKFT_OK;
   }
 
@@ -80,10 +84,11 @@ int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
                          .seq = seq_id->buf.addr,
                          .out = out->buf.addr,
                          .lse = lse->buf.addr,
-                         .T = (uint32_t)T,
+                         .T = (uint32_t)Tq,
                          .Hq = (uint32_t)Hq,
                          .Hkv = (uint32_t)Hkv,
-                         .scale = scale};
+                         .scale = scale,
+                         .q_offset = (uint32_t)q_offset};
   vkft_dispatch_desc d = {
       .shader = "attention_fwd",
       .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v), vk_range_of(seq_id)},
@@ -92,10 +97,16 @@ int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
       .write_count = 2};
   specialize(be->dev, &d, D, &push);
   uint32_t rows = d.spec[2] * d.spec[3];
-  d.groups[0] = (uint32_t)((T + rows - 1) / rows);
+  d.groups[0] = (uint32_t)((Tq + rows - 1) / rows);
   d.groups[1] = (uint32_t)Hq;
   d.groups[2] = 1;
   return vkft_stream_dispatch(be->dev, &d);
+}
+
+int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                   const vkft_tensor *v, const vkft_tensor *seq_id, vkft_tensor *out,
+                   vkft_tensor *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
+  return vkft_attention_at(be, q, k, v, seq_id, out, lse, T, 0, Hq, Hkv, D, scale);
 }
 
 int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,

@@ -21,28 +21,31 @@ static real score(const real *q, const real *k, int64_t i, int64_t j, int64_t h,
   return scale * sum;
 }
 
-/* q is (T, Hq, D), k and v are (T, Hkv, D), seq_id is (T); out is (T, Hq, D), lse is (T, Hq).
+/* q is (Tq, Hq, D): the queries of positions q_offset .. q_offset + Tq - 1; k and v are
+ * (q_offset + Tq, Hkv, D) and seq_id (q_offset + Tq) cover every position up to the last query
+ * (a KV cache during generation; q_offset = 0 in training). out is (Tq, Hq, D), lse (Tq, Hq).
  * Query head h reads kv head h / (Hq / Hkv). */
-void REF(attention_forward)(const real *q, const real *k, const real *v, const int32_t *seq_id,
-                            real *out, real *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
-                            real scale) {
+void REF(attention_forward_at)(const real *q, const real *k, const real *v, const int32_t *seq_id,
+                               real *out, real *lse, int64_t Tq, int64_t q_offset, int64_t Hq,
+                               int64_t Hkv, int64_t D, real scale) {
   int64_t group = Hq / Hkv;
-  for (int64_t i = 0; i < T; i++) {
+  for (int64_t i = 0; i < Tq; i++) {
+    int64_t pos = q_offset + i;
     for (int64_t h = 0; h < Hq; h++) {
       int64_t g = h / group;
       /* pass 1: the row maximum, so that exp never overflows */
       real max = -INFINITY;
-      for (int64_t j = 0; j <= i; j++) {
-        if (!attends(seq_id, i, j)) continue;
+      for (int64_t j = 0; j <= pos; j++) {
+        if (!attends(seq_id, pos, j)) continue;
         real s = score(q, k, i, j, h, g, Hq, Hkv, D, scale);
         if (s > max) max = s;
       }
-      /* pass 2: softmax weights and the weighted sum of values (j == i always attends) */
+      /* pass 2: softmax weights and the weighted sum of values (j == pos always attends) */
       real *o = out + (i * Hq + h) * D;
       for (int64_t d = 0; d < D; d++) o[d] = 0;
       real sum = 0;
-      for (int64_t j = 0; j <= i; j++) {
-        if (!attends(seq_id, i, j)) continue;
+      for (int64_t j = 0; j <= pos; j++) {
+        if (!attends(seq_id, pos, j)) continue;
         real p = exp(score(q, k, i, j, h, g, Hq, Hkv, D, scale) - max);
         sum += p;
         const real *vj = v + (j * Hkv + g) * D;
@@ -52,6 +55,13 @@ void REF(attention_forward)(const real *q, const real *k, const real *v, const i
       lse[i * Hq + h] = max + log(sum);
     }
   }
+}
+
+/* q is (T, Hq, D), k and v are (T, Hkv, D), seq_id is (T); out is (T, Hq, D), lse is (T, Hq). */
+void REF(attention_forward)(const real *q, const real *k, const real *v, const int32_t *seq_id,
+                            real *out, real *lse, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
+                            real scale) {
+  REF(attention_forward_at)(q, k, v, seq_id, out, lse, T, 0, Hq, Hkv, D, scale);
 }
 
 /* Gradients of L given dout = dL/dout (T, Hq, D): dq (T, Hq, D), dk and dv (T, Hkv, D), all
