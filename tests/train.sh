@@ -46,6 +46,19 @@ check "resumed adapter is bit-identical" cmp -s "$work/a/adapter_model.safetenso
 check "resumed metrics equal (losses, lrs, norms)" cmp -s <(sed 's/, "tokens_per_s.*//' "$work/a/metrics.jsonl") \
   <(sed 's/, "tokens_per_s.*//' "$work/b/metrics.jsonl")
 
+# a real SIGINT: the step in flight finishes, a checkpoint is written, exit status 0
+"$vkft" train "${common[@]}" --set train.max_steps=1000 --set output.dir="$work/sig" >"$work/sig.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do # wait (up to 60 s) for the first step's metrics line
+  [ -s "$work/sig/metrics.jsonl" ] && break
+  sleep 0.2
+done
+kill -INT $pid
+wait $pid
+check "SIGINT: exit 0 ($(tail -1 "$work/sig.log"))" test $? -eq 0
+check "SIGINT: a checkpoint was written" test -n "$(ls -d "$work"/sig/checkpoint-* 2>/dev/null)"
+check "SIGINT: said how to resume" grep -q "resume with --resume auto" "$work/sig.log"
+
 # a crash after step 5 whose last checkpoint is step 4: resume from it
 "$vkft" train "${common[@]}" --set output.dir="$work/c" --set output.save_every=2 --set output.keep_last=2 \
   --stop-after 5 >"$work/c1.log" 2>&1
