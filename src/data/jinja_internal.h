@@ -261,7 +261,7 @@ void jinja_float_repr(double f, char out[40]);
 size_t utf8_length(const char *p, size_t n);
 size_t utf8_offset(const char *p, size_t n, size_t index); /* byte offset of code point */
 uint32_t utf8_decode(const char *p, size_t n, size_t *used);
-size_t utf8_encode(uint32_t cp, char out[4]);
+#include "vkft/utf8.h"
 
 /* ---- JSON (jinja_json.c) ---- */
 int jv_from_cjson(jinja_state *st, const cJSON *json, jv *out);

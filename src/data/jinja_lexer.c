@@ -137,7 +137,7 @@ static int decode_string(lexer *lx, const char *p, size_t n, const char **out, s
       }
       if (cp > 0x10FFFF) return vkft_error("%s:%d: invalid \\U escape", lx->name, lx->line);
       i += (size_t)digits;
-      o += utf8_encode(cp, dst + o); /* encoded length <= escape length */
+      o += vkft_utf8_encode(cp, dst + o); /* encoded length <= escape length */
       break;
     }
     default:
@@ -147,7 +147,7 @@ static int decode_string(lexer *lx, const char *p, size_t n, const char **out, s
         while (k < 3 && i < n && p[i] >= '0' && p[i] <= '7')
           cp = cp * 8 + (uint32_t)(p[i++] - '0'), k++;
         i--;
-        o += utf8_encode(cp, dst + o);
+        o += vkft_utf8_encode(cp, dst + o);
       } else {
         dst[o++] = '\\';
         dst[o++] = c;

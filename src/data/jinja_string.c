@@ -56,7 +56,7 @@ static int is_cased(uint32_t c) {
 
 static int put_cp(jinja_buf *buf, uint32_t cp) {
   char enc[4];
-  return jinja_buf_put(buf, enc, utf8_encode(cp, enc));
+  return jinja_buf_put(buf, enc, vkft_utf8_encode(cp, enc));
 }
 
 /* Jinja's title filter splits words at runs of "-", whitespace, "(", "{", "[", "<". */

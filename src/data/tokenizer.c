@@ -55,29 +55,6 @@ int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
   return n;
 }
 
-size_t tok_utf8_encode(uint32_t cp, char *out) {
-  if (cp < 0x80) {
-    out[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = (char)(0xC0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xE0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = (char)(0xF0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* Rust char::is_whitespace (the Unicode White_Space property). */
 int tok_is_whitespace(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
@@ -248,7 +225,7 @@ static void build_byte_chars(vkft_tokenizer *tok) {
   for (int b = 0; b < 256; b++) {
     int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
     uint32_t cp = printable ? (uint32_t)b : next++;
-    tok->byte_char_len[b] = (uint8_t)tok_utf8_encode(cp, tok->byte_char[b]);
+    tok->byte_char_len[b] = (uint8_t)vkft_utf8_encode(cp, tok->byte_char[b]);
     tok->byte_token[b] = tok_strmap_get(&tok->vocab, tok->byte_char[b], tok->byte_char_len[b]);
     tok->char_byte[cp] = (int16_t)b;
   }

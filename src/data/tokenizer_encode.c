@@ -234,7 +234,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
       uint32_t cp;
       int k = tok_utf8_decode((const unsigned char *)in + i, len - i, &cp);
       if (!k) k = 1, cp = (unsigned char)in[i];
-      n_out += tok_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), res + n_out);
+      n_out += vkft_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), res + n_out);
       i += (size_t)k;
     }
     break;

@@ -288,7 +288,7 @@ void tok_decoder_free(tok_decoder *d);
 /* tokenizer.c: small helpers */
 int tok_grow(void **buf, size_t *cap, size_t need, size_t elem);
 int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp); /* bytes used, 0 if bad */
-size_t tok_utf8_encode(uint32_t cp, char *out);
+#include "vkft/utf8.h"
 int tok_is_whitespace(uint32_t cp);
 int tok_is_alphanumeric(uint32_t cp);
 int tok_is_numeric(uint32_t cp);
