@@ -65,5 +65,20 @@ fi
 out=$(echo '{"text": 5}' | "$vkft" tokenize --tokenizer "$src/models/stories260K" 2>&1); rc=$?
 check "tokenize: bad line is one error naming the line ($out)" test $rc -eq 1 -a "$(grep -c 'stdin line 1' <<<"$out")" -eq 1
 
+# data tools on the bundled demo data
+tmp=$(mktemp -d)
+out=$("$vkft" data prepare --model "$src/models/stories260K" --data "$src/models/demo/zip_stories.jsonl" --out "$tmp/p.jsonl" 2>&1); rc=$?
+check "data prepare exits 0 ($out)" test $rc -eq 0
+check "data prepare: one line per record" test "$(wc -l <"$tmp/p.jsonl")" -eq 64
+check "data prepare: ids and labels, prompt masked" grep -q '^{"input_ids": \[1, [0-9, ]*\], "labels": \[-100, -100, ' "$tmp/p.jsonl"
+out=$("$vkft" data stats --model "$src/models/stories260K" --data "$src/models/demo/zip_stories.jsonl" --json 2>&1)
+check "data stats --json" grep -q '"records":64' <<<"$out"
+out=$("$vkft" data preview --model "$src/models/stories260K" --data "$src/models/demo/zip_stories.jsonl" --count 1 2>&1)
+check "data preview brackets the trained text" grep -q '\[\[there was a little robot named Zip' <<<"$out"
+echo '{"instruction": "x"' >"$tmp/bad.json"
+out=$("$vkft" data stats --model "$src/models/stories260K" --data "$tmp/bad.json" 2>&1); rc=$?
+check "data: a file that is not JSON is one error, exit 1 ($out)" test $rc -ne 0 -a "$(grep -c bad.json <<<"$out")" -ge 1
+rm -rf "$tmp"
+
 echo "$passed passed, $failed failed"
 test $failed -eq 0
