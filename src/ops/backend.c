@@ -113,7 +113,7 @@ int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offse
 }
 
 int vkft_begin(vkft_backend *be) {
-  if (be->recording) return vkft_error("internal: vkft_begin twice");
+  /* a stream left open by a failed op (its error was returned then) is discarded */
   be->recording = 1;
   return be->dev ? vkft_stream_begin(be->dev) : VKFT_OK;
 }

@@ -28,6 +28,7 @@
 
 typedef struct attn_ctx {
   int64_t T, Hq, Hkv, D;
+  int64_t split; /* "_cached": rows [0, split) then [split, T) as a KV-cache query offset */
   float scale;
   vkft_tensor q, k, v, seq, dout, out, lse, delta;
   vkft_tensor result;           /* fwd: out | lse; bwd: dq | dk | dv (one rerun check) */
@@ -37,8 +38,21 @@ typedef struct attn_ctx {
 
 static int record_fwd(vkft_backend *be, void *p) {
   attn_ctx *x = p;
-  return vkft_attention(be, &x->q, &x->k, &x->v, &x->seq, &x->r_out, &x->r_lse, x->T, x->Hq, x->Hkv,
-                        x->D, x->scale);
+  if (!x->split)
+    return vkft_attention(be, &x->q, &x->k, &x->v, &x->seq, &x->r_out, &x->r_lse, x->T, x->Hq,
+                          x->Hkv, x->D, x->scale);
+  /* the queries in two parts, the second at a query offset over every key (a KV cache) */
+  int64_t qrow = x->Hq * x->D, s = x->split, rest = x->T - s;
+  vkft_tensor q1 = vkft_tensor_view(&x->q, 0, s * qrow),
+              q2 = vkft_tensor_view(&x->q, s * qrow, rest * qrow);
+  vkft_tensor o1 = vkft_tensor_view(&x->r_out, 0, s * qrow),
+              o2 = vkft_tensor_view(&x->r_out, s * qrow, rest * qrow);
+  vkft_tensor l1 = vkft_tensor_view(&x->r_lse, 0, s * x->Hq),
+              l2 = vkft_tensor_view(&x->r_lse, s * x->Hq, rest * x->Hq);
+  return vkft_attention_at(be, &q1, &x->k, &x->v, &x->seq, &o1, &l1, s, 0, x->Hq, x->Hkv, x->D,
+                           x->scale) ||
+         vkft_attention_at(be, &q2, &x->k, &x->v, &x->seq, &o2, &l2, rest, s, x->Hq, x->Hkv, x->D,
+                           x->scale);
 }
 
 static int record_bwd(vkft_backend *be, void *p) {
@@ -123,6 +137,7 @@ static int run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_
   attn_ctx x = {.T = c->d[0], .Hq = c->d[1], .Hkv = c->d[2], .D = c->d[3]};
   int64_t T = x.T, Hq = x.Hq, Hkv = x.Hkv, D = x.D;
   int bwd = strstr(c->op, "bwd") != NULL;
+  x.split = strstr(c->op, "_cached") && x.T > 1 ? x.T - (x.T / 3 > 0 ? x.T / 3 : 1) : 0;
   x.scale = (float)(1.0 / sqrt((double)D));
   snprintf(r->shape, sizeof r->shape, "T%lld Hq%lld/%lld D%lld", (long long)T, (long long)Hq,
            (long long)Hkv, (long long)D);
@@ -248,6 +263,10 @@ static const vkft_op_case cases[] = {
     {"attention", VKFT_F32, {67, 4, 2, 64}, HARNESS_T},
     {"attention", VKFT_F32, {130, 2, 1, 128}, HARNESS_T},
     {"attention_packed", VKFT_F32, {37, 2, 1, 80}, HARNESS_T},
+    /* generation: the last third of the queries at a query offset (vkft_attention_at) */
+    {"attention_cached", VKFT_F32, {37, 4, 2, 16}, HARNESS_T},
+    {"attention_cached", VKFT_F32, {67, 4, 2, 64}, HARNESS_T | HARNESS_S},
+    {"attention_cached", VKFT_F32, {2, 2, 1, 5}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {1, 1, 1, 8}, HARNESS_T},
     {"attention_bwd", VKFT_F32, {1, 4, 2, 5}, HARNESS_T},
     {"attention_bwd_packed", VKFT_F32, {37, 4, 2, 16}, HARNESS_T | HARNESS_S},

@@ -40,7 +40,10 @@ void vk_stream_shutdown(vkft_device *dev) {
 }
 
 int vkft_stream_begin(vkft_device *dev) {
-  if (dev->recording) return vkft_error("internal: stream already recording");
+  if (dev->recording) { /* an op failed mid-recording: that stream is discarded */
+    vkEndCommandBuffer(dev->cmd);
+    dev->recording = 0;
+  }
   vkResetCommandBuffer(dev->cmd, 0);
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
