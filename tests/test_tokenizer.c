@@ -12,6 +12,7 @@
 #include "vkft/error.h"
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
+#include "vkft/utf8.h"
 
 #define DATA VKFT_SHARED_DATA "/"
 
@@ -35,22 +36,6 @@ typedef struct str {
   char *data;
   size_t len;
 } str;
-
-static size_t put_utf8(unsigned long cp, char *out) {
-  if (cp < 0x80) return out[0] = (char)cp, 1;
-  if (cp < 0x800) return out[0] = (char)(0xC0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3F)), 2;
-  if (cp < 0x10000) {
-    out[0] = (char)(0xE0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = (char)(0xF0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
 
 /* Decodes the JSON string literal starting at *p (the opening quote); advances *p past it. */
 static str json_literal(const char **p) {
@@ -88,7 +73,7 @@ static str json_literal(const char **p) {
         s += 6;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
       }
-      out.len += put_utf8(cp, out.data + out.len);
+      out.len += vkft_utf8_encode((uint32_t)cp, out.data + out.len);
       break;
     }
     default:

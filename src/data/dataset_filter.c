@@ -3,26 +3,16 @@
  * the share of repeated lines in a reply. Each rule names itself as the drop reason. */
 #include "vkft/dataset.h"
 
+#include "vkft/utf8.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* as U+FFFD where malformed, like a lenient decoder */
 static uint32_t next_cp(const unsigned char **s) {
-  const unsigned char *p = *s;
-  uint32_t c = p[0];
-  int n = c < 0x80             ? 0
-          : (c & 0xE0) == 0xC0 ? 1
-          : (c & 0xF0) == 0xE0 ? 2
-          : (c & 0xF8) == 0xF0 ? 3
-                               : -1;
-  if (n < 0) return *s = p + 1, 0xFFFD;
-  if (n) c &= 0x3F >> n;
-  for (int i = 1; i <= n; i++) {
-    if ((p[i] & 0xC0) != 0x80) return *s = p + i, 0xFFFD;
-    c = (c << 6) | (p[i] & 0x3F);
-  }
-  *s = p + n + 1;
-  return c;
+  uint32_t c = vkft_utf8_next(s);
+  return c == VKFT_UTF8_BAD ? 0xFFFD : c;
 }
 
 static size_t count_cps(const char *s) {

@@ -7,6 +7,8 @@
  * and resynchronises on the next added token, whose text appears verbatim. */
 #include "dataset_internal.h"
 
+#include "vkft/utf8.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -24,31 +26,6 @@ static int bytelevel_byte(uint32_t cp) {
   return -1;
 }
 
-/* Next code point of a NUL-terminated UTF-8 string; advances *s. 0xFFFFFFFF if malformed. */
-static uint32_t next_cp(const unsigned char **s) {
-  const unsigned char *p = *s;
-  uint32_t c = p[0];
-  int n = c < 0x80             ? 0
-          : (c & 0xE0) == 0xC0 ? 1
-          : (c & 0xF0) == 0xE0 ? 2
-          : (c & 0xF8) == 0xF0 ? 3
-                               : -1;
-  if (n < 0) {
-    *s = p + 1;
-    return 0xFFFFFFFFu;
-  }
-  if (n) c &= 0x3F >> n;
-  for (int i = 1; i <= n; i++) {
-    if ((p[i] & 0xC0) != 0x80) {
-      *s = p + i;
-      return 0xFFFFFFFFu;
-    }
-    c = (c << 6) | (p[i] & 0x3F);
-  }
-  *s = p + n + 1;
-  return c;
-}
-
 enum { SURFACE_MAX = 1024 };
 
 /* Byte-level surface, or SIZE_MAX if the string has a character outside the alphabet. */
@@ -56,7 +33,7 @@ static size_t bytelevel_surface(const char *str, unsigned char *out) {
   const unsigned char *s = (const unsigned char *)str;
   size_t n = 0;
   while (*s) {
-    int b = bytelevel_byte(next_cp(&s));
+    int b = bytelevel_byte(vkft_utf8_next(&s));
     if (b < 0 || n == SURFACE_MAX) return SIZE_MAX;
     out[n++] = (unsigned char)b;
   }

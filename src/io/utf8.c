@@ -23,3 +23,27 @@ size_t vkft_utf8_encode(uint32_t cp, char out[4]) {
   out[3] = (char)(0x80 | (cp & 0x3F));
   return 4;
 }
+
+uint32_t vkft_utf8_next(const unsigned char **s) {
+  const unsigned char *p = *s;
+  uint32_t c = p[0];
+  int n = c < 0x80             ? 0
+          : (c & 0xE0) == 0xC0 ? 1
+          : (c & 0xF0) == 0xE0 ? 2
+          : (c & 0xF8) == 0xF0 ? 3
+                               : -1;
+  if (n < 0) {
+    *s = p + 1;
+    return VKFT_UTF8_BAD;
+  }
+  if (n) c &= 0x3Fu >> n;
+  for (int i = 1; i <= n; i++) {
+    if ((p[i] & 0xC0) != 0x80) {
+      *s = p + i;
+      return VKFT_UTF8_BAD;
+    }
+    c = (c << 6) | (p[i] & 0x3F);
+  }
+  *s = p + n + 1;
+  return c;
+}
