@@ -15,4 +15,7 @@ char *vkft_json_print_python(const cJSON *item);
 /* Reads and parses a JSON file; NULL with a message naming the file on failure. */
 cJSON *vkft_json_read_file(const char *path);
 
+/* Writes vkft_json_print_python(item) and a newline to path atomically. */
+int vkft_json_write_file(const char *path, const cJSON *item);
+
 #endif

@@ -7,6 +7,7 @@
 #define VKFT_MODEL_H
 
 #include "vkft/model_config.h"
+#include "vkft/modules.h"
 #include "vkft/ops.h"
 
 #include <stdint.h>
@@ -85,18 +86,26 @@ typedef struct vkft_model_memory {
 } vkft_model_memory;
 void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
 
-/* ---- PEFT adapters (src/model/adapter.c) ---- */
+/* ---- PEFT adapters (src/model/peft.c): the adapter format, read and written in one place ----
+ * adapter_config.json + adapter_model.safetensors with the keys PEFT uses
+ * ("base_model.model." + the Hugging Face module path + ".lora_A.weight"). */
 typedef struct vkft_adapter_info {
   int64_t r;
-  double alpha;
+  double alpha, dropout;
   int use_rslora;
   unsigned targets, modules_to_save; /* VKFT_MOD_* */
+  char base_model[1024];             /* base_model_name_or_path */
 } vkft_adapter_info;
 /* Reads DIR/adapter_config.json (a LoRA adapter as PEFT writes it). */
 int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info);
+/* The LoRA scale s = alpha / r (or alpha / sqrt(r) with rsLoRA). */
+double vkft_adapter_scale(const vkft_adapter_info *info);
 /* Loads DIR/adapter_model.safetensors into a model loaded for LoRA with the same r and targets
  * (every PEFT key must match a parameter of the model, and every trainable parameter a key). */
 int vkft_model_apply_adapter(vkft_model *m, const char *dir);
+/* Writes the model's trainable parameters (fp32) as DIR/adapter_model.safetensors and `info`
+ * as DIR/adapter_config.json, both byte for byte as PEFT's save_pretrained writes them. */
+int vkft_model_save_adapter(vkft_model *m, const vkft_adapter_info *info, const char *dir);
 
 /* Writes DIR/config.json (the given text) and DIR/model.safetensors with random weights of the
  * names and shapes that config implies, stored as dtype (tests and benchmarks). */

@@ -41,4 +41,7 @@ typedef struct vkft_model_config {
  * inconsistent fields are one error naming the file and field. */
 int vkft_model_config_load(const char *path, vkft_model_config *cfg);
 
+/* The weight shape (out, in) of projection p (vkft/modules.h) of a layer. */
+void vkft_model_proj_shape(const vkft_model_config *cfg, int p, int64_t *out, int64_t *in);
+
 #endif

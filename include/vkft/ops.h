@@ -42,6 +42,8 @@ int vkft_tensor_write_range(vkft_backend *be, const vkft_tensor *t, int64_t offs
                             const void *src);
 int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
                            void *dst);
+/* Reads all n elements widened to fp32 (f32, f16 or bf16 tensors). */
+int vkft_tensor_read_f32(vkft_backend *be, const vkft_tensor *t, float *dst);
 
 /* Ops between vkft_begin and vkft_end are recorded into one command stream (Vulkan) and run
  * at vkft_end; the reference backend runs each op immediately. */

@@ -4,23 +4,12 @@
 #ifndef VKFT_TRAIN_CONFIG_H
 #define VKFT_TRAIN_CONFIG_H
 
+#include "vkft/modules.h"
+
 #include <stdint.h>
 
 #define VKFT_CFG_PATH 1024
 #define VKFT_CFG_MAX_LIST 16
-
-/* LoRA target modules and modules_to_save, as bit masks */
-enum {
-  VKFT_MOD_Q = 1 << 0,
-  VKFT_MOD_K = 1 << 1,
-  VKFT_MOD_V = 1 << 2,
-  VKFT_MOD_O = 1 << 3,
-  VKFT_MOD_GATE = 1 << 4,
-  VKFT_MOD_UP = 1 << 5,
-  VKFT_MOD_DOWN = 1 << 6,
-  VKFT_MOD_EMBED = 1 << 7,   /* modules_to_save: embed_tokens */
-  VKFT_MOD_LM_HEAD = 1 << 8, /* modules_to_save: lm_head */
-};
 
 typedef struct vkft_train_file {
   char path[VKFT_CFG_PATH];

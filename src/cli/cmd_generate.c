@@ -35,8 +35,7 @@ static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
     /* the adapter's parameters exist in training mode (gradients unused here) */
     desc.training = 1;
     desc.lora_r = info.r;
-    desc.lora_scale =
-        info.use_rslora ? info.alpha / sqrt((double)info.r) : info.alpha / (double)info.r;
+    desc.lora_scale = vkft_adapter_scale(&info);
     desc.lora_targets = info.targets;
     desc.modules_to_save = info.modules_to_save;
   }

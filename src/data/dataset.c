@@ -1,7 +1,7 @@
 /* Loading a dataset: reads each file, splits it into records, detects its format, then turns
  * the records into examples on a pool of threads (parse, render, tokenize, mask), keeping input
  * order, and lists every bad record with its file and line. Also the seeded train/eval split. */
-#include "dataset_internal.h"
+#include "internal.h"
 
 #include "vkft/error.h"
 #include "vkft/platform.h"

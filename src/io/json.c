@@ -168,3 +168,18 @@ cJSON *vkft_json_read_file(const char *path) {
   if (!json) vkft_error("%s: not valid JSON", path);
   return json;
 }
+
+int vkft_json_write_file(const char *path, const cJSON *item) {
+  char *text = vkft_json_print_python(item);
+  if (!text) return vkft_error("%s: out of host memory", path);
+  size_t n = strlen(text);
+  char *line = realloc(text, n + 2);
+  if (!line) {
+    free(text);
+    return vkft_error("%s: out of host memory", path);
+  }
+  line[n] = '\n';
+  int status = vkft_file_write_atomic(path, line, n + 1);
+  free(line);
+  return status;
+}

@@ -2,6 +2,7 @@
 #include "vkft/model_config.h"
 
 #include "vkft/error.h"
+#include "vkft/modules.h"
 #include "vkft/platform.h"
 
 #include <cjson/cJSON.h>
@@ -136,6 +137,15 @@ static int parse(const char *file, const cJSON *root, vkft_model_config *cfg) {
   snprintf(cfg->torch_dtype, sizeof cfg->torch_dtype, "%s",
            cJSON_IsString(dtype) ? dtype->valuestring : "float32");
   return VKFT_OK;
+}
+
+void vkft_model_proj_shape(const vkft_model_config *c, int p, int64_t *out, int64_t *in) {
+  int64_t C = c->hidden_size, F = c->intermediate_size;
+  int64_t QD = c->num_heads * c->head_dim, KD = c->num_kv_heads * c->head_dim;
+  const int64_t outs[VKFT_PROJ_COUNT] = {QD, KD, KD, C, F, F, C};
+  const int64_t ins[VKFT_PROJ_COUNT] = {C, C, C, QD, C, C, F};
+  *out = outs[p];
+  *in = ins[p];
 }
 
 int vkft_model_config_load(const char *path, vkft_model_config *cfg) {

@@ -61,7 +61,7 @@ static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_t
                    int64_t T) {
   int64_t in = m->proj_in[p], out = m->proj_out[p];
   TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
-  if (p < 3 && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
+  if (vkft_proj_has_bias(p) && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &m->ones, &ly->bias[p], y, T, out, 1, 1.0f, 1.0f));
   if (ly->lora[p].on) {
     const vkft_tensor *xin = x;
@@ -86,7 +86,8 @@ static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, co
                   accumulate ? 1.0f : 0.0f));
   if (ly->g_proj[p].n) /* dW (out, in) += dy^T x */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, dy, x, &ly->g_proj[p], out, in, T, 1.0f, 1.0f));
-  if (p < 3 && m->cfg.attention_bias && ly->g_bias[p].n) /* dbias (1, out) += ones^T dy */
+  if (vkft_proj_has_bias(p) && m->cfg.attention_bias &&
+      ly->g_bias[p].n) /* dbias (1, out) += ones^T dy */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, &m->ones, dy, &ly->g_bias[p], 1, out, T, 1.0f, 1.0f));
   if (ly->lora[p].on && m->dropout_on && m->desc.lora_dropout > 0) {
     /* the branch's input gradient goes through the same mask before joining dx */

@@ -4,9 +4,19 @@
 #define VKFT_MODEL_INTERNAL_H
 
 #include "vkft/model.h"
-#include "vkft/train_config.h"
+#include "vkft/modules.h"
 
-enum { P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN, P_PROJ_COUNT };
+/* short names for the projection indices of vkft/modules.h */
+enum {
+  P_Q = VKFT_PROJ_Q,
+  P_K = VKFT_PROJ_K,
+  P_V = VKFT_PROJ_V,
+  P_O = VKFT_PROJ_O,
+  P_GATE = VKFT_PROJ_GATE,
+  P_UP = VKFT_PROJ_UP,
+  P_DOWN = VKFT_PROJ_DOWN,
+  P_PROJ_COUNT = VKFT_PROJ_COUNT
+};
 
 typedef struct lora_pair {
   vkft_tensor a, b, ga, gb; /* A (r, in), B (out, r) and their gradients */

@@ -13,10 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *proj_names[P_PROJ_COUNT] = {
-    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
-
 /* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets. */
 static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
   if (m->allocated_count == m->allocated_cap) {
@@ -160,9 +156,9 @@ static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
   if (status) return VKFT_ERR;
   lp->on = 1;
   char name[160];
-  snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, proj_names[p]);
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, vkft_proj_path(p));
   if (add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
-  snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, proj_names[p]);
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, vkft_proj_path(p));
   return add_param(m, name, 2, out, r, &lp->b, &lp->gb);
 }
 
@@ -280,11 +276,9 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   int status = vkft_model_config_load(desc->dir, &m->cfg);
   if (status == VKFT_OK) status = vkft_st_open(desc->dir, &st);
   const vkft_model_config *c = &m->cfg;
-  int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
-  int64_t QD = c->num_heads * D, KD = c->num_kv_heads * D;
-  int64_t ins[P_PROJ_COUNT] = {C, C, C, QD, C, C, F}, outs[P_PROJ_COUNT] = {QD, KD, KD, C, F, F, C};
-  memcpy(m->proj_in, ins, sizeof ins);
-  memcpy(m->proj_out, outs, sizeof outs);
+  int64_t C = c->hidden_size, V = c->vocab_size, D = c->head_dim;
+  for (int p = 0; p < P_PROJ_COUNT; p++)
+    vkft_model_proj_shape(c, p, &m->proj_out[p], &m->proj_in[p]);
   int full = desc->full && desc->training;
   m->trainable_embed = desc->training && (full || (desc->modules_to_save & VKFT_MOD_EMBED));
   m->trainable_head = desc->training && (full || (desc->modules_to_save & VKFT_MOD_LM_HEAD));
@@ -305,12 +299,13 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
         LOAD("model.layers.%d.post_attention_layernorm.weight", 1, C, 0, &ly->mlp_norm,
              &ly->g_mlp_norm);
     for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
-      snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, proj_names[p]);
-      status = load_weight(m, st, name, 2, outs[p], ins[p], full, &ly->proj[p], &ly->g_proj[p]);
+      snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, vkft_proj_path(p));
+      status = load_weight(m, st, name, 2, m->proj_out[p], m->proj_in[p], full, &ly->proj[p],
+                           &ly->g_proj[p]);
     }
-    for (int p = 0; status == VKFT_OK && c->attention_bias && p < 3; p++) {
-      snprintf(name, sizeof name, "model.layers.%d.%s.bias", (int)l, proj_names[p]);
-      status = load_weight(m, st, name, 1, outs[p], 0, full, &ly->bias[p], &ly->g_bias[p]);
+    for (int p = 0; status == VKFT_OK && c->attention_bias && vkft_proj_has_bias(p); p++) {
+      snprintf(name, sizeof name, "model.layers.%d.%s.bias", (int)l, vkft_proj_path(p));
+      status = load_weight(m, st, name, 1, m->proj_out[p], 0, full, &ly->bias[p], &ly->g_bias[p]);
     }
     if (status == VKFT_OK && c->qk_norm)
       status =

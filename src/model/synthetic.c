@@ -47,29 +47,26 @@ int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype
   if (vkft_file_write_atomic(path, config_json, strlen(config_json)) != VKFT_OK) return VKFT_ERR;
   vkft_model_config c;
   if (vkft_model_config_load(dir, &c) != VKFT_OK) return VKFT_ERR;
-  int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
-  int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+  int64_t C = c.hidden_size, V = c.vocab_size, D = c.head_dim;
   vkft_st_writer *w;
   if (vkft_st_writer_create(&w) != VKFT_OK) return VKFT_ERR;
   blobs *b = calloc(1, sizeof *b);
   uint64_t rng = seed;
   int status = b ? VKFT_OK : vkft_error("out of host memory");
-  static const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                 "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                 "mlp.down_proj"};
-  int64_t outs[7] = {QD, KD, KD, C, F, F, C}, ins[7] = {C, C, C, QD, C, C, F};
   if (!status) status = add(w, b, &rng, dtype, "model.embed_tokens.weight", 2, V, C, 0, 0.5);
   if (!status) status = add(w, b, &rng, dtype, "model.norm.weight", 1, C, 0, 1, 0.2);
   if (!status && !c.tie_word_embeddings)
     status = add(w, b, &rng, dtype, "lm_head.weight", 2, V, C, 0, 0.3);
   for (int l = 0; !status && l < c.num_layers; l++) {
     char n[160];
-    for (int p = 0; !status && p < 7; p++) {
-      snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, names[p]);
-      status = add(w, b, &rng, dtype, n, 2, outs[p], ins[p], 0, 1.0 / sqrt((double)ins[p]));
-      if (!status && p < 3 && c.attention_bias) {
-        snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, names[p]);
-        status = add(w, b, &rng, dtype, n, 1, outs[p], 0, 0, 0.1);
+    for (int p = 0; !status && p < VKFT_PROJ_COUNT; p++) {
+      int64_t out, in;
+      vkft_model_proj_shape(&c, p, &out, &in);
+      snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, vkft_proj_path(p));
+      status = add(w, b, &rng, dtype, n, 2, out, in, 0, 1.0 / sqrt((double)in));
+      if (!status && vkft_proj_has_bias(p) && c.attention_bias) {
+        snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, vkft_proj_path(p));
+        status = add(w, b, &rng, dtype, n, 1, out, 0, 0, 0.1);
       }
     }
     snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);

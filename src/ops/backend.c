@@ -112,6 +112,20 @@ int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offse
   return vkft_buffer_download(be->dev, &t->buf, (uint64_t)offset * es, dst, (uint64_t)n * es);
 }
 
+int vkft_tensor_read_f32(vkft_backend *be, const vkft_tensor *t, float *dst) {
+  if (t->dtype == VKFT_F32) return vkft_tensor_read(be, t, dst);
+  if (t->dtype == VKFT_I32) return vkft_error("tensor read: an i32 tensor is not fp32 data");
+  /* the 16-bit values fit in the first half of dst; widen from the back so nothing is
+   * overwritten before it is read */
+  if (vkft_tensor_read(be, t, dst) != VKFT_OK) return VKFT_ERR;
+  for (int64_t i = t->n - 1; i >= 0; i--) {
+    uint16_t h;
+    memcpy(&h, (const char *)dst + 2 * i, sizeof h);
+    dst[i] = t->dtype == VKFT_F16 ? vkft_f16_to_f32(h) : vkft_bf16_to_f32(h);
+  }
+  return VKFT_OK;
+}
+
 int vkft_begin(vkft_backend *be) {
   /* a stream left open by a failed op (its error was returned then) is discarded */
   be->recording = 1;

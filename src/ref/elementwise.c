@@ -1,5 +1,5 @@
 /* Reference elementwise arithmetic (add, scale); copies, fills and dtype conversions are
- * specified by memcpy and the exact host conversions of src/ops/dtype.c. */
+ * specified by memcpy and the exact host conversions of src/core/dtype.c. */
 #include "real.h"
 
 /* out = a + b, all (n); out may be a or b */

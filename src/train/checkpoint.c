@@ -16,26 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const module_names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                           "gate_proj", "up_proj", "down_proj"};
-
 static float *download(trainer *t, const vkft_tensor *x) {
   float *host = malloc((size_t)x->n * sizeof *host);
   if (!host) {
     vkft_error("out of host memory");
     return NULL;
   }
-  if (x->dtype == VKFT_F32) {
-    if (vkft_tensor_read(t->be, x, host) == VKFT_OK) return host;
-  } else {
-    void *raw = malloc((size_t)x->n * vkft_dtype_size(x->dtype));
-    if (raw && vkft_tensor_read(t->be, x, raw) == VKFT_OK) {
-      vkft_convert_to_f32(x->dtype, raw, host, (size_t)x->n);
-      free(raw);
-      return host;
-    }
-    free(raw);
-  }
+  if (vkft_tensor_read_f32(t->be, x, host) == VKFT_OK) return host;
   free(host);
   return NULL;
 }
@@ -73,69 +60,18 @@ static int save_tensors(trainer *t, const char *path, const char *prefix, int tr
   return status;
 }
 
-static int write_json(const char *path, cJSON *json) {
-  char *text = vkft_json_print_python(json);
-  if (!text) return vkft_error("out of host memory");
-  size_t n = strlen(text);
-  char *copy = malloc(n + 2);
-  if (!copy) {
-    free(text);
-    return vkft_error("out of host memory");
-  }
-  memcpy(copy, text, n);
-  copy[n] = '\n';
-  free(text);
-  int status = vkft_file_write_atomic(path, copy, n + 1);
-  free(copy);
-  return status;
-}
-
-/* adapter_config.json + adapter_model.safetensors as PEFT writes them. */
+/* The adapter as PEFT writes it (src/model/peft.c), and the tokenizer when it grew. */
 int export_adapter(trainer *t, const char *dir) {
   const vkft_train_config *cfg = t->cfg;
-  char path[2048];
-  snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-  if (save_tensors(t, path, "base_model.model.", 1, 0) != VKFT_OK) return VKFT_ERR;
-  cJSON *c = cJSON_CreateObject();
-  cJSON_AddObjectToObject(c, "alpha_pattern");
-  cJSON_AddNullToObject(c, "auto_mapping");
-  cJSON_AddStringToObject(c, "base_model_name_or_path", cfg->model);
-  cJSON_AddStringToObject(c, "bias", "none");
-  cJSON_AddBoolToObject(c, "fan_in_fan_out", 0);
-  cJSON_AddBoolToObject(c, "inference_mode", 1);
-  cJSON_AddBoolToObject(c, "init_lora_weights", 1);
-  cJSON_AddNullToObject(c, "layer_replication");
-  cJSON_AddNullToObject(c, "layers_pattern");
-  cJSON_AddNullToObject(c, "layers_to_transform");
-  cJSON_AddObjectToObject(c, "loftq_config");
-  cJSON_AddNumberToObject(c, "lora_alpha", cfg->lora.alpha); /* integral: printed as an int */
-  cJSON_AddItemToObject(c, "lora_dropout", vkft_json_float(cfg->lora.dropout));
-  cJSON_AddNullToObject(c, "megatron_config");
-  cJSON_AddStringToObject(c, "megatron_core", "megatron.core");
-  if (cfg->lora.modules_to_save) {
-    cJSON *m = cJSON_AddArrayToObject(c, "modules_to_save");
-    if (cfg->lora.modules_to_save & VKFT_MOD_EMBED)
-      cJSON_AddItemToArray(m, cJSON_CreateString("embed_tokens"));
-    if (cfg->lora.modules_to_save & VKFT_MOD_LM_HEAD)
-      cJSON_AddItemToArray(m, cJSON_CreateString("lm_head"));
-  } else {
-    cJSON_AddNullToObject(c, "modules_to_save");
-  }
-  cJSON_AddStringToObject(c, "peft_type", "LORA");
-  cJSON_AddNumberToObject(c, "r", (double)cfg->lora.r);
-  cJSON_AddObjectToObject(c, "rank_pattern");
-  cJSON_AddNullToObject(c, "revision");
-  cJSON *targets = cJSON_AddArrayToObject(c, "target_modules");
-  for (int i = 0; i < 7; i++)
-    if (cfg->lora.targets & (1u << i))
-      cJSON_AddItemToArray(targets, cJSON_CreateString(module_names[i]));
-  cJSON_AddStringToObject(c, "task_type", "CAUSAL_LM");
-  cJSON_AddBoolToObject(c, "use_dora", 0);
-  cJSON_AddBoolToObject(c, "use_rslora", cfg->lora.use_rslora);
-  snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-  int status = write_json(path, c);
-  cJSON_Delete(c);
-  return status == VKFT_OK ? export_tokenizer(t, dir) : status;
+  vkft_adapter_info info = {.r = cfg->lora.r,
+                            .alpha = cfg->lora.alpha,
+                            .dropout = cfg->lora.dropout,
+                            .use_rslora = cfg->lora.use_rslora,
+                            .targets = cfg->lora.targets,
+                            .modules_to_save = cfg->lora.modules_to_save};
+  snprintf(info.base_model, sizeof info.base_model, "%s", cfg->model);
+  if (vkft_model_save_adapter(t->model, &info, dir) != VKFT_OK) return VKFT_ERR;
+  return export_tokenizer(t, dir);
 }
 
 static int write_text(const char *path, char *text) {
@@ -283,7 +219,7 @@ int checkpoint_save(trainer *t, const char *dir) {
     free(config);
     if (parsed) cJSON_AddItemToObject(s, "config", parsed);
     snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
-    status = write_json(path, s);
+    status = vkft_json_write_file(path, s);
     cJSON_Delete(s);
   }
   if (status == VKFT_OK) status = vkft_rename_replace(tmp, dir);

@@ -79,10 +79,6 @@ static const key keys[] = {
 };
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
 
-static const char *const module_names[] = {"q_proj",    "k_proj",       "v_proj",
-                                           "o_proj",    "gate_proj",    "up_proj",
-                                           "down_proj", "embed_tokens", "lm_head"};
-
 static size_t edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b), row[128];
   if (lb >= 127) return 999;
@@ -199,10 +195,8 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
     unsigned mask = 0;
     int is_save = !strcmp(k->name, "lora.modules_to_save");
     for (const cJSON *e = v->child; e; e = e->next) {
-      int found = -1;
-      for (int i = 0; i < 9 && cJSON_IsString(e); i++)
-        if (!strcmp(e->valuestring, module_names[i])) found = i;
-      if (found < 0 || (is_save ? found < 7 : found >= 7))
+      int found = cJSON_IsString(e) ? vkft_module_find(e->valuestring) : -1;
+      if (found < 0 || (is_save ? found < VKFT_PROJ_COUNT : found >= VKFT_PROJ_COUNT))
         return vkft_error("%s: \"%s\": unsupported module %s (allowed: %s)", where, k->name,
                           cJSON_IsString(e) ? e->valuestring : "(not a string)",
                           is_save
@@ -399,8 +393,8 @@ static void dump_value(cJSON *section, const char *name, const key *k,
   case K_MODULES: {
     cJSON *list = cJSON_AddArrayToObject(section, name);
     unsigned mask = *(const unsigned *)base;
-    for (int i = 0; i < 9 && list; i++)
-      if (mask & (1u << i)) cJSON_AddItemToArray(list, cJSON_CreateString(module_names[i]));
+    for (int i = 0; i < VKFT_MOD_COUNT && list; i++)
+      if (mask & (1u << i)) cJSON_AddItemToArray(list, cJSON_CreateString(vkft_module_name(i)));
     break;
   }
   case K_TOKENS: {

@@ -1,0 +1,527 @@
+/* Values of the Jinja interpreter: the arena they live in, lists and dicts, and the Python
+ * semantics templates depend on (truthiness, ==, <, str() and repr(), float repr). */
+#include "internal.h"
+
+#include "vkft/error.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arena ---- */
+
+struct jinja_block {
+  jinja_block *next;
+  size_t used, size;
+  _Alignas(16) unsigned char data[];
+};
+
+void *jinja_arena_alloc(jinja_arena *arena, size_t size) {
+  size = (size + 15) & ~(size_t)15;
+  if (size == 0) size = 16;
+  jinja_block *b = arena->head;
+  if (!b || b->size - b->used < size) {
+    size_t block_size = size > 65536 ? size : 65536;
+    size_t limit = arena->limit ? arena->limit : JINJA_MAX_MEMORY;
+    if (arena->total + block_size > limit) return NULL;
+    b = malloc(sizeof *b + block_size);
+    if (!b) return NULL;
+    b->used = 0;
+    b->size = block_size;
+    b->next = arena->head;
+    arena->head = b;
+    arena->total += block_size;
+  }
+  void *p = b->data + b->used;
+  b->used += size;
+  memset(p, 0, size);
+  return p;
+}
+
+void jinja_arena_free(jinja_arena *arena) {
+  jinja_block *b = arena->head;
+  while (b) {
+    jinja_block *next = b->next;
+    free(b);
+    b = next;
+  }
+  arena->head = NULL;
+  arena->total = 0;
+}
+
+/* ---- buffer ---- */
+
+int jinja_buf_put(jinja_buf *buf, const char *data, size_t len) {
+  size_t limit = buf->limit ? buf->limit : JINJA_MAX_OUTPUT;
+  if (len > limit || buf->len > limit - len)
+    return vkft_error("rendered text exceeds the limit of %zu bytes", limit);
+  if (buf->len + len + 1 > buf->cap) {
+    size_t cap = buf->cap ? buf->cap : 256;
+    while (cap < buf->len + len + 1) cap *= 2;
+    char *p = realloc(buf->data, cap);
+    if (!p) return vkft_error("out of memory");
+    buf->data = p;
+    buf->cap = cap;
+  }
+  if (len) memcpy(buf->data + buf->len, data, len);
+  buf->len += len;
+  buf->data[buf->len] = 0;
+  return VKFT_OK;
+}
+
+int jinja_buf_puts(jinja_buf *buf, const char *text) {
+  return jinja_buf_put(buf, text, strlen(text));
+}
+int jinja_buf_putc(jinja_buf *buf, char c) {
+  return jinja_buf_put(buf, &c, 1);
+}
+
+void jinja_buf_free(jinja_buf *buf) {
+  free(buf->data);
+  buf->data = NULL;
+  buf->len = buf->cap = 0;
+}
+
+int jinja_fail(const jinja_state *st, int line, const char *fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return vkft_error("%s:%d: %s", st && st->name ? st->name : "template", line, msg);
+}
+
+/* ---- constructors ---- */
+
+jv jv_undefined(const char *name) {
+  jv v = {.type = JV_UNDEFINED};
+  v.u.s.p = name;
+  v.u.s.n = name ? strlen(name) : 0;
+  return v;
+}
+jv jv_none(void) {
+  return (jv){.type = JV_NONE};
+}
+jv jv_bool(int b) {
+  jv v = {.type = JV_BOOL};
+  v.u.i = b != 0;
+  return v;
+}
+jv jv_int(int64_t i) {
+  jv v = {.type = JV_INT};
+  v.u.i = i;
+  return v;
+}
+jv jv_float(double f) {
+  jv v = {.type = JV_FLOAT};
+  v.u.f = f;
+  return v;
+}
+jv jv_str_ref(const char *p, size_t n) {
+  jv v = {.type = JV_STR};
+  v.u.s.p = p ? p : "";
+  v.u.s.n = n;
+  return v;
+}
+
+static int oom(const jinja_state *st) {
+  return jinja_fail(st, 0, "out of memory (render arena)");
+}
+
+int jv_str_copy(jinja_state *st, const char *p, size_t n, jv *out) {
+  if (n == 0) {
+    *out = jv_str_ref("", 0);
+    return VKFT_OK;
+  }
+  char *copy = jinja_arena_alloc(&st->arena, n + 1);
+  if (!copy) return oom(st);
+  memcpy(copy, p, n);
+  *out = jv_str_ref(copy, n);
+  return VKFT_OK;
+}
+
+int jv_str_from_buf(jinja_state *st, jinja_buf *buf, jv *out) {
+  int rc = jv_str_copy(st, buf->data ? buf->data : "", buf->len, out);
+  jinja_buf_free(buf);
+  return rc;
+}
+
+int jv_new_list(jinja_state *st, size_t cap, jv *out) {
+  jv_list *list = jinja_arena_alloc(&st->arena, sizeof *list);
+  if (!list) return oom(st);
+  if (cap) {
+    list->items = jinja_arena_alloc(&st->arena, cap * sizeof(jv));
+    if (!list->items) return oom(st);
+    list->cap = cap;
+  }
+  out->type = JV_LIST;
+  out->u.list = list;
+  return VKFT_OK;
+}
+
+int jv_new_dict(jinja_state *st, int kind, jv *out) {
+  jv_dict *dict = jinja_arena_alloc(&st->arena, sizeof *dict);
+  if (!dict) return oom(st);
+  dict->kind = kind;
+  out->type = JV_DICT;
+  out->u.dict = dict;
+  return VKFT_OK;
+}
+
+/* Arrays grow inside the arena; the old copy stays there until the render ends. */
+static int grow(jinja_state *st, jv **items, size_t len, size_t *cap) {
+  size_t new_cap = *cap ? *cap * 2 : 4;
+  jv *p = jinja_arena_alloc(&st->arena, new_cap * sizeof(jv));
+  if (!p) return oom(st);
+  if (len) memcpy(p, *items, len * sizeof(jv));
+  *items = p;
+  *cap = new_cap;
+  return VKFT_OK;
+}
+
+int jv_list_push(jinja_state *st, jv_list *list, jv item) {
+  if (list->len == list->cap && grow(st, &list->items, list->len, &list->cap)) return VKFT_ERR;
+  list->items[list->len++] = item;
+  return VKFT_OK;
+}
+
+const jv *jv_dict_get(const jv_dict *dict, jv key) {
+  for (size_t i = 0; i < dict->len; i++)
+    if (jv_equal(dict->keys[i], key)) return &dict->values[i];
+  return NULL;
+}
+
+const jv *jv_dict_get_str(const jv_dict *dict, const char *key) {
+  return jv_dict_get(dict, jv_str_ref(key, strlen(key)));
+}
+
+int jv_dict_set(jinja_state *st, jv_dict *dict, jv key, jv value) {
+  for (size_t i = 0; i < dict->len; i++)
+    if (jv_equal(dict->keys[i], key)) {
+      dict->values[i] = value;
+      return VKFT_OK;
+    }
+  if (dict->len == dict->cap) {
+    size_t cap = dict->cap;
+    if (grow(st, &dict->keys, dict->len, &cap)) return VKFT_ERR;
+    size_t cap2 = dict->cap;
+    if (grow(st, &dict->values, dict->len, &cap2)) return VKFT_ERR;
+    dict->cap = cap;
+  }
+  dict->keys[dict->len] = key;
+  dict->values[dict->len] = value;
+  dict->len++;
+  return VKFT_OK;
+}
+
+/* ---- Python semantics ---- */
+
+int jv_truthy(jv v) {
+  switch (v.type) {
+  case JV_UNDEFINED:
+  case JV_NONE:
+    return 0;
+  case JV_BOOL:
+  case JV_INT:
+    return v.u.i != 0;
+  case JV_FLOAT:
+    return v.u.f != 0.0;
+  case JV_STR:
+    return v.u.s.n != 0;
+  case JV_LIST:
+    return v.u.list->len != 0;
+  case JV_DICT:
+    return v.u.dict->kind != JD_DICT || v.u.dict->len != 0;
+  case JV_FUNC:
+    return 1;
+  }
+  return 0;
+}
+
+int jv_is_number(jv v) {
+  return v.type == JV_INT || v.type == JV_FLOAT || v.type == JV_BOOL;
+}
+double jv_as_double(jv v) {
+  return v.type == JV_FLOAT ? v.u.f : (double)v.u.i;
+}
+
+/* Python ==: 1 == 1.0 == True, containers compare element-wise, Undefined equals Undefined. */
+int jv_equal(jv a, jv b) {
+  if (jv_is_number(a) && jv_is_number(b)) {
+    if (a.type != JV_FLOAT && b.type != JV_FLOAT) return a.u.i == b.u.i;
+    return jv_as_double(a) == jv_as_double(b);
+  }
+  if (a.type != b.type) return 0;
+  switch (a.type) {
+  case JV_UNDEFINED:
+  case JV_NONE:
+    return 1;
+  case JV_STR:
+    return a.u.s.n == b.u.s.n && memcmp(a.u.s.p, b.u.s.p, a.u.s.n) == 0;
+  case JV_LIST:
+    if (a.u.list->len != b.u.list->len || a.u.list->is_tuple != b.u.list->is_tuple) return 0;
+    for (size_t i = 0; i < a.u.list->len; i++)
+      if (!jv_equal(a.u.list->items[i], b.u.list->items[i])) return 0;
+    return 1;
+  case JV_DICT:
+    if (a.u.dict == b.u.dict) return 1;
+    if (a.u.dict->kind != JD_DICT || b.u.dict->kind != JD_DICT) return 0;
+    if (a.u.dict->len != b.u.dict->len) return 0;
+    for (size_t i = 0; i < a.u.dict->len; i++) {
+      const jv *other = jv_dict_get(b.u.dict, a.u.dict->keys[i]);
+      if (!other || !jv_equal(a.u.dict->values[i], *other)) return 0;
+    }
+    return 1;
+  case JV_FUNC:
+    return a.u.func == b.u.func;
+  default:
+    return 0;
+  }
+}
+
+const char *jv_type_name(jv v) {
+  switch (v.type) {
+  case JV_UNDEFINED:
+    return "Undefined";
+  case JV_NONE:
+    return "NoneType";
+  case JV_BOOL:
+    return "bool";
+  case JV_INT:
+    return "int";
+  case JV_FLOAT:
+    return "float";
+  case JV_STR:
+    return "str";
+  case JV_LIST:
+    return v.u.list->is_tuple ? "tuple" : "list";
+  case JV_DICT:
+    return v.u.dict->kind == JD_NAMESPACE ? "Namespace" : "dict";
+  case JV_FUNC:
+    return "function";
+  }
+  return "?";
+}
+
+int jv_compare(const jinja_state *st, int line, jv a, jv b, int *result) {
+  if (jv_is_number(a) && jv_is_number(b)) {
+    if (a.type != JV_FLOAT && b.type != JV_FLOAT)
+      *result = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+    else {
+      double x = jv_as_double(a), y = jv_as_double(b);
+      *result = x < y ? -1 : x > y;
+    }
+    return VKFT_OK;
+  }
+  if (a.type == JV_STR && b.type == JV_STR) {
+    /* UTF-8 byte order is code point order, which is how Python orders str. */
+    size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
+    int c = memcmp(a.u.s.p, b.u.s.p, n);
+    *result = c < 0 ? -1 : c > 0 ? 1 : a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
+    return VKFT_OK;
+  }
+  if (a.type == JV_LIST && b.type == JV_LIST && a.u.list->is_tuple == b.u.list->is_tuple) {
+    size_t n = a.u.list->len < b.u.list->len ? a.u.list->len : b.u.list->len;
+    for (size_t i = 0; i < n; i++) {
+      if (jv_equal(a.u.list->items[i], b.u.list->items[i])) continue;
+      return jv_compare(st, line, a.u.list->items[i], b.u.list->items[i], result);
+    }
+    *result = a.u.list->len < b.u.list->len ? -1 : a.u.list->len > b.u.list->len;
+    return VKFT_OK;
+  }
+  return jinja_fail(st, line, "'<' not supported between instances of '%s' and '%s'",
+                    jv_type_name(a), jv_type_name(b));
+}
+
+/* ---- UTF-8 ---- */
+
+uint32_t utf8_decode(const char *p, size_t n, size_t *used) {
+  const unsigned char *s = (const unsigned char *)p;
+  if (n == 0) {
+    *used = 0;
+    return 0;
+  }
+  int len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
+  if ((size_t)len > n) len = 1;
+  uint32_t cp = len == 1 ? s[0] : len == 2 ? s[0] & 0x1F : len == 3 ? s[0] & 0x0F : s[0] & 0x07;
+  for (int i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) { /* malformed: treat the lead byte as one character */
+      *used = 1;
+      return s[0];
+    }
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  *used = (size_t)len;
+  return cp;
+}
+
+size_t utf8_length(const char *p, size_t n) {
+  size_t count = 0, used;
+  for (size_t i = 0; i < n; i += used) {
+    utf8_decode(p + i, n - i, &used);
+    count++;
+  }
+  return count;
+}
+
+size_t utf8_offset(const char *p, size_t n, size_t index) {
+  size_t i = 0, used;
+  while (index > 0 && i < n) {
+    utf8_decode(p + i, n - i, &used);
+    i += used;
+    index--;
+  }
+  return i;
+}
+
+/* ---- str() and repr() ---- */
+
+/* Python's repr(float): the shortest digits that round-trip, fixed notation for exponents
+ * -4..15, scientific ("1e+16", "1e-05") outside, and ".0" on integral values. */
+void jinja_float_repr(double f, char out[40]) {
+  if (isnan(f)) {
+    strcpy(out, "nan");
+    return;
+  }
+  if (isinf(f)) {
+    strcpy(out, f < 0 ? "-inf" : "inf");
+    return;
+  }
+  char tmp[40];
+  int prec;
+  for (prec = 1; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
+    if (strtod(tmp, NULL) == f) break;
+  }
+  /* tmp is [-]d[.ddd]e[+-]xx */
+  const char *s = tmp;
+  int neg = 0;
+  if (*s == '-') {
+    neg = 1;
+    s++;
+  }
+  char digits[24];
+  int nd = 0;
+  for (; *s && *s != 'e'; s++)
+    if (*s != '.') digits[nd++] = *s;
+  int exp = atoi(s + 1);
+  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  char *o = out;
+  if (neg) *o++ = '-';
+  if (exp >= -4 && exp < 16) {
+    if (exp >= 0) {
+      for (int i = 0; i <= exp; i++) *o++ = i < nd ? digits[i] : '0';
+      *o++ = '.';
+      if (nd > exp + 1)
+        for (int i = exp + 1; i < nd; i++) *o++ = digits[i];
+      else
+        *o++ = '0';
+    } else {
+      *o++ = '0';
+      *o++ = '.';
+      for (int i = 0; i < -exp - 1; i++) *o++ = '0';
+      for (int i = 0; i < nd; i++) *o++ = digits[i];
+    }
+    *o = 0;
+  } else {
+    *o++ = digits[0];
+    if (nd > 1) {
+      *o++ = '.';
+      for (int i = 1; i < nd; i++) *o++ = digits[i];
+    }
+    sprintf(o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+  }
+}
+
+/* repr(str): single quotes unless the text has ' and no ", escapes like Python's. */
+static int write_str_repr(jinja_buf *buf, const char *p, size_t n) {
+  int has_single = memchr(p, '\'', n) != NULL, has_double = memchr(p, '"', n) != NULL;
+  char quote = has_single && !has_double ? '"' : '\'';
+  if (jinja_buf_putc(buf, quote)) return VKFT_ERR;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    char esc[8];
+    const char *e = NULL;
+    if (c == '\\')
+      e = "\\\\";
+    else if (c == '\n')
+      e = "\\n";
+    else if (c == '\r')
+      e = "\\r";
+    else if (c == '\t')
+      e = "\\t";
+    else if (c == (unsigned char)quote)
+      e = quote == '\'' ? "\\'" : "\\\"";
+    else if (c < 0x20 || c == 0x7F) {
+      snprintf(esc, sizeof esc, "\\x%02x", c);
+      e = esc;
+    }
+    if (e ? jinja_buf_puts(buf, e) : jinja_buf_putc(buf, (char)c)) return VKFT_ERR;
+  }
+  return jinja_buf_putc(buf, quote);
+}
+
+int jv_write_str(jinja_buf *buf, jv v, int repr) {
+  char num[48];
+  switch (v.type) {
+  case JV_UNDEFINED:
+    return VKFT_OK;
+  case JV_NONE:
+    return jinja_buf_puts(buf, "None");
+  case JV_BOOL:
+    return jinja_buf_puts(buf, v.u.i ? "True" : "False");
+  case JV_INT:
+    snprintf(num, sizeof num, "%lld", (long long)v.u.i);
+    return jinja_buf_puts(buf, num);
+  case JV_FLOAT:
+    jinja_float_repr(v.u.f, num);
+    return jinja_buf_puts(buf, num);
+  case JV_STR:
+    return repr ? write_str_repr(buf, v.u.s.p, v.u.s.n) : jinja_buf_put(buf, v.u.s.p, v.u.s.n);
+  case JV_LIST: {
+    const jv_list *l = v.u.list;
+    if (jinja_buf_putc(buf, l->is_tuple ? '(' : '[')) return VKFT_ERR;
+    for (size_t i = 0; i < l->len; i++) {
+      if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
+      if (jv_write_str(buf, l->items[i], 1)) return VKFT_ERR;
+    }
+    if (l->is_tuple && l->len == 1 && jinja_buf_putc(buf, ',')) return VKFT_ERR;
+    return jinja_buf_putc(buf, l->is_tuple ? ')' : ']');
+  }
+  case JV_DICT: {
+    const jv_dict *d = v.u.dict;
+    if (d->kind == JD_NAMESPACE && jinja_buf_puts(buf, "<Namespace ")) return VKFT_ERR;
+    if (jinja_buf_putc(buf, '{')) return VKFT_ERR;
+    for (size_t i = 0; i < d->len; i++) {
+      if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
+      if (jv_write_str(buf, d->keys[i], 1) || jinja_buf_puts(buf, ": ") ||
+          jv_write_str(buf, d->values[i], 1))
+        return VKFT_ERR;
+    }
+    if (jinja_buf_putc(buf, '}')) return VKFT_ERR;
+    return d->kind == JD_NAMESPACE ? jinja_buf_putc(buf, '>') : VKFT_OK;
+  }
+  case JV_FUNC:
+    return jinja_buf_puts(buf, "<function>");
+  }
+  return VKFT_OK;
+}
+
+int jv_to_str(jinja_state *st, jv v, jv *out) {
+  if (v.type == JV_STR) {
+    *out = v;
+    return VKFT_OK;
+  }
+  if (v.type == JV_UNDEFINED) {
+    *out = jv_str_ref("", 0);
+    return VKFT_OK;
+  }
+  jinja_buf buf = {.limit = st->max_output};
+  if (jv_write_str(&buf, v, 0)) {
+    jinja_buf_free(&buf);
+    return VKFT_ERR;
+  }
+  return jv_str_from_buf(st, &buf, out);
+}
