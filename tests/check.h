@@ -5,6 +5,9 @@
 #define VKFT_TESTS_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 static int check_passed, check_failed;
 
@@ -19,10 +22,41 @@ static int check_passed, check_failed;
           : (void)(check_failed++, fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond), \
                    fprintf(stderr, __VA_ARGS__), fputc('\n', stderr)))
 
-/* Path of the read-only shared test data (../shared/data next to the repository). */
+/* The read-only shared test data: $VKFT_TEST_DATA, else ../shared/data next to the repository
+ * (the build's VKFT_SHARED_DATA). */
 #ifndef VKFT_SHARED_DATA
 #define VKFT_SHARED_DATA "../shared/data"
 #endif
+
+static inline const char *check_data(void) {
+  const char *env = getenv("VKFT_TEST_DATA");
+  return env && *env ? env : VKFT_SHARED_DATA;
+}
+
+/* check_data() + "/" + rel, in one of 16 rotating buffers (several may be used at once). */
+static inline const char *check_path(const char *rel) {
+  static char buf[16][2048];
+  static int next;
+  char *p = buf[next++ % 16];
+  snprintf(p, sizeof buf[0], "%s/%s", check_data(), rel[0] == '/' ? rel + 1 : rel);
+  return p;
+}
+
+/* 1 when the shared data is there. Otherwise prints "SKIP what: why" and returns 0 — except
+ * under CI=true, where missing data is a failure (CI must never skip silently). */
+static inline int check_need_data(const char *what) {
+  struct stat st;
+  if (stat(check_data(), &st) == 0) return 1;
+  const char *ci = getenv("CI");
+  if (ci && !strcmp(ci, "true")) {
+    check_failed++;
+    fprintf(stderr, "FAIL %s: the shared test data %s is missing (CI=true)\n", what, check_data());
+  } else {
+    printf("SKIP %s: the shared test data %s is missing (set VKFT_TEST_DATA)\n", what,
+           check_data());
+  }
+  return 0;
+}
 
 static inline int check_summary(void) {
   printf("%d passed, %d failed\n", check_passed, check_failed);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DATA VKFT_SHARED_DATA
+#define DATA check_data()
 
 static char tmp_path[256];
 static const char *enable_thinking; /* passed by load() */
@@ -678,6 +678,8 @@ static void test_dedup_filter(void) {
 }
 
 int main(void) {
+  /* every test here reads the shared tokenizers or datasets */
+  if (!check_need_data("test_data")) return check_summary();
   test_shared_datasets();
   check_vector_file("tokenizers/qwen3", "qwen3.chat.jsonl", "<|im_end|>");
   check_vector_file("tokenizers/llama3", "llama3.chat.jsonl", "<|eot_id|>");

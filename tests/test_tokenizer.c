@@ -14,20 +14,18 @@
 #include "vkft/tokenizer.h"
 #include "vkft/utf8.h"
 
-#define DATA VKFT_SHARED_DATA "/"
-
-/* One row per tokenizer: where it is and which vector files apply to it. */
+/* One row per tokenizer: where it is and which vector files apply to it (in the shared data). */
 static const struct {
   const char *name, *path, *vectors, *llama_cpp, *chat;
 } cases[] = {
-    {"llama3", DATA "tokenizers/llama3", DATA "vectors/llama3.jsonl",
-     DATA "vectors/llama.cpp/ggml-vocab-llama-bpe.gguf", DATA "vectors/llama3.chat.jsonl"},
-    {"qwen3", DATA "tokenizers/qwen3", DATA "vectors/qwen3.jsonl",
-     DATA "vectors/llama.cpp/ggml-vocab-qwen2.gguf", DATA "vectors/qwen3.chat.jsonl"},
-    {"mistral", DATA "tokenizers/mistral", DATA "vectors/mistral.jsonl", NULL, NULL},
-    {"gpt2", DATA "tokenizers/gpt2/tokenizer.json", DATA "vectors/gpt2.jsonl",
-     DATA "vectors/llama.cpp/ggml-vocab-gpt-2.gguf", NULL},
-    {"stories260K", DATA "models/stories260K", DATA "vectors/stories260K.jsonl", NULL, NULL},
+    {"llama3", "tokenizers/llama3", "vectors/llama3.jsonl",
+     "vectors/llama.cpp/ggml-vocab-llama-bpe.gguf", "vectors/llama3.chat.jsonl"},
+    {"qwen3", "tokenizers/qwen3", "vectors/qwen3.jsonl", "vectors/llama.cpp/ggml-vocab-qwen2.gguf",
+     "vectors/qwen3.chat.jsonl"},
+    {"mistral", "tokenizers/mistral", "vectors/mistral.jsonl", NULL, NULL},
+    {"gpt2", "tokenizers/gpt2/tokenizer.json", "vectors/gpt2.jsonl",
+     "vectors/llama.cpp/ggml-vocab-gpt-2.gguf", NULL},
+    {"stories260K", "models/stories260K", "vectors/stories260K.jsonl", NULL, NULL},
 };
 
 /* ---- JSON strings with embedded NULs (cJSON stops at the first NUL) ---- */
@@ -504,18 +502,19 @@ static void test_getters(const vkft_tokenizer *tok, const char *name) {
 }
 
 int main(void) {
-  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+  int have_data = check_need_data("test_tokenizer: the reference vectors");
+  for (size_t c = 0; have_data && c < sizeof cases / sizeof cases[0]; c++) {
     vkft_tokenizer *tok = NULL;
     double t0 = vkft_time_s();
-    int rc = vkft_tokenizer_load(cases[c].path, &tok);
+    int rc = vkft_tokenizer_load(check_path(cases[c].path), &tok);
     CHECKF(rc == VKFT_OK, "%s", vkft_error_message());
     if (rc != VKFT_OK) continue;
     printf("%-12s loaded in %.2f s\n", cases[c].name, vkft_time_s() - t0);
     test_getters(tok, cases[c].name);
-    test_vectors(tok, cases[c].name, cases[c].vectors);
-    if (cases[c].llama_cpp) test_llama_cpp(tok, cases[c].name, cases[c].llama_cpp);
-    if (cases[c].chat) test_chat(tok, cases[c].name, cases[c].chat);
-    test_batch(tok, cases[c].name, cases[c].vectors);
+    test_vectors(tok, cases[c].name, check_path(cases[c].vectors));
+    if (cases[c].llama_cpp) test_llama_cpp(tok, cases[c].name, check_path(cases[c].llama_cpp));
+    if (cases[c].chat) test_chat(tok, cases[c].name, check_path(cases[c].chat));
+    test_batch(tok, cases[c].name, check_path(cases[c].vectors));
     vkft_tokenizer_free(tok);
   }
   test_errors();

@@ -121,8 +121,11 @@ typedef struct vkft_dataset_desc {
   int max_issues;  /* messages kept in issues (0: 1000); all are counted */
   const char *enable_thinking; /* NULL, "true" or "false": passed to the template */
   /* A tokenizer already loaded from model_dir (borrowed: the caller frees it after the
-   * dataset); NULL: the dataset loads its own. */
+   * dataset); NULL: the dataset loads its own — only when some record is text to tokenize: a
+   * dataset of pre-tokenized records needs no tokenizer files. */
   struct vkft_tokenizer *tokenizer;
+  /* Token ids must be below this (the model's embedding rows); 0: the tokenizer's vocabulary. */
+  int64_t vocab_size;
 } vkft_dataset_desc;
 
 typedef enum vkft_example_status {
@@ -206,6 +209,8 @@ typedef struct vkft_packer vkft_packer;
 int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids,
                        const vkft_packer_desc *desc, vkft_packer **out);
 void vkft_packer_free(vkft_packer *p);
+/* Examples of file `file` an epoch draws (its weight applied); *examples: how many it has. */
+size_t vkft_packer_file_draws(const vkft_packer *p, size_t file, size_t *examples);
 /* Batches in an epoch (the layout depends on the epoch's shuffle: it may differ by a few). */
 size_t vkft_packer_epoch_batches(vkft_packer *p, uint64_t epoch);
 /* Fills batch `index` of `epoch` (reusing out's arrays; zero-initialise it once, free with

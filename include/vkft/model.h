@@ -30,9 +30,13 @@ typedef struct vkft_model_desc {
   int64_t vocab_size;     /* > config's: grow the embeddings (tokens.add), new rows = mean row */
   double lora_dropout;    /* dropout on the LoRA branch's input while training (PEFT's) */
   int kv_cache;           /* keep keys and values of max_tokens positions (vkft_model_decode) */
+  int plan_only; /* count the memory plan, allocate and upload nothing (the backend may be NULL;
+                    a folder with config.json alone is planned in its torch_dtype) */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
+/* 1 if DIR has safetensors weights (model.safetensors or an index of shards). */
+int vkft_model_has_weights(const char *dir);
 void vkft_model_free(vkft_model *m);
 const vkft_model_config *vkft_model_get_config(const vkft_model *m);
 

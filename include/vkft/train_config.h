@@ -10,6 +10,7 @@
 
 #define VKFT_CFG_PATH 1024
 #define VKFT_CFG_MAX_LIST 16
+#define VKFT_CFG_OUTPUT_DIR_MAX 900 /* leaves room for checkpoint file names below it */
 
 typedef struct vkft_train_file {
   char path[VKFT_CFG_PATH];
@@ -49,6 +50,8 @@ typedef struct vkft_train_config {
   struct {
     char dir[VKFT_CFG_PATH];
     int64_t save_every, eval_every, keep_last;
+    int64_t save_retries;   /* a save that fails for lack of space is tried again this often */
+    double save_retry_wait; /* seconds between those tries */
   } output;
   struct {
     char add[VKFT_CFG_MAX_LIST][128];

@@ -18,16 +18,27 @@ typedef struct vkft_step_report {
 
 typedef struct vkft_train_options {
   const char *resume; /* NULL, "auto" (latest checkpoint in output.dir) or a checkpoint folder */
-  int dry_run;        /* print the memory plan (through on_message) and stop */
-  int skip_selftest;  /* skip the op self-check at start-up */
+  int overwrite;      /* a fresh run may replace an earlier run's results in output.dir */
+  int dry_run; /* print the memory plan (through on_message) and stop; allocates nothing on the
+                  device, and the backend may be NULL (no device: the plan without a verdict) */
+  int skip_selftest; /* skip the op self-check at start-up */
   void (*on_step)(const vkft_step_report *report, void *user);
   void (*on_message)(const char *line, void *user); /* one line of information */
   void *user;
   int64_t stop_after; /* tests: behave as if interrupted after this many steps (0: never) */
 } vkft_train_options;
 
-/* Runs the whole job on the backend. Returns VKFT_OK also when interrupted (SIGINT/SIGTERM
- * through vkft_interrupted(): the current step finishes, a checkpoint is written). */
-int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt);
+typedef struct vkft_train_result {
+  int64_t steps_done;
+  int interrupted; /* stopped early by vkft_interrupted(): the checkpoint to resume from is written
+                    */
+} vkft_train_result;
+
+/* Runs the whole job on the backend. Interruption (SIGINT/SIGTERM/SIGHUP through
+ * vkft_interrupted()) finishes the current step, writes a checkpoint and returns VKFT_OK with
+ * result->interrupted set — unless it was the last step: then the run finishes normally.
+ * result may be NULL. */
+int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
+               vkft_train_result *result);
 
 #endif

@@ -64,7 +64,7 @@ static int time_prepare(const char *model, const char *data, vkft_tokenizer *tok
 static int synth(size_t n, uint32_t ***seqs, size_t **lens, size_t *n_near) {
   uint32_t **s = calloc(n, sizeof *s);
   size_t *l = calloc(n, sizeof *l);
-  if (!s || !l) return free(s), free(l), vkft_error("out of memory");
+  if (!s || !l) return free(s), free(l), vkft_error_nomem();
   uint64_t state = 42;
   *n_near = 0;
   for (size_t i = 0; i < n; i++) {
@@ -74,14 +74,14 @@ static int synth(size_t n, uint32_t ***seqs, size_t **lens, size_t *n_near) {
     size_t src = i > 0 ? (size_t)(rng(&state) % i) : 0;
     if (i > 0 && r % 20 == 0) { /* exact */
       s[i] = malloc(l[src] * sizeof **s + 4);
-      if (!s[i]) return vkft_error("out of memory");
+      if (!s[i]) return vkft_error_nomem();
       memcpy(s[i], s[src], l[src] * sizeof **s);
       l[i] = l[src];
       continue;
     }
     if (i > 0 && r % 10 == 1) { /* near: change one or two words (characters here) */
       s[i] = malloc(l[src] * sizeof **s + 4);
-      if (!s[i]) return vkft_error("out of memory");
+      if (!s[i]) return vkft_error_nomem();
       memcpy(s[i], s[src], l[src] * sizeof **s);
       l[i] = l[src];
       for (int k = 0; k < 1 + (int)(r >> 8) % 2; k++) s[i][rng(&state) % l[i]] = 'A' + (uint32_t)k;
@@ -149,7 +149,7 @@ int vkft_bench_data(int argc, char **argv) {
   double t0 = vkft_time_s();
   int rc =
       keep ? vkft_dedup_exact((const uint32_t *const *)seqs, lens, records, keep, &pairs, &n_exact)
-           : vkft_error("out of memory");
+           : vkft_error_nomem();
   double t_exact = vkft_time_s() - t0;
   free(pairs);
   double t_one = 0, t_all = 0;

@@ -34,11 +34,11 @@ static int add_text(texts *t, const char *s, size_t len) {
     if (ns) t->s = ns;
     size_t *nl = realloc(t->len, cap * sizeof *nl);
     if (nl) t->len = nl;
-    if (!ns || !nl) return vkft_error("out of memory");
+    if (!ns || !nl) return vkft_error_nomem();
     t->cap = cap;
   }
   char *copy = malloc(len + 1);
-  if (!copy) return vkft_error("out of memory");
+  if (!copy) return vkft_error_nomem();
   memcpy(copy, s, len);
   copy[len] = 0;
   t->s[t->n] = copy;
@@ -182,7 +182,7 @@ int vkft_bench_tokenize(int argc, char **argv) {
   }
   int32_t **ids = calloc(t.n ? t.n : 1, sizeof *ids);
   size_t *n_ids = calloc(t.n ? t.n : 1, sizeof *n_ids);
-  if (status == VKFT_OK && (!ids || !n_ids)) status = vkft_error("out of memory");
+  if (status == VKFT_OK && (!ids || !n_ids)) status = vkft_error_nomem();
   if (status != VKFT_OK) {
     fprintf(stderr, "vkft: %s\n", vkft_error_message());
     free(ids), free(n_ids), free_texts(&t), vkft_tokenizer_free(tok);

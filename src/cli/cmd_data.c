@@ -456,14 +456,14 @@ static int cmd_dedup(const data_opts *o) {
   size_t *lens = calloc(ds->n_examples + 1, sizeof *lens);
   size_t *which = calloc(ds->n_examples + 1, sizeof *which);
   unsigned char *keep = calloc(ds->n_examples + 1, 1), *kept_seq = calloc(ds->n_examples + 1, 1);
-  int rc = seqs && lens && which && keep && kept_seq ? VKFT_OK : vkft_error("out of memory");
+  int rc = seqs && lens && which && keep && kept_seq ? VKFT_OK : vkft_error_nomem();
   for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
     const vkft_example *ex = &ds->examples[i];
     if (ex->status == VKFT_EXAMPLE_BAD) continue;
     if (o->tokens) {
       seqs[n] = malloc((ex->full_len + 1) * sizeof **seqs);
       if (!seqs[n])
-        rc = vkft_error("out of memory");
+        rc = vkft_error_nomem();
       else
         for (uint32_t t = 0; t < ex->len; t++) seqs[n][t] = (uint32_t)ex->input_ids[t];
       lens[n] = ex->len;
@@ -471,7 +471,7 @@ static int cmd_dedup(const data_opts *o) {
       size_t a = strlen(ex->prompt_text), b = strlen(ex->reply_text);
       char *text = malloc(a + b + 2);
       if (!text)
-        rc = vkft_error("out of memory");
+        rc = vkft_error_nomem();
       else {
         memcpy(text, ex->prompt_text, a);
         text[a] = '\n';
@@ -552,7 +552,7 @@ static int cmd_filter(const data_opts *o) {
   if (load(o, 1, 1, o->model != NULL, &ds)) return VKFT_ERR;
   unsigned char *keep = calloc(ds->n_examples + 1, 1);
   const char **reason = calloc(ds->n_examples + 1, sizeof *reason);
-  int rc = keep && reason ? VKFT_OK : vkft_error("out of memory");
+  int rc = keep && reason ? VKFT_OK : vkft_error_nomem();
   static const char *const names[] = {"empty reply",    "reply too short", "reply too long",
                                       "too few tokens", "too many tokens", "refusal",
                                       "other script",   "repeated lines",  "bad record"};

@@ -25,10 +25,39 @@ typedef struct model_opts {
   int kv_cache;
 } model_opts;
 
-/* Loads the model (and adapter) for inference on the chosen device. */
-static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
-  vkft_model_desc desc = {
-      .dir = o->model, .max_tokens = o->max_tokens, .micro_batches = 1, .kv_cache = o->kv_cache};
+/* The tokenizer: the adapter's when it has one (tokens.add saved it with the new tokens),
+ * else the model's. */
+static int open_tokenizer(const model_opts *o, vkft_tokenizer **tok) {
+  char path[2048];
+  if (o->adapter) snprintf(path, sizeof path, "%s/tokenizer.json", o->adapter);
+  return vkft_tokenizer_load(o->adapter && vkft_file_exists(path) ? o->adapter : o->model, tok);
+}
+
+/* --chat-template NAME|FILE|DIR, else the model's own template. */
+static int open_chat_template(const model_opts *o, const char *name, vkft_chat_template **t) {
+  if (name) {
+    const char *builtin = vkft_chat_template_builtin(name);
+    if (builtin) return vkft_chat_template_parse(builtin, name, t);
+    if (!vkft_file_exists(name))
+      return vkft_error("--chat-template %s: not a built-in name (chatml, llama3, ...), a "
+                        ".jinja file or a model folder",
+                        name);
+    return vkft_chat_template_load(name, NULL, t);
+  }
+  if (vkft_chat_template_load(o->model, NULL, t) == VKFT_OK) return VKFT_OK;
+  return vkft_error_prefix("--chat needs a chat template (pass --chat-template with a built-in "
+                           "name such as chatml, a .jinja file or a model folder)");
+}
+
+/* Loads the model (and adapter) for inference on the chosen device; vocab_size > the model's
+ * grows the embeddings for the adapter's new tokens. */
+static int open_model(vkft_backend *be, const model_opts *o, int64_t vocab_size, vkft_model **m) {
+  vkft_model_desc desc = {.dir = o->model,
+                          .max_tokens = o->max_tokens,
+                          .micro_batches = 1,
+                          .kv_cache = o->kv_cache,
+                          .vocab_size = vocab_size};
+  *m = NULL;
   if (o->adapter) {
     vkft_adapter_info info;
     if (vkft_adapter_read_config(o->adapter, &info) != VKFT_OK) return VKFT_ERR;
@@ -42,6 +71,7 @@ static int open_model(vkft_backend *be, const model_opts *o, vkft_model **m) {
   if (vkft_model_load(be, &desc, m) != VKFT_OK) return VKFT_ERR;
   if (o->adapter && vkft_model_apply_adapter(*m, o->adapter) != VKFT_OK) {
     vkft_model_free(*m);
+    *m = NULL; /* the caller frees what it gets: never twice */
     return VKFT_ERR;
   }
   return VKFT_OK;
@@ -97,49 +127,66 @@ static int32_t sample(const float *logits, int64_t V, double temperature, int to
   return work[keep - 1].id;
 }
 
+#define GENERATE_USAGE                                                                             \
+  "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "                \
+  "[--chat-template NAME|FILE] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] "    \
+  "[--seed S]\n"
+
 int vkft_cmd_generate(int argc, char **argv) {
   cli_device_opts dev_opts;
-  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_usage_error();
   model_opts mo = {0};
-  const char *prompt = NULL, *chat = NULL;
-  int64_t max_new = 128;
+  const char *prompt = NULL, *chat = NULL, *chat_template = NULL;
+  int64_t max_new = 128, top_k = 0, seed = 42;
   double temperature = 0, top_p = 1.0;
-  int top_k = 0;
-  uint64_t seed = 42;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--model") && i + 1 < argc)
-      mo.model = argv[++i];
-    else if (!strcmp(argv[i], "--adapter") && i + 1 < argc)
-      mo.adapter = argv[++i];
-    else if (!strcmp(argv[i], "--prompt") && i + 1 < argc)
-      prompt = argv[++i];
-    else if (!strcmp(argv[i], "--chat") && i + 1 < argc)
-      chat = argv[++i];
-    else if (!strcmp(argv[i], "--max-new-tokens") && i + 1 < argc)
-      max_new = atoll(argv[++i]);
-    else if (!strcmp(argv[i], "--temperature") && i + 1 < argc)
-      temperature = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--top-k") && i + 1 < argc)
-      top_k = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--top-p") && i + 1 < argc)
-      top_p = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
-      seed = (uint64_t)atoll(argv[++i]);
-    else {
-      fprintf(stderr,
-              "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "
-              "[--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n");
-      return 2;
+    const char *opt = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+    int status = VKFT_OK;
+    if (!value) {
+      fprintf(stderr, "vkft generate: %s needs a value\n" GENERATE_USAGE, opt);
+      return CLI_EXIT_USAGE;
+    } else if (!strcmp(opt, "--model")) {
+      mo.model = value;
+    } else if (!strcmp(opt, "--adapter")) {
+      mo.adapter = value;
+    } else if (!strcmp(opt, "--prompt")) {
+      prompt = value;
+    } else if (!strcmp(opt, "--chat")) {
+      chat = value;
+    } else if (!strcmp(opt, "--chat-template")) {
+      chat_template = value;
+    } else if (!strcmp(opt, "--max-new-tokens")) {
+      status = cli_int_option(opt, value, 1, 1 << 24, &max_new);
+    } else if (!strcmp(opt, "--temperature")) { /* 0: greedy */
+      status = cli_double_option(opt, value, 0, 100, &temperature);
+    } else if (!strcmp(opt, "--top-k")) { /* 0: no limit */
+      status = cli_int_option(opt, value, 0, INT32_MAX, &top_k);
+    } else if (!strcmp(opt, "--top-p")) {
+      status = cli_double_option(opt, value, 1e-9, 1, &top_p);
+    } else if (!strcmp(opt, "--seed")) {
+      status = cli_int_option(opt, value, 0, INT64_MAX, &seed);
+    } else {
+      fprintf(stderr, GENERATE_USAGE);
+      return CLI_EXIT_USAGE;
     }
+    if (status != VKFT_OK) return cli_usage_error();
+    i++;
   }
-  if (!mo.model || (!prompt == !chat) || max_new < 1) {
+  if (!mo.model || (!prompt == !chat)) {
     fprintf(stderr, "vkft generate: needs --model and one of --prompt or --chat\n");
-    return 2;
+    return CLI_EXIT_USAGE;
+  }
+  if (chat_template && !chat) {
+    fprintf(stderr, "vkft generate: --chat-template goes with --chat\n");
+    return CLI_EXIT_USAGE;
   }
   vkft_model_config cfg;
   if (vkft_model_config_load(mo.model, &cfg) != VKFT_OK) return cli_fail();
   vkft_tokenizer *tok;
-  if (vkft_tokenizer_load(mo.model, &tok) != VKFT_OK) return cli_fail();
+  if (open_tokenizer(&mo, &tok) != VKFT_OK) return cli_fail();
+  /* an adapter that added tokens brings a tokenizer with more ids than the model's rows */
+  int64_t vocab = (int64_t)vkft_tokenizer_vocab_size(tok);
+  if (vocab > cfg.vocab_size) cfg.vocab_size = vocab;
   int32_t *ids = NULL;
   size_t n = 0;
   int status = VKFT_OK;
@@ -147,7 +194,7 @@ int vkft_cmd_generate(int argc, char **argv) {
     status = vkft_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n);
   } else {
     vkft_chat_template *t;
-    status = vkft_chat_template_load(mo.model, NULL, &t);
+    status = open_chat_template(&mo, chat_template, &t);
     if (status == VKFT_OK) {
       cJSON *ctx = NULL;
       status = vkft_chat_template_special_tokens(mo.model, &ctx);
@@ -186,7 +233,8 @@ int vkft_cmd_generate(int argc, char **argv) {
   if (!dev) return 1;
   vkft_backend *be;
   vkft_model *m = NULL;
-  if (vkft_backend_vk_create(dev, &be) != VKFT_OK || open_model(be, &mo, &m) != VKFT_OK) {
+  if (vkft_backend_vk_create(dev, &be) != VKFT_OK ||
+      open_model(be, &mo, cfg.vocab_size, &m) != VKFT_OK) {
     cli_fail();
     vkft_device_destroy(dev);
     return 1;
@@ -195,8 +243,13 @@ int vkft_cmd_generate(int argc, char **argv) {
   float *logits = malloc((size_t)cfg.vocab_size * sizeof *logits);
   cand *work = malloc((size_t)cfg.vocab_size * sizeof *work);
   if (!seq || !logits || !work) {
-    fprintf(stderr, "vkft: out of host memory\n");
-    return 1;
+    free(seq ? seq : ids), free(logits), free(work);
+    vkft_model_free(m);
+    vkft_backend_destroy(be);
+    vkft_device_destroy(dev);
+    vkft_tokenizer_free(tok);
+    vkft_error_nomem();
+    return cli_fail();
   }
   ids = seq;
   size_t prompt_len = n; /* chat mode prints only the reply */
@@ -249,9 +302,12 @@ int vkft_cmd_eval(int argc, char **argv) {
       format = argv[++i];
     else if (!strcmp(argv[i], "--template") && i + 1 < argc)
       template_name = argv[++i];
-    else if (!strcmp(argv[i], "--max-len") && i + 1 < argc)
-      max_len = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--train-on") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
+      int64_t v;
+      if (cli_int_option("--max-len", argv[++i], 1, 1 << 24, &v) != VKFT_OK)
+        return cli_usage_error();
+      max_len = (int)v;
+    } else if (!strcmp(argv[i], "--train-on") && i + 1 < argc)
       train_on = argv[++i];
     else {
       fprintf(stderr, "usage: vkft eval --model DIR [--adapter DIR] --data FILE [--format F] "
@@ -261,7 +317,11 @@ int vkft_cmd_eval(int argc, char **argv) {
   }
   if (!mo.model || !data) {
     fprintf(stderr, "vkft eval: needs --model and --data\n");
-    return 2;
+    return CLI_EXIT_USAGE;
+  }
+  if (strcmp(train_on, "assistant") && strcmp(train_on, "all")) {
+    fprintf(stderr, "vkft: --train-on: \"%s\" is not assistant or all\n", train_on);
+    return CLI_EXIT_USAGE;
   }
   vkft_data_format fmt;
   if (vkft_data_format_parse(format, &fmt) != VKFT_OK) {
@@ -277,8 +337,28 @@ int vkft_cmd_eval(int argc, char **argv) {
                           .max_len = max_len,
                           .train_on = strcmp(train_on, "all") ? VKFT_TRAIN_ON_ASSISTANT
                                                               : VKFT_TRAIN_ON_ALL};
+  vkft_tokenizer *tok = NULL;
+  vkft_model_config cfg;
+  char tok_path[2048];
+  snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", mo.adapter ? mo.adapter : mo.model);
+  int has_tokenizer = vkft_file_exists(tok_path);
+  if (!has_tokenizer && mo.adapter) {
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", mo.model);
+    has_tokenizer = vkft_file_exists(tok_path);
+  }
+  /* pre-tokenized data needs no tokenizer: the dataset asks for one when it does */
+  if (vkft_model_config_load(mo.model, &cfg) != VKFT_OK ||
+      (has_tokenizer && open_tokenizer(&mo, &tok) != VKFT_OK))
+    return cli_fail();
+  int64_t vocab = tok ? (int64_t)vkft_tokenizer_vocab_size(tok) : 0;
+  if (vocab > cfg.vocab_size) cfg.vocab_size = vocab;
+  dd.tokenizer = tok;
+  dd.vocab_size = cfg.vocab_size;
   vkft_dataset *ds;
-  if (vkft_dataset_load(&dd, &ds) != VKFT_OK) return cli_fail();
+  if (vkft_dataset_load(&dd, &ds) != VKFT_OK) {
+    vkft_tokenizer_free(tok);
+    return cli_fail();
+  }
   for (size_t i = 0; i < ds->n_issues; i++) fprintf(stderr, "vkft: data: %s\n", ds->issues[i]);
   mo.max_tokens = ds->max_len;
   vkft_device *dev = cli_open_device(&dev_opts);
@@ -287,7 +367,7 @@ int vkft_cmd_eval(int argc, char **argv) {
   vkft_model *m = NULL;
   vkft_packer *p = NULL;
   vkft_packer_desc pd = {.rows = 1, .max_len = ds->max_len, .packing = -1, .no_shuffle = 1};
-  int status = vkft_backend_vk_create(dev, &be) || open_model(be, &mo, &m) ||
+  int status = vkft_backend_vk_create(dev, &be) || open_model(be, &mo, cfg.vocab_size, &m) ||
                vkft_packer_create(ds, NULL, 0, &pd, &p);
   double sum = 0, count = 0;
   vkft_batch batch = {0};
@@ -315,6 +395,7 @@ int vkft_cmd_eval(int argc, char **argv) {
   vkft_backend_destroy(be);
   vkft_device_destroy(dev);
   vkft_dataset_free(ds);
+  vkft_tokenizer_free(tok);
   if (status != VKFT_OK) return cli_fail();
   printf("{\"loss\": %.9g, \"tokens\": %.0f}\n", count > 0 ? sum / count : 0.0, count);
   return 0;

@@ -46,7 +46,7 @@ static int read_line(FILE *in, char **line, size_t *cap, size_t *len) {
     if (*cap - *len < 2) {
       size_t new_cap = *cap ? *cap * 2 : 65536;
       char *p = realloc(*line, new_cap);
-      if (!p) return vkft_error("out of memory"), -1;
+      if (!p) return vkft_error_nomem(), -1;
       *line = p;
       *cap = new_cap;
     }
@@ -194,7 +194,7 @@ static int chat_line(const vkft_tokenizer *tok, const vkft_chat_template *t, con
   if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "messages")))
     return vkft_error("expected {\"messages\": [...]}");
   cJSON *ctx = special ? cJSON_Duplicate(special, 1) : cJSON_CreateObject();
-  if (!ctx) return vkft_error("out of memory");
+  if (!ctx) return vkft_error_nomem();
   for (const cJSON *e = json->child; e; e = e->next) {
     cJSON_DeleteItemFromObjectCaseSensitive(ctx, e->string);
     cJSON_AddItemToObject(ctx, e->string, cJSON_Duplicate(e, 1));
@@ -253,7 +253,7 @@ static int decode_line(const vkft_tokenizer *tok, const cJSON *json, int skip_sp
     if (n == *ids_cap) {
       size_t cap = *ids_cap ? *ids_cap * 2 : 1024;
       int32_t *p = realloc(*ids, cap * sizeof *p);
-      if (!p) return vkft_error("out of memory");
+      if (!p) return vkft_error_nomem();
       *ids = p;
       *ids_cap = cap;
     }

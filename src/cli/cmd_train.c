@@ -1,6 +1,7 @@
-/* `vkft train --config cfg.json [--set section.key=value ...] [--resume auto|DIR] [--dry-run]
- * [--skip-selftest]`: the training job, with a live progress line on a terminal and plain
- * lines in logs. */
+/* `vkft train --config cfg.json [--set section.key=value ...] [--resume auto|DIR] [--overwrite]
+ * [--dry-run] [--skip-selftest]`: the training job, with a live progress line on a terminal and
+ * plain lines in logs. Exit status: 0 done, VKFT_EXIT_INTERRUPTED (130) interrupted with the
+ * state saved, else the error's (src/cli/commands.h). */
 #include "commands.h"
 
 #include "vkft/error.h"
@@ -77,16 +78,27 @@ int vkft_cmd_train(int argc, char **argv) {
       opt.resume = argv[++i];
     else if (!strcmp(argv[i], "--dry-run"))
       opt.dry_run = 1;
+    else if (!strcmp(argv[i], "--overwrite"))
+      opt.overwrite = 1;
     else if (!strcmp(argv[i], "--skip-selftest"))
       opt.skip_selftest = 1;
-    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc)
-      opt.stop_after = atoll(argv[++i]);
-    else {
+    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) {
+      if (cli_int_option("--stop-after", argv[++i], 1, INT64_MAX, &opt.stop_after) != VKFT_OK) {
+        free(sets);
+        return cli_usage_error();
+      }
+    } else {
       fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
-                      "[--resume auto|DIR] [--dry-run] [--skip-selftest] [--device N]\n");
+                      "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
+                      "[--device N]\n");
       free(sets);
-      return 2;
+      return CLI_EXIT_USAGE;
     }
+  }
+  if (opt.resume && opt.overwrite) {
+    fprintf(stderr, "vkft train: --resume continues a run, --overwrite replaces it: not both\n");
+    free(sets);
+    return CLI_EXIT_USAGE;
   }
   vkft_train_config cfg;
   if (vkft_train_config_load(config, sets, set_count, &cfg) != VKFT_OK) {
@@ -94,26 +106,35 @@ int vkft_cmd_train(int argc, char **argv) {
     return cli_fail();
   }
   free(sets);
-  vkft_device *dev = cli_open_device(&dev_opts);
-  if (!dev) return 1;
-  printf("device: %s\n", vkft_device_get_info(dev)->name);
-  vkft_backend *be;
-  if (vkft_backend_vk_create(dev, &be) != VKFT_OK) {
+  vkft_device *dev = NULL;
+  vkft_backend *be = NULL;
+  if (opt.dry_run) { /* the plan needs no device; with one it also says whether it fits */
+    vkft_device_desc desc = {.index = dev_opts.device, .validate = -1};
+    if (vkft_device_create(&desc, &dev) != VKFT_OK) {
+      printf("no device (%s): the plan alone\n", vkft_error_message());
+      dev = NULL;
+    }
+  } else if (!(dev = cli_open_device(&dev_opts))) {
+    return cli_exit_code(vkft_error_code());
+  }
+  if (dev) printf("device: %s\n", vkft_device_get_info(dev)->name);
+  if (dev && vkft_backend_vk_create(dev, &be) != VKFT_OK) {
     vkft_device_destroy(dev);
     return cli_fail();
   }
   opt.on_message = on_message;
   opt.on_step = on_step;
   opt.user = &prog;
-  int status = vkft_train(be, &cfg, &opt);
+  vkft_train_result result;
+  int status = vkft_train(be, &cfg, &opt, &result);
   if (prog.line_open) fputc('\n', stdout);
-  int validation = vkft_device_validation_errors(dev);
+  int validation = dev ? vkft_device_validation_errors(dev) : 0;
   vkft_backend_destroy(be);
   vkft_device_destroy(dev);
   if (status != VKFT_OK) return cli_fail();
   if (validation) {
     fprintf(stderr, "vkft: %d Vulkan validation message(s)\n", validation);
-    return 1;
+    return CLI_EXIT_INTERNAL;
   }
-  return 0;
+  return result.interrupted ? VKFT_EXIT_INTERRUPTED : CLI_EXIT_OK;
 }

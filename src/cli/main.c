@@ -5,6 +5,7 @@
 #include "vkft/error.h"
 #include "vkft/platform.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,16 @@ typedef struct command {
 int vkft_cmd_data(int argc, char **argv); /* src/cli/cmd_data.c */
 
 static const command commands[] = {
-    {"train", vkft_cmd_train, "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
-    {"generate", vkft_cmd_generate, "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
+    {"train", vkft_cmd_train,
+     "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
+    {"generate", vkft_cmd_generate,
+     "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
     {"eval", vkft_cmd_eval, "loss of a model on a dataset: `eval --model DIR --data FILE`"},
     {"devices", vkft_cmd_devices, "list Vulkan devices, their capabilities and the one vkft picks"},
     {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
     {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
-    {"data", vkft_cmd_data, "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
+    {"data", vkft_cmd_data,
+     "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
     {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
 };
 
@@ -58,9 +62,60 @@ int main(int argc, char **argv) {
   return 2;
 }
 
+int cli_exit_code(vkft_errcode code) {
+  switch (code) {
+  case VKFT_ERR_IO:
+    return CLI_EXIT_IO;
+  case VKFT_ERR_NOMEM:
+  case VKFT_ERR_OOM:
+    return CLI_EXIT_MEMORY;
+  case VKFT_ERR_DEVICE:
+  case VKFT_ERR_DEVICE_LOST:
+    return CLI_EXIT_DEVICE;
+  case VKFT_ERR_UNSUPPORTED:
+    return CLI_EXIT_UNSUPPORTED;
+  case VKFT_ERR_NUMERIC:
+    return CLI_EXIT_DIVERGED;
+  case VKFT_ERR_BUSY:
+    return CLI_EXIT_BUSY;
+  case VKFT_ERR_INTERNAL:
+    return CLI_EXIT_INTERNAL;
+  default:
+    return CLI_EXIT_INPUT;
+  }
+}
+
 int cli_fail(void) {
+  if (vkft_error_code() == VKFT_ERR_INTERNAL)
+    fprintf(stderr, "vkft: internal error (please report it): %s\n", vkft_error_message());
+  else
+    fprintf(stderr, "vkft: %s\n", vkft_error_message());
+  return cli_exit_code(vkft_error_code());
+}
+
+int cli_usage_error(void) {
   fprintf(stderr, "vkft: %s\n", vkft_error_message());
-  return 1;
+  return CLI_EXIT_USAGE;
+}
+
+int cli_int_option(const char *option, const char *text, int64_t min, int64_t max, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || *end || errno == ERANGE || v < min || v > max)
+    return vkft_error("%s: \"%s\" is not a whole number in [%lld, %lld]", option, text,
+                      (long long)min, (long long)max);
+  *out = v;
+  return VKFT_OK;
+}
+
+int cli_double_option(const char *option, const char *text, double min, double max, double *out) {
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || *end || !(v >= min && v <= max))
+    return vkft_error("%s: \"%s\" is not a number in [%g, %g]", option, text, min, max);
+  *out = v;
+  return VKFT_OK;
 }
 
 int cli_take_device_opts(int *argc, char **argv, cli_device_opts *opts) {

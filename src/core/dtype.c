@@ -2,6 +2,8 @@
  * compiler and C library (no reliance on _Float16). */
 #include "vkft/dtype.h"
 
+#include "vkft/error.h"
+
 #include <string.h>
 
 size_t vkft_dtype_size(vkft_dtype t) {
@@ -27,6 +29,20 @@ int vkft_dtype_parse(const char *name, vkft_dtype *out) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (!strcmp(name, vkft_dtype_name(all[i]))) return *out = all[i], 0;
   return -1;
+}
+
+int vkft_dtype_parse_torch(const char *name, vkft_dtype *out) {
+  static const struct {
+    const char *name;
+    vkft_dtype dtype;
+  } names[] = {{"float32", VKFT_F32},
+               {"float", VKFT_F32},
+               {"float16", VKFT_F16},
+               {"half", VKFT_F16},
+               {"bfloat16", VKFT_BF16}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(name, names[i].name)) return *out = names[i].dtype, VKFT_OK;
+  return vkft_error("torch_dtype \"%s\" is not float32, float16 or bfloat16", name);
 }
 
 static uint32_t bits_of(float f) {

@@ -134,7 +134,7 @@ static int add_issue(vkft_dataset *ds, char *msg, int max) {
   char **p = realloc(ds->issues, (ds->n_issues + 1) * sizeof *p);
   if (!p) {
     free(msg);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   ds->issues = p;
   ds->issues[ds->n_issues++] = msg;
@@ -171,13 +171,13 @@ static int read_file(vkft_dataset *ds, const vkft_dataset_desc *d, size_t f) {
   vkft_example *p = realloc(ds->examples, (ds->n_examples + n + 1) * sizeof *p);
   if (!p) {
     free(spans);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   ds->examples = p;
   const char **e = realloc(ds->impl->split_error, (ds->n_examples + n + 1) * sizeof *e);
   if (!e) {
     free(spans);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   ds->impl->split_error = e;
   for (size_t i = 0; i < n; i++) {
@@ -201,7 +201,7 @@ int vkft_dataset_load(const vkft_dataset_desc *d, vkft_dataset **out) {
   if (!d->no_tokenize && !d->model_dir)
     return vkft_error("a model folder (its tokenizer) is needed to tokenize the data");
   vkft_dataset *ds = calloc(1, sizeof *ds);
-  if (!ds) return vkft_error("out of memory");
+  if (!ds) return vkft_error_nomem();
   ds->impl = calloc(1, sizeof *ds->impl);
   ds->n_files = d->n_files;
   ds->file_formats = calloc(d->n_files, sizeof *ds->file_formats);
@@ -215,12 +215,12 @@ int vkft_dataset_load(const vkft_dataset_desc *d, vkft_dataset **out) {
   }
   if (!ds->impl || !ds->file_formats || !ds->file_weights || !ds->file_paths ||
       !ds->impl->file_data || !ds->impl->file_size || !ds->impl->file_is_array)
-    rc = vkft_error("out of memory");
+    rc = vkft_error_nomem();
   for (size_t f = 0; rc == VKFT_OK && f < d->n_files; f++) {
     const char *path = d->files[f].path ? d->files[f].path : "";
     ds->file_paths[f] = malloc(strlen(path) + 1);
     if (!ds->file_paths[f])
-      rc = vkft_error("out of memory");
+      rc = vkft_error_nomem();
     else
       strcpy(ds->file_paths[f], path);
     double w = d->files[f].weight;
@@ -228,19 +228,30 @@ int vkft_dataset_load(const vkft_dataset_desc *d, vkft_dataset **out) {
     ds->file_weights[f] = w == 0 ? 1.0 : w;
   }
   int max_issues = d->max_issues > 0 ? d->max_issues : 1000;
-  if (rc == VKFT_OK && !d->no_tokenize && d->tokenizer)
+  for (size_t f = 0; rc == VKFT_OK && f < d->n_files; f++) rc = read_file(ds, d, f);
+  /* the tokenizer is needed only when some file holds text to tokenize */
+  size_t text_file = d->n_files;
+  for (size_t f = 0; rc == VKFT_OK && f < d->n_files && text_file == d->n_files; f++)
+    if (ds->file_formats[f] != VKFT_FORMAT_TOKENS) text_file = f;
+  if (rc == VKFT_OK && !d->no_tokenize && d->tokenizer) {
     ds->tokenizer = d->tokenizer;
-  else if (rc == VKFT_OK && !d->no_tokenize) {
-    rc = vkft_tokenizer_load(d->model_dir, &ds->tokenizer);
+  } else if (rc == VKFT_OK && !d->no_tokenize && text_file < d->n_files) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokenizer.json", d->model_dir);
+    if (vkft_is_dir(d->model_dir) && !vkft_file_exists(path))
+      rc =
+          vkft_error("%s: missing; it is needed to tokenize %s (%s records)", path,
+                     ds->file_paths[text_file], vkft_data_format_name(ds->file_formats[text_file]));
+    else
+      rc = vkft_tokenizer_load(d->model_dir, &ds->tokenizer);
     ds->impl->own_tokenizer = 1;
   }
   if (rc == VKFT_OK) rc = data_builder_init(&ds->impl->builder, d, ds->tokenizer);
   ds->max_len = ds->impl ? ds->impl->builder.max_len : 0;
-  for (size_t f = 0; rc == VKFT_OK && f < d->n_files; f++) rc = read_file(ds, d, f);
   char **issue = NULL;
   if (rc == VKFT_OK && ds->n_examples) {
     issue = calloc(ds->n_examples, sizeof *issue);
-    if (!issue) rc = vkft_error("out of memory");
+    if (!issue) rc = vkft_error_nomem();
   }
   if (rc == VKFT_OK && ds->n_examples) {
     job j = {.ds = ds, .desc = d, .issue = issue};
@@ -331,7 +342,7 @@ int vkft_dataset_split(const vkft_dataset *ds, double eval_fraction, uint64_t se
   uint32_t *ev = malloc((ds->n_ok + 1) * sizeof *ev);
   if (!ids || !ev) {
     free(ids), free(ev);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   size_t n = 0;
   for (size_t i = 0; i < ds->n_examples; i++)
@@ -344,7 +355,7 @@ int vkft_dataset_split(const vkft_dataset *ds, double eval_fraction, uint64_t se
   unsigned char *is_eval = calloc(n + 1, 1);
   if (!order || !is_eval) {
     free(ids), free(ev), free(order), free(is_eval);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
   uint64_t state = seed ^ 0x5EED5EED5EEDull;

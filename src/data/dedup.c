@@ -27,7 +27,7 @@ static uint64_t hash_units(const uint32_t *u, size_t n, uint64_t seed) {
 
 int vkft_utf8_codepoints(const char *s, size_t len, uint32_t **out, size_t *n) {
   uint32_t *cp = malloc((len + 1) * sizeof *cp);
-  if (!cp) return vkft_error("out of memory");
+  if (!cp) return vkft_error_nomem();
   size_t k = 0;
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
@@ -80,7 +80,7 @@ static int add_pair(vkft_dedup_pair **pairs, size_t *n, size_t *cap, vkft_dedup_
   if (*n == *cap) {
     size_t c = *cap ? *cap * 2 : 64;
     vkft_dedup_pair *q = realloc(*pairs, c * sizeof *q);
-    if (!q) return vkft_error("out of memory");
+    if (!q) return vkft_error_nomem();
     *pairs = q;
     *cap = c;
   }
@@ -91,7 +91,7 @@ static int add_pair(vkft_dedup_pair **pairs, size_t *n, size_t *cap, vkft_dedup_
 static int exact_pass(const uint32_t *const *seqs, const size_t *lens, size_t n,
                       unsigned char *keep, vkft_dedup_pair **pairs, size_t *n_pairs, size_t *cap) {
   hash_index *h = malloc((n + 1) * sizeof *h);
-  if (!h) return vkft_error("out of memory");
+  if (!h) return vkft_error_nomem();
   for (size_t i = 0; i < n; i++) h[i] = (hash_index){hash_units(seqs[i], lens[i], 0x5A17), i};
   qsort(h, n, sizeof *h, cmp_hash);
   int rc = VKFT_OK;
@@ -243,7 +243,7 @@ int vkft_dedup(const uint32_t *const *seqs, const size_t *lens, size_t n,
   bucket_entry *entries = malloc((n * (size_t)bands + 1) * sizeof *entries);
   if (!j.sigs || !heads || !entries) {
     free(j.sigs), free(heads), free(entries);
-    return vkft_error("out of memory for %zu MinHash signatures", n);
+    return vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for %zu MinHash signatures", n);
   }
   j.mutex = vkft_mutex_create();
   int threads = d.threads > 0 ? d.threads : vkft_cpu_count();

@@ -24,7 +24,7 @@ static int template_index(const data_builder *b, const data_sample *s) {
 static int render_prefix(const data_builder *b, const data_sample *s, size_t k, int gen, char **out,
                          size_t *len) {
   cJSON *ctx = cJSON_CreateObject(), *msgs = cJSON_CreateArray();
-  int rc = ctx && msgs ? VKFT_OK : vkft_error("out of memory");
+  int rc = ctx && msgs ? VKFT_OK : vkft_error_nomem();
   if (rc == VKFT_OK) {
     size_t i = 0;
     for (cJSON *m = s->messages->child; m && i < k; m = m->next, i++)
@@ -111,7 +111,7 @@ int data_chat_spans(const data_builder *b, const data_sample *s, char **render, 
   for (size_t i = 0; i < s->n_messages; i++) n_trained += s->trained[i];
   if (b->train_on == VKFT_TRAIN_ON_ALL || n_trained == 0) return VKFT_OK;
   size_t *sp = malloc(2 * n_trained * sizeof *sp);
-  if (!sp) return vkft_error("out of memory");
+  if (!sp) return vkft_error_nomem();
   size_t prev_end = 0, ns = 0, i = 0;
   for (const cJSON *msg = s->messages->child; msg; msg = msg->next, i++) {
     if (!s->trained[i]) continue;
@@ -162,7 +162,7 @@ static void finish(const data_builder *b, vkft_example *ex, size_t n) {
 static int alloc_example(vkft_example *ex, size_t n) {
   ex->input_ids = malloc((n ? n : 1) * sizeof *ex->input_ids);
   ex->labels = malloc((n ? n : 1) * sizeof *ex->labels);
-  if (!ex->input_ids || !ex->labels) return vkft_error("out of memory");
+  if (!ex->input_ids || !ex->labels) return vkft_error_nomem();
   return VKFT_OK;
 }
 
@@ -176,7 +176,7 @@ static int build_chat(const data_builder *b, const data_sample *s, vkft_example 
   size_t pre = b->fallback_template ? b->n_prefix : 0;
   size_t n = pre + n_body;
   uint32_t *offsets = rc ? NULL : malloc((n_body ? n_body : 1) * sizeof *offsets);
-  if (rc == VKFT_OK && !offsets) rc = vkft_error("out of memory");
+  if (rc == VKFT_OK && !offsets) rc = vkft_error_nomem();
   if (rc == VKFT_OK) rc = alloc_example(ex, n);
   if (rc == VKFT_OK) {
     data_token_offsets(b->tok, render, len, body, n_body, offsets);
@@ -203,7 +203,7 @@ static int build_chat(const data_builder *b, const data_sample *s, vkft_example 
 static int build_text(const data_builder *b, const data_sample *s, vkft_example *ex) {
   size_t len = s->prompt_len + s->completion_len;
   char *text = malloc(len + 1);
-  if (!text) return vkft_error("out of memory");
+  if (!text) return vkft_error_nomem();
   memcpy(text, s->prompt, s->prompt_len);
   memcpy(text + s->prompt_len, s->completion, s->completion_len);
   text[len] = 0;
@@ -213,7 +213,7 @@ static int build_text(const data_builder *b, const data_sample *s, vkft_example 
   int add_eos = b->eos_id >= 0 && !(b->n_suffix && b->suffix_ids[b->n_suffix - 1] == b->eos_id);
   size_t n = b->n_prefix + n_body + b->n_suffix + (size_t)add_eos;
   uint32_t *offsets = rc ? NULL : malloc((n_body ? n_body : 1) * sizeof *offsets);
-  if (rc == VKFT_OK && !offsets) rc = vkft_error("out of memory");
+  if (rc == VKFT_OK && !offsets) rc = vkft_error_nomem();
   if (rc == VKFT_OK) rc = alloc_example(ex, n);
   if (rc == VKFT_OK) {
     int all = b->train_on == VKFT_TRAIN_ON_ALL || s->format == VKFT_FORMAT_TEXT;
@@ -239,13 +239,16 @@ static int build_text(const data_builder *b, const data_sample *s, vkft_example 
 }
 
 static int build_tokens(const data_builder *b, const data_sample *s, vkft_example *ex) {
-  size_t vocab = b->tok ? vkft_tokenizer_vocab_size(b->tok) : (size_t)INT32_MAX;
+  /* the model's embedding rows when given (they may outnumber the tokenizer's tokens) */
+  size_t vocab = b->vocab_size > 0 ? (size_t)b->vocab_size
+                 : b->tok          ? vkft_tokenizer_vocab_size(b->tok)
+                                   : (size_t)INT32_MAX;
   for (size_t i = 0; i < s->n_ids; i++) {
     if ((size_t)s->ids[i] >= vocab)
-      return vkft_error("\"input_ids\"[%zu] = %d is outside the vocabulary (%zu)", i, s->ids[i],
+      return vkft_error("\"input_ids\"[%zu] = %d is outside the vocabulary (%zu ids)", i, s->ids[i],
                         vocab);
     if (s->labels && s->labels[i] != VKFT_LABEL_IGNORE && (size_t)s->labels[i] >= vocab)
-      return vkft_error("\"labels\"[%zu] = %d is outside the vocabulary (%zu)", i, s->labels[i],
+      return vkft_error("\"labels\"[%zu] = %d is outside the vocabulary (%zu ids)", i, s->labels[i],
                         vocab);
   }
   if (alloc_example(ex, s->n_ids)) return VKFT_ERR;
@@ -281,8 +284,8 @@ static int file_in(const char *dir, const char *name, char *path, size_t cap) {
   return vkft_file_exists(path);
 }
 
-/* max_position_embeddings from config.json, or 0. */
-static int model_max_positions(const char *model_dir) {
+/* An integer field of config.json (or of its text_config), or 0. */
+static int64_t model_config_int(const char *model_dir, const char *key) {
   char path[1024];
   if (!model_dir || !vkft_is_dir(model_dir) ||
       !file_in(model_dir, "config.json", path, sizeof path))
@@ -292,10 +295,12 @@ static int model_max_positions(const char *model_dir) {
   if (vkft_file_read(path, &data, &size)) return 0;
   cJSON *cfg = cJSON_ParseWithLength(data, size);
   free(data);
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(cfg, "max_position_embeddings");
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(cfg, key);
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(cfg, "text_config");
-  if (!m && text) m = cJSON_GetObjectItemCaseSensitive(text, "max_position_embeddings");
-  int v = cJSON_IsNumber(m) && m->valuedouble > 0 && m->valuedouble < 1e9 ? (int)m->valuedouble : 0;
+  if (!m && text) m = cJSON_GetObjectItemCaseSensitive(text, key);
+  int64_t v = cJSON_IsNumber(m) && m->valuedouble > 0 && m->valuedouble < 2147483648.0
+                  ? (int64_t)m->valuedouble
+                  : 0;
   cJSON_Delete(cfg);
   return v;
 }
@@ -335,7 +340,7 @@ static int build_context(data_builder *b, const vkft_dataset_desc *d) {
     if (vkft_chat_template_special_tokens(d->model_dir, &b->context)) return VKFT_ERR;
   } else {
     b->context = cJSON_CreateObject();
-    if (!b->context) return vkft_error("out of memory");
+    if (!b->context) return vkft_error_nomem();
   }
   const char *bos = vkft_tokenizer_bos_str(b->tok), *eos = vkft_tokenizer_eos_str(b->tok);
   if (bos && !cJSON_GetObjectItemCaseSensitive(b->context, "bos_token"))
@@ -362,7 +367,7 @@ static int probe_post_processor(data_builder *b) {
     b->prefix_ids = malloc((b->n_prefix + 1) * sizeof *b->prefix_ids);
     b->suffix_ids = malloc((b->n_suffix + 1) * sizeof *b->suffix_ids);
     if (!b->prefix_ids || !b->suffix_ids)
-      rc = vkft_error("out of memory");
+      rc = vkft_error_nomem();
     else {
       memcpy(b->prefix_ids, with, b->n_prefix * sizeof *with);
       memcpy(b->suffix_ids, with + at + n_without, b->n_suffix * sizeof *with);
@@ -370,7 +375,7 @@ static int probe_post_processor(data_builder *b) {
   } else if (rc == VKFT_OK) {
     b->prefix_ids = malloc(sizeof *b->prefix_ids);
     b->suffix_ids = malloc(sizeof *b->suffix_ids);
-    if (!b->prefix_ids || !b->suffix_ids) rc = vkft_error("out of memory");
+    if (!b->prefix_ids || !b->suffix_ids) rc = vkft_error_nomem();
   }
   free(with);
   free(without);
@@ -421,10 +426,15 @@ static void probe_end_of_turn(data_builder *b, int which) {
 int data_builder_init(data_builder *b, const vkft_dataset_desc *d, vkft_tokenizer *tok) {
   memset(b, 0, sizeof *b);
   b->tok = tok;
+  b->vocab_size = d->vocab_size;
   b->train_on = d->train_on;
   b->eos_id = tok ? vkft_tokenizer_eos_id(tok) : -1;
-  int positions = model_max_positions(d->model_dir);
-  b->max_len = d->max_len > 0 ? d->max_len : positions > 0 && positions < 2048 ? positions : 2048;
+  /* pre-tokenized ids index the embedding rows: config.json's vocab_size unless given */
+  if (!b->vocab_size) b->vocab_size = model_config_int(d->model_dir, "vocab_size");
+  int64_t positions = model_config_int(d->model_dir, "max_position_embeddings");
+  b->max_len = d->max_len > 0                      ? d->max_len
+               : positions > 0 && positions < 2048 ? (int)positions
+                                                   : 2048;
   if (!tok) return VKFT_OK;
   if (load_template(b, d) || build_context(b, d) || probe_post_processor(b)) {
     data_builder_free(b);

@@ -38,7 +38,7 @@ static int sb_add(strbuf *b, const char *s, size_t len) {
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->n + len + 1) cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p) return vkft_error("out of memory");
+    if (!p) return vkft_error_nomem();
     b->p = p;
     b->cap = cap;
   }
@@ -78,7 +78,7 @@ static int add_tool_call(cJSON *calls, const cJSON *v, size_t msg) {
     }
     cJSON_Delete(fn);
   }
-  if (!call) return vkft_error("out of memory");
+  if (!call) return vkft_error_nomem();
   cJSON_AddItemToArray(calls, call);
   return VKFT_OK;
 }
@@ -124,7 +124,7 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
   int is_call;
   const char *r = canonical_role(role->valuestring, &is_call);
   cJSON *msg = cJSON_CreateObject();
-  if (!msg) return vkft_error("out of memory");
+  if (!msg) return vkft_error_nomem();
   /* Other keys (tool_calls, reasoning_content, name, tool_call_id...) pass through. */
   for (const cJSON *k = m->child; k; k = k->next) {
     if (!strcmp(k->string, "role") || !strcmp(k->string, "from") || !strcmp(k->string, "content") ||
@@ -136,7 +136,7 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
   cJSON_AddStringToObject(msg, "role", r);
   strbuf text = {0}, reasoning = {0};
   cJSON *calls = cJSON_CreateArray();
-  int rc = calls ? VKFT_OK : vkft_error("out of memory");
+  int rc = calls ? VKFT_OK : vkft_error_nomem();
   if (rc == VKFT_OK && is_call) {
     if (!cJSON_IsString(content))
       rc = vkft_error("message %zu: a function_call value must be a JSON string", i);
@@ -193,7 +193,7 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
 
 static int grow_trained(data_sample *s, size_t n) {
   unsigned char *p = realloc(s->trained, n ? n : 1);
-  if (!p) return vkft_error("out of memory");
+  if (!p) return vkft_error_nomem();
   s->trained = p;
   return VKFT_OK;
 }
@@ -216,7 +216,7 @@ static int add_messages(data_sample *s, const cJSON *list, const char *key, int 
 static int add_simple(data_sample *s, const char *role, const char *content, int trained) {
   if (grow_trained(s, s->n_messages + 1)) return VKFT_ERR;
   cJSON *m = cJSON_CreateObject();
-  if (!m) return vkft_error("out of memory");
+  if (!m) return vkft_error_nomem();
   cJSON_AddStringToObject(m, "role", role);
   cJSON_AddStringToObject(m, "content", content);
   cJSON_AddItemToArray(s->messages, m);
@@ -358,7 +358,7 @@ static int from_tokens(const cJSON *r, data_sample *s) {
   }
   s->ids = malloc((n ? n : 1) * sizeof *s->ids);
   if (labels) s->labels = malloc((n ? n : 1) * sizeof *s->labels);
-  if (!s->ids || (labels && !s->labels)) return vkft_error("out of memory");
+  if (!s->ids || (labels && !s->labels)) return vkft_error_nomem();
   const cJSON *a = ids->child, *b = labels ? labels->child : NULL;
   for (size_t i = 0; i < n; i++, a = a->next) {
     if (!cJSON_IsNumber(a) || a->valuedouble != floor(a->valuedouble) || a->valuedouble < 0 ||
@@ -389,7 +389,7 @@ int data_sample_from_json(const cJSON *record, vkft_data_format fmt, data_sample
   case VKFT_FORMAT_PROMPT_COMPLETION:
     s->chat = 1;
     s->messages = cJSON_CreateArray();
-    if (!s->messages) return vkft_error("out of memory");
+    if (!s->messages) return vkft_error_nomem();
     rc = fmt == VKFT_FORMAT_ALPACA     ? from_alpaca(record, s)
          : fmt == VKFT_FORMAT_SHAREGPT ? from_chat(record, s, "conversations")
          : fmt == VKFT_FORMAT_MESSAGES ? from_chat(record, s, "messages")
@@ -446,7 +446,7 @@ int data_sample_flatten(data_sample *s) {
     for (const cJSON *c = has_calls ? calls->child : NULL; c && rc == VKFT_OK; c = c->next) {
       const cJSON *fn = get(c, "function");
       char *json = cJSON_PrintUnformatted(fn ? fn : c);
-      if (!json) rc = vkft_error("out of memory");
+      if (!json) rc = vkft_error_nomem();
       if (rc == VKFT_OK && b.n) rc = sb_str(&b, "\n");
       if (rc == VKFT_OK) rc = sb_str(&b, json);
       free(json);
@@ -454,7 +454,7 @@ int data_sample_flatten(data_sample *s) {
     if (rc == VKFT_OK) {
       cJSON *text = cJSON_CreateString(b.p ? b.p : "");
       if (!text)
-        rc = vkft_error("out of memory");
+        rc = vkft_error_nomem();
       else
         cJSON_ReplaceItemInObjectCaseSensitive(m, "content", text);
       cJSON_DeleteItemFromObjectCaseSensitive(m, "reasoning_content");
@@ -481,7 +481,7 @@ int data_sample_text(const data_sample *s, char **roles, char **prompt_text, cha
       if (rc == VKFT_OK && cJSON_IsString(content)) rc = sb_str(dst, content->valuestring);
       if (rc == VKFT_OK && cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0) {
         char *json = cJSON_PrintUnformatted(calls);
-        rc = json ? sb_str(dst, json) : vkft_error("out of memory");
+        rc = json ? sb_str(dst, json) : vkft_error_nomem();
         free(json);
       }
     }

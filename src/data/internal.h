@@ -64,6 +64,7 @@ size_t data_token_offsets(const vkft_tokenizer *tok, const char *text, size_t le
 
 typedef struct data_builder {
   vkft_tokenizer *tok;
+  int64_t vocab_size; /* ids of pre-tokenized records must be below it (0: the tokenizer's) */
   /* tmpl[0]: the chat template; for a model without one, the built-in chatml (TRL's
    * setup_chat_format), and tmpl[1] the built-in alpaca used for alpaca records. */
   vkft_chat_template *tmpl[2];

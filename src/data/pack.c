@@ -7,6 +7,7 @@
 
 #include "vkft/error.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,12 +35,14 @@ static uint32_t ex_len(const vkft_packer *p, uint32_t id) {
   return len > (uint32_t)p->T ? (uint32_t)p->T : len;
 }
 
+static int check_mix(const vkft_packer *p);
+
 int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids,
                        const vkft_packer_desc *desc, vkft_packer **out) {
   *out = NULL;
   vkft_packer_desc d = desc ? *desc : (vkft_packer_desc){0};
   vkft_packer *p = calloc(1, sizeof *p);
-  if (!p) return vkft_error("out of memory");
+  if (!p) return vkft_error_nomem();
   p->ds = ds;
   p->B = d.rows > 0 ? d.rows : 1;
   p->T = d.max_len > 0 ? d.max_len : ds->max_len;
@@ -50,7 +53,7 @@ int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids
   p->ids = malloc((n + 1) * sizeof *p->ids);
   if (!p->ids) {
     free(p);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   for (size_t i = 0, k = 0; i < (ids ? n_ids : ds->n_examples); i++) {
     uint32_t id = ids ? ids[i] : (uint32_t)i;
@@ -65,8 +68,55 @@ int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids
     vkft_packer_free(p);
     return vkft_error("no examples to train on (every record was bad or had no trained token)");
   }
+  if (check_mix(p) != VKFT_OK) {
+    vkft_packer_free(p);
+    return VKFT_ERR;
+  }
   *out = p;
   return VKFT_OK;
+}
+
+/* Examples of each file an epoch draws: floor(w) copies of each of its n, plus round(frac * n). */
+static size_t file_draws(double w, size_t n) {
+  double copies = floor(w);
+  return (size_t)copies * n + (size_t)((w - copies) * (double)n + 0.5);
+}
+
+#define MAX_EPOCH_EXAMPLES ((size_t)1 << 28) /* 1 GiB of indices */
+
+/* Weights must draw something from every file and not more than memory allows. */
+static int check_mix(const vkft_packer *p) {
+  const vkft_dataset *ds = p->ds;
+  if (!p->shuffle || !ds->file_weights) return VKFT_OK;
+  double total = 0;
+  for (size_t f = 0; f < ds->n_files; f++) {
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_ids; i++) n += ds->examples[p->ids[i]].file == f;
+    double w = ds->file_weights[f];
+    if (n == 0) continue;
+    if (w * (double)n > (double)MAX_EPOCH_EXAMPLES)
+      return vkft_error("data.train: %s: weight %g draws %.3g examples per epoch (at most %zu)",
+                        ds->file_paths[f], w, w * (double)n, MAX_EPOCH_EXAMPLES);
+    size_t draws = file_draws(w, n);
+    if (draws == 0)
+      return vkft_error("data.train: %s: weight %g draws none of its %zu examples per epoch "
+                        "(the smallest weight that draws one is %.3g)",
+                        ds->file_paths[f], w, n, 0.5 / (double)n);
+    total += (double)draws;
+  }
+  if (total > (double)MAX_EPOCH_EXAMPLES)
+    return vkft_error("data.train: the weights draw %.3g examples per epoch (at most %zu)", total,
+                      MAX_EPOCH_EXAMPLES);
+  return VKFT_OK;
+}
+
+size_t vkft_packer_file_draws(const vkft_packer *p, size_t file, size_t *examples) {
+  const vkft_dataset *ds = p->ds;
+  size_t n = 0;
+  for (size_t i = 0; i < p->n_ids; i++) n += ds->examples[p->ids[i]].file == file;
+  if (examples) *examples = n;
+  double w = p->shuffle && ds->file_weights ? ds->file_weights[file] : 1.0;
+  return file_draws(w, n);
 }
 
 void vkft_packer_free(vkft_packer *p) {
@@ -91,7 +141,7 @@ static int draw(vkft_packer *p, uint64_t epoch) {
   const vkft_dataset *ds = p->ds;
   size_t total = 0;
   size_t *count = calloc(ds->n_files + 1, sizeof *count);
-  if (!count) return vkft_error("out of memory");
+  if (!count) return vkft_error_nomem();
   for (size_t i = 0; i < p->n_ids; i++) count[ds->examples[p->ids[i]].file]++;
   for (size_t f = 0; f < ds->n_files; f++) {
     double w = ds->file_weights && p->shuffle ? ds->file_weights[f] : 1.0;
@@ -102,7 +152,7 @@ static int draw(vkft_packer *p, uint64_t epoch) {
   uint32_t *group = malloc((p->n_ids + 1) * sizeof *group);
   if (!p->order || !group) {
     free(count), free(group);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   p->n_order = 0;
   for (size_t f = 0; f < ds->n_files; f++) {
@@ -156,7 +206,7 @@ static int layout(vkft_packer *p, uint64_t epoch) {
   size_t *fill = malloc((PACK_WINDOW + 1) * sizeof *fill);
   if (!p->row_start || !p->batch_start || !out || !win || !fill) {
     free(out), free(win), free(fill);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   uint64_t state = p->seed ^ (epoch * 0xC2B2AE3D27D4EB4Full) ^ 0xB0B;
   p->n_rows = 0;
@@ -172,7 +222,7 @@ static int layout(vkft_packer *p, uint64_t epoch) {
       uint32_t *row_of = malloc(wn * sizeof *row_of);
       if (!row_of) {
         free(out), free(win), free(fill);
-        return vkft_error("out of memory");
+        return vkft_error_nomem();
       }
       for (size_t i = 0; i < wn; i++) {
         size_t r = 0;
@@ -185,7 +235,7 @@ static int layout(vkft_packer *p, uint64_t epoch) {
       uint32_t *perm = malloc((rows + 1) * sizeof *perm);
       if (!perm) {
         free(row_of), free(out), free(win), free(fill);
-        return vkft_error("out of memory");
+        return vkft_error_nomem();
       }
       for (size_t r = 0; r < rows; r++) perm[r] = (uint32_t)r;
       if (p->shuffle) data_shuffle_u32(perm, rows, &state);
@@ -212,7 +262,7 @@ static int layout(vkft_packer *p, uint64_t epoch) {
     uint32_t *sorted = malloc((n + 1) * sizeof *sorted);
     if (!first || !size || !perm || !sorted) {
       free(first), free(size), free(perm), free(sorted), free(out), free(win), free(fill);
-      return vkft_error("out of memory");
+      return vkft_error_nomem();
     }
     size_t nb = 0;
     for (size_t g0 = 0; g0 < n; g0 += group) {
@@ -292,7 +342,7 @@ int vkft_packer_batch(vkft_packer *p, uint64_t epoch, size_t index, vkft_batch *
     out->seq_ids = malloc(need * sizeof *out->seq_ids);
     if (!out->input_ids || !out->labels || !out->positions || !out->seq_ids) {
       vkft_batch_free(out);
-      return vkft_error("out of memory");
+      return vkft_error_nomem();
     }
     out->cap = need;
   }

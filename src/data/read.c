@@ -22,7 +22,7 @@ static int push(span_list *l, size_t off, size_t len, uint32_t line, const char 
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 256;
     data_span *p = realloc(l->items, cap * sizeof *p);
-    if (!p) return vkft_error("out of memory");
+    if (!p) return vkft_error_nomem();
     l->items = p;
     l->cap = cap;
   }

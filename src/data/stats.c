@@ -38,7 +38,7 @@ int vkft_data_stats_compute(const vkft_dataset *ds, vkft_data_stats *st) {
   st->empty = ds->n_empty;
   st->truncated = ds->n_truncated;
   size_t *lens = malloc((ds->n_examples + 1) * sizeof *lens);
-  if (!lens) return vkft_error("out of memory");
+  if (!lens) return vkft_error_nomem();
   size_t n = 0;
   double sum = 0;
   for (size_t i = 0; i < ds->n_examples; i++) {

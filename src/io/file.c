@@ -9,7 +9,9 @@
 
 int vkft_file_read(const char *path, char **data, size_t *size) {
   FILE *f = vkft_fopen(path, "rb");
-  if (!f) return vkft_error("%s: cannot open: %s", path, strerror(errno));
+  if (!f)
+    return vkft_error_with(errno == ENOENT ? VKFT_ERR_INPUT : VKFT_ERR_IO, "%s: cannot open: %s",
+                           path, strerror(errno));
   char *buf = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
@@ -19,7 +21,7 @@ int vkft_file_read(const char *path, char **data, size_t *size) {
       if (!grown) {
         free(buf);
         fclose(f);
-        return vkft_error("%s: out of memory reading file", path);
+        return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory reading file", path);
       }
       buf = grown;
       cap = new_cap;
@@ -32,7 +34,7 @@ int vkft_file_read(const char *path, char **data, size_t *size) {
   fclose(f);
   if (failed) {
     free(buf);
-    return vkft_error("%s: read error", path);
+    return vkft_error_with(VKFT_ERR_IO, "%s: read error", path);
   }
   buf[len] = 0;
   *data = buf;
@@ -43,9 +45,9 @@ int vkft_file_read(const char *path, char **data, size_t *size) {
 int vkft_file_write_atomic(const char *path, const void *data, size_t size) {
   vkft_atomic_file af;
   if (vkft_atomic_begin(&af, path) != VKFT_OK) return VKFT_ERR;
-  if (size && fwrite(data, 1, size, af.f) != size) {
+  if (vkft_atomic_write(&af, data, size) != VKFT_OK) {
     vkft_atomic_abort(&af);
-    return vkft_error("%s: write failed", path);
+    return VKFT_ERR;
   }
   return vkft_atomic_commit(&af);
 }

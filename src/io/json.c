@@ -171,12 +171,12 @@ cJSON *vkft_json_read_file(const char *path) {
 
 int vkft_json_write_file(const char *path, const cJSON *item) {
   char *text = vkft_json_print_python(item);
-  if (!text) return vkft_error("%s: out of host memory", path);
+  if (!text) return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   size_t n = strlen(text);
   char *line = realloc(text, n + 2);
   if (!line) {
     free(text);
-    return vkft_error("%s: out of host memory", path);
+    return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   }
   line[n] = '\n';
   int status = vkft_file_write_atomic(path, line, n + 1);

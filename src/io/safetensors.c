@@ -55,7 +55,7 @@ static int parse_file(vkft_st_set *set, const char *path) {
   int f = set->file_count;
   if (vkft_mmap_open(&set->maps[f], path) != VKFT_OK) return VKFT_ERR;
   set->paths[f] = malloc(strlen(path) + 1);
-  if (!set->paths[f]) return vkft_error("out of memory");
+  if (!set->paths[f]) return vkft_error_nomem();
   strcpy(set->paths[f], path);
   set->file_count++;
   const uint8_t *bytes = set->maps[f].data;
@@ -132,7 +132,7 @@ static int parse_file(vkft_st_set *set, const char *path) {
     }
     t.name = malloc(strlen(e->string) + 1);
     if (!t.name) {
-      status = vkft_error("out of memory");
+      status = vkft_error_nomem();
       break;
     }
     strcpy(t.name, e->string);
@@ -141,7 +141,7 @@ static int parse_file(vkft_st_set *set, const char *path) {
       vkft_st_tensor *grown = realloc(set->tensors, (size_t)cap * sizeof *grown);
       if (!grown) {
         free(t.name);
-        status = vkft_error("out of memory");
+        status = vkft_error_nomem();
         break;
       }
       set->tensors = grown;
@@ -190,7 +190,7 @@ static int open_index(vkft_st_set *set, const char *dir, const char *index_path)
 int vkft_st_open(const char *path, vkft_st_set **out) {
   *out = NULL;
   vkft_st_set *set = calloc(1, sizeof *set);
-  if (!set) return vkft_error("out of memory");
+  if (!set) return vkft_error_nomem();
   int status;
   if (vkft_is_dir(path)) {
     char single[4096], index[4096];
@@ -263,7 +263,7 @@ struct vkft_st_writer {
 
 int vkft_st_writer_create(vkft_st_writer **out) {
   *out = calloc(1, sizeof **out);
-  return *out ? VKFT_OK : vkft_error("out of memory");
+  return *out ? VKFT_OK : vkft_error_nomem();
 }
 
 void vkft_st_writer_free(vkft_st_writer *w) {
@@ -281,14 +281,14 @@ int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, in
   if (w->count == w->cap) {
     int cap = w->cap ? w->cap * 2 : 32;
     pending *grown = realloc(w->items, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error("out of memory");
+    if (!grown) return vkft_error_nomem();
     w->items = grown;
     w->cap = cap;
   }
   pending *p = &w->items[w->count];
   memset(p, 0, sizeof *p);
   p->name = malloc(strlen(name) + 1);
-  if (!p->name) return vkft_error("out of memory");
+  if (!p->name) return vkft_error_nomem();
   strcpy(p->name, name);
   p->dtype = dtype;
   p->rank = rank;
@@ -301,9 +301,9 @@ int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, in
 }
 
 int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value) {
-  if (!w->meta && !(w->meta = cJSON_CreateObject())) return vkft_error("out of memory");
+  if (!w->meta && !(w->meta = cJSON_CreateObject())) return vkft_error_nomem();
   cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
-  return cJSON_AddStringToObject(w->meta, key, value) ? VKFT_OK : vkft_error("out of memory");
+  return cJSON_AddStringToObject(w->meta, key, value) ? VKFT_OK : vkft_error_nomem();
 }
 
 static int by_name(const void *a, const void *b) {
@@ -327,7 +327,7 @@ static const char *file_dtype(vkft_dtype t) {
 int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   qsort(w->items, (size_t)w->count, sizeof *w->items, by_name);
   cJSON *header = cJSON_CreateObject();
-  if (!header) return vkft_error("out of memory");
+  if (!header) return vkft_error_nomem();
   if (w->meta) cJSON_AddItemToObject(header, "__metadata__", cJSON_Duplicate(w->meta, 1));
   uint64_t offset = 0;
   for (int i = 0; i < w->count; i++) {
@@ -342,7 +342,7 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
     if (e) offsets = cJSON_AddArrayToObject(e, "data_offsets");
     if (!offsets) {
       cJSON_Delete(header);
-      return vkft_error("out of memory");
+      return vkft_error_nomem();
     }
     cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
     cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + p->size)));
@@ -350,7 +350,7 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   }
   char *json = cJSON_PrintUnformatted(header);
   cJSON_Delete(header);
-  if (!json) return vkft_error("out of memory");
+  if (!json) return vkft_error_nomem();
   /* pad the header with spaces to a multiple of 8 bytes, as the Python library does */
   size_t len = strlen(json), padded = (len + 7) / 8 * 8;
   uint8_t prefix[8];
@@ -360,15 +360,16 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
     free(json);
     return VKFT_ERR;
   }
-  int ok = fwrite(prefix, 1, 8, af.f) == 8 && fwrite(json, 1, len, af.f) == len;
-  for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', af.f) != EOF;
+  static const char spaces[8] = "        ";
+  int status = vkft_atomic_write(&af, prefix, 8);
+  if (status == VKFT_OK) status = vkft_atomic_write(&af, json, len);
+  if (status == VKFT_OK) status = vkft_atomic_write(&af, spaces, padded - len);
   free(json);
-  for (int i = 0; ok && i < w->count; i++)
-    ok = !w->items[i].size ||
-         fwrite(w->items[i].data, 1, w->items[i].size, af.f) == w->items[i].size;
-  if (!ok) {
+  for (int i = 0; status == VKFT_OK && i < w->count; i++)
+    status = vkft_atomic_write(&af, w->items[i].data, w->items[i].size);
+  if (status != VKFT_OK) {
     vkft_atomic_abort(&af);
-    return vkft_error("%s: write failed", path);
+    return VKFT_ERR;
   }
   return vkft_atomic_commit(&af);
 }

@@ -27,8 +27,11 @@ static int get_int(const char *file, const cJSON *root, const char *key, int64_t
     *out = fallback;
     return VKFT_OK;
   }
-  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0)
-    return vkft_error("%s: field \"%s\" must be a non-negative integer", file, key);
+  /* every size and id fits int32 (token ids are int32 on the device), so products of two of
+   * them cannot overflow int64 */
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2147483647.0) ||
+      v->valuedouble != floor(v->valuedouble))
+    return vkft_error("%s: field \"%s\" must be an integer in [0, 2^31)", file, key);
   *out = (int64_t)v->valuedouble;
   return VKFT_OK;
 }
@@ -37,7 +40,8 @@ static int get_num(const char *file, const cJSON *root, const char *key, double 
                    double fallback) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
   if (!v || cJSON_IsNull(v)) return *out = fallback, VKFT_OK;
-  if (!cJSON_IsNumber(v)) return vkft_error("%s: field \"%s\" must be a number", file, key);
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    return vkft_error("%s: field \"%s\" must be a finite number", file, key);
   *out = v->valuedouble;
   return VKFT_OK;
 }
@@ -55,7 +59,8 @@ static int get_token_id(const char *file, const cJSON *root, const char *key, in
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
   if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
   if (!v || cJSON_IsNull(v)) return *out = -1, VKFT_OK;
-  if (!cJSON_IsNumber(v)) return vkft_error("%s: field \"%s\" must be a token id", file, key);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2147483647.0))
+    return vkft_error("%s: field \"%s\" must be a token id", file, key);
   *out = (int64_t)v->valuedouble;
   return VKFT_OK;
 }
@@ -106,6 +111,9 @@ static int parse(const char *file, const cJSON *root, vkft_model_config *cfg) {
                         file, (long long)cfg->hidden_size, (long long)cfg->num_heads);
     cfg->head_dim = cfg->hidden_size / cfg->num_heads;
   }
+  if (!(cfg->rms_norm_eps > 0))
+    return vkft_error("%s: field \"rms_norm_eps\" must be positive", file);
+  if (!(cfg->rope_theta > 0)) return vkft_error("%s: field \"rope_theta\" must be positive", file);
   if (cfg->head_dim % 2)
     return vkft_error("%s: head_dim %lld must be even (RoPE)", file, (long long)cfg->head_dim);
   if (!cfg->vocab_size || !cfg->hidden_size || !cfg->intermediate_size || !cfg->num_layers)

@@ -27,7 +27,7 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
   int64_t T = b->T, V = m->cfg.vocab_size;
   if (vkft_embedding_check_ids(b->ids, T, V) != VKFT_OK) return VKFT_ERR;
   int32_t *shifted = malloc((size_t)T * sizeof *shifted);
-  if (!shifted) return vkft_error("out of host memory");
+  if (!shifted) return vkft_error_nomem();
   /* HF convention: labels are aligned with the ids and the model shifts them; the last token of
    * each packed sequence has no target inside its sequence. */
   for (int64_t t = 0; t < T; t++) {
@@ -45,7 +45,7 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
   if (m->desc.training && m->trainable_embed) {
     int64_t len = vkft_embedding_plan_len(m->T);
     int32_t *plan = malloc((size_t)len * sizeof *plan);
-    if (!plan) return vkft_error("out of host memory");
+    if (!plan) return vkft_error_nomem();
     vkft_tensor pv = slot_view(&m->emb_plan, slot, len, len);
     status = vkft_embedding_plan(b->ids, T, V, plan, &m->emb_unique[slot]) ||
              vkft_tensor_write(m->be, &pv, plan);
@@ -288,13 +288,13 @@ int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0
   if (!m->cache_seq_ready) { /* one sequence: every cached position has id 0 */
     int32_t *zeros = calloc((size_t)m->T, sizeof *zeros);
     vkft_tensor seq = slot_view(&m->seq, 0, m->T, m->T);
-    int status = zeros ? vkft_tensor_write(m->be, &seq, zeros) : vkft_error("out of host memory");
+    int status = zeros ? vkft_tensor_write(m->be, &seq, zeros) : vkft_error_nomem();
     free(zeros);
     TRY(status);
     m->cache_seq_ready = 1;
   }
   int32_t *pos = malloc((size_t)n * sizeof *pos);
-  if (!pos) return vkft_error("out of host memory");
+  if (!pos) return vkft_error_nomem();
   for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(pos0 + i);
   vkft_tensor tids = slot_view(&m->ids, 0, m->T, n), tpos = slot_view(&m->pos, 0, m->T, n);
   int status = vkft_tensor_write(m->be, &tids, ids) || vkft_tensor_write(m->be, &tpos, pos);

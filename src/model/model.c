@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include "vkft/error.h"
+#include "vkft/platform.h"
 #include "vkft/safetensors.h"
 
 #include <math.h>
@@ -13,12 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets. */
+/* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets (in a
+ * plan-only load: counts them, and the tensor gets its dtype and size but no storage). */
 static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
+  if (m->desc.plan_only) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dtype;
+    t->n = n > 0 ? n : 1;
+    *bucket += (uint64_t)t->n * vkft_dtype_size(dtype);
+    return VKFT_OK;
+  }
   if (m->allocated_count == m->allocated_cap) {
     int cap = m->allocated_cap ? m->allocated_cap * 2 : 256;
     vkft_tensor **grown = realloc(m->allocated, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error("out of host memory");
+    if (!grown) return vkft_error_nomem();
     m->allocated = grown;
     m->allocated_cap = cap;
   }
@@ -31,7 +40,7 @@ static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint6
 static int add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
                      vkft_tensor *value, vkft_tensor *grad) {
   vkft_param *grown = realloc(m->params, (size_t)(m->param_count + 1) * sizeof *grown);
-  if (!grown) return vkft_error("out of host memory");
+  if (!grown) return vkft_error_nomem();
   m->params = grown;
   vkft_param *p = &m->params[m->param_count++];
   memset(p, 0, sizeof *p);
@@ -53,7 +62,7 @@ static int write_mean_rows(vkft_model *m, vkft_tensor *t, vkft_dtype file_dtype,
   double *mean = calloc((size_t)C, sizeof *mean);
   float *row = malloc((size_t)C * sizeof *row);
   void *stored = malloc((size_t)C * 4);
-  int status = mean && row && stored ? VKFT_OK : vkft_error("out of host memory");
+  int status = mean && row && stored ? VKFT_OK : vkft_error_nomem();
   for (int64_t r = 0; status == VKFT_OK && r < d0; r++) {
     vkft_convert_to_f32(file_dtype, data + (size_t)(r * C) * vkft_dtype_size(file_dtype), row,
                         (size_t)C);
@@ -75,6 +84,14 @@ static int write_mean_rows(vkft_model *m, vkft_tensor *t, vkft_dtype file_dtype,
 static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *name, int rank,
                             int64_t d0, int64_t d1, int64_t grow_to, int trainable, vkft_tensor *t,
                             vkft_tensor *grad) {
+  if (!st) { /* a plan from config.json alone: the weights in its torch_dtype */
+    vkft_dtype dtype = trainable ? VKFT_F32 : m->config_dtype;
+    int64_t rows = grow_to > d0 ? grow_to : d0, total = rows * (rank == 2 ? d1 : 1);
+    if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) ||
+        (trainable && own(m, grad, VKFT_F32, total, &m->bytes_grads)))
+      return VKFT_ERR;
+    return add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
+  }
   const vkft_st_tensor *w = vkft_st_find(st, name);
   if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
   int64_t want[2] = {d0, d1};
@@ -93,14 +110,17 @@ static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *na
   int64_t n = w->numel, rows = grow_to > d0 ? grow_to : d0, total = rows * (rank == 2 ? d1 : 1);
   if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) != VKFT_OK)
     return vkft_error_prefix("loading %s", name);
-  if (rows > d0 && write_mean_rows(m, t, file_dtype, w->data, d0, d1, rows) != VKFT_OK)
+  if (m->desc.plan_only) {
+  } else if (rows > d0 && write_mean_rows(m, t, file_dtype, w->data, d0, d1, rows) != VKFT_OK) {
     return VKFT_ERR;
-  if (dtype == file_dtype) {
+  }
+  if (m->desc.plan_only) {
+  } else if (dtype == file_dtype) {
     if (vkft_tensor_write_range(m->be, t, 0, n, w->data) != VKFT_OK) return VKFT_ERR;
   } else { /* widen to fp32 in pieces */
     enum { PIECE = 1 << 20 };
     float *buf = malloc(PIECE * sizeof *buf);
-    if (!buf) return vkft_error("out of host memory");
+    if (!buf) return vkft_error_nomem();
     for (int64_t done = 0; done < n; done += PIECE) {
       int64_t k = n - done < PIECE ? n - done : PIECE;
       vkft_convert_to_f32(file_dtype, w->data + (size_t)done * vkft_dtype_size(file_dtype), buf,
@@ -142,24 +162,25 @@ static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
       own(m, &lp->u, VKFT_F32, m->T * r, &m->bytes_acts) ||
       (m->desc.lora_dropout > 0 && own(m, &lp->xd, VKFT_F32, m->T * in, &m->bytes_acts)))
     return VKFT_ERR;
+  lp->on = 1;
+  char name[160];
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, vkft_proj_path(p));
+  if (add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, vkft_proj_path(p));
+  if (add_param(m, name, 2, out, r, &lp->b, &lp->gb)) return VKFT_ERR;
+  if (m->desc.plan_only) return VKFT_OK;
   float *a = malloc((size_t)(r * in) * sizeof *a), *b = calloc((size_t)(out * r), sizeof *b);
   if (!a || !b) {
     free(a);
     free(b);
-    return vkft_error("out of host memory");
+    return vkft_error_nomem();
   }
   double bound = 1.0 / sqrt((double)in);
   for (int64_t i = 0; i < r * in; i++) a[i] = (float)uniform(rng, -bound, bound);
   int status = vkft_tensor_write(m->be, &lp->a, a) || vkft_tensor_write(m->be, &lp->b, b);
   free(a);
   free(b);
-  if (status) return VKFT_ERR;
-  lp->on = 1;
-  char name[160];
-  snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, vkft_proj_path(p));
-  if (add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
-  snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, vkft_proj_path(p));
-  return add_param(m, name, 2, out, r, &lp->b, &lp->gb);
+  return status ? VKFT_ERR : VKFT_OK;
 }
 
 static int plan_activations(vkft_model *m) {
@@ -169,7 +190,7 @@ static int plan_activations(vkft_model *m) {
   int slots = m->desc.micro_batches;
   uint64_t *acts = &m->bytes_acts, *scratch = &m->bytes_scratch;
   m->x = calloc((size_t)(L + 1), sizeof *m->x);
-  if (!m->x) return vkft_error("out of host memory");
+  if (!m->x) return vkft_error_nomem();
   for (int64_t l = 0; l <= L; l++)
     if (own(m, &m->x[l], VKFT_F32, T * C, acts)) return VKFT_ERR;
   /* With gradient checkpointing every layer shares one set of activations: the forward
@@ -230,18 +251,19 @@ static int plan_activations(vkft_model *m) {
                          .original_max_position_embeddings = (double)c->rope_original_max_position};
   int64_t nf = vkft_rope_freqs_len(c->head_dim);
   int32_t *freqs = malloc((size_t)nf * sizeof *freqs);
-  if (!freqs) return vkft_error("out of host memory");
+  if (!freqs) return vkft_error_nomem();
   int rs = vkft_rope_freqs(&rc, c->head_dim, freqs) ||
            own(m, &m->rope_freqs, VKFT_I32, nf, scratch) ||
-           vkft_tensor_write(m->be, &m->rope_freqs, freqs);
+           (!m->desc.plan_only && vkft_tensor_write(m->be, &m->rope_freqs, freqs));
   free(freqs);
   if (rs) return VKFT_ERR;
   if (c->attention_bias) {
     /* a column of ones: bias add and bias gradient are rank-1 matmuls */
     float *ones = malloc((size_t)T * sizeof *ones);
-    if (!ones) return vkft_error("out of host memory");
+    if (!ones) return vkft_error_nomem();
     for (int64_t i = 0; i < T; i++) ones[i] = 1.0f;
-    int status = own(m, &m->ones, VKFT_F32, T, scratch) || vkft_tensor_write(m->be, &m->ones, ones);
+    int status = own(m, &m->ones, VKFT_F32, T, scratch) ||
+                 (!m->desc.plan_only && vkft_tensor_write(m->be, &m->ones, ones));
     free(ones);
     if (status) return VKFT_ERR;
   }
@@ -260,6 +282,14 @@ static int plan_activations(vkft_model *m) {
   return VKFT_OK;
 }
 
+int vkft_model_has_weights(const char *dir) {
+  char path[2048];
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  if (vkft_file_exists(path)) return 1;
+  snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+  return vkft_file_exists(path);
+}
+
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out) {
   *out = NULL;
   if (desc->max_tokens <= 0) return vkft_error("model: max_tokens must be positive");
@@ -268,13 +298,20 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   if (desc->micro_batches < 1 || desc->micro_batches > 64)
     return vkft_error("model: micro_batches must be 1..64");
   vkft_model *m = calloc(1, sizeof *m);
-  if (!m) return vkft_error("out of host memory");
+  if (!m) return vkft_error_nomem();
   m->be = be;
   m->desc = *desc;
   m->T = desc->max_tokens;
   vkft_st_set *st = NULL;
   int status = vkft_model_config_load(desc->dir, &m->cfg);
-  if (status == VKFT_OK) status = vkft_st_open(desc->dir, &st);
+  if (status == VKFT_OK) {
+    /* a plan may come from config.json alone (a model not downloaded yet) */
+    if (desc->plan_only && !vkft_model_has_weights(desc->dir))
+      status = vkft_dtype_parse_torch(m->cfg.torch_dtype, &m->config_dtype);
+    else
+      status = vkft_st_open(desc->dir, &st);
+  }
+  if (!desc->plan_only && !be) status = vkft_error_with(VKFT_ERR_INTERNAL, "model: no backend");
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, V = c->vocab_size, D = c->head_dim;
   for (int p = 0; p < P_PROJ_COUNT; p++)
@@ -285,7 +322,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   if (c->tie_word_embeddings) /* one tensor: trainable if either name was asked for */
     m->trainable_embed = m->trainable_head = m->trainable_embed || m->trainable_head;
   if (status == VKFT_OK && !(m->layers = calloc((size_t)c->num_layers, sizeof *m->layers)))
-    status = vkft_error("out of host memory");
+    status = vkft_error_nomem();
   if (status == VKFT_OK)
     status = load_weight_rows(m, st, "model.embed_tokens.weight", 2, V, C, desc->vocab_size,
                               m->trainable_embed, &m->embed, &m->g_embed);

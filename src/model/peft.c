@@ -90,7 +90,7 @@ int vkft_model_apply_adapter(vkft_model *m, const char *dir) {
     }
     float *buf = malloc((size_t)numel * sizeof *buf);
     if (!buf) {
-      status = vkft_error("out of host memory");
+      status = vkft_error_nomem();
       break;
     }
     vkft_convert_to_f32(dt, t->data, buf, (size_t)numel);
@@ -154,12 +154,12 @@ int vkft_model_save_adapter(vkft_model *m, const vkft_adapter_info *info, const 
   if (vkft_st_writer_create(&w) != VKFT_OK) return VKFT_ERR;
   float **blobs = calloc((size_t)m->param_count, sizeof *blobs);
   char(*names)[220] = calloc((size_t)m->param_count, sizeof *names);
-  int status = blobs && names ? VKFT_OK : vkft_error("out of host memory");
+  int status = blobs && names ? VKFT_OK : vkft_error_nomem();
   for (int i = 0; status == VKFT_OK && i < m->param_count; i++) {
     const vkft_param *p = &m->params[i];
     if (!p->trainable) continue;
     blobs[i] = malloc((size_t)p->value->n * sizeof **blobs);
-    if (!blobs[i]) status = vkft_error("out of host memory");
+    if (!blobs[i]) status = vkft_error_nomem();
     if (status == VKFT_OK) status = vkft_tensor_read_f32(m->be, p->value, blobs[i]);
     snprintf(names[i], sizeof names[i], "base_model.model.%s", p->name);
     if (status == VKFT_OK)
@@ -175,7 +175,7 @@ int vkft_model_save_adapter(vkft_model *m, const vkft_adapter_info *info, const 
   vkft_st_writer_free(w);
   if (status != VKFT_OK) return status;
   cJSON *c = adapter_config_json(info);
-  if (!c) return vkft_error("out of host memory");
+  if (!c) return vkft_error_nomem();
   snprintf(path, sizeof path, "%s/adapter_config.json", dir);
   status = vkft_json_write_file(path, c);
   cJSON_Delete(c);

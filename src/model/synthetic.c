@@ -30,7 +30,7 @@ static int add(vkft_st_writer *w, blobs *b, uint64_t *rng, vkft_dtype dt, const 
   if (!f || !blob) {
     free(f);
     free(blob);
-    return vkft_error("out of host memory");
+    return vkft_error_nomem();
   }
   for (int64_t i = 0; i < n; i++) f[i] = (float)(mean + spread * next_uniform(rng));
   vkft_convert_from_f32(dt, f, blob, (size_t)n);
@@ -52,7 +52,7 @@ int vkft_model_write_random(const char *dir, const char *config_json, vkft_dtype
   if (vkft_st_writer_create(&w) != VKFT_OK) return VKFT_ERR;
   blobs *b = calloc(1, sizeof *b);
   uint64_t rng = seed;
-  int status = b ? VKFT_OK : vkft_error("out of host memory");
+  int status = b ? VKFT_OK : vkft_error_nomem();
   if (!status) status = add(w, b, &rng, dtype, "model.embed_tokens.weight", 2, V, C, 0, 0.5);
   if (!status) status = add(w, b, &rng, dtype, "model.norm.weight", 1, C, 0, 1, 0.2);
   if (!status && !c.tie_word_embeddings)

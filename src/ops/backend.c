@@ -8,12 +8,12 @@
 
 int vkft_backend_ref_create(vkft_backend **out) {
   *out = calloc(1, sizeof **out);
-  return *out ? VKFT_OK : vkft_error("out of host memory");
+  return *out ? VKFT_OK : vkft_error_nomem();
 }
 
 int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
   *out = calloc(1, sizeof **out);
-  if (!*out) return vkft_error("out of host memory");
+  if (!*out) return vkft_error_nomem();
   (*out)->dev = dev;
   return VKFT_OK;
 }
@@ -38,7 +38,7 @@ int vkft_tensor_alloc(vkft_backend *be, vkft_dtype dtype, int64_t n, vkft_tensor
   size_t bytes = (size_t)n * vkft_dtype_size(dtype);
   if (!be->dev) {
     t->host = calloc(bytes ? bytes : 1, 1);
-    return t->host ? VKFT_OK : vkft_error("out of host memory for a %zu-byte tensor", bytes);
+    return t->host ? VKFT_OK : vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for a %zu-byte tensor", bytes);
   }
   return vkft_buffer_alloc(be->dev, bytes, &t->buf);
 }
@@ -151,7 +151,7 @@ int op_check(const char *op, const char *arg, const vkft_tensor *t, int64_t need
 float *ref_as_f32(const vkft_tensor *t, int64_t n) {
   float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
   if (!out) {
-    vkft_error("out of host memory");
+    vkft_error_nomem();
     return NULL;
   }
   vkft_convert_to_f32(t->dtype, t->host, out, (size_t)n);

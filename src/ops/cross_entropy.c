@@ -57,7 +57,7 @@ static int ce_reference(const vkft_tensor *h, const vkft_tensor *w, const vkft_t
   float *logits = malloc((size_t)V * sizeof *logits);
   int status = VKFT_OK;
   if (!wf || !logits) {
-    status = vkft_error("cross_entropy: out of host memory");
+    status = vkft_error_with(VKFT_ERR_NOMEM, "cross_entropy: out of host memory");
   } else {
     vkft_ref_cross_entropy_f32(h->host, wf, labels->host, T, C, V, loss->host, logits);
     if (dh)

@@ -28,7 +28,7 @@ int vkft_embedding_plan(const int32_t *ids, int64_t T, int64_t V, int32_t *plan,
   if (T < 0 || T > INT32_MAX / 3) return vkft_error("embedding plan: %lld tokens", (long long)T);
   if (vkft_embedding_check_ids(ids, T, V)) return VKFT_ERR;
   uint64_t *keys = malloc((size_t)(T ? T : 1) * sizeof *keys);
-  if (!keys) return vkft_error("out of host memory");
+  if (!keys) return vkft_error_nomem();
   for (int64_t t = 0; t < T; t++) keys[t] = (uint64_t)(uint32_t)ids[t] << 32 | (uint64_t)t;
   qsort(keys, (size_t)T, sizeof *keys, compare_u64);
   int32_t *order = plan, *distinct = plan + T, *starts = plan + 2 * T;
@@ -111,7 +111,7 @@ int vkft_embedding_bwd(vkft_backend *be, const vkft_tensor *dout, const vkft_ten
     /* the ids back from the plan; the reference then adds in increasing t, as the plan does */
     const int32_t *p = plan->host;
     int32_t *ids = malloc((size_t)T * sizeof *ids);
-    if (!ids) return vkft_error("out of host memory");
+    if (!ids) return vkft_error_nomem();
     for (int64_t t = 0; t < T; t++) ids[t] = -1; /* a token the plan misses fails the check */
     for (int64_t u = 0; u < unique; u++)
       for (int32_t k = p[2 * T + u]; k < p[2 * T + u + 1]; k++) ids[p[k]] = p[T + u];

@@ -34,7 +34,7 @@ int vkft_grad_norm(vkft_backend *be, const vkft_tensor *grads, int count, vkft_t
     int64_t *lens = malloc((size_t)count * sizeof *lens);
     if (!ptrs || !lens) {
       free(ptrs), free(lens);
-      return vkft_error("out of host memory");
+      return vkft_error_nomem();
     }
     for (int k = 0; k < count; k++) ptrs[k] = grads[k].host, lens[k] = grads[k].n;
     float *o = out->host;

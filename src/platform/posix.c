@@ -3,6 +3,7 @@
 #include "vkft/platform.h"
 
 #include "vkft/error.h"
+#include "vkft/fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,6 +21,8 @@
 void vkft_platform_init(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
+  /* past a file-size limit (ulimit -f) a write should fail with EFBIG, not kill the process */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 FILE *vkft_fopen(const char *path, const char *mode) {
@@ -86,6 +90,10 @@ int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), vo
   return VKFT_OK;
 }
 
+static int io_error(const char *path, const char *what, int err) {
+  return vkft_error_with(VKFT_ERR_IO, "%s: %s: %s", path, what, strerror(err));
+}
+
 /* fsync on the folder makes the rename itself durable (POSIX leaves it in the page cache). */
 static void sync_parent_folder(const char *path) {
   char dir[1024];
@@ -99,37 +107,57 @@ static void sync_parent_folder(const char *path) {
     snprintf(dir, sizeof dir, ".");
   int fd = open(dir, O_RDONLY);
   if (fd >= 0) {
-    fsync(fd);
+    if (!VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) fsync(fd);
     close(fd);
   }
 }
 
 int vkft_atomic_begin(vkft_atomic_file *af, const char *path) {
   memset(af, 0, sizeof *af);
-  if (strlen(path) >= sizeof af->path) return vkft_error("%s: path too long", path);
+  if (strlen(path) + 4 >= sizeof af->path)
+    return vkft_error_with(VKFT_ERR_IO, "%s: path too long (%zu bytes; at most %zu)", path,
+                           strlen(path), sizeof af->path - 5);
   snprintf(af->path, sizeof af->path, "%s", path);
   snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp", path);
   af->f = fopen(af->tmp_path, "wb");
-  if (!af->f) return vkft_error("%s: cannot create: %s", af->tmp_path, strerror(errno));
+  if (!af->f) return io_error(af->tmp_path, "cannot create", errno);
+  return VKFT_OK;
+}
+
+int vkft_atomic_write(vkft_atomic_file *af, const void *data, size_t size) {
+  if (!af->f) return vkft_error_with(VKFT_ERR_INTERNAL, "%s: write after close", af->tmp_path);
+  if (VKFT_FAULT_HIT(VKFT_FAULT_WRITE)) return io_error(af->tmp_path, "write failed", ENOSPC);
+  if (size && fwrite(data, 1, size, af->f) != size)
+    return io_error(af->tmp_path, "write failed", errno);
+  return VKFT_OK;
+}
+
+int vkft_atomic_flush(vkft_atomic_file *af) {
+  int err = 0;
+  if (!af->f || ferror(af->f) || fflush(af->f) != 0) err = errno ? errno : EIO;
+  if (!err && VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) err = EIO;
+  if (!err && fsync(fileno(af->f)) != 0) err = errno;
+  if (af->f && fclose(af->f) != 0 && !err) err = errno;
+  af->f = NULL;
+  if (!err) return VKFT_OK;
+  remove(af->tmp_path);
+  return io_error(af->tmp_path, "write failed", err);
+}
+
+int vkft_atomic_rename(vkft_atomic_file *af) {
+  int err = VKFT_FAULT_HIT(VKFT_FAULT_RENAME) ? EIO : 0;
+  if (!err && rename(af->tmp_path, af->path) != 0) err = errno;
+  if (err) {
+    remove(af->tmp_path);
+    return io_error(af->path, "cannot replace", err);
+  }
+  sync_parent_folder(af->path);
   return VKFT_OK;
 }
 
 int vkft_atomic_commit(vkft_atomic_file *af) {
-  int ok = af->f && !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
-  int saved_errno = errno;
-  if (af->f && fclose(af->f) != 0) ok = 0;
-  af->f = NULL;
-  if (!ok) {
-    remove(af->tmp_path);
-    return vkft_error("%s: write failed: %s", af->tmp_path, strerror(saved_errno));
-  }
-  if (rename(af->tmp_path, af->path) != 0) {
-    saved_errno = errno;
-    remove(af->tmp_path);
-    return vkft_error("%s: cannot replace: %s", af->path, strerror(saved_errno));
-  }
-  sync_parent_folder(af->path);
-  return VKFT_OK;
+  if (vkft_atomic_flush(af) != VKFT_OK) return VKFT_ERR;
+  return vkft_atomic_rename(af);
 }
 
 void vkft_atomic_abort(vkft_atomic_file *af) {
@@ -140,10 +168,75 @@ void vkft_atomic_abort(vkft_atomic_file *af) {
 
 int vkft_rename_replace(const char *from, const char *to) {
   if (vkft_is_dir(to) && vkft_remove_tree(to) != VKFT_OK) return VKFT_ERR;
+  if (VKFT_FAULT_HIT(VKFT_FAULT_RENAME))
+    return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(EIO));
   if (rename(from, to) != 0)
-    return vkft_error("%s: cannot rename to %s: %s", from, to, strerror(errno));
+    return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(errno));
   sync_parent_folder(to);
   return VKFT_OK;
+}
+
+int vkft_file_append(const char *path, const void *data, size_t size) {
+  FILE *f = fopen(path, "ab");
+  if (!f) return io_error(path, "cannot open for appending", errno);
+  int err = VKFT_FAULT_HIT(VKFT_FAULT_WRITE) ? ENOSPC : 0;
+  if (!err && fwrite(data, 1, size, f) != size) err = errno;
+  if (fclose(f) != 0 && !err) err = errno;
+  return err ? io_error(path, "write failed", err) : VKFT_OK;
+}
+
+int vkft_realpath(const char *path, char *out, size_t size) {
+  char *r = realpath(path, NULL);
+  if (!r) return io_error(path, "cannot resolve", errno);
+  int fits = strlen(r) < size;
+  if (fits) memcpy(out, r, strlen(r) + 1);
+  free(r);
+  return fits ? VKFT_OK : vkft_error_with(VKFT_ERR_IO, "%s: path too long", path);
+}
+
+struct vkft_lock {
+  int fd;
+};
+
+long vkft_process_id(void) {
+  return (long)getpid();
+}
+
+int vkft_lock_acquire(const char *path, vkft_lock **out) {
+  *out = NULL;
+  int fd = open(path, O_RDWR | O_CREAT, 0666);
+  if (fd < 0) return io_error(path, "cannot create the lock file", errno);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char holder[32] = {0};
+    ssize_t n = read(fd, holder, sizeof holder - 1);
+    close(fd);
+    if (err != EWOULDBLOCK) return io_error(path, "cannot lock", err);
+    long pid = n > 0 ? strtol(holder, NULL, 10) : 0;
+    return vkft_error_with(VKFT_ERR_BUSY, "%s: in use by another vkft process (pid %ld)", path,
+                           pid);
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)len) != len) {
+    int err = errno;
+    close(fd);
+    return io_error(path, "cannot write the lock file", err);
+  }
+  vkft_lock *lock = malloc(sizeof *lock);
+  if (!lock) {
+    close(fd);
+    return vkft_error_nomem();
+  }
+  lock->fd = fd;
+  *out = lock;
+  return VKFT_OK;
+}
+
+void vkft_lock_release(vkft_lock *lock) {
+  if (!lock) return;
+  close(lock->fd); /* closing the descriptor drops the flock */
+  free(lock);
 }
 
 int vkft_mmap_open(vkft_mmap *map, const char *path) {
@@ -250,11 +343,11 @@ int vkft_console_is_tty(FILE *stream) {
   return isatty(fileno(stream));
 }
 
-static volatile sig_atomic_t interrupt_requested;
+static volatile sig_atomic_t interrupt_signal;
 
 static void on_signal(int sig) {
-  (void)sig;
-  interrupt_requested = 1;
+  if (interrupt_signal) _exit(VKFT_EXIT_INTERRUPTED); /* the second request: stop now */
+  interrupt_signal = sig;
 }
 
 void vkft_interrupt_install(void) {
@@ -264,8 +357,22 @@ void vkft_interrupt_install(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
 }
 
 int vkft_interrupted(void) {
-  return interrupt_requested != 0;
+  return interrupt_signal != 0;
+}
+
+const char *vkft_interrupt_name(void) {
+  switch (interrupt_signal) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGHUP:
+    return "SIGHUP";
+  default:
+    return interrupt_signal ? "a signal" : "";
+  }
 }

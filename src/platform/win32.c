@@ -10,7 +10,11 @@
 #include <string.h>
 
 #include "vkft/error.h"
+#include "vkft/fault.h"
 #include "vkft/platform.h"
+
+#include <ctype.h>
+#include <errno.h>
 
 static wchar_t *utf8_to_wide(const char *s) {
   int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
@@ -159,38 +163,66 @@ int vkft_list_dir(const char *path, void (*fn)(const char *name, void *user), vo
   return VKFT_OK;
 }
 
+static int io_error(const char *path, const char *what, int err) {
+  return vkft_error_with(VKFT_ERR_IO, "%s: %s: %s", path, what, strerror(err));
+}
+
 int vkft_atomic_begin(vkft_atomic_file *af, const char *path) {
   memset(af, 0, sizeof *af);
-  if (strlen(path) >= sizeof af->path) return vkft_error("%s: path too long", path);
+  if (strlen(path) + 4 >= sizeof af->path)
+    return vkft_error_with(VKFT_ERR_IO, "%s: path too long (%zu bytes; at most %zu)", path,
+                           strlen(path), sizeof af->path - 5);
   snprintf(af->path, sizeof af->path, "%s", path);
   snprintf(af->tmp_path, sizeof af->tmp_path, "%s.tmp", path);
   af->f = vkft_fopen(af->tmp_path, "wb");
-  if (!af->f) return vkft_error("%s: cannot create", af->tmp_path);
+  if (!af->f) return io_error(af->tmp_path, "cannot create", errno);
+  return VKFT_OK;
+}
+
+int vkft_atomic_write(vkft_atomic_file *af, const void *data, size_t size) {
+  if (!af->f) return vkft_error_with(VKFT_ERR_INTERNAL, "%s: write after close", af->tmp_path);
+  if (VKFT_FAULT_HIT(VKFT_FAULT_WRITE)) return io_error(af->tmp_path, "write failed", ENOSPC);
+  if (size && fwrite(data, 1, size, af->f) != size)
+    return io_error(af->tmp_path, "write failed", errno);
   return VKFT_OK;
 }
 
 static int move_replace(const char *from, const char *to) {
+  if (VKFT_FAULT_HIT(VKFT_FAULT_RENAME))
+    return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(EIO));
   wchar_t *wf = utf8_to_wide(from), *wt = utf8_to_wide(to);
   BOOL ok = wf && wt && MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH);
   free(wf);
   free(wt);
-  return ok ? VKFT_OK : vkft_error("%s: cannot rename to %s: %s", from, to, last_error_text());
+  return ok ? VKFT_OK
+            : vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to,
+                              last_error_text());
 }
 
-int vkft_atomic_commit(vkft_atomic_file *af) {
+int vkft_atomic_flush(vkft_atomic_file *af) {
   /* _commit flushes the OS buffers to disk (FlushFileBuffers), like fsync */
-  int ok = af->f && !ferror(af->f) && fflush(af->f) == 0 && _commit(_fileno(af->f)) == 0;
-  if (af->f && fclose(af->f) != 0) ok = 0;
+  int err = 0;
+  if (!af->f || ferror(af->f) || fflush(af->f) != 0) err = errno ? errno : EIO;
+  if (!err && VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) err = EIO;
+  if (!err && _commit(_fileno(af->f)) != 0) err = errno;
+  if (af->f && fclose(af->f) != 0 && !err) err = errno;
   af->f = NULL;
-  if (!ok) {
-    vkft_remove_tree(af->tmp_path);
-    return vkft_error("%s: write failed", af->tmp_path);
-  }
+  if (!err) return VKFT_OK;
+  vkft_remove_tree(af->tmp_path);
+  return io_error(af->tmp_path, "write failed", err);
+}
+
+int vkft_atomic_rename(vkft_atomic_file *af) {
   if (move_replace(af->tmp_path, af->path) != VKFT_OK) {
     vkft_remove_tree(af->tmp_path);
     return VKFT_ERR;
   }
   return VKFT_OK;
+}
+
+int vkft_atomic_commit(vkft_atomic_file *af) {
+  if (vkft_atomic_flush(af) != VKFT_OK) return VKFT_ERR;
+  return vkft_atomic_rename(af);
 }
 
 void vkft_atomic_abort(vkft_atomic_file *af) {
@@ -203,6 +235,81 @@ int vkft_rename_replace(const char *from, const char *to) {
   /* MoveFileEx cannot replace a folder: remove the old one first */
   if (vkft_is_dir(to) && vkft_remove_tree(to) != VKFT_OK) return VKFT_ERR;
   return move_replace(from, to);
+}
+
+int vkft_file_append(const char *path, const void *data, size_t size) {
+  FILE *f = vkft_fopen(path, "ab");
+  if (!f) return io_error(path, "cannot open for appending", errno);
+  int err = VKFT_FAULT_HIT(VKFT_FAULT_WRITE) ? ENOSPC : 0;
+  if (!err && fwrite(data, 1, size, f) != size) err = errno;
+  if (fclose(f) != 0 && !err) err = errno;
+  return err ? io_error(path, "write failed", err) : VKFT_OK;
+}
+
+int vkft_realpath(const char *path, char *out, size_t size) {
+  wchar_t *w = utf8_to_wide(path), full[32768];
+  DWORD n = w ? GetFullPathNameW(w, 32768, full, NULL) : 0;
+  free(w);
+  if (n == 0 || n >= 32768)
+    return vkft_error_with(VKFT_ERR_IO, "%s: cannot resolve: %s", path, last_error_text());
+  char *u = wide_to_utf8(full);
+  if (!u) return vkft_error_nomem();
+  int fits = strlen(u) < size;
+  if (fits) memcpy(out, u, strlen(u) + 1);
+  free(u);
+  /* one spelling for comparisons: Windows paths are case-insensitive, separators either way */
+  for (char *p = out; fits && *p; p++) *p = *p == '/' ? '\\' : (char)tolower((unsigned char)*p);
+  return fits ? VKFT_OK : vkft_error_with(VKFT_ERR_IO, "%s: path too long", path);
+}
+
+struct vkft_lock {
+  HANDLE file;
+};
+
+long vkft_process_id(void) {
+  return (long)GetCurrentProcessId();
+}
+
+int vkft_lock_acquire(const char *path, vkft_lock **out) {
+  *out = NULL;
+  wchar_t *w = utf8_to_wide(path);
+  HANDLE h = w ? CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                             NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL)
+               : INVALID_HANDLE_VALUE;
+  free(w);
+  if (h == INVALID_HANDLE_VALUE)
+    return vkft_error_with(VKFT_ERR_IO, "%s: cannot create the lock file: %s", path,
+                           last_error_text());
+  /* lock one byte far past the data, so the process id stays readable by others */
+  OVERLAPPED at = {.Offset = 0xFFFFFFF0u};
+  if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &at)) {
+    char holder[32] = {0};
+    DWORD got = 0;
+    ReadFile(h, holder, sizeof holder - 1, &got, NULL);
+    CloseHandle(h);
+    return vkft_error_with(VKFT_ERR_BUSY, "%s: in use by another vkft process (pid %ld)", path,
+                           got ? strtol(holder, NULL, 10) : 0L);
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)GetCurrentProcessId());
+  DWORD wrote = 0;
+  SetFilePointer(h, 0, NULL, FILE_BEGIN);
+  SetEndOfFile(h);
+  WriteFile(h, pid, (DWORD)len, &wrote, NULL);
+  vkft_lock *lock = malloc(sizeof *lock);
+  if (!lock) {
+    CloseHandle(h);
+    return vkft_error_nomem();
+  }
+  lock->file = h;
+  *out = lock;
+  return VKFT_OK;
+}
+
+void vkft_lock_release(vkft_lock *lock) {
+  if (!lock) return;
+  CloseHandle(lock->file); /* closing the handle releases the lock */
+  free(lock);
 }
 
 int vkft_mmap_open(vkft_mmap *map, const char *path) {
@@ -323,11 +430,13 @@ int vkft_console_is_tty(FILE *stream) {
   return _isatty(_fileno(stream));
 }
 
-static volatile LONG interrupt_requested;
+static volatile LONG interrupt_event = -1;
 
 static BOOL WINAPI on_console_event(DWORD type) {
-  if (type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT || type == CTRL_CLOSE_EVENT) {
-    InterlockedExchange(&interrupt_requested, 1);
+  if (type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT || type == CTRL_CLOSE_EVENT ||
+      type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT) {
+    if (InterlockedCompareExchange(&interrupt_event, (LONG)type, -1) != -1)
+      ExitProcess(VKFT_EXIT_INTERRUPTED); /* the second request: stop now */
     return TRUE;
   }
   return FALSE;
@@ -338,5 +447,20 @@ void vkft_interrupt_install(void) {
 }
 
 int vkft_interrupted(void) {
-  return interrupt_requested != 0;
+  return interrupt_event != -1;
+}
+
+const char *vkft_interrupt_name(void) {
+  switch (interrupt_event) {
+  case -1:
+    return "";
+  case CTRL_C_EVENT:
+    return "Ctrl-C";
+  case CTRL_BREAK_EVENT:
+    return "Ctrl-Break";
+  case CTRL_CLOSE_EVENT:
+    return "console close";
+  default:
+    return "a shutdown request";
+  }
 }

@@ -50,7 +50,7 @@ int tok_strmap_init(tok_strmap *m, size_t expected) {
   memset(m, 0, sizeof *m);
   m->cap = pow2_at_least(expected * 2 + 1);
   m->slots = calloc(m->cap, sizeof *m->slots);
-  if (!m->slots) return vkft_error("tokenizer: out of memory");
+  if (!m->slots) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   return VKFT_OK;
 }
 
@@ -85,7 +85,7 @@ int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len) {
 static int strmap_grow(tok_strmap *m) {
   size_t cap = m->cap * 2, mask = cap - 1;
   tok_strmap_slot *slots = calloc(cap, sizeof *slots);
-  if (!slots) return vkft_error("tokenizer: out of memory");
+  if (!slots) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->slots[i].hash) continue;
     size_t j = (size_t)m->slots[i].hash & mask;
@@ -137,7 +137,7 @@ int tok_pairmap_init(tok_pairmap *m, size_t expected) {
   memset(m, 0, sizeof *m);
   m->cap = pow2_at_least(expected * 2 + 1);
   m->slots = malloc(m->cap * sizeof *m->slots);
-  if (!m->slots) return vkft_error("tokenizer: out of memory");
+  if (!m->slots) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   for (size_t i = 0; i < m->cap; i++) m->slots[i].key = UINT64_MAX;
   return VKFT_OK;
 }

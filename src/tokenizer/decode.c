@@ -34,7 +34,7 @@ static int strlist_push(strlist *l, char *s, size_t len) {
     if (nl) l->len = nl;
     if (!ns || !nl) {
       free(s);
-      return vkft_error("tokenizer: out of memory");
+      return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     }
     l->cap = cap;
   }
@@ -46,7 +46,7 @@ static int strlist_push(strlist *l, char *s, size_t len) {
 
 static int strlist_push_copy(strlist *l, const char *s, size_t len) {
   char *copy = malloc(len + 1);
-  if (!copy) return vkft_error("tokenizer: out of memory");
+  if (!copy) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   memcpy(copy, s, len);
   return strlist_push(l, copy, len);
 }

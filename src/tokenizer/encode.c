@@ -321,7 +321,7 @@ int tok_normalize(const tok_normalizer *norm, const char *in, size_t len, char *
   char *owned;
   if (normalize_view(norm, in, len, &view, out_len, &owned) != VKFT_OK) return VKFT_ERR;
   if (!owned) {
-    if (!(owned = malloc(len + 1))) return vkft_error("tokenizer: out of memory");
+    if (!(owned = malloc(len + 1))) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     memcpy(owned, in, len);
     owned[len] = 0;
   }
@@ -570,7 +570,7 @@ static tok_scratch *scratch_acquire(const vkft_tokenizer *tok) {
   if (s) return s;
   s = calloc(1, sizeof *s);
   if (!s) {
-    vkft_error("tokenizer: out of memory");
+    vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     return NULL;
   }
   s->match_data = pcre2_match_data_create(8, NULL);
@@ -580,7 +580,7 @@ static tok_scratch *scratch_acquire(const vkft_tokenizer *tok) {
   if (!s->match_data || !s->match_context || !s->jit_stack ||
       tok_strmap_init(&s->cache, 4096) != VKFT_OK) {
     tok_scratch_free(s);
-    vkft_error("tokenizer: out of memory");
+    vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     return NULL;
   }
   pcre2_jit_stack_assign(s->match_context, NULL, s->jit_stack);
@@ -759,7 +759,7 @@ int vkft_tokenizer_encode_batch(const vkft_tokenizer *tok, const char *const *te
   vkft_thread **pool = calloc((size_t)threads, sizeof *pool);
   if (!pool) {
     vkft_mutex_destroy(b.lock);
-    return vkft_error("tokenizer: out of memory");
+    return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   }
   /* the calling thread works too; a thread that fails to start just leaves more for others */
   for (int t = 1; t < threads; t++) pool[t] = vkft_thread_start(batch_worker, &b);

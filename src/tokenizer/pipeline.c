@@ -40,7 +40,7 @@ char *tok_strdup(const char *s, size_t len) {
 }
 
 static int oom(const char *path) {
-  return vkft_error("%s: out of memory", path);
+  return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
 }
 
 /* A Split/Replace pattern: {"String": s} or {"Regex": r}. */

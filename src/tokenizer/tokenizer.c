@@ -19,9 +19,9 @@ int tok_grow(void **buf, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return VKFT_OK;
   size_t new_cap = *cap ? *cap : 16;
   while (new_cap < need) new_cap *= 2;
-  if (new_cap > SIZE_MAX / elem) return vkft_error("tokenizer: out of memory");
+  if (new_cap > SIZE_MAX / elem) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   void *p = realloc(*buf, new_cap * elem);
-  if (!p) return vkft_error("tokenizer: out of memory");
+  if (!p) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   *buf = p;
   *cap = new_cap;
   return VKFT_OK;
@@ -75,7 +75,7 @@ int tok_is_alphanumeric(uint32_t cp) {
 }
 
 static int oom(const char *path) {
-  return vkft_error("%s: out of memory", path);
+  return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
 }
 
 /* ---- model ---- */
@@ -246,10 +246,10 @@ static int add_string(vkft_tokenizer *tok, const char *s, size_t len, int64_t *o
 static int grow_ids(vkft_tokenizer *tok, size_t size) {
   if (size <= tok->vocab_size) return VKFT_OK;
   int64_t *id_str = realloc(tok->id_str, size * sizeof *id_str);
-  if (!id_str) return vkft_error("tokenizer: out of memory");
+  if (!id_str) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   tok->id_str = id_str;
   uint8_t *special = realloc(tok->id_special, size);
-  if (!special) return vkft_error("tokenizer: out of memory");
+  if (!special) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   tok->id_special = special;
   for (size_t i = tok->vocab_size; i < size; i++) {
     tok->id_str[i] = -1;
@@ -279,7 +279,7 @@ static int register_added(vkft_tokenizer *tok, const char *content, int32_t id, 
     tok_added *a = &tok->added[tok->n_added];
     memset(a, 0, sizeof *a);
     a->content = tok_strdup(content, len);
-    if (!a->content) return vkft_error("tokenizer: out of memory");
+    if (!a->content) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     a->content_len = len;
     a->id = id;
     a->special = (uint8_t)special;
@@ -296,7 +296,7 @@ static int register_added(vkft_tokenizer *tok, const char *content, int32_t id, 
       a->match_len = len;
       if (!a->match) {
         free(a->content);
-        return vkft_error("tokenizer: out of memory");
+        return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
       }
     }
     if (tok_strmap_put(&tok->added_map, content, len, (int32_t)tok->n_added) != VKFT_OK)
@@ -415,7 +415,7 @@ static int load_config(vkft_tokenizer *tok, const char *config_path) {
   if ((bos && !(tok->bos_str = tok_strdup(bos, strlen(bos)))) ||
       (eos && !(tok->eos_str = tok_strdup(eos, strlen(eos)))) ||
       (chat && !(tok->chat_template = tok_strdup(chat, strlen(chat)))))
-    status = vkft_error("%s: out of memory", config_path);
+    status = vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", config_path);
   if (status == VKFT_OK) status = apply_add_bos_eos(tok, root, config_path);
   cJSON_Delete(root);
   return status;
@@ -484,7 +484,7 @@ int vkft_tokenizer_load(const char *path, vkft_tokenizer **out) {
   if (!tok || !config_path || !(tok->path = malloc(plen + 32))) {
     free(tok);
     free(config_path);
-    return vkft_error("%s: out of memory", path);
+    return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   }
   tok->unk_id = -1;
   if (is_dir) {

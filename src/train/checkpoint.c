@@ -1,202 +1,47 @@
-/* Checkpoints and exports. A checkpoint folder is written as "<dir>.tmp" (every file atomic)
- * and renamed into place, so a crash leaves the previous checkpoint intact. It holds the
- * adapter (or model) files exactly as the final export, so it loads in PEFT as it is, plus
- * trainer_state.safetensors (trainable tensors and AdamW moments in fp32) and
- * trainer_state.json (step, data position, configuration) to resume bit for bit. */
+/* Checkpoints. A checkpoint folder is written as "<dir>.tmp" (every file atomic), closed by a
+ * manifest of every file's size and CRC-32, and renamed into place, so a crash leaves the
+ * previous checkpoint intact and a resume can tell a finished checkpoint from a damaged one.
+ * It holds the adapter (or model) files exactly as the final export, so it loads in PEFT as it
+ * is, plus trainer_state.safetensors (trainable tensors and AdamW moments in fp32) and
+ * trainer_state.json (step, data position, the configuration and a checksum of the data) to
+ * resume bit for bit. */
+#include "manifest.h"
 #include "trainer_internal.h"
 
 #include "vkft/error.h"
 #include "vkft/json.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
-#include "vkft/tokenizer.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static float *download(trainer *t, const vkft_tensor *x) {
-  float *host = malloc((size_t)x->n * sizeof *host);
-  if (!host) {
-    vkft_error("out of host memory");
-    return NULL;
-  }
-  if (vkft_tensor_read_f32(t->be, x, host) == VKFT_OK) return host;
-  free(host);
-  return NULL;
-}
+int trainer_save_tensors(trainer *t, const char *path, const char *prefix, int trainable_only,
+                         int with_moments);
 
-/* Writes the listed tensors (fp32) to a safetensors file; names get `prefix`. */
-static int save_tensors(trainer *t, const char *path, const char *prefix, int trainable_only,
-                        int with_moments) {
-  vkft_st_writer *w;
-  if (vkft_st_writer_create(&w) != VKFT_OK) return VKFT_ERR;
-  float **blobs = calloc((size_t)t->n_params * 3, sizeof *blobs);
-  char(*names)[200] = calloc((size_t)t->n_params * 3, sizeof *names);
-  int nb = 0, status = blobs && names ? VKFT_OK : vkft_error("out of host memory");
-  for (int i = 0; status == VKFT_OK && i < t->n_params; i++) {
-    vkft_param *p = &t->params[i];
-    if (trainable_only && !p->trainable) continue;
-    const vkft_tensor *parts[3] = {p->value, &t->adam_m[i], &t->adam_v[i]};
-    const char *suffix[3] = {"", ".exp_avg", ".exp_avg_sq"};
-    for (int k = 0; status == VKFT_OK && k < (with_moments ? 3 : 1); k++) {
-      blobs[nb] = download(t, parts[k]);
-      if (!blobs[nb]) {
-        status = VKFT_ERR;
-        break;
-      }
-      snprintf(names[nb], sizeof names[nb], "%s%s%s", prefix, p->name, suffix[k]);
-      status = vkft_st_writer_add(w, names[nb], VKFT_F32, p->rank, p->shape, blobs[nb]);
-      nb++;
-    }
-  }
-  if (status == VKFT_OK) status = vkft_st_writer_meta(w, "format", "pt");
-  if (status == VKFT_OK) status = vkft_st_writer_save(w, path);
-  for (int i = 0; i < nb; i++) free(blobs[i]);
-  free(blobs);
-  free(names);
-  vkft_st_writer_free(w);
+static int write_state_json(trainer *t, const char *path) {
+  cJSON *s = cJSON_CreateObject();
+  if (!s) return vkft_error_nomem();
+  char crc[16];
+  snprintf(crc, sizeof crc, "%08x", (unsigned)t->data_crc);
+  cJSON_AddNumberToObject(s, "step", (double)t->step);
+  cJSON_AddNumberToObject(s, "total_steps", (double)t->total_steps);
+  cJSON_AddNumberToObject(s, "epoch", (double)t->epoch);
+  cJSON_AddNumberToObject(s, "batch_index", (double)t->index);
+  cJSON_AddNumberToObject(s, "tokens_seen", (double)t->tokens_seen);
+  cJSON_AddNumberToObject(s, "elapsed_s", t->elapsed_before);
+  cJSON_AddStringToObject(s, "data_crc32", crc);
+  char *config = vkft_train_config_to_json(t->cfg);
+  cJSON *parsed = config ? cJSON_Parse(config) : NULL;
+  free(config);
+  int status = parsed ? VKFT_OK : vkft_error_nomem();
+  if (parsed) cJSON_AddItemToObject(s, "config", parsed);
+  if (status == VKFT_OK) status = vkft_json_write_file(path, s);
+  cJSON_Delete(s);
   return status;
-}
-
-/* The adapter as PEFT writes it (src/model/peft.c), and the tokenizer when it grew. */
-int export_adapter(trainer *t, const char *dir) {
-  const vkft_train_config *cfg = t->cfg;
-  vkft_adapter_info info = {.r = cfg->lora.r,
-                            .alpha = cfg->lora.alpha,
-                            .dropout = cfg->lora.dropout,
-                            .use_rslora = cfg->lora.use_rslora,
-                            .targets = cfg->lora.targets,
-                            .modules_to_save = cfg->lora.modules_to_save};
-  snprintf(info.base_model, sizeof info.base_model, "%s", cfg->model);
-  if (vkft_model_save_adapter(t->model, &info, dir) != VKFT_OK) return VKFT_ERR;
-  return export_tokenizer(t, dir);
-}
-
-static int write_text(const char *path, char *text) {
-  if (!text) return vkft_error("out of host memory");
-  int status = vkft_file_write_atomic(path, text, strlen(text));
-  free(text);
-  return status;
-}
-
-/* The model's tokenizer files with the new tokens as HF's add_special_tokens saves them: an
- * "added_tokens" entry in tokenizer.json and an "added_tokens_decoder" entry in
- * tokenizer_config.json. */
-int export_tokenizer(trainer *t, const char *dir) {
-  if (!t->n_added) return VKFT_OK;
-  char path[2048];
-  snprintf(path, sizeof path, "%s/tokenizer.json", t->cfg->model);
-  cJSON *tj = vkft_json_read_file(path);
-  if (!tj) return VKFT_ERR;
-  cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
-  if (!cJSON_IsArray(added)) added = cJSON_AddArrayToObject(tj, "added_tokens");
-  snprintf(path, sizeof path, "%s/tokenizer_config.json", t->cfg->model);
-  cJSON *tc = vkft_file_exists(path) ? vkft_json_read_file(path) : cJSON_CreateObject();
-  cJSON *decoder = tc ? cJSON_GetObjectItemCaseSensitive(tc, "added_tokens_decoder") : NULL;
-  if (tc && !cJSON_IsObject(decoder)) decoder = cJSON_AddObjectToObject(tc, "added_tokens_decoder");
-  for (int i = 0; tc && added && decoder && i < t->n_added; i++) {
-    const char *content = vkft_tokenizer_token_str(t->tok, t->added_ids[i]);
-    cJSON *e = cJSON_CreateObject(), *d = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "id", t->added_ids[i]);
-    cJSON_AddStringToObject(e, "content", content ? content : "");
-    const char *flags[] = {"single_word", "lstrip", "rstrip", "normalized"};
-    for (int k = 0; k < 4; k++)
-      cJSON_AddBoolToObject(e, flags[k], 0), cJSON_AddBoolToObject(d, flags[k], 0);
-    cJSON_AddBoolToObject(e, "special", 1);
-    cJSON_AddStringToObject(d, "content", content ? content : "");
-    cJSON_AddBoolToObject(d, "special", 1);
-    cJSON_AddItemToArray(added, e);
-    char key[32];
-    snprintf(key, sizeof key, "%d", (int)t->added_ids[i]);
-    cJSON_AddItemToObject(decoder, key, d);
-  }
-  int status = tc && added && decoder ? VKFT_OK : vkft_error("%s: cannot add the new tokens", path);
-  if (status == VKFT_OK) {
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    status = write_text(path, cJSON_PrintUnformatted(tj));
-  }
-  if (status == VKFT_OK) {
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    status = write_text(path, cJSON_Print(tc));
-  }
-  cJSON_Delete(tj);
-  cJSON_Delete(tc);
-  return status;
-}
-
-static int copy_file(const char *from, const char *to) {
-  char *data;
-  size_t size;
-  if (vkft_file_read(from, &data, &size) != VKFT_OK) return VKFT_ERR;
-  int status = vkft_file_write_atomic(to, data, size);
-  free(data);
-  return status;
-}
-
-/* A Hugging Face folder: model.safetensors (fp32), config.json, tokenizer files. */
-int export_full_model(trainer *t, const char *dir) {
-  char path[2048], from[2048];
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  if (save_tensors(t, path, "", 0, 0) != VKFT_OK) return VKFT_ERR;
-  /* config.json as it was (numbers keep their int/float spelling), but the weights are now
-   * written in fp32 */
-  snprintf(from, sizeof from, "%s/config.json", t->cfg->model);
-  char *text;
-  size_t size;
-  if (vkft_file_read(from, &text, &size) != VKFT_OK) return VKFT_ERR;
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  int status;
-  if (t->vocab_size) { /* tokens.add grew the vocabulary: "vocab_size": N */
-    char *v = strstr(text, "\"vocab_size\"");
-    char *num = v ? strpbrk(v + 12, "0123456789") : NULL;
-    if (num) {
-      size_t digits = strspn(num, "0123456789");
-      char repl[32];
-      int rl = snprintf(repl, sizeof repl, "%lld", (long long)t->vocab_size);
-      char *grown = malloc(size + 32);
-      if (!grown) {
-        free(text);
-        return vkft_error("out of host memory");
-      }
-      size_t head = (size_t)(num - text);
-      memcpy(grown, text, head);
-      memcpy(grown + head, repl, (size_t)rl);
-      memcpy(grown + head + rl, num + digits, size - head - digits + 1);
-      size = size - digits + (size_t)rl;
-      free(text);
-      text = grown;
-    }
-  }
-  char *key = strstr(text, "\"torch_dtype\"");
-  char *open = key ? strchr(key + 13, '"') : NULL;
-  char *close = open ? strchr(open + 1, '"') : NULL;
-  if (close) {
-    size_t head = (size_t)(open + 1 - text), tail = size - (size_t)(close - text);
-    char *patched = malloc(head + 7 + tail + 1);
-    if (!patched) {
-      free(text);
-      return vkft_error("out of host memory");
-    }
-    memcpy(patched, text, head);
-    memcpy(patched + head, "float32", 7);
-    memcpy(patched + head + 7, close, tail);
-    status = vkft_file_write_atomic(path, patched, head + 7 + tail);
-    free(patched);
-  } else {
-    status = vkft_file_write_atomic(path, text, size);
-  }
-  free(text);
-  const char *files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                         "generation_config.json", "chat_template.jinja"};
-  for (size_t i = 0; status == VKFT_OK && i < sizeof files / sizeof files[0]; i++) {
-    snprintf(from, sizeof from, "%s/%s", t->cfg->model, files[i]);
-    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-    if (t->n_added && i < 2) continue; /* written with the new tokens below */
-    if (vkft_file_exists(from)) status = copy_file(from, path);
-  }
-  return status == VKFT_OK ? export_tokenizer(t, dir) : status;
 }
 
 int checkpoint_save(trainer *t, const char *dir) {
@@ -205,68 +50,79 @@ int checkpoint_save(trainer *t, const char *dir) {
   if (vkft_remove_tree(tmp) != VKFT_OK || vkft_mkdirs(tmp) != VKFT_OK) return VKFT_ERR;
   int status = t->cfg->full ? export_full_model(t, tmp) : export_adapter(t, tmp);
   snprintf(path, sizeof path, "%s/trainer_state.safetensors", tmp);
-  if (status == VKFT_OK) status = save_tensors(t, path, "", 1, 1);
-  if (status == VKFT_OK) {
-    cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "step", (double)t->step);
-    cJSON_AddNumberToObject(s, "total_steps", (double)t->total_steps);
-    cJSON_AddNumberToObject(s, "epoch", (double)t->epoch);
-    cJSON_AddNumberToObject(s, "batch_index", (double)t->index);
-    cJSON_AddNumberToObject(s, "tokens_seen", (double)t->tokens_seen);
-    cJSON_AddNumberToObject(s, "elapsed_s", t->elapsed_before);
-    char *config = vkft_train_config_to_json(t->cfg);
-    cJSON *parsed = config ? cJSON_Parse(config) : NULL;
-    free(config);
-    if (parsed) cJSON_AddItemToObject(s, "config", parsed);
-    snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
-    status = vkft_json_write_file(path, s);
-    cJSON_Delete(s);
-  }
+  if (status == VKFT_OK) status = trainer_save_tensors(t, path, "", 1, 1);
+  snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
+  if (status == VKFT_OK) status = write_state_json(t, path);
+  if (status == VKFT_OK) status = manifest_write(tmp, t->step);
   if (status == VKFT_OK) status = vkft_rename_replace(tmp, dir);
-  if (status != VKFT_OK) vkft_remove_tree(tmp);
-  return status;
+  if (status != VKFT_OK) {
+    int code = vkft_error_code();
+    char why[1024];
+    snprintf(why, sizeof why, "%s", vkft_error_message());
+    vkft_remove_tree(tmp);
+    return vkft_error_with(code, "%s", why);
+  }
+  return VKFT_OK;
+}
+
+/* The N of a ".../checkpoint-N" folder name, or -1. */
+static int64_t step_of_name(const char *dir) {
+  const char *base = strrchr(dir, '/');
+  base = base ? base + 1 : dir;
+  if (strncmp(base, "checkpoint-", 11)) return -1;
+  char *end;
+  long long step = strtoll(base + 11, &end, 10);
+  return *end == 0 && step >= 0 && base[11] >= '0' && base[11] <= '9' ? step : -1;
+}
+
+int checkpoint_verify(const char *dir, int64_t *step) {
+  manifest m;
+  if (!vkft_is_dir(dir)) return vkft_error("%s: not a checkpoint folder", dir);
+  if (manifest_verify(dir, &m) != VKFT_OK) return VKFT_ERR;
+  int64_t named = step_of_name(dir);
+  if (named >= 0 && named != m.step)
+    return vkft_error("%s: the manifest is of step %lld", dir, (long long)m.step);
+  *step = m.step;
+  return VKFT_OK;
 }
 
 static double number(const cJSON *o, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : -1;
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15 ? v->valuedouble : -1;
 }
 
-int checkpoint_load(trainer *t, const char *dir) {
-  char path[2200];
-  snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-  cJSON *s = vkft_json_read_file(path);
-  if (!s) return VKFT_ERR;
-  /* the run must be the same job: compare the configuration without the output/step keys */
+/* The run must be the same job: the configuration (without the output keys) and the data. */
+static int check_same_job(trainer *t, const char *path, const cJSON *state) {
   char *mine = vkft_train_config_to_json(t->cfg);
   cJSON *now = mine ? cJSON_Parse(mine) : NULL;
   free(mine);
-  cJSON *then = cJSON_GetObjectItemCaseSensitive(s, "config");
-  const char *sections[] = {"model", "method", "lora", "data", "train"};
+  if (!now) return vkft_error_nomem();
+  const cJSON *then = cJSON_GetObjectItemCaseSensitive(state, "config");
+  const char *sections[] = {"model", "method", "lora", "data", "train", "tokens"};
   int status = VKFT_OK;
   for (size_t i = 0; status == VKFT_OK && i < sizeof sections / sizeof sections[0]; i++) {
-    cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
-    cJSON *b = cJSON_GetObjectItemCaseSensitive(then, sections[i]);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(then, sections[i]);
     if (!b || !cJSON_Compare(a, b, 1))
-      status = vkft_error("%s: the checkpoint was made with a different \"%s\" configuration", path,
-                          sections[i]);
+      status = vkft_error("%s: the checkpoint was made with a different \"%s\" configuration "
+                          "(start a new run in another output.dir, or use --overwrite)",
+                          path, sections[i]);
   }
   cJSON_Delete(now);
-  int64_t step = (int64_t)number(s, "step");
-  if (status == VKFT_OK && (step < 0 || number(s, "epoch") < 0 || number(s, "batch_index") < 0))
-    status = vkft_error("%s: missing step or data position", path);
-  if (status == VKFT_OK) {
-    t->step = step;
-    t->epoch = (uint64_t)number(s, "epoch");
-    t->index = (uint64_t)number(s, "batch_index");
-    t->tokens_seen = (int64_t)number(s, "tokens_seen");
-    t->elapsed_before = number(s, "elapsed_s");
-  }
-  cJSON_Delete(s);
-  if (status != VKFT_OK) return status;
+  const cJSON *crc = cJSON_GetObjectItemCaseSensitive(state, "data_crc32");
+  char mine_crc[16];
+  snprintf(mine_crc, sizeof mine_crc, "%08x", (unsigned)t->data_crc);
+  if (status == VKFT_OK && (!cJSON_IsString(crc) || strcmp(crc->valuestring, mine_crc)))
+    status = vkft_error("%s: the training data changed since the checkpoint was made (its "
+                        "examples' checksum was %s, now %s)",
+                        path, cJSON_IsString(crc) ? crc->valuestring : "absent", mine_crc);
+  return status;
+}
+
+static int load_tensors(trainer *t, const char *path) {
   vkft_st_set *st;
-  snprintf(path, sizeof path, "%s/trainer_state.safetensors", dir);
   if (vkft_st_open(path, &st) != VKFT_OK) return VKFT_ERR;
+  int status = VKFT_OK;
   for (int i = 0; status == VKFT_OK && i < t->n_params; i++) {
     vkft_param *p = &t->params[i];
     if (!p->trainable) continue;
@@ -276,56 +132,130 @@ int checkpoint_load(trainer *t, const char *dir) {
       char name[220];
       snprintf(name, sizeof name, "%s%s", p->name, suffix[k]);
       const vkft_st_tensor *x = vkft_st_find(st, name);
-      if (!x || x->dtype != VKFT_ST_F32 || x->numel != parts[k]->n)
+      if (!x || x->dtype != VKFT_ST_F32 || x->numel != parts[k]->n) {
         status = vkft_error("%s: tensor \"%s\" missing or of the wrong shape", path, name);
-      else if (parts[k]->dtype == VKFT_F32)
-        status = vkft_tensor_write(t->be, parts[k], x->data);
-      else
+        break;
+      }
+      if (parts[k]->dtype != VKFT_F32) {
         status = vkft_error("%s: \"%s\" is not an fp32 tensor in this run", path, name);
+        break;
+      }
+      /* a state that diverged must not be resumed silently (it would train on NaN) */
+      for (int64_t j = 0; j < x->numel && status == VKFT_OK; j++) {
+        float v;
+        memcpy(&v, x->data + 4 * j, 4);
+        if (!isfinite(v))
+          status = vkft_error_with(VKFT_ERR_NUMERIC, "%s: tensor \"%s\" holds %s at %lld", path,
+                                   name, v != v ? "NaN" : "inf", (long long)j);
+      }
+      if (status == VKFT_OK) status = vkft_tensor_write(t->be, parts[k], x->data);
     }
   }
   vkft_st_close(st);
   return status;
 }
 
-typedef struct checkpoint_list {
-  int64_t steps[4096];
-  int count;
-} checkpoint_list;
+int checkpoint_load(trainer *t, const char *dir) {
+  int64_t step;
+  if (checkpoint_verify(dir, &step) != VKFT_OK) return VKFT_ERR;
+  char path[2200];
+  snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+  cJSON *s = vkft_json_read_file(path);
+  if (!s) return VKFT_ERR;
+  int status = check_same_job(t, path, s);
+  double epoch = number(s, "epoch"), index = number(s, "batch_index");
+  if (status == VKFT_OK && (number(s, "step") != (double)step || epoch < 0 || index < 0))
+    status =
+        vkft_error("%s: the step or data position is missing or differs from the manifest", path);
+  if (status == VKFT_OK && step > t->total_steps)
+    status = vkft_error("%s: step %lld is past the run's %lld steps", path, (long long)step,
+                        (long long)t->total_steps);
+  if (status == VKFT_OK && index > (double)vkft_packer_epoch_batches(t->packer, (uint64_t)epoch))
+    status = vkft_error("%s: batch %.0f is past the end of epoch %.0f", path, index, epoch);
+  if (status == VKFT_OK) {
+    t->step = step;
+    t->epoch = (uint64_t)epoch;
+    t->index = (uint64_t)index;
+    t->tokens_seen = (int64_t)fmax(number(s, "tokens_seen"), 0);
+    t->elapsed_before = fmax(number(s, "elapsed_s"), 0);
+  }
+  cJSON_Delete(s);
+  if (status != VKFT_OK) return status;
+  snprintf(path, sizeof path, "%s/trainer_state.safetensors", dir);
+  return load_tensors(t, path);
+}
+
+static int by_step_desc(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x > y ? -1 : x < y;
+}
+
+typedef struct step_list {
+  int64_t *steps;
+  int count, cap, failed;
+} step_list;
 
 static void collect(const char *name, void *user) {
-  checkpoint_list *l = user;
-  if (strncmp(name, "checkpoint-", 11) || l->count == 4096) return;
-  char *end;
-  long long step = strtoll(name + 11, &end, 10);
-  if (*end == 0 && step >= 0) l->steps[l->count++] = step;
-}
-
-int checkpoint_find_latest(const char *out_dir, char *dir, size_t size) {
-  static checkpoint_list l;
-  l.count = 0;
-  if (!vkft_is_dir(out_dir) || vkft_list_dir(out_dir, collect, &l) != VKFT_OK) return VKFT_ERR;
-  int64_t best = -1;
-  for (int i = 0; i < l.count; i++)
-    if (l.steps[i] > best) best = l.steps[i];
-  if (best < 0) return VKFT_ERR;
-  snprintf(dir, size, "%s/checkpoint-%lld", out_dir, (long long)best);
-  return VKFT_OK;
-}
-
-int checkpoint_prune(const char *out_dir, int64_t keep_last) {
-  static checkpoint_list l;
-  l.count = 0;
-  if (keep_last <= 0) return VKFT_OK;
-  if (vkft_list_dir(out_dir, collect, &l) != VKFT_OK) return VKFT_ERR;
-  for (int i = 0; i < l.count; i++) {
-    int newer = 0;
-    for (int j = 0; j < l.count; j++) newer += l.steps[j] > l.steps[i];
-    if (newer >= keep_last) {
-      char dir[2048];
-      snprintf(dir, sizeof dir, "%s/checkpoint-%lld", out_dir, (long long)l.steps[i]);
-      if (vkft_remove_tree(dir) != VKFT_OK) return VKFT_ERR;
+  step_list *l = user;
+  int64_t step = step_of_name(name);
+  if (step < 0 || l->failed) return;
+  if (l->count == l->cap) {
+    int cap = l->cap ? l->cap * 2 : 16;
+    int64_t *grown = realloc(l->steps, (size_t)cap * sizeof *grown);
+    if (!grown) {
+      l->failed = 1;
+      return;
     }
+    l->steps = grown;
+    l->cap = cap;
   }
+  l->steps[l->count++] = step;
+}
+
+int checkpoint_list(const char *out_dir, int64_t **steps, int *count) {
+  step_list l = {0};
+  *steps = NULL;
+  *count = 0;
+  if (!vkft_is_dir(out_dir)) return VKFT_OK;
+  if (vkft_list_dir(out_dir, collect, &l) != VKFT_OK || l.failed) {
+    free(l.steps);
+    return l.failed ? vkft_error_nomem() : VKFT_ERR;
+  }
+  if (l.count) qsort(l.steps, (size_t)l.count, sizeof *l.steps, by_step_desc);
+  *steps = l.steps;
+  *count = l.count;
   return VKFT_OK;
+}
+
+int checkpoint_find_latest(trainer *t, char *dir, size_t size) {
+  int64_t *steps;
+  int count;
+  dir[0] = 0;
+  if (checkpoint_list(t->cfg->output.dir, &steps, &count) != VKFT_OK) return VKFT_ERR;
+  for (int i = 0; i < count; i++) {
+    int64_t step;
+    snprintf(dir, size, "%s/checkpoint-%lld", t->cfg->output.dir, (long long)steps[i]);
+    if (checkpoint_verify(dir, &step) == VKFT_OK) break;
+    trainer_message(t, "resume: skipping %s: %s", dir, vkft_error_message());
+    dir[0] = 0;
+  }
+  free(steps);
+  return VKFT_OK;
+}
+
+int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after) {
+  int64_t *steps;
+  int count;
+  if (checkpoint_list(out_dir, &steps, &count) != VKFT_OK) return VKFT_ERR;
+  int status = VKFT_OK, kept = 0;
+  for (int i = 0; i < count && status == VKFT_OK; i++) {
+    int drop = after >= 0 && steps[i] > after;
+    if (!drop) drop = keep_last > 0 && kept++ >= keep_last;
+    if (!drop) continue;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/checkpoint-%lld", out_dir, (long long)steps[i]);
+    status = vkft_remove_tree(dir);
+  }
+  free(steps);
+  return status;
 }

@@ -75,6 +75,8 @@ static const key keys[] = {
     {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
     {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},
     {"output.keep_last", K_INT, F(output.keep_last), 0, 1 << 20, "2"},
+    {"output.save_retries", K_INT, F(output.save_retries), 0, 1 << 20, "30"},
+    {"output.save_retry_wait", K_NUM, F(output.save_retry_wait), 0, 3600, "10"},
     {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
 };
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
@@ -159,13 +161,23 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
   case K_INT:
   case K_SEED:
   case K_NUM: {
-    if (!cJSON_IsNumber(v)) return vkft_error("%s: \"%s\" must be a number", where, k->name);
+    if (!cJSON_IsNumber(v)) {
+      char *text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+      int status = vkft_error("%s: \"%s\" must be a number (got %s%s%s)", where, k->name,
+                              cJSON_IsString(v) ? "\"" : "",
+                              cJSON_IsString(v) ? v->valuestring
+                              : text            ? text
+                                                : "?",
+                              cJSON_IsString(v) ? "\"" : "");
+      free(text);
+      return status;
+    }
     double d = v->valuedouble;
-    if (k->type != K_NUM && d != (double)(int64_t)d)
-      return vkft_error("%s: \"%s\" must be an integer", where, k->name);
-    if (d < k->min || d > k->max)
+    if (!(d >= k->min && d <= k->max)) /* also catches inf from "1e400" */
       return vkft_error("%s: \"%s\" = %g is out of range [%g, %g]", where, k->name, d, k->min,
                         k->max);
+    if (k->type != K_NUM && d != (double)(int64_t)d)
+      return vkft_error("%s: \"%s\" must be an integer (got %g)", where, k->name, d);
     if (k->type == K_INT)
       *(int64_t *)base = (int64_t)d;
     else if (k->type == K_SEED)
@@ -307,6 +319,12 @@ static int check(vkft_train_config *cfg) {
     return vkft_error("config: \"train.epochs\" and \"train.max_steps\" are both 0");
   if (cfg->data.eval[0] && cfg->data.eval_fraction > 0)
     return vkft_error("config: give \"data.eval\" or \"data.eval_fraction\", not both");
+  /* the longest file name written below output.dir is
+   * "/checkpoint-<step>.tmp/adapter_model.safetensors.tmp": checked now, not after step 1 */
+  if (strlen(cfg->output.dir) > VKFT_CFG_OUTPUT_DIR_MAX)
+    return vkft_error("config: \"output.dir\" is %zu bytes long; at most %d are supported",
+                      strlen(cfg->output.dir), VKFT_CFG_OUTPUT_DIR_MAX);
+  if (!cfg->output.dir[0]) return vkft_error("config: \"output.dir\" is empty");
   return VKFT_OK;
 }
 
@@ -325,11 +343,15 @@ int vkft_train_config_load(const char *path, const char *const *sets, int set_co
     if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
-    if (!root) {
+    const char *rest = root && end ? end : NULL;
+    while (rest && rest < text + size && strchr(" \t\r\n", *rest)) rest++;
+    if (!root || (rest && rest < text + size)) {
       size_t line = 1;
-      for (const char *p = text; end && p < end; p++) line += *p == '\n';
+      for (const char *p = text; end && p < end && p < text + size; p++) line += *p == '\n';
       free(text);
-      return vkft_error("%s:%zu: not valid JSON", path, line);
+      cJSON_Delete(root);
+      return vkft_error(root ? "%s:%zu: text after the JSON object" : "%s:%zu: not valid JSON",
+                        path, line);
     }
     free(text);
     int status = apply_object(path, root, cfg);
@@ -346,14 +368,16 @@ int vkft_train_config_load(const char *path, const char *const *sets, int set_co
     name[n] = 0;
     const key *k = find_key(name);
     if (!k) return unknown_key("--set", name);
-    cJSON *v = cJSON_Parse(eq + 1);
+    /* the whole value must be JSON: cJSON alone would read "5e\u22124" as 5, "0x10" as 0 and
+     * "8abc" as 8 and ignore the rest */
+    cJSON *v = cJSON_ParseWithOpts(eq + 1, NULL, 1);
     if (!v || (k->type == K_STR && !cJSON_IsString(v) && !cJSON_IsNull(v)) ||
         (k->type == K_TRAIN_FILES && !cJSON_IsString(v) && !cJSON_IsArray(v)) ||
         ((k->type == K_METHOD || k->type == K_TRAIN_ON) && !cJSON_IsString(v))) {
       cJSON_Delete(v); /* not JSON (or not the JSON the key wants): the text is the string */
       v = cJSON_CreateString(eq + 1);
     }
-    int status = v ? set_value("--set", k, v, cfg) : vkft_error("out of memory");
+    int status = v ? set_value("--set", k, v, cfg) : vkft_error_nomem();
     cJSON_Delete(v);
     if (status != VKFT_OK) return VKFT_ERR;
   }

@@ -1,24 +1,25 @@
-/* The training loop (see vkft/trainer.h). One optimizer step = up to grad_accum micro-batches
- * uploaded first, then one recorded stream: zero gradients, forward+loss+backward of each
- * micro-batch with grad_scale = 1 / (trained tokens of the whole step) so accumulation gives
- * exactly the big-batch gradient, the global gradient norm with its clip coefficient, and
- * AdamW on every trainable tensor — submitted once. */
+/* The training job (see vkft/trainer.h): self-check, data, model and optimizer, the memory
+ * plan, then — in a locked output folder — resume or start, the loop of optimizer steps
+ * (src/train/step.c) with metrics, evals and checkpoints, and the final export. A step whose
+ * loss or gradient norm is not finite stops the run before anything of it is saved. */
 #include "trainer_internal.h"
 
+#include "vkft/crc32.h"
 #include "vkft/error.h"
 #include "vkft/model_config.h"
 #include "vkft/opcases.h"
 #include "vkft/platform.h"
-#include "vkft/schedule.h"
 #include "vkft/tokenizer.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
-#include <stdarg.h>
-static void message(const trainer *t, const char *fmt, ...) {
+#define MiB (1024.0 * 1024.0)
+
+void trainer_message(const trainer *t, const char *fmt, ...) {
   if (!t->opt->on_message) return;
   char line[1024];
   va_list ap;
@@ -29,7 +30,8 @@ static void message(const trainer *t, const char *fmt, ...) {
 }
 
 static int selftest(trainer *t) {
-  if (t->opt->skip_selftest || !vkft_backend_device(t->be)) return VKFT_OK;
+  if (t->opt->skip_selftest || t->opt->dry_run || !t->be || !vkft_backend_device(t->be))
+    return VKFT_OK;
   int count, failed = 0;
   const vkft_op_case *cases = vkft_op_cases(&count);
   for (int i = 0; i < count; i++) {
@@ -38,190 +40,229 @@ static int selftest(trainer *t) {
     if (vkft_op_case_run(t->be, &cases[i], 0, &r) != VKFT_OK) return VKFT_ERR;
     if (!r.ok || !r.deterministic) {
       failed++;
-      message(t, "selftest: %s %s %s FAILED (error %.2e, tolerance %.2e)", cases[i].op,
-              vkft_dtype_name(cases[i].dtype), r.shape, r.max_err, r.tol);
+      trainer_message(t, "selftest: %s %s %s FAILED (error %.2e, tolerance %.2e)", cases[i].op,
+                      vkft_dtype_name(cases[i].dtype), r.shape, r.max_err, r.tol);
     }
   }
   if (failed)
-    return vkft_error("the op self-check failed on this device (%d case%s): its results cannot be "
-                      "trusted; see `vkft selftest`",
-                      failed, failed == 1 ? "" : "s");
-  message(t, "selftest: every op matches the C reference on this device");
+    return vkft_error_with(VKFT_ERR_DEVICE,
+                           "the op self-check failed on this device (%d case%s): its results "
+                           "cannot be trusted; see `vkft selftest`",
+                           failed, failed == 1 ? "" : "s");
+  trainer_message(t, "selftest: every op matches the C reference on this device");
+  return VKFT_OK;
+}
+
+/* tokens.add: the tokenizer learns the new special tokens before the data is tokenized, and
+ * the embeddings grow to cover their ids. */
+static int add_tokens(trainer *t, vkft_dataset_desc *desc) {
+  const vkft_train_config *cfg = t->cfg;
+  vkft_model_config mc;
+  if (vkft_model_config_load(cfg->model, &mc) != VKFT_OK ||
+      vkft_tokenizer_load(cfg->model, &t->tok) != VKFT_OK)
+    return VKFT_ERR;
+  size_t before = vkft_tokenizer_vocab_size(t->tok);
+  for (int i = 0; i < cfg->tokens.add_count; i++) {
+    int32_t id;
+    if (vkft_tokenizer_add_special(t->tok, cfg->tokens.add[i], &id) != VKFT_OK) return VKFT_ERR;
+    if ((size_t)id >= before) t->added_ids[t->n_added++] = id;
+    trainer_message(t, "tokens.add: %s has id %d%s", cfg->tokens.add[i], (int)id,
+                    (size_t)id >= before ? " (new)" : " (already in the vocabulary)");
+  }
+  int64_t v = (int64_t)vkft_tokenizer_vocab_size(t->tok);
+  t->vocab_size = v > mc.vocab_size ? v : 0;
+  if (t->vocab_size &&
+      !(cfg->full || (cfg->lora.modules_to_save & (VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD))))
+    trainer_message(t, "warning: new tokens get the mean embedding; without lora.modules_to_save "
+                       "[\"embed_tokens\", \"lm_head\"] their embeddings are not trained");
+  desc->tokenizer = t->tok;
+  return VKFT_OK;
+}
+
+/* The examples' checksum: a resumed run must see the same data (files, template, tokenizer,
+ * max_len, split) as the run that wrote the checkpoint. */
+static uint32_t data_checksum(const trainer *t) {
+  uint32_t crc = 0;
+  const uint32_t *lists[2] = {t->train_ids, t->eval_ids};
+  size_t counts[2] = {t->n_train, t->n_eval};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < counts[k]; i++) {
+      const vkft_example *ex = &t->ds->examples[lists[k][i]];
+      crc = vkft_crc32(crc, &ex->len, sizeof ex->len);
+      crc = vkft_crc32(crc, ex->input_ids, ex->len * sizeof *ex->input_ids);
+      crc = vkft_crc32(crc, ex->labels, ex->len * sizeof *ex->labels);
+    }
+  return crc;
+}
+
+/* data.eval: the eval file is the dataset's last file; its examples are the eval split. */
+static int split_eval_file(trainer *t, size_t eval_file) {
+  const vkft_dataset *ds = t->ds;
+  t->train_ids = malloc((ds->n_examples + 1) * sizeof *t->train_ids);
+  t->eval_ids = malloc((ds->n_examples + 1) * sizeof *t->eval_ids);
+  if (!t->train_ids || !t->eval_ids) return vkft_error_nomem();
+  for (size_t i = 0; i < ds->n_examples; i++) {
+    if (ds->examples[i].status != VKFT_EXAMPLE_OK) continue;
+    if (ds->examples[i].file == eval_file)
+      t->eval_ids[t->n_eval++] = (uint32_t)i;
+    else
+      t->train_ids[t->n_train++] = (uint32_t)i;
+  }
+  if (t->n_eval == 0) return vkft_error("data.eval: %s holds no usable example", t->cfg->data.eval);
   return VKFT_OK;
 }
 
 static int load_data(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
-  vkft_data_file_desc files[VKFT_CFG_MAX_LIST];
-  for (int i = 0; i < cfg->data.train_count; i++)
+  vkft_data_file_desc files[VKFT_CFG_MAX_LIST + 1];
+  size_t n_files = (size_t)cfg->data.train_count;
+  for (size_t i = 0; i < n_files; i++)
     files[i] = (vkft_data_file_desc){cfg->data.train[i].path, cfg->data.train[i].weight};
+  if (cfg->data.eval[0]) files[n_files++] = (vkft_data_file_desc){cfg->data.eval, 1.0};
   vkft_data_format format = VKFT_FORMAT_AUTO;
   if (vkft_data_format_parse(cfg->data.format, &format) != VKFT_OK)
     return vkft_error("config: data.format \"%s\" is not a known format", cfg->data.format);
+  vkft_model_config mc;
+  if (vkft_model_config_load(cfg->model, &mc) != VKFT_OK) return VKFT_ERR;
   vkft_dataset_desc desc = {
       .model_dir = cfg->model,
       .files = files,
-      .n_files = (size_t)cfg->data.train_count,
+      .n_files = n_files,
       .format = format,
       .template_name = strcmp(cfg->data.chat_template, "auto") ? cfg->data.chat_template : NULL,
       .max_len = (int)cfg->data.max_len,
-      .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT};
-  if (cfg->tokens.add_count) {
-    /* new special tokens: the tokenizer learns them before the data is tokenized, and the
-     * embeddings grow to cover their ids */
-    vkft_model_config mc;
-    if (vkft_model_config_load(cfg->model, &mc) != VKFT_OK ||
-        vkft_tokenizer_load(cfg->model, &t->tok) != VKFT_OK)
-      return VKFT_ERR;
-    size_t before = vkft_tokenizer_vocab_size(t->tok);
-    for (int i = 0; i < cfg->tokens.add_count; i++) {
-      int32_t id;
-      if (vkft_tokenizer_add_special(t->tok, cfg->tokens.add[i], &id) != VKFT_OK) return VKFT_ERR;
-      if ((size_t)id >= before) t->added_ids[t->n_added++] = id;
-      message(t, "tokens.add: %s has id %d%s", cfg->tokens.add[i], (int)id,
-              (size_t)id >= before ? " (new)" : " (already in the vocabulary)");
-    }
-    int64_t v = (int64_t)vkft_tokenizer_vocab_size(t->tok);
-    t->vocab_size = v > mc.vocab_size ? v : 0;
-    if (t->vocab_size &&
-        !(cfg->full || (cfg->lora.modules_to_save & (VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD))))
-      message(t, "warning: new tokens get the mean embedding; without lora.modules_to_save "
-                 "[\"embed_tokens\", \"lm_head\"] their embeddings are not trained");
-    desc.tokenizer = t->tok;
-  }
+      .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT,
+      .vocab_size = mc.vocab_size};
+  if (cfg->tokens.add_count && add_tokens(t, &desc) != VKFT_OK) return VKFT_ERR;
+  if (t->vocab_size) desc.vocab_size = t->vocab_size;
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
-  for (size_t i = 0; i < t->ds->n_issues; i++) message(t, "data: %s", t->ds->issues[i]);
-  message(t,
-          "data: %zu examples (%zu skipped, %zu without trained tokens), %zu tokens, %zu trained",
-          t->ds->n_ok, t->ds->n_bad, t->ds->n_empty, t->ds->n_tokens, t->ds->n_trained);
+  for (size_t i = 0; i < t->ds->n_issues; i++) trainer_message(t, "data: %s", t->ds->issues[i]);
+  trainer_message(
+      t, "data: %zu examples (%zu skipped, %zu without trained tokens), %zu tokens, %zu trained",
+      t->ds->n_ok, t->ds->n_bad, t->ds->n_empty, t->ds->n_tokens, t->ds->n_trained);
   if (t->ds->n_ok == 0) return vkft_error("data: no usable example in the training data");
   t->max_len = t->ds->max_len;
-  if (vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed, &t->train_ids,
-                         &t->n_train, &t->eval_ids, &t->n_eval) != VKFT_OK)
-    return VKFT_ERR;
+  int status = cfg->data.eval[0]
+                   ? split_eval_file(t, n_files - 1)
+                   : vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed,
+                                        &t->train_ids, &t->n_train, &t->eval_ids, &t->n_eval);
+  if (status != VKFT_OK) return VKFT_ERR;
   vkft_packer_desc pd = {.rows = (int)cfg->train.micro_batch,
                          .max_len = (int)t->max_len,
                          .packing = cfg->data.packing ? 0 : -1,
                          .seed = cfg->train.seed,
                          .no_shuffle = !cfg->train.shuffle};
-  return vkft_packer_create(t->ds, t->train_ids, t->n_train, &pd, &t->packer);
-}
-
-/* Total optimizer steps: max_steps, or per epoch ceil(batches / grad_accum) (a step does not
- * span epochs, like transformers' Trainer). */
-static int64_t count_steps(trainer *t) {
-  if (t->cfg->train.max_steps > 0) return t->cfg->train.max_steps;
-  int64_t total = 0, ga = t->cfg->train.grad_accum;
-  for (int64_t e = 0; e < t->cfg->train.epochs; e++)
-    total += ((int64_t)vkft_packer_epoch_batches(t->packer, (uint64_t)e) + ga - 1) / ga;
-  return total;
-}
-
-static int setup_optimizer(trainer *t) {
-  vkft_model_params(t->model, &t->params, &t->n_params);
-  t->adam_m = calloc((size_t)t->n_params, sizeof *t->adam_m);
-  t->adam_v = calloc((size_t)t->n_params, sizeof *t->adam_v);
-  t->grads = calloc((size_t)t->n_params, sizeof *t->grads);
-  if (!t->adam_m || !t->adam_v || !t->grads) return vkft_error("out of host memory");
-  if (vkft_begin(t->be) != VKFT_OK) return VKFT_ERR;
-  for (int i = 0; i < t->n_params; i++) {
-    vkft_param *p = &t->params[i];
-    if (!p->trainable) continue;
-    t->grads[t->n_grads++] = *p->grad;
-    if (vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_m[i]) ||
-        vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_v[i]) ||
-        vkft_fill(t->be, &t->adam_m[i], 0.0, p->value->n) ||
-        vkft_fill(t->be, &t->adam_v[i], 0.0, p->value->n)) {
-      vkft_end(t->be);
-      return vkft_error_prefix("optimizer state");
-    }
-  }
-  if (vkft_tensor_alloc(t->be, VKFT_F32, vkft_grad_norm_slots(t->grads, t->n_grads),
-                        &t->norm_slots) ||
-      vkft_tensor_alloc(t->be, VKFT_F32, 2, &t->norm_out)) {
-    vkft_end(t->be);
+  if (vkft_packer_create(t->ds, t->train_ids, t->n_train, &pd, &t->packer) != VKFT_OK)
     return VKFT_ERR;
+  for (int f = 0; cfg->data.train_count > 1 && f < cfg->data.train_count; f++) {
+    size_t n, draws = vkft_packer_file_draws(t->packer, (size_t)f, &n);
+    trainer_message(t, "data mix: %s: %zu examples x weight %g -> %zu per epoch",
+                    cfg->data.train[f].path, n, cfg->data.train[f].weight, draws);
   }
-  return vkft_end(t->be);
-}
-
-/* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data. */
-static int next_batch(trainer *t, int allow_new_epoch, int *got) {
-  *got = 0;
-  if (t->index >= vkft_packer_epoch_batches(t->packer, t->epoch)) {
-    if (!allow_new_epoch) return VKFT_OK;
-    t->epoch++;
-    t->index = 0;
-  }
-  if (vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch) != VKFT_OK) return VKFT_ERR;
-  t->index++;
-  *got = 1;
+  if (cfg->data.eval[0])
+    trainer_message(t, "data.eval: %zu examples from %s", t->n_eval, cfg->data.eval);
+  t->data_crc = data_checksum(t);
   return VKFT_OK;
 }
 
-/* Flattens the (B, T) batch for the model: sequence ids made distinct across rows, padding of
- * each row its own negative id. Returns the trained targets after the model's shift. */
-static int upload_batch(trainer *t, int slot, int64_t *trained, int64_t *tokens) {
-  vkft_batch *b = &t->batch;
-  int64_t n = (int64_t)b->B * b->T;
-  int32_t *seq = malloc((size_t)n * sizeof *seq);
-  if (!seq) return vkft_error("out of host memory");
-  for (int r = 0; r < b->B; r++)
-    for (int i = 0; i < b->T; i++) {
-      int64_t k = (int64_t)r * b->T + i;
-      seq[k] = b->seq_ids[k] >= 0 ? r * 65536 + b->seq_ids[k] : -1 - r;
-    }
-  *trained = 0;
-  for (int64_t k = 0; k + 1 < n; k++)
-    *trained += seq[k + 1] == seq[k] && b->labels[k + 1] != VKFT_LABEL_IGNORE;
-  *tokens = (int64_t)b->n_tokens;
-  vkft_model_batch mb = {n, b->input_ids, b->labels, b->positions, seq};
-  int status = vkft_model_set_batch(t->model, slot, &mb);
-  free(seq);
-  return status;
+static int load_model(trainer *t) {
+  const vkft_train_config *cfg = t->cfg;
+  double scale = cfg->lora.use_rslora ? cfg->lora.alpha / sqrt((double)cfg->lora.r)
+                                      : cfg->lora.alpha / (double)cfg->lora.r;
+  vkft_model_desc md = {.dir = cfg->model,
+                        .max_tokens = t->rows * t->max_len,
+                        .micro_batches = (int)cfg->train.grad_accum,
+                        .training = 1,
+                        .full = cfg->full,
+                        .lora_r = cfg->lora.r,
+                        .lora_scale = scale,
+                        .lora_targets = cfg->lora.targets,
+                        .modules_to_save = cfg->lora.modules_to_save,
+                        .seed = cfg->train.seed,
+                        .grad_checkpointing = cfg->train.grad_checkpointing,
+                        .vocab_size = t->vocab_size,
+                        .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout,
+                        .plan_only = t->opt->dry_run};
+  if (vkft_model_load(t->be, &md, &t->model) != VKFT_OK) return VKFT_ERR;
+  vkft_model_params(t->model, &t->params, &t->n_params);
+  if (t->opt->dry_run) return VKFT_OK;
+  if (setup_optimizer(t) != VKFT_OK) return VKFT_ERR;
+  if (cfg->full || !cfg->lora.init[0]) return VKFT_OK;
+  vkft_adapter_info info; /* continue from an existing PEFT adapter */
+  if (vkft_adapter_read_config(cfg->lora.init, &info) != VKFT_OK) return VKFT_ERR;
+  if (info.r != cfg->lora.r || info.targets != cfg->lora.targets ||
+      info.modules_to_save != cfg->lora.modules_to_save)
+    return vkft_error("%s: the adapter's r / target_modules / modules_to_save differ from the "
+                      "config's lora section",
+                      cfg->lora.init);
+  if (vkft_model_apply_adapter(t->model, cfg->lora.init) != VKFT_OK) return VKFT_ERR;
+  trainer_message(t, "LoRA weights initialised from %s", cfg->lora.init);
+  return VKFT_OK;
 }
 
-static int eval_loss(trainer *t, double *loss, int64_t *tokens) {
-  *loss = 0;
-  *tokens = 0;
-  if (t->n_eval == 0) return VKFT_OK;
-  vkft_packer *p;
-  vkft_packer_desc pd = {.rows = (int)t->cfg->train.micro_batch,
-                         .max_len = (int)t->max_len,
-                         .packing = -1,
-                         .no_shuffle = 1};
-  if (vkft_packer_create(t->ds, t->eval_ids, t->n_eval, &pd, &p) != VKFT_OK) return VKFT_ERR;
-  double sum = 0, count = 0;
-  size_t n = vkft_packer_epoch_batches(p, 0);
-  int status = VKFT_OK;
-  for (size_t i = 0; i < n && status == VKFT_OK; i++) {
-    int64_t trained, toks;
-    double s, c;
-    status = vkft_packer_batch(p, 0, i, &t->batch) || upload_batch(t, 0, &trained, &toks) ||
-             vkft_begin(t->be) || vkft_model_forward_backward(t->model, 0, 0.0f, 0) ||
-             vkft_end(t->be) || vkft_model_read_loss(t->model, 0, &s, &c);
-    sum += s;
-    count += c;
+/* The memory plan, and in a dry run whether it fits the device's budget. */
+static void report_plan(trainer *t) {
+  vkft_model_memory mem;
+  vkft_model_memory_plan(t->model, &mem);
+  uint64_t adam = 0;
+  for (int i = 0; i < t->n_params; i++)
+    if (t->params[i].trainable) adam += 2 * (uint64_t)t->params[i].value->n * 4;
+  uint64_t total =
+      mem.weights + mem.trainable + mem.gradients + adam + mem.activations + mem.scratch;
+  trainer_message(t,
+                  "memory plan: weights %.1f MiB, trainable %.1f MiB, gradients %.1f MiB, "
+                  "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
+                  mem.weights / MiB, mem.trainable / MiB, mem.gradients / MiB, adam / MiB,
+                  mem.activations / MiB, mem.scratch / MiB, total / MiB);
+  trainer_message(t,
+                  "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld "
+                  "micro-batches per step",
+                  (long long)t->total_steps, (long long)t->rows, (long long)t->max_len,
+                  (long long)t->cfg->train.grad_accum);
+  if (!t->opt->dry_run) return;
+  vkft_device *dev = t->be ? vkft_backend_device(t->be) : NULL;
+  if (!dev) {
+    trainer_message(t, "dry run: no device to compare the plan with");
+    return;
   }
-  vkft_packer_free(p);
-  *loss = count > 0 ? sum / count : 0;
-  *tokens = (int64_t)count;
-  return status;
+  uint64_t budget = vkft_device_memory_budget(dev), used = vkft_device_memory_in_use(dev);
+  uint64_t left = budget > used ? budget - used : 0;
+  trainer_message(t, "dry run: the plan %s the budget of %s (%.1f MiB free of %.1f MiB)",
+                  total <= left ? "fits" : "does NOT fit", vkft_device_get_info(dev)->name,
+                  left / MiB, budget / MiB);
 }
 
-static int write_metrics(const char *path, const char *line) {
-  FILE *f = vkft_fopen(path, "ab");
-  if (!f) return vkft_error("%s: cannot open for appending", path);
-  int ok = fputs(line, f) >= 0 && fputc('\n', f) != EOF;
-  ok = fclose(f) == 0 && ok;
-  return ok ? VKFT_OK : vkft_error("%s: write failed", path);
+/* --resume: from the given checkpoint, or the newest one that verifies. */
+static int resume(trainer *t) {
+  char dir[2048];
+  if (!strcmp(t->opt->resume, "auto")) {
+    if (checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
+  } else {
+    snprintf(dir, sizeof dir, "%s", t->opt->resume);
+  }
+  if (!dir[0]) {
+    trainer_message(t, "no checkpoint in %s: starting from the beginning", t->cfg->output.dir);
+    return VKFT_OK;
+  }
+  if (checkpoint_load(t, dir) != VKFT_OK) return VKFT_ERR;
+  trainer_message(t, "resumed from %s at step %lld", dir, (long long)t->step);
+  /* checkpoints newer than this one failed to verify: they belong to an abandoned future */
+  return checkpoint_prune(t->cfg->output.dir, 0, t->step);
 }
 
-static int do_eval(trainer *t, const char *metrics_path) {
+static int save_checkpoint(trainer *t, const char *dir) {
+  if (checkpoint_save(t, dir) != VKFT_OK) return VKFT_ERR;
+  return checkpoint_prune(t->cfg->output.dir, t->cfg->output.keep_last, -1);
+}
+
+static int evaluate(trainer *t) {
   double loss;
   int64_t tokens;
-  if (t->n_eval == 0 || eval_loss(t, &loss, &tokens) != VKFT_OK)
-    return t->n_eval ? VKFT_ERR : VKFT_OK;
+  if (t->n_eval == 0) return VKFT_OK;
+  if (eval_loss(t, &loss, &tokens) != VKFT_OK) return VKFT_ERR;
+  if (!isfinite(loss))
+    return vkft_error_with(VKFT_ERR_NUMERIC, "step %lld: the eval loss is %g", (long long)t->step,
+                           loss);
   char line[256];
   snprintf(line, sizeof line, "{\"step\": %lld, \"eval_loss\": %.9g, \"eval_tokens\": %lld}",
            (long long)t->step, loss, (long long)tokens);
@@ -233,78 +274,58 @@ static int do_eval(trainer *t, const char *metrics_path) {
                           .is_eval = 1};
     t->opt->on_step(&r, t->opt->user);
   }
-  return write_metrics(metrics_path, line);
+  return metrics_append(t, line);
 }
 
-static int train_step(trainer *t, vkft_step_report *report) {
+/* Runs steps until the end or an interruption; *interrupted tells which. */
+static int run_steps(trainer *t, int *interrupted) {
   const vkft_train_config *cfg = t->cfg;
-  int slots = 0, got;
-  int64_t trained = 0, tokens = 0;
-  for (int i = 0; i < cfg->train.grad_accum; i++) {
-    if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
-    if (!got) break;
-    int64_t n_trained, n_tokens;
-    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
-    trained += n_trained;
-    tokens += n_tokens;
-    slots++;
-  }
-  if (trained == 0)
-    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
-  int64_t step = t->step + 1;
-  vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
-  vkft_schedule_parse(cfg->train.schedule, &kind);
-  int64_t warmup = cfg->train.warmup_steps > 0
-                       ? cfg->train.warmup_steps
-                       : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
-  vkft_schedule sched = {kind, cfg->train.lr, warmup, t->total_steps};
-  double lr = vkft_schedule_lr(&sched, step);
-  float grad_scale = (float)(1.0 / (double)trained);
-  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
-  for (int s = 0; s < slots; s++) {
-    /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
-    uint64_t z = cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    vkft_model_set_dropout_seed(t->model, (uint32_t)(z ^ (z >> 31)));
-    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
-  }
-  if (vkft_grad_norm(t->be, t->grads, t->n_grads, &t->norm_slots, &t->norm_out,
-                     (float)cfg->train.max_grad_norm) != VKFT_OK)
-    return VKFT_ERR;
-  vkft_tensor clip = vkft_tensor_view(&t->norm_out, 1, 1);
-  for (int i = 0; i < t->n_params; i++) {
-    vkft_param *p = &t->params[i];
-    if (!p->trainable) continue;
-    vkft_adamw_hparams hp = {
-        .lr = lr,
-        .beta1 = cfg->train.adam_beta1,
-        .beta2 = cfg->train.adam_beta2,
-        .eps = cfg->train.adam_epsilon,
-        .weight_decay = p->decay || cfg->train.weight_decay_all ? cfg->train.weight_decay : 0.0,
-        .step = step};
-    if (vkft_adamw(t->be, p->value, p->grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, p->value->n))
+  double t0 = vkft_time_s();
+  int64_t first_step = t->step;
+  double elapsed_at_start = t->elapsed_before;
+  *interrupted = 0;
+  while (t->step < t->total_steps) {
+    vkft_step_report r = {0};
+    double s0 = vkft_time_s();
+    if (train_step(t, &r) != VKFT_OK) return VKFT_ERR;
+    if (!isfinite(r.loss) || !isfinite(r.grad_norm))
+      return vkft_error_with(VKFT_ERR_NUMERIC,
+                             "step %lld: the loss is %g and the gradient norm %g: training "
+                             "diverged (nothing of this step is saved; lower train.lr, or check "
+                             "the model's weights and config)",
+                             (long long)r.step, r.loss, r.grad_norm);
+    double now = vkft_time_s();
+    r.elapsed_s = elapsed_at_start + (now - t0);
+    r.tokens_per_s = (double)r.tokens / (now - s0);
+    r.eta_s = (now - t0) / (double)(t->step - first_step) * (double)(t->total_steps - t->step);
+    char line[512];
+    snprintf(
+        line, sizeof line,
+        "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
+        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}",
+        (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
+        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s);
+    if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
+    if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
+    if (cfg->output.eval_every > 0 && t->step % cfg->output.eval_every == 0 &&
+        t->step < t->total_steps && evaluate(t) != VKFT_OK)
       return VKFT_ERR;
+    int stop = vkft_interrupted() ||
+               (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
+    /* an interruption during the last step lets the run finish: the export follows anyway */
+    if (stop && t->step == t->total_steps) stop = 0;
+    if ((cfg->output.save_every > 0 && t->step % cfg->output.save_every == 0) || stop) {
+      char dir[2048];
+      snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t->step);
+      t->elapsed_before = r.elapsed_s;
+      if (save_with_retries(t, "a checkpoint", save_checkpoint, dir) != VKFT_OK) return VKFT_ERR;
+      trainer_message(t, "checkpoint written: %s", dir);
+    }
+    if (stop) {
+      *interrupted = 1;
+      return VKFT_OK;
+    }
   }
-  if (vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
-  double loss_sum = 0, count = 0;
-  for (int s = 0; s < slots; s++) {
-    double ls, c;
-    if (vkft_model_read_loss(t->model, s, &ls, &c) != VKFT_OK) return VKFT_ERR;
-    loss_sum += ls;
-    count += c;
-  }
-  float norm[2];
-  if (vkft_tensor_read(t->be, &t->norm_out, norm) != VKFT_OK) return VKFT_ERR;
-  t->step = step;
-  t->tokens_seen += tokens;
-  report->step = step;
-  report->total_steps = t->total_steps;
-  report->loss = count > 0 ? loss_sum / count : 0;
-  report->lr = lr;
-  report->grad_norm = norm[0];
-  report->tokens = tokens;
-  report->trained_tokens = trained;
   return VKFT_OK;
 }
 
@@ -313,8 +334,10 @@ static void trainer_free(trainer *t) {
     if (t->adam_m) vkft_tensor_free(t->be, &t->adam_m[i]);
     if (t->adam_v) vkft_tensor_free(t->be, &t->adam_v[i]);
   }
-  vkft_tensor_free(t->be, &t->norm_slots);
-  vkft_tensor_free(t->be, &t->norm_out);
+  if (t->be) {
+    vkft_tensor_free(t->be, &t->norm_slots);
+    vkft_tensor_free(t->be, &t->norm_out);
+  }
   free(t->adam_m);
   free(t->adam_v);
   free(t->grads);
@@ -325,152 +348,58 @@ static void trainer_free(trainer *t) {
   free(t->eval_ids);
   vkft_dataset_free(t->ds);
   vkft_tokenizer_free(t->tok);
+  outdir_release(t);
 }
 
-/* Keeps the metrics lines of steps <= step (a resumed run rewrites what came after). */
-static int truncate_metrics(const char *path, int64_t step) {
-  if (!vkft_file_exists(path)) return VKFT_OK;
-  char *text;
-  size_t size;
-  if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
-  char *out = malloc(size + 1), *w = out;
-  if (!out) {
-    free(text);
-    return vkft_error("out of host memory");
-  }
-  for (char *line = text; *line;) {
-    char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line + 1) : strlen(line);
-    const char *s = strstr(line, "\"step\": ");
-    if (s && strtoll(s + 8, NULL, 10) <= step) memcpy(w, line, len), w += len;
-    line += len;
-  }
-  int status = vkft_file_write_atomic(path, out, (size_t)(w - out));
-  free(out);
-  free(text);
-  return status;
-}
-
-int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt) {
+int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
+               vkft_train_result *result) {
   trainer t = {.be = be, .cfg = cfg, .opt = opt};
-  int status = VKFT_ERR;
+  if (result) memset(result, 0, sizeof *result);
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
+  if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
+  int status = VKFT_ERR, interrupted = 0;
+  /* the output folder's rules first: a run that may not start fails before the long loads */
+  if (!opt->dry_run && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
+    goto done;
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
   t.total_steps = count_steps(&t);
-  double scale = cfg->lora.use_rslora ? cfg->lora.alpha / sqrt((double)cfg->lora.r)
-                                      : cfg->lora.alpha / (double)cfg->lora.r;
-  vkft_model_desc md = {.dir = cfg->model,
-                        .max_tokens = t.rows * t.max_len,
-                        .micro_batches = (int)cfg->train.grad_accum,
-                        .training = 1,
-                        .full = cfg->full,
-                        .lora_r = cfg->lora.r,
-                        .lora_scale = scale,
-                        .lora_targets = cfg->lora.targets,
-                        .modules_to_save = cfg->lora.modules_to_save,
-                        .seed = cfg->train.seed,
-                        .grad_checkpointing = cfg->train.grad_checkpointing,
-                        .vocab_size = t.vocab_size,
-                        .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout};
-  if (vkft_model_load(be, &md, &t.model) != VKFT_OK || setup_optimizer(&t) != VKFT_OK) goto done;
-  if (!cfg->full && cfg->lora.init[0]) { /* continue from an existing PEFT adapter */
-    vkft_adapter_info info;
-    if (vkft_adapter_read_config(cfg->lora.init, &info) != VKFT_OK) goto done;
-    if (info.r != cfg->lora.r || info.targets != cfg->lora.targets ||
-        info.modules_to_save != cfg->lora.modules_to_save) {
-      vkft_error("%s: the adapter's r / target_modules / modules_to_save differ from the config's "
-                 "lora section",
-                 cfg->lora.init);
-      goto done;
-    }
-    if (vkft_model_apply_adapter(t.model, cfg->lora.init) != VKFT_OK) goto done;
-    message(&t, "LoRA weights initialised from %s", cfg->lora.init);
-  }
-  vkft_model_memory mem;
-  vkft_model_memory_plan(t.model, &mem);
-  double MiB = 1024.0 * 1024.0;
-  uint64_t adam = 0;
-  for (int i = 0; i < t.n_params; i++)
-    if (t.params[i].trainable) adam += 2 * (uint64_t)t.params[i].value->n * 4;
-  message(&t,
-          "memory plan: weights %.1f MiB, trainable %.1f MiB, gradients %.1f MiB, optimizer %.1f "
-          "MiB, activations %.1f MiB, scratch %.1f MiB",
-          mem.weights / MiB, mem.trainable / MiB, mem.gradients / MiB, adam / MiB,
-          mem.activations / MiB, mem.scratch / MiB);
-  message(
-      &t,
-      "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld micro-batches per step",
-      (long long)t.total_steps, (long long)t.rows, (long long)t.max_len,
-      (long long)cfg->train.grad_accum);
+  if (load_model(&t) != VKFT_OK) goto done;
+  report_plan(&t);
   if (opt->dry_run) {
     status = VKFT_OK;
     goto done;
   }
-  if (vkft_mkdirs(cfg->output.dir) != VKFT_OK) goto done;
-  char metrics[2048];
-  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", cfg->output.dir);
-  if (opt->resume) {
-    char dir[2048];
-    if (!strcmp(opt->resume, "auto")) {
-      if (checkpoint_find_latest(cfg->output.dir, dir, sizeof dir) != VKFT_OK) dir[0] = 0;
-    } else {
-      snprintf(dir, sizeof dir, "%s", opt->resume);
-    }
-    if (dir[0]) {
-      if (checkpoint_load(&t, dir) != VKFT_OK) goto done;
-      message(&t, "resumed from %s at step %lld", dir, (long long)t.step);
-    } else {
-      message(&t, "no checkpoint in %s: starting from the beginning", cfg->output.dir);
-    }
-  }
-  if (truncate_metrics(metrics, t.step) != VKFT_OK) goto done;
+  if (opt->resume && resume(&t) != VKFT_OK) goto done;
+  /* a finished run resumed at its last step evaluates again: its old final eval line goes */
+  if (metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
   vkft_interrupt_install();
-  double t0 = vkft_time_s();
-  int64_t first_step = t.step;
-  while (t.step < t.total_steps) {
-    vkft_step_report r = {0};
-    double s0 = vkft_time_s();
-    if (train_step(&t, &r) != VKFT_OK) goto done;
-    double now = vkft_time_s();
-    r.elapsed_s = t.elapsed_before + (now - t0);
-    r.tokens_per_s = (double)r.tokens / (now - s0);
-    r.eta_s = (now - t0) / (double)(t.step - first_step) * (double)(t.total_steps - t.step);
-    char line[512];
-    snprintf(
-        line, sizeof line,
-        "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
-        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}",
-        (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s);
-    if (write_metrics(metrics, line) != VKFT_OK) goto done;
-    if (opt->on_step) opt->on_step(&r, opt->user);
-    if (cfg->output.eval_every > 0 && t.step % cfg->output.eval_every == 0 &&
-        t.step < t.total_steps && do_eval(&t, metrics) != VKFT_OK)
-      goto done;
-    int interrupted =
-        vkft_interrupted() || (opt->stop_after > 0 && t.step - first_step >= opt->stop_after);
-    if ((cfg->output.save_every > 0 && t.step % cfg->output.save_every == 0) || interrupted) {
-      char dir[2048];
-      snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t.step);
-      t.elapsed_before = r.elapsed_s;
-      if (checkpoint_save(&t, dir) != VKFT_OK ||
-          checkpoint_prune(cfg->output.dir, cfg->output.keep_last))
-        goto done;
-      t.elapsed_before = 0;
-      message(&t, "checkpoint written: %s", dir);
-    }
-    if (interrupted) {
-      message(&t, "interrupted at step %lld: resume with --resume auto", (long long)t.step);
-      status = VKFT_OK;
-      goto done;
-    }
+  if (run_steps(&t, &interrupted) != VKFT_OK) goto done;
+  if (interrupted) {
+    trainer_message(&t, "interrupted (%s) at step %lld: resume with --resume auto",
+                    vkft_interrupt_name()[0] ? vkft_interrupt_name() : "stop-after",
+                    (long long)t.step);
+    status = VKFT_OK;
+    goto done;
   }
-  if (do_eval(&t, metrics) != VKFT_OK) goto done;
-  status = cfg->full ? export_full_model(&t, cfg->output.dir) : export_adapter(&t, cfg->output.dir);
-  if (status == VKFT_OK)
-    message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
+  if (evaluate(&t) != VKFT_OK) goto done;
+  if (save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final, cfg->output.dir) !=
+      VKFT_OK)
+    goto done;
+  trainer_message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
+  status = VKFT_OK;
 done:
+  if (result) {
+    result->steps_done = t.step;
+    result->interrupted = interrupted;
+  }
+  if (status != VKFT_OK) { /* the error message survives the clean-up */
+    vkft_errcode code = vkft_error_code();
+    char why[1024];
+    snprintf(why, sizeof why, "%s", vkft_error_message());
+    trainer_free(&t);
+    return vkft_error_with(code, "%s", why);
+  }
   trainer_free(&t);
-  return status;
+  return VKFT_OK;
 }

@@ -1,9 +1,13 @@
-/* Private state of the training loop shared by src/train/trainer.c and checkpoint.c. */
+/* Private state of the training loop shared by the files of src/train/: trainer.c (the loop),
+ * checkpoint.c (save, verify, resume), export.c (the final adapter or model) and outdir.c (the
+ * output folder's rules: lock, fresh run or resume, metrics file, saves that retry). */
 #ifndef VKFT_TRAINER_INTERNAL_H
 #define VKFT_TRAINER_INTERNAL_H
 
 #include "vkft/dataset.h"
+#include "vkft/error.h"
 #include "vkft/model.h"
+#include "vkft/platform.h"
 #include "vkft/trainer.h"
 
 #include <stdio.h>
@@ -28,23 +32,67 @@ typedef struct trainer {
   uint64_t epoch;            /* data position: next batch is (epoch, index) */
   uint64_t index;
   int64_t tokens_seen;
-  double elapsed_before; /* seconds of earlier runs (resume) */
+  double elapsed_before; /* seconds of training before this process started (resume) */
+  uint32_t data_crc;     /* checksum of the examples (train and eval): a resume must match */
   vkft_batch batch;
   /* tokens.add: the tokenizer with the new tokens, which ids are new, the grown vocabulary */
   struct vkft_tokenizer *tok;
   int32_t added_ids[VKFT_CFG_MAX_LIST];
   int n_added;
   int64_t vocab_size;
+  /* the output folder */
+  vkft_lock *lock;
+  char metrics_path[VKFT_CFG_PATH + 32];
 } trainer;
 
-/* checkpoint.c */
+/* One line of information through the caller's callback (printf-style). */
+void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
+
+/* step.c */
+int64_t count_steps(trainer *t); /* max_steps, or per epoch ceil(batches / grad_accum) */
+int setup_optimizer(trainer *t); /* AdamW moments (zero) and the gradient-norm scratch */
+int train_step(trainer *t, vkft_step_report *report);
+int eval_loss(trainer *t, double *loss, int64_t *tokens); /* over the eval split */
+
+/* checkpoint.c: checkpoint-STEP/ folders, written as checkpoint-STEP.tmp/ and renamed; the
+ * last file written is manifest.json with every file's size and CRC-32. */
 int checkpoint_save(trainer *t, const char *dir);
+/* Checks a checkpoint folder against its manifest; VKFT_ERR says what is wrong. *step is the
+ * step it holds. */
+int checkpoint_verify(const char *dir, int64_t *step);
+/* Restores a verified checkpoint of this job (same configuration and data, else an error). */
 int checkpoint_load(trainer *t, const char *dir);
-int checkpoint_find_latest(const char *out_dir, char *dir, size_t size); /* VKFT_ERR if none */
-int checkpoint_prune(const char *out_dir, int64_t keep_last);
+/* The newest checkpoint of the output folder that verifies, skipping (and naming) damaged
+ * ones; dir[0] == 0 when there is none. */
+int checkpoint_find_latest(trainer *t, char *dir, size_t size);
+/* Steps of the checkpoint-N folders of out_dir, newest first (*steps malloc'd). */
+int checkpoint_list(const char *out_dir, int64_t **steps, int *count);
+/* Keeps the keep_last newest checkpoints; removes those newer than `after` (a resumed run's
+ * abandoned future) when after >= 0. */
+int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after);
+
+/* export.c: the adapter (PEFT) or the model (HF folder), and the tokenizer when it grew */
 int export_adapter(trainer *t, const char *dir);
 int export_full_model(trainer *t, const char *dir);
-/* tokenizer.json / tokenizer_config.json with the tokens of tokens.add (when there are any) */
 int export_tokenizer(trainer *t, const char *dir);
+
+/* outdir.c */
+/* Checks output.dir (not the model folder), creates and locks it, removes what an earlier
+ * process left half-written, and refuses a fresh run into a folder holding another run's
+ * results unless `overwrite` (then removes them). */
+int outdir_prepare(trainer *t, int resuming, int overwrite);
+void outdir_release(trainer *t);
+/* Appends one JSON line to metrics.jsonl. */
+int metrics_append(trainer *t, const char *line);
+/* Keeps the complete lines of steps <= step (a resumed run rewrites what came after); the
+ * final eval line of a finished run is dropped too when drop_eval_at_step. */
+int metrics_truncate(trainer *t, int64_t step, int drop_eval_at_step);
+/* Runs save(t, dir) and, while it fails for lack of space or another I/O error, tries again
+ * output.save_retries times output.save_retry_wait seconds apart (telling the user), so the
+ * trained state is not lost to a full disk. */
+int save_with_retries(trainer *t, const char *what, int (*save)(trainer *, const char *),
+                      const char *dir);
+/* The final adapter or model: written into a staging folder, then moved into output.dir. */
+int save_final(trainer *t, const char *dir);
 
 #endif

@@ -10,6 +10,19 @@
 
 static int vk_loaded;
 
+vkft_errcode vk_result_code(VkResult r) {
+  switch (r) {
+  case VK_ERROR_DEVICE_LOST:
+    return VKFT_ERR_DEVICE_LOST;
+  case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+    return VKFT_ERR_OOM;
+  case VK_ERROR_OUT_OF_HOST_MEMORY:
+    return VKFT_ERR_NOMEM;
+  default:
+    return VKFT_ERR_DEVICE;
+  }
+}
+
 const char *vk_result_string(VkResult r) {
   switch (r) {
   case VK_SUCCESS:
@@ -42,8 +55,9 @@ const char *vk_result_string(VkResult r) {
 int vkft_vk_load(void) {
   if (vk_loaded) return VKFT_OK;
   if (volkInitialize() != VK_SUCCESS)
-    return vkft_error("no Vulkan loader found (libvulkan.so.1 / vulkan-1.dll): install the "
-                      "Vulkan loader and a driver (on Debian: libvulkan1 mesa-vulkan-drivers)");
+    return vkft_error_with(
+        VKFT_ERR_DEVICE, "no Vulkan loader found (libvulkan.so.1 / vulkan-1.dll): install the "
+                         "Vulkan loader and a driver (on Debian: libvulkan1 mesa-vulkan-drivers)");
   vk_loaded = 1;
   return VKFT_OK;
 }
@@ -233,8 +247,9 @@ int vkft_vk_list_devices(vkft_device_info **infos, int *count, int *chosen) {
   vkEnumeratePhysicalDevices(instance, &n, NULL);
   if (n == 0) {
     vkDestroyInstance(instance, NULL);
-    return vkft_error("no Vulkan driver found: the loader lists no device (on Debian, install "
-                      "mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's driver)");
+    return vkft_error_with(
+        VKFT_ERR_DEVICE, "no Vulkan driver found: the loader lists no device (on Debian, install "
+                         "mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's driver)");
   }
   VkPhysicalDevice *pds = calloc(n, sizeof *pds);
   vkft_device_info *list = calloc(n, sizeof *list);
@@ -242,7 +257,7 @@ int vkft_vk_list_devices(vkft_device_info **infos, int *count, int *chosen) {
     free(pds);
     free(list);
     vkDestroyInstance(instance, NULL);
-    return vkft_error("out of memory listing devices");
+    return vkft_error_with(VKFT_ERR_NOMEM, "out of host memory listing devices");
   }
   vkEnumeratePhysicalDevices(instance, &n, pds);
   int best = -1, best_rank = -1;
@@ -280,8 +295,9 @@ static int create_instance(int validate, VkInstance *out, VkDebugUtilsMessengerE
   uint32_t loader_version = VK_API_VERSION_1_0;
   if (vkEnumerateInstanceVersion) vkEnumerateInstanceVersion(&loader_version);
   if (VK_API_VERSION_MINOR(loader_version) < 2 && VK_API_VERSION_MAJOR(loader_version) == 1)
-    return vkft_error("the Vulkan loader supports only Vulkan 1.%u; vkft needs 1.2",
-                      VK_API_VERSION_MINOR(loader_version));
+    return vkft_error_with(VKFT_ERR_DEVICE,
+                           "the Vulkan loader supports only Vulkan 1.%u; vkft needs 1.2",
+                           VK_API_VERSION_MINOR(loader_version));
 
   const char *layers[1];
   uint32_t layer_count = 0;
@@ -330,20 +346,23 @@ static int create_instance(int validate, VkInstance *out, VkDebugUtilsMessengerE
                              .ppEnabledExtensionNames = extensions};
   VkResult r = vkCreateInstance(&ci, NULL, out);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
-    return vkft_error("no Vulkan driver found: the loader sees no usable driver (on Debian, "
-                      "install mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's "
-                      "driver)");
+    return vkft_error_with(VKFT_ERR_DEVICE,
+                           "no Vulkan driver found: the loader sees no usable driver (on Debian, "
+                           "install mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's "
+                           "driver)");
   if (r != VK_SUCCESS)
-    return vkft_error("cannot create a Vulkan instance (%s)%s", vk_result_string(r),
-                      r == VK_ERROR_INITIALIZATION_FAILED
-                          ? ": no usable driver (under Wine, run with an X display: xvfb-run)"
-                          : "");
+    return vkft_error_with(VKFT_ERR_DEVICE, "cannot create a Vulkan instance (%s)%s",
+                           vk_result_string(r),
+                           r == VK_ERROR_INITIALIZATION_FAILED
+                               ? ": no usable driver (under Wine, run with an X display: xvfb-run)"
+                               : "");
   volkLoadInstanceOnly(*out);
   if (validate && messenger) {
     r = vkCreateDebugUtilsMessengerEXT(*out, &dbg, NULL, messenger);
     if (r != VK_SUCCESS) {
       vkDestroyInstance(*out, NULL);
-      return vkft_error("cannot create the validation messenger (%s)", vk_result_string(r));
+      return vkft_error_with(VKFT_ERR_DEVICE, "cannot create the validation messenger (%s)",
+                             vk_result_string(r));
     }
   }
   return VKFT_OK;
@@ -353,7 +372,7 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   *out = NULL;
   if (vkft_vk_load() != VKFT_OK) return VKFT_ERR;
   vkft_device *dev = calloc(1, sizeof *dev);
-  if (!dev) return vkft_error("out of memory");
+  if (!dev) return vkft_error_nomem();
   int validate = desc && desc->validate >= 0 ? desc->validate : env_int("VKFT_VALIDATE", 0);
   if (create_instance(validate, &dev->instance, &dev->messenger, dev) != VKFT_OK) {
     free(dev);
@@ -366,8 +385,9 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   if (n == 0 || !pds) {
     free(pds);
     vkft_device_destroy(dev);
-    return vkft_error("no Vulkan driver found: the loader lists no device (on Debian, install "
-                      "mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's driver)");
+    return vkft_error_with(
+        VKFT_ERR_DEVICE, "no Vulkan driver found: the loader lists no device (on Debian, install "
+                         "mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's driver)");
   }
   vkEnumeratePhysicalDevices(dev->instance, &n, pds);
   int wanted = desc && desc->index >= 0 ? desc->index : env_int("VKFT_DEVICE", -1);
@@ -391,11 +411,11 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   if (best < 0 || !dev->info.usable) {
     free(pds);
     if (wanted >= 0)
-      vkft_error("device %d (%s) cannot run vkft: %s", wanted, dev->info.name,
-                 dev->info.unusable_why);
+      vkft_error_with(VKFT_ERR_DEVICE, "device %d (%s) cannot run vkft: %s", wanted, dev->info.name,
+                      dev->info.unusable_why);
     else
-      vkft_error("no Vulkan device can run vkft (each needs Vulkan 1.2 with "
-                 "bufferDeviceAddress and shaderInt64; see `vkft devices`)");
+      vkft_error_with(VKFT_ERR_DEVICE, "no Vulkan device can run vkft (each needs Vulkan 1.2 with "
+                                       "bufferDeviceAddress and shaderInt64; see `vkft devices`)");
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
@@ -415,7 +435,7 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   for (uint32_t i = 0; i < qn && family < 0; i++)
     if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
   if (family < 0) {
-    vkft_error("device %s has no compute queue", dev->info.name);
+    vkft_error_with(VKFT_ERR_DEVICE, "device %s has no compute queue", dev->info.name);
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
@@ -459,7 +479,8 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   VkResult r = vkCreateDevice(dev->physical, &dci, NULL, &dev->device);
   if (r != VK_SUCCESS) {
     dev->device = VK_NULL_HANDLE;
-    vkft_error("cannot create a Vulkan device on %s (%s)", dev->info.name, vk_result_string(r));
+    vkft_error_with(vk_result_code(r), "cannot create a Vulkan device on %s (%s)", dev->info.name,
+                    vk_result_string(r));
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
@@ -482,11 +503,13 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
        (r = vkAllocateCommandBuffers(dev->device, &cai, &dev->cmd)) != VK_SUCCESS) ||
       (r = vkCreateFence(dev->device, &fci, NULL, &dev->fence)) != VK_SUCCESS ||
       (r = vkCreatePipelineLayout(dev->device, &lci, NULL, &dev->layout)) != VK_SUCCESS) {
-    vkft_error("cannot set up the Vulkan device (%s)", vk_result_string(r));
+    vkft_error_with(vk_result_code(r), "cannot set up the Vulkan device (%s)", vk_result_string(r));
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
   dev->profile = desc ? desc->profile : 0;
+  const char *sync = getenv("VKFT_SYNC");
+  dev->sync_all = sync && atoi(sync) > 0;
   if (vk_memory_init(dev) != VKFT_OK || vk_stream_init(dev) != VKFT_OK) {
     vkft_device_destroy(dev);
     return VKFT_ERR;
@@ -527,7 +550,8 @@ int vk_oneshot_begin(vkft_device *dev, VkCommandBuffer *cmd) {
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY};
   VkResult r = vkAllocateCommandBuffers(dev->device, &cai, cmd);
   if (r != VK_SUCCESS)
-    return vkft_error("cannot allocate a command buffer (%s)", vk_result_string(r));
+    return vkft_error_with(vk_result_code(r), "cannot allocate a command buffer (%s)",
+                           vk_result_string(r));
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
   vkBeginCommandBuffer(*cmd, &bi);
@@ -542,6 +566,7 @@ int vk_oneshot_submit(vkft_device *dev, VkCommandBuffer cmd) {
   VkResult r = vkQueueSubmit(dev->queue, 1, &si, dev->fence);
   if (r == VK_SUCCESS) r = vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
   vkFreeCommandBuffers(dev->device, dev->pool, 1, &cmd);
-  if (r != VK_SUCCESS) return vkft_error("transfer failed (%s)", vk_result_string(r));
+  if (r != VK_SUCCESS)
+    return vkft_error_with(vk_result_code(r), "transfer failed (%s)", vk_result_string(r));
   return VKFT_OK;
 }

@@ -2,6 +2,8 @@
 #ifndef VKFT_VK_INTERNAL_H
 #define VKFT_VK_INTERNAL_H
 
+#include "vkft/error.h"
+#include "vkft/fault.h"
 #include "vkft/vk.h"
 
 #include <volk.h>
@@ -57,6 +59,7 @@ struct vkft_device {
   vkft_range *pending_reads, *pending_writes;
   int pending_read_count, pending_write_count, pending_cap;
   int barrier_count;
+  int sync_all; /* VKFT_SYNC=1: a barrier after every dispatch */
 
   /* profiling */
   int profile;
@@ -74,6 +77,8 @@ void vk_pipelines_shutdown(vkft_device *dev);
 int vk_stream_init(vkft_device *dev);
 void vk_stream_shutdown(vkft_device *dev);
 const char *vk_result_string(VkResult r);
+/* The error code of a failed Vulkan call (VKFT_ERR_DEVICE_LOST, _OOM, _NOMEM or _DEVICE). */
+vkft_errcode vk_result_code(VkResult r);
 
 /* One-off command buffer for transfers outside the step stream. */
 int vk_oneshot_begin(vkft_device *dev, VkCommandBuffer *cmd);

@@ -61,8 +61,10 @@ int vk_memory_init(vkft_device *dev) {
   uint64_t block = 256ull << 20;
   if (dev->info.max_allocation_size && block > dev->info.max_allocation_size)
     block = dev->info.max_allocation_size;
+  /* a quarter of the budget at most, so a small budget (a test's limit, a small iGPU heap) is
+   * not used up by the first block */
   if (block > dev->budget / 4) block = dev->budget / 4;
-  if (block < (16ull << 20)) block = 16ull << 20;
+  if (block < (1ull << 20)) block = 1ull << 20;
   dev->block_size = block;
   return VKFT_OK;
 }
@@ -91,15 +93,17 @@ void vk_memory_shutdown(vkft_device *dev) {
 static int block_create(vkft_device *dev, uint64_t size, uint32_t type, int map, int dedicated,
                         vk_block **out) {
   if (dev->in_use + size > dev->budget && type == dev->memory_type)
-    return vkft_error("out of device memory on %s: need %.1f MiB more, %.1f of %.1f MiB budget in "
-                      "use (reduce micro_batch or max_len, or use a larger device)",
-                      dev->info.name, size / MiB, dev->in_use / MiB, dev->budget / MiB);
+    return vkft_error_with(VKFT_ERR_OOM,
+                           "out of device memory on %s: need %.1f MiB more, %.1f of %.1f MiB "
+                           "budget in use (reduce micro_batch or max_len, or use a larger device)",
+                           dev->info.name, size / MiB, dev->in_use / MiB, dev->budget / MiB);
   if (dev->info.max_allocation_size && size > dev->info.max_allocation_size)
-    return vkft_error("tensor of %.1f MiB exceeds the device's largest allocation (%.1f MiB, "
-                      "maxMemoryAllocationSize) on %s",
-                      size / MiB, dev->info.max_allocation_size / MiB, dev->info.name);
+    return vkft_error_with(VKFT_ERR_OOM,
+                           "tensor of %.1f MiB exceeds the device's largest allocation (%.1f MiB, "
+                           "maxMemoryAllocationSize) on %s",
+                           size / MiB, dev->info.max_allocation_size / MiB, dev->info.name);
   vk_block *b = calloc(1, sizeof *b);
-  if (!b) return vkft_error("out of host memory");
+  if (!b) return vkft_error_nomem();
   b->size = size;
   b->dedicated = dedicated;
   VkBufferCreateInfo bci = {
@@ -111,8 +115,8 @@ static int block_create(vkft_device *dev, uint64_t size, uint32_t type, int map,
   VkResult r = vkCreateBuffer(dev->device, &bci, NULL, &b->buffer);
   if (r != VK_SUCCESS) {
     block_destroy(dev, b);
-    return vkft_error("cannot create a device buffer of %.1f MiB (%s)", size / MiB,
-                      vk_result_string(r));
+    return vkft_error_with(vk_result_code(r), "cannot create a device buffer of %.1f MiB (%s)",
+                           size / MiB, vk_result_string(r));
   }
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(dev->device, b->buffer, &req);
@@ -126,10 +130,13 @@ static int block_create(vkft_device *dev, uint64_t size, uint32_t type, int map,
                               .pNext = &flags,
                               .allocationSize = req.size,
                               .memoryTypeIndex = type};
-  r = vkAllocateMemory(dev->device, &mai, NULL, &b->memory);
+  r = VKFT_FAULT_HIT(VKFT_FAULT_DEVALLOC) ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                          : vkAllocateMemory(dev->device, &mai, NULL, &b->memory);
   if (r != VK_SUCCESS) {
     block_destroy(dev, b);
-    return vkft_error(
+    return vkft_error_with(
+        r == VK_ERROR_OUT_OF_HOST_MEMORY || r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? VKFT_ERR_OOM
+                                                                               : vk_result_code(r),
         "out of device memory on %s: allocating %.1f MiB failed (%s) with %.1f MiB in "
         "use",
         dev->info.name, size / MiB, vk_result_string(r), dev->in_use / MiB);
@@ -137,7 +144,7 @@ static int block_create(vkft_device *dev, uint64_t size, uint32_t type, int map,
   vkBindBufferMemory(dev->device, b->buffer, b->memory, 0);
   if (map && vkMapMemory(dev->device, b->memory, 0, VK_WHOLE_SIZE, 0, &b->mapped) != VK_SUCCESS) {
     block_destroy(dev, b);
-    return vkft_error("cannot map device memory");
+    return vkft_error_with(VKFT_ERR_DEVICE, "cannot map device memory");
   }
   VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO,
                                   .buffer = b->buffer};
@@ -147,7 +154,7 @@ static int block_create(vkft_device *dev, uint64_t size, uint32_t type, int map,
   b->free_size = malloc(b->free_cap * sizeof *b->free_size);
   if (!b->free_offset || !b->free_size) {
     block_destroy(dev, b);
-    return vkft_error("out of host memory");
+    return vkft_error_nomem();
   }
   b->free_count = 1;
   b->free_offset[0] = 0;
@@ -225,7 +232,11 @@ int vkft_buffer_alloc(vkft_device *dev, uint64_t size, vkft_buffer *out) {
     for (b = dev->blocks; b; b = b->next)
       if (!b->dedicated && block_take(b, rounded, &offset)) break;
     if (!b) {
-      if (block_create(dev, dev->block_size, dev->memory_type, dev->host_visible, 0, &b) != VKFT_OK)
+      /* the last block may be smaller than the others: what is left of the budget */
+      uint64_t size = dev->block_size,
+               left = dev->budget > dev->in_use ? dev->budget - dev->in_use : 0;
+      if (size > left && left >= rounded) size = left / ALIGNMENT * ALIGNMENT;
+      if (block_create(dev, size, dev->memory_type, dev->host_visible, 0, &b) != VKFT_OK)
         return VKFT_ERR;
       block_take(b, rounded, &offset);
       b->next = dev->blocks;

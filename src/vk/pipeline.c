@@ -26,7 +26,8 @@ static vk_pipeline *pipeline_get(vkft_device *dev, const vkft_dispatch_desc *d) 
   VkShaderModule module;
   VkResult r = vkCreateShaderModule(dev->device, &smci, NULL, &module);
   if (r != VK_SUCCESS) {
-    vkft_error("shader %s: cannot create module (%s)", d->shader, vk_result_string(r));
+    vkft_error_with(vk_result_code(r), "shader %s: cannot create module (%s)", d->shader,
+                    vk_result_string(r));
     return NULL;
   }
   VkSpecializationMapEntry entries[VKFT_MAX_SPEC];
@@ -54,14 +55,15 @@ static vk_pipeline *pipeline_get(vkft_device *dev, const vkft_dispatch_desc *d) 
   vk_pipeline *p = calloc(1, sizeof *p);
   if (!p) {
     vkDestroyShaderModule(dev->device, module, NULL);
-    vkft_error("out of host memory");
+    vkft_error_nomem();
     return NULL;
   }
   r = vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &cci, NULL, &p->pipeline);
   vkDestroyShaderModule(dev->device, module, NULL);
   if (r != VK_SUCCESS) {
     free(p);
-    vkft_error("shader %s: cannot create pipeline (%s)", d->shader, vk_result_string(r));
+    vkft_error_with(vk_result_code(r), "shader %s: cannot create pipeline (%s)", d->shader,
+                    vk_result_string(r));
     return NULL;
   }
   snprintf(p->shader, sizeof p->shader, "%s", d->shader);

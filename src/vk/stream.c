@@ -14,7 +14,7 @@ int vk_stream_init(vkft_device *dev) {
   dev->pending_cap = 64;
   dev->pending_reads = malloc(dev->pending_cap * sizeof(vkft_range));
   dev->pending_writes = malloc(dev->pending_cap * sizeof(vkft_range));
-  if (!dev->pending_reads || !dev->pending_writes) return vkft_error("out of host memory");
+  if (!dev->pending_reads || !dev->pending_writes) return vkft_error_nomem();
   if (dev->profile && !dev->info.timestamps) dev->profile = 0;
   if (dev->profile) {
     dev->query_cap = 8192;
@@ -22,10 +22,10 @@ int vk_stream_init(vkft_device *dev) {
                                  .queryType = VK_QUERY_TYPE_TIMESTAMP,
                                  .queryCount = dev->query_cap};
     if (vkCreateQueryPool(dev->device, &qci, NULL, &dev->queries) != VK_SUCCESS)
-      return vkft_error("cannot create a timestamp query pool");
+      return vkft_error_with(VKFT_ERR_DEVICE, "cannot create a timestamp query pool");
     dev->query_labels = calloc(dev->query_cap, sizeof *dev->query_labels);
     dev->profile_entries = calloc(dev->query_cap, sizeof *dev->profile_entries);
-    if (!dev->query_labels || !dev->profile_entries) return vkft_error("out of host memory");
+    if (!dev->query_labels || !dev->profile_entries) return vkft_error_nomem();
   }
   dev->gpu_ms = -1;
   return VKFT_OK;
@@ -48,7 +48,7 @@ int vkft_stream_begin(vkft_device *dev) {
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
   if (vkBeginCommandBuffer(dev->cmd, &bi) != VK_SUCCESS)
-    return vkft_error("cannot begin recording");
+    return vkft_error_with(VKFT_ERR_DEVICE, "cannot begin recording");
   dev->recording = 1;
   dev->dispatch_count = 0;
   dev->barrier_count = 0;
@@ -73,10 +73,10 @@ static int pending_add(vkft_device *dev, const vkft_range *r, int is_write) {
   if (*count == dev->pending_cap) {
     int cap = dev->pending_cap * 2;
     vkft_range *a = realloc(dev->pending_reads, cap * sizeof *a);
-    if (!a) return vkft_error("out of host memory");
+    if (!a) return vkft_error_nomem();
     dev->pending_reads = a;
     vkft_range *b = realloc(dev->pending_writes, cap * sizeof *b);
-    if (!b) return vkft_error("out of host memory");
+    if (!b) return vkft_error_nomem();
     dev->pending_writes = b;
     dev->pending_cap = cap;
   }
@@ -85,7 +85,7 @@ static int pending_add(vkft_device *dev, const vkft_range *r, int is_write) {
 }
 
 int vkft_stream_dispatch(vkft_device *dev, const vkft_dispatch_desc *d) {
-  if (!dev->recording) return vkft_error("internal: dispatch outside a stream");
+  if (!dev->recording) return vkft_error_with(VKFT_ERR_INTERNAL, "dispatch outside a stream");
   if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) return VKFT_OK;
   for (int i = 0; i < 3; i++)
     if (d->groups[i] > dev->info.max_workgroup_count[i])
@@ -95,7 +95,9 @@ int vkft_stream_dispatch(vkft_device *dev, const vkft_dispatch_desc *d) {
   VkPipeline pipeline = vk_pipeline_for(dev, d);
   if (!pipeline) return VKFT_ERR;
 
-  int hazard = 0;
+  /* VKFT_SYNC=1: a full barrier between every two dispatches (a debugging switch: the same
+   * results with and without it mean the declared ranges cover what each op touches) */
+  int hazard = dev->sync_all && dev->dispatch_count > 0;
   for (int i = 0; i < d->read_count && !hazard; i++)
     hazard = overlaps(&d->reads[i], dev->pending_writes, dev->pending_write_count);
   for (int i = 0; i < d->write_count && !hazard; i++)
@@ -131,25 +133,28 @@ int vkft_stream_dispatch(vkft_device *dev, const vkft_dispatch_desc *d) {
 }
 
 int vkft_stream_submit(vkft_device *dev) {
-  if (!dev->recording) return vkft_error("internal: submit without a stream");
+  if (!dev->recording) return vkft_error_with(VKFT_ERR_INTERNAL, "submit without a stream");
   dev->recording = 0;
-  if (vkEndCommandBuffer(dev->cmd) != VK_SUCCESS) return vkft_error("cannot end recording");
+  if (vkEndCommandBuffer(dev->cmd) != VK_SUCCESS)
+    return vkft_error_with(VKFT_ERR_DEVICE, "cannot end recording");
   VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                      .commandBufferCount = 1,
                      .pCommandBuffers = &dev->cmd};
   vkResetFences(dev->device, 1, &dev->fence);
-  VkResult r = vkQueueSubmit(dev->queue, 1, &si, dev->fence);
+  VkResult r = VKFT_FAULT_HIT(VKFT_FAULT_SUBMIT) ? VK_ERROR_DEVICE_LOST
+                                                 : vkQueueSubmit(dev->queue, 1, &si, dev->fence);
   if (r == VK_SUCCESS) r = vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
   if (r != VK_SUCCESS)
-    return vkft_error("GPU work failed (%s)%s", vk_result_string(r),
-                      r == VK_ERROR_DEVICE_LOST ? ": the driver reset the device (a watchdog "
-                                                  "timeout or a driver bug; try `vkft selftest`)"
-                                                : "");
+    return vkft_error_with(vk_result_code(r), "GPU work failed (%s)%s", vk_result_string(r),
+                           r == VK_ERROR_DEVICE_LOST
+                               ? ": the driver reset the device (a watchdog "
+                                 "timeout or a driver bug; try `vkft selftest`)"
+                               : "");
   dev->profile_count = 0;
   dev->gpu_ms = -1;
   if (dev->profile && dev->query_count > 1) {
     uint64_t *ts = malloc(dev->query_count * sizeof *ts);
-    if (!ts) return vkft_error("out of host memory");
+    if (!ts) return vkft_error_nomem();
     vkGetQueryPoolResults(dev->device, dev->queries, 0, dev->query_count,
                           dev->query_count * sizeof *ts, ts, sizeof *ts,
                           VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);

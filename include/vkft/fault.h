@@ -1,0 +1,38 @@
+/* Fault injection for tests, in the manner of SQLite's: a build with -DVKFT_FAULTS=ON counts
+ * every host allocation, file write, fsync, rename, device allocation and queue submission,
+ * and VKFT_FAULT=KIND:N[:kill][,KIND:N...] makes the Nth call of that kind fail (as if the OS
+ * or driver had refused) or, with ":kill", kills the process there (as `kill -9` would).
+ * KIND is alloc, write, fsync, rename, devalloc or submit. VKFT_FAULT_TRACE=FILE appends one
+ * line "KIND N SITE" for the first call at each source site, so a test can sweep every site a
+ * run reaches. In a normal build VKFT_FAULT_HIT() is the constant 0 and costs nothing. */
+#ifndef VKFT_FAULT_H
+#define VKFT_FAULT_H
+
+#include <stddef.h>
+
+typedef enum vkft_fault_kind {
+  VKFT_FAULT_ALLOC,
+  VKFT_FAULT_WRITE,
+  VKFT_FAULT_FSYNC,
+  VKFT_FAULT_RENAME,
+  VKFT_FAULT_DEVALLOC,
+  VKFT_FAULT_SUBMIT,
+  VKFT_FAULT_KIND_COUNT
+} vkft_fault_kind;
+
+#ifdef VKFT_FAULTS
+#define VKFT_FAULT_STR2(x) #x
+#define VKFT_FAULT_STR(x) VKFT_FAULT_STR2(x)
+/* 1 if this call must fail; counts the call. site: "file:line" of the caller. */
+int vkft_fault_hit(vkft_fault_kind kind, const char *site);
+#define VKFT_FAULT_HIT(kind) vkft_fault_hit(kind, __FILE__ ":" VKFT_FAULT_STR(__LINE__))
+/* The allocation wrappers src/core/fault_alloc.h routes malloc & co. through. */
+void *vkft_fault_malloc(size_t size, const char *site);
+void *vkft_fault_calloc(size_t count, size_t size, const char *site);
+void *vkft_fault_realloc(void *p, size_t size, const char *site);
+char *vkft_fault_strdup(const char *s, const char *site);
+#else
+#define VKFT_FAULT_HIT(kind) 0
+#endif
+
+#endif

@@ -1,0 +1,187 @@
+/* One optimizer step (see vkft/trainer.h): up to grad_accum micro-batches uploaded first, then
+ * one recorded stream — zero gradients, forward+loss+backward of each micro-batch with
+ * grad_scale = 1 / (trained tokens of the whole step) so accumulation gives exactly the
+ * big-batch gradient, the global gradient norm with its clip coefficient, and AdamW on every
+ * trainable tensor — submitted once. Also the evaluation loss and the optimizer's state. */
+#include "trainer_internal.h"
+
+#include "vkft/error.h"
+#include "vkft/schedule.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Total optimizer steps: max_steps, or per epoch ceil(batches / grad_accum) (a step does not
+ * span epochs, like transformers' Trainer). */
+int64_t count_steps(trainer *t) {
+  if (t->cfg->train.max_steps > 0) return t->cfg->train.max_steps;
+  int64_t total = 0, ga = t->cfg->train.grad_accum;
+  for (int64_t e = 0; e < t->cfg->train.epochs; e++)
+    total += ((int64_t)vkft_packer_epoch_batches(t->packer, (uint64_t)e) + ga - 1) / ga;
+  return total;
+}
+
+int setup_optimizer(trainer *t) {
+  vkft_model_params(t->model, &t->params, &t->n_params);
+  t->adam_m = calloc((size_t)t->n_params, sizeof *t->adam_m);
+  t->adam_v = calloc((size_t)t->n_params, sizeof *t->adam_v);
+  t->grads = calloc((size_t)t->n_params, sizeof *t->grads);
+  if (!t->adam_m || !t->adam_v || !t->grads) return vkft_error_nomem();
+  if (vkft_begin(t->be) != VKFT_OK) return VKFT_ERR;
+  for (int i = 0; i < t->n_params; i++) {
+    vkft_param *p = &t->params[i];
+    if (!p->trainable) continue;
+    t->grads[t->n_grads++] = *p->grad;
+    if (vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_m[i]) ||
+        vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_v[i]) ||
+        vkft_fill(t->be, &t->adam_m[i], 0.0, p->value->n) ||
+        vkft_fill(t->be, &t->adam_v[i], 0.0, p->value->n)) {
+      vkft_end(t->be);
+      return vkft_error_prefix("optimizer state");
+    }
+  }
+  if (vkft_tensor_alloc(t->be, VKFT_F32, vkft_grad_norm_slots(t->grads, t->n_grads),
+                        &t->norm_slots) ||
+      vkft_tensor_alloc(t->be, VKFT_F32, 2, &t->norm_out)) {
+    vkft_end(t->be);
+    return VKFT_ERR;
+  }
+  return vkft_end(t->be);
+}
+
+/* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data. */
+static int next_batch(trainer *t, int allow_new_epoch, int *got) {
+  *got = 0;
+  if (t->index >= vkft_packer_epoch_batches(t->packer, t->epoch)) {
+    if (!allow_new_epoch) return VKFT_OK;
+    t->epoch++;
+    t->index = 0;
+  }
+  if (vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch) != VKFT_OK) return VKFT_ERR;
+  t->index++;
+  *got = 1;
+  return VKFT_OK;
+}
+
+/* Flattens the (B, T) batch for the model: sequence ids made distinct across rows, padding of
+ * each row its own negative id. Returns the trained targets after the model's shift. */
+static int upload_batch(trainer *t, int slot, int64_t *trained, int64_t *tokens) {
+  vkft_batch *b = &t->batch;
+  int64_t n = (int64_t)b->B * b->T;
+  int32_t *seq = malloc((size_t)n * sizeof *seq);
+  if (!seq) return vkft_error_nomem();
+  for (int r = 0; r < b->B; r++)
+    for (int i = 0; i < b->T; i++) {
+      int64_t k = (int64_t)r * b->T + i;
+      seq[k] = b->seq_ids[k] >= 0 ? r * 65536 + b->seq_ids[k] : -1 - r;
+    }
+  *trained = 0;
+  for (int64_t k = 0; k + 1 < n; k++)
+    *trained += seq[k + 1] == seq[k] && b->labels[k + 1] != VKFT_LABEL_IGNORE;
+  *tokens = (int64_t)b->n_tokens;
+  vkft_model_batch mb = {n, b->input_ids, b->labels, b->positions, seq};
+  int status = vkft_model_set_batch(t->model, slot, &mb);
+  free(seq);
+  return status;
+}
+
+int eval_loss(trainer *t, double *loss, int64_t *tokens) {
+  *loss = 0;
+  *tokens = 0;
+  if (t->n_eval == 0) return VKFT_OK;
+  vkft_packer *p;
+  vkft_packer_desc pd = {.rows = (int)t->cfg->train.micro_batch,
+                         .max_len = (int)t->max_len,
+                         .packing = -1,
+                         .no_shuffle = 1};
+  if (vkft_packer_create(t->ds, t->eval_ids, t->n_eval, &pd, &p) != VKFT_OK) return VKFT_ERR;
+  double sum = 0, count = 0;
+  size_t n = vkft_packer_epoch_batches(p, 0);
+  int status = VKFT_OK;
+  for (size_t i = 0; i < n && status == VKFT_OK; i++) {
+    int64_t trained, toks;
+    double s, c;
+    status = vkft_packer_batch(p, 0, i, &t->batch) || upload_batch(t, 0, &trained, &toks) ||
+             vkft_begin(t->be) || vkft_model_forward_backward(t->model, 0, 0.0f, 0) ||
+             vkft_end(t->be) || vkft_model_read_loss(t->model, 0, &s, &c);
+    sum += s;
+    count += c;
+  }
+  vkft_packer_free(p);
+  *loss = count > 0 ? sum / count : 0;
+  *tokens = (int64_t)count;
+  return status;
+}
+
+int train_step(trainer *t, vkft_step_report *report) {
+  const vkft_train_config *cfg = t->cfg;
+  int slots = 0, got;
+  int64_t trained = 0, tokens = 0;
+  for (int i = 0; i < cfg->train.grad_accum; i++) {
+    if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
+    if (!got) break;
+    int64_t n_trained, n_tokens;
+    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
+    trained += n_trained;
+    tokens += n_tokens;
+    slots++;
+  }
+  if (trained == 0)
+    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
+  int64_t step = t->step + 1;
+  vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
+  vkft_schedule_parse(cfg->train.schedule, &kind);
+  int64_t warmup = cfg->train.warmup_steps > 0
+                       ? cfg->train.warmup_steps
+                       : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
+  vkft_schedule sched = {kind, cfg->train.lr, warmup, t->total_steps};
+  double lr = vkft_schedule_lr(&sched, step);
+  float grad_scale = (float)(1.0 / (double)trained);
+  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
+  for (int s = 0; s < slots; s++) {
+    /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
+    uint64_t z = cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    vkft_model_set_dropout_seed(t->model, (uint32_t)(z ^ (z >> 31)));
+    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
+  }
+  if (vkft_grad_norm(t->be, t->grads, t->n_grads, &t->norm_slots, &t->norm_out,
+                     (float)cfg->train.max_grad_norm) != VKFT_OK)
+    return VKFT_ERR;
+  vkft_tensor clip = vkft_tensor_view(&t->norm_out, 1, 1);
+  for (int i = 0; i < t->n_params; i++) {
+    vkft_param *p = &t->params[i];
+    if (!p->trainable) continue;
+    vkft_adamw_hparams hp = {
+        .lr = lr,
+        .beta1 = cfg->train.adam_beta1,
+        .beta2 = cfg->train.adam_beta2,
+        .eps = cfg->train.adam_epsilon,
+        .weight_decay = p->decay || cfg->train.weight_decay_all ? cfg->train.weight_decay : 0.0,
+        .step = step};
+    if (vkft_adamw(t->be, p->value, p->grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, p->value->n))
+      return VKFT_ERR;
+  }
+  if (vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
+  double loss_sum = 0, count = 0;
+  for (int s = 0; s < slots; s++) {
+    double ls, c;
+    if (vkft_model_read_loss(t->model, s, &ls, &c) != VKFT_OK) return VKFT_ERR;
+    loss_sum += ls;
+    count += c;
+  }
+  float norm[2];
+  if (vkft_tensor_read(t->be, &t->norm_out, norm) != VKFT_OK) return VKFT_ERR;
+  t->step = step;
+  t->tokens_seen += tokens;
+  report->step = step;
+  report->total_steps = t->total_steps;
+  report->loss = count > 0 ? loss_sum / count : 0;
+  report->lr = lr;
+  report->grad_norm = norm[0];
+  report->tokens = tokens;
+  report->trained_tokens = trained;
+  return VKFT_OK;
+}
