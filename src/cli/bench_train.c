@@ -147,7 +147,7 @@ int vkft_bench_train(int argc, char **argv) {
   snprintf(dir, sizeof dir, "vkft-bench-model.tmp");
   if (vkft_model_write_random(dir, BENCH_CONFIG, VKFT_BF16, 1) != VKFT_OK) return cli_fail();
   vkft_device *dev = cli_open_device(&dev_opts);
-  if (!dev) return 1;
+  if (!dev) return cli_exit_code(vkft_error_code());
   vkft_backend *vk, *ref;
   vkft_backend_vk_create(dev, &vk);
   vkft_backend_ref_create(&ref);

@@ -56,7 +56,7 @@ int vkft_cmd_devices(int argc, char **argv) {
   free(infos);
   if (chosen < 0) {
     fprintf(stderr, "vkft: no listed device can run vkft\n");
-    return 1;
+    return CLI_EXIT_DEVICE;
   }
   return 0;
 }

@@ -230,14 +230,17 @@ int vkft_cmd_generate(int argc, char **argv) {
   mo.max_tokens = capacity;
   mo.kv_cache = 1;
   vkft_device *dev = cli_open_device(&dev_opts);
-  if (!dev) return 1;
-  vkft_backend *be;
+  if (!dev) return cli_exit_code(vkft_error_code());
+  vkft_backend *be = NULL;
   vkft_model *m = NULL;
   if (vkft_backend_vk_create(dev, &be) != VKFT_OK ||
       open_model(be, &mo, cfg.vocab_size, &m) != VKFT_OK) {
-    cli_fail();
+    int code = cli_fail();
+    vkft_backend_destroy(be);
     vkft_device_destroy(dev);
-    return 1;
+    vkft_tokenizer_free(tok);
+    free(ids);
+    return code;
   }
   int32_t *seq = realloc(ids, (size_t)capacity * sizeof *seq);
   float *logits = malloc((size_t)cfg.vocab_size * sizeof *logits);
@@ -362,8 +365,8 @@ int vkft_cmd_eval(int argc, char **argv) {
   for (size_t i = 0; i < ds->n_issues; i++) fprintf(stderr, "vkft: data: %s\n", ds->issues[i]);
   mo.max_tokens = ds->max_len;
   vkft_device *dev = cli_open_device(&dev_opts);
-  if (!dev) return 1;
-  vkft_backend *be;
+  if (!dev) return cli_exit_code(vkft_error_code());
+  vkft_backend *be = NULL;
   vkft_model *m = NULL;
   vkft_packer *p = NULL;
   vkft_packer_desc pd = {.rows = 1, .max_len = ds->max_len, .packing = -1, .no_shuffle = 1};

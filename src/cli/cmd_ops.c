@@ -24,7 +24,7 @@ static int run_table(int argc, char **argv, unsigned flag, int timed_runs, const
     }
   }
   vkft_device *dev = cli_open_device(&opts);
-  if (!dev) return 1;
+  if (!dev) return cli_exit_code(vkft_error_code());
   vkft_backend *vk;
   if (vkft_backend_vk_create(dev, &vk) != VKFT_OK) {
     vkft_device_destroy(dev);

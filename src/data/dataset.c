@@ -64,11 +64,17 @@ static void process_one(job *j, size_t i) {
     j->issue[i] = issue_text(ds, ex, ds->impl->split_error[i]);
     return;
   }
-  cJSON *json = cJSON_ParseWithLength(ex->raw, ex->raw_len);
+  /* the whole record must be one JSON value: "{...} {...}" on a line is an error, not the first
+   * object with the rest dropped */
+  const char *end = NULL;
+  cJSON *json = cJSON_ParseWithLengthOpts(ex->raw, ex->raw_len, &end, 0);
+  while (json && end && end < ex->raw + ex->raw_len && strchr(" \t\r\n", *end)) end++;
   data_sample s;
   int rc;
   if (!json) {
     rc = vkft_error("not valid JSON");
+  } else if (end && end < ex->raw + ex->raw_len) {
+    rc = vkft_error("text after the record's JSON value (one record per line)");
   } else {
     rc = data_sample_from_json(json, ex->format, &s);
     if (rc == VKFT_OK) {
