@@ -68,7 +68,10 @@ int vkft_cmd_train(int argc, char **argv) {
   int set_count = 0;
   vkft_train_options opt = {0};
   progress prog = {.tty = vkft_console_is_tty(stdout)};
-  if (!sets) return 1;
+  if (!sets) {
+    vkft_error_nomem();
+    return cli_fail();
+  }
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--config") && i + 1 < argc)
       config = argv[++i];

@@ -24,8 +24,8 @@ static fault_plan plans[VKFT_FAULT_KIND_COUNT];
 static atomic_llong counts[VKFT_FAULT_KIND_COUNT];
 static const char *trace_path;
 
-/* Sites already traced: a fixed open-addressing table of site-string pointers (each site is a
- * string literal, so its address identifies it). */
+/* Allocation sites already traced: a fixed open-addressing table of site-string pointers (each
+ * site is a string literal, so its address identifies it). */
 #define SITE_SLOTS 16384
 static const char *_Atomic seen[VKFT_FAULT_KIND_COUNT][SITE_SLOTS];
 
@@ -64,24 +64,31 @@ static void init(void) {
   }
 }
 
-static void trace(vkft_fault_kind kind, long long n, const char *site) {
+/* Allocations: the first call of each site (there are millions of calls). The other kinds are
+ * few: every call, since one site (the platform's write) serves every file. */
+static void trace(vkft_fault_kind kind, long long n, const char *site, const char *what) {
   size_t h = ((size_t)site >> 3) % SITE_SLOTS;
-  for (size_t probe = 0; probe < SITE_SLOTS; probe++, h = (h + 1) % SITE_SLOTS) {
+  for (size_t probe = 0; kind == VKFT_FAULT_ALLOC && probe < SITE_SLOTS;
+       probe++, h = (h + 1) % SITE_SLOTS) {
     const char *expected = NULL;
     if (atomic_compare_exchange_strong(&seen[kind][h], &expected, site)) break; /* new site */
     if (expected == site) return;                                               /* seen */
   }
   FILE *f = fopen(trace_path, "a"); /* FILE may allocate: only on the first call of a site */
   if (f) {
-    fprintf(f, "%s %lld %s\n", kind_names[kind], n, site);
+    fprintf(f, "%s %lld %s%s%s\n", kind_names[kind], n, site, what ? " " : "", what ? what : "");
     fclose(f);
   }
 }
 
 int vkft_fault_hit(vkft_fault_kind kind, const char *site) {
+  return vkft_fault_hit_on(kind, site, NULL);
+}
+
+int vkft_fault_hit_on(vkft_fault_kind kind, const char *site, const char *what) {
   if (atomic_load(&initialized) != 2) init();
   long long n = atomic_fetch_add(&counts[kind], 1) + 1;
-  if (trace_path) trace(kind, n, site);
+  if (trace_path) trace(kind, n, site, what);
   if (plans[kind].at != n) return 0;
   if (plans[kind].kill) {
     fflush(NULL);

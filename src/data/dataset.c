@@ -43,6 +43,10 @@ typedef struct job {
   char **issue; /* per example: NULL or a malloc'd message */
   size_t next;
   vkft_mutex *mutex;
+  /* a failure that is not the record's fault (out of memory) fails the whole load: dropping
+   * the record would silently train on other data */
+  vkft_errcode fatal_code;
+  char fatal[512];
 } job;
 
 static char *issue_text(const vkft_dataset *ds, const vkft_example *ex, const char *msg) {
@@ -89,6 +93,15 @@ static void process_one(job *j, size_t i) {
     }
   }
   cJSON_Delete(json);
+  if (rc && vkft_error_code() == VKFT_ERR_NOMEM) {
+    vkft_mutex_lock(j->mutex);
+    if (!j->fatal_code) {
+      j->fatal_code = VKFT_ERR_NOMEM;
+      snprintf(j->fatal, sizeof j->fatal, "%s:%u: %s", ds->file_paths[ex->file], ex->line,
+               vkft_error_message());
+    }
+    vkft_mutex_unlock(j->mutex);
+  }
   if (rc) {
     ex->status = VKFT_EXAMPLE_BAD;
     j->issue[i] = issue_text(ds, ex, vkft_error_message());
@@ -125,6 +138,7 @@ static int run_pool(job *j, int threads) {
   worker(j); /* this thread works too */
   for (int t = 0; t < started; t++) vkft_thread_join(th[t]);
   vkft_mutex_destroy(j->mutex);
+  if (j->fatal_code) return vkft_error_with(j->fatal_code, "%s", j->fatal);
   return VKFT_OK;
 }
 

@@ -1,5 +1,7 @@
 /* POSIX implementation of include/vkft/platform.h (Linux and other Unix systems). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "vkft/platform.h"
 
 #include "vkft/error.h"
@@ -107,7 +109,7 @@ static void sync_parent_folder(const char *path) {
     snprintf(dir, sizeof dir, ".");
   int fd = open(dir, O_RDONLY);
   if (fd >= 0) {
-    if (!VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) fsync(fd);
+    if (!VKFT_FAULT_HIT_ON(VKFT_FAULT_FSYNC, dir)) fsync(fd);
     close(fd);
   }
 }
@@ -126,7 +128,8 @@ int vkft_atomic_begin(vkft_atomic_file *af, const char *path) {
 
 int vkft_atomic_write(vkft_atomic_file *af, const void *data, size_t size) {
   if (!af->f) return vkft_error_with(VKFT_ERR_INTERNAL, "%s: write after close", af->tmp_path);
-  if (VKFT_FAULT_HIT(VKFT_FAULT_WRITE)) return io_error(af->tmp_path, "write failed", ENOSPC);
+  if (VKFT_FAULT_HIT_ON(VKFT_FAULT_WRITE, af->tmp_path))
+    return io_error(af->tmp_path, "write failed", ENOSPC);
   if (size && fwrite(data, 1, size, af->f) != size)
     return io_error(af->tmp_path, "write failed", errno);
   return VKFT_OK;
@@ -135,7 +138,7 @@ int vkft_atomic_write(vkft_atomic_file *af, const void *data, size_t size) {
 int vkft_atomic_flush(vkft_atomic_file *af) {
   int err = 0;
   if (!af->f || ferror(af->f) || fflush(af->f) != 0) err = errno ? errno : EIO;
-  if (!err && VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) err = EIO;
+  if (!err && VKFT_FAULT_HIT_ON(VKFT_FAULT_FSYNC, af->tmp_path)) err = EIO;
   if (!err && fsync(fileno(af->f)) != 0) err = errno;
   if (af->f && fclose(af->f) != 0 && !err) err = errno;
   af->f = NULL;
@@ -145,7 +148,7 @@ int vkft_atomic_flush(vkft_atomic_file *af) {
 }
 
 int vkft_atomic_rename(vkft_atomic_file *af) {
-  int err = VKFT_FAULT_HIT(VKFT_FAULT_RENAME) ? EIO : 0;
+  int err = VKFT_FAULT_HIT_ON(VKFT_FAULT_RENAME, af->path) ? EIO : 0;
   if (!err && rename(af->tmp_path, af->path) != 0) err = errno;
   if (err) {
     remove(af->tmp_path);
@@ -168,7 +171,7 @@ void vkft_atomic_abort(vkft_atomic_file *af) {
 
 int vkft_rename_replace(const char *from, const char *to) {
   if (vkft_is_dir(to) && vkft_remove_tree(to) != VKFT_OK) return VKFT_ERR;
-  if (VKFT_FAULT_HIT(VKFT_FAULT_RENAME))
+  if (VKFT_FAULT_HIT_ON(VKFT_FAULT_RENAME, to))
     return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(EIO));
   if (rename(from, to) != 0)
     return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(errno));
@@ -179,7 +182,7 @@ int vkft_rename_replace(const char *from, const char *to) {
 int vkft_file_append(const char *path, const void *data, size_t size) {
   FILE *f = fopen(path, "ab");
   if (!f) return io_error(path, "cannot open for appending", errno);
-  int err = VKFT_FAULT_HIT(VKFT_FAULT_WRITE) ? ENOSPC : 0;
+  int err = VKFT_FAULT_HIT_ON(VKFT_FAULT_WRITE, path) ? ENOSPC : 0;
   if (!err && fwrite(data, 1, size, f) != size) err = errno;
   if (fclose(f) != 0 && !err) err = errno;
   return err ? io_error(path, "write failed", err) : VKFT_OK;

@@ -181,14 +181,15 @@ int vkft_atomic_begin(vkft_atomic_file *af, const char *path) {
 
 int vkft_atomic_write(vkft_atomic_file *af, const void *data, size_t size) {
   if (!af->f) return vkft_error_with(VKFT_ERR_INTERNAL, "%s: write after close", af->tmp_path);
-  if (VKFT_FAULT_HIT(VKFT_FAULT_WRITE)) return io_error(af->tmp_path, "write failed", ENOSPC);
+  if (VKFT_FAULT_HIT_ON(VKFT_FAULT_WRITE, af->tmp_path))
+    return io_error(af->tmp_path, "write failed", ENOSPC);
   if (size && fwrite(data, 1, size, af->f) != size)
     return io_error(af->tmp_path, "write failed", errno);
   return VKFT_OK;
 }
 
 static int move_replace(const char *from, const char *to) {
-  if (VKFT_FAULT_HIT(VKFT_FAULT_RENAME))
+  if (VKFT_FAULT_HIT_ON(VKFT_FAULT_RENAME, to))
     return vkft_error_with(VKFT_ERR_IO, "%s: cannot rename to %s: %s", from, to, strerror(EIO));
   wchar_t *wf = utf8_to_wide(from), *wt = utf8_to_wide(to);
   BOOL ok = wf && wt && MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH);
@@ -203,7 +204,7 @@ int vkft_atomic_flush(vkft_atomic_file *af) {
   /* _commit flushes the OS buffers to disk (FlushFileBuffers), like fsync */
   int err = 0;
   if (!af->f || ferror(af->f) || fflush(af->f) != 0) err = errno ? errno : EIO;
-  if (!err && VKFT_FAULT_HIT(VKFT_FAULT_FSYNC)) err = EIO;
+  if (!err && VKFT_FAULT_HIT_ON(VKFT_FAULT_FSYNC, af->tmp_path)) err = EIO;
   if (!err && _commit(_fileno(af->f)) != 0) err = errno;
   if (af->f && fclose(af->f) != 0 && !err) err = errno;
   af->f = NULL;
@@ -240,7 +241,7 @@ int vkft_rename_replace(const char *from, const char *to) {
 int vkft_file_append(const char *path, const void *data, size_t size) {
   FILE *f = vkft_fopen(path, "ab");
   if (!f) return io_error(path, "cannot open for appending", errno);
-  int err = VKFT_FAULT_HIT(VKFT_FAULT_WRITE) ? ENOSPC : 0;
+  int err = VKFT_FAULT_HIT_ON(VKFT_FAULT_WRITE, path) ? ENOSPC : 0;
   if (!err && fwrite(data, 1, size, f) != size) err = errno;
   if (fclose(f) != 0 && !err) err = errno;
   return err ? io_error(path, "write failed", err) : VKFT_OK;

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of user files with libFuzzer (clang's -fsanitize=fuzzer with
+# AddressSanitizer and UBSan): safetensors, config.json and training configs (with --set),
+# tokenizer.json, chat templates, dataset records of every format, checkpoint manifests.
+# Seeds are the files vkft ships (and the shared data when present) plus tests/corpus/. A crash
+# is copied to tests/corpus/<target>/ (ctest replays that folder in every build) and fails.
+# Usage: scripts/fuzz.sh [SECONDS per target (default 60)] [TARGET ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer chat_template dataset manifest)
+command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)"; exit 1; }
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVKFT_FUZZ=ON -DVKFT_WERROR=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+data=${VKFT_TEST_DATA:-../shared/data}
+
+# seed corpora: copies of shipped files, assembled fresh (build-fuzz is ignored by git)
+seeds() {
+  local t=$1 dir=build-fuzz/corpus/$t
+  rm -rf "$dir" && mkdir -p "$dir"
+  cp tests/corpus/$t/* "$dir"/ 2>/dev/null || true
+  case $t in
+  safetensors) head -c 4096 models/stories260K/model.safetensors >"$dir/stories.head" ;;
+  config)
+    cp models/stories260K/config.json "$dir/stories.json"
+    cp models/demo/zip_lora.json "$dir/zip_lora.json"
+    for f in "$data"/tokenizers/*/config.json; do
+      if [ -f "$f" ]; then cp "$f" "$dir/$(basename "$(dirname "$f")").json"; fi
+    done
+    ;;
+  tokenizer) cp models/stories260K/tokenizer.json "$dir/stories.json" ;;
+  chat_template)
+    for f in "$data"/tokenizers/chat_templates/*.jinja .deps/llama.cpp/models/templates/*.jinja; do
+      if [ -f "$f" ]; then cp "$f" "$dir/"; fi
+    done
+    ;;
+  dataset)
+    { printf '\0'; head -20 models/demo/zip_stories.jsonl; } >"$dir/zip.jsonl"
+    for f in "$data"/sft/*.json*; do
+      if [ -f "$f" ]; then { printf '\0'; head -c 8000 "$f"; } >"$dir/$(basename "$f")"; fi
+    done
+    ;;
+  esac
+}
+
+status=0
+for t in "${targets[@]}"; do
+  seeds "$t"
+  mkdir -p build-fuzz/artifacts/$t
+  log=build-fuzz/fuzz_$t.log
+  set +e
+  # the inputs reach path-based parsers through files: keep them in memory when possible
+  tmp=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
+  (cd build-fuzz && TMPDIR=$tmp ASAN_OPTIONS=detect_leaks=0 ./fuzz/fuzz_$t -max_total_time="$seconds" -timeout=20 \
+    -rss_limit_mb=4096 -max_len=$([ $t = dataset ] && echo 4096 || echo 65536) -print_final_stats=1 -artifact_prefix=artifacts/$t/ \
+    corpus/$t) >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  crashes=$(ls build-fuzz/artifacts/$t 2>/dev/null | wc -l)
+  printf 'fuzz %-14s %9s execs %7s/s  %s crash(es)\n' "$t" "$execs" "$rate" "$crashes"
+  if [ $rc -ne 0 ] || [ "$crashes" -gt 0 ]; then
+    mkdir -p tests/corpus/$t
+    cp build-fuzz/artifacts/$t/* tests/corpus/$t/ 2>/dev/null || true
+    echo "fuzz $t: FAILED (exit $rc); inputs saved in tests/corpus/$t; the log: $log"
+    grep -m5 -A8 "ERROR:\|runtime error" "$log" || true
+    status=1
+  fi
+done
+exit $status
