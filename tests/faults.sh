@@ -27,7 +27,7 @@ check "the traced run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
 # The plan: every allocation site (first call), the first call per kind and file for the others
 # (checkpoint-N files by their own N), and every device allocation and submission.
 {
-  awk '$1 == "alloc" {print "alloc:" $2}' "$work/trace"
+  awk '$1 == "alloc" {print "alloc@" $3}' "$work/trace"
   awk '$1 == "devalloc" || $1 == "submit" {print $1 ":" $2}' "$work/trace"
   awk '$1 == "write" || $1 == "fsync" || $1 == "rename" {k = $1 " " $4; if (!(k in seen)) {seen[k] = 1; print $1 ":" $2}}' "$work/trace"
   awk '($1 == "write" || $1 == "rename" || $1 == "fsync") && $4 ~ /checkpoint|final|adapter/ {k = $1 " " $4; if (!(k in seen)) {seen[k] = 1; print $1 ":" $2 ":kill"}}' "$work/trace"
@@ -36,7 +36,7 @@ echo "$(wc -l <"$work/plan") faults to inject ($(grep -c '^alloc' "$work/plan") 
 
 # one FAULT: runs with it, classifies the outcome, resumes from what it left; prints one line
 one() {
-  local fault=$1 dir="$work/run-${1//:/-}" rc
+  local fault=$1 dir="$work/run-$(tr -c 'a-zA-Z0-9\n' - <<<"$1")" rc
   # (a subshell: the shell's own "Killed" report of :kill runs goes nowhere)
   (VKFT_FAULT=$fault exec timeout 120 "$vkft" train "${common[@]}" --set output.dir="$dir" >"$dir.out" 2>"$dir.err") 2>/dev/null
   rc=$?

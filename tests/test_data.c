@@ -521,7 +521,8 @@ static void test_packing(void) {
         VKFT_OK);
   /* Epoch 0: every drawn example appears once per row position; a row's sequences restart
    * positions at 0, seq ids count up, labels match the example's labels. */
-  size_t nb = vkft_packer_epoch_batches(p, 0);
+  size_t nb = 0;
+  CHECK(vkft_packer_epoch_batches(p, 0, &nb) == VKFT_OK);
   CHECK(nb > 0);
   size_t seqs_a = 0, seqs_b = 0, tokens = 0;
   vkft_batch batch = {0}, again = {0};
@@ -550,7 +551,8 @@ static void test_packing(void) {
     tokens += batch.n_tokens;
     (void)seqs_a, (void)seqs_b;
   }
-  CHECK(vkft_packer_fill(p, 0) > 0.9);
+  double fill = 0;
+  CHECK(vkft_packer_fill(p, 0, &fill) == VKFT_OK && fill > 0.9);
   /* Determinism: a fresh packer (a resumed run) gives the same batch for (seed, epoch, i). */
   vkft_packer *q;
   CHECK(vkft_packer_create(ds, train, n_train, &(vkft_packer_desc){.rows = 4, .seed = 11}, &q) ==
@@ -572,7 +574,9 @@ static void test_packing(void) {
                            &(vkft_packer_desc){.rows = 8, .packing = -1, .no_shuffle = 1},
                            &p) == VKFT_OK);
   size_t seqs = 0;
-  for (size_t i = 0; i < vkft_packer_epoch_batches(p, 0); i++) {
+  size_t batches = 0;
+  CHECK(vkft_packer_epoch_batches(p, 0, &batches) == VKFT_OK);
+  for (size_t i = 0; i < batches; i++) {
     CHECK(vkft_packer_batch(p, 0, i, &batch) == VKFT_OK);
     CHECK(batch.n_sequences == (size_t)batch.B && batch.T <= 512);
     seqs += batch.n_sequences;
@@ -601,7 +605,8 @@ static void test_packing(void) {
     CHECK(vkft_packer_create(ds, NULL, 0, &(vkft_packer_desc){.rows = 1, .packing = -1, .seed = 5},
                              &p) == VKFT_OK);
     size_t from[2] = {0, 0};
-    size_t n0 = vkft_packer_epoch_batches(p, 0);
+    size_t n0 = 0;
+    CHECK(vkft_packer_epoch_batches(p, 0, &n0) == VKFT_OK);
     for (size_t i = 0; i < n0; i++)
       if (vkft_packer_batch(p, 0, i, &batch) == VKFT_OK) {
         /* identify the file by looking the row up among the examples */

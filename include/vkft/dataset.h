@@ -7,7 +7,9 @@
  *   if (vkft_dataset_load(&desc, &ds)) fail(vkft_error_message());
  *   vkft_packer *p;
  *   vkft_packer_create(ds, NULL, 0, &(vkft_packer_desc){.rows = 8, .seed = 1}, &p);
- *   for (size_t i = 0; i < vkft_packer_epoch_batches(p, epoch); i++)
+ *   size_t n;
+ *   if (vkft_packer_epoch_batches(p, epoch, &n)) fail(vkft_error_message());
+ *   for (size_t i = 0; i < n; i++)
  *     vkft_packer_batch(p, epoch, i, &batch);  // same (seed, epoch, i) -> same batch
  *
  * ---- Formats (auto-detected from the first records of each file; desc.format overrides) ----
@@ -212,14 +214,14 @@ void vkft_packer_free(vkft_packer *p);
 /* Examples of file `file` an epoch draws (its weight applied); *examples: how many it has. */
 size_t vkft_packer_file_draws(const vkft_packer *p, size_t file, size_t *examples);
 /* Batches in an epoch (the layout depends on the epoch's shuffle: it may differ by a few). */
-size_t vkft_packer_epoch_batches(vkft_packer *p, uint64_t epoch);
+int vkft_packer_epoch_batches(vkft_packer *p, uint64_t epoch, size_t *n);
 /* Fills batch `index` of `epoch` (reusing out's arrays; zero-initialise it once, free with
  * vkft_batch_free). Fails if index is past the epoch, or if every label of the batch is
  * masked (a batch never silently gives a zero loss). */
 int vkft_packer_batch(vkft_packer *p, uint64_t epoch, size_t index, vkft_batch *out);
 void vkft_batch_free(vkft_batch *b);
 /* Share of the rows' tokens that are not padding over an epoch (packing efficiency). */
-double vkft_packer_fill(vkft_packer *p, uint64_t epoch);
+int vkft_packer_fill(vkft_packer *p, uint64_t epoch, double *fill);
 
 /* ---- tools: dedup ---- */
 

@@ -1,7 +1,9 @@
 /* Fault injection for tests, in the manner of SQLite's: a build with -DVKFT_FAULTS=ON counts
  * every host allocation, file write, fsync, rename, device allocation and queue submission,
- * and VKFT_FAULT=KIND:N[:kill][,KIND:N...] makes the Nth call of that kind fail (as if the OS
- * or driver had refused) or, with ":kill", kills the process there (as `kill -9` would).
+ * and VKFT_FAULT=KIND:N[:kill][,...] makes the Nth call of that kind fail (as if the OS or
+ * driver had refused) or, with ":kill", kills the process there (as `kill -9` would);
+ * KIND@FILE:LINE fails the first call at that source site instead (the data loader allocates
+ * from several threads, so the Nth allocation is not always the same one).
  * KIND is alloc, write, fsync, rename, devalloc or submit. VKFT_FAULT_TRACE=FILE appends one
  * line "KIND N SITE [FILE]" for the first allocation at each source site and for every call of
  * the other kinds, so a test can sweep every place a run can fail. In a normal build

@@ -374,7 +374,8 @@ int vkft_cmd_eval(int argc, char **argv) {
                vkft_packer_create(ds, NULL, 0, &pd, &p);
   double sum = 0, count = 0;
   vkft_batch batch = {0};
-  size_t nb = status == VKFT_OK ? vkft_packer_epoch_batches(p, 0) : 0;
+  size_t nb = 0;
+  if (status == VKFT_OK) status = vkft_packer_epoch_batches(p, 0, &nb);
   for (size_t i = 0; i < nb && status == VKFT_OK; i++) {
     /* each example on its own: one row, its own sequence */
     status = vkft_packer_batch(p, 0, i, &batch);

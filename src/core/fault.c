@@ -15,8 +15,10 @@ static const char *const kind_names[VKFT_FAULT_KIND_COUNT] = {"alloc",  "write",
                                                               "rename", "devalloc", "submit"};
 
 typedef struct fault_plan {
-  long long at; /* the call number that fails (1-based); 0: none */
-  int kill;     /* kill the process instead of failing */
+  long long at;   /* the call number that fails (1-based); 0: none */
+  char site[256]; /* or: the first call at this site ("file:line") fails */
+  int kill;       /* kill the process instead of failing */
+  atomic_int fired;
 } fault_plan;
 
 static atomic_int initialized; /* 0 no, 1 in progress, 2 done */
@@ -37,14 +39,21 @@ static void parse_plan(const char *spec) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", spec);
   for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
-    char *colon = strchr(item, ':');
-    if (!colon) continue;
-    *colon = 0;
+    /* KIND:N[:kill] or KIND@FILE:LINE[:kill] */
+    char *at = strchr(item, '@'), *colon = strchr(item, ':');
+    char *sep = at && (!colon || at < colon) ? at : colon;
+    if (!sep) continue;
+    char mark = *sep;
+    *sep = 0;
     for (int k = 0; k < VKFT_FAULT_KIND_COUNT; k++) {
       if (strcmp(item, kind_names[k])) continue;
-      char *end;
-      plans[k].at = strtoll(colon + 1, &end, 10);
-      plans[k].kill = !strcmp(end, ":kill");
+      size_t len = strlen(sep + 1);
+      plans[k].kill = len > 5 && !strcmp(sep + 1 + len - 5, ":kill");
+      if (plans[k].kill) sep[1 + len - 5] = 0;
+      if (mark == '@')
+        snprintf(plans[k].site, sizeof plans[k].site, "%s", sep + 1);
+      else
+        plans[k].at = strtoll(sep + 1, NULL, 10);
     }
   }
 }
@@ -89,8 +98,14 @@ int vkft_fault_hit_on(vkft_fault_kind kind, const char *site, const char *what) 
   if (atomic_load(&initialized) != 2) init();
   long long n = atomic_fetch_add(&counts[kind], 1) + 1;
   if (trace_path) trace(kind, n, site, what);
-  if (plans[kind].at != n) return 0;
-  if (plans[kind].kill) {
+  fault_plan *p = &plans[kind];
+  if (p->site[0]) {
+    /* the first call at the site only, whichever thread makes it */
+    if (strcmp(p->site, site) || atomic_exchange(&p->fired, 1)) return 0;
+  } else if (p->at != n) {
+    return 0;
+  }
+  if (p->kill) {
     fflush(NULL);
 #ifdef SIGKILL
     raise(SIGKILL);

@@ -300,12 +300,17 @@ static int layout(vkft_packer *p, uint64_t epoch) {
   return VKFT_OK;
 }
 
-size_t vkft_packer_epoch_batches(vkft_packer *p, uint64_t epoch) {
-  return layout(p, epoch) == VKFT_OK ? p->n_batches : 0;
+int vkft_packer_epoch_batches(vkft_packer *p, uint64_t epoch, size_t *n) {
+  *n = 0;
+  if (layout(p, epoch) != VKFT_OK) return VKFT_ERR;
+  *n = p->n_batches;
+  return VKFT_OK;
 }
 
-double vkft_packer_fill(vkft_packer *p, uint64_t epoch) {
-  if (layout(p, epoch) || p->n_rows == 0) return 0;
+int vkft_packer_fill(vkft_packer *p, uint64_t epoch, double *fill) {
+  *fill = 0;
+  if (layout(p, epoch) != VKFT_OK) return VKFT_ERR;
+  if (p->n_rows == 0) return VKFT_OK;
   size_t tokens = 0, slots = 0;
   for (size_t b = 0; b < p->n_batches; b++) {
     size_t longest = 0;
@@ -317,7 +322,8 @@ double vkft_packer_fill(vkft_packer *p, uint64_t epoch) {
     }
     slots += (p->packing ? (size_t)p->T : longest) * (p->batch_start[b + 1] - p->batch_start[b]);
   }
-  return slots ? (double)tokens / (double)slots : 0;
+  *fill = slots ? (double)tokens / (double)slots : 0;
+  return VKFT_OK;
 }
 
 int vkft_packer_batch(vkft_packer *p, uint64_t epoch, size_t index, vkft_batch *out) {

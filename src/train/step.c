@@ -14,12 +14,16 @@
 
 /* Total optimizer steps: max_steps, or per epoch ceil(batches / grad_accum) (a step does not
  * span epochs, like transformers' Trainer). */
-int64_t count_steps(trainer *t) {
-  if (t->cfg->train.max_steps > 0) return t->cfg->train.max_steps;
-  int64_t total = 0, ga = t->cfg->train.grad_accum;
-  for (int64_t e = 0; e < t->cfg->train.epochs; e++)
-    total += ((int64_t)vkft_packer_epoch_batches(t->packer, (uint64_t)e) + ga - 1) / ga;
-  return total;
+int count_steps(trainer *t, int64_t *steps) {
+  *steps = t->cfg->train.max_steps;
+  if (*steps > 0) return VKFT_OK;
+  int64_t ga = t->cfg->train.grad_accum;
+  for (int64_t e = 0; e < t->cfg->train.epochs; e++) {
+    size_t n;
+    if (vkft_packer_epoch_batches(t->packer, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
+    *steps += ((int64_t)n + ga - 1) / ga;
+  }
+  return VKFT_OK;
 }
 
 int setup_optimizer(trainer *t) {
@@ -53,7 +57,9 @@ int setup_optimizer(trainer *t) {
 /* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data. */
 static int next_batch(trainer *t, int allow_new_epoch, int *got) {
   *got = 0;
-  if (t->index >= vkft_packer_epoch_batches(t->packer, t->epoch)) {
+  size_t n;
+  if (vkft_packer_epoch_batches(t->packer, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
+  if (t->index >= n) {
     if (!allow_new_epoch) return VKFT_OK;
     t->epoch++;
     t->index = 0;
@@ -97,11 +103,11 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
                          .no_shuffle = 1};
   if (vkft_packer_create(t->ds, t->eval_ids, t->n_eval, &pd, &p) != VKFT_OK) return VKFT_ERR;
   double sum = 0, count = 0;
-  size_t n = vkft_packer_epoch_batches(p, 0);
-  int status = VKFT_OK;
+  size_t n;
+  int status = vkft_packer_epoch_batches(p, 0, &n);
   for (size_t i = 0; i < n && status == VKFT_OK; i++) {
     int64_t trained, toks;
-    double s, c;
+    double s = 0, c = 0;
     status = vkft_packer_batch(p, 0, i, &t->batch) || upload_batch(t, 0, &trained, &toks) ||
              vkft_begin(t->be) || vkft_model_forward_backward(t->model, 0, 0.0f, 0) ||
              vkft_end(t->be) || vkft_model_read_loss(t->model, 0, &s, &c);

@@ -363,8 +363,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     goto done;
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
-  t.total_steps = count_steps(&t);
-  if (load_model(&t) != VKFT_OK) goto done;
+  if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
   report_plan(&t);
   if (opt->dry_run) {
     status = VKFT_OK;

@@ -49,7 +49,8 @@ typedef struct trainer {
 void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
 
 /* step.c */
-int64_t count_steps(trainer *t); /* max_steps, or per epoch ceil(batches / grad_accum) */
+int count_steps(trainer *t,
+                int64_t *steps); /* max_steps, or per epoch ceil(batches / grad_accum) */
 int setup_optimizer(trainer *t); /* AdamW moments (zero) and the gradient-norm scratch */
 int train_step(trainer *t, vkft_step_report *report);
 int eval_loss(trainer *t, double *loss, int64_t *tokens); /* over the eval split */
