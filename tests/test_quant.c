@@ -221,6 +221,29 @@ static void every_block_size(void) {
   }
 }
 
+/* The AVX2 build of the block loops and the portable one give the same bytes. */
+static void simd_paths_agree(void) {
+  enum { N = 3 * 4096 + 1001 };
+  float *x = malloc(N * 4), absmax[2][N / 32 + 1];
+  uint8_t *packed[2] = {malloc(N / 2 + 1), malloc(N / 2 + 1)};
+  for (int i = 0; i < N; i++) x[i] = uniform() * (i % 97 ? 1.0f : 1e-39f);
+  x[5] = NAN, x[77] = -INFINITY;
+  int bad = 0;
+  for (int type = VKFT_BNB4_NF4; type <= VKFT_BNB4_FP4; type++)
+    for (int bs = 32; bs <= 4096; bs *= 2) {
+      for (int generic = 0; generic < 2; generic++) {
+        vkft_setenv("VKFT_QUANT_GENERIC", generic ? "1" : NULL);
+        vkft_bnb4_quantize((vkft_bnb4_type)type, bs, VKFT_F32, x, N, packed[generic],
+                           absmax[generic]);
+      }
+      bad += memcmp(packed[0], packed[1], N / 2 + 1) != 0;
+      bad += memcmp(absmax[0], absmax[1], (size_t)(N + bs - 1) / bs * 4) != 0;
+    }
+  vkft_setenv("VKFT_QUANT_GENERIC", NULL);
+  CHECKF(!bad, "%d block sizes differ between the SIMD and portable loops", bad);
+  free(x), free(packed[0]), free(packed[1]);
+}
+
 /* ---- 8-bit and double quantization ---- */
 
 static void double_quant(void) {
@@ -804,6 +827,7 @@ int main(void) {
   code_tables();
   special_blocks();
   every_block_size();
+  simd_paths_agree();
   double_quant();
   dequantize_hand_built();
   json_forms();
