@@ -608,7 +608,7 @@ static float largest_gap(const float *code, int n) {
 /* One projection of the quantized folder against its source: the nibbles and scales are what
  * quantizing the source gives, and the dequantized weight is within the 4-bit error bound:
  * the nearest code is at most half the largest gap g4 of the code away from x / a, so
- * |code * a - x| <= a * (g4 / 2 + 1e-6) (1e-6: FP4's thresholds sit up to 3e-7 off the
+ * |code * a - x| <= a * (g4 / 2 + 1e-6) (1e-6: FP4's thresholds sit up to 3.4e-7 off the
  * midpoints, plus three float roundings); double quantization replaces a by a' with
  * |a' - a| <= nested * (g8 / 2 + 1e-6) + 2^-22 a (g8: the dynamic map's largest gap), which
  * adds |code| * |a' - a| <= |a' - a|. */
