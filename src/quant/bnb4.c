@@ -296,11 +296,14 @@ void vkft_bnb4_weight_absmax(const vkft_bnb4_weight *w, float *absmax) {
 }
 
 void vkft_bnb4_dequantize(const vkft_bnb4_weight *w, const float *absmax, float *out) {
-  const int64_t n = w->numel;
-  for (int64_t i = 0; i < n; i++) {
-    uint8_t byte = w->packed[i / 2];
-    int nibble = i % 2 ? byte & 15 : byte >> 4;
-    out[i] = bnb_ftz(w->code[nibble] * absmax[i / w->blocksize]);
+  /* out[i] = code[nibble i] * absmax[i / blocksize]; blocks start on even i (blocksize even) */
+  for (int64_t start = 0, b = 0; start < w->numel; start += w->blocksize, b++) {
+    int64_t end = start + w->blocksize < w->numel ? start + w->blocksize : w->numel;
+    for (int64_t i = start; i < end; i++) {
+      uint8_t byte = w->packed[i / 2];
+      float product = w->code[i % 2 ? byte & 15 : byte >> 4] * absmax[b];
+      out[i] = bnb_ftz(product);
+    }
   }
 }
 

@@ -202,6 +202,7 @@ static int write_config(job *j, const char *dir) {
   vkft_st_to_dtype(j->weights[0].src->dtype, &dtype);
   cJSON *qc = vkft_bnb4_quantization_config(j->desc->type, j->desc->double_quant,
                                             vkft_bnb_torch_dtype_name(dtype));
+  cJSON_DeleteItemFromObjectCaseSensitive(config, "quantization_config"); /* a null one */
   int status = qc && cJSON_AddItemToObject(config, "quantization_config", qc)
                    ? VKFT_OK
                    : vkft_error("out of host memory");
@@ -239,9 +240,10 @@ static void collect(const char *name, void *user) {
 /* Files written anew (weights, their index, config.json) or weights in other formats, which a
  * quantized folder should not carry. */
 static int replaced_or_weights(const char *name) {
-  static const char *const suffixes[] = {".safetensors", ".bin",     ".pt",   ".pth", ".ckpt",
-                                         ".h5",          ".msgpack", ".gguf", ".onnx"};
-  if (!strcmp(name, "config.json") || !strcmp(name, "model.safetensors.index.json")) return 1;
+  static const char *const suffixes[] = {".safetensors", ".bin",       ".pt",      ".pth",
+                                         ".ckpt",        ".h5",        ".msgpack", ".gguf",
+                                         ".onnx",        ".index.json"};
+  if (!strcmp(name, "config.json")) return 1;
   size_t len = strlen(name);
   for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
     size_t n = strlen(suffixes[i]);
@@ -325,6 +327,8 @@ int vkft_quantize_model(const vkft_quantize_desc *desc, vkft_quantize_stats *sta
   memset(stats, 0, sizeof *stats);
   if (!vkft_bnb4_blocksize_valid(d.blocksize))
     return vkft_error("block size %d: bitsandbytes takes 32, 64, 128, ..., 4096", d.blocksize);
+  if (!vkft_is_dir(d.model_dir))
+    return vkft_error("%s: not a model folder (config.json and safetensors weights)", d.model_dir);
   if (vkft_file_exists(d.out_dir) || vkft_is_dir(d.out_dir))
     return vkft_error("%s already exists; give another --out or remove it", d.out_dir);
   char tmp[4096];
