@@ -108,7 +108,8 @@ static void write_read_sharded(void) {
   uint64_t header = 0;
   for (int i = 7; i >= 0; i--) header = header << 8 | (uint8_t)bytes[i];
   CHECK(header % 8 == 0 && 8 + header + 24 + 6 == size);
-  CHECK(strstr(bytes + 8, "\"a.bias\"") < strstr(bytes + 8, "\"z.weight\"")); /* sorted */
+  /* the Python library's order: wider dtypes first (F32 before BF16), then names */
+  CHECK(strstr(bytes + 8, "\"z.weight\"") < strstr(bytes + 8, "\"a.bias\""));
   free(bytes);
 
   write_text(TMP "/model.safetensors.index.json",

@@ -54,10 +54,22 @@ typedef struct vkft_st_writer vkft_st_writer;
 int vkft_st_writer_create(vkft_st_writer **out);
 int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, int rank,
                        const int64_t *shape, const void *data);
+/* The same with a file dtype (e.g. VKFT_ST_U8; not VKFT_ST_OTHER). */
+int vkft_st_writer_add_raw(vkft_st_writer *w, const char *name, vkft_st_dtype dtype, int rank,
+                           const int64_t *shape, const void *data);
+/* A tensor of an open set, written under `name` as it is (any dtype the reader accepts). */
+int vkft_st_writer_add_tensor(vkft_st_writer *w, const char *name, const vkft_st_tensor *t);
+/* A tensor whose bytes are produced while saving: fill(user, dst, size) is called once, in file
+ * order, to write the tensor's `size` bytes into dst; returns VKFT_OK or VKFT_ERR with a message.
+ * Lets a writer stream a file larger than memory, one tensor at a time. */
+typedef int (*vkft_st_fill_fn)(void *user, void *dst, uint64_t size);
+int vkft_st_writer_add_deferred(vkft_st_writer *w, const char *name, vkft_st_dtype dtype, int rank,
+                                const int64_t *shape, vkft_st_fill_fn fill, void *user);
 /* Optional "__metadata__" string entries (e.g. {"format": "pt"} as PEFT writes). */
 int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value);
-/* Writes to path atomically (temp file, flush, rename); tensors are sorted by name like the
- * Python library does, with offsets packed in that order. */
+/* Writes to path atomically (temp file, flush, rename) in the Python library's layout: the
+ * tensors ordered by dtype (widest first, as its Dtype enum ranks them: I64, F64, F32, I32,
+ * BF16, F16, U8...) then by name, offsets packed in that order, header padded to 8 bytes. */
 int vkft_st_writer_save(vkft_st_writer *w, const char *path);
 void vkft_st_writer_free(vkft_st_writer *w);
 

@@ -18,7 +18,8 @@ typedef struct command {
   const char *help;
 } command;
 
-int vkft_cmd_data(int argc, char **argv); /* src/cli/cmd_data.c */
+int vkft_cmd_data(int argc, char **argv);     /* src/cli/cmd_data.c */
+int vkft_cmd_quantize(int argc, char **argv); /* src/cli/cmd_quantize.c */
 
 static const command commands[] = {
     {"train", vkft_cmd_train,
@@ -31,6 +32,8 @@ static const command commands[] = {
     {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
     {"data", vkft_cmd_data,
      "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
+    {"quantize", vkft_cmd_quantize,
+     "bitsandbytes 4-bit copy of a model: `quantize --model DIR --to nf4`"},
     {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
 };
 

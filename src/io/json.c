@@ -10,15 +10,48 @@
 #include <string.h>
 
 cJSON *vkft_json_float(double value) {
-  char buf[40];
   if (!isfinite(value))
     return cJSON_CreateRaw(value != value ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
-  /* the shortest %g that reads back to the same double, as Python's repr */
+  /* Python's repr: the fewest significant digits that read back to the same double, written
+   * positionally when the decimal exponent is in [-4, 16) ("100.0", "0.0001"), else as
+   * d.ddde+XX ("1e-05", "1e+16") */
+  char sci[40];
   for (int p = 1; p <= 17; p++) {
-    snprintf(buf, sizeof buf, "%.*g", p, value);
-    if (strtod(buf, NULL) == value) break;
+    snprintf(sci, sizeof sci, "%.*e", p - 1, value);
+    if (strtod(sci, NULL) == value) break;
   }
-  if (!strpbrk(buf, ".en")) strcat(buf, ".0");
+  char digits[24], buf[64];
+  int nd = 0, k = 0;
+  const char *s = sci;
+  if (*s == '-') buf[k++] = *s++;
+  for (; *s && *s != 'e'; s++)
+    if (*s != '.') digits[nd++] = *s;
+  int exp = atoi(s + 1);
+  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      buf[k++] = '0';
+      buf[k++] = '.';
+      for (int i = 0; i < -exp - 1; i++) buf[k++] = '0';
+      for (int i = 0; i < nd; i++) buf[k++] = digits[i];
+      buf[k] = 0;
+    } else {
+      for (int i = 0; i <= exp; i++) buf[k++] = i < nd ? digits[i] : '0';
+      buf[k++] = '.';
+      if (nd > exp + 1)
+        for (int i = exp + 1; i < nd; i++) buf[k++] = digits[i];
+      else
+        buf[k++] = '0';
+      buf[k] = 0;
+    }
+  } else {
+    buf[k++] = digits[0];
+    if (nd > 1) {
+      buf[k++] = '.';
+      for (int i = 1; i < nd; i++) buf[k++] = digits[i];
+    }
+    snprintf(buf + k, sizeof buf - (size_t)k, "e%c%02d", exp < 0 ? '-' : '+', abs(exp));
+  }
   return cJSON_CreateRaw(buf);
 }
 

@@ -22,14 +22,18 @@ struct vkft_st_set {
   int count, cap;
 };
 
+/* Every dtype the reader accepts, with its element size and its rank in the safetensors
+ * library's Dtype enum (safetensors/src/tensor.rs), which orders the tensors of a written file. */
 static const struct {
   const char *name;
   vkft_st_dtype dtype;
   int size;
-} dtypes[] = {{"F32", VKFT_ST_F32, 4},   {"F16", VKFT_ST_F16, 2},   {"BF16", VKFT_ST_BF16, 2},
-              {"I32", VKFT_ST_I32, 4},   {"I64", VKFT_ST_I64, 8},   {"U8", VKFT_ST_U8, 1},
-              {"F64", VKFT_ST_F64, 8},   {"I8", VKFT_ST_OTHER, 1},  {"I16", VKFT_ST_OTHER, 2},
-              {"U16", VKFT_ST_OTHER, 2}, {"BOOL", VKFT_ST_OTHER, 1}};
+  int order;
+} dtypes[] = {
+    {"BOOL", VKFT_ST_OTHER, 1, 0}, {"U8", VKFT_ST_U8, 1, 4},      {"I8", VKFT_ST_OTHER, 1, 5},
+    {"I16", VKFT_ST_OTHER, 2, 11}, {"U16", VKFT_ST_OTHER, 2, 12}, {"F16", VKFT_ST_F16, 2, 13},
+    {"BF16", VKFT_ST_BF16, 2, 14}, {"I32", VKFT_ST_I32, 4, 15},   {"F32", VKFT_ST_F32, 4, 17},
+    {"F64", VKFT_ST_F64, 8, 19},   {"I64", VKFT_ST_I64, 8, 20}};
 
 int vkft_st_to_dtype(vkft_st_dtype t, vkft_dtype *out) {
   switch (t) {
@@ -248,10 +252,12 @@ const char *vkft_st_file_of(const vkft_st_set *set, const vkft_st_tensor *t) {
 
 typedef struct pending {
   char *name;
-  vkft_dtype dtype;
+  int type; /* index into dtypes[] */
   int rank;
   int64_t shape[VKFT_ST_MAX_DIMS];
-  const void *data;
+  const void *data;     /* or NULL with fill */
+  vkft_st_fill_fn fill; /* deferred: produces the bytes while saving */
+  void *user;
   uint64_t size;
 } pending;
 
@@ -274,8 +280,8 @@ void vkft_st_writer_free(vkft_st_writer *w) {
   free(w);
 }
 
-int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, int rank,
-                       const int64_t *shape, const void *data) {
+static int add_item(vkft_st_writer *w, const char *name, int type, int rank, const int64_t *shape,
+                    const void *data, vkft_st_fill_fn fill, void *user) {
   if (rank < 0 || rank > VKFT_ST_MAX_DIMS)
     return vkft_error("safetensors: %s: rank %d", name, rank);
   if (w->count == w->cap) {
@@ -290,24 +296,29 @@ int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, in
   p->name = malloc(strlen(name) + 1);
   if (!p->name) return vkft_error_nomem();
   strcpy(p->name, name);
-  p->dtype = dtype;
+  p->type = type;
   p->rank = rank;
   uint64_t numel = 1;
   for (int i = 0; i < rank; i++) p->shape[i] = shape[i], numel *= (uint64_t)shape[i];
   p->data = data;
-  p->size = numel * vkft_dtype_size(dtype);
+  p->fill = fill;
+  p->user = user;
+  p->size = numel * (uint64_t)dtypes[type].size;
   w->count++;
   return VKFT_OK;
 }
 
-int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value) {
-  if (!w->meta && !(w->meta = cJSON_CreateObject())) return vkft_error_nomem();
-  cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
-  return cJSON_AddStringToObject(w->meta, key, value) ? VKFT_OK : vkft_error_nomem();
+static int type_of_name(const char *name) {
+  for (int i = 0; i < (int)(sizeof dtypes / sizeof dtypes[0]); i++)
+    if (!strcmp(dtypes[i].name, name)) return i;
+  return -1;
 }
 
-static int by_name(const void *a, const void *b) {
-  return strcmp(((const pending *)a)->name, ((const pending *)b)->name);
+/* The table entry of a file dtype; VKFT_ST_OTHER has none (it names several dtypes). */
+static int type_of(vkft_st_dtype dtype) {
+  for (int i = 0; i < (int)(sizeof dtypes / sizeof dtypes[0]); i++)
+    if (dtypes[i].dtype == dtype && dtype != VKFT_ST_OTHER) return i;
+  return -1;
 }
 
 static const char *file_dtype(vkft_dtype t) {
@@ -324,17 +335,55 @@ static const char *file_dtype(vkft_dtype t) {
   return "?";
 }
 
-int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
-  qsort(w->items, (size_t)w->count, sizeof *w->items, by_name);
+int vkft_st_writer_add(vkft_st_writer *w, const char *name, vkft_dtype dtype, int rank,
+                       const int64_t *shape, const void *data) {
+  return add_item(w, name, type_of_name(file_dtype(dtype)), rank, shape, data, NULL, NULL);
+}
+
+int vkft_st_writer_add_raw(vkft_st_writer *w, const char *name, vkft_st_dtype dtype, int rank,
+                           const int64_t *shape, const void *data) {
+  int type = type_of(dtype);
+  if (type < 0) return vkft_error("safetensors: %s: no file dtype to write", name);
+  return add_item(w, name, type, rank, shape, data, NULL, NULL);
+}
+
+int vkft_st_writer_add_tensor(vkft_st_writer *w, const char *name, const vkft_st_tensor *t) {
+  int type = type_of_name(t->dtype_name);
+  if (type < 0) return vkft_error("safetensors: %s: unsupported dtype %s", name, t->dtype_name);
+  return add_item(w, name, type, t->rank, t->shape, t->data, NULL, NULL);
+}
+
+int vkft_st_writer_add_deferred(vkft_st_writer *w, const char *name, vkft_st_dtype dtype, int rank,
+                                const int64_t *shape, vkft_st_fill_fn fill, void *user) {
+  int type = type_of(dtype);
+  if (type < 0) return vkft_error("safetensors: %s: no file dtype to write", name);
+  return add_item(w, name, type, rank, shape, NULL, fill, user);
+}
+
+int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value) {
+  if (!w->meta && !(w->meta = cJSON_CreateObject())) return vkft_error_nomem();
+  cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
+  return cJSON_AddStringToObject(w->meta, key, value) ? VKFT_OK : vkft_error_nomem();
+}
+
+/* The safetensors library's order (safetensors/src/tensor.rs, prepare): dtypes from the last of
+ * its Dtype enum to the first (widest first, which keeps every tensor aligned), then names. */
+static int file_order(const void *a, const void *b) {
+  const pending *x = a, *y = b;
+  int by_dtype = dtypes[y->type].order - dtypes[x->type].order;
+  return by_dtype ? by_dtype : strcmp(x->name, y->name);
+}
+
+static char *header_json(vkft_st_writer *w) {
   cJSON *header = cJSON_CreateObject();
-  if (!header) return vkft_error_nomem();
+  if (!header) return NULL;
   if (w->meta) cJSON_AddItemToObject(header, "__metadata__", cJSON_Duplicate(w->meta, 1));
   uint64_t offset = 0;
   for (int i = 0; i < w->count; i++) {
     const pending *p = &w->items[i];
     /* key order as the Python library writes it: dtype, shape, data_offsets */
     cJSON *e = cJSON_AddObjectToObject(header, p->name);
-    if (e) cJSON_AddStringToObject(e, "dtype", file_dtype(p->dtype));
+    if (e) cJSON_AddStringToObject(e, "dtype", dtypes[p->type].name);
     cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
     cJSON *offsets = NULL;
     for (int d = 0; shape && d < p->rank; d++)
@@ -342,7 +391,7 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
     if (e) offsets = cJSON_AddArrayToObject(e, "data_offsets");
     if (!offsets) {
       cJSON_Delete(header);
-      return vkft_error_nomem();
+      return NULL;
     }
     cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
     cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + p->size)));
@@ -350,7 +399,32 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   }
   char *json = cJSON_PrintUnformatted(header);
   cJSON_Delete(header);
-  if (!json) return vkft_error_nomem();
+  return json;
+}
+
+/* Writes one tensor's bytes: its data, or what its fill function produces into scratch. */
+static int write_item(const pending *p, vkft_atomic_file *af, void *scratch) {
+  if (!p->size) return VKFT_OK;
+  const void *bytes = p->data;
+  if (p->fill) {
+    if (p->fill(p->user, scratch, p->size) != VKFT_OK) return VKFT_ERR;
+    bytes = scratch;
+  }
+  return vkft_atomic_write(af, bytes, p->size);
+}
+
+int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
+  qsort(w->items, (size_t)w->count, sizeof *w->items, file_order);
+  uint64_t scratch_size = 0;
+  for (int i = 0; i < w->count; i++)
+    if (w->items[i].fill && w->items[i].size > scratch_size) scratch_size = w->items[i].size;
+  char *json = header_json(w);
+  void *scratch = scratch_size ? malloc((size_t)scratch_size) : NULL;
+  if (!json || (scratch_size && !scratch)) {
+    free(json);
+    free(scratch);
+    return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
+  }
   /* pad the header with spaces to a multiple of 8 bytes, as the Python library does */
   size_t len = strlen(json), padded = (len + 7) / 8 * 8;
   uint8_t prefix[8];
@@ -358,6 +432,7 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   vkft_atomic_file af;
   if (vkft_atomic_begin(&af, path) != VKFT_OK) {
     free(json);
+    free(scratch);
     return VKFT_ERR;
   }
   static const char spaces[8] = "        ";
@@ -366,10 +441,11 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   if (status == VKFT_OK) status = vkft_atomic_write(&af, spaces, padded - len);
   free(json);
   for (int i = 0; status == VKFT_OK && i < w->count; i++)
-    status = vkft_atomic_write(&af, w->items[i].data, w->items[i].size);
+    status = write_item(&w->items[i], &af, scratch);
+  free(scratch);
   if (status != VKFT_OK) {
     vkft_atomic_abort(&af);
-    return VKFT_ERR;
+    return VKFT_ERR; /* the message names the file and the reason */
   }
   return vkft_atomic_commit(&af);
 }
