@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what vkft needs to build and test on Debian 12 (or newer) and configures the build.
-# Safe to run again: packages already present are skipped by apt.
+# Installs what vkft needs to build on Debian 12 (or newer); `setup.sh test` also what the tests
+# need. Safe to run again: packages already present are skipped by apt.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config
@@ -9,6 +9,9 @@ packages=(
   mesa-vulkan-drivers                            # lavapipe: runs Vulkan on the CPU
   vulkan-validationlayers                        # VK_LAYER_KHRONOS_validation for the tests
 )
+if [ "${1:-}" = test ]; then
+  packages+=(clang libclang-rt-dev) # libFuzzer and the sanitizers' runtimes
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,6 +21,9 @@ static void expect_error(const char *json, const char *set, const char *expect) 
   const char *sets[1] = {set};
   CHECKF(load_text(json, sets, set ? 1 : 0, &cfg) == VKFT_ERR, "accepted: %s %s", json,
          set ? set : "");
+  /* a config's mistakes are the user's input: the CLI's exit status 1, never an I/O error */
+  CHECKF(vkft_error_code() == VKFT_ERR_INPUT, "%s: code %s", set ? set : json,
+         vkft_errcode_name(vkft_error_code()));
   CHECKF(strstr(vkft_error_message(), expect) != NULL, "expected \"%s\" in: %s", expect,
          vkft_error_message());
 }
@@ -99,6 +102,16 @@ int main(void) {
   expect_error(minimal, "train.schedule=polynomial",
                "\"train.schedule\" must be constant, linear or cosine");
   expect_error(minimal, "train.micro_batch=2.5", "\"train.micro_batch\" must be an integer");
+  /* numbers are read whole: never a prefix of the text */
+  expect_error(minimal, "train.lr=5e\xe2\x88\x924", "\"train.lr\" must be a number (got \"5e");
+  expect_error(minimal, "train.lr=0x10", "\"train.lr\" must be a number (got \"0x10\")");
+  expect_error(minimal, "train.lr=1_000", "\"train.lr\" must be a number");
+  expect_error(minimal, "train.lr=1,5e-3", "\"train.lr\" must be a number");
+  expect_error(minimal, "lora.r=8abc", "\"lora.r\" must be a number (got \"8abc\")");
+  expect_error(minimal, "train.lr=1e400", "\"train.lr\" = inf is out of range");
+  expect_error(minimal, "lora.r=1e300", "\"lora.r\" = 1e+300 is out of range");
+  expect_error("{\"model\": \"m\", \"data\": {\"train\": \"d\"}} {\"x\": 1}", NULL,
+               "text after the JSON object");
   expect_error("{\"data\": {\"train\": \"d\"}}", NULL, "\"model\" is required");
   expect_error("{\"model\": \"m\",\n \"data\": {\"train\": \"d\"\n ", NULL, ":3: not valid JSON");
   expect_error("{\"model\": \"m\", \"data\": {\"train\": \"d\"}, \"lora\": [1]}", NULL,

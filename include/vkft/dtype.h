@@ -9,7 +9,6 @@ typedef enum vkft_dtype { VKFT_F32, VKFT_F16, VKFT_BF16, VKFT_I32 } vkft_dtype;
 
 size_t vkft_dtype_size(vkft_dtype t);
 const char *vkft_dtype_name(vkft_dtype t);
-int vkft_dtype_parse(const char *name, vkft_dtype *out); /* "f32", "f16", "bf16", "i32" */
 /* config.json's torch_dtype: "float32", "float16", "bfloat16" (and "float", "half"). */
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out);
 

@@ -122,8 +122,6 @@ typedef struct vkft_profile_entry {
   double ms;
 } vkft_profile_entry;
 int vkft_stream_profile(const vkft_device *dev, const vkft_profile_entry **entries, int *count);
-/* Total GPU time of the last submitted stream in ms from timestamps (-1 if unavailable). */
-double vkft_stream_gpu_ms(const vkft_device *dev);
 
 /* Embedded shaders (generated at build time). */
 typedef struct vkft_spirv {

@@ -24,13 +24,6 @@ const char *vkft_dtype_name(vkft_dtype t) {
   return "?";
 }
 
-int vkft_dtype_parse(const char *name, vkft_dtype *out) {
-  static const vkft_dtype all[] = {VKFT_F32, VKFT_F16, VKFT_BF16, VKFT_I32};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-    if (!strcmp(name, vkft_dtype_name(all[i]))) return *out = all[i], 0;
-  return -1;
-}
-
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out) {
   static const struct {
     const char *name;

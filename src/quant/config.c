@@ -29,14 +29,16 @@ static int string_field(const char *file, const cJSON *qc, const char *key, cons
       snprintf(out, size, "%s", v->valuestring);
       return VKFT_OK;
     }
-  return vkft_error("%s: quantization_config.%s: unsupported value", file, key);
+  return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: quantization_config.%s: unsupported value",
+                         file, key);
 }
 
 static int inspect_bnb(const char *file, const cJSON *qc, vkft_quant_info *info) {
   if (flag(qc, "load_in_8bit", "_load_in_8bit"))
-    return vkft_error("%s: 8-bit bitsandbytes (load_in_8bit) is not supported; vkft reads "
-                      "bitsandbytes 4-bit (nf4/fp4) checkpoints",
-                      file);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                           "%s: 8-bit bitsandbytes (load_in_8bit) is not supported; vkft reads "
+                           "bitsandbytes 4-bit (nf4/fp4) checkpoints",
+                           file);
   if (!flag(qc, "load_in_4bit", "_load_in_4bit"))
     return vkft_error("%s: quantization_config (bitsandbytes) has neither load_in_4bit nor "
                       "load_in_8bit set",
@@ -78,9 +80,10 @@ int vkft_quant_inspect(const char *path, vkft_quant_info *info) {
     else if (cJSON_IsString(method) ? !strcmp(method->valuestring, "bitsandbytes") : bnb_flags)
       status = inspect_bnb(file, qc, info);
     else if (cJSON_IsString(method))
-      status = vkft_error("%s: quantization_config.quant_method \"%s\" is not supported; vkft "
-                          "reads bitsandbytes 4-bit (nf4/fp4) checkpoints",
-                          file, method->valuestring);
+      status = vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                               "%s: quantization_config.quant_method \"%s\" is not supported; vkft "
+                               "reads bitsandbytes 4-bit (nf4/fp4) checkpoints",
+                               file, method->valuestring);
     else
       status = vkft_error("%s: quantization_config has no quant_method", file);
   }

@@ -68,7 +68,6 @@ struct vkft_device {
   const char **query_labels;
   vkft_profile_entry *profile_entries;
   int profile_count;
-  double gpu_ms;
 };
 
 int vk_memory_init(vkft_device *dev);

@@ -27,7 +27,6 @@ int vk_stream_init(vkft_device *dev) {
     dev->profile_entries = calloc(dev->query_cap, sizeof *dev->profile_entries);
     if (!dev->query_labels || !dev->profile_entries) return vkft_error_nomem();
   }
-  dev->gpu_ms = -1;
   return VKFT_OK;
 }
 
@@ -151,7 +150,6 @@ int vkft_stream_submit(vkft_device *dev) {
                                  "timeout or a driver bug; try `vkft selftest`)"
                                : "");
   dev->profile_count = 0;
-  dev->gpu_ms = -1;
   if (dev->profile && dev->query_count > 1) {
     uint64_t *ts = malloc(dev->query_count * sizeof *ts);
     if (!ts) return vkft_error_nomem();
@@ -164,7 +162,6 @@ int vkft_stream_submit(vkft_device *dev) {
       dev->profile_entries[i - 1].ms = (double)(ts[i] - ts[i - 1]) * to_ms;
     }
     dev->profile_count = (int)dev->query_count - 1;
-    dev->gpu_ms = (double)(ts[dev->query_count - 1] - ts[0]) * to_ms;
     free(ts);
   }
   return VKFT_OK;
@@ -176,6 +173,4 @@ int vkft_stream_profile(const vkft_device *dev, const vkft_profile_entry **entri
   return VKFT_OK;
 }
 
-double vkft_stream_gpu_ms(const vkft_device *dev) {
-  return dev->gpu_ms;
-}
+
