@@ -23,6 +23,7 @@ layout(push_constant) uniform Push {
   uint T, V, vc, v0;
   uint first; // STATS: first chunk (no running values yet)
   float scale;
+  uint aligned; // the logits start 16-byte aligned
 } p;
 
 const uint WG = 64;
@@ -63,8 +64,8 @@ void main() {
   if (row >= p.T) return; // uniform over the workgroup: no barrier is skipped by a part of it
   const uint lid = gl_LocalInvocationID.x;
   const uint64_t base = p.logits + 4 * uint64_t(row) * p.vc;
-  // 16-byte words when rows are 16-byte aligned (vc % 4 == 0), else single values
-  const bool vec = (p.vc % 4) == 0;
+  // 16-byte words when rows are 16-byte aligned (aligned start, vc % 4 == 0), else single values
+  const bool vec = p.aligned != 0 && (p.vc % 4) == 0;
   const uint step = vec ? 4 * WG : WG;
   const uint j0 = vec ? 4 * lid : lid;
   const int label = I32(p.labels + 4 * uint64_t(row)).v[0];

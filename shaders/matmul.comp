@@ -21,6 +21,7 @@ layout(push_constant) uniform Push {
 
 layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
 layout(constant_id = 1) const uint RN = 4; // columns per invocation (multiple of 4)
+layout(constant_id = 2) const bool VEC = true; // A and B start aligned for vector loads
 const uint WN = 16;                        // invocations along n
 const uint BM = RM * (64 / WN);
 const uint BN = RN * WN;
@@ -76,13 +77,14 @@ void main() {
   for (uint i = 0; i < RM; i++)
     for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-  // Vector loads need 16-byte aligned rows and a whole tile inside the matrix.
+  // Vector loads need aligned starts (VEC, from the host), rows that stay aligned and a whole
+  // tile inside the matrix.
 #if defined(MATMUL_NT)
-  const bool vec_ok = (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #elif defined(MATMUL_NN)
-  const bool vec_ok = (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #else
-  const bool vec_ok = (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #endif
   const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
 

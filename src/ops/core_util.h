@@ -1,6 +1,6 @@
-/* Dispatch helpers shared by the ops-core families (rmsnorm, rope, swiglu, embedding,
- * elementwise, adamw, grad_norm): grid shapes within the device's workgroup-count limits and
- * alignment tests for the vector-load paths. */
+/* Dispatch helpers shared by the Vulkan side of the ops: grid shapes within the device's
+ * workgroup-count limits and alignment tests for the vector-load paths (a view may start at
+ * any element, so a shape alone never proves an address aligned). */
 #ifndef VKFT_OPS_CORE_UTIL_H
 #define VKFT_OPS_CORE_UTIL_H
 

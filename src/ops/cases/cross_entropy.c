@@ -4,6 +4,7 @@
  *   cross_entropy_bwd          loss and dh (frozen head: W keeps its dtype)
  *   cross_entropy_bwd_dw       loss, dh and dW accumulated (trainable head)
  *   cross_entropy_bwd_ignored  every label -100: loss 0, count 0, dh 0
+ *   cross_entropy_bwd_dw_odd   _bwd_dw with every tensor one element into its allocation
  * Labels: every 4th row -100, every 4th (from row 2) the last vocabulary entry (in the ragged
  * last chunk), the rest random. Each result is normalized by a bound on the magnitudes that its
  * rounding errors scale with (see bound_row), so one tolerance, from fp32 accumulation, holds
@@ -11,7 +12,8 @@
 #include "case.h"
 
 enum { H, W, LABELS, LOSS, DH, DW, SCRATCH };
-enum { LOSS_ONLY, BWD, BWD_DW, BWD_IGNORED }; /* the variants, in the order of the op list */
+/* the variants, in the order of the op list */
+enum { LOSS_ONLY, BWD, BWD_DW, BWD_IGNORED, BWD_DW_ODD };
 
 typedef struct ce_params {
   int64_t T, C, V, chunk;
@@ -76,7 +78,13 @@ static int setup(op_case *oc) {
   ce_params *p = CASE_PARAMS(oc, ce_params);
   if (!p) return VKFT_ERR;
   int64_t T = c->d[0], C = c->d[1], V = c->d[2];
-  *p = (ce_params){T, C, V, c->d[3], oc->variant != LOSS_ONLY, oc->variant == BWD_DW, 1.0f};
+  *p = (ce_params){T,
+                   C,
+                   V,
+                   c->d[3],
+                   oc->variant != LOSS_ONLY,
+                   oc->variant == BWD_DW || oc->variant == BWD_DW_ODD,
+                   1.0f};
   int64_t vc = vkft_cross_entropy_chunk(V, p->chunk), chunks = (V + vc - 1) / vc;
   case_shape(oc, "T%lld C%lld V%lld /%lld", (long long)T, (long long)C, (long long)V,
              (long long)vc);
@@ -107,6 +115,7 @@ static int setup(op_case *oc) {
     if (labels[t] >= 0 && labels[t] < V)
       loss_scale[0] += bound_row(&h[t * C], w, labels[t], C, V, p->grad_scale, z,
                                  p->with_dh ? &bound_dh[t * C] : NULL, dw ? bound_dw : NULL);
+  for (int s = H; oc->variant == BWD_DW_ODD && s <= SCRATCH; s++) oc->t[s].offset = 1;
   double tol = (double)(2 * C + vc + chunks + T + 64) * CASE_U;
   case_expect(oc, LOSS, loss, loss_scale, tol);
   if (p->with_dh) case_expect(oc, DH, dh_want, bound_dh, tol);
@@ -124,7 +133,8 @@ static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
                             &t[SCRATCH], p->chunk);
 }
 
-const case_family case_cross_entropy = {
-    {"cross_entropy", "cross_entropy_bwd", "cross_entropy_bwd_dw", "cross_entropy_bwd_ignored"},
-    setup,
-    record};
+const case_family case_cross_entropy = {{"cross_entropy", "cross_entropy_bwd",
+                                         "cross_entropy_bwd_dw", "cross_entropy_bwd_ignored",
+                                         "cross_entropy_bwd_dw_odd"},
+                                        setup,
+                                        record};

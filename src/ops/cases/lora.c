@@ -4,7 +4,7 @@
  * error already in an intermediate such as u or du is covered), plus the magnitude of the value
  * accumulated into. The tolerance is then the accumulation bound (terms on the longest chain
  * of roundings) * 2^-24. Accumulated outputs start random; u starts random and must be
- * overwritten. */
+ * overwritten. "_odd" rows put every tensor one element into its allocation (unaligned views). */
 #include "case.h"
 
 enum { X, A, B, U, Y, DY, DX, DA, DB, DU };
@@ -105,14 +105,16 @@ static int setup(op_case *oc) {
   const vkft_op_case *c = oc->row;
   lora_params *p = CASE_PARAMS(oc, lora_params);
   if (!p) return VKFT_ERR;
-  *p = (lora_params){c->d[0], c->d[1], c->d[2], c->d[3], 16.0f / (float)c->d[3], oc->variant};
+  *p = (lora_params){c->d[0], c->d[1], c->d[2], c->d[3], 16.0f / (float)c->d[3], oc->variant & 1};
   case_shape(oc, "T%lld %lld->%lld r%lld", (long long)p->T, (long long)p->in, (long long)p->out,
              (long long)p->r); /* alpha = 16 */
   double *x = case_random(oc, X, "x", VKFT_F32, p->T * p->in, CASE_IN, -1, 1);
   double *a = case_random(oc, A, "A", VKFT_F32, p->r * p->in, CASE_IN, -1, 1);
   double *b = case_random(oc, B, "B", VKFT_F32, p->out * p->r, CASE_IN, -1, 1);
   if (oc->failed) return VKFT_ERR;
-  return p->bwd ? setup_backward(oc, p, x, a, b) : setup_forward(oc, p, x, a, b);
+  int status = p->bwd ? setup_backward(oc, p, x, a, b) : setup_forward(oc, p, x, a, b);
+  for (int s = X; oc->variant >= 2 && s <= DU; s++) oc->t[s].offset = 1; /* "_odd": views at 1 */
+  return status;
 }
 
 static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
@@ -123,4 +125,4 @@ static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
                        p->in, p->out, p->r, p->s);
 }
 
-const case_family case_lora = {{"lora", "lora_bwd"}, setup, record};
+const case_family case_lora = {{"lora", "lora_bwd", "lora_odd", "lora_bwd_odd"}, setup, record};

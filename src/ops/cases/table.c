@@ -114,6 +114,8 @@ static const vkft_op_case rows[] = {
     {"cross_entropy_bwd_dw", VKFT_F32, {64, 128, 2048, 512}, T | S},
     {"cross_entropy_bwd_dw", VKFT_BF16, {13, 67, 300, 64}, T},
     {"cross_entropy_bwd_ignored", VKFT_F32, {5, 16, 100, 64}, T},
+    {"cross_entropy_bwd_dw_odd", VKFT_F32, {16, 64, 500, 128}, T},
+    {"cross_entropy_bwd_dw_odd", VKFT_BF16, {16, 64, 500, 128}, T},
     {"cross_entropy", VKFT_BF16, {256, 1024, 32000, 0}, B},
     {"cross_entropy_bwd", VKFT_BF16, {256, 1024, 32000, 0}, B},
 
@@ -131,6 +133,9 @@ static const vkft_op_case rows[] = {
     {"lora", VKFT_F32, {2051, 36, 20, 16}, T},
     {"lora_bwd", VKFT_F32, {2048, 1024, 2052, 16}, T},
     {"lora_bwd", VKFT_F32, {1030, 2050, 1027, 32}, T},
+    /* every tensor one element into its allocation: unaligned views of vector-friendly shapes */
+    {"lora_odd", VKFT_F32, {37, 64, 128, 16}, T},
+    {"lora_bwd_odd", VKFT_F32, {37, 64, 128, 16}, T},
     {"lora", VKFT_F32, {2048, 2048, 2048, 16}, B},
     {"lora_bwd", VKFT_F32, {2048, 2048, 2048, 16}, B},
 
