@@ -8,10 +8,12 @@
 //             a fixed order (deterministic).
 // One workgroup per row for STATS and GRAD: neighbouring invocations read neighbouring 16-byte
 // words of the row (what CPU drivers vectorise), and the reductions go through shared memory in
-// a fixed tree, so results are bit-identical run to run and independent of the subgroup size.
+// a fixed tree (reduce.glsl), so results are bit-identical run to run and independent of the
+// subgroup size.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
+#include "buffers.glsl"
+#include "reduce.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -26,35 +28,8 @@ layout(push_constant) uniform Push {
   uint aligned; // the logits start 16-byte aligned
 } p;
 
-const uint WG = 64;
+const uint WG = REDUCE_SIZE;
 const uint ROWS_PER_Y = 32768; // rows are laid out over (x, y) workgroups: x < 65535 anywhere
-shared float red[WG];
-
-// A fixed-shape tree reduction over the workgroup (every invocation gets the result).
-float reduce_max(float v) {
-  red[gl_LocalInvocationID.x] = v;
-  barrier();
-  for (uint s = WG / 2; s > 0; s >>= 1) {
-    if (gl_LocalInvocationID.x < s)
-      red[gl_LocalInvocationID.x] = max(red[gl_LocalInvocationID.x], red[gl_LocalInvocationID.x + s]);
-    barrier();
-  }
-  float r = red[0];
-  barrier();
-  return r;
-}
-float reduce_sum(float v) {
-  red[gl_LocalInvocationID.x] = v;
-  barrier();
-  for (uint s = WG / 2; s > 0; s >>= 1) {
-    if (gl_LocalInvocationID.x < s)
-      red[gl_LocalInvocationID.x] += red[gl_LocalInvocationID.x + s];
-    barrier();
-  }
-  float r = red[0];
-  barrier();
-  return r;
-}
 
 bool is_trained(int label) { return label >= 0 && uint(label) < p.V; }
 

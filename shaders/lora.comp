@@ -11,7 +11,7 @@
 // Fixed summation order per output: deterministic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
+#include "buffers.glsl"
 
 layout(local_size_x = 64) in;
 

@@ -4,7 +4,7 @@
 #include "case.h"
 
 enum { A, B, C };
-enum { WITH_BETA = 1, ODD_VIEWS = 2 }; /* d[3] */
+enum { WITH_BETA = 1, ODD_VIEWS = 2, TINY_WEIGHTS = 4 }; /* d[3] */
 
 typedef struct matmul_params {
   vkft_matmul_orient orient;
@@ -15,12 +15,14 @@ typedef struct matmul_params {
 /* The weight operand B (n values) as the op reads it, in storage type `dtype`; returns its exact
  * values for the reference. A quantized type (NF4, FP4, GGUF blocks) adds its case here: random
  * values packed by its quantizer, and the dequantized values returned. */
-static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n) {
+static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n, int tiny) {
+  /* tiny: most f16 values subnormal (below 2^-14), which must not be flushed */
+  double range = tiny ? 1e-4 : 1;
   switch (dtype) {
   case VKFT_F32:
   case VKFT_F16:
   case VKFT_BF16:
-    return case_random(oc, B, "B", dtype, n, CASE_IN, -1, 1);
+    return case_random(oc, B, "B", dtype, n, CASE_IN, -range, range);
   default:
     vkft_error("matmul: no weight generator for dtype %s", vkft_dtype_name(dtype));
     oc->failed = 1;
@@ -40,10 +42,11 @@ static int setup(op_case *oc) {
   if (!p) return VKFT_ERR;
   int64_t M = c->d[0], N = c->d[1], K = c->d[2], Mc = rows_checked(M, N, K);
   *p = (matmul_params){(vkft_matmul_orient)oc->variant, M, N, K, c->d[3] & WITH_BETA ? 0.5f : 0};
-  case_shape(oc, "%lldx%lldx%lld%s%s", (long long)M, (long long)N, (long long)K,
-             p->beta != 0 ? "+C" : "", c->d[3] & ODD_VIEWS ? " @odd" : "");
+  case_shape(oc, "%lldx%lldx%lld%s%s%s", (long long)M, (long long)N, (long long)K,
+             p->beta != 0 ? "+C" : "", c->d[3] & ODD_VIEWS ? " @odd" : "",
+             c->d[3] & TINY_WEIGHTS ? " tiny B" : "");
   double *a = case_random(oc, A, "A", VKFT_F32, M * K, CASE_IN, -1, 1);
-  double *b = weight_operand(oc, c->dtype, N * K), *c0 = NULL;
+  double *b = weight_operand(oc, c->dtype, N * K, c->d[3] & TINY_WEIGHTS), *c0 = NULL;
   if (p->beta != 0)
     c0 = case_random(oc, C, "C", VKFT_F32, M * N, CASE_OUT, -1, 1);
   else

@@ -8,10 +8,11 @@
 #define B VKFT_CASE_BENCH
 
 static const vkft_op_case rows[] = {
-    /* matmul d = {M, N, K, 1: beta != 0 | 2: views at an odd element offset}. Odd and
-     * tile-straddling sizes, length 1, one weight over maxStorageBufferRange of lavapipe
-     * (33000 x 1024 fp32 = 135 MB > 128 MiB), and operands whose shapes allow vector loads but
-     * whose addresses do not (the scalar path must be chosen). */
+    /* matmul d = {M, N, K, 1: beta != 0 | 2: views at an odd element offset | 4: weights in
+     * +-1e-4 (f16 subnormals)}. Odd and tile-straddling sizes, length 1, one weight over
+     * maxStorageBufferRange of lavapipe (33000 x 1024 fp32 = 135 MB > 128 MiB), and operands
+     * whose shapes allow vector loads but whose addresses do not (the scalar path must be
+     * chosen). */
     {"matmul_nt", VKFT_F32, {64, 64, 64, 0}, T | S},
     {"matmul_nt", VKFT_F32, {1, 1, 1, 0}, T},
     {"matmul_nt", VKFT_F32, {1, 67, 33, 0}, T},
@@ -52,6 +53,9 @@ static const vkft_op_case rows[] = {
     {"matmul_nn", VKFT_F32, {40, 128, 64, 3}, T},
     {"matmul_nn", VKFT_BF16, {64, 256, 68, 2}, T},
     {"matmul_tn", VKFT_F32, {64, 128, 64, 2}, T},
+    /* f16 weights that are mostly subnormal, on the vector and the scalar path */
+    {"matmul_nt", VKFT_F16, {33, 64, 64, 4}, T | S},
+    {"matmul_nn", VKFT_F16, {19, 45, 37, 4}, T},
     {"matmul_nt", VKFT_F32, {1024, 1024, 1024, 0}, B},
     {"matmul_nt", VKFT_F16, {1024, 1024, 1024, 0}, B},
     {"matmul_nt", VKFT_BF16, {1024, 1024, 1024, 0}, B},
