@@ -62,9 +62,9 @@ typedef struct case_tensor {
 } case_tensor;
 
 /* One comparison of an output with its reference: elements [first, first + count) of the
- * tensor's view. Values (fp32 outputs): error max |got - want| / scale (scale NULL: |want|; a
- * scale of 0: must be equal; a NaN wanted: must be NaN) against tol. Bits: the bytes must be
- * `bits` exactly (tol 0, the error is the number of elements that differ). */
+ * tensor's view. Values (fp32 outputs): error max |got - want| / scale (scale NULL: |want|,
+ * relative; a scale of 0: must be equal; a NaN wanted: must be NaN) against tol. Bits: the
+ * bytes must be `bits` exactly (tol 0, the error is the number of elements that differ). */
 typedef struct case_check {
   int tensor;
   int64_t first, count;

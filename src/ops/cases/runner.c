@@ -228,7 +228,7 @@ static int run_once(backend_run *b, unsigned char **out) {
 /* Keeps the output whose error is nearest to (or furthest over) its tolerance. */
 static void report(vkft_op_result *r, double *worst, const char *what, double err, double tol) {
   int within = err <= tol; /* NaN: not within */
-  double ratio = !within ? INFINITY : tol > 0 ? err / tol : 0;
+  double ratio = err != err ? INFINITY : tol > 0 ? err / tol : within ? 0 : INFINITY;
   r->ok &= within;
   if (ratio > *worst) {
     *worst = ratio;
@@ -249,13 +249,13 @@ static int64_t elements_differ(const unsigned char *a, const unsigned char *b, i
 static double value_error(const case_check *k, const float *got) {
   double worst = 0;
   for (int64_t i = 0; i < k->count; i++) {
-    double g = got[i], w = k->want[i], e;
+    double g = got[i], w = k->want[i], s = k->scale ? k->scale[i] : fabs(w), e;
     if (w != w)
       e = g != g ? 0 : INFINITY;
-    else if (k->scale && k->scale[i] == 0)
+    else if (s == 0)
       e = g == w ? 0 : INFINITY;
     else
-      e = fabs(g - w) / (k->scale ? k->scale[i] : fabs(w));
+      e = fabs(g - w) / s;
     if (!(e <= worst)) worst = e; /* NaN stays */
   }
   return worst;
