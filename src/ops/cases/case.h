@@ -123,8 +123,6 @@ double *case_random(op_case *oc, int slot, const char *name, vkft_dtype dtype, i
                     case_role role, double lo, double hi);
 /* An fp32 output the op must write without reading: it starts as NaN. */
 void case_poisoned(op_case *oc, int slot, const char *name, int64_t n);
-/* The same values in double (for references of data a case generated itself). */
-double *case_widen(op_case *oc, const float *x, int64_t n);
 
 /* Compares the whole output (case_expect) or a part of it. */
 void case_expect_part(op_case *oc, int slot, int64_t first, int64_t count, const double *want,

@@ -93,12 +93,6 @@ void case_poisoned(op_case *oc, int slot, const char *name, int64_t n) {
   for (int64_t i = 0; x && i < n; i++) x[i] = NAN;
 }
 
-double *case_widen(op_case *oc, const float *x, int64_t n) {
-  double *d = CASE_NEW(oc, double, n);
-  for (int64_t i = 0; d && i < n; i++) d[i] = x[i];
-  return d;
-}
-
 static case_check *new_check(op_case *oc, int slot, int64_t first, int64_t count) {
   if (oc->checks == CASE_MAX_CHECKS) {
     fail(oc, "too many checks", NULL);
