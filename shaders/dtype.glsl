@@ -12,15 +12,16 @@ float bf16_bits_to_f32(uint h) { return uintBitsToFloat(h << 16); }
 float bf16_lo(uint w) { return uintBitsToFloat(w << 16); }
 float bf16_hi(uint w) { return uintBitsToFloat(w & 0xffff0000u); }
 
-// fp16 bits -> fp32 on integers: a subnormal half m * 2^-24 is formed by an exact product of
-// normal numbers, so it survives drivers that flush; matches vkft_f16_to_f32.
+// fp16 bits -> fp32, exactly (vkft_f16_to_f32) with no subnormal on the way, so drivers that
+// flush subnormals cannot lose one: the exponent is rebased by adding 112 (normals), 224
+// (inf, nan); a subnormal half m * 2^-24 is (2^-14 + m * 2^-24) - 2^-14, an exact difference of
+// normal numbers.
 float f16_bits_to_f32(uint h) {
-  uint sign = (h & 0x8000u) << 16;
-  uint e = (h >> 10) & 0x1fu;
-  uint m = h & 0x3ffu;
-  if (e == 0x1fu) return uintBitsToFloat(sign | 0x7f800000u | (m << 13));
-  if (e == 0u) return uintBitsToFloat(sign | floatBitsToUint(float(m) * (1.0 / 16777216.0)));
-  return uintBitsToFloat(sign | ((e + 112u) << 23) | (m << 13));
+  uint bits = (h & 0x7fffu) << 13;
+  float f = uintBitsToFloat(bits + 0x38000000u);
+  if (bits < 0x00800000u) f = uintBitsToFloat(bits + 0x38800000u) - 6.103515625e-05;
+  if (bits >= 0x0f800000u) f = uintBitsToFloat(bits + 0x70000000u);
+  return uintBitsToFloat(floatBitsToUint(f) | ((h & 0x8000u) << 16));
 }
 
 // Four 16-bit values packed in two 32-bit words (a load_u16x4), low half first.

@@ -19,14 +19,16 @@ typedef struct ew_params {
 
 /* Contents for the exact ops: for 32-bit data a third arbitrary bits (nan, inf, subnormals), a
  * third ordinary values, a third tiny values around the f16 subnormal range and rounding
- * boundaries; for 16-bit data every pattern, nan included. */
+ * boundaries; for 16-bit data the patterns in a scrambled order from a random start (an odd
+ * multiplier permutes them), so 65536 elements hold every one, nan and subnormals included. */
 static void *random_bits(op_case *oc, int slot, const char *name, vkft_dtype t, int64_t n,
                          case_role role) {
   void *data = case_tensor_new(oc, slot, name, t, n, role);
+  uint32_t start = (uint32_t)case_uniform(&oc->rng, 0, 65536);
   for (int64_t i = 0; data && i < n; i++) {
     case_rng *rng = &oc->rng;
     if (vkft_dtype_size(t) == 2) {
-      ((uint16_t *)data)[i] = (uint16_t)case_uniform(rng, 0, 65536);
+      ((uint16_t *)data)[i] = (uint16_t)((start + (uint32_t)i) * 40503u);
       continue;
     }
     double kind = case_uniform(rng, 0, 3);
