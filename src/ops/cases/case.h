@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The op families of the table, in its order: X(name) is `case_<name>` of src/ops/cases/<name>.c.
- * Adding a family: its shader, its reference, its op entry, its case file, a line here, and its
- * rows in table.c. */
+/* The op families: X(name) is `case_<name>`, defined in src/ops/cases/<name>.c. Adding a
+ * family: its shader, its reference, its op entry, its case file, a line here, and its rows in
+ * table.c. */
 #define CASE_FAMILIES(X)                                                                           \
   X(matmul)                                                                                        \
   X(attention)                                                                                     \
@@ -37,6 +37,7 @@
 
 #define CASE_MAX_TENSORS 12
 #define CASE_MAX_CHECKS 12
+#define CASE_MAX_VARIANTS 8
 
 /* Deterministic random numbers (splitmix64), independent of the C library; seeded from the row. */
 typedef struct case_rng {
@@ -94,7 +95,7 @@ typedef struct op_case {
 } op_case;
 
 typedef struct case_family {
-  const char *ops[8]; /* the op names of its rows (row->op) */
+  const char *ops[CASE_MAX_VARIANTS]; /* the op names of its rows (row->op): the variants */
   int (*setup)(op_case *oc);
   /* records the op on backend be; t[slot] is the view of each declared tensor */
   int (*record)(vkft_backend *be, const op_case *oc, vkft_tensor *t);

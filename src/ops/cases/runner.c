@@ -145,7 +145,7 @@ static const case_family *const families[] = {CASE_FAMILIES(CASE_LIST)};
 
 static const case_family *family_of(const vkft_op_case *c, int *variant) {
   for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
-    for (int v = 0; v < 8 && families[f]->ops[v]; v++)
+    for (int v = 0; v < CASE_MAX_VARIANTS && families[f]->ops[v]; v++)
       if (!strcmp(families[f]->ops[v], c->op)) {
         *variant = v;
         return families[f];
