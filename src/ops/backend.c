@@ -11,10 +11,30 @@ int vkft_backend_ref_create(vkft_backend **out) {
   return *out ? VKFT_OK : vkft_error_nomem();
 }
 
+/* An override from the environment when set within [lo, hi] (and a multiple of `step`), else 0. */
+static uint32_t env_within(const char *name, int lo, int hi, int step) {
+  const char *env = getenv(name);
+  int x = env ? atoi(env) : 0;
+  return x >= lo && x <= hi && x % step == 0 ? (uint32_t)x : 0;
+}
+
+/* The tuning overrides of the table in backend.h. */
+static vkft_tuning tuning_from_env(void) {
+  vkft_tuning t = {.matmul_rm = env_within("VKFT_MATMUL_RM", 4, 64, 4),
+                   .matmul_rn = env_within("VKFT_MATMUL_RN", 4, 64, 4),
+                   .attn_wg = env_within("VKFT_ATTN_WG", 1, 256, 1),
+                   .attn_r = env_within("VKFT_ATTN_R", 1, 16, 1),
+                   .attn_c = env_within("VKFT_ATTN_C", 1, 16, 1),
+                   .lora_generic = env_within("VKFT_LORA_MATMUL", 1, 1, 1) != 0};
+  if (!t.matmul_rm || !t.matmul_rn) t.matmul_rm = t.matmul_rn = 0; /* both or neither */
+  return t;
+}
+
 int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
   *out = calloc(1, sizeof **out);
   if (!*out) return vkft_error_nomem();
   (*out)->dev = dev;
+  (*out)->tuning = tuning_from_env();
   return VKFT_OK;
 }
 

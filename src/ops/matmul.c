@@ -1,7 +1,5 @@
 /* matmul on both backends (shaders/matmul.comp, src/ref/matmul.c). */
-#include "backend.h"
-
-#include "vkft/error.h"
+#include "core_util.h"
 
 #include <stdlib.h>
 
@@ -44,15 +42,16 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
     rm = 8, rn = 16;
   else if (M >= 32 && N >= 128 && (M / 32) * (N / 128) >= 4)
     rm = 8, rn = 8;
-  const char *rm_env = getenv("VKFT_MATMUL_RM"), *rn_env = getenv("VKFT_MATMUL_RN"); /* tuning */
-  if (rm_env && rn_env && atoi(rm_env) % 4 == 0 && atoi(rn_env) % 4 == 0 && atoi(rm_env) > 0 &&
-      atoi(rn_env) > 0)
-    rm = (uint32_t)atoi(rm_env), rn = (uint32_t)atoi(rn_env);
+  if (be->tuning.matmul_rm) rm = be->tuning.matmul_rm, rn = be->tuning.matmul_rn;
   uint32_t bm = rm * 4, bn = rn * 16; /* 64 invocations: 16 along n, 4 along m */
+  /* The vector loads read A in 16-byte words and B in 16-byte (fp32) or 8-byte (16-bit) words:
+   * the shader checks that the shape keeps rows aligned, this that the views start aligned
+   * (a view may start at any element). */
+  uint32_t vec = core_aligned(a, 16) && core_aligned(b, b->dtype == VKFT_F32 ? 16 : 8);
   vkft_dispatch_desc d = {
       .shader = names[orient][b->dtype],
-      .spec = {rm, rn},
-      .spec_count = 2,
+      .spec = {rm, rn, vec},
+      .spec_count = 3,
       .push = &push,
       .push_size = sizeof push,
       .groups = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), 1},
