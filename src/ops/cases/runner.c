@@ -318,7 +318,7 @@ static int run_backend(backend_run *b, int timed_runs, vkft_op_result *r) {
     if (status == VKFT_OK && t->role == CASE_OUT) {
       got[s] = malloc(alloc_bytes(t) ? alloc_bytes(t) : 1);
       again[s] = malloc(alloc_bytes(t) ? alloc_bytes(t) : 1);
-      if (!got[s] || !again[s]) status = vkft_error("op table: out of host memory");
+      if (!got[s] || !again[s]) status = vkft_error_with(VKFT_ERR_NOMEM, "op table: out of host memory");
     }
   }
   if (status == VKFT_OK && oc->host_refuses && !vkft_backend_device(b->be)) {
