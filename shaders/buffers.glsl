@@ -47,6 +47,12 @@ void store_f32_n(uint64_t base, uint64_t i, uint count, vec4 v) {
   for (uint k = 0u; k < count; k++) F32(base + 4ul * (i + k)).v[0] = v[k];
 }
 
+// The byte at byte address addr (through the 32-bit word that holds it).
+uint load_u8(uint64_t addr) {
+  uint w = U32(addr & ~uint64_t(3)).v[0];
+  return (w >> (8u * uint(addr & 3ul))) & 0xffu;
+}
+
 // The 16-bit element at element index i of a tensor starting at byte address base (any
 // 2-byte alignment): read through the 32-bit word that holds it (allocations are rounded to
 // 256 bytes, so the word never leaves the allocation).

@@ -7,7 +7,20 @@
 #include <string.h>
 
 size_t vkft_dtype_size(vkft_dtype t) {
-  return t == VKFT_F16 || t == VKFT_BF16 ? 2 : 4;
+  switch (t) {
+  case VKFT_F16:
+  case VKFT_BF16:
+    return 2;
+  case VKFT_F32:
+  case VKFT_I32:
+    return 4;
+  default:
+    return 0;
+  }
+}
+
+int vkft_dtype_is_quantized(vkft_dtype t) {
+  return t == VKFT_NF4 || t == VKFT_FP4;
 }
 
 const char *vkft_dtype_name(vkft_dtype t) {
@@ -20,6 +33,12 @@ const char *vkft_dtype_name(vkft_dtype t) {
     return "bf16";
   case VKFT_I32:
     return "i32";
+  case VKFT_NF4:
+    return "nf4";
+  case VKFT_FP4:
+    return "fp4";
+  case VKFT_DTYPE_COUNT:
+    break;
   }
   return "?";
 }

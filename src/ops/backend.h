@@ -38,7 +38,7 @@ struct vkft_backend {
 };
 
 static inline vkft_range vk_range_of(const vkft_tensor *t) {
-  vkft_range r = {t->buf.addr, (uint64_t)t->n * vkft_dtype_size(t->dtype)};
+  vkft_range r = {t->buf.addr, vkft_tensor_bytes(t)};
   return r;
 }
 
@@ -48,7 +48,7 @@ int op_check(const char *op, const char *arg, const vkft_tensor *t, int64_t need
              unsigned dtype_mask);
 #define DT(x) (1u << (x))
 
-/* Reference ops on tensors of any float dtype: widened to fp32 copies first. */
+/* Reference ops on tensors of any float dtype: widened (or dequantized) to fp32 copies first. */
 float *ref_as_f32(const vkft_tensor *t, int64_t n);
 
 #endif
