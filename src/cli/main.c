@@ -20,19 +20,14 @@ typedef struct command {
 int vkft_cmd_data(int argc, char **argv); /* src/cli/cmd_data.c */
 
 static const command commands[] = {
-    {"train", vkft_cmd_train,
-     "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
-    {"generate", vkft_cmd_generate,
-     "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
+    {"train", vkft_cmd_train, "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
+    {"generate", vkft_cmd_generate, "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
     {"eval", vkft_cmd_eval, "loss of a model on a dataset: `eval --model DIR --data FILE`"},
     {"devices", vkft_cmd_devices, "list Vulkan devices, their capabilities and the one vkft picks"},
     {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
     {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
-    {"export", vkft_cmd_export,
-     "merged HF folder, GGUF model or GGUF LoRA: `export --model DIR [--adapter DIR] --to "
-     "hf|gguf|gguf-lora --out PATH`"},
-    {"data", vkft_cmd_data,
-     "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
+    {"export", vkft_cmd_export, "merged HF folder, GGUF model or GGUF LoRA: `export --model DIR [--adapter DIR] --to hf|gguf|gguf-lora --out PATH`"},
+    {"data", vkft_cmd_data, "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
     {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
 };
 
