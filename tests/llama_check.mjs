@@ -33,7 +33,8 @@ if (mode === "generate") {
 } else if (mode === "tokenize") {
   for (const line of readFileSync(arg, "utf8").split("\n").filter((l) => l.trim())) {
     const text = JSON.parse(line).text;
-    console.log(JSON.stringify({ids: Array.from(model.tokenize(text))}));
+    /* special tokens written in the text are tokens, as in Hugging Face's default */
+    console.log(JSON.stringify({ids: Array.from(model.tokenize(text, true))}));
   }
 } else {
   console.error(`unknown mode ${mode}`);
