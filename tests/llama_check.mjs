@@ -13,12 +13,15 @@ const {getLlama} = await import(
   pathToFileURL(join(process.env.NODE_LLAMA_CPP, "node-llama-cpp", "dist", "index.js")).href);
 
 const [mode, modelPath, arg, count, loraPath] = process.argv.slice(2);
-const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
+// one thread: llama.cpp's threads spin while they wait for each other, which on a busy
+// machine with few cores costs far more than the tiny test models' arithmetic
+const llama = await getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: 1});
 const model = await llama.loadModel({modelPath});
 
 if (mode === "generate") {
   const context = await model.createContext({
     contextSize: 256,
+    threads: 1,
     ...(loraPath ? {lora: {adapters: [{filePath: loraPath, scale: 1}]}} : {}),
   });
   const sequence = context.getSequence();

@@ -10,8 +10,9 @@
  *   - a GGUF LoRA adapter holds A and B in llama.cpp's shapes with rsLoRA's alpha rescaled;
  *   - what cannot be exported fails with one message.
  * With --write-random DIR ARCH TOKENIZER_DIR it only writes a random model of that
- * architecture sized for the tokenizer (tests/export.sh uses it to check tokenizers in
- * llama.cpp). Runs in about 2 s. */
+ * architecture sized for the tokenizer, with the tokenizer (tests/export.sh uses it to check
+ * tokenizers in llama.cpp); ARCH may instead be a config.json file of the shape wanted. Runs in
+ * about 2 s. */
 #include "check.h"
 
 #include "vkft/error.h"
@@ -398,8 +399,17 @@ static int write_random(const char *dir, const char *arch, const char *tokenizer
   }
   int vocab = (int)vkft_tokenizer_vocab_size(tok);
   vkft_tokenizer_free(tok);
-  if (vkft_model_write_random(dir, config_json(arch, vocab, 16, 32, 1, 2, 1, 1, 0), VKFT_BF16, 1) !=
-      VKFT_OK) {
+  char *config = NULL;
+  size_t n = strlen(arch);
+  /* ARCH may be a config.json of the wanted shape instead (benchmarks) */
+  if (n > 5 && !strcmp(arch + n - 5, ".json") && vkft_file_read(arch, &config, NULL) != VKFT_OK) {
+    fprintf(stderr, "%s\n", vkft_error_message());
+    return 1;
+  }
+  int status = vkft_model_write_random(
+      dir, config ? config : config_json(arch, vocab, 16, 32, 1, 2, 1, 1, 0), VKFT_BF16, 1);
+  free(config);
+  if (status != VKFT_OK) {
     fprintf(stderr, "%s\n", vkft_error_message());
     return 1;
   }

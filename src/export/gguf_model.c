@@ -246,8 +246,9 @@ int export_gguf_hparams(vkft_gguf_writer *w, const export_source *s, const char 
   cJSON *config = vkft_json_read_file(path);
   if (!config) return VKFT_ERR;
   snprintf(name, sizeof name, "%s", s->model_dir);
-  while (strlen(name) > 1 && name[strlen(name) - 1] == '/') name[strlen(name) - 1] = 0;
-  const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+  while (strlen(name) > 1 && (name[strlen(name) - 1] == '/' || name[strlen(name) - 1] == '\\'))
+    name[strlen(name) - 1] = 0;
+  const char *base = export_base_name(name);
   int st = vkft_gguf_set_str(w, "general.architecture", arch);
   st |= vkft_gguf_set_str(w, "general.type", general_type);
   if (lora_alpha) st |= vkft_gguf_set_str(w, "adapter.type", "lora");

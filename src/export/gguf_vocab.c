@@ -311,7 +311,7 @@ static int write_specials(vkft_gguf_writer *w, const vocab *v) {
   int64_t ids[N_SPECIAL];
   int id_order[2 * N_SPECIAL], n_ids = 0, flag_order[N_SPECIAL], n_flags = 0, flags[N_SPECIAL];
   for (int t = 0; t < N_SPECIAL; t++) ids[t] = -1, flags[t] = -1;
-  const char *bos = config_token(v->config, "bos");
+  const char *bos = config_token(v->config, "bos"), *eos = config_token(v->config, "eos");
   const cJSON *post = get(v->tokenizer, "post_processor"), *procs = get(post, "processors");
   for (const cJSON *p = cJSON_IsArray(procs) ? procs->child : post; p;
        p = cJSON_IsArray(procs) ? p->next : NULL) {
@@ -320,10 +320,17 @@ static int write_specials(vkft_gguf_writer *w, const vocab *v) {
         cJSON_GetArraySize(single) < 2)
       continue;
     const cJSON *first = get(get(cJSON_GetArrayItem(single, 0), "SpecialToken"), "id");
+    const cJSON *last =
+        get(get(cJSON_GetArrayItem(single, cJSON_GetArraySize(single) - 1), "SpecialToken"), "id");
     if (cJSON_IsString(first)) {
       if (!v->config) bos = first->valuestring;
       flags[0] = bos && !strcmp(first->valuestring, bos);
       flag_order[n_flags++] = 0;
+    }
+    if (cJSON_IsString(last)) { /* a template ending in the EOS adds it */
+      if (!v->config) eos = last->valuestring;
+      flags[1] = eos && !strcmp(last->valuestring, eos);
+      flag_order[n_flags++] = 1;
     }
   }
   for (int t = 0; v->config && t < N_SPECIAL; t++) {

@@ -158,13 +158,9 @@ static const char *const tokenizer_files[] = {
 void export_tokenizer_dir(const export_source *s, char *out, size_t n) {
   snprintf(out, n, "%s", s->model_dir);
   if (!s->has_adapter) return;
-  char adapter[1024], probe[2048];
-  /* the adapter folder is where adapter_model.safetensors was opened from */
-  snprintf(adapter, sizeof adapter, "%s", vkft_st_file_of(s->adapter, vkft_st_at(s->adapter, 0)));
-  char *slash = strrchr(adapter, '/');
-  if (slash) *slash = 0;
-  snprintf(probe, sizeof probe, "%s/tokenizer.json", adapter);
-  if (vkft_file_exists(probe)) snprintf(out, n, "%s", adapter);
+  char probe[2048];
+  snprintf(probe, sizeof probe, "%s/tokenizer.json", s->adapter_dir);
+  if (vkft_file_exists(probe)) snprintf(out, n, "%s", s->adapter_dir);
 }
 
 /* removes shard files of an earlier export into the same folder that this one did not write */

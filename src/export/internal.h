@@ -29,7 +29,7 @@ typedef struct export_tensor {
 
 typedef struct export_source {
   vkft_model_config cfg;
-  char model_dir[1024];
+  char model_dir[1024], adapter_dir[1024];
   vkft_st_set *base, *adapter;
   int has_adapter;
   vkft_adapter_info info;
@@ -75,6 +75,9 @@ int export_gguf_vocab(vkft_gguf_writer *w, const char *dir, const char *model_di
 /* The folder whose tokenizer files describe the merged model (the adapter's when it has
  * its own, as after tokens.add), into out. */
 void export_tokenizer_dir(const export_source *s, char *out, size_t n);
+
+/* The last component of a path ('/' or '\\' separated). */
+const char *export_base_name(const char *path);
 
 /* The Ollama Modelfile beside a GGUF file (src/export/modelfile.c). */
 int export_modelfile(const char *gguf_path, const char *adapter_gguf, const char *tokenizer_dir,

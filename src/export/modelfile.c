@@ -48,11 +48,6 @@ static char *chat_template(const char *dir) {
   return text;
 }
 
-static const char *base_name(const char *path) {
-  const char *slash = strrchr(path, '/');
-  return slash ? slash + 1 : path;
-}
-
 int export_modelfile(const char *from, const char *adapter_gguf, const char *tokenizer_dir,
                      char *written, size_t n) {
   const char *gguf = adapter_gguf ? adapter_gguf : from;
@@ -67,9 +62,9 @@ int export_modelfile(const char *from, const char *adapter_gguf, const char *tok
     len += snprintf(text + len, 16384 - (size_t)len,
                     "# the base model: its folder as given to vkft export (Ollama imports a "
                     "safetensors folder), or a GGUF of it\nFROM %s\nADAPTER ./%s\n",
-                    from, base_name(adapter_gguf));
+                    from, export_base_name(adapter_gguf));
   else
-    len += snprintf(text + len, 16384 - (size_t)len, "FROM ./%s\n", base_name(from));
+    len += snprintf(text + len, 16384 - (size_t)len, "FROM ./%s\n", export_base_name(from));
   char *tmpl = chat_template(tokenizer_dir);
   for (size_t f = 0; tmpl && f < sizeof families / sizeof families[0]; f++) {
     if (!strstr(tmpl, families[f].marker)) continue;

@@ -124,6 +124,7 @@ int export_source_open(export_source *s, const char *model_dir, const char *adap
   if (vkft_st_open(model_dir, &s->base) != VKFT_OK) return VKFT_ERR;
   if (adapter_dir) {
     char path[2048];
+    snprintf(s->adapter_dir, sizeof s->adapter_dir, "%s", adapter_dir);
     if (vkft_adapter_read_config(adapter_dir, &s->info) != VKFT_OK) return VKFT_ERR;
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", adapter_dir);
     if (vkft_st_open(path, &s->adapter) != VKFT_OK) return VKFT_ERR;
@@ -148,6 +149,13 @@ void export_source_close(export_source *s) {
   vkft_st_close(s->base);
   vkft_st_close(s->adapter);
   memset(s, 0, sizeof *s);
+}
+
+const char *export_base_name(const char *path) {
+  const char *base = path;
+  for (const char *p = path; *p; p++)
+    if ((*p == '/' || *p == '\\') && p[1]) base = p + 1;
+  return base;
 }
 
 const export_tensor *export_source_find(const export_source *s, const char *name) {
