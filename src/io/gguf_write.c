@@ -41,7 +41,7 @@ struct vkft_gguf_sink {
 };
 
 static void put(buffer *b, const void *data, size_t n) {
-  if (b->failed) return;
+  if (b->failed || !n) return;
   if (b->cap - b->len < n) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < n) cap *= 2;
