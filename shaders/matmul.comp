@@ -2,7 +2,8 @@
 //   MATMUL_NT: C[M,N] = A[M,K] * B[N,K]^T  (forward x * W^T)
 //   MATMUL_NN: C[M,N] = A[M,K] * B[K,N]    (input gradient dY * W)
 //   MATMUL_TN: C[M,N] = A[K,M]^T * B[K,N]  (weight gradient dY^T * X)
-// B (the weight operand) is stored as W_F32, W_F16 or W_BF16 (shaders/dtype.glsl); A and C are
+// B (the weight operand) is stored as W_F32, W_F16 or W_BF16 (shaders/dtype.glsl), or
+// quantized as W_NF4 / W_FP4 and dequantized as it is read (shaders/quant.glsl); A and C are
 // fp32.
 // Each invocation owns an RM x RN register tile; the 64 invocations of a workgroup are laid
 // out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
@@ -11,6 +12,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "dtype.glsl"
+#include "quant.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -18,6 +20,10 @@ layout(push_constant) uniform Push {
   uint64_t a, b, c;
   uint M, N, K;
   float alpha, beta;
+  // quantized B: the block scales' parts (addresses), log2 of the block size, nested, offset
+  uint64_t scales, nested_absmax, nested_code;
+  uint block_shift, nested;
+  float offset;
 } p;
 
 layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
@@ -27,8 +33,17 @@ const uint WN = 16;                        // invocations along n
 const uint BM = RM * (64 / WN);
 const uint BN = RN * WN;
 
+#if defined(W_NF4) || defined(W_FP4)
+Bnb4 bnb() {
+  return Bnb4(p.b, p.scales, p.nested_absmax, p.nested_code, p.block_shift, p.nested != 0u,
+              p.offset);
+}
+float loadB(uint64_t i) { return bnb4_load(bnb(), i); }
+#define QUANT_B
+#else
 float loadB(uint64_t i) { return load_w(p.b, i); }
 vec4 loadB4(uint64_t i) { return load_w4(p.b, i); }
+#endif
 
 float loadA(uint64_t i) { return F32(p.a + 4 * i).v[0]; }
 vec4 loadA4(uint64_t i) { return load_f32x4(p.a + 4 * i); }
@@ -69,6 +84,12 @@ void main() {
 #endif
   const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
 
+#if defined(QUANT_B) && defined(MATMUL_NT)
+  Bnb4Cache cache[RN];
+  for (uint j = 0; j < RN; j++) cache[j] = bnb4_cache_none();
+#elif defined(QUANT_B)
+  Bnb4Cache cache = bnb4_cache_none(); // a row's RN columns mostly share one block
+#endif
   for (uint k = 0; k < k_vec; k += 4) {
 #if defined(MATMUL_NT)
     // both operands are k-contiguous: one vector load gives 4 k-values of a row
@@ -78,7 +99,11 @@ void main() {
       for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
     }
     for (uint j = 0; j < RN; j++) {
+#if defined(QUANT_B)
+      vec4 v = bnb4_load4(bnb(), uint64_t(n0 + j) * p.K + k, cache[j]);
+#else
       vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
+#endif
       for (uint kk = 0; kk < 4; kk++) b[j][kk] = v[kk];
     }
     for (uint kk = 0; kk < 4; kk++)
@@ -103,7 +128,11 @@ void main() {
 #endif
       float b_row[RN];
       for (uint j = 0; j < RN; j += 4) {
+#if defined(QUANT_B)
+        vec4 v = bnb4_load4(bnb(), uint64_t(k + kk) * p.N + n0 + j, cache);
+#else
         vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
+#endif
         for (uint q = 0; q < 4; q++) b_row[j + q] = v[q];
       }
       for (uint i = 0; i < RM; i++)

@@ -54,11 +54,32 @@ float bnb4_load(Bnb4 q, uint64_t i) {
   return bnb4_value(nibble, bnb4_scale(q, i >> q.block_shift));
 }
 
+// A block's scale, kept while the reads stay in the block (the matmul reads a row in order):
+// the decode of a double-quantized scale costs more than the 4 values it serves.
+struct Bnb4Cache {
+  uint64_t block;
+  float scale;
+  bool ftz; // values of this block can be subnormal: flush them (rare: tiny scales only)
+};
+
+Bnb4Cache bnb4_cache_none() { return Bnb4Cache(~0ul, 0.0, false); }
+
 // Elements i .. i+3 (i a multiple of 4: one 16-bit load, one block, as blocks hold >= 32).
-vec4 bnb4_load4(Bnb4 q, uint64_t i) {
+vec4 bnb4_load4(Bnb4 q, uint64_t i, inout Bnb4Cache c) {
+  uint64_t block = i >> q.block_shift;
+  if (block != c.block) {
+    c.block = block;
+    c.scale = bnb4_scale(q, block);
+    // the smallest non-zero code magnitude is 2^-7.6 (FP4): code * scale is normal when
+    // |scale| >= 2^-118, or zero when scale is
+    c.ftz = c.scale != 0.0 && abs(c.scale) < 3.0e-36;
+  }
   uint w = load_u16(q.packed, i >> 2);
-  float s = bnb4_scale(q, i >> q.block_shift);
-  return vec4(bnb4_value((w >> 4) & 15u, s), bnb4_value(w & 15u, s),
-              bnb4_value((w >> 12) & 15u, s), bnb4_value((w >> 8) & 15u, s));
+  vec4 code = vec4(uintBitsToFloat(BNB4_CODE[(w >> 4) & 15u]), uintBitsToFloat(BNB4_CODE[w & 15u]),
+                   uintBitsToFloat(BNB4_CODE[(w >> 12) & 15u]),
+                   uintBitsToFloat(BNB4_CODE[(w >> 8) & 15u]));
+  precise vec4 v = code * c.scale;
+  if (c.ftz) v = vec4(bnb_ftz(v.x), bnb_ftz(v.y), bnb_ftz(v.z), bnb_ftz(v.w));
+  return v;
 }
 #endif

@@ -1,10 +1,10 @@
 # Every shader variant vkft embeds: vkft_shader(NAME SOURCE DEFINES...).
 foreach(orient NT NN TN)
   string(TOLOWER ${orient} o)
-  foreach(dtype F32 F16 BF16)
+  foreach(dtype F32 F16 BF16 NF4 FP4)
     string(TOLOWER ${dtype} d)
     if(orient STREQUAL "TN" AND NOT dtype STREQUAL "F32")
-      continue() # weight gradients are fp32 x fp32
+      continue() # weight gradients are fp32 x fp32 (quantized weights are frozen)
     endif()
     vkft_shader(matmul_${o}_${d} matmul.comp MATMUL_${orient} W_${dtype})
   endforeach()

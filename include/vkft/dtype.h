@@ -21,6 +21,8 @@ typedef enum vkft_dtype {
 size_t vkft_dtype_size(vkft_dtype t);
 int vkft_dtype_is_quantized(vkft_dtype t);
 const char *vkft_dtype_name(vkft_dtype t);
+/* "f32", "f16", "bf16", "i32", "nf4", "fp4"; -1 for anything else. */
+int vkft_dtype_parse(const char *name, vkft_dtype *out);
 /* config.json's torch_dtype: "float32", "float16", "bfloat16" (and "float", "half"). */
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out);
 

@@ -43,7 +43,7 @@ static int produce(void *user, int64_t index, vkft_gguf_sink *sink) {
   const int64_t rows = src->shape[0], cols = src->shape[1];
   const int permute = index % 2 && gguf_needs_permute(&c->s->cfg, p->t);
   float *row = malloc((size_t)cols * sizeof *row);
-  if (!row) return vkft_error("out of host memory");
+  if (!row) return vkft_error_nomem();
   vkft_dtype dt = VKFT_F32;
   vkft_st_to_dtype(src->dtype, &dt);
   int status = VKFT_OK;
@@ -73,7 +73,7 @@ int export_gguf_lora(const export_source *s, const vkft_export_desc *d, vkft_exp
                       d->type);
   lora_ctx c = {.s = s, .d = d};
   c.pairs = calloc((size_t)s->count, sizeof *c.pairs);
-  if (!c.pairs) return vkft_error("out of host memory");
+  if (!c.pairs) return vkft_error_nomem();
   int status = VKFT_OK;
   for (int i = 0; i < s->count && status == VKFT_OK; i++) {
     const export_tensor *t = &s->tensors[i];

@@ -315,7 +315,7 @@ static int produce_block(int b, void *arg) {
     return VKFT_ERR;
   if (bias) { /* a q/k bias: permute its elements like the rows of the weight */
     float *tmp = malloc((size_t)cols * sizeof *tmp);
-    if (!tmp) return vkft_error("out of host memory");
+    if (!tmp) return vkft_error_nomem();
     int64_t heads = gguf_heads(&p->s->cfg, o->src);
     for (int64_t j = 0; j < cols; j++) tmp[j] = x[gguf_permute_index(cols, heads, j)];
     memcpy(x, tmp, (size_t)cols * sizeof *tmp);
@@ -343,7 +343,7 @@ static int produce(void *user, int64_t index, vkft_gguf_sink *sink) {
     p->row_bytes = vkft_ggml_row_size(o->type, cols);
     p->f32 = malloc((size_t)(chunk * cols) * sizeof *p->f32);
     p->out = malloc((size_t)(chunk * (int64_t)p->row_bytes));
-    if (!p->f32 || !p->out) status = vkft_error("out of host memory");
+    if (!p->f32 || !p->out) status = vkft_error_nomem();
     int blocks = p->threads * 4;
     for (int64_t r = 0; r < rows && status == VKFT_OK; r += chunk) {
       p->first = r;
@@ -370,11 +370,10 @@ int export_gguf_model(const export_source *s, const vkft_export_desc *d, vkft_ex
     return vkft_error("--type %s: a GGUF export writes f32, f16, bf16, q8_0, q4_0 or q4_k_m",
                       type_name);
   float *rope = NULL;
-  if (s->cfg.rope_llama3 && !(rope = llama3_rope_factors(&s->cfg)))
-    return vkft_error("out of host memory");
+  if (s->cfg.rope_llama3 && !(rope = llama3_rope_factors(&s->cfg))) return vkft_error_nomem();
   out_tensor *list = calloc((size_t)s->count + 1, sizeof *list);
   vkft_gguf_writer *w = NULL;
-  int n = 0, status = list ? VKFT_OK : vkft_error("out of host memory");
+  int n = 0, status = list ? VKFT_OK : vkft_error_nomem();
   if (status == VKFT_OK) status = build_list(s, f, list, &n, rope, r->note, sizeof r->note);
   if (status == VKFT_OK) status = vkft_gguf_writer_create(&w);
   uint64_t params = 0, bytes = 0;

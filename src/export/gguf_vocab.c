@@ -126,7 +126,7 @@ static int set_token(vocab *v, int64_t id, const char *text) {
                       v->path, (long long)id, text, (long long)v->n);
   free(v->text[id]);
   v->text[id] = dup_str(text);
-  return v->text[id] ? VKFT_OK : vkft_error("out of host memory");
+  return v->text[id] ? VKFT_OK : vkft_error_nomem();
 }
 
 /* HF's all_special_tokens: the named special tokens and additional_special_tokens */
@@ -173,7 +173,7 @@ static int merge_scores(vocab *v, const cJSON *merges) {
   m.ids = calloc(m.cap, sizeof *m.ids);
   if (!m.keys || !m.ids) {
     free(m.keys), free(m.ids);
-    return vkft_error("out of host memory");
+    return vkft_error_nomem();
   }
   for (int64_t id = 0; id < v->n; id++) {
     v->score[id] = -1e9f;
@@ -258,7 +258,7 @@ static int write_merges(vkft_gguf_writer *w, const vocab *v) {
   const cJSON *merges = get(get(v->tokenizer, "model"), "merges");
   int64_t n = cJSON_GetArraySize(merges);
   char **strs = calloc((size_t)(n ? n : 1), sizeof *strs);
-  if (!strs) return vkft_error("out of host memory");
+  if (!strs) return vkft_error_nomem();
   int64_t i = 0;
   int status = VKFT_OK;
   for (const cJSON *e = merges ? merges->child : NULL; e && status == VKFT_OK; e = e->next, i++) {
@@ -286,7 +286,7 @@ static int write_merges(vkft_gguf_writer *w, const vocab *v) {
     } else {
       status = vkft_error("%s: merge #%lld has an unknown format", v->path, (long long)i);
     }
-    if (status == VKFT_OK && !strs[i]) status = vkft_error("out of host memory");
+    if (status == VKFT_OK && !strs[i]) status = vkft_error_nomem();
   }
   if (status == VKFT_OK)
     status = vkft_gguf_set_str_array(w, "tokenizer.ggml.merges", (const char *const *)strs, NULL,
@@ -454,8 +454,7 @@ int export_gguf_vocab(vkft_gguf_writer *w, const char *dir, const char *model_di
   v.text = calloc((size_t)vocab_rows, sizeof *v.text);
   v.type = calloc((size_t)vocab_rows, sizeof *v.type);
   v.score = calloc((size_t)vocab_rows, sizeof *v.score);
-  int status =
-      v.text && v.type && v.score ? write_vocab(w, &v, dir) : vkft_error("out of host memory");
+  int status = v.text && v.type && v.score ? write_vocab(w, &v, dir) : vkft_error_nomem();
   for (int64_t i = 0; v.text && i < vocab_rows; i++) free(v.text[i]);
   free(v.text), free(v.type), free(v.score);
   cJSON_Delete(v.tokenizer), cJSON_Delete(v.config), cJSON_Delete(v.model_config);

@@ -42,18 +42,16 @@ static int by_dtype_then_name(const void *a, const void *b) {
   return strcmp(x->t->name, y->t->name);
 }
 
-static int write_tensor(const export_source *s, const planned *p, FILE *f) {
+static int write_tensor(const export_source *s, const planned *p, vkft_atomic_file *af) {
   const export_tensor *t = p->t;
   /* unchanged bytes are copied as they are */
-  if (!t->lora_a && p->dtype == t->dtype)
-    return fwrite(t->base->data, 1, (size_t)p->bytes, f) == p->bytes ? VKFT_OK
-                                                                     : vkft_error("write failed");
+  if (!t->lora_a && p->dtype == t->dtype) return vkft_atomic_write(af, t->base->data, p->bytes);
   int64_t chunk = CHUNK_FLOATS / t->cols > 0 ? CHUNK_FLOATS / t->cols : 1;
   uint8_t *conv = malloc((size_t)chunk * (size_t)t->cols * vkft_dtype_size(p->dtype));
   float *rows = malloc((size_t)chunk * (size_t)t->cols * sizeof *rows);
   if (!conv || !rows) {
     free(conv), free(rows);
-    return vkft_error("out of host memory");
+    return vkft_error_nomem();
   }
   int status = VKFT_OK;
   for (int64_t r = 0; r < t->rows && status == VKFT_OK; r += chunk) {
@@ -62,7 +60,7 @@ static int write_tensor(const export_source *s, const planned *p, FILE *f) {
     if (status != VKFT_OK) break;
     size_t count = (size_t)(n * t->cols), bytes = count * vkft_dtype_size(p->dtype);
     vkft_convert_from_f32(p->dtype, rows, conv, count);
-    if (fwrite(conv, 1, bytes, f) != bytes) status = vkft_error("write failed (disk full?)");
+    status = vkft_atomic_write(af, conv, bytes);
   }
   free(conv), free(rows);
   return status;
@@ -87,7 +85,7 @@ static int write_shard(const export_source *s, planned **items, int n, const cha
   }
   char *json = cJSON_PrintUnformatted(header);
   cJSON_Delete(header);
-  if (!json) return vkft_error("out of host memory");
+  if (!json) return vkft_error_nomem();
   size_t len = strlen(json), padded = (len + 7) / 8 * 8; /* spaces to 8 bytes, as the library */
   uint8_t prefix[8];
   for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)padded >> (8 * i));
@@ -96,14 +94,13 @@ static int write_shard(const export_source *s, planned **items, int n, const cha
     free(json);
     return VKFT_ERR;
   }
-  int status = fwrite(prefix, 1, 8, af.f) == 8 && fwrite(json, 1, len, af.f) == len
-                   ? VKFT_OK
-                   : vkft_error("%s: write failed", path);
-  for (size_t i = len; status == VKFT_OK && i < padded; i++)
-    if (fputc(' ', af.f) == EOF) status = vkft_error("%s: write failed", path);
+  static const char spaces[8] = "        ";
+  int status = vkft_atomic_write(&af, prefix, 8);
+  if (status == VKFT_OK) status = vkft_atomic_write(&af, json, len);
+  if (status == VKFT_OK) status = vkft_atomic_write(&af, spaces, padded - len);
   free(json);
   for (int i = 0; i < n && status == VKFT_OK; i++) {
-    status = write_tensor(s, items[i], af.f);
+    status = write_tensor(s, items[i], &af);
     if (status != VKFT_OK) vkft_error_prefix("%s: %s", path, items[i]->t->name);
     ++*done;
     if (status == VKFT_OK && d->progress) d->progress(d->user, items[i]->t->name, *done, s->count);
@@ -185,7 +182,7 @@ static void remove_stale(const char *name, void *user) {
 
 int export_hf(const export_source *s, const vkft_export_desc *d, vkft_export_report *r) {
   vkft_dtype forced = VKFT_F32;
-  if (d->type && (vkft_dtype_parse(d->type, &forced) != 0 || forced == VKFT_I32))
+  if (d->type && (vkft_dtype_parse(d->type, &forced) != 0 || forced == VKFT_I32 || vkft_dtype_is_quantized(forced)))
     return vkft_error("--type %s: a Hugging Face folder holds f32, f16 or bf16 weights "
                       "(quantized types are for --to gguf)",
                       d->type);
@@ -193,7 +190,7 @@ int export_hf(const export_source *s, const vkft_export_desc *d, vkft_export_rep
   uint64_t max_shard = d->max_shard_bytes ? d->max_shard_bytes : DEFAULT_SHARD_BYTES;
   planned *plan = calloc((size_t)s->count, sizeof *plan);
   planned **order = calloc((size_t)s->count, sizeof *order);
-  int status = plan && order ? VKFT_OK : vkft_error("out of host memory");
+  int status = plan && order ? VKFT_OK : vkft_error_nomem();
   /* huggingface_hub's split: a tensor above the limit is appended as a shard of its own right
    * away; otherwise the open shard is closed (appended) when the tensor would tip it over */
   int shards = 0, open_count = 0;

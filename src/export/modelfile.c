@@ -56,7 +56,7 @@ int export_modelfile(const char *from, const char *adapter_gguf, const char *tok
   if (stem > 5 && !strcmp(gguf + stem - 5, ".gguf")) stem -= 5;
   snprintf(path, sizeof path, "%.*s.Modelfile", (int)stem, gguf);
   char *text = malloc(16384);
-  if (!text) return vkft_error("out of host memory");
+  if (!text) return vkft_error_nomem();
   int len = 0;
   if (adapter_gguf)
     len += snprintf(text + len, 16384 - (size_t)len,

@@ -69,7 +69,7 @@ static int list_tensors(export_source *s) {
   const vkft_model_config *c = &s->cfg;
   int cap = 8 + (int)c->num_layers * 16;
   s->tensors = calloc((size_t)cap, sizeof *s->tensors);
-  if (!s->tensors) return vkft_error("out of host memory");
+  if (!s->tensors) return vkft_error_nomem();
   if (add_tensor(s, "model.embed_tokens.weight", -1, -1, 0, 1)) return VKFT_ERR;
   char n[160];
   for (int l = 0; l < c->num_layers; l++) {
@@ -182,7 +182,7 @@ int export_rows(const export_source *s, const export_tensor *t, int64_t first, i
     b_row = malloc((size_t)R * sizeof *b_row);
     if (!acc || !a || !b_row) {
       free(acc), free(a), free(b_row);
-      return vkft_error("out of host memory");
+      return vkft_error_nomem();
     }
     for (int64_t k = 0; k < R; k++) row_f32(t->lora_a, k, C, a + k * C);
   }

@@ -158,7 +158,7 @@ static int parse_kvs(vkft_gguf *g, cursor *c) {
     if (memchr(key, 0, (size_t)len))
       return vkft_error("%s: metadata key #%lld contains a NUL byte", c->path, (long long)i);
     g->kvs[i].key = malloc((size_t)len + 1);
-    if (!g->kvs[i].key) return vkft_error("out of memory");
+    if (!g->kvs[i].key) return vkft_error_nomem();
     memcpy(g->kvs[i].key, key, (size_t)len);
     g->kvs[i].key[len] = 0;
     snprintf(c->what, sizeof c->what, "metadata \"%.100s\"", g->kvs[i].key);
@@ -251,7 +251,7 @@ static int place_tensors(vkft_gguf *g, cursor *c) {
   }
   if (g->tensor_count < 2) return VKFT_OK;
   vkft_gguf_tensor **order = malloc((size_t)g->tensor_count * sizeof *order);
-  if (!order) return vkft_error("out of memory");
+  if (!order) return vkft_error_nomem();
   for (int64_t i = 0; i < g->tensor_count; i++) order[i] = &g->tensors[i];
   qsort(order, (size_t)g->tensor_count, sizeof *order, by_offset);
   int status = VKFT_OK;
@@ -285,7 +285,7 @@ static int parse(vkft_gguf *g, cursor *c) {
   g->tensor_count = (int64_t)n_tensors;
   g->kvs = calloc(n_kv ? (size_t)n_kv : 1, sizeof *g->kvs);
   g->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *g->tensors);
-  if (!g->kvs || !g->tensors) return vkft_error("out of memory");
+  if (!g->kvs || !g->tensors) return vkft_error_nomem();
   if (parse_kvs(g, c) != VKFT_OK) return VKFT_ERR;
   for (int64_t i = 0; i < g->tensor_count; i++)
     if (parse_tensor_info(g, c, &g->tensors[i], i) != VKFT_OK) return VKFT_ERR;
@@ -295,11 +295,11 @@ static int parse(vkft_gguf *g, cursor *c) {
 int vkft_gguf_open(const char *path, vkft_gguf **out) {
   *out = NULL;
   vkft_gguf *g = calloc(1, sizeof *g);
-  if (!g) return vkft_error("out of memory");
+  if (!g) return vkft_error_nomem();
   g->path = malloc(strlen(path) + 1);
   if (!g->path) {
     free(g);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   strcpy(g->path, path);
   if (vkft_mmap_open(&g->map, path) != VKFT_OK) {

@@ -36,7 +36,7 @@ struct vkft_gguf_writer {
 };
 
 struct vkft_gguf_sink {
-  FILE *f;
+  vkft_atomic_file *af;
   uint64_t written;
 };
 
@@ -70,7 +70,7 @@ static void put_string(buffer *b, const char *s, uint64_t len) {
 
 int vkft_gguf_writer_create(vkft_gguf_writer **out) {
   *out = calloc(1, sizeof **out);
-  if (!*out) return vkft_error("out of memory");
+  if (!*out) return vkft_error_nomem();
   (*out)->alignment = VKFT_GGUF_DEFAULT_ALIGNMENT;
   return VKFT_OK;
 }
@@ -91,12 +91,12 @@ static int begin_kv(vkft_gguf_writer *w, const char *key, vkft_gguf_type type) {
   if (w->n_kv == w->keys_cap) {
     int64_t cap = w->keys_cap ? w->keys_cap * 2 : 64;
     char **grown = realloc(w->keys, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error("out of memory");
+    if (!grown) return vkft_error_nomem();
     w->keys = grown;
     w->keys_cap = cap;
   }
   w->keys[w->n_kv] = malloc(strlen(key) + 1);
-  if (!w->keys[w->n_kv]) return vkft_error("out of memory");
+  if (!w->keys[w->n_kv]) return vkft_error_nomem();
   strcpy(w->keys[w->n_kv++], key);
   put_string(&w->kv, key, strlen(key));
   put_le(&w->kv, (uint64_t)type, 4);
@@ -235,7 +235,7 @@ int vkft_gguf_add_tensor(vkft_gguf_writer *w, const char *name, vkft_ggml_type t
   if (w->n_tensors == w->tensors_cap) {
     int64_t cap = w->tensors_cap ? w->tensors_cap * 2 : 256;
     tensor_info *grown = realloc(w->tensors, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error("out of memory");
+    if (!grown) return vkft_error_nomem();
     w->tensors = grown;
     w->tensors_cap = cap;
   }
@@ -254,16 +254,16 @@ int vkft_gguf_add_tensor(vkft_gguf_writer *w, const char *name, vkft_ggml_type t
 }
 
 int vkft_gguf_sink_write(vkft_gguf_sink *sink, const void *data, size_t n) {
-  if (n && fwrite(data, 1, n, sink->f) != n) return vkft_error("write failed (disk full?)");
+  if (vkft_atomic_write(sink->af, data, n) != VKFT_OK) return VKFT_ERR;
   sink->written += n;
   return VKFT_OK;
 }
 
-static int write_zeros(FILE *f, uint64_t n) {
+static int write_zeros(vkft_atomic_file *af, uint64_t n) {
   static const uint8_t zeros[64];
   while (n) {
     size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
-    if (fwrite(zeros, 1, k, f) != k) return VKFT_ERR;
+    if (vkft_atomic_write(af, zeros, k) != VKFT_OK) return VKFT_ERR;
     n -= k;
   }
   return VKFT_OK;
@@ -291,7 +291,7 @@ static int build_head(vkft_gguf_writer *w, buffer *head) {
     put_le(head, offset, 8);
     offset += t->size + pad_to(t->size, w->alignment);
   }
-  return head->failed || w->kv.failed ? vkft_error("out of memory") : VKFT_OK;
+  return head->failed || w->kv.failed ? vkft_error_nomem() : VKFT_OK;
 }
 
 int vkft_gguf_writer_save(vkft_gguf_writer *w, const char *path, vkft_gguf_produce_fn produce,
@@ -306,20 +306,17 @@ int vkft_gguf_writer_save(vkft_gguf_writer *w, const char *path, vkft_gguf_produ
     free(head.data);
     return VKFT_ERR;
   }
-  int status = fwrite(head.data, 1, head.len, af.f) == head.len &&
-                       write_zeros(af.f, pad_to(head.len, w->alignment)) == VKFT_OK
-                   ? VKFT_OK
-                   : vkft_error("%s: write failed (disk full?)", path);
+  int status = vkft_atomic_write(&af, head.data, head.len);
+  if (status == VKFT_OK) status = write_zeros(&af, pad_to(head.len, w->alignment));
   free(head.data);
   for (int64_t i = 0; status == VKFT_OK && i < w->n_tensors; i++) {
     const tensor_info *t = &w->tensors[i];
-    vkft_gguf_sink sink = {.f = af.f};
+    vkft_gguf_sink sink = {.af = &af};
     status = produce(user, i, &sink);
     if (status == VKFT_OK && sink.written != t->size)
       status = vkft_error("%s: tensor \"%s\": %llu bytes written, %llu expected", path, t->name,
                           (unsigned long long)sink.written, (unsigned long long)t->size);
-    if (status == VKFT_OK && write_zeros(af.f, pad_to(t->size, w->alignment)) != VKFT_OK)
-      status = vkft_error("%s: write failed (disk full?)", path);
+    if (status == VKFT_OK) status = write_zeros(&af, pad_to(t->size, w->alignment));
   }
   if (status != VKFT_OK) {
     vkft_atomic_abort(&af);

@@ -62,7 +62,9 @@ static int alloc_storage(vkft_backend *be, vkft_tensor *t) {
   size_t bytes = (size_t)vkft_tensor_bytes(t);
   if (!be->dev) {
     t->host = calloc(bytes ? bytes : 1, 1);
-    return t->host ? VKFT_OK : vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for a %zu-byte tensor", bytes);
+    return t->host
+               ? VKFT_OK
+               : vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for a %zu-byte tensor", bytes);
   }
   return vkft_buffer_alloc(be->dev, bytes, &t->buf);
 }
@@ -82,7 +84,8 @@ int vkft_tensor_alloc_quant(vkft_backend *be, vkft_dtype dtype, int64_t n, const
                             vkft_tensor *t) {
   memset(t, 0, sizeof *t);
   if (!vkft_dtype_is_quantized(dtype) || !vkft_bnb4_blocksize_valid(q->blocksize))
-    return vkft_error_with(VKFT_ERR_INTERNAL, "tensor: %s with block size %d is no quantized layout",
+    return vkft_error_with(VKFT_ERR_INTERNAL,
+                           "tensor: %s with block size %d is no quantized layout",
                            vkft_dtype_name(dtype), q->blocksize);
   t->dtype = dtype;
   t->n = n;

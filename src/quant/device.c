@@ -71,8 +71,9 @@ void vkft_bnb4_dequantize_device(vkft_bnb4_type type, const void *bytes, int64_t
     one.numel = start + blocksize < n ? blocksize : n - start;
     one.blocks = 1;
     if (nested) {
-      vkft_bnb4_decode_absmax(w.absmax_q + blk, 1, w.nested_absmax + blk / VKFT_BNB_NESTED_BLOCKSIZE,
-                              1, w.nested_code, offset, &absmax);
+      vkft_bnb4_decode_absmax(w.absmax_q + blk, 1,
+                              w.nested_absmax + blk / VKFT_BNB_NESTED_BLOCKSIZE, 1, w.nested_code,
+                              offset, &absmax);
     } else {
       absmax = w.absmax[blk];
     }

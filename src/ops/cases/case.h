@@ -60,6 +60,7 @@ typedef struct case_tensor {
   /* elements before and after the view in its allocation (unaligned starts, neighbours of a
    * 16-bit view); they hold random bytes that an output must leave untouched */
   int64_t offset, pad;
+  vkft_quant quant; /* a quantized input's layout (data holds its bytes) */
 } case_tensor;
 
 /* One comparison of an output with its reference: elements [first, first + count) of the
@@ -118,6 +119,10 @@ void case_shape(op_case *oc, const char *fmt, ...) VKFT_PRINTF(2, 3);
  * (NULL for scratch, or on failure). */
 void *case_tensor_new(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,
                       case_role role);
+/* A quantized input of n values with layout q: returns its vkft_tensor_bytes() bytes, zeroed,
+ * for the case to fill (with the quantizer's device layout). */
+void *case_quantized(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,
+                     const vkft_quant *q);
 /* A tensor of n values uniform in [lo, hi] rounded to dtype (f32, f16 or bf16): returns the
  * stored values in double, for the reference. */
 double *case_random(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,

@@ -3,8 +3,14 @@
  * fp32-accumulation bound K*u, independent of the data). */
 #include "case.h"
 
+#include "vkft/quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
 enum { A, B, C };
-enum { WITH_BETA = 1, ODD_VIEWS = 2, TINY_WEIGHTS = 4 }; /* d[3] */
+/* d[3]: flags, and for the 4-bit types log2 of the block size in bits 8.. (0: 64) */
+enum { WITH_BETA = 1, ODD_VIEWS = 2, TINY_WEIGHTS = 4, NESTED_SCALES = 8, IDENTITY_A = 16 };
 
 typedef struct matmul_params {
   vkft_matmul_orient orient;
@@ -12,17 +18,50 @@ typedef struct matmul_params {
   float beta;
 } matmul_params;
 
+/* A bitsandbytes 4-bit weight: random values quantized by the bnb-exact quantizer into the
+ * device layout; the reference sees the dequantized values (the same fp32 bits the shader
+ * computes, so the fp32-accumulation bound still applies). */
+static double *bnb4_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t flags) {
+  int shift = (int)(flags >> 8);
+  vkft_quant q = {.blocksize = shift ? 1 << shift : 64, .nested = (flags & NESTED_SCALES) != 0};
+  float *f = malloc((size_t)n * sizeof *f), *deq = malloc((size_t)n * sizeof *deq);
+  double *values = CASE_NEW(oc, double, n);
+  vkft_bnb4_weight w = {0};
+  int status = f && deq && values ? VKFT_OK : vkft_error_nomem();
+  for (int64_t i = 0; status == VKFT_OK && i < n; i++) f[i] = (float)case_uniform(&oc->rng, -1, 1);
+  vkft_bnb4_type type = dtype == VKFT_NF4 ? VKFT_BNB4_NF4 : VKFT_BNB4_FP4;
+  if (status == VKFT_OK)
+    status = vkft_bnb4_weight_quantize(type, q.blocksize, q.nested, VKFT_F32, f, 1, &n, &w);
+  q.offset = w.offset;
+  void *bytes = status == VKFT_OK ? case_quantized(oc, B, "B", dtype, n, &q) : NULL;
+  if (bytes) {
+    vkft_bnb4_pack_device(&w, bytes);
+    vkft_bnb4_dequantize_device(type, bytes, n, q.blocksize, q.nested, q.offset, deq);
+    for (int64_t i = 0; i < n; i++) values[i] = deq[i];
+  }
+  vkft_bnb4_weight_free(&w);
+  free(f), free(deq);
+  if (status != VKFT_OK || !bytes) {
+    oc->failed = 1;
+    return NULL;
+  }
+  return values;
+}
+
 /* The weight operand B (n values) as the op reads it, in storage type `dtype`; returns its exact
- * values for the reference. A quantized type (NF4, FP4, GGUF blocks) adds its case here: random
- * values packed by its quantizer, and the dequantized values returned. */
-static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n, int tiny) {
+ * values for the reference. A quantized type adds its case here: random values packed by its
+ * quantizer, and the dequantized values returned. */
+static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t flags) {
   /* tiny: most f16 values subnormal (below 2^-14), which must not be flushed */
-  double range = tiny ? 1e-4 : 1;
+  double range = flags & TINY_WEIGHTS ? 1e-4 : 1;
   switch (dtype) {
   case VKFT_F32:
   case VKFT_F16:
   case VKFT_BF16:
     return case_random(oc, B, "B", dtype, n, CASE_IN, -range, range);
+  case VKFT_NF4:
+  case VKFT_FP4:
+    return bnb4_operand(oc, dtype, n, flags);
   default:
     vkft_error("matmul: no weight generator for dtype %s", vkft_dtype_name(dtype));
     oc->failed = 1;
@@ -42,17 +81,25 @@ static int setup(op_case *oc) {
   if (!p) return VKFT_ERR;
   int64_t M = c->d[0], N = c->d[1], K = c->d[2], Mc = rows_checked(M, N, K);
   *p = (matmul_params){(vkft_matmul_orient)oc->variant, M, N, K, c->d[3] & WITH_BETA ? 0.5f : 0};
-  case_shape(oc, "%lldx%lldx%lld%s%s%s", (long long)M, (long long)N, (long long)K,
+  char block[16] = "";
+  if (vkft_dtype_is_quantized(c->dtype))
+    snprintf(block, sizeof block, " b%d", c->d[3] >> 8 ? 1 << (int)(c->d[3] >> 8) : 64);
+  case_shape(oc, "%lldx%lldx%lld%s%s%s%s%s", (long long)M, (long long)N, (long long)K,
              p->beta != 0 ? "+C" : "", c->d[3] & ODD_VIEWS ? " @odd" : "",
-             c->d[3] & TINY_WEIGHTS ? " tiny B" : "");
+             c->d[3] & TINY_WEIGHTS ? " tiny B" : "", block, c->d[3] & NESTED_SCALES ? " dq" : "");
   double *a = case_random(oc, A, "A", VKFT_F32, M * K, CASE_IN, -1, 1);
-  double *b = weight_operand(oc, c->dtype, N * K, c->d[3] & TINY_WEIGHTS), *c0 = NULL;
+  if (a && (c->d[3] & IDENTITY_A)) { /* A = I (M = K, NT): C is B's values themselves, exactly */
+    float *stored = oc->t[A].data;
+    for (int64_t i = 0; i < M * K; i++) a[i] = stored[i] = i / K == i % K ? 1.0f : 0.0f;
+  }
+  double *b = weight_operand(oc, c->dtype, N * K, c->d[3]), *c0 = NULL;
   if (p->beta != 0)
     c0 = case_random(oc, C, "C", VKFT_F32, M * N, CASE_OUT, -1, 1);
   else
     case_poisoned(oc, C, "C", M * N); /* with beta = 0, C is written, never read */
   if (c->d[3] & ODD_VIEWS)
-    for (int s = A; s <= C; s++) oc->t[s].offset = 1, oc->t[s].pad = 3;
+    for (int s = A; s <= C; s++)
+      if (!vkft_dtype_is_quantized(oc->t[s].dtype)) oc->t[s].offset = 1, oc->t[s].pad = 3;
   double *ad = CASE_NEW(oc, double, Mc *K), *aa = CASE_NEW(oc, double, Mc *K);
   double *ba = CASE_NEW(oc, double, N *K), *want = CASE_NEW(oc, double, Mc *N);
   double *bound = CASE_NEW(oc, double, Mc *N);
@@ -70,8 +117,13 @@ static int setup(op_case *oc) {
   vkft_ref_matmul_f64(p->orient, ad, b, want, Mc, N, K, 1.0, p->beta);
   vkft_ref_matmul_f64(p->orient, aa, ba, bound, Mc, N, K, 1.0, 0.0);
   for (int64_t i = 0; c0 && i < Mc * N; i++) bound[i] += fabs(p->beta * c0[i]);
-  /* fp32 accumulation of K products plus the beta term: the classic gamma_(K+2) bound */
-  case_expect_part(oc, C, 0, Mc * N, want, bound, (double)(K + 2) * CASE_U * 1.01);
+  /* fp32 accumulation of K products plus the beta term: the classic gamma_(K+2) bound; with
+   * A = I every sum is one exact product: the device's dequantized values must be the
+   * reference's bits */
+  if (c->d[3] & IDENTITY_A)
+    case_expect_part(oc, C, 0, Mc * N, want, CASE_NEW(oc, double, Mc *N), 0);
+  else
+    case_expect_part(oc, C, 0, Mc * N, want, bound, (double)(K + 2) * CASE_U * 1.01);
   oc->flops = 2.0 * M * N * K;
   return case_status(oc);
 }

@@ -65,6 +65,17 @@ void *case_tensor_new(op_case *oc, int slot, const char *name, vkft_dtype dtype,
   return oc->t[slot].data = case_alloc(oc, n, vkft_dtype_size(dtype));
 }
 
+void *case_quantized(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,
+                     const vkft_quant *q) {
+  if (slot < 0 || slot >= CASE_MAX_TENSORS || n < 0 || !vkft_dtype_is_quantized(dtype)) {
+    fail(oc, "bad quantized tensor declaration ", name);
+    return NULL;
+  }
+  oc->t[slot] = (case_tensor){.name = name, .dtype = dtype, .n = n, .role = CASE_IN, .quant = *q};
+  vkft_tensor shape = {.dtype = dtype, .n = n, .quant = *q};
+  return oc->t[slot].data = case_alloc(oc, (int64_t)vkft_tensor_bytes(&shape), 1);
+}
+
 double *case_random(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,
                     case_role role, double lo, double hi) {
   if (dtype != VKFT_F32 && dtype != VKFT_F16 && dtype != VKFT_BF16) {
@@ -168,7 +179,8 @@ static int64_t alloc_elems(const case_tensor *t) {
   return t->offset + t->n + t->pad;
 }
 static size_t alloc_bytes(const case_tensor *t) {
-  return (size_t)alloc_elems(t) * vkft_dtype_size(t->dtype);
+  vkft_tensor shape = {.dtype = t->dtype, .n = alloc_elems(t), .quant = t->quant};
+  return (size_t)vkft_tensor_bytes(&shape);
 }
 
 /* The contents of each allocation: random guard bytes around the case's data. */
@@ -311,14 +323,17 @@ static int run_backend(backend_run *b, int timed_runs, vkft_op_result *r) {
   for (int s = 0; s < CASE_MAX_TENSORS && status == VKFT_OK; s++) {
     const case_tensor *t = &oc->t[s];
     if (!t->name) continue;
-    status = vkft_tensor_alloc(b->be, t->dtype, alloc_elems(t), &b->all[s]);
+    status = vkft_dtype_is_quantized(t->dtype)
+                 ? vkft_tensor_alloc_quant(b->be, t->dtype, t->n, &t->quant, &b->all[s])
+                 : vkft_tensor_alloc(b->be, t->dtype, alloc_elems(t), &b->all[s]);
     if (status == VKFT_OK && t->role == CASE_IN)
       status = vkft_tensor_write(b->be, &b->all[s], b->image[s]);
     b->view[s] = vkft_tensor_view(&b->all[s], t->offset, t->n);
     if (status == VKFT_OK && t->role == CASE_OUT) {
       got[s] = malloc(alloc_bytes(t) ? alloc_bytes(t) : 1);
       again[s] = malloc(alloc_bytes(t) ? alloc_bytes(t) : 1);
-      if (!got[s] || !again[s]) status = vkft_error_with(VKFT_ERR_NOMEM, "op table: out of host memory");
+      if (!got[s] || !again[s])
+        status = vkft_error_with(VKFT_ERR_NOMEM, "op table: out of host memory");
     }
   }
   if (status == VKFT_OK && oc->host_refuses && !vkft_backend_device(b->be)) {

@@ -56,11 +56,34 @@ static const vkft_op_case rows[] = {
     /* f16 weights that are mostly subnormal, on the vector and the scalar path */
     {"matmul_nt", VKFT_F16, {33, 64, 64, 4}, T | S},
     {"matmul_nn", VKFT_F16, {19, 45, 37, 4}, T},
+    /* bitsandbytes 4-bit weights, dequantized as read: block sizes (d[3] >> 8 = log2; 0: 64),
+     * double-quantized scales (8), partial last blocks, odd element counts, blocks spanning
+     * rows, the scalar edges and the vector path; NT (forward) and NN (input gradient) */
+    {"matmul_nt", VKFT_NF4, {64, 64, 64, 0}, T | S},
+    {"matmul_nt", VKFT_NF4, {64, 64, 64, 8}, T | S},
+    {"matmul_nt", VKFT_FP4, {64, 64, 64, 8}, T | S},
+    {"matmul_nn", VKFT_NF4, {40, 128, 64, 9}, T | S},
+    {"matmul_nn", VKFT_FP4, {40, 128, 64, 0}, T},
+    {"matmul_nt", VKFT_NF4, {1, 1, 1, 0}, T},
+    {"matmul_nt", VKFT_NF4, {17, 33, 65, 1 | 5 << 8}, T},
+    {"matmul_nt", VKFT_FP4, {19, 70, 37, 8 | 7 << 8}, T},
+    {"matmul_nt", VKFT_NF4, {130, 520, 68, 8 | 12 << 8}, T},
+    {"matmul_nt", VKFT_NF4, {33, 300, 1000, 8 | 8 << 8}, T},
+    {"matmul_nn", VKFT_NF4, {23, 45, 67, 8 | 6 << 8}, T},
+    {"matmul_nn", VKFT_FP4, {70, 260, 44, 1 | 5 << 8}, T},
+    {"matmul_nn", VKFT_NF4, {64, 256, 130, 8 | 10 << 8}, T},
+    /* A = I: C holds the dequantized weight itself, which must equal the reference's bits */
+    {"matmul_nt", VKFT_NF4, {96, 70, 96, 16 | 8 | 5 << 8}, T},
+    {"matmul_nt", VKFT_FP4, {96, 70, 96, 16 | 8}, T},
+    {"matmul_nt", VKFT_NF4, {64, 33, 64, 16}, T},
     {"matmul_nt", VKFT_F32, {1024, 1024, 1024, 0}, B},
     {"matmul_nt", VKFT_F16, {1024, 1024, 1024, 0}, B},
     {"matmul_nt", VKFT_BF16, {1024, 1024, 1024, 0}, B},
     {"matmul_nn", VKFT_F32, {1024, 1024, 1024, 0}, B},
     {"matmul_nn", VKFT_BF16, {1024, 1024, 1024, 0}, B},
+    {"matmul_nt", VKFT_NF4, {1024, 1024, 1024, 8}, B},
+    {"matmul_nt", VKFT_FP4, {1024, 1024, 1024, 8}, B},
+    {"matmul_nn", VKFT_NF4, {1024, 1024, 1024, 8}, B},
     {"matmul_tn", VKFT_F32, {1024, 1024, 1024, 0}, B},
 
     /* attention d = {T, Hq, Hkv, D}: T = 1, T not a multiple of the rows of an invocation (8 on
