@@ -41,8 +41,9 @@ typedef struct vkft_chat_template_options {
    * the wall clock, so renders repeat (`vkft tokenize --date`, `vkft generate --date`). */
   int year, month, day;
   size_t max_output; /* 0 = 64 MiB; larger renders fail */
-  /* Work budget: loop iterations + macro calls + filter items; 0 = 10 million. A template
-   * past it (e.g. `range(10000000)` loops) fails with an error instead of running on. */
+  /* Work budget: loop iterations + macro calls + items made by range() and filters; 0 = one
+   * million. A template past it (e.g. a `range(10000000)` loop) fails with an error instead
+   * of running on. */
   unsigned long max_steps;
 } vkft_chat_template_options;
 

@@ -88,7 +88,8 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
                     .now_year = o.year,
                     .now_month = o.month,
                     .now_day = o.day,
-                    .max_output = o.max_output};
+                    .max_output = o.max_output,
+                    .max_steps = o.max_steps ? o.max_steps : JINJA_MAX_STEPS};
   jv globals;
   int rc = jv_new_dict(&st, JD_DICT, &globals);
   for (const cJSON *item = context ? context->child : NULL; item && rc == VKFT_OK;

@@ -54,11 +54,18 @@ static void lookup(const jinja_state *st, const char *name, jv *out) {
     *out = jv_undefined(name);
 }
 
-static int count_step(jinja_state *st, int line) {
-  if (++st->steps > JINJA_MAX_STEPS)
-    return jinja_fail(st, line, "template runs too long (more than %d loop iterations and calls)",
-                      JINJA_MAX_STEPS);
+int jinja_count_steps(jinja_state *st, int line, uint64_t n) {
+  if (n > st->max_steps || st->steps > st->max_steps - n)
+    return jinja_fail(st, line,
+                      "template runs too long: more than %llu steps (loop iterations, macro "
+                      "calls, items made by range and filters) in one render",
+                      (unsigned long long)st->max_steps);
+  st->steps += n;
   return VKFT_OK;
+}
+
+static int count_step(jinja_state *st, int line) {
+  return jinja_count_steps(st, line, 1);
 }
 
 /* ---- item and attribute access (Jinja's environment.getitem / getattr) ---- */
@@ -90,6 +97,7 @@ int jinja_getitem(jinja_state *st, int line, jv obj, jv key, jv *out) {
     size_t at = utf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i), used;
     utf8_decode(obj.u.s.p + at, obj.u.s.n - at, &used);
     *out = jv_str_ref(obj.u.s.p + at, used);
+    out->markup = obj.markup; /* Markup.__getitem__ returns Markup */
     return VKFT_OK;
   }
   return VKFT_OK; /* Jinja turns TypeError/LookupError into Undefined */
@@ -119,6 +127,8 @@ int jinja_iterate(jinja_state *st, int line, jv v, jv *out) {
     out->u.list->len = v.u.dict->len;
     return VKFT_OK;
   }
+  case JV_ITER:
+    return jinja_iter_rest(st, v.u.iter, 1, out);
   case JV_STR: {
     size_t used;
     if (jv_new_list(st, 0, out)) return VKFT_ERR;
@@ -180,7 +190,11 @@ static int slice(jinja_state *st, int line, jv obj, const jv bounds[3], int has[
     } else if (jv_list_push(st, list.u.list, obj.u.list->items[i]))
       return VKFT_ERR;
   }
-  if (is_str) return jv_str_from_buf(st, &buf, out);
+  if (is_str) {
+    if (jv_str_from_buf(st, &buf, out)) return VKFT_ERR;
+    out->markup = obj.markup;
+    return VKFT_OK;
+  }
   *out = list;
   return VKFT_OK;
 }
@@ -202,10 +216,14 @@ static int repeat(jinja_state *st, int line, jv seq, int64_t times, jv *out) {
         jinja_buf_free(&buf);
         return jinja_fail(st, line, "%s", vkft_error_message());
       }
-    return jv_str_from_buf(st, &buf, out);
+    unsigned char markup = seq.markup;
+    if (jv_str_from_buf(st, &buf, out)) return VKFT_ERR;
+    out->markup = markup;
+    return VKFT_OK;
   }
   if (seq.u.list->len && (uint64_t)times > JINJA_MAX_RANGE / seq.u.list->len)
     return jinja_fail(st, line, "list repetition too large");
+  if (jinja_count_steps(st, line, (uint64_t)times * seq.u.list->len)) return VKFT_ERR;
   if (jv_new_list(st, 0, out)) return VKFT_ERR;
   out->u.list->is_tuple = seq.u.list->is_tuple;
   for (int64_t i = 0; i < times; i++)
@@ -301,8 +319,15 @@ static int arith(jinja_state *st, int line, int op, jv a, jv b, jv *out) {
       break;
     }
   }
-  if (op == JOP_ADD && a.type == JV_STR && b.type == JV_STR)
-    return arith(st, line, JOP_CONCAT, a, b, out);
+  if (op == JOP_ADD && a.type == JV_STR && b.type == JV_STR) {
+    /* Markup + str and str + Markup escape the plain side and stay Markup (markupsafe) */
+    int markup = a.markup || b.markup;
+    if (markup && !a.markup && jinja_escape(st, a, &a)) return VKFT_ERR;
+    if (markup && !b.markup && jinja_escape(st, b, &b)) return VKFT_ERR;
+    if (arith(st, line, JOP_CONCAT, a, b, out)) return VKFT_ERR;
+    out->markup = (unsigned char)markup;
+    return VKFT_OK;
+  }
   if (op == JOP_ADD && a.type == JV_LIST && b.type == JV_LIST &&
       a.u.list->is_tuple == b.u.list->is_tuple) {
     if (jv_new_list(st, a.u.list->len + b.u.list->len, out)) return VKFT_ERR;
@@ -346,6 +371,15 @@ static int contains(jinja_state *st, int line, jv item, jv container, int *resul
     return VKFT_OK;
   case JV_UNDEFINED:
     return VKFT_OK; /* iterates as empty */
+  case JV_ITER: {   /* `in` consumes a generator up to the match */
+    jv rest;
+    if (jinja_iter_rest(st, container.u.iter, 0, &rest)) return VKFT_ERR;
+    size_t i = 0;
+    while (i < rest.u.list->len && !jv_equal(rest.u.list->items[i], item)) i++;
+    *result = i < rest.u.list->len;
+    container.u.iter->pos += i + (size_t)*result;
+    return VKFT_OK;
+  }
   default:
     return jinja_fail(st, line, "argument of type '%s' is not iterable", jv_type_name(container));
   }

@@ -210,7 +210,9 @@ int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_j
     return jinja_buf_putc(buf, '}');
   }
   case JV_FUNC:
-    return jinja_fail(st, line, "tojson: Object of type function is not JSON serializable");
+  case JV_ITER:
+    return jinja_fail(st, line, "tojson: Object of type %s is not JSON serializable",
+                      jv_type_name(v));
   }
   return VKFT_OK;
 }

@@ -235,6 +235,7 @@ int jv_truthy(jv v) {
   case JV_DICT:
     return v.u.dict->kind != JD_DICT || v.u.dict->len != 0;
   case JV_FUNC:
+  case JV_ITER: /* a generator is truthy even when it would yield nothing */
     return 1;
   }
   return 0;
@@ -276,6 +277,8 @@ int jv_equal(jv a, jv b) {
     return 1;
   case JV_FUNC:
     return a.u.func == b.u.func;
+  case JV_ITER:
+    return a.u.iter == b.u.iter;
   default:
     return 0;
   }
@@ -294,13 +297,15 @@ const char *jv_type_name(jv v) {
   case JV_FLOAT:
     return "float";
   case JV_STR:
-    return "str";
+    return v.markup ? "Markup" : "str";
   case JV_LIST:
     return v.u.list->is_tuple ? "tuple" : "list";
   case JV_DICT:
     return v.u.dict->kind == JD_NAMESPACE ? "Namespace" : "dict";
   case JV_FUNC:
     return "function";
+  case JV_ITER:
+    return jinja_iter_type_name(v.u.iter);
   }
   return "?";
 }
@@ -505,6 +510,10 @@ int jv_write_str(jinja_buf *buf, jv v, int repr) {
   }
   case JV_FUNC:
     return jinja_buf_puts(buf, "<function>");
+  case JV_ITER: /* Python prints "<generator object ... at 0x7f...>": an address, never text
+                 * a template can mean */
+    return vkft_error("cannot print a %s (Jinja2 prints its memory address); use |list",
+                      jinja_iter_type_name(v.u.iter));
   }
   return VKFT_OK;
 }
