@@ -539,7 +539,29 @@ static int eval_filter(jinja_state *st, const jinja_node *n, jv input, jv *out) 
 
 /* ---- expressions ---- */
 
+static int eval_node(jinja_state *st, const jinja_node *n, jv *out);
+
+/* Every nested evaluation (an operand, a filter's input, a macro body) goes through enter():
+ * chains like `x|f|f|f...` or `a and b and c...` parse as deep left-leaning trees, and the
+ * limit keeps their evaluation within the C stack of a worker thread (1 MiB on Windows). */
+static int enter(jinja_state *st, int line) {
+  if (st->depth >= JINJA_MAX_EVAL_DEPTH)
+    return jinja_fail(st, line,
+                      "expression or call chain nested deeper than %d levels (a chain of "
+                      "filters, operators or attributes this long fails in Jinja2 too)",
+                      JINJA_MAX_EVAL_DEPTH);
+  st->depth++;
+  return VKFT_OK;
+}
+
 static int eval(jinja_state *st, const jinja_node *n, jv *out) {
+  if (enter(st, n->line)) return VKFT_ERR;
+  int rc = eval_node(st, n, out);
+  st->depth--;
+  return rc;
+}
+
+static int eval_node(jinja_state *st, const jinja_node *n, jv *out) {
   jv a, b;
   switch (n->kind) {
   case JN_LITERAL:
@@ -680,7 +702,8 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
     if (jv_new_list(st, 0, &kept)) return VKFT_ERR;
     for (size_t i = 0; i < items.u.list->len && rc == VKFT_OK; i++) {
       jv keep;
-      rc = push_scope(st, outer, &st->scope);
+      rc = count_step(st, n->line);
+      if (rc == VKFT_OK) rc = push_scope(st, outer, &st->scope);
       if (rc == VKFT_OK) rc = assign(st, n->a, items.u.list->items[i]);
       if (rc == VKFT_OK) rc = eval(st, n->c, &keep);
       if (rc == VKFT_OK && jv_truthy(keep))
@@ -690,16 +713,21 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
     if (rc) return rc;
     items = kept;
   }
+  /* One loop object advanced in place (as Jinja2's LoopContext is); one scope per iteration,
+   * reused unless a macro defined in the body kept it: a long loop allocates almost nothing. */
   size_t len = items.u.list->len;
+  jv loop;
+  jinja_scope *scope = NULL;
+  if (jv_new_dict(st, JD_LOOP, &loop)) return VKFT_ERR;
+  jv_dict *l = loop.u.dict;
+  const jv *item = items.u.list->items;
   for (size_t i = 0; i < len; i++) {
     if (count_step(st, n->line)) return VKFT_ERR;
-    jv loop;
-    if (push_scope(st, outer, &st->scope) || jv_new_dict(st, JD_LOOP, &loop)) {
-      st->scope = outer;
+    if (scope && !scope->captured)
+      scope->vars->len = 0;
+    else if (push_scope(st, outer, &scope))
       return VKFT_ERR;
-    }
-    jv_dict *l = loop.u.dict;
-    const jv *item = items.u.list->items;
+    st->scope = scope;
     rc = (set_loop_key(st, l, "index", jv_int((int64_t)i + 1)) ||
           set_loop_key(st, l, "index0", jv_int((int64_t)i)) ||
           set_loop_key(st, l, "revindex", jv_int((int64_t)(len - i))) ||
@@ -708,8 +736,8 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
           set_loop_key(st, l, "last", jv_bool(i + 1 == len)) ||
           set_loop_key(st, l, "length", jv_int((int64_t)len)) ||
           set_loop_key(st, l, "depth", jv_int(1)) || set_loop_key(st, l, "depth0", jv_int(0)) ||
-          (i > 0 && set_loop_key(st, l, "previtem", item[i - 1])) ||
-          (i + 1 < len && set_loop_key(st, l, "nextitem", item[i + 1])) ||
+          set_loop_key(st, l, "previtem", i > 0 ? item[i - 1] : jv_undefined(NULL)) ||
+          set_loop_key(st, l, "nextitem", i + 1 < len ? item[i + 1] : jv_undefined(NULL)) ||
           set_var(st, "loop", loop) || assign(st, n->a, item[i]))
              ? VKFT_ERR
              : VKFT_OK;
@@ -727,7 +755,10 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
 static int apply_chain(jinja_state *st, const jinja_node *chain, jv input, jv *out) {
   if (chain->a) {
     jv inner;
-    if (apply_chain(st, chain->a, input, &inner)) return VKFT_ERR;
+    if (enter(st, chain->line)) return VKFT_ERR;
+    int rc = apply_chain(st, chain->a, input, &inner);
+    st->depth--;
+    if (rc) return VKFT_ERR;
     input = inner;
   }
   jinja_args args;
@@ -735,7 +766,16 @@ static int apply_chain(jinja_state *st, const jinja_node *chain, jv input, jv *o
   return jinja_filter(st, chain->line, chain->name, input, &args, out);
 }
 
+static int exec_statement(jinja_state *st, const jinja_node *n);
+
 static int exec_node(jinja_state *st, const jinja_node *n) {
+  if (enter(st, n->line)) return VKFT_ERR;
+  int rc = exec_statement(st, n);
+  st->depth--;
+  return rc;
+}
+
+static int exec_statement(jinja_state *st, const jinja_node *n) {
   jv v;
   switch (n->kind) {
   case JN_BODY:
@@ -775,6 +815,7 @@ static int exec_node(jinja_state *st, const jinja_node *n) {
     fn->kind = JF_MACRO;
     fn->node = n;
     fn->scope = st->scope;
+    st->scope->captured = 1;
     v.type = JV_FUNC;
     v.u.func = fn;
     return set_var(st, n->name, v);
@@ -785,6 +826,7 @@ static int exec_node(jinja_state *st, const jinja_node *n) {
     caller->kind = JF_CALLER;
     caller->node = n;
     caller->scope = st->scope;
+    st->scope->captured = 1;
     if (eval_call(st, n->a, caller, &v)) return VKFT_ERR;
     if (jv_write_str(st->out, v, 0)) return jinja_fail(st, n->line, "%s", vkft_error_message());
     return VKFT_OK;

@@ -15,6 +15,10 @@
 enum {
   JINJA_MAX_NESTING = 200,      /* parser recursion (expressions and blocks) */
   JINJA_MAX_CALL_DEPTH = 100,   /* macro calls inside macro calls */
+  JINJA_MAX_EVAL_DEPTH = 1000,  /* nested evaluations (statements, operands, filter inputs):
+                                 * ~300 bytes of C stack each, see eval.c's enter() */
+  JINJA_MAX_VALUE_DEPTH = 1000, /* lists/dicts inside lists/dicts when printed or compared
+                                 * (Python's repr fails near its recursion limit of 1000) */
   JINJA_MAX_RANGE = 10000000,   /* items a range() may produce */
   JINJA_MAX_STEPS = 1000000,    /* default work budget per render (loop iterations, macro calls,
                                  * items made by range and filters): real templates need a few
@@ -242,6 +246,7 @@ int jinja_parse(const jinja_tokens *tokens, const char *name, jinja_arena *arena
 struct jinja_scope {
   jinja_scope *parent;
   jv_dict *vars;
+  int captured; /* a macro or caller block keeps it: never reused */
 };
 
 typedef struct jinja_state {
@@ -251,7 +256,7 @@ typedef struct jinja_state {
   jinja_buf *out;
   jinja_scope *scope;
   jv_dict *globals; /* the context's variables */
-  int call_depth;
+  int call_depth, depth;
   uint64_t steps;
   int now_year, now_month, now_day; /* what strftime_now() sees */
   size_t max_output;
