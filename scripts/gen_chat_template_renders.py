@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Renders every real chat template in tests/data/templates/ for every conversation in
-tests/data/chat_conversations.json with Python Jinja2 set up the way transformers'
-apply_chat_template sets it up, and writes tests/data/chat_renders.jsonl, which
+tests/data/chat_conversations.json, and every expression case of
+tests/data/chat_template_cases.json against its context, with Python Jinja2 set up the way
+transformers' apply_chat_template sets it up, and writes tests/data/chat_renders.jsonl, which
 tests/test_chat_template_real.c compares vkft's renders with (the test needs no Python).
 
 The environment follows transformers' src/transformers/utils/chat_template_utils.py
@@ -35,6 +36,7 @@ import jinja2.sandbox
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TEMPLATES = os.path.join(ROOT, "tests", "data", "templates")
 CONVERSATIONS = os.path.join(ROOT, "tests", "data", "chat_conversations.json")
+CASES = os.path.join(ROOT, "tests", "data", "chat_template_cases.json")
 OUTPUT = os.path.join(ROOT, "tests", "data", "chat_renders.jsonl")
 FIXED_DATE = datetime.datetime(2024, 7, 26)
 
@@ -96,6 +98,13 @@ def render(env, source, case, shared, prompt):
         return {"error": "%s: %s" % (type(e).__name__, e)}
 
 
+def render_case(env, source, context):
+    try:
+        return {"output": env.from_string(source).render(**context)}
+    except Exception as e:
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+
+
 def main():
     with open(CONVERSATIONS, encoding="utf-8") as f:
         shared = json.load(f)
@@ -118,11 +127,20 @@ def main():
                 record = {"template": name, "case": case["id"], "prompt": prompt}
                 record.update(render(env, source, case, shared, prompt))
                 lines.append(record)
+    with open(CASES, encoding="utf-8") as f:
+        cases = json.load(f)
+    for source in cases["cases"]:
+        record = {"source": source}
+        record.update(render_case(env, source, cases["context"]))
+        lines.append(record)
     with open(OUTPUT, "w", encoding="utf-8", newline="\n") as f:
         for record in lines:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     errors = sum(1 for r in lines[1:] if "error" in r)
-    print("%d templates, %d renders (%d raise) -> %s" % (len(names), len(lines) - 1, errors, OUTPUT))
+    print(
+        "%d templates and %d expression cases, %d renders (%d raise) -> %s"
+        % (len(names), len(cases["cases"]), len(lines) - 1, errors, OUTPUT)
+    )
 
 
 if __name__ == "__main__":

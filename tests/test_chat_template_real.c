@@ -1,8 +1,10 @@
 /* Real chat templates against Jinja2: every template in tests/data/templates (Llama 3.x,
  * Mistral, Qwen, Gemma, Phi, DeepSeek, Command-R, Hermes, Functionary, Granite, gpt-oss,
  * Kimi, ...; sources in tests/data/templates/SOURCES.md) rendered for every conversation of
- * tests/data/chat_conversations.json must give byte for byte what Python Jinja2, set up as
- * transformers' apply_chat_template sets it up, gave (tests/data/chat_renders.jsonl, made by
+ * tests/data/chat_conversations.json, and every expression case of
+ * tests/data/chat_template_cases.json (the quirks: lazy generators, Markup, the sandbox,
+ * tojson options, ...), must give byte for byte what Python Jinja2, set up as transformers'
+ * apply_chat_template sets it up, gave (tests/data/chat_renders.jsonl, made by
  * scripts/gen_chat_template_renders.py). A render that raised in Jinja2 must fail in vkft —
  * never render text — and a raise_exception() message must come through. */
 #include "vkft/chat_template.h"
@@ -105,17 +107,49 @@ static int render_record(const vkft_chat_template *t, const cJSON *shared, const
   return rc;
 }
 
-/* One stored outcome: the same text, or an error where Jinja2 raised. */
+/* Compares a render (rc, got) with the stored outcome: the same text, or an error where
+ * Jinja2 raised. */
+static int same_outcome(const char *what, int rc, const char *got, const cJSON *record) {
+  const cJSON *want = cJSON_GetObjectItemCaseSensitive(record, "output");
+  const cJSON *want_error = cJSON_GetObjectItemCaseSensitive(record, "error");
+  int ok;
+  if (!cJSON_IsString(want) && !cJSON_IsString(want_error)) {
+    fprintf(stderr, "  %s: malformed record\n", what);
+    return 0;
+  }
+  if (cJSON_IsString(want)) {
+    ok = rc == VKFT_OK && strcmp(got, want->valuestring) == 0;
+    if (rc != VKFT_OK)
+      fprintf(stderr, "  %s: failed: %s\n", what, vkft_error_message());
+    else if (!ok)
+      show_difference(what, got, want->valuestring);
+  } else {
+    /* raise_exception(message) raises TemplateError(message): vkft must report the message;
+     * a sandbox refusal must say so in Jinja2's words */
+    const char *msg = want_error->valuestring, *raised = "TemplateError: ";
+    char words[512] = "";
+    if (strncmp(msg, raised, strlen(raised)) == 0)
+      snprintf(words, sizeof words, "%s", msg + strlen(raised));
+    else if (strncmp(msg, "SecurityError: ", 15) == 0)
+      snprintf(words, sizeof words, "%.*s", (int)strcspn(msg, "."), msg);
+    ok = rc == VKFT_ERR && vkft_error_message()[0] && strstr(vkft_error_message(), words);
+    if (rc == VKFT_OK)
+      fprintf(stderr, "  %s: rendered, but Jinja2 raised %s\n", what, msg);
+    else if (!ok)
+      fprintf(stderr, "  %s: error \"%s\", Jinja2 raised %s\n", what, vkft_error_message(), msg);
+  }
+  return ok;
+}
+
+/* One real-template record: a conversation through apply_chat_template's context. */
 static int check_record(template_tally *tt, const cJSON *shared, const cJSON *record) {
   const char *case_id = cJSON_GetObjectItemCaseSensitive(record, "case")->valuestring;
   int prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "prompt"));
-  const cJSON *want = cJSON_GetObjectItemCaseSensitive(record, "output");
-  const cJSON *want_error = cJSON_GetObjectItemCaseSensitive(record, "error");
   const cJSON *c = find_case(cJSON_GetObjectItemCaseSensitive(shared, "cases"), case_id);
   char what[256];
   snprintf(what, sizeof what, "%s [%s%s]", tt->name, case_id, prompt ? ", prompt" : "");
-  if (!c || (!cJSON_IsString(want) && !cJSON_IsString(want_error))) {
-    fprintf(stderr, "  %s: malformed record\n", what);
+  if (!c) {
+    fprintf(stderr, "  %s: no such conversation\n", what);
     return 0;
   }
   if (!tt->t) { /* Jinja2 parsed every template: a parse failure is a vkft bug */
@@ -125,25 +159,23 @@ static int check_record(template_tally *tt, const cJSON *shared, const cJSON *re
   char *got = NULL;
   vkft_error_clear();
   int rc = render_record(tt->t, shared, c, prompt, &got);
-  int ok;
-  if (cJSON_IsString(want)) {
-    ok = rc == VKFT_OK && strcmp(got, want->valuestring) == 0;
-    if (rc != VKFT_OK)
-      fprintf(stderr, "  %s: failed: %s\n", what, vkft_error_message());
-    else if (!ok)
-      show_difference(what, got, want->valuestring);
-  } else {
-    /* raise_exception(message) raises TemplateError(message): vkft must report the message */
-    const char *msg = want_error->valuestring, *prefix = "TemplateError: ";
-    int raised = strncmp(msg, prefix, strlen(prefix)) == 0;
-    ok = rc == VKFT_ERR && vkft_error_message()[0] &&
-         (!raised || strstr(vkft_error_message(), msg + strlen(prefix)) != NULL);
-    if (rc == VKFT_OK)
-      fprintf(stderr, "  %s: rendered, but Jinja2 raised %s\n", what, msg);
-    else if (!ok)
-      fprintf(stderr, "  %s: error \"%s\", Jinja2 raised %s\n", what, vkft_error_message(), msg);
-  }
+  int ok = same_outcome(what, rc, got, record);
   free(got);
+  return ok;
+}
+
+/* One expression case: its source against the cases' context (a parse error counts as the
+ * error Jinja2 raised at compile time). */
+static int check_source(const cJSON *context, const cJSON *record) {
+  const char *source = cJSON_GetObjectItemCaseSensitive(record, "source")->valuestring;
+  vkft_chat_template *t = NULL;
+  char *got = NULL;
+  vkft_error_clear();
+  int rc = vkft_chat_template_parse(source, "case", &t);
+  if (rc == VKFT_OK) rc = vkft_chat_template_render(t, context, &got, NULL);
+  int ok = same_outcome(source, rc, got, record);
+  free(got);
+  vkft_chat_template_free(t);
   return ok;
 }
 
@@ -159,14 +191,25 @@ int main(void) {
     free(renders);
     return check_summary();
   }
+  cJSON *cases = read_json(DATA "/chat_template_cases.json");
+  CHECKF(cases != NULL, "chat_template_cases.json does not parse");
+  const cJSON *context = cJSON_GetObjectItemCaseSensitive(cases, "context");
   template_tally *tallies = calloc(MAX_TEMPLATES, sizeof *tallies);
-  int n_templates = 0, records = 0, matched = 0, raised = 0;
+  int n_templates = 0, records = 0, matched = 0, raised = 0, n_cases = 0, cases_ok = 0;
   for (char *line = renders, *next; line && *line; line = next) {
     next = strchr(line, '\n');
     if (next) *next++ = 0;
     cJSON *record = cJSON_Parse(line);
     CHECKF(record != NULL, "chat_renders.jsonl: a line does not parse");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(record, "template");
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(record, "source"))) {
+      int ok = check_source(context, record);
+      CHECKF(ok, "expression case %d differs from Jinja2", n_cases);
+      n_cases++;
+      cases_ok += ok;
+      cJSON_Delete(record);
+      continue;
+    }
     if (!cJSON_IsString(name)) { /* the header: which Jinja2 made the renders */
       const cJSON *jinja = cJSON_GetObjectItemCaseSensitive(record, "jinja2");
       if (cJSON_IsString(jinja)) printf("reference: Jinja2 %s\n", jinja->valuestring);
@@ -197,9 +240,12 @@ int main(void) {
   /* a truncated or emptied data file must not pass quietly */
   CHECKF(n_templates >= 50 && records >= 50 * 40, "only %d templates, %d renders", n_templates,
          records);
+  CHECKF(n_cases >= 50, "only %d expression cases", n_cases);
   printf("real chat templates: %d/%d render every case exactly as Jinja2 does "
          "(%d/%d renders, %d of them errors)\n",
          exact, n_templates, matched, records, raised);
+  printf("expression cases: %d/%d give Jinja2's outcome\n", cases_ok, n_cases);
+  cJSON_Delete(cases);
   free(tallies);
   free(renders);
   cJSON_Delete(shared);

@@ -189,9 +189,20 @@ static int filter_tojson(jinja_state *st, int line, jv v, const jinja_args *args
   jv arg;
   style.ensure_ascii = bool_arg(args, 0, "ensure_ascii", 0);
   if (jinja_arg(args, 1, "indent", &arg) && arg.type != JV_NONE) {
-    if (arg.type != JV_INT || arg.u.i < 0 || arg.u.i > 64)
-      return jinja_fail(st, line, "tojson: indent must be a small non-negative int");
-    style.indent = (int)arg.u.i;
+    /* json.dumps: an int is that many spaces (negative: none), a str is used as is */
+    if (arg.type == JV_STR) {
+      style.indent_text = arg;
+    } else if (arg.type == JV_INT || arg.type == JV_BOOL) {
+      int64_t n = arg.u.i < 0 ? 0 : arg.u.i;
+      if (n > 1024) return jinja_fail(st, line, "tojson: indent %lld is too large", (long long)n);
+      char *spaces = jinja_arena_alloc(&st->arena, (size_t)n + 1);
+      if (!spaces) return jinja_fail(st, line, "out of memory");
+      memset(spaces, ' ', (size_t)n);
+      style.indent_text = jv_str_ref(spaces, (size_t)n);
+    } else
+      return jinja_fail(st, line, "tojson: indent must be an int or a str, not %s",
+                        jv_type_name(arg));
+    style.indent = 0;
     style.item_sep = ",";
   }
   if (jinja_arg(args, 2, "separators", &arg) && arg.type != JV_NONE) {

@@ -302,7 +302,8 @@ uint32_t utf8_decode(const char *p, size_t n, size_t *used);
 /* ---- JSON (jinja_json.c) ---- */
 int jv_from_cjson(jinja_state *st, const cJSON *json, jv *out);
 typedef struct jinja_json_style {
-  int indent; /* < 0: single line */
+  int indent;     /* < 0: single line; else a newline and depth x indent_text per item */
+  jv indent_text; /* JV_STR: json.dumps(indent=N) is N spaces, indent="\t" the string */
   int ensure_ascii, sort_keys;
   const char *item_sep, *key_sep;
 } jinja_json_style;
