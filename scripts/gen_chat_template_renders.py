@@ -117,6 +117,8 @@ def main():
             "jinja2": version("jinja2"),
             "markupsafe": version("markupsafe"),
             "strftime_now_date": FIXED_DATE.strftime("%Y-%m-%d"),
+            "templates": len(names),
+            "renders": 0,
         }
     ]
     for name in names:
@@ -133,6 +135,7 @@ def main():
         record = {"source": source}
         record.update(render_case(env, source, cases["context"]))
         lines.append(record)
+    lines[0]["renders"] = len(lines) - 1  # the test checks these counts: no silent truncation
     with open(OUTPUT, "w", encoding="utf-8", newline="\n") as f:
         for record in lines:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")

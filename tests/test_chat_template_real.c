@@ -196,6 +196,7 @@ int main(void) {
   const cJSON *context = cJSON_GetObjectItemCaseSensitive(cases, "context");
   template_tally *tallies = calloc(MAX_TEMPLATES, sizeof *tallies);
   int n_templates = 0, records = 0, matched = 0, raised = 0, n_cases = 0, cases_ok = 0;
+  int want_templates = -1, want_renders = -1;
   for (char *line = renders, *next; line && *line; line = next) {
     next = strchr(line, '\n');
     if (next) *next++ = 0;
@@ -210,9 +211,13 @@ int main(void) {
       cJSON_Delete(record);
       continue;
     }
-    if (!cJSON_IsString(name)) { /* the header: which Jinja2 made the renders */
+    if (!cJSON_IsString(name)) { /* the header: which Jinja2 made the renders, how many */
       const cJSON *jinja = cJSON_GetObjectItemCaseSensitive(record, "jinja2");
       if (cJSON_IsString(jinja)) printf("reference: Jinja2 %s\n", jinja->valuestring);
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "templates");
+      const cJSON *r = cJSON_GetObjectItemCaseSensitive(record, "renders");
+      want_templates = cJSON_IsNumber(t) ? t->valueint : -1;
+      want_renders = cJSON_IsNumber(r) ? r->valueint : -1;
       cJSON_Delete(record);
       continue;
     }
@@ -238,8 +243,9 @@ int main(void) {
     vkft_chat_template_free(tallies[i].t);
   }
   /* a truncated or emptied data file must not pass quietly */
-  CHECKF(n_templates >= 50 && records >= 50 * 40, "only %d templates, %d renders", n_templates,
-         records);
+  CHECKF(n_templates == want_templates && records + n_cases == want_renders && n_templates >= 10,
+         "%d templates and %d renders, the generator wrote %d and %d", n_templates,
+         records + n_cases, want_templates, want_renders);
   CHECKF(n_cases >= 50, "only %d expression cases", n_cases);
   printf("real chat templates: %d/%d render every case exactly as Jinja2 does "
          "(%d/%d renders, %d of them errors)\n",
