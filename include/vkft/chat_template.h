@@ -15,7 +15,12 @@
  * expressions, the common filters, tests, str/dict/list methods and the globals range,
  * namespace, dict, raise_exception and strftime_now. Anything else (an unknown filter, test,
  * statement or method) fails with a message naming it and the template line; rendering never
- * guesses. Errors are values: functions return VKFT_OK or VKFT_ERR with vkft_error_message(). */
+ * guesses. Jinja2's quirks are transformers' too and are kept: map/select/... return one-pass
+ * generators (truthy, no length, refused by tojson), |safe makes a Markup that HTML-escapes
+ * what `+` adds to it, and the sandbox refuses list/dict mutators (append, pop, update, ...).
+ * A template that raises in transformers fails here. Renders are bounded: nesting depth, a
+ * work budget (max_steps) and an output size (max_output) end a runaway template with an
+ * error. Errors are values: functions return VKFT_OK or VKFT_ERR with vkft_error_message(). */
 #ifndef VKFT_CHAT_TEMPLATE_H
 #define VKFT_CHAT_TEMPLATE_H
 

@@ -343,7 +343,8 @@ int jinja_str_split(jinja_state *st, int line, jv s, const jv *sep, int64_t maxs
                     int from_right, jv *out);
 int64_t jinja_str_find(jv s, jv sub, int from_right); /* code point index or -1 */
 
-/* ---- evaluator (jinja_eval.c) ---- */
+/* ---- evaluator (eval.c; access.c) ---- */
+int jinja_undefined_error(const jinja_state *st, int line, jv v); /* "'x' is undefined" */
 int jinja_render_root(jinja_state *st, const jinja_node *root);
 /* Helpers shared with the filters: item access like Jinja's environment.getitem/getattr. */
 int jinja_getattr(jinja_state *st, int line, jv obj, const char *name, jv *out);

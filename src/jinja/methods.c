@@ -194,7 +194,7 @@ static const char *const list_mutators[] = {"append", "clear",   "extend", "inse
 static const char *const dict_mutators[] = {"clear",      "pop",    "popitem",
                                             "setdefault", "update", NULL};
 
-static int is_mutator(const char *name, const char *const *mutators) {
+static int in_names(const char *name, const char *const *mutators) {
   for (int i = 0; mutators[i]; i++)
     if (is(name, mutators[i])) return 1;
   return 0;
@@ -216,7 +216,7 @@ static int dict_method(jinja_state *st, int line, jv d, const char *name, const 
   }
   if (dict->kind != JD_DICT)
     return jinja_fail(st, line, "unsupported method '%s' on %s", name, jv_type_name(d));
-  if (is_mutator(name, dict_mutators)) return refuse_mutation(st, line, d, name);
+  if (in_names(name, dict_mutators)) return refuse_mutation(st, line, d, name);
   if (is(name, "get")) {
     jv key, fallback = jv_none();
     if (!jinja_arg(args, 0, "key", &key)) return jinja_fail(st, line, "get() needs a key");
@@ -239,7 +239,7 @@ static int dict_method(jinja_state *st, int line, jv d, const char *name, const 
 static int list_method(jinja_state *st, int line, jv l, const char *name, const jinja_args *args,
                        jv *out) {
   jv a;
-  if (!l.u.list->is_tuple && is_mutator(name, list_mutators))
+  if (!l.u.list->is_tuple && in_names(name, list_mutators))
     return refuse_mutation(st, line, l, name);
   if (is(name, "index") || is(name, "count")) {
     if (!jinja_arg(args, 0, NULL, &a)) return jinja_fail(st, line, "%s() takes one argument", name);
@@ -262,7 +262,7 @@ static int markup_method(jinja_state *st, int line, jv s, const char *name, cons
   static const char *const wrapped[] = {"strip",  "lstrip",     "rstrip",  "upper", "lower",
                                         "title",  "capitalize", "replace", "split", "rsplit",
                                         "format", "join",       NULL};
-  if (!is_mutator(name, wrapped)) return str_method(st, line, s, name, args, out);
+  if (!in_names(name, wrapped)) return str_method(st, line, s, name, args, out);
   jinja_args esc = *args;
   size_t n = args->npos + args->nkw;
   jv *values = jinja_arena_alloc(&st->arena, (n + 1) * sizeof *values);
