@@ -822,6 +822,46 @@ static void test_loading(void) {
   cJSON_Delete(ctx);
 }
 
+/* The context every command renders with: tools/documents None when absent (a template that
+ * loops over them fails as in transformers), kwargs over special tokens, messages and
+ * add_generation_prompt not overridable; and the date option. */
+static void test_context(void) {
+  cJSON *messages = cJSON_Parse("[{\"role\":\"user\",\"content\":\"hi\"}]");
+  cJSON *special = cJSON_Parse("{\"bos_token\":\"<s>\",\"eos_token\":\"</s>\"}");
+  cJSON *kwargs = cJSON_Parse("{\"eos_token\":\"<E>\",\"messages\":5,\"enable_thinking\":false,"
+                              "\"add_generation_prompt\":false}");
+  vkft_chat_inputs in = {.messages = messages,
+                         .add_generation_prompt = 1,
+                         .special_tokens = special,
+                         .kwargs = kwargs};
+  cJSON *ctx = NULL;
+  CHECK(vkft_chat_template_context(&in, &ctx) == VKFT_OK);
+  vkft_chat_template *t;
+  CHECK(vkft_chat_template_parse("{{ tools is none }} {{ documents is none }} {{ bos_token }}"
+                                 "{{ eos_token }} {{ messages|length }} {{ enable_thinking }} "
+                                 "{{ add_generation_prompt }}",
+                                 "ctx", &t) == VKFT_OK);
+  char *out = NULL;
+  CHECK(vkft_chat_template_render(t, ctx, &out, NULL) == VKFT_OK);
+  CHECKF(out && strcmp(out, "True True <s><E> 1 False True") == 0, "got %s", out ? out : "");
+  free(out);
+  vkft_chat_template_free(t);
+  CHECK(vkft_chat_template_parse("{% for t in tools %}{% endfor %}", "loop", &t) == VKFT_OK);
+  CHECK(vkft_chat_template_render(t, ctx, &out, NULL) == VKFT_ERR);
+  CHECK(strstr(vkft_error_message(), "'NoneType' object is not iterable") != NULL);
+  vkft_chat_template_free(t);
+  cJSON_Delete(ctx);
+  in.tools = special; /* not a list */
+  CHECK(vkft_chat_template_context(&in, &ctx) == VKFT_ERR && ctx == NULL);
+  cJSON_Delete(messages);
+  cJSON_Delete(special);
+  cJSON_Delete(kwargs);
+  vkft_chat_template_options o = {0};
+  CHECK(vkft_chat_template_parse_date("2024-02-29", &o) == VKFT_OK && o.day == 29);
+  CHECK(vkft_chat_template_parse_date("2025-02-29", &o) == VKFT_ERR);
+  CHECK(vkft_chat_template_parse_date("2025-1-5x", &o) == VKFT_ERR);
+}
+
 int main(void) {
   static const vector_file files[] = {{"llama3.chat.jsonl", "llama3", 23},
                                       {"qwen3.chat.jsonl", "qwen3", 27}};
@@ -830,6 +870,7 @@ int main(void) {
   test_errors();
   test_builtins();
   test_loading();
+  test_context();
   test_chains();
   test_budget();
   test_data_errors();
