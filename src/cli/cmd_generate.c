@@ -180,7 +180,8 @@ int vkft_cmd_generate(int argc, char **argv) {
     } else if (!strcmp(opt, "--chat-template")) {
       chat_template = value;
     } else if (!strcmp(opt, "--date")) {
-      status = vkft_chat_template_parse_date(value, &chat_options);
+      if (vkft_chat_template_parse_date(value, &chat_options))
+        status = vkft_error_prefix("%s", opt);
     } else if (!strcmp(opt, "--max-new-tokens")) {
       status = cli_int_option(opt, value, 1, 1 << 24, &max_new);
     } else if (!strcmp(opt, "--temperature")) { /* 0: greedy */

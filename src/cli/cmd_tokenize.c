@@ -296,7 +296,7 @@ int vkft_cmd_tokenize(int argc, char **argv) {
       template_name = argv[++i];
     else if (!strcmp(argv[i], "--date") && i + 1 < argc) {
       if (vkft_chat_template_parse_date(argv[++i], &options) != VKFT_OK) {
-        fprintf(stderr, "vkft: tokenize: %s\n", vkft_error_message());
+        fprintf(stderr, "vkft: tokenize: --date: %s\n", vkft_error_message());
         return 2;
       }
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
