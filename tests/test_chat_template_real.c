@@ -1,15 +1,22 @@
-/* Real chat templates against Jinja2: every template in tests/data/templates (Llama 3.x,
- * Mistral, Qwen, Gemma, Phi, DeepSeek, Command-R, Hermes, Functionary, Granite, gpt-oss,
- * Kimi, ...; sources in tests/data/templates/SOURCES.md) rendered for every conversation of
- * tests/data/chat_conversations.json, and every expression case of
+/* Real chat templates against Jinja2: the templates of llama.cpp's models/templates folder
+ * (Llama 3.x, Mistral, Qwen, DeepSeek, Phi, Hermes, Functionary, Granite, gpt-oss, Kimi, GLM,
+ * MiniMax, ...; which ones and where they come from: tests/data/chat_templates.md) rendered for
+ * every conversation of tests/data/chat_conversations.json, and every expression case of
  * tests/data/chat_template_cases.json (the quirks: lazy generators, Markup, the sandbox,
  * tojson options, ...), must give byte for byte what Python Jinja2, set up as transformers'
  * apply_chat_template sets it up, gave (tests/data/chat_renders.jsonl, made by
  * scripts/gen_chat_template_renders.py). A render that raised in Jinja2 must fail in vkft —
- * never render text — and a raise_exception() message must come through. */
+ * never render text — and a raise_exception() message must come through.
+ *
+ * The templates are not in this repository: `scripts/setup.sh test` checks them out of the
+ * llama.cpp copy that the npm package node-llama-cpp ships, into $VKFT_LLAMA_CPP_DIR (default: the
+ * build's VKFT_LLAMA_CPP_DIR, .deps/llama.cpp). Each one must have the SHA-256 stored with the
+ * renders. Without the folder the template renders are skipped (a failure under CI=true); the
+ * expression cases need nothing and always run. */
 #include "vkft/chat_template.h"
 
 #include "check.h"
+#include "sha256.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 
@@ -18,6 +25,17 @@
 #include <string.h>
 
 #define DATA VKFT_SOURCE_DIR "/tests/data"
+#ifndef VKFT_LLAMA_CPP_DIR
+#define VKFT_LLAMA_CPP_DIR VKFT_SOURCE_DIR "/.deps/llama.cpp"
+#endif
+
+/* $VKFT_LLAMA_CPP_DIR (else the build's default) + /models/templates */
+static const char *templates_dir(void) {
+  static char dir[2048];
+  const char *env = getenv("VKFT_LLAMA_CPP_DIR");
+  snprintf(dir, sizeof dir, "%s/models/templates", env && *env ? env : VKFT_LLAMA_CPP_DIR);
+  return dir;
+}
 
 static cJSON *read_json(const char *path) {
   char *text = NULL;
@@ -48,24 +66,52 @@ static void show_difference(const char *what, const char *got, const char *want)
 
 typedef struct template_tally {
   char name[128];
-  vkft_chat_template *t; /* NULL when it did not parse */
-  char parse_error[512];
+  vkft_chat_template *t; /* NULL when it was not loaded: no folder, or a problem */
   int renders, matched;
 } template_tally;
 
 enum { MAX_TEMPLATES = 128 };
 
-static template_tally *tally_for(template_tally *tallies, int *count, const char *name) {
+/* Loads the template file `name` of dir after checking that it has the bytes the renders were
+ * made from (sha256: the renders' name -> SHA-256 map). A problem is one failure here, not one
+ * per render. */
+static void load_template(template_tally *t, const char *dir, const cJSON *sha256) {
+  char path[2560], got[65], problem[1024] = "";
+  snprintf(path, sizeof path, "%s/%s", dir, t->name);
+  const cJSON *want = cJSON_GetObjectItemCaseSensitive(sha256, t->name);
+  char *text = NULL;
+  size_t size = 0;
+  if (!cJSON_IsString(want)) {
+    snprintf(problem, sizeof problem, "chat_renders.jsonl has no SHA-256 for it");
+  } else if (vkft_file_read(path, &text, &size) != VKFT_OK) {
+    snprintf(problem, sizeof problem,
+             "%s (the renders were made from another llama.cpp: run scripts/setup.sh test)",
+             vkft_error_message());
+  } else if (sha256_hex(text, size, got), strcmp(got, want->valuestring) != 0) {
+    snprintf(problem, sizeof problem,
+             "%s has SHA-256 %s, the renders were made from %s: this llama.cpp is not the one "
+             "of the node-llama-cpp version scripts/setup.sh installs (see "
+             "tests/data/chat_templates.md); run scripts/setup.sh test, or regenerate the renders",
+             path, got, want->valuestring);
+  } else if (vkft_chat_template_load(path, NULL, &t->t) != VKFT_OK) {
+    /* Jinja2 compiled every rendered template: a parse failure is a vkft bug */
+    snprintf(problem, sizeof problem, "does not parse: %s", vkft_error_message());
+  }
+  free(text);
+  CHECKF(!problem[0], "%s: %s", t->name, problem);
+}
+
+/* The tally of template `name`, made (and its template loaded, when dir is not NULL) on first
+ * use; NULL when there are too many. */
+static template_tally *tally_for(template_tally *tallies, int *count, const char *name,
+                                 const char *dir, const cJSON *sha256) {
   for (int i = 0; i < *count; i++)
     if (strcmp(tallies[i].name, name) == 0) return &tallies[i];
   if (*count == MAX_TEMPLATES) return NULL;
   template_tally *t = &tallies[(*count)++];
   memset(t, 0, sizeof *t);
   snprintf(t->name, sizeof t->name, "%s", name);
-  char path[1024];
-  snprintf(path, sizeof path, "%s/templates/%s", DATA, name);
-  if (vkft_chat_template_load(path, NULL, &t->t))
-    snprintf(t->parse_error, sizeof t->parse_error, "%s", vkft_error_message());
+  if (dir) load_template(t, dir, sha256);
   return t;
 }
 
@@ -152,10 +198,7 @@ static int check_record(template_tally *tt, const cJSON *shared, const cJSON *re
     fprintf(stderr, "  %s: no such conversation\n", what);
     return 0;
   }
-  if (!tt->t) { /* Jinja2 parsed every template: a parse failure is a vkft bug */
-    fprintf(stderr, "  %s: does not parse: %s\n", what, tt->parse_error);
-    return 0;
-  }
+  if (!tt->t) return 0; /* its problem was reported once, when it was loaded */
   char *got = NULL;
   vkft_error_clear();
   int rc = render_record(tt->t, shared, c, prompt, &got);
@@ -179,6 +222,52 @@ static int check_source(const cJSON *context, const cJSON *record) {
   return ok;
 }
 
+/* The state of one pass over chat_renders.jsonl. */
+typedef struct renders_run {
+  const cJSON *shared, *context;
+  const char *dir; /* the templates folder; NULL when it is missing (template renders skipped) */
+  cJSON *sha256;   /* the header's template name -> SHA-256 */
+  template_tally *tallies;
+  int n_templates, records, matched, raised, n_cases, cases_ok;
+  int want_templates, want_renders;
+} renders_run;
+
+/* One line of chat_renders.jsonl: the header, a template render or an expression case. */
+static void check_line(renders_run *r, cJSON *record) {
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(record, "template");
+  if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(record, "source"))) {
+    int ok = check_source(r->context, record);
+    CHECKF(ok, "expression case %d differs from Jinja2", r->n_cases);
+    r->n_cases++;
+    r->cases_ok += ok;
+  } else if (!cJSON_IsString(name)) { /* the header: which Jinja2 and llama.cpp, how many */
+    const cJSON *jinja = cJSON_GetObjectItemCaseSensitive(record, "jinja2");
+    const cJSON *commit = cJSON_GetObjectItemCaseSensitive(record, "llama_cpp_commit");
+    printf("reference: Jinja2 %s, llama.cpp commit %s\n",
+           cJSON_IsString(jinja) ? jinja->valuestring : "?",
+           cJSON_IsString(commit) ? commit->valuestring : "?");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "templates");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(record, "renders");
+    r->want_templates = cJSON_IsNumber(t) ? t->valueint : -1;
+    r->want_renders = cJSON_IsNumber(n) ? n->valueint : -1;
+    cJSON_Delete(r->sha256);
+    r->sha256 = cJSON_DetachItemFromObjectCaseSensitive(record, "sha256");
+  } else {
+    template_tally *tt =
+        tally_for(r->tallies, &r->n_templates, name->valuestring, r->dir, r->sha256);
+    CHECKF(tt != NULL, "more than %d templates", MAX_TEMPLATES);
+    if (!tt) return;
+    r->records++;
+    tt->renders++;
+    if (!r->dir) return; /* counted, not rendered */
+    int ok = check_record(tt, r->shared, record);
+    CHECKF(ok || !tt->t, "%s: render differs from Jinja2", tt->name);
+    tt->matched += ok;
+    r->matched += ok;
+    r->raised += cJSON_GetObjectItemCaseSensitive(record, "error") != NULL;
+  }
+}
+
 int main(void) {
   cJSON *shared = read_json(DATA "/chat_conversations.json");
   CHECKF(shared != NULL, "chat_conversations.json does not parse");
@@ -186,73 +275,59 @@ int main(void) {
   size_t size = 0;
   CHECKF(vkft_file_read(DATA "/chat_renders.jsonl", &renders, &size) == VKFT_OK, "%s",
          vkft_error_message());
-  if (!shared || !renders) {
+  cJSON *cases = read_json(DATA "/chat_template_cases.json");
+  CHECKF(cases != NULL, "chat_template_cases.json does not parse");
+  if (!shared || !renders || !cases) {
     cJSON_Delete(shared);
+    cJSON_Delete(cases);
     free(renders);
     return check_summary();
   }
-  cJSON *cases = read_json(DATA "/chat_template_cases.json");
-  CHECKF(cases != NULL, "chat_template_cases.json does not parse");
-  const cJSON *context = cJSON_GetObjectItemCaseSensitive(cases, "context");
-  template_tally *tallies = calloc(MAX_TEMPLATES, sizeof *tallies);
-  int n_templates = 0, records = 0, matched = 0, raised = 0, n_cases = 0, cases_ok = 0;
-  int want_templates = -1, want_renders = -1;
-  for (char *line = renders, *next; line && *line; line = next) {
+  const char *dir = templates_dir();
+  renders_run r = {
+      .shared = shared,
+      .context = cJSON_GetObjectItemCaseSensitive(cases, "context"),
+      .dir = check_need_path("test_chat_template_real", dir, "the llama.cpp chat templates",
+                             "run scripts/setup.sh test, or set VKFT_LLAMA_CPP_DIR")
+                 ? dir
+                 : NULL,
+      .tallies = calloc(MAX_TEMPLATES, sizeof(template_tally)),
+      .want_templates = -1,
+      .want_renders = -1,
+  };
+  for (char *line = renders, *next; r.tallies && line && *line; line = next) {
     next = strchr(line, '\n');
     if (next) *next++ = 0;
     cJSON *record = cJSON_Parse(line);
     CHECKF(record != NULL, "chat_renders.jsonl: a line does not parse");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(record, "template");
-    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(record, "source"))) {
-      int ok = check_source(context, record);
-      CHECKF(ok, "expression case %d differs from Jinja2", n_cases);
-      n_cases++;
-      cases_ok += ok;
-      cJSON_Delete(record);
-      continue;
-    }
-    if (!cJSON_IsString(name)) { /* the header: which Jinja2 made the renders, how many */
-      const cJSON *jinja = cJSON_GetObjectItemCaseSensitive(record, "jinja2");
-      if (cJSON_IsString(jinja)) printf("reference: Jinja2 %s\n", jinja->valuestring);
-      const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "templates");
-      const cJSON *r = cJSON_GetObjectItemCaseSensitive(record, "renders");
-      want_templates = cJSON_IsNumber(t) ? t->valueint : -1;
-      want_renders = cJSON_IsNumber(r) ? r->valueint : -1;
-      cJSON_Delete(record);
-      continue;
-    }
-    template_tally *tt = tally_for(tallies, &n_templates, name->valuestring);
-    CHECKF(tt != NULL, "more than %d templates", MAX_TEMPLATES);
-    if (tt) {
-      int ok = check_record(tt, shared, record);
-      CHECKF(ok, "%s: render differs from Jinja2", tt->name);
-      tt->renders++;
-      tt->matched += ok;
-      matched += ok;
-      raised += cJSON_GetObjectItemCaseSensitive(record, "error") != NULL;
-      records++;
-    }
+    if (record) check_line(&r, record);
     cJSON_Delete(record);
   }
   int exact = 0;
-  for (int i = 0; i < n_templates; i++) {
-    exact += tallies[i].matched == tallies[i].renders;
-    if (tallies[i].matched != tallies[i].renders)
-      printf("  %s: %d/%d renders match\n", tallies[i].name, tallies[i].matched,
-             tallies[i].renders);
-    vkft_chat_template_free(tallies[i].t);
+  for (int i = 0; i < r.n_templates; i++) {
+    template_tally *tt = &r.tallies[i];
+    exact += tt->t && tt->matched == tt->renders;
+    if (r.dir && tt->matched != tt->renders)
+      printf("  %s: %d/%d renders match\n", tt->name, tt->matched, tt->renders);
+    vkft_chat_template_free(tt->t);
   }
   /* a truncated or emptied data file must not pass quietly */
-  CHECKF(n_templates == want_templates && records + n_cases == want_renders && n_templates >= 10,
-         "%d templates and %d renders, the generator wrote %d and %d", n_templates,
-         records + n_cases, want_templates, want_renders);
-  CHECKF(n_cases >= 50, "only %d expression cases", n_cases);
-  printf("real chat templates: %d/%d render every case exactly as Jinja2 does "
-         "(%d/%d renders, %d of them errors)\n",
-         exact, n_templates, matched, records, raised);
-  printf("expression cases: %d/%d give Jinja2's outcome\n", cases_ok, n_cases);
+  CHECKF(r.n_templates == r.want_templates && r.records + r.n_cases == r.want_renders &&
+             r.n_templates >= 10,
+         "%d templates and %d renders, the generator wrote %d and %d", r.n_templates,
+         r.records + r.n_cases, r.want_templates, r.want_renders);
+  CHECKF(r.n_cases >= 50, "only %d expression cases", r.n_cases);
+  if (r.dir)
+    printf("real chat templates: %d/%d render every case exactly as Jinja2 does "
+           "(%d/%d renders, %d of them errors)\n",
+           exact, r.n_templates, r.matched, r.records, r.raised);
+  else
+    printf("real chat templates: not rendered (%d templates, %d renders)\n", r.n_templates,
+           r.records);
+  printf("expression cases: %d/%d give Jinja2's outcome\n", r.cases_ok, r.n_cases);
+  cJSON_Delete(r.sha256);
   cJSON_Delete(cases);
-  free(tallies);
+  free(r.tallies);
   free(renders);
   cJSON_Delete(shared);
   return check_summary();
