@@ -93,7 +93,8 @@ static int copy_list(jinja_state *st, int line, jv v, jv *out) {
   jv items;
   if (jinja_iterate(st, line, v, &items) || jv_new_list(st, items.u.list->len, out))
     return VKFT_ERR;
-  memcpy(out->u.list->items, items.u.list->items, items.u.list->len * sizeof(jv));
+  if (items.u.list->len) /* an empty list may have no items array */
+    memcpy(out->u.list->items, items.u.list->items, items.u.list->len * sizeof(jv));
   out->u.list->len = items.u.list->len;
   return VKFT_OK;
 }
