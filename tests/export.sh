@@ -13,7 +13,7 @@ vkft=$(realpath "$1")
 helper=$(realpath "$2")
 src=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$src/../shared/data" 2>/dev/null && pwd)
-export NODE_LLAMA_CPP=${NODE_LLAMA_CPP:-$src/.deps/npm/node_modules}
+export NODE_LLAMA_CPP=${NODE_LLAMA_CPP:-${VKFT_NPM_DIR:-$src/.deps/npm}/node_modules}
 if ! command -v node >/dev/null || [ ! -d "$NODE_LLAMA_CPP/node-llama-cpp" ]; then
   echo "export: skipped: node-llama-cpp is not installed in $NODE_LLAMA_CPP (run scripts/setup.sh)"
   exit 77

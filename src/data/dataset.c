@@ -49,15 +49,20 @@ typedef struct job {
   char fatal[512];
 } job;
 
-static char *issue_text(const vkft_dataset *ds, const vkft_example *ex, const char *msg) {
+/* "file:line: " or "file:line: record N: " (records of a JSON array file) */
+static int issue_location(const vkft_dataset *ds, const vkft_example *ex, char *out, size_t n) {
   const char *path = ds->file_paths[ex->file];
-  size_t n = strlen(path) + strlen(msg) + 64;
+  if (ds->impl->file_is_array[ex->file])
+    return snprintf(out, n, "%s:%u: record %u: ", path, ex->line, ex->index);
+  return snprintf(out, n, "%s:%u: ", path, ex->line);
+}
+
+static char *issue_text(const vkft_dataset *ds, const vkft_example *ex, const char *msg) {
+  size_t at = (size_t)issue_location(ds, ex, NULL, 0), n = at + strlen(msg) + 1;
   char *s = malloc(n);
   if (!s) return NULL;
-  if (ds->impl->file_is_array[ex->file])
-    snprintf(s, n, "%s:%u: record %u: %s", path, ex->line, ex->index, msg);
-  else
-    snprintf(s, n, "%s:%u: %s", path, ex->line, msg);
+  issue_location(ds, ex, s, n);
+  memcpy(s + at, msg, n - at);
   return s;
 }
 
@@ -159,6 +164,56 @@ static int add_issue(vkft_dataset *ds, char *msg, int max) {
   ds->issues = p;
   ds->issues[ds->n_issues++] = msg;
   return VKFT_OK;
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* The per-record issues in record order, one line per distinct message: when many records fail
+ * the same way (a chat template that raises for every record) the first is reported with the
+ * count of the others. Takes the strings it keeps (sets them NULL in issue). */
+static int add_record_issues(vkft_dataset *ds, char **issue, int max_issues) {
+  size_t first = ds->n_issues, distinct = 0;
+  uint64_t *hash = malloc((size_t)max_issues * sizeof *hash);
+  size_t *more = calloc((size_t)max_issues, sizeof *more),
+         *msg_at = malloc(max_issues * sizeof *msg_at);
+  int rc = hash && more && msg_at ? VKFT_OK : vkft_error_nomem();
+  for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
+    if (!issue[i]) continue;
+    size_t at = (size_t)issue_location(ds, &ds->examples[i], NULL, 0), k = 0;
+    uint64_t h = fnv1a(issue[i] + at);
+    while (k < distinct &&
+           (hash[k] != h || strcmp(ds->issues[first + k] + msg_at[k], issue[i] + at)))
+      k++;
+    if (k < distinct) {
+      more[k]++;
+      ds->n_issues_total++;
+      continue;
+    }
+    if (ds->n_issues < (size_t)max_issues && distinct < (size_t)max_issues) {
+      hash[distinct] = h;
+      msg_at[distinct++] = at;
+    }
+    rc = add_issue(ds, issue[i], max_issues);
+    issue[i] = NULL;
+  }
+  for (size_t k = 0; rc == VKFT_OK && k < distinct; k++) {
+    if (!more[k]) continue;
+    char **text = &ds->issues[first + k], tail[96];
+    int n = snprintf(tail, sizeof tail, " (and %zu more records with this error)", more[k]);
+    char *p = realloc(*text, strlen(*text) + (size_t)n + 1);
+    if (!p)
+      rc = vkft_error_nomem();
+    else
+      strcat(*text = p, tail);
+  }
+  free(hash);
+  free(more);
+  free(msg_at);
+  return rc;
 }
 
 static int read_file(vkft_dataset *ds, const vkft_dataset_desc *d, size_t f) {
@@ -277,13 +332,8 @@ int vkft_dataset_load(const vkft_dataset_desc *d, vkft_dataset **out) {
     job j = {.ds = ds, .desc = d, .issue = issue};
     rc = run_pool(&j, d->threads);
   }
-  for (size_t i = 0; issue && i < ds->n_examples; i++) {
-    if (rc == VKFT_OK && issue[i]) {
-      rc = add_issue(ds, issue[i], max_issues);
-      issue[i] = NULL;
-    }
-    free(issue[i]);
-  }
+  if (rc == VKFT_OK && issue) rc = add_record_issues(ds, issue, max_issues);
+  for (size_t i = 0; issue && i < ds->n_examples; i++) free(issue[i]);
   free(issue);
   if (rc == VKFT_OK && d->strict && ds->n_issues_total) {
     rc = vkft_error("%s (--strict: bad records are fatal; %zu in all)", ds->issues[0],

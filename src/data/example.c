@@ -20,29 +20,23 @@ static int template_index(const data_builder *b, const data_sample *s) {
   return b->fallback_template && s->format == VKFT_FORMAT_ALPACA;
 }
 
-/* Renders messages[:k] (references, no copies) with the builder's context. */
+/* Renders messages[:k] (references, no copies) with the builder's special tokens, as
+ * apply_chat_template does (vkft_chat_template_context). */
 static int render_prefix(const data_builder *b, const data_sample *s, size_t k, int gen, char **out,
                          size_t *len) {
-  cJSON *ctx = cJSON_CreateObject(), *msgs = cJSON_CreateArray();
-  int rc = ctx && msgs ? VKFT_OK : vkft_error_nomem();
-  if (rc == VKFT_OK) {
-    size_t i = 0;
-    for (cJSON *m = s->messages->child; m && i < k; m = m->next, i++)
-      cJSON_AddItemReferenceToArray(msgs, m);
-    for (cJSON *item = b->context->child; item; item = item->next)
-      cJSON_AddItemReferenceToObject(ctx, item->string, item);
-    cJSON_AddItemToObject(ctx, "messages", msgs);
-    msgs = NULL;
-    if (s->tools)
-      cJSON_AddItemReferenceToObject(ctx, "tools", s->tools);
-    else
-      cJSON_AddNullToObject(ctx, "tools");
-    cJSON_AddNullToObject(ctx, "documents");
-    cJSON_AddBoolToObject(ctx, "add_generation_prompt", gen);
-    rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
-  }
-  cJSON_Delete(msgs);
+  cJSON *ctx = NULL, *msgs = cJSON_CreateArray();
+  int rc = msgs ? VKFT_OK : vkft_error_nomem();
+  size_t i = 0;
+  for (cJSON *m = s->messages->child; rc == VKFT_OK && m && i < k; m = m->next, i++)
+    if (!cJSON_AddItemReferenceToArray(msgs, m)) rc = vkft_error_nomem();
+  vkft_chat_inputs in = {.messages = msgs,
+                         .tools = s->tools,
+                         .add_generation_prompt = gen,
+                         .special_tokens = b->context};
+  if (rc == VKFT_OK) rc = vkft_chat_template_context(&in, &ctx);
+  if (rc == VKFT_OK) rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
   cJSON_Delete(ctx);
+  cJSON_Delete(msgs);
   return rc;
 }
 
