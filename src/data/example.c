@@ -163,6 +163,7 @@ static int alloc_example(vkft_example *ex, size_t n) {
 static int build_chat(const data_builder *b, const data_sample *s, vkft_example *ex) {
   char *render;
   size_t len, *spans, n_spans;
+  if (b->template_problem) return vkft_error("%s", b->template_problem);
   if (data_chat_spans(b, s, &render, &len, &spans, &n_spans)) return VKFT_ERR;
   int32_t *body = NULL;
   size_t n_body = 0;
@@ -312,6 +313,10 @@ static int load_template(data_builder *b, const vkft_dataset_desc *d) {
                       name);
   }
   char path[1024];
+  /* a chat_template that is there but unusable fails every chat record (never a silent ChatML
+   * fallback); text records do not need it */
+  b->template_problem = vkft_tokenizer_chat_template_problem(b->tok);
+  if (b->template_problem) return VKFT_OK;
   int has_own = vkft_tokenizer_chat_template(b->tok) != NULL ||
                 (d->model_dir && vkft_is_dir(d->model_dir) &&
                  file_in(d->model_dir, "chat_template.jinja", path, sizeof path));
@@ -434,7 +439,7 @@ int data_builder_init(data_builder *b, const vkft_dataset_desc *d, vkft_tokenize
     data_builder_free(b);
     return VKFT_ERR;
   }
-  probe_end_of_turn(b, 0);
+  if (b->tmpl[0]) probe_end_of_turn(b, 0);
   if (b->tmpl[1]) probe_end_of_turn(b, 1);
   return VKFT_OK;
 }

@@ -70,6 +70,7 @@ typedef struct data_builder {
   vkft_chat_template *tmpl[2];
   char eot_text[2][64]; /* what closes an assistant turn in each ("<|im_end|>") */
   int fallback_template;
+  const char *template_problem; /* the model's chat_template is unusable (the tokenizer's text) */
   cJSON *context;                   /* special tokens and options passed to every render */
   int32_t *prefix_ids, *suffix_ids; /* what the post-processor adds around a text */
   size_t n_prefix, n_suffix;

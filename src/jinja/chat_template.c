@@ -19,12 +19,12 @@ int vkft_chat_template_parse(const char *source, const char *name, vkft_chat_tem
   *out = NULL;
   if (!source) return vkft_error("chat template: no source");
   vkft_chat_template *t = calloc(1, sizeof *t);
-  if (!t) return vkft_error("out of memory");
+  if (!t) return vkft_error_nomem();
   t->source = malloc(strlen(source) + 1);
   t->tpl.name = malloc(strlen(name ? name : "chat_template") + 1);
   if (!t->source || !t->tpl.name) {
     vkft_chat_template_free(t);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   strcpy(t->source, source);
   strcpy(t->tpl.name, name ? name : "chat_template");
@@ -158,7 +158,7 @@ int vkft_chat_template_context(const vkft_chat_inputs *in, cJSON **out) {
     rc = VKFT_ERR;
   if (rc) {
     cJSON_Delete(ctx);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   *out = ctx;
   return VKFT_OK;
@@ -240,18 +240,18 @@ int vkft_chat_template_special_tokens(const char *model_dir, cJSON **out) {
   *out = NULL;
   if (read_tokenizer_config(model_dir, path, sizeof path, &config)) return VKFT_ERR;
   cJSON *tokens = cJSON_CreateObject();
-  int rc = tokens ? VKFT_OK : vkft_error("out of memory");
+  int rc = tokens ? VKFT_OK : vkft_error_nomem();
   for (int i = 0; keys[i] && rc == VKFT_OK; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, keys[i]);
     if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content"); /* AddedToken */
     if (cJSON_IsString(v) && v->valuestring[0] &&
         !cJSON_AddStringToObject(tokens, keys[i], v->valuestring))
-      rc = vkft_error("out of memory");
+      rc = vkft_error_nomem();
   }
   const cJSON *extra = cJSON_GetObjectItemCaseSensitive(config, "additional_special_tokens");
   if (rc == VKFT_OK && cJSON_IsArray(extra) && cJSON_GetArraySize(extra) > 0) {
     cJSON *list = cJSON_AddArrayToObject(tokens, "additional_special_tokens");
-    if (!list) rc = vkft_error("out of memory");
+    if (!list) rc = vkft_error_nomem();
     for (const cJSON *e = extra->child; e && rc == VKFT_OK; e = e->next) {
       const cJSON *s = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "content") : e;
       cJSON *copy = cJSON_IsString(s) ? cJSON_CreateString(s->valuestring) : NULL;

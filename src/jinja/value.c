@@ -61,7 +61,7 @@ int jinja_buf_put(jinja_buf *buf, const char *data, size_t len) {
     size_t cap = buf->cap ? buf->cap : 256;
     while (cap < buf->len + len + 1) cap *= 2;
     char *p = realloc(buf->data, cap);
-    if (!p) return vkft_error("out of memory");
+    if (!p) return vkft_error_nomem();
     buf->data = p;
     buf->cap = cap;
   }
