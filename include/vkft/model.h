@@ -32,6 +32,12 @@ typedef struct vkft_model_desc {
   int kv_cache;           /* keep keys and values of max_tokens positions (vkft_model_decode) */
   int plan_only; /* count the memory plan, allocate and upload nothing (the backend may be NULL;
                     a folder with config.json alone is planned in its torch_dtype) */
+  /* QLoRA: VKFT_NF4 / VKFT_FP4 quantizes the frozen projections at load (bit-identical to
+   * bitsandbytes); anything else keeps them as stored. A bitsandbytes 4-bit checkpoint is read
+   * as it is in any case. */
+  vkft_dtype quant_dtype;
+  int quant_block;  /* values per block scale (0: 64) */
+  int quant_double; /* double-quantize the block scales */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);

@@ -57,6 +57,13 @@ typedef struct vkft_train_config {
     char add[VKFT_CFG_MAX_LIST][128];
     int add_count;
   } tokens;
+  struct {                 /* QLoRA: the frozen base in 4 bits (bitsandbytes' formats) */
+    char base[8];          /* "none", "nf4", "fp4" */
+    int double_quant;      /* double-quantize the block scales (bnb_4bit_use_double_quant) */
+    int64_t block_size;    /* values per block scale (64, as bitsandbytes) */
+    char compute_dtype[8]; /* "bf16", "f16", "f32": accepted for compatibility; vkft computes in
+                              fp32 from the exact dequantized values */
+  } quant;
 } vkft_train_config;
 
 /* Reads the config file (may be NULL: defaults only, then `model` must come from --set) and

@@ -5,6 +5,7 @@
 
 #include "vkft/model.h"
 #include "vkft/modules.h"
+#include "vkft/safetensors.h"
 
 /* short names for the projection indices of vkft/modules.h */
 enum {
@@ -66,6 +67,19 @@ struct vkft_model {
   int allocated_cap;
   uint64_t bytes_weights, bytes_trainable, bytes_grads, bytes_acts, bytes_scratch;
   vkft_dtype config_dtype; /* plan-only load of a folder without weights: config's torch_dtype */
+  int bnb_checkpoint;      /* the folder holds bitsandbytes 4-bit projections */
 };
+
+/* model.c: a tensor the model owns (q: a quantized layout, NULL for plain dtypes), its bytes
+ * counted in *bucket; in a plan-only load only counted. */
+int model_own_quant(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, const vkft_quant *q,
+                    uint64_t *bucket);
+int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
+                    vkft_tensor *value, vkft_tensor *grad);
+/* quant_weights.c: projection p of layer l as a 4-bit frozen base (QLoRA): read quantized from a
+ * bitsandbytes checkpoint (m->bnb_checkpoint), or quantized here from the file's f32/f16/bf16
+ * (desc.quant_dtype), one tensor at a time. */
+int model_load_quantized_proj(vkft_model *m, const vkft_st_set *st, int l, int p,
+                              vkft_tensor *t);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "vkft/error.h"
 #include "vkft/platform.h"
+#include "vkft/quant.h"
 #include "vkft/safetensors.h"
 
 #include <math.h>
@@ -14,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets (in a
- * plan-only load: counts them, and the tensor gets its dtype and size but no storage). */
-static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
-  if (m->desc.plan_only) {
+int model_own_quant(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, const vkft_quant *q,
+                    uint64_t *bucket) {
+  if (m->desc.plan_only) { /* counted, not allocated */
     memset(t, 0, sizeof *t);
     t->dtype = dtype;
     t->n = n > 0 ? n : 1;
-    *bucket += (uint64_t)t->n * vkft_dtype_size(dtype);
+    if (q) t->quant = *q;
+    *bucket += vkft_tensor_bytes(t);
     return VKFT_OK;
   }
   if (m->allocated_count == m->allocated_cap) {
@@ -31,14 +32,22 @@ static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint6
     m->allocated = grown;
     m->allocated_cap = cap;
   }
-  if (vkft_tensor_alloc(m->be, dtype, n > 0 ? n : 1, t) != VKFT_OK) return VKFT_ERR;
+  int status = q ? vkft_tensor_alloc_quant(m->be, dtype, n, q, t)
+                 : vkft_tensor_alloc(m->be, dtype, n > 0 ? n : 1, t);
+  if (status != VKFT_OK) return VKFT_ERR;
   m->allocated[m->allocated_count++] = t;
-  *bucket += (uint64_t)(n > 0 ? n : 1) * vkft_dtype_size(dtype);
+  *bucket += vkft_tensor_bytes(t);
   return VKFT_OK;
 }
 
-static int add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
-                     vkft_tensor *value, vkft_tensor *grad) {
+/* Allocates a tensor the model owns and counts its bytes in one of the plan's buckets (in a
+ * plan-only load: counts them, and the tensor gets its dtype and size but no storage). */
+static int own(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, uint64_t *bucket) {
+  return model_own_quant(m, t, dtype, n, NULL, bucket);
+}
+
+int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
+                    vkft_tensor *value, vkft_tensor *grad) {
   vkft_param *grown = realloc(m->params, (size_t)(m->param_count + 1) * sizeof *grown);
   if (!grown) return vkft_error_nomem();
   m->params = grown;
@@ -90,7 +99,7 @@ static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *na
     if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) ||
         (trainable && own(m, grad, VKFT_F32, total, &m->bytes_grads)))
       return VKFT_ERR;
-    return add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
+    return model_add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
   }
   const vkft_st_tensor *w = vkft_st_find(st, name);
   if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
@@ -133,7 +142,7 @@ static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *na
     free(buf);
   }
   if (trainable && own(m, grad, VKFT_F32, total, &m->bytes_grads) != VKFT_OK) return VKFT_ERR;
-  return add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
+  return model_add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
 }
 
 static int load_weight(vkft_model *m, const vkft_st_set *st, const char *name, int rank, int64_t d0,
@@ -165,9 +174,9 @@ static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
   lp->on = 1;
   char name[160];
   snprintf(name, sizeof name, "model.layers.%d.%s.lora_A.weight", l, vkft_proj_path(p));
-  if (add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
+  if (model_add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
   snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, vkft_proj_path(p));
-  if (add_param(m, name, 2, out, r, &lp->b, &lp->gb)) return VKFT_ERR;
+  if (model_add_param(m, name, 2, out, r, &lp->b, &lp->gb)) return VKFT_ERR;
   if (m->desc.plan_only) return VKFT_OK;
   float *a = malloc((size_t)(r * in) * sizeof *a), *b = calloc((size_t)(out * r), sizeof *b);
   if (!a || !b) {
@@ -312,6 +321,22 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
       status = vkft_st_open(desc->dir, &st);
   }
   if (!desc->plan_only && !be) status = vkft_error_with(VKFT_ERR_INTERNAL, "model: no backend");
+  /* a quantized checkpoint: bitsandbytes 4-bit is read as it is (QLoRA); anything else is one
+   * clear error naming its quant_method */
+  vkft_quant_info qi;
+  if (status == VKFT_OK) status = vkft_quant_inspect(desc->dir, &qi);
+  if (status == VKFT_OK && qi.kind == VKFT_QUANT_BNB4) {
+    m->bnb_checkpoint = 1;
+    if (desc->full && desc->training)
+      status = vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                               "%s: a bitsandbytes 4-bit model trains with LoRA (method \"lora\"), "
+                               "not full fine-tuning",
+                               desc->dir);
+  }
+  if (status == VKFT_OK && vkft_dtype_is_quantized(desc->quant_dtype) && desc->full &&
+      desc->training)
+    status = vkft_error("quant.base: a 4-bit base trains with LoRA (method \"lora\"), not full "
+                        "fine-tuning");
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, V = c->vocab_size, D = c->head_dim;
   for (int p = 0; p < P_PROJ_COUNT; p++)
@@ -337,8 +362,11 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
              &ly->g_mlp_norm);
     for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
       snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, vkft_proj_path(p));
-      status = load_weight(m, st, name, 2, m->proj_out[p], m->proj_in[p], full, &ly->proj[p],
-                           &ly->g_proj[p]);
+      if (!full && (m->bnb_checkpoint || vkft_dtype_is_quantized(desc->quant_dtype)))
+        status = model_load_quantized_proj(m, st, (int)l, p, &ly->proj[p]);
+      else
+        status = load_weight(m, st, name, 2, m->proj_out[p], m->proj_in[p], full, &ly->proj[p],
+                             &ly->g_proj[p]);
     }
     for (int p = 0; status == VKFT_OK && c->attention_bias && vkft_proj_has_bias(p); p++) {
       snprintf(name, sizeof name, "model.layers.%d.%s.bias", (int)l, vkft_proj_path(p));

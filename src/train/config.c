@@ -78,6 +78,10 @@ static const key keys[] = {
     {"output.save_retries", K_INT, F(output.save_retries), 0, 1 << 20, "30"},
     {"output.save_retry_wait", K_NUM, F(output.save_retry_wait), 0, 3600, "10"},
     {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
+    {"quant.base", K_STR, F(quant.base), 0, 0, "\"none\""},
+    {"quant.double_quant", K_BOOL, F(quant.double_quant), 0, 0, "true"},
+    {"quant.block_size", K_INT, F(quant.block_size), 32, 4096, "64"},
+    {"quant.compute_dtype", K_STR, F(quant.compute_dtype), 0, 0, "\"bf16\""},
 };
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
 
@@ -118,6 +122,10 @@ static const char *const aliases[][2] = {
     {"max_seq_length", "data.max_len"},
     {"max_length", "data.max_len"},
     {"dataset", "data.train"},
+    {"load_in_4bit", "quant.base"},
+    {"bnb_4bit_quant_type", "quant.base"},
+    {"bnb_4bit_use_double_quant", "quant.double_quant"},
+    {"bnb_4bit_compute_dtype", "quant.compute_dtype"},
 };
 
 static int unknown_key(const char *where, const char *name) {
@@ -277,7 +285,7 @@ static const key *find_key(const char *name) {
 }
 
 static int is_section(const char *name) {
-  static const char *sections[] = {"lora", "data", "train", "output", "tokens"};
+  static const char *sections[] = {"lora", "data", "train", "output", "tokens", "quant"};
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
     if (!strcmp(sections[i], name)) return 1;
   return 0;
@@ -325,6 +333,19 @@ static int check(vkft_train_config *cfg) {
     return vkft_error("config: \"output.dir\" is %zu bytes long; at most %d are supported",
                       strlen(cfg->output.dir), VKFT_CFG_OUTPUT_DIR_MAX);
   if (!cfg->output.dir[0]) return vkft_error("config: \"output.dir\" is empty");
+  if (strcmp(cfg->quant.base, "none") && strcmp(cfg->quant.base, "nf4") &&
+      strcmp(cfg->quant.base, "fp4"))
+    return vkft_error("config: \"quant.base\" must be \"none\", \"nf4\" or \"fp4\" (got \"%s\")",
+                      cfg->quant.base);
+  if (cfg->quant.block_size & (cfg->quant.block_size - 1))
+    return vkft_error("config: \"quant.block_size\" must be a power of two in [32, 4096]");
+  if (strcmp(cfg->quant.compute_dtype, "bf16") && strcmp(cfg->quant.compute_dtype, "f16") &&
+      strcmp(cfg->quant.compute_dtype, "f32"))
+    return vkft_error("config: \"quant.compute_dtype\" must be \"bf16\", \"f16\" or \"f32\"");
+  if (strcmp(cfg->quant.base, "none") && cfg->full)
+    return vkft_error("config: \"quant.base\" %s is a frozen 4-bit base: it trains with method "
+                      "\"lora\" (QLoRA), not \"full\"",
+                      cfg->quant.base);
   return VKFT_OK;
 }
 

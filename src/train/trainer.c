@@ -182,9 +182,19 @@ static int load_model(trainer *t) {
                         .grad_checkpointing = cfg->train.grad_checkpointing,
                         .vocab_size = t->vocab_size,
                         .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout,
-                        .plan_only = t->opt->dry_run};
+                        .plan_only = t->opt->dry_run,
+                        .quant_block = (int)cfg->quant.block_size,
+                        .quant_double = cfg->quant.double_quant};
+  if (vkft_dtype_parse(cfg->quant.base, &md.quant_dtype) != 0) md.quant_dtype = VKFT_F32;
   if (vkft_model_load(t->be, &md, &t->model) != VKFT_OK) return VKFT_ERR;
   vkft_model_params(t->model, &t->params, &t->n_params);
+  for (int i = 0; i < t->n_params && !t->quant_name[0]; i++) {
+    const vkft_tensor *v = t->params[i].value;
+    if (!vkft_dtype_is_quantized(v->dtype)) continue;
+    snprintf(t->quant_name, sizeof t->quant_name, "%s", vkft_dtype_name(v->dtype));
+    snprintf(t->quant_note, sizeof t->quant_note, " (projections in %s, blocks of %d%s)",
+             t->quant_name, v->quant.blocksize, v->quant.nested ? ", double-quantized scales" : "");
+  }
   if (t->opt->dry_run) return VKFT_OK;
   if (setup_optimizer(t) != VKFT_OK) return VKFT_ERR;
   if (cfg->full || !cfg->lora.init[0]) return VKFT_OK;
@@ -210,10 +220,10 @@ static void report_plan(trainer *t) {
   uint64_t total =
       mem.weights + mem.trainable + mem.gradients + adam + mem.activations + mem.scratch;
   trainer_message(t,
-                  "memory plan: weights %.1f MiB, trainable %.1f MiB, gradients %.1f MiB, "
+                  "memory plan: weights %.1f MiB%s, trainable %.1f MiB, gradients %.1f MiB, "
                   "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
-                  mem.weights / MiB, mem.trainable / MiB, mem.gradients / MiB, adam / MiB,
-                  mem.activations / MiB, mem.scratch / MiB, total / MiB);
+                  mem.weights / MiB, t->quant_note, mem.trainable / MiB, mem.gradients / MiB,
+                  adam / MiB, mem.activations / MiB, mem.scratch / MiB, total / MiB);
   trainer_message(t,
                   "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld "
                   "micro-batches per step",
@@ -299,12 +309,14 @@ static int run_steps(trainer *t, int *interrupted) {
     r.tokens_per_s = (double)r.tokens / (now - s0);
     r.eta_s = (now - t0) / (double)(t->step - first_step) * (double)(t->total_steps - t->step);
     char line[512];
+    char quant[32] = "";
+    if (t->quant_name[0]) snprintf(quant, sizeof quant, ", \"base\": \"%s\"", t->quant_name);
     snprintf(
         line, sizeof line,
         "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
-        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}",
+        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s}",
         (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s);
+        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant);
     if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
     if (cfg->output.eval_every > 0 && t->step % cfg->output.eval_every == 0 &&

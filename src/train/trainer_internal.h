@@ -40,6 +40,8 @@ typedef struct trainer {
   int32_t added_ids[VKFT_CFG_MAX_LIST];
   int n_added;
   int64_t vocab_size;
+  /* the base's quantization, for the plan and the metrics ("" when none) */
+  char quant_note[128], quant_name[8];
   /* the output folder */
   vkft_lock *lock;
   char metrics_path[VKFT_CFG_PATH + 32];
