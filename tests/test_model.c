@@ -64,16 +64,10 @@ static double rel_l2(const float *a, const float *b, int64_t n) {
   return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* Any tensor's values in fp32 (widened, or dequantized). */
 static float *read_param(vkft_backend *be, const vkft_tensor *t) {
   float *out = malloc((size_t)t->n * sizeof *out);
-  if (t->dtype == VKFT_F32) {
-    vkft_tensor_read(be, t, out);
-  } else {
-    void *raw = malloc((size_t)t->n * 2);
-    vkft_tensor_read(be, t, raw);
-    vkft_convert_to_f32(t->dtype, raw, out, (size_t)t->n);
-    free(raw);
-  }
+  CHECKF(vkft_tensor_read_f32(be, t, out) == VKFT_OK, "%s", vkft_error_message());
   return out;
 }
 
@@ -263,6 +257,8 @@ typedef struct run_result {
 } run_result;
 
 /* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
+static vkft_dtype run_quant = VKFT_F32; /* QLoRA runs: the base's 4-bit type (block 32, dq) */
+
 static int run_step(vkft_backend *be, const char *dir, int full, run_result *out, int checkpointing,
                     double dropout) {
   vkft_model_desc desc = {.dir = dir,
@@ -276,7 +272,10 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
                           .modules_to_save = full ? 0 : VKFT_MOD_LM_HEAD,
                           .seed = 7,
                           .grad_checkpointing = checkpointing,
-                          .lora_dropout = dropout};
+                          .lora_dropout = dropout,
+                          .quant_dtype = run_quant,
+                          .quant_block = 32,
+                          .quant_double = 1};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   vkft_param *params;
@@ -372,6 +371,91 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
   }
 }
 
+/* The model's frozen weights as the backend holds them, dequantized to fp32, written as a model
+ * folder of its own: what a 4-bit base computes with, in full precision. */
+static void write_dequantized(vkft_backend *be, const char *src, const char *dst) {
+  vkft_model_desc desc = {.dir = src,
+                          .max_tokens = 4,
+                          .micro_batches = 1,
+                          .quant_dtype = run_quant,
+                          .quant_block = 32,
+                          .quant_double = 1};
+  vkft_model *m;
+  CHECKF(vkft_model_load(be, &desc, &m) == VKFT_OK, "%s", vkft_error_message());
+  vkft_param *params;
+  int n;
+  vkft_model_params(m, &params, &n);
+  vkft_st_writer *w;
+  vkft_st_writer_create(&w);
+  float *blobs[256] = {0};
+  for (int i = 0; i < n && i < 256; i++) {
+    blobs[i] = read_param(be, params[i].value);
+    vkft_st_writer_add(w, params[i].name, VKFT_F32, params[i].rank, params[i].shape, blobs[i]);
+  }
+  char path[512], *config;
+  size_t size;
+  vkft_mkdirs(dst);
+  snprintf(path, sizeof path, "%s/model.safetensors", dst);
+  CHECK(vkft_st_writer_save(w, path) == VKFT_OK);
+  snprintf(path, sizeof path, "%s/config.json", src);
+  CHECK(vkft_file_read(path, &config, &size) == VKFT_OK);
+  snprintf(path, sizeof path, "%s/config.json", dst);
+  CHECK(vkft_file_write_atomic(path, config, size) == VKFT_OK);
+  free(config);
+  for (int i = 0; i < n && i < 256; i++) free(blobs[i]);
+  vkft_st_writer_free(w);
+  vkft_model_free(m);
+}
+
+static double worst_grad(const run_result *a, const run_result *b, const char **name) {
+  double worst = 0;
+  *name = "";
+  for (int i = 0; i < a->n && i < b->n; i++) {
+    double e = rel_l2(a->grads[i], b->grads[i], a->sizes[i]);
+    if (e > worst || e != e) worst = e, *name = a->names[i];
+  }
+  return worst;
+}
+
+/* QLoRA: a 4-bit base (NF4 and FP4, block 32 so blocks span rows of these small weights, scales
+ * double-quantized) gives on both backends the loss and LoRA gradients of the same model with
+ * its dequantized weights in fp32 — the dequantization is exact, only the storage differs. */
+static void qlora_agrees(vkft_backend *vk, vkft_backend *ref) {
+  static const vkft_dtype types[2] = {VKFT_NF4, VKFT_FP4};
+  for (size_t a = 0; a < sizeof arches / sizeof arches[0]; a += 2) {
+    for (int q = 0; q < 2; q++) {
+      char dir[256], deq[256];
+      snprintf(dir, sizeof dir, TMP "/%s", arches[a].name);
+      snprintf(deq, sizeof deq, TMP "/%s-%s-f32", arches[a].name, vkft_dtype_name(types[q]));
+      make_model(&arches[a], dir);
+      run_quant = types[q];
+      write_dequantized(ref, dir, deq);
+      static run_result rq, rqr, rf;
+      int ok = run_step(vk, dir, 0, &rq, 0, 0.0) == VKFT_OK &&
+               run_step(ref, dir, 0, &rqr, 0, 0.0) == VKFT_OK;
+      run_quant = VKFT_F32;
+      ok = ok && run_step(vk, deq, 0, &rf, 0, 0.0) == VKFT_OK;
+      CHECKF(ok, "%s %s: %s", arches[a].name, vkft_dtype_name(types[q]), vkft_error_message());
+      if (!ok) continue;
+      const char *n1, *n2;
+      double backends = worst_grad(&rq, &rqr, &n1), vs_f32 = worst_grad(&rq, &rf, &n2);
+      printf("%-8s %s   loss %.7f (vulkan) %.7f (reference) %.7f (dequantized fp32), worst rel "
+             "L2 %.2e between backends (%s), %.2e vs fp32 (%s)\n",
+             arches[a].name, vkft_dtype_name(types[q]), rq.loss / rq.count, rqr.loss / rqr.count,
+             rf.loss / rf.count, backends, n1, vs_f32, n2);
+      CHECK(rq.n == rqr.n && rq.n == rf.n && rq.count == rf.count);
+      CHECKF(fabs(rq.loss - rqr.loss) <= 1e-5 * fabs(rqr.loss), "%s qlora loss", arches[a].name);
+      CHECKF(fabs(rq.loss - rf.loss) <= 1e-5 * fabs(rf.loss), "%s qlora vs fp32 loss",
+             arches[a].name);
+      CHECKF(backends < 1e-4 && vs_f32 < 1e-4, "%s qlora gradients %.2e %.2e", arches[a].name,
+             backends, vs_f32);
+      for (int i = 0; i < rq.n; i++) free(rq.grads[i]);
+      for (int i = 0; i < rqr.n; i++) free(rqr.grads[i]);
+      for (int i = 0; i < rf.n; i++) free(rf.grads[i]);
+    }
+  }
+}
+
 int main(void) {
   vkft_device *dev;
   if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
@@ -392,6 +476,7 @@ int main(void) {
     kv_cache_matches(ref, STORIES);
   }
   backends_agree(vk, ref);
+  qlora_agrees(vk, ref);
   kv_cache_matches(vk, TMP "/qwen3");
   CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",
          vkft_device_validation_errors(dev));
