@@ -392,6 +392,15 @@ static void write_dequantized(vkft_backend *be, const char *src, const char *dst
     blobs[i] = read_param(be, params[i].value);
     vkft_st_writer_add(w, params[i].name, VKFT_F32, params[i].rank, params[i].shape, blobs[i]);
   }
+  /* what the model keeps off the device (a frozen untied embedding) as the file has it */
+  vkft_st_set *st;
+  CHECK(vkft_st_open(src, &st) == VKFT_OK);
+  for (int i = 0; i < vkft_st_count(st); i++) {
+    const vkft_st_tensor *t = vkft_st_at(st, i);
+    int seen = 0;
+    for (int k = 0; k < n && !seen; k++) seen = !strcmp(params[k].name, t->name);
+    if (!seen) vkft_st_writer_add_tensor(w, t->name, t);
+  }
   char path[512], *config;
   size_t size;
   vkft_mkdirs(dst);
@@ -404,6 +413,7 @@ static void write_dequantized(vkft_backend *be, const char *src, const char *dst
   free(config);
   for (int i = 0; i < n && i < 256; i++) free(blobs[i]);
   vkft_st_writer_free(w);
+  vkft_st_close(st);
   vkft_model_free(m);
 }
 

@@ -111,6 +111,32 @@ check "tokens.add: the adapter holds the grown embeddings" grep -q '"base_model.
 run "$vkft" generate --model models/stories260K --adapter "$work/tok" --chat "Who is Zip?" --chat-template chatml --max-new-tokens 4
 check "generate loads a tokens.add adapter (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
 
+# QLoRA on the bundled model: on-the-fly NF4 and a bitsandbytes checkpoint written by
+# `vkft quantize` give the same adapter (the quantization is the same, bit for bit)
+run "$vkft" train "${common[@]}" --set quant.base=nf4 --set train.max_steps=3 --set output.dir="$work/q1"
+check "QLoRA (quant.base nf4) exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "QLoRA: the plan names the 4-bit base" grep -q "projections in nf4, blocks of 64, double-quantized" <<<"$out"
+check "QLoRA: metrics lines name the base" grep -q '"base": "nf4"' "$work/q1/metrics.jsonl"
+run "$vkft" quantize --model models/stories260K --to nf4 --double-quant --out "$work/s-nf4"
+check "vkft quantize writes a bitsandbytes folder (rc $rc)" test $rc -eq 0 -a -s "$work/s-nf4/model.safetensors"
+run "$vkft" train "${common[@]}" --set model="$work/s-nf4" --set train.max_steps=3 --set output.dir="$work/q2"
+check "QLoRA from the quantized checkpoint exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "QLoRA: checkpoint and on-the-fly quantization give the same adapter" \
+  cmp -s "$work/q1/adapter_model.safetensors" "$work/q2/adapter_model.safetensors"
+run "$vkft" train "${common[@]}" --set model="$work/s-nf4" --set method=full --set train.max_steps=1 --set output.dir="$work/q3"
+check "full fine-tuning of a 4-bit checkpoint is refused (rc $rc)" test $rc -eq $EXIT_UNSUPPORTED
+# the QLoRA plan of Llama-3.1-8B from its config.json alone (no weights, no device needed):
+# nf4 + double quantization, LoRA r=16 on all 7 projections, seq 2048, micro_batch 1,
+# gradient checkpointing — within 7.0 GiB (torchtune reports 7.4 GiB for the same setup)
+awk 'BEGIN {printf "{\"input_ids\": [128000"; for (i = 1; i < 2048; i++) printf ", %d", (i * 7919) % 128000; print "]}"}' >"$work/tokens.jsonl"
+run env VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json "$vkft" train --dry-run \
+  --set model=tests/data/llama-3.1-8b --set data.train="$work/tokens.jsonl" --set quant.base=nf4 --set lora.r=16 \
+  --set 'lora.targets=["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]' \
+  --set data.max_len=2048 --set train.micro_batch=1 --set train.grad_checkpointing=true
+plan_mib=$(grep 'memory plan' <<<"$out" | grep -o '[0-9.]* MiB in all' | cut -d' ' -f1)
+check "the 8B QLoRA plan (no device) exits 0 ($rc)" test $rc -eq 0
+check "the 8B QLoRA plan fits 7.0 GiB (${plan_mib:-?} MiB)" awk -v p="${plan_mib:-1e9}" 'BEGIN {exit !(p <= 7168)}'
+
 run "$vkft" train "${common[@]}" --set train.learning_rate=1
 check "unknown key: exit 1 with a suggestion ($out)" test $rc -eq $EXIT_INPUT -a "$(grep -c 'did you mean' <<<"$out")" -eq 1
 run "$vkft" train --config /nonexistent.json

@@ -93,6 +93,7 @@ int vkft_model_zero_grads(vkft_model *m);
 /* Bytes planned on the device: weights, trainable state, activations (for --dry-run). */
 typedef struct vkft_model_memory {
   uint64_t weights, trainable, gradients, activations, scratch;
+  uint64_t host; /* in host memory, not on the device: a frozen untied embedding table */
 } vkft_model_memory;
 void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
 

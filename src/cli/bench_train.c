@@ -1,7 +1,9 @@
-/* `vkft bench train [--json] [--steps N] [--no-baseline]`: training throughput of a stated
- * Llama-shaped model (random bf16 weights, written to a temporary folder) for LoRA and for full
- * fine-tuning: tokens/s and achieved GFLOP/s of whole optimizer steps (forward, loss, backward,
- * gradient norm, AdamW), on the device and, as the baseline, on the C reference backend. */
+/* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4]`: training
+ * throughput of a stated Llama-shaped model (random bf16 weights, written to a temporary folder)
+ * for LoRA and for full fine-tuning — and with --quant for QLoRA (the same LoRA on the base
+ * quantized to 4 bits) beside the bf16 LoRA: tokens/s and achieved GFLOP/s of whole optimizer
+ * steps (forward, loss, backward, gradient norm, AdamW), on the device and, as the baseline,
+ * on the C reference backend. */
 #include "commands.h"
 
 #include "vkft/error.h"
@@ -61,7 +63,8 @@ static void print_profile(vkft_device *dev) {
   }
 }
 
-static int run(vkft_backend *be, const char *dir, int full, int steps, double *ms, double *flops) {
+static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, int steps, double *ms,
+               double *flops) {
   vkft_model_desc desc = {.dir = dir,
                           .max_tokens = ROWS * ROW_LEN,
                           .micro_batches = 1,
@@ -70,7 +73,9 @@ static int run(vkft_backend *be, const char *dir, int full, int steps, double *m
                           .lora_r = LORA_R,
                           .lora_scale = 2.0,
                           .lora_targets = 0x7f,
-                          .seed = 1};
+                          .seed = 1,
+                          .quant_dtype = quant,
+                          .quant_double = 1};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   const vkft_model_config *c = vkft_model_get_config(m);
@@ -129,18 +134,24 @@ static int run(vkft_backend *be, const char *dir, int full, int steps, double *m
 int vkft_bench_train(int argc, char **argv) {
   cli_device_opts dev_opts;
   if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
-  int json = 0, steps = 3, baseline = 1;
+  int json = 0, baseline = 1;
+  int64_t steps = 3;
+  vkft_dtype quant = VKFT_F32;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--json"))
+    if (!strcmp(argv[i], "--json")) {
       json = 1;
-    else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-      steps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--no-baseline"))
+    } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+      if (cli_int_option("--steps", argv[++i], 1, 1000, &steps) != VKFT_OK)
+        return cli_usage_error();
+    } else if (!strcmp(argv[i], "--no-baseline")) {
       baseline = 0;
-    else {
-      fprintf(stderr,
-              "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--device N]\n");
-      return 2;
+    } else if (!strcmp(argv[i], "--quant") && i + 1 < argc &&
+               vkft_dtype_parse(argv[i + 1], &quant) == 0 && vkft_dtype_is_quantized(quant)) {
+      i++;
+    } else {
+      fprintf(stderr, "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--quant "
+                      "nf4|fp4] [--device N]\n");
+      return CLI_EXIT_USAGE;
     }
   }
   char dir[256];
@@ -157,19 +168,25 @@ int vkft_bench_train(int argc, char **argv) {
            "tokens per step, LoRA r=%d on all 7 projections\n",
            vkft_device_get_info(dev)->name, ROWS, ROW_LEN, LORA_R);
   int status = VKFT_OK;
-  for (int full = 0; full <= 1 && status == VKFT_OK; full++) {
+  /* methods: 0 LoRA on the bf16 base, 1 full fine-tuning, 2 QLoRA (--quant) */
+  for (int method = 0; method <= 2 && status == VKFT_OK; method++) {
+    if (method == 2 && quant == VKFT_F32) break;
+    char name[16];
+    snprintf(name, sizeof name, "%s", method == 0 ? "lora" : method == 1 ? "full" : "qlora-");
+    if (method == 2) snprintf(name, sizeof name, "qlora-%s", vkft_dtype_name(quant));
     for (int b = 0; b < (baseline ? 2 : 1) && status == VKFT_OK; b++) {
       vkft_backend *be = b ? ref : vk;
       double ms, flops;
-      status = run(be, dir, full, b ? 1 : steps, &ms, &flops);
+      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, b ? 1 : (int)steps, &ms,
+                   &flops);
       if (status != VKFT_OK) break;
       double tps = ROWS * ROW_LEN / (ms / 1e3), gflops = flops / (ms * 1e6);
       if (json)
         printf("{\"bench\": \"train\", \"method\": \"%s\", \"backend\": \"%s\", \"tokens\": %d, "
                "\"ms_per_step\": %.1f, \"tokens_per_s\": %.1f, \"gflops\": %.3f}\n",
-               full ? "full" : "lora", vkft_backend_name(be), ROWS * ROW_LEN, ms, tps, gflops);
+               name, vkft_backend_name(be), ROWS * ROW_LEN, ms, tps, gflops);
       else
-        printf("%-4s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s\n", full ? "full" : "lora",
+        printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s\n", name,
                vkft_backend_name(be), ms, tps, gflops);
       if (dev_opts.profile && !b && !json) print_profile(dev);
       fflush(stdout);

@@ -19,6 +19,20 @@ static vkft_tensor slot_view(const vkft_tensor *t, int slot, int64_t cap, int64_
   return vkft_tensor_view(t, (int64_t)slot * cap, n);
 }
 
+/* The embedding rows of n ids gathered on the host (embed_on_host) into emb_rows at element
+ * `at`, in the table's dtype: the device widens them to X0. */
+static int upload_embedding_rows(vkft_model *m, const int32_t *ids, int64_t n, int64_t at) {
+  int64_t C = m->cfg.hidden_size;
+  size_t row = (size_t)C * vkft_dtype_size(m->embed_dtype);
+  uint8_t *rows = malloc(row * (size_t)n + 1);
+  if (!rows) return vkft_error_nomem();
+  for (int64_t t = 0; t < n; t++)
+    memcpy(rows + row * (size_t)t, m->embed_src + row * (size_t)ids[t], row);
+  int status = vkft_tensor_write_range(m->be, &m->emb_rows, at, n * C, rows);
+  free(rows);
+  return status;
+}
+
 int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
   if (slot < 0 || slot >= m->desc.micro_batches) return vkft_error("model: batch slot %d", slot);
   if (b->T <= 0 || b->T > m->T)
@@ -41,6 +55,8 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
                vkft_tensor_write(m->be, &labels, shifted) ||
                vkft_tensor_write(m->be, &pos, b->pos) || vkft_tensor_write(m->be, &seq, b->seq);
   free(shifted);
+  if (status == VKFT_OK && m->embed_on_host)
+    status = upload_embedding_rows(m, b->ids, T, (int64_t)slot * m->T * m->cfg.hidden_size);
   if (status) return VKFT_ERR;
   if (m->desc.training && m->trainable_embed) {
     int64_t len = vkft_embedding_plan_len(m->T);
@@ -158,7 +174,12 @@ static int forward(vkft_model *m, int slot, int64_t T) {
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, V = c->vocab_size;
   vkft_tensor ids = slot_view(&m->ids, slot, m->T, T);
-  TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
+  if (m->embed_on_host) { /* the rows gathered at set_batch */
+    vkft_tensor rows = slot_view(&m->emb_rows, slot, m->T * C, T * C);
+    TRY(vkft_convert(m->be, &rows, &m->x[0], T * C)); /* X0 (T, C) */
+  } else {
+    TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
+  }
   for (int64_t l = 0; l < c->num_layers; l++) TRY(forward_layer(m, slot, T, l));
   return vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, T, C,
                       (float)c->rms_norm_eps);
@@ -180,9 +201,11 @@ static int backward(vkft_model *m, int slot, int64_t T) {
     if (m->desc.grad_checkpointing && l < c->num_layers - 1) TRY(forward_layer(m, slot, T, l));
     /* MLP: X[l+1] = x_mid + down(swiglu(gate(h2), up(h2))) */
     TRY(project_bwd(m, ly, P_DOWN, &ly->act, &m->d_x, &m->d_act, T, 0)); /* (T, F) */
-    TRY(vkft_swiglu_bwd(m->be, &ly->gate, &ly->up, &m->d_act, &m->d_gate, &m->d_up, T * F));
-    TRY(project_bwd(m, ly, P_GATE, &ly->h2, &m->d_gate, &m->d_h, T, 0)); /* (T, C) */
-    TRY(project_bwd(m, ly, P_UP, &ly->h2, &m->d_up, &m->d_h, T, 1));
+    /* the gate and up gradients replace the activations they are computed from (their last
+     * use): two (T, F) buffers fewer */
+    TRY(vkft_swiglu_bwd(m->be, &ly->gate, &ly->up, &m->d_act, &ly->gate, &ly->up, T * F));
+    TRY(project_bwd(m, ly, P_GATE, &ly->h2, &ly->gate, &m->d_h, T, 0)); /* (T, C) */
+    TRY(project_bwd(m, ly, P_UP, &ly->h2, &ly->up, &m->d_h, T, 1));
     g = ly->g_mlp_norm.n ? &ly->g_mlp_norm : NULL;
     TRY(vkft_rmsnorm_bwd(m->be, &ly->x_mid, &ly->mlp_norm, &ly->rstd2, &m->d_h, &m->d_tmp, g, T,
                          C));
@@ -297,7 +320,8 @@ int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0
   if (!pos) return vkft_error_nomem();
   for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(pos0 + i);
   vkft_tensor tids = slot_view(&m->ids, 0, m->T, n), tpos = slot_view(&m->pos, 0, m->T, n);
-  int status = vkft_tensor_write(m->be, &tids, ids) || vkft_tensor_write(m->be, &tpos, pos);
+  int status = vkft_tensor_write(m->be, &tids, ids) || vkft_tensor_write(m->be, &tpos, pos) ||
+               (m->embed_on_host && upload_embedding_rows(m, ids, n, 0));
   free(pos);
   TRY(status);
   vkft_tensor own = {0}, out = vkft_tensor_view(&m->ce_scratch, 0, V);
@@ -308,7 +332,12 @@ int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0
   vkft_tensor last = vkft_tensor_view(&m->hf, (n - 1) * C, C);
   status = vkft_begin(m->be);
   if (status == VKFT_OK) {
-    status = vkft_embedding(m->be, &m->embed, &tids, &m->x[0], n, C, V);
+    if (m->embed_on_host) {
+      vkft_tensor rows = vkft_tensor_view(&m->emb_rows, 0, n * C);
+      status = vkft_convert(m->be, &rows, &m->x[0], n * C);
+    } else {
+      status = vkft_embedding(m->be, &m->embed, &tids, &m->x[0], n, C, V);
+    }
     for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++)
       status = forward_layer_at(m, 0, n, l, pos0, 1);
     if (status == VKFT_OK)

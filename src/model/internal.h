@@ -52,8 +52,8 @@ struct vkft_model {
   vkft_tensor ids, labels, pos, seq, loss, ones, emb_plan, rope_freqs;
   int64_t slot_T[64], emb_unique[64];
   /* scratch */
-  vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_gate, d_up, d_act, d_u, delta, ce_scratch,
-      tmp;
+  /* (the gate/up gradients are written over the saved gate/up activations: no d_gate, d_up) */
+  vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_act, d_u, delta, ce_scratch, tmp;
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
   uint32_t dropout_seed;
@@ -68,6 +68,15 @@ struct vkft_model {
   uint64_t bytes_weights, bytes_trainable, bytes_grads, bytes_acts, bytes_scratch;
   vkft_dtype config_dtype; /* plan-only load of a folder without weights: config's torch_dtype */
   int bnb_checkpoint;      /* the folder holds bitsandbytes 4-bit projections */
+  /* A frozen, untied embedding table stays in host memory (the file's memory map): a step
+   * needs only its T rows, gathered on the host into emb_rows (slots x T x C, the file's dtype)
+   * and widened on the device; the table's size is saved on the device (1 GB at Llama-3 8B). */
+  int embed_on_host;
+  vkft_st_set *st; /* kept open while the table is read from it */
+  const uint8_t *embed_src;
+  vkft_dtype embed_dtype;
+  vkft_tensor emb_rows;
+  uint64_t bytes_host;
 };
 
 /* model.c: a tensor the model owns (q: a quantized layout, NULL for plain dtypes), its bytes
@@ -79,7 +88,6 @@ int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64
 /* quant_weights.c: projection p of layer l as a 4-bit frozen base (QLoRA): read quantized from a
  * bitsandbytes checkpoint (m->bnb_checkpoint), or quantized here from the file's f32/f16/bf16
  * (desc.quant_dtype), one tensor at a time. */
-int model_load_quantized_proj(vkft_model *m, const vkft_st_set *st, int l, int p,
-                              vkft_tensor *t);
+int model_load_quantized_proj(vkft_model *m, const vkft_st_set *st, int l, int p, vkft_tensor *t);
 
 #endif

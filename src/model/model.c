@@ -241,8 +241,8 @@ static int plan_activations(vkft_model *m) {
       own(m, &m->labels, VKFT_I32, slots * T, scratch) ||
       own(m, &m->pos, VKFT_I32, slots * T, scratch) ||
       own(m, &m->seq, VKFT_I32, slots * T, scratch) ||
-      own(m, &m->loss, VKFT_F32, 2 * slots, scratch) ||
-      own(m, &m->tmp, VKFT_F32, T * wide, scratch))
+      own(m, &m->loss, VKFT_F32, 2 * slots, scratch) || own(m, &m->tmp, VKFT_F32, T * C, scratch) ||
+      (m->embed_on_host && own(m, &m->emb_rows, m->embed_dtype, slots * T * C, scratch)))
     return VKFT_ERR;
   /* the loss: logits of one vocabulary chunk at a time */
   int64_t V = c->vocab_size;
@@ -279,15 +279,36 @@ static int plan_activations(vkft_model *m) {
   if (!m->desc.training) return VKFT_OK;
   int64_t r = m->desc.lora_r > 0 ? m->desc.lora_r : 1;
   if (own(m, &m->d_x, VKFT_F32, T * C, scratch) || own(m, &m->d_h, VKFT_F32, T * C, scratch) ||
-      own(m, &m->d_tmp, VKFT_F32, T * wide, scratch) ||
+      own(m, &m->d_tmp, VKFT_F32, T * (QD > C ? QD : C), scratch) ||
       own(m, &m->d_q, VKFT_F32, T * QD, scratch) || own(m, &m->d_k, VKFT_F32, T * KD, scratch) ||
       own(m, &m->d_v, VKFT_F32, T * KD, scratch) || own(m, &m->d_att, VKFT_F32, T * QD, scratch) ||
-      own(m, &m->d_gate, VKFT_F32, T * F, scratch) || own(m, &m->d_up, VKFT_F32, T * F, scratch) ||
       own(m, &m->d_act, VKFT_F32, T * F, scratch) || own(m, &m->d_u, VKFT_F32, T * r, scratch) ||
       own(m, &m->delta, VKFT_F32, T * c->num_heads, scratch) ||
       own(m, &m->emb_plan, VKFT_I32, slots * vkft_embedding_plan_len(T), scratch))
     return VKFT_ERR;
   if (m->desc.lora_dropout > 0 && own(m, &m->d_drop, VKFT_F32, T * wide, scratch)) return VKFT_ERR;
+  return VKFT_OK;
+}
+
+/* The embedding table, frozen and untied: left in the file (see internal.h, embed_on_host). */
+static int host_embedding(vkft_model *m, const vkft_st_set *st) {
+  const vkft_model_config *c = &m->cfg;
+  const char *name = "model.embed_tokens.weight";
+  if (!st) { /* a plan from config.json alone */
+    m->embed_dtype = m->config_dtype;
+    m->bytes_host = (uint64_t)(c->vocab_size * c->hidden_size) * vkft_dtype_size(m->embed_dtype);
+    return VKFT_OK;
+  }
+  const vkft_st_tensor *w = vkft_st_find(st, name);
+  if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
+  if (w->rank != 2 || w->shape[0] != c->vocab_size || w->shape[1] != c->hidden_size)
+    return vkft_error("%s: tensor \"%s\" has the wrong shape for config.json",
+                      vkft_st_file_of(st, w), name);
+  if (vkft_st_to_dtype(w->dtype, &m->embed_dtype) != 0 || m->embed_dtype == VKFT_I32)
+    return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
+                      vkft_st_file_of(st, w), name, w->dtype_name);
+  m->embed_src = w->data;
+  m->bytes_host = w->size;
   return VKFT_OK;
 }
 
@@ -348,7 +369,10 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     m->trainable_embed = m->trainable_head = m->trainable_embed || m->trainable_head;
   if (status == VKFT_OK && !(m->layers = calloc((size_t)c->num_layers, sizeof *m->layers)))
     status = vkft_error_nomem();
-  if (status == VKFT_OK)
+  m->embed_on_host = !m->trainable_embed && !c->tie_word_embeddings && desc->vocab_size <= V;
+  if (status == VKFT_OK && m->embed_on_host)
+    status = host_embedding(m, st);
+  else if (status == VKFT_OK)
     status = load_weight_rows(m, st, "model.embed_tokens.weight", 2, V, C, desc->vocab_size,
                               m->trainable_embed, &m->embed, &m->g_embed);
   for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++) {
@@ -392,7 +416,10 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
       m->g_lm_head = &m->g_lm_head_own;
     }
   }
-  vkft_st_close(st);
+  if (m->embed_on_host)
+    m->st = st; /* the table is read from its memory map */
+  else
+    vkft_st_close(st);
   if (status == VKFT_OK && desc->vocab_size > m->cfg.vocab_size)
     m->cfg.vocab_size = desc->vocab_size;
   if (status == VKFT_OK && desc->training && !full) {
@@ -413,6 +440,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
 
 void vkft_model_free(vkft_model *m) {
   if (!m) return;
+  vkft_st_close(m->st);
   for (int i = 0; i < m->allocated_count; i++) vkft_tensor_free(m->be, m->allocated[i]);
   free(m->allocated);
   free(m->layers);
@@ -437,4 +465,5 @@ void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem) {
   mem->gradients = m->bytes_grads;
   mem->activations = m->bytes_acts;
   mem->scratch = m->bytes_scratch;
+  mem->host = m->bytes_host;
 }

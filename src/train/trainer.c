@@ -224,6 +224,11 @@ static void report_plan(trainer *t) {
                   "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
                   mem.weights / MiB, t->quant_note, mem.trainable / MiB, mem.gradients / MiB,
                   adam / MiB, mem.activations / MiB, mem.scratch / MiB, total / MiB);
+  if (mem.host)
+    trainer_message(t,
+                    "the embedding table (%.1f MiB) stays in host memory: a step uploads only "
+                    "the rows its tokens use",
+                    mem.host / MiB);
   trainer_message(t,
                   "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld "
                   "micro-batches per step",
