@@ -123,6 +123,16 @@ run "$vkft" train "${common[@]}" --set model="$work/s-nf4" --set train.max_steps
 check "QLoRA from the quantized checkpoint exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
 check "QLoRA: checkpoint and on-the-fly quantization give the same adapter" \
   cmp -s "$work/q1/adapter_model.safetensors" "$work/q2/adapter_model.safetensors"
+# merging a QLoRA adapter into its 4-bit base: the base dequantized (its fp32 dtype here), a plain
+# model (no quantization_config) with the loss of base + adapter
+run "$vkft" export --model "$work/s-nf4" --adapter "$work/q2" --to hf --out "$work/q2-merged"
+check "export of a 4-bit base + adapter exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "the merged 4-bit base is a plain model" bash -c "! grep -q quantization_config '$work/q2-merged/config.json'"
+a=$("$vkft" eval --model "$work/s-nf4" --adapter "$work/q2" --data models/demo/zip_stories.jsonl 2>/dev/null | tail -1)
+b=$("$vkft" eval --model "$work/q2-merged" --data models/demo/zip_stories.jsonl 2>/dev/null | tail -1)
+loss() { sed 's/.*"loss": \([^,]*\),.*/\1/' <<<"$1"; }
+check "merged 4-bit base's loss equals base + adapter ($b vs $a)" \
+  awk -v x="$(loss "$a")" -v y="$(loss "$b")" 'BEGIN {d = x - y; if (d < 0) d = -d; exit !(x > 0 && d <= 1e-5 * x)}'
 run "$vkft" train "${common[@]}" --set model="$work/s-nf4" --set method=full --set train.max_steps=1 --set output.dir="$work/q3"
 check "full fine-tuning of a 4-bit checkpoint is refused (rc $rc)" test $rc -eq $EXIT_UNSUPPORTED
 # the QLoRA plan of Llama-3.1-8B from its config.json alone (no weights, no device needed):

@@ -113,7 +113,7 @@ typedef struct vkft_bnb4_weight {
   float offset;
   float code[16];      /* vkft_bnb4_code(type): what the nibbles decode to */
   float quant_map[16]; /* vkft_bnb4_quant_map(type): the quant_map tensor */
-  void *owned;    /* memory the struct owns (vkft_bnb4_weight_free) */
+  void *owned;         /* memory the struct owns (vkft_bnb4_weight_free) */
 } vkft_bnb4_weight;
 
 /* Quantizes a weight of the given shape stored as dtype (owned result). */
@@ -126,6 +126,9 @@ void vkft_bnb4_weight_absmax(const vkft_bnb4_weight *w, float *absmax);
 /* The C reference of the dequantization (bnb's kDequantizeBlockwise): numel fp32 values.
  * absmax: w's fp32 block scales (vkft_bnb4_weight_absmax). */
 void vkft_bnb4_dequantize(const vkft_bnb4_weight *w, const float *absmax, float *out);
+/* Values [first, first + n) of w in fp32, the same bits as vkft_bnb4_dequantize, decoding only
+ * the block scales the range touches (a merged export reads a weight a few rows at a time). */
+void vkft_bnb4_dequantize_range(const vkft_bnb4_weight *w, int64_t first, int64_t n, float *out);
 
 /* ---- the device layout (src/quant/device.c): how a tensor of dtype VKFT_NF4 / VKFT_FP4 holds
  * a weight on a backend, read by the fused dequantizing matmul (shaders/quant.glsl) and by the
@@ -162,8 +165,8 @@ char *vkft_bnb4_quant_state_json(const vkft_bnb4_weight *w);
 int vkft_bnb4_writer_add(vkft_st_writer *writer, const char *name, const vkft_bnb4_weight *w,
                          const char *state_json);
 /* The same without the packed nibbles (a streaming writer adds those itself, deferred). */
-int vkft_bnb4_writer_add_scales(vkft_st_writer *writer, const char *name,
-                                const vkft_bnb4_weight *w, const char *state_json);
+int vkft_bnb4_writer_add_scales(vkft_st_writer *writer, const char *name, const vkft_bnb4_weight *w,
+                                const char *state_json);
 /* Whether `name` is a bnb 4-bit weight in the set (it has a quant_state tensor). */
 int vkft_bnb4_is_quantized(const vkft_st_set *set, const char *name);
 /* Reads weight `name` of a bnb 4-bit checkpoint: every tensor and the quant_state checked against

@@ -45,7 +45,8 @@ static int by_dtype_then_name(const void *a, const void *b) {
 static int write_tensor(const export_source *s, const planned *p, vkft_atomic_file *af) {
   const export_tensor *t = p->t;
   /* unchanged bytes are copied as they are */
-  if (!t->lora_a && p->dtype == t->dtype) return vkft_atomic_write(af, t->base->data, p->bytes);
+  if (!t->lora_a && !t->quant && p->dtype == t->dtype)
+    return vkft_atomic_write(af, t->base->data, p->bytes);
   int64_t chunk = CHUNK_FLOATS / t->cols > 0 ? CHUNK_FLOATS / t->cols : 1;
   uint8_t *conv = malloc((size_t)chunk * (size_t)t->cols * vkft_dtype_size(p->dtype));
   float *rows = malloc((size_t)chunk * (size_t)t->cols * sizeof *rows);
@@ -131,9 +132,12 @@ static int write_config(const export_source *s, const char *out, const char *typ
                             : !strcmp(type, "f32") ? "float32"
                             : !strcmp(type, "f16") ? "float16"
                                                    : "bfloat16";
-  if (!torch_dtype && s->vocab_rows == s->cfg.vocab_size) return copy_file(from, to);
+  if (!torch_dtype && s->vocab_rows == s->cfg.vocab_size && !s->quantized)
+    return copy_file(from, to);
   cJSON *c = vkft_json_read_file(from);
   if (!c) return VKFT_ERR;
+  /* a 4-bit base exports dequantized: the result is a plain model */
+  if (s->quantized) cJSON_DeleteItemFromObjectCaseSensitive(c, "quantization_config");
   if (torch_dtype) {
     cJSON_DeleteItemFromObjectCaseSensitive(c, "torch_dtype");
     cJSON_AddStringToObject(c, "torch_dtype", torch_dtype);
@@ -182,7 +186,8 @@ static void remove_stale(const char *name, void *user) {
 
 int export_hf(const export_source *s, const vkft_export_desc *d, vkft_export_report *r) {
   vkft_dtype forced = VKFT_F32;
-  if (d->type && (vkft_dtype_parse(d->type, &forced) != 0 || forced == VKFT_I32 || vkft_dtype_is_quantized(forced)))
+  if (d->type && (vkft_dtype_parse(d->type, &forced) != 0 || forced == VKFT_I32 ||
+                  vkft_dtype_is_quantized(forced)))
     return vkft_error("--type %s: a Hugging Face folder holds f32, f16 or bf16 weights "
                       "(quantized types are for --to gguf)",
                       d->type);

@@ -8,6 +8,7 @@
 #include "vkft/gguf.h"
 #include "vkft/model.h"
 #include "vkft/model_config.h"
+#include "vkft/quant.h"
 #include "vkft/safetensors.h"
 
 #include <stddef.h>
@@ -20,6 +21,7 @@ typedef struct export_tensor {
   int64_t rows, cols;                    /* (out, in) for 2-D; (n, 1) for 1-D */
   vkft_dtype dtype;                      /* the base file's dtype (or the replacement's) */
   const vkft_st_tensor *base;            /* the base weight (or the modules_to_save copy) */
+  vkft_bnb4_weight *quant;               /* a bitsandbytes 4-bit base weight (owned), or NULL */
   const vkft_st_set *base_set;           /* where base lives */
   const vkft_st_tensor *lora_a, *lora_b; /* (r, in), (out, r) when LoRA applies */
   int layer;                             /* -1 outside the decoder layers */
@@ -35,9 +37,10 @@ typedef struct export_source {
   vkft_adapter_info info;
   float scale; /* s = alpha / r (or alpha / sqrt(r)) */
   export_tensor *tensors;
-  int count;
+  int count, capacity;
   int64_t vocab_rows; /* rows of the (possibly replaced) embedding */
   int tied;           /* the output projection is the embedding */
+  int quantized;      /* the base is a bitsandbytes 4-bit checkpoint (merged in its dtype) */
 } export_source;
 
 int export_source_open(export_source *s, const char *model_dir, const char *adapter_dir);

@@ -11,6 +11,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int read_quantized(const vkft_st_set *set, const vkft_st_tensor *t, const char *name,
+                          export_tensor *e) {
+  vkft_bnb4_weight *w = calloc(1, sizeof *w);
+  if (!w) return vkft_error_nomem();
+  int status = vkft_bnb4_read(set, name, w);
+  if (status == VKFT_OK && w->rank != 2)
+    status = vkft_error("%s: 4-bit tensor \"%s\" is not a matrix", vkft_st_file_of(set, t), name);
+  if (status != VKFT_OK) {
+    vkft_bnb4_weight_free(w);
+    free(w);
+    return VKFT_ERR;
+  }
+  e->quant = w;
+  e->dtype = w->dtype;
+  e->rank = 2;
+  e->rows = w->shape[0];
+  e->cols = w->shape[1];
+  return VKFT_OK;
+}
+
+/* whether `name` is one of the tensors bitsandbytes stores beside a 4-bit weight of the list
+ * (its absmax, quant_map, nested scales and quant_state) */
+static int quant_aux(const export_source *s, const char *name) {
+  static const char *const suffixes[] = {".absmax", ".quant_map", ".nested_absmax",
+                                         ".nested_quant_map", ".quant_state."};
+  for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
+    const char *at = strstr(name, suffixes[k]);
+    if (!at || (k < 4 && at[strlen(suffixes[k])] != 0)) continue;
+    char weight[220];
+    snprintf(weight, sizeof weight, "%.*s", (int)(at - name), name);
+    const export_tensor *e = export_source_find(s, weight);
+    if (e && e->quant) return 1;
+  }
+  return 0;
+}
+
 static int add_tensor(export_source *s, const char *name, int layer, int proj, int is_bias,
                       int required) {
   const vkft_st_tensor *t = vkft_st_find(s->base, name);
@@ -32,13 +68,19 @@ static int add_tensor(export_source *s, const char *name, int layer, int proj, i
   e->layer = layer;
   e->proj = proj;
   e->is_bias = is_bias;
-  if (vkft_st_to_dtype(t->dtype, &e->dtype) != 0 || e->dtype == VKFT_I32 || t->rank < 1 ||
-      t->rank > 2)
-    return vkft_error("%s: tensor \"%s\" is %s of rank %d (expected a float matrix or vector)",
-                      vkft_st_file_of(set, t), name, t->dtype_name, t->rank);
-  e->rank = t->rank;
-  e->rows = t->rank == 2 ? t->shape[0] : 1; /* a vector is one row */
-  e->cols = t->rank == 2 ? t->shape[1] : t->shape[0];
+  if (set == s->base && vkft_bnb4_is_quantized(set, name)) {
+    /* a 4-bit projection: dequantized as it is read, exported in the dtype it came from */
+    if (read_quantized(set, t, name, e) != VKFT_OK) return VKFT_ERR;
+    s->quantized = 1;
+  } else {
+    if (vkft_st_to_dtype(t->dtype, &e->dtype) != 0 || e->dtype == VKFT_I32 || t->rank < 1 ||
+        t->rank > 2)
+      return vkft_error("%s: tensor \"%s\" is %s of rank %d (expected a float matrix or vector)",
+                        vkft_st_file_of(set, t), name, t->dtype_name, t->rank);
+    e->rank = t->rank;
+    e->rows = t->rank == 2 ? t->shape[0] : 1; /* a vector is one row */
+    e->cols = t->rank == 2 ? t->shape[1] : t->shape[0];
+  }
   if (s->adapter && proj >= 0 && !is_bias && (s->info.targets & (1u << proj))) {
     char a[220], b[220];
     snprintf(a, sizeof a, "base_model.model.model.layers.%d.%s.lora_A.weight", layer,
@@ -70,6 +112,7 @@ static int list_tensors(export_source *s) {
   int cap = 8 + (int)c->num_layers * 16;
   s->tensors = calloc((size_t)cap, sizeof *s->tensors);
   if (!s->tensors) return vkft_error_nomem();
+  s->capacity = cap;
   if (add_tensor(s, "model.embed_tokens.weight", -1, -1, 0, 1)) return VKFT_ERR;
   char n[160];
   for (int l = 0; l < c->num_layers; l++) {
@@ -97,7 +140,7 @@ static int list_tensors(export_source *s) {
   for (int i = 0; i < vkft_st_count(s->base); i++) {
     const char *name = vkft_st_at(s->base, i)->name;
     if (!export_source_find(s, name) && !(s->tied && !strcmp(name, "lm_head.weight")) &&
-        !strstr(name, "rotary_emb.inv_freq"))
+        !strstr(name, "rotary_emb.inv_freq") && !quant_aux(s, name))
       return vkft_error("%s: tensor \"%s\" is not part of a %s model as vkft knows it",
                         vkft_st_file_of(s->base, vkft_st_at(s->base, i)), name,
                         s->cfg.architecture);
@@ -145,6 +188,10 @@ int export_source_open(export_source *s, const char *model_dir, const char *adap
 }
 
 void export_source_close(export_source *s) {
+  for (int i = 0; s->tensors && i < s->capacity; i++) { /* a failed add may hold one too */
+    vkft_bnb4_weight_free(s->tensors[i].quant);
+    free(s->tensors[i].quant);
+  }
   free(s->tensors);
   vkft_st_close(s->base);
   vkft_st_close(s->adapter);
@@ -189,7 +236,10 @@ int export_rows(const export_source *s, const export_tensor *t, int64_t first, i
   for (int64_t i = 0; i < n; i++) {
     int64_t src = row_of ? row_of(t, first + i, ctx) : first + i;
     float *o = out + i * C;
-    row_f32(t->base, src, C, o);
+    if (t->quant)
+      vkft_bnb4_dequantize_range(t->quant, src * C, C, o);
+    else
+      row_f32(t->base, src, C, o);
     if (!t->lora_a) continue;
     /* delta = (B[src, :] . A) * s, accumulated in fp32 over k in order, as PEFT's merge
      * (delta_weight = B @ A * scaling) computes it */

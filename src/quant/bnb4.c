@@ -295,6 +295,15 @@ void vkft_bnb4_weight_absmax(const vkft_bnb4_weight *w, float *absmax) {
     memcpy(absmax, w->absmax, (size_t)w->blocks * sizeof *absmax);
 }
 
+/* the fp32 scale of one block, as vkft_bnb4_weight_absmax gives it */
+static void weight_block_absmax(const vkft_bnb4_weight *w, int64_t block, float *scale) {
+  if (w->nested) /* one block: its code, and its nested scale as element 0 of a one-block group */
+    vkft_bnb4_decode_absmax(w->absmax_q + block, 1, w->nested_absmax + block / w->nested_blocksize,
+                            1, w->nested_code, w->offset, scale);
+  else
+    *scale = w->absmax[block];
+}
+
 void vkft_bnb4_dequantize(const vkft_bnb4_weight *w, const float *absmax, float *out) {
   /* out[i] = code[nibble i] * absmax[i / blocksize]; blocks start on even i (blocksize even) */
   for (int64_t start = 0, b = 0; start < w->numel; start += w->blocksize, b++) {
@@ -304,6 +313,20 @@ void vkft_bnb4_dequantize(const vkft_bnb4_weight *w, const float *absmax, float 
       float product = w->code[i % 2 ? byte & 15 : byte >> 4] * absmax[b];
       out[i] = bnb_ftz(product);
     }
+  }
+}
+
+void vkft_bnb4_dequantize_range(const vkft_bnb4_weight *w, int64_t first, int64_t n, float *out) {
+  int64_t block = -1;
+  float scale = 0;
+  for (int64_t k = 0; k < n; k++) {
+    const int64_t i = first + k;
+    if (i / w->blocksize != block) {
+      block = i / w->blocksize;
+      weight_block_absmax(w, block, &scale);
+    }
+    uint8_t byte = w->packed[i / 2];
+    out[k] = bnb_ftz(w->code[i % 2 ? byte & 15 : byte >> 4] * scale);
   }
 }
 
