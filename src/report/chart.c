@@ -14,27 +14,36 @@
 enum { W = 560, H = 236, ML = 54, MR = 14, MT = 10, MB = 28, PW = W - ML - MR, PH = H - MT - MB };
 enum { COLUMNS = PW }; /* downsampling: one column per viewBox unit */
 
+enum { MAX_TICKS = 40 };
+/* Values past this are off any sensible chart; clamping them keeps every scale finite. */
+#define LIMIT 1e15
+
 typedef struct scale {
   double x_lo, x_hi, y_lo, y_hi, y_step, x_step;
 } scale;
 
+static double clamp(double v, double lo, double hi) {
+  return v >= lo ? (v <= hi ? v : hi) : lo; /* NaN: lo */
+}
+
 static double nice_step(double span, int ticks) {
+  if (!(span > 0 && isfinite(span))) return 1;
   double raw = span / ticks, magnitude = pow(10, floor(log10(raw)));
   double f = raw / magnitude;
   return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * magnitude;
 }
 
+/* Positions in the viewBox, kept near it whatever the value (an SVG number stays short). */
 static double px(const scale *s, double x) {
-  return ML + (x - s->x_lo) / (s->x_hi - s->x_lo) * PW;
+  return clamp(ML + (x - s->x_lo) / (s->x_hi - s->x_lo) * PW, -1e4, 1e4);
 }
 
 static double py(const scale *s, double y) {
-  return MT + PH - (y - s->y_lo) / (s->y_hi - s->y_lo) * PH;
+  return clamp(MT + PH - (y - s->y_lo) / (s->y_hi - s->y_lo) * PH, -1e4, 1e4);
 }
 
 static int column(const scale *s, double x) {
-  int c = (int)((x - s->x_lo) / (s->x_hi - s->x_lo) * COLUMNS);
-  return c < 0 ? 0 : c >= COLUMNS ? COLUMNS - 1 : c;
+  return (int)clamp((x - s->x_lo) / (s->x_hi - s->x_lo) * COLUMNS, 0, COLUMNS - 1);
 }
 
 static double value(const chart_line *l, size_t i, int smoothed) {
@@ -47,7 +56,8 @@ static int downsampled(const chart_line *l) {
 
 /* The y range of every finite value drawn (and the threshold), widened to whole tick steps. */
 static scale make_scale(const chart *c) {
-  scale s = {.x_lo = c->x_lo, .x_hi = c->x_hi > c->x_lo ? c->x_hi : c->x_lo + 1};
+  scale s = {.x_lo = clamp(c->x_lo, -LIMIT, LIMIT), .x_hi = clamp(c->x_hi, -LIMIT, LIMIT)};
+  if (!(s.x_hi > s.x_lo)) s.x_hi = s.x_lo + 1;
   double lo = INFINITY, hi = -INFINITY;
   for (int k = 0; k < c->n_lines; k++)
     for (size_t i = 0; i < c->lines[k].n; i++)
@@ -55,6 +65,7 @@ static scale make_scale(const chart *c) {
         lo = fmin(lo, c->lines[k].p[i].y), hi = fmax(hi, c->lines[k].p[i].y);
   if (c->threshold > 0 && isfinite(lo)) lo = fmin(lo, c->threshold), hi = fmax(hi, c->threshold);
   if (!isfinite(lo)) lo = 0, hi = 1;
+  lo = clamp(lo, -LIMIT, LIMIT), hi = clamp(hi, -LIMIT, LIMIT);
   if (!(hi > lo)) {
     double pad = lo != 0 ? fabs(lo) * 0.1 : 1;
     lo -= pad, hi += pad;
@@ -67,25 +78,34 @@ static scale make_scale(const chart *c) {
   return s;
 }
 
+/* The tick values of an axis: multiples of step from lo to hi (at most MAX_TICKS). */
+static int ticks(double lo, double hi, double step, double *out) {
+  double first = ceil(lo / step - 1e-9) * step;
+  int n = 0;
+  while (n < MAX_TICKS && first + n * step <= hi + step * 1e-6) out[n] = first + n * step, n++;
+  return n;
+}
+
 static void axes(rbuf *b, const scale *s) {
-  char label[32];
+  double ys[MAX_TICKS], xs[MAX_TICKS];
+  int n_y = ticks(s->y_lo, s->y_hi, s->y_step, ys), n_x = ticks(s->x_lo, s->x_hi, s->x_step, xs);
+  char label[48];
   rbuf_puts(b, "<g class=\"grid\">");
-  for (double y = s->y_lo; y <= s->y_hi + s->y_step * 1e-6; y += s->y_step)
-    rbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, W - MR, py(s, y),
-                py(s, y));
-  double first_x = ceil(s->x_lo / s->x_step - 1e-9) * s->x_step;
-  for (double x = first_x; x <= s->x_hi + 1e-9; x += s->x_step)
-    rbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>", px(s, x), px(s, x), MT,
-                MT + PH);
+  for (int i = 0; i < n_y; i++)
+    rbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, W - MR, py(s, ys[i]),
+                py(s, ys[i]));
+  for (int i = 0; i < n_x; i++)
+    rbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>", px(s, xs[i]),
+                px(s, xs[i]), MT, MT + PH);
   rbuf_puts(b, "</g><g class=\"ticks\">");
-  for (double y = s->y_lo; y <= s->y_hi + s->y_step * 1e-6; y += s->y_step) {
-    report_format_tick(label, sizeof label, y, s->y_step, fmax(fabs(s->y_lo), fabs(s->y_hi)));
+  for (int i = 0; i < n_y; i++) {
+    report_format_tick(label, sizeof label, ys[i], s->y_step, fmax(fabs(s->y_lo), fabs(s->y_hi)));
     rbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", ML - 6,
-                py(s, y) + 3.5, label);
+                py(s, ys[i]) + 3.5, label);
   }
-  for (double x = first_x; x <= s->x_hi + 1e-9; x += s->x_step) {
-    report_format_tick(label, sizeof label, x, s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
-    rbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", px(s, x),
+  for (int i = 0; i < n_x; i++) {
+    report_format_tick(label, sizeof label, xs[i], s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
+    rbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", px(s, xs[i]),
                 MT + PH + 16, label);
   }
   rbuf_printf(b,

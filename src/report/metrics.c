@@ -47,7 +47,7 @@ static int add_point(series *s, double x, double y) {
 /* Python's json.dumps writes NaN, Infinity and -Infinity, which are not JSON: outside strings
  * they become null (the value is kept as NaN). */
 static char *python_constants_to_null(const char *line, size_t len) {
-  char *out = malloc(len + 1);
+  char *out = malloc(2 * len + 1); /* "NaN" -> "null" grows: at most 4/3 */
   if (!out) return NULL;
   size_t o = 0;
   int in_string = 0;
@@ -62,10 +62,11 @@ static char *python_constants_to_null(const char *line, size_t len) {
       continue;
     }
     if (c == '"') in_string = 1;
-    size_t skip = !strncmp(line + i, "NaN", 3) && len - i >= 3         ? 3
-                  : !strncmp(line + i, "Infinity", 8) && len - i >= 8  ? 8
-                  : !strncmp(line + i, "-Infinity", 9) && len - i >= 9 ? 9
-                                                                       : 0;
+    size_t rest = len - i;
+    size_t skip = rest >= 3 && !memcmp(line + i, "NaN", 3)         ? 3
+                  : rest >= 8 && !memcmp(line + i, "Infinity", 8)  ? 8
+                  : rest >= 9 && !memcmp(line + i, "-Infinity", 9) ? 9
+                                                                   : 0;
     if (skip) {
       memcpy(out + o, "null", 4), o += 4, i += skip - 1;
       continue;
@@ -206,7 +207,7 @@ int vkft_report_sparkline(const double *values, size_t n, int width, char *out, 
     for (size_t i = from; i < to; i++)
       if (isfinite(values[i])) sum += values[i], count++;
     mean[c] = count ? sum / (double)count : NAN;
-    if (count) lo = fmin(lo, mean[c]), hi = fmax(hi, mean[c]);
+    if (isfinite(mean[c])) lo = fmin(lo, mean[c]), hi = fmax(hi, mean[c]);
   }
   size_t len = 0;
   for (size_t c = 0; c < cells; c++) {
@@ -214,7 +215,9 @@ int vkft_report_sparkline(const double *values, size_t n, int width, char *out, 
       out[len++] = ' ';
       continue;
     }
-    int level = hi > lo ? (int)((mean[c] - lo) / (hi - lo) * 7 + 0.5) : 3;
+    /* halves: hi - lo may not fit in a double */
+    double t = hi > lo ? (mean[c] / 2 - lo / 2) / (hi / 2 - lo / 2) : 3.0 / 7;
+    int level = (int)(fmin(fmax(t, 0), 1) * 7 + 0.5);
     memcpy(out + len, blocks[level], 3);
     len += 3;
   }

@@ -427,12 +427,11 @@ static void config_tables(rbuf *b, const cJSON *config) {
 }
 
 static const char *status_class(const char *status) {
-  if (strstr(status, "finished")) return "finished";
-  if (strstr(status, "fail") || strstr(status, "diverged") || strstr(status, "error"))
-    return "failed";
   if (strstr(status, "interrupt") || strstr(status, "stopped") || strstr(status, "unfinished"))
     return "stopped";
-  return "running";
+  if (strstr(status, "fail") || strstr(status, "diverged") || strstr(status, "error"))
+    return "failed";
+  return strstr(status, "finished") ? "finished" : "running";
 }
 
 static void header(rbuf *b, const page_input *in) {
@@ -457,7 +456,7 @@ int page_write(rbuf *b, page_input *in) {
       x_min = fmin(x_min, m->s[i].p[0].x), x_max = fmax(x_max, m->s[i].p[m->s[i].n - 1].x);
   if (!isfinite(x_min)) x_min = 0, x_max = 0;
   in->x_lo = x_min >= 0 && x_min <= 1 ? 0 : x_min;
-  in->x_hi = fmax(x_max, (double)in->total_steps);
+  in->x_hi = fmax(fmax(x_max, (double)in->total_steps), in->x_lo + 2); /* one step: mid-chart */
   in->max_grad_norm = number_at(in->config, "train", "max_grad_norm");
   rbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
