@@ -111,7 +111,8 @@ t0=$(date +%s.%N)
 run "$vkft" report "$work/long"
 seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 echo "vkft report on 100000 steps: $seconds s, $(stat -c %s "$work/long/report.html") bytes"
-check "100k steps: exit 0 in under 5 s ($seconds s)" awk -v rc=$rc -v s="$seconds" 'BEGIN {exit !(rc == 0 && s < 5)}'
+# (0.3 s in a Release build, about 2 s under the sanitizers)
+check "100k steps: exit 0 in under 10 s ($seconds s)" awk -v rc=$rc -v s="$seconds" 'BEGIN {exit !(rc == 0 && s < 10)}'
 
 # ---- in the browser
 if ! command -v chromium >/dev/null; then

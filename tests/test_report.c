@@ -288,7 +288,7 @@ static void long_run(void) {
   double t0 = vkft_time_s();
   CHECKF(vkft_report_write(DIR, NULL) == VKFT_OK, "%s", vkft_error_message());
   double seconds = vkft_time_s() - t0;
-  CHECKF(seconds < 5, "100k steps took %.2f s", seconds);
+  CHECKF(seconds < 10, "100k steps took %.2f s", seconds); /* 0.1 s in a Release build */
   char *page = read_page();
   CHECKF(strlen(page) < 1000000, "%zu bytes", strlen(page));
   cJSON *loss = chart_data(page, "loss");
