@@ -64,7 +64,7 @@ double *series_values(const series *s);
 void report_ema(const point *p, size_t n, double weight, double *out);
 /* The EMA weight the report uses for a series of n points: 1 - 30/n (a memory of about n/30
  * steps, so the curve keeps its shape at any length), from 0.3 (short runs: little lag) to
- * 0.999 (TensorBoard's largest). */
+ * 0.999. */
 double report_smoothing_weight(size_t n);
 
 /* ---- chart.c: one chart as SVG plus the JSON its tooltip reads */

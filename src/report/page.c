@@ -219,7 +219,9 @@ static void loss_card(rbuf *b, const metrics *m) {
   if (!isfinite(last)) return;
   char value[32], raw[32], first[32], sub[128];
   report_format_number(raw, sizeof raw, last);
-  report_format_number(first, sizeof first, loss->p[0].y);
+  size_t start = 0;
+  while (start < at && !isfinite(loss->p[start].y)) start++;
+  report_format_number(first, sizeof first, loss->p[start].y);
   if (loss->n > 2) {
     double *smooth = malloc(loss->n * sizeof *smooth);
     if (smooth) {
