@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of user files with libFuzzer (clang's -fsanitize=fuzzer with
 # AddressSanitizer and UBSan): safetensors, config.json and training configs (with --set),
-# tokenizer.json, chat templates, dataset records of every format, checkpoint manifests.
+# tokenizer.json, chat templates, dataset records of every format, checkpoint manifests, the
+# metrics.jsonl `vkft report` reads.
 # Seeds are the files vkft ships (and the shared data when present) plus tests/corpus/. A crash
 # is copied to tests/corpus/<target>/ (ctest replays that folder in every build) and fails.
 # Usage: scripts/fuzz.sh [SECONDS per target (default 60)] [TARGET ...]
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer chat_template dataset manifest)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer chat_template dataset manifest report)
 command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)"; exit 1; }
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVKFT_FUZZ=ON -DVKFT_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null

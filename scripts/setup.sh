@@ -6,11 +6,13 @@ packages=(
   build-essential cmake pkg-config
   libvulkan-dev libvulkan-volk-dev glslang-tools # Vulkan headers, volk loader, GLSL -> SPIR-V
   libcjson-dev libpcre2-dev libutf8proc-dev      # JSON; Unicode regex and normalization (tokenizer)
+  libyaml-dev                                    # YAML training configs
   mesa-vulkan-drivers                            # lavapipe: runs Vulkan on the CPU
   vulkan-validationlayers                        # VK_LAYER_KHRONOS_validation for the tests
 )
 if [ "${1:-}" = test ]; then
   packages+=(clang libclang-rt-dev) # libFuzzer and the sanitizers' runtimes
+  packages+=(chromium)              # renders report.html headless (tests/report.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do

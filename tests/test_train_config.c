@@ -1,5 +1,6 @@
 /* The training config: defaults, the issue's example, --set overrides, unknown keys with a
- * suggestion, range errors, and the JSON dump reloading to the same config. */
+ * suggestion, range errors, and the JSON dump reloading to the same config; YAML configs (the
+ * README's example as YAML, YAML 1.2 core schema scalars, errors naming the line). */
 #include "check.h"
 
 #include "vkft/error.h"
@@ -10,22 +11,210 @@
 #include <string.h>
 
 #define TMP "test_train_config.tmp.json"
+#define TMP_YAML "test_train_config.tmp.yaml"
 
-static int load_text(const char *json, const char *const *sets, int n, vkft_train_config *cfg) {
-  if (vkft_file_write_atomic(TMP, json, strlen(json)) != VKFT_OK) return VKFT_ERR;
-  return vkft_train_config_load(TMP, sets, n, cfg);
+static int load_file_text(const char *path, const char *text, const char *const *sets, int n,
+                          vkft_train_config *cfg) {
+  if (vkft_file_write_atomic(path, text, strlen(text)) != VKFT_OK) return VKFT_ERR;
+  return vkft_train_config_load(path, sets, n, cfg);
 }
 
-static void expect_error(const char *json, const char *set, const char *expect) {
+static int load_text(const char *json, const char *const *sets, int n, vkft_train_config *cfg) {
+  return load_file_text(TMP, json, sets, n, cfg);
+}
+
+static void expect_error_in(const char *path, const char *text, const char *set,
+                            const char *expect) {
   vkft_train_config cfg;
   const char *sets[1] = {set};
-  CHECKF(load_text(json, sets, set ? 1 : 0, &cfg) == VKFT_ERR, "accepted: %s %s", json,
+  CHECKF(load_file_text(path, text, sets, set ? 1 : 0, &cfg) == VKFT_ERR, "accepted: %s %s", text,
          set ? set : "");
   /* a config's mistakes are the user's input: the CLI's exit status 1, never an I/O error */
-  CHECKF(vkft_error_code() == VKFT_ERR_INPUT, "%s: code %s", set ? set : json,
+  CHECKF(vkft_error_code() == VKFT_ERR_INPUT, "%s: code %s", set ? set : text,
          vkft_errcode_name(vkft_error_code()));
   CHECKF(strstr(vkft_error_message(), expect) != NULL, "expected \"%s\" in: %s", expect,
          vkft_error_message());
+}
+
+static void expect_error(const char *json, const char *set, const char *expect) {
+  expect_error_in(TMP, json, set, expect);
+}
+
+static void expect_yaml_error(const char *yaml, const char *expect) {
+  expect_error_in(TMP_YAML, yaml, NULL, expect);
+}
+
+/* The README's example config, as YAML: the same configuration as its JSON. */
+static const char readme_yaml[] = "model: DIR\n"
+                                  "method: lora\n"
+                                  "lora:\n"
+                                  "  r: 16\n"
+                                  "  alpha: 32\n"
+                                  "  dropout: 0.0\n"
+                                  "  targets: [q_proj, v_proj]\n"
+                                  "  init: null\n"
+                                  "  use_rslora: false\n"
+                                  "  modules_to_save: []\n"
+                                  "data:\n"
+                                  "  train: FILE\n"
+                                  "  eval: null\n"
+                                  "  format: auto\n"
+                                  "  template: auto\n"
+                                  "  max_len: 2048\n"
+                                  "  packing: true\n"
+                                  "  train_on: assistant\n"
+                                  "  eval_fraction: 0.0\n"
+                                  "train:\n"
+                                  "  micro_batch: 4\n"
+                                  "  grad_accum: 1\n"
+                                  "  epochs: 1\n"
+                                  "  max_steps: 0\n"
+                                  "  lr: 2e-4\n"
+                                  "  schedule: cosine\n"
+                                  "  warmup_steps: 0\n"
+                                  "  warmup_ratio: 0.0\n"
+                                  "  weight_decay: 0.0\n"
+                                  "  weight_decay_all: false\n"
+                                  "  max_grad_norm: 1.0\n"
+                                  "  adam_beta1: 0.9\n"
+                                  "  adam_beta2: 0.999\n"
+                                  "  adam_epsilon: 1e-8\n"
+                                  "  seed: 42\n"
+                                  "  shuffle: true\n"
+                                  "  grad_checkpointing: false\n"
+                                  "output:\n"
+                                  "  dir: out\n"
+                                  "  save_every: 0\n"
+                                  "  eval_every: 0\n"
+                                  "  keep_last: 2\n"
+                                  "tokens:\n"
+                                  "  add: []\n";
+
+/* The first ```LANG block of the README (malloc'd), or NULL. */
+static char *readme_block(const char *lang) {
+  char *text, *block = NULL;
+  if (vkft_file_read(VKFT_SOURCE_DIR "/README.md", &text, NULL) != VKFT_OK) return NULL;
+  char fence[32];
+  snprintf(fence, sizeof fence, "```%s\n", lang);
+  char *start = strstr(text, fence), *end = start ? strstr(start + strlen(fence), "\n```") : NULL;
+  if (end && (block = malloc((size_t)(end - start) + 2))) {
+    start += strlen(fence);
+    memcpy(block, start, (size_t)(end - start) + 1);
+    block[end - start + 1] = 0;
+  }
+  free(text);
+  return block;
+}
+
+/* The configuration a file gives, as JSON (malloc'd), or NULL with the error printed. */
+static char *config_of(const char *path, const char *text) {
+  vkft_train_config cfg;
+  if (load_file_text(path, text, NULL, 0, &cfg) != VKFT_OK) {
+    fprintf(stderr, "%s: %s\n", path, vkft_error_message());
+    return NULL;
+  }
+  return vkft_train_config_to_json(&cfg);
+}
+
+static void yaml_cases(void) {
+  /* the README's example: its JSON, the same as YAML, the JSON text in a .yaml file (YAML 1.2 is
+   * a superset of JSON), and the README's own YAML block when it has one */
+  char *json = readme_block("json"), *yaml = readme_block("yaml");
+  CHECKF(json != NULL, "no ```json block in %s/README.md", VKFT_SOURCE_DIR);
+  char *from_json = json ? config_of(TMP, json) : NULL;
+  char *from_yaml = config_of(TMP_YAML, readme_yaml);
+  char *json_as_yaml = json ? config_of(TMP_YAML, json) : NULL;
+  char *readme_yaml_config = yaml ? config_of(TMP_YAML, yaml) : NULL;
+  CHECK(from_json && from_yaml && !strcmp(from_json, from_yaml));
+  CHECK(json_as_yaml && from_json && !strcmp(from_json, json_as_yaml));
+  CHECK(!yaml || (readme_yaml_config && from_json && !strcmp(from_json, readme_yaml_config)));
+  free(json), free(yaml), free(from_json), free(from_yaml), free(json_as_yaml);
+  free(readme_yaml_config);
+
+  /* YAML 1.2 core schema scalars */
+  vkft_train_config cfg;
+  const char *scalars = "model: \"123\"\n"
+                        "data: {train: d, packing: True}\n"
+                        "train: {lr: 5e-3, seed: 0x2A, warmup_steps: 0o20, max_grad_norm: .5,\n"
+                        "        adam_epsilon: 1E-8, weight_decay: !!float 1}\n"
+                        "lora:\n"
+                        "  alpha: +16\n"
+                        "  init:\n"
+                        "  dropout: 0.\n"
+                        "  targets:\n"
+                        "    - q_proj   # a comment\n"
+                        "    - 'k_proj'\n";
+  CHECKF(load_file_text(TMP_YAML, scalars, NULL, 0, &cfg) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(!strcmp(cfg.model, "123") && cfg.data.packing && !strcmp(cfg.data.train[0].path, "d"));
+  CHECK(cfg.train.lr == 5e-3 && cfg.train.seed == 42 && cfg.train.warmup_steps == 16);
+  CHECK(cfg.train.max_grad_norm == 0.5 && cfg.train.adam_epsilon == 1e-8 &&
+        cfg.train.weight_decay == 1.0);
+  CHECK(cfg.lora.alpha == 16 && !cfg.lora.init[0] && cfg.lora.dropout == 0 &&
+        cfg.lora.targets == (VKFT_MOD_Q | VKFT_MOD_K));
+  /* block lists of mappings, anchors and aliases, --set on top of a YAML file */
+  const char *lists = "model: &m models/x\n"
+                      "data:\n"
+                      "  train:\n"
+                      "    - path: a.json\n"
+                      "      weight: 2\n"
+                      "    - *m\n"
+                      "lora: {targets: &t [o_proj], modules_to_save: []}\n";
+  const char *sets[] = {"train.lr=1e-3"};
+  CHECKF(load_file_text(TMP_YAML, lists, sets, 1, &cfg) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(cfg.data.train_count == 2 && cfg.data.train[0].weight == 2 &&
+        !strcmp(cfg.data.train[1].path, "models/x") && cfg.train.lr == 1e-3);
+  /* without a .yaml name the content decides */
+  CHECKF(load_file_text("test_train_config.tmp.conf", lists, NULL, 0, &cfg) == VKFT_OK, "%s",
+         vkft_error_message());
+  expect_error_in("test_train_config.tmp.conf", "{\"model\": ", NULL, ":1: not valid JSON");
+
+  /* values of the wrong kind get the JSON path's messages, with the line */
+  const char *head = "model: m\ndata: {train: d}\n";
+  char text[512];
+  static const char *const wrong[][2] = {
+      {"lora:\n  r: 0\n", ":4: \"lora.r\" = 0 is out of range"},
+      {"train:\n  warmup_step: 3\n",
+       ":4: unknown key \"train.warmup_step\" (did you mean \"train.warmup_steps\"?)"},
+      {"lora: {r: \"8\"}\n", ":3: \"lora.r\" must be a number (got \"8\")"},
+      {"lora: {r: !!str 8}\n", ":3: \"lora.r\" must be a number (got \"8\")"},
+      {"lora: {r: !!int 8.5}\n", ":3: not a !!int: \"8.5\""},
+      {"lora: {targets: !!set {}}\n", ":3: unsupported tag \"tag:yaml.org,2002:set\""},
+      {"data: {packing: yes}\n", ":3: duplicate key \"data\""},
+      {"train: {shuffle: yes}\n", ":3: \"train.shuffle\" must be true or false"},
+      {"lora: {dropout: ~}\n", ":3: \"lora.dropout\" must be a number (got null)"},
+      {"train: {lr: .inf}\n", ":3: \"train.lr\" = inf is out of range"},
+      {"train: {lr: 1_000}\n", ":3: \"train.lr\" must be a number (got \"1_000\")"},
+      {"lora: [1]\n", ":3: \"lora\" must be an object"},
+      {"lora:\n\tr: 8\n", ":4: found character that cannot start any token"},
+      {"lora:\n\tr: 8\n", "(YAML does not allow tabs for indentation)"},
+      {"lora:\n  r: 8\n alpha: 3\n", ":5: did not find expected key"},
+      {"---\nmodel: n\n", "a second YAML document"},
+      {"x: *nope\n", ":3: no complete anchor defined before the alias \"nope\""},
+      {"x: &a [*a]\n", ":3: no complete anchor defined before the alias \"a\""},
+      {"? [a]\n: b\n", ":3: a key must be a name"},
+      {"model2: \xff\n", ":3: invalid leading UTF-8 octet"},
+  };
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+    snprintf(text, sizeof text, "%s%s", head, wrong[i][0]);
+    expect_yaml_error(text, wrong[i][1]);
+  }
+  expect_yaml_error("", ":1: the file is empty");
+  expect_yaml_error("# only a comment\n", ":1: the file is empty");
+  expect_yaml_error("- a\n- b\n", ":1: the config must be a mapping of keys");
+
+  /* bounded: aliases that expand past 100000 values, nesting past 64 levels */
+  char laughs[1024] = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char level = 'b'; level <= 'f'; level++)
+    snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
+             "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", level, level,
+             level - 1, level - 1, level - 1, level - 1, level - 1, level - 1, level - 1, level - 1,
+             level - 1, level - 1);
+  expect_yaml_error(laughs, "more than 100000 values (do aliases expand too far?)");
+  char deep[256] = "x: ";
+  for (int i = 0; i < 100; i++) strcat(deep, "[");
+  expect_yaml_error(deep, ":1: nested deeper than 64 levels");
+  remove(TMP_YAML);
+  remove("test_train_config.tmp.conf");
 }
 
 int main(void) {
@@ -119,6 +308,7 @@ int main(void) {
   expect_error("{\"model\": \"m\",\n \"data\": {\"train\": \"d\"\n ", NULL, ":3: not valid JSON");
   expect_error("{\"model\": \"m\", \"data\": {\"train\": \"d\"}, \"lora\": [1]}", NULL,
                "\"lora\" must be an object");
+  yaml_cases();
   remove(TMP);
   return check_summary();
 }

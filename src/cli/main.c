@@ -20,6 +20,7 @@ typedef struct command {
 
 int vkft_cmd_data(int argc, char **argv);     /* src/cli/cmd_data.c */
 int vkft_cmd_quantize(int argc, char **argv); /* src/cli/cmd_quantize.c */
+int vkft_cmd_report(int argc, char **argv);   /* src/cli/cmd_report.c */
 
 static const command commands[] = {
     {"train", vkft_cmd_train,
@@ -37,6 +38,8 @@ static const command commands[] = {
      "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
     {"quantize", vkft_cmd_quantize,
      "bitsandbytes 4-bit copy of a model: `quantize --model DIR --to nf4`"},
+    {"report", vkft_cmd_report,
+     "rebuild OUT/report.html (charts of a run) and print the loss: `report OUT`"},
     {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
 };
 

@@ -1,6 +1,9 @@
 /* The training configuration: a schema table drives defaults, parsing, range checks, unknown
- * key suggestions and the JSON dump, so adding a key is one row. */
+ * key suggestions and the JSON dump, so adding a key is one row. The file is JSON or YAML
+ * (config_yaml.c turns YAML into the same tree, so both get the same checks). */
 #include "vkft/train_config.h"
+
+#include "config_yaml.h"
 
 #include "vkft/error.h"
 #include "vkft/platform.h"
@@ -291,14 +294,27 @@ static int is_section(const char *name) {
   return 0;
 }
 
-static int apply_object(const char *where, const cJSON *root, vkft_train_config *cfg) {
-  if (!cJSON_IsObject(root)) return vkft_error("%s: the config must be a JSON object", where);
+/* "path", or "path:LINE" when the file is YAML and the item's line is known. */
+static const char *where_of(const char *path, const config_lines *lines, const cJSON *item,
+                            char *buf, size_t size) {
+  int line = config_lines_find(lines, item);
+  if (!line) return path;
+  snprintf(buf, size, "%s:%d", path, line);
+  return buf;
+}
+
+static int apply_object(const char *path, const config_lines *lines, const cJSON *root,
+                        vkft_train_config *cfg) {
+  if (!cJSON_IsObject(root)) return vkft_error("%s: the config must be a JSON object", path);
+  char buf[VKFT_CFG_PATH + 32];
   for (const cJSON *e = root->child; e; e = e->next) {
+    const char *where = where_of(path, lines, e, buf, sizeof buf);
     if (is_section(e->string)) {
       if (!cJSON_IsObject(e)) return vkft_error("%s: \"%s\" must be an object", where, e->string);
       for (const cJSON *f = e->child; f; f = f->next) {
         char full[256];
         snprintf(full, sizeof full, "%s.%s", e->string, f->string);
+        where = where_of(path, lines, f, buf, sizeof buf);
         const key *k = find_key(full);
         if (!k) return unknown_key(where, full);
         if (set_value(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
@@ -349,21 +365,20 @@ static int check(vkft_train_config *cfg) {
   return VKFT_OK;
 }
 
-int vkft_train_config_load(const char *path, const char *const *sets, int set_count,
-                           vkft_train_config *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  for (size_t i = 0; i < KEY_COUNT; i++) {
-    cJSON *v = cJSON_Parse(keys[i].default_json);
-    int status = set_value("defaults", &keys[i], v, cfg);
-    cJSON_Delete(v);
+/* Parses the config file, JSON or YAML, and applies it. */
+static int load_file(const char *path, vkft_train_config *cfg) {
+  char *text;
+  size_t size;
+  if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
+  cJSON *root = NULL;
+  config_lines lines = {0};
+  if (config_is_yaml(path, text, size)) {
+    int status = config_yaml_parse(path, text, size, &root, &lines);
+    free(text);
     if (status != VKFT_OK) return VKFT_ERR;
-  }
-  if (path) {
-    char *text;
-    size_t size;
-    if (vkft_file_read(path, &text, &size) != VKFT_OK) return VKFT_ERR;
+  } else {
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
+    root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
     const char *rest = root && end ? end : NULL;
     while (rest && rest < text + size && strchr(" \t\r\n", *rest)) rest++;
     if (!root || (rest && rest < text + size)) {
@@ -375,10 +390,23 @@ int vkft_train_config_load(const char *path, const char *const *sets, int set_co
                         path, line);
     }
     free(text);
-    int status = apply_object(path, root, cfg);
-    cJSON_Delete(root);
+  }
+  int status = apply_object(path, &lines, root, cfg);
+  cJSON_Delete(root);
+  config_lines_free(&lines);
+  return status;
+}
+
+int vkft_train_config_load(const char *path, const char *const *sets, int set_count,
+                           vkft_train_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    cJSON *v = cJSON_Parse(keys[i].default_json);
+    int status = set_value("defaults", &keys[i], v, cfg);
+    cJSON_Delete(v);
     if (status != VKFT_OK) return VKFT_ERR;
   }
+  if (path && load_file(path, cfg) != VKFT_OK) return VKFT_ERR;
   for (int i = 0; i < set_count; i++) {
     const char *eq = strchr(sets[i], '=');
     if (!eq || eq == sets[i]) return vkft_error("--set %s: expected section.key=value", sets[i]);

@@ -1,5 +1,6 @@
 /* Fuzz target: the JSON a user hands vkft as configuration — a model's config.json and a
- * training config (file, then its lines after a first line "--set" as --set overrides). */
+ * training config (file, then its lines after a first line "--set" as --set overrides), read
+ * as JSON and as YAML. */
 #include "fuzz.h"
 
 #include "vkft/model_config.h"
@@ -19,11 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       sets[n++] = line;
     path = fuzz_file("train.json", (const uint8_t *)text, strlen(text));
   }
+  const char *yaml = fuzz_file("train.yaml", (const uint8_t *)text, strlen(text));
   vkft_train_config *cfg = malloc(sizeof *cfg);
-  if (cfg && vkft_train_config_load(path, sets, n, cfg) == VKFT_OK) {
-    char *json = vkft_train_config_to_json(cfg);
-    free(json);
-  }
+  for (int as_yaml = 0; cfg && as_yaml < 2; as_yaml++)
+    if (vkft_train_config_load(as_yaml ? yaml : path, sets, n, cfg) == VKFT_OK) {
+      char *json = vkft_train_config_to_json(cfg);
+      free(json);
+    }
   free(cfg);
   free(text);
   vkft_error_clear();

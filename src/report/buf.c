@@ -1,0 +1,159 @@
+/* The report's text buffer: printf-style appends, the escapes HTML text and inline JSON need,
+ * and the number formats the page shows. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reserve(rbuf *b, size_t more) {
+  if (b->failed) return 0;
+  if (b->len + more + 1 <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + more + 1) cap *= 2;
+  char *grown = realloc(b->data, cap);
+  if (!grown) {
+    b->failed = 1;
+    return 0;
+  }
+  b->data = grown;
+  b->cap = cap;
+  return 1;
+}
+
+void rbuf_printf(rbuf *b, const char *fmt, ...) {
+  char small[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !reserve(b, (size_t)n)) return;
+  if ((size_t)n < sizeof small) {
+    memcpy(b->data + b->len, small, (size_t)n + 1);
+  } else {
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  b->len += (size_t)n;
+}
+
+void rbuf_puts(rbuf *b, const char *s) {
+  size_t n = strlen(s);
+  if (!reserve(b, n)) return;
+  memcpy(b->data + b->len, s, n + 1);
+  b->len += n;
+}
+
+void rbuf_html(rbuf *b, const char *s) {
+  for (; *s; s++) {
+    switch (*s) {
+    case '&':
+      rbuf_puts(b, "&amp;");
+      break;
+    case '<':
+      rbuf_puts(b, "&lt;");
+      break;
+    case '>':
+      rbuf_puts(b, "&gt;");
+      break;
+    case '"':
+      rbuf_puts(b, "&quot;");
+      break;
+    case '\'':
+      rbuf_puts(b, "&#39;");
+      break;
+    default:
+      if (reserve(b, 1)) b->data[b->len++] = *s, b->data[b->len] = 0;
+    }
+  }
+}
+
+void rbuf_json_string(rbuf *b, const char *s) {
+  rbuf_puts(b, "\"");
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+    if (*u == '"' || *u == '\\')
+      rbuf_printf(b, "\\%c", *u);
+    else if (*u < 0x20 || *u == '<' || *u == '>' || *u == '&') /* never "</script>" */
+      rbuf_printf(b, "\\u%04x", *u);
+    else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) /* U+2028/9 */
+      rbuf_printf(b, "\\u%04x", u[2] == 0xa8 ? 0x2028 : 0x2029), u += 2;
+    else if (reserve(b, 1))
+      b->data[b->len++] = (char)*u, b->data[b->len] = 0;
+  }
+  rbuf_puts(b, "\"");
+}
+
+void rbuf_json_number(rbuf *b, double v) {
+  if (isfinite(v))
+    rbuf_printf(b, "%.7g", v);
+  else
+    rbuf_puts(b, "null");
+}
+
+void rbuf_free(rbuf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+/* "1.5e-05" -> "1.5e-5" */
+static void short_exponent(char *s) {
+  char *e = strchr(s, 'e');
+  if (!e) return;
+  char *digits = e + 1 + (e[1] == '-' || e[1] == '+');
+  char *from = digits;
+  while (*from == '0' && from[1]) from++;
+  if (e[1] == '+') digits--; /* drop the '+' too */
+  memmove(digits, from, strlen(from) + 1);
+}
+
+void report_format_number(char *out, size_t size, double v) {
+  static const char *const suffix[] = {"", "k", "M", "G", "T"};
+  double a = fabs(v);
+  if (!isfinite(v)) {
+    snprintf(out, size, "%s", v != v ? "NaN" : v > 0 ? "inf" : "-inf");
+  } else if (a >= 1e4) {
+    int k = 0;
+    while (a >= 999.95 && k < 4) a /= 1000, v /= 1000, k++;
+    snprintf(out, size, a >= 100 ? "%.0f%s" : a >= 10 ? "%.1f%s" : "%.2f%s", v, suffix[k]);
+  } else if (a != 0 && a < 1e-3) {
+    snprintf(out, size, "%.3g", v);
+    short_exponent(out);
+  } else {
+    snprintf(out, size, "%.4g", v);
+  }
+}
+
+void report_format_tick(char *out, size_t size, double v, double step, double top) {
+  static const char *const suffix[] = {"", "k", "M", "G", "T"};
+  if (fabs(v) < step * 1e-6) { /* not "-0", "0k" or "1e-17" */
+    snprintf(out, size, "0");
+    return;
+  }
+  top = fmax(fabs(top), step);
+  int step_digit = (int)floor(log10(step) + 1e-9);
+  if (top >= 1e4 && step >= 1) {
+    int k = 0;
+    double scale = 1;
+    while (top / scale >= 1000 && k < 4) scale *= 1000, k++;
+    int decimals = (int)ceil(-log10(step / scale) - 1e-9);
+    snprintf(out, size, "%.*f%s", decimals > 0 ? decimals : 0, v / scale, suffix[k]);
+  } else if (top < 1e-3) { /* one exponent for the whole axis: 0.5e-4, 1.0e-4, 1.5e-4 */
+    int exponent = (int)floor(log10(top) + 1e-9), decimals = exponent - step_digit;
+    snprintf(out, size, "%.*fe%d", decimals > 0 ? decimals : 0, v / pow(10, exponent), exponent);
+  } else {
+    snprintf(out, size, "%.*f", step_digit < 0 ? -step_digit : 0, v);
+  }
+}
+
+void report_format_duration(char *out, size_t size, double seconds) {
+  long t = isfinite(seconds) && seconds > 0 ? (long)(seconds + 0.5) : 0;
+  if (t >= 3600)
+    snprintf(out, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
+  else
+    snprintf(out, size, "%lds", t);
+}

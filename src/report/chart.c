@@ -1,0 +1,282 @@
+/* One chart of the report: a legend, an inline SVG (grid, ticks at 1-2-5 steps, the curves)
+ * and the points its tooltip reads as JSON. Long runs stay fast and small: a curve of more
+ * points than the plot has columns is drawn through each column's minimum and maximum (the
+ * spikes stay visible) as a band, its smoothed curve and the tooltip through each column's last
+ * point. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The SVG's coordinate system (viewBox); CSS scales it to the page's width. */
+enum { W = 560, H = 236, ML = 54, MR = 14, MT = 10, MB = 28, PW = W - ML - MR, PH = H - MT - MB };
+enum { COLUMNS = PW }; /* downsampling: one column per viewBox unit */
+
+enum { MAX_TICKS = 40 };
+/* Values past this are off any sensible chart; clamping them keeps every scale finite. */
+#define LIMIT 1e15
+
+typedef struct scale {
+  double x_lo, x_hi, y_lo, y_hi, y_step, x_step;
+} scale;
+
+static double clamp(double v, double lo, double hi) {
+  return v >= lo ? (v <= hi ? v : hi) : lo; /* NaN: lo */
+}
+
+static double nice_step(double span, int ticks) {
+  if (!(span > 0 && isfinite(span))) return 1;
+  double raw = span / ticks, magnitude = pow(10, floor(log10(raw)));
+  double f = raw / magnitude;
+  return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * magnitude;
+}
+
+/* Positions in the viewBox, kept near it whatever the value (an SVG number stays short). */
+static double px(const scale *s, double x) {
+  return clamp(ML + (x - s->x_lo) / (s->x_hi - s->x_lo) * PW, -1e4, 1e4);
+}
+
+static double py(const scale *s, double y) {
+  return clamp(MT + PH - (y - s->y_lo) / (s->y_hi - s->y_lo) * PH, -1e4, 1e4);
+}
+
+static int column(const scale *s, double x) {
+  return (int)clamp((x - s->x_lo) / (s->x_hi - s->x_lo) * COLUMNS, 0, COLUMNS - 1);
+}
+
+static double value(const chart_line *l, size_t i, int smoothed) {
+  return smoothed ? l->smooth[i] : l->p[i].y;
+}
+
+static int downsampled(const chart_line *l) {
+  return l->n > 2 * COLUMNS;
+}
+
+/* The y range of every finite value drawn (and the threshold), widened to whole tick steps. */
+static scale make_scale(const chart *c) {
+  scale s = {.x_lo = clamp(c->x_lo, -LIMIT, LIMIT), .x_hi = clamp(c->x_hi, -LIMIT, LIMIT)};
+  if (!(s.x_hi > s.x_lo)) s.x_hi = s.x_lo + 1;
+  double lo = INFINITY, hi = -INFINITY;
+  for (int k = 0; k < c->n_lines; k++)
+    for (size_t i = 0; i < c->lines[k].n; i++)
+      if (isfinite(c->lines[k].p[i].y))
+        lo = fmin(lo, c->lines[k].p[i].y), hi = fmax(hi, c->lines[k].p[i].y);
+  if (c->threshold > 0 && isfinite(lo)) lo = fmin(lo, c->threshold), hi = fmax(hi, c->threshold);
+  if (!isfinite(lo)) lo = 0, hi = 1;
+  lo = clamp(lo, -LIMIT, LIMIT), hi = clamp(hi, -LIMIT, LIMIT);
+  if (!(hi > lo)) {
+    double pad = lo != 0 ? fabs(lo) * 0.1 : 1;
+    lo -= pad, hi += pad;
+  }
+  s.y_step = nice_step(hi - lo, 5);
+  s.y_lo = floor(lo / s.y_step + 1e-9) * s.y_step;
+  s.y_hi = ceil(hi / s.y_step - 1e-9) * s.y_step;
+  if (!(s.y_hi > s.y_lo)) s.y_hi = s.y_lo + s.y_step;
+  s.x_step = fmax(1, nice_step(s.x_hi - s.x_lo, 6));
+  return s;
+}
+
+/* The tick values of an axis: multiples of step from lo to hi (at most MAX_TICKS). */
+static int ticks(double lo, double hi, double step, double *out) {
+  double first = ceil(lo / step - 1e-9) * step;
+  int n = 0;
+  while (n < MAX_TICKS && first + n * step <= hi + step * 1e-6) out[n] = first + n * step, n++;
+  return n;
+}
+
+static void axes(rbuf *b, const scale *s) {
+  double ys[MAX_TICKS], xs[MAX_TICKS];
+  int n_y = ticks(s->y_lo, s->y_hi, s->y_step, ys), n_x = ticks(s->x_lo, s->x_hi, s->x_step, xs);
+  char label[48];
+  rbuf_puts(b, "<g class=\"grid\">");
+  for (int i = 0; i < n_y; i++)
+    rbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, W - MR, py(s, ys[i]),
+                py(s, ys[i]));
+  for (int i = 0; i < n_x; i++)
+    rbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>", px(s, xs[i]),
+                px(s, xs[i]), MT, MT + PH);
+  rbuf_puts(b, "</g><g class=\"ticks\">");
+  for (int i = 0; i < n_y; i++) {
+    report_format_tick(label, sizeof label, ys[i], s->y_step, fmax(fabs(s->y_lo), fabs(s->y_hi)));
+    rbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", ML - 6,
+                py(s, ys[i]) + 3.5, label);
+  }
+  for (int i = 0; i < n_x; i++) {
+    report_format_tick(label, sizeof label, xs[i], s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
+    rbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", px(s, xs[i]),
+                MT + PH + 16, label);
+  }
+  rbuf_printf(b,
+              "</g><line class=\"frame\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
+              "<text class=\"axis-name\" x=\"%d\" y=\"%d\" text-anchor=\"end\">step</text>",
+              ML, W - MR, MT + PH, MT + PH, W - MR, H - 1);
+}
+
+/* Appends one point of a path: a move after a gap, else a line. */
+static void path_point(rbuf *b, const scale *s, double x, double y, int *pen_down) {
+  rbuf_printf(b, "%c%.1f,%.1f", *pen_down ? 'L' : 'M', px(s, x), py(s, y));
+  *pen_down = 1;
+}
+
+/* A curve through every point, or (a long one) through the first point and each column's last.
+ * NaN values leave a gap. */
+static void curve(rbuf *b, const scale *s, const chart_line *l, int smoothed, const char *cls) {
+  rbuf_printf(b, "<path class=\"%s\" stroke=\"%s\" d=\"", cls, l->color);
+  int pen_down = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (i > 0 && downsampled(l) && i + 1 < l->n && column(s, l->p[i + 1].x) == column(s, l->p[i].x))
+      continue;
+    double y = value(l, i, smoothed);
+    if (isfinite(y))
+      path_point(b, s, l->p[i].x, y, &pen_down);
+    else
+      pen_down = 0;
+  }
+  rbuf_puts(b, "\"/>");
+}
+
+/* A long raw curve: each column's minimum and maximum, drawn as a filled band (spikes stay
+ * visible); columns without a finite value break it. */
+static void band(rbuf *b, const scale *s, const chart_line *l) {
+  double lo[COLUMNS], hi[COLUMNS];
+  for (int c = 0; c < COLUMNS; c++) lo[c] = INFINITY, hi[c] = -INFINITY;
+  for (size_t i = 0; i < l->n; i++) {
+    int c = column(s, l->p[i].x);
+    if (isfinite(l->p[i].y)) lo[c] = fmin(lo[c], l->p[i].y), hi[c] = fmax(hi[c], l->p[i].y);
+  }
+  rbuf_printf(b, "<path class=\"band\" style=\"fill:%s\" d=\"", l->color);
+  for (int c = 0; c < COLUMNS;) {
+    if (!isfinite(lo[c])) {
+      c++;
+      continue;
+    }
+    int end = c;
+    while (end < COLUMNS && isfinite(lo[end])) end++;
+    for (int k = c; k < end; k++) /* along the top, back along the bottom */
+      rbuf_printf(b, "%c%.1f,%.1f", k == c ? 'M' : 'L', ML + k + 0.5, py(s, hi[k]));
+    for (int k = end; k-- > c;) rbuf_printf(b, "L%.1f,%.1f", ML + k + 0.5, py(s, lo[k]));
+    rbuf_puts(b, "Z");
+    c = end;
+  }
+  rbuf_puts(b, "\"/>");
+}
+
+/* Markers: an evaluation's points, or a lone point (one step) that a path cannot show. */
+static void markers(rbuf *b, const scale *s, const chart_line *l) {
+  size_t finite = 0;
+  for (size_t i = 0; i < l->n; i++) finite += isfinite(l->p[i].y) != 0;
+  if (!(l->eval && finite <= 400) && finite != 1) return;
+  rbuf_printf(b, "<g class=\"pts\" fill=\"%s\">", l->color);
+  for (size_t i = 0; i < l->n; i++)
+    if (isfinite(l->p[i].y))
+      rbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.6\"/>", px(s, l->p[i].x),
+                  py(s, l->p[i].y));
+  rbuf_puts(b, "</g>");
+}
+
+/* The threshold line and a marker over each column where lines[0] went above it. */
+static void threshold(rbuf *b, const scale *s, const chart *c) {
+  char label[32];
+  report_format_number(label, sizeof label, c->threshold);
+  double y = py(s, c->threshold);
+  rbuf_printf(b,
+              "<line class=\"threshold\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+              "<text class=\"threshold-label\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">",
+              ML, W - MR, y, y, W - MR - 2, y - 4);
+  rbuf_html(b, c->threshold_label ? c->threshold_label : "");
+  rbuf_printf(b, " %s</text><path class=\"clip\" d=\"", label);
+  const chart_line *l = &c->lines[0];
+  for (size_t i = 0; i < l->n;) {
+    int col = column(s, l->p[i].x);
+    size_t top = SIZE_MAX;
+    for (; i < l->n && column(s, l->p[i].x) == col; i++)
+      if (l->p[i].y > c->threshold && (top == SIZE_MAX || l->p[i].y > l->p[top].y)) top = i;
+    if (top != SIZE_MAX) /* a small triangle pointing down at the point */
+      rbuf_printf(b, "M%.1f,%.1fl-3.5,-7h7z", px(s, l->p[top].x), py(s, l->p[top].y) - 1);
+  }
+  rbuf_puts(b, "\"/>");
+}
+
+/* The tooltip's points: every one, or each column's last. */
+static void tooltip_data(rbuf *b, const scale *s, const chart *c) {
+  rbuf_printf(b, "{\"w\":%d,\"h\":%d,\"box\":[%d,%d,%d,%d],\"x\":[", W, H, ML, MT, PW, PH);
+  rbuf_json_number(b, s->x_lo), rbuf_puts(b, ","), rbuf_json_number(b, s->x_hi);
+  rbuf_puts(b, "],\"y\":["), rbuf_json_number(b, s->y_lo), rbuf_puts(b, ",");
+  rbuf_json_number(b, s->y_hi), rbuf_puts(b, "],\"lines\":[");
+  for (int k = 0; k < c->n_lines; k++) {
+    const chart_line *l = &c->lines[k];
+    rbuf_puts(b, k ? ",{\"name\":" : "{\"name\":"), rbuf_json_string(b, l->label);
+    rbuf_puts(b, ",\"color\":"), rbuf_json_string(b, l->color);
+    rbuf_printf(b, ",\"eval\":%d", l->eval != 0);
+    for (int field = 0; field < (l->smooth ? 3 : 2); field++) {
+      rbuf_puts(b, field == 0 ? ",\"x\":[" : field == 1 ? ",\"y\":[" : ",\"s\":[");
+      int comma = 0;
+      for (size_t i = 0; i < l->n; i++) {
+        if (downsampled(l) && i + 1 < l->n && column(s, l->p[i + 1].x) == column(s, l->p[i].x))
+          continue;
+        if (comma) rbuf_puts(b, ",");
+        rbuf_json_number(b, field == 0 ? l->p[i].x : field == 1 ? l->p[i].y : l->smooth[i]);
+        comma = 1;
+      }
+      rbuf_puts(b, "]");
+    }
+    rbuf_puts(b, "}");
+  }
+  rbuf_puts(b, "]}");
+}
+
+static void legend(rbuf *b, const chart *c) {
+  rbuf_puts(b, "<div class=\"legend\">");
+  for (int k = 0; k < c->n_lines; k++) {
+    const chart_line *l = &c->lines[k];
+    rbuf_printf(b, "<span class=\"key\"><i class=\"swatch%s\" style=\"background:%s\"></i>",
+                l->eval ? " eval" : "", l->color);
+    rbuf_html(b, l->label);
+    rbuf_puts(b, "</span>");
+  }
+  if (c->threshold > 0) {
+    char label[32];
+    report_format_number(label, sizeof label, c->threshold);
+    rbuf_printf(b, "<span class=\"key\"><i class=\"swatch clip\"></i>clipped (&gt; %s)</span>",
+                label);
+  }
+  rbuf_puts(b, "</div>");
+}
+
+void chart_write(rbuf *b, const chart *c) {
+  scale s = make_scale(c);
+  rbuf_printf(b, "<figure class=\"chart\" id=\"chart-%s\"><figcaption><span class=\"title\">",
+              c->id);
+  rbuf_html(b, c->title);
+  rbuf_puts(b, "</span>");
+  if (c->note[0]) {
+    rbuf_puts(b, "<span class=\"note\">");
+    rbuf_html(b, c->note);
+    rbuf_puts(b, "</span>");
+  }
+  rbuf_puts(b, "</figcaption>");
+  legend(b, c);
+  rbuf_printf(b, "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
+  rbuf_html(b, c->title);
+  rbuf_puts(b, "\">");
+  axes(b, &s);
+  for (int k = 0; k < c->n_lines; k++) {
+    const chart_line *l = &c->lines[k];
+    if (downsampled(l))
+      band(b, &s, l);
+    else if (l->smooth)
+      curve(b, &s, l, 0, "raw");
+    curve(b, &s, l, l->smooth != NULL, l->smooth ? "smooth" : l->eval ? "line eval" : "line");
+    markers(b, &s, l);
+  }
+  if (c->threshold > 0 && c->n_lines > 0) threshold(b, &s, c);
+  rbuf_printf(b,
+              "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" visibility=\"hidden\"/>"
+              "<g class=\"dots\"></g></svg><div class=\"tip\" hidden></div></div>"
+              "<script type=\"application/json\" class=\"chart-data\">",
+              MT, MT + PH);
+  tooltip_data(b, &s, c);
+  rbuf_puts(b, "</script></figure>\n");
+}
