@@ -26,6 +26,9 @@ check "adapter_model.safetensors written" test -s "$work/a/adapter_model.safeten
 check "adapter_config is PEFT's" grep -q '"peft_type": "LORA"' "$work/a/adapter_config.json"
 check "PEFT key names" grep -q 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight' "$work/a/adapter_model.safetensors"
 check "no staging folder left" test ! -e "$work/a/.final.tmp"
+check "report.html written with the loss chart" grep -q 'id="chart-loss"' "$work/a/report.html"
+check "the run ends with a loss sparkline" grep -q '^loss [0-9]' <<<"$out"
+check "report.html says finished" grep -q 'finished' "$work/a/report.html"
 first=$(grep -o '"loss": [0-9.e+-]*' "$work/a/metrics.jsonl" | head -1 | cut -d' ' -f2)
 last=$(grep -o '"loss": [0-9.e+-]*' "$work/a/metrics.jsonl" | tail -1 | cut -d' ' -f2)
 check "loss decreases ($first -> $last)" awk "BEGIN {exit !($last < $first)}"

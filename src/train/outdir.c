@@ -21,7 +21,7 @@ static const char *const run_files[] = {
     "metrics.jsonl",          "adapter_config.json",          "adapter_model.safetensors",
     "model.safetensors",      "model.safetensors.index.json", "config.json",
     "tokenizer.json",         "tokenizer_config.json",        "special_tokens_map.json",
-    "generation_config.json", "chat_template.jinja"};
+    "generation_config.json", "chat_template.jinja",          "report.html"};
 enum { RESULT_FILES = 3 }; /* the first three mark a folder as holding a run's results */
 
 static int same_folder(const char *a, const char *b) {
@@ -41,7 +41,8 @@ static void collect_stale(const char *name, void *user) {
   stale_list *l = user;
   size_t n = strlen(name);
   int tmp_checkpoint = !strncmp(name, "checkpoint-", 11) && n > 4 && !strcmp(name + n - 4, ".tmp");
-  if ((tmp_checkpoint || !strcmp(name, FINAL_STAGE)) && l->count < 64 && n < 256)
+  int tmp_report = !strcmp(name, "report.html.tmp"); /* a report write cut short */
+  if ((tmp_checkpoint || tmp_report || !strcmp(name, FINAL_STAGE)) && l->count < 64 && n < 256)
     snprintf(l->names[l->count++], sizeof l->names[0], "%s", name);
 }
 

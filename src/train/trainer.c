@@ -19,14 +19,32 @@
 
 #define MiB (1024.0 * 1024.0)
 
+/* The lines report.html shows under "Run": the data, the plan, what the run started from. */
+static int report_line(const char *line) {
+  static const char *const prefixes[] = {"device",     "data",         "memory plan",  "plan:",
+                                         "tokens.add", "LoRA weights", "resumed from", "warning"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (!strncmp(line, prefixes[i], strlen(prefixes[i]))) return 1;
+  return 0;
+}
+
 void trainer_message(const trainer *t, const char *fmt, ...) {
-  if (!t->opt->on_message) return;
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  t->opt->on_message(line, t->opt->user);
+  if (t->report && report_line(line)) vkft_report_info_add_line(t->report, line);
+  if (t->opt->on_message) t->opt->on_message(line, t->opt->user);
+}
+
+/* Rewrites report.html (at most every 30 s unless forced); a failure is a warning, never the
+ * end of a run: the page is derived from metrics.jsonl and `vkft report` rebuilds it. */
+static void report_refresh(trainer *t, const char *status, int force) {
+  if (!t->lock || !t->report) return;
+  t->report->status = status;
+  if (vkft_report_update(&t->report_throttle, t->cfg->output.dir, t->report, force) != VKFT_OK)
+    trainer_message(t, "warning: report.html not written: %s", vkft_error_message());
 }
 
 static int selftest(trainer *t) {
@@ -289,7 +307,9 @@ static int evaluate(trainer *t) {
                           .is_eval = 1};
     t->opt->on_step(&r, t->opt->user);
   }
-  return metrics_append(t, line);
+  if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
+  report_refresh(t, "training", 0);
+  return VKFT_OK;
 }
 
 /* Runs steps until the end or an interruption; *interrupted tells which. */
@@ -324,6 +344,7 @@ static int run_steps(trainer *t, int *interrupted) {
         (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant);
     if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
+    report_refresh(t, "training", 0);
     if (cfg->output.eval_every > 0 && t->step % cfg->output.eval_every == 0 &&
         t->step < t->total_steps && evaluate(t) != VKFT_OK)
       return VKFT_ERR;
@@ -363,6 +384,8 @@ static void trainer_free(trainer *t) {
   vkft_batch_free(&t->batch);
   free(t->train_ids);
   free(t->eval_ids);
+  free(t->report);
+  free(t->config_json);
   vkft_dataset_free(t->ds);
   vkft_tokenizer_free(t->tok);
   outdir_release(t);
@@ -375,13 +398,23 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
   int status = VKFT_ERR, interrupted = 0;
+  char report_status[64] = "finished";
+  if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
   if (!opt->dry_run && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
     goto done;
+  vkft_device *dev = be ? vkft_backend_device(be) : NULL;
+  if (dev) {
+    char line[VKFT_REPORT_LINE];
+    snprintf(line, sizeof line, "device: %s", vkft_device_get_info(dev)->name);
+    vkft_report_info_add_line(t.report, line);
+  }
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
   report_plan(&t);
+  t.report->total_steps = t.total_steps;
+  t.report->config_json = t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
   if (opt->dry_run) {
     status = VKFT_OK;
     goto done;
@@ -395,6 +428,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     trainer_message(&t, "interrupted (%s) at step %lld: resume with --resume auto",
                     vkft_interrupt_name()[0] ? vkft_interrupt_name() : "stop-after",
                     (long long)t.step);
+    snprintf(report_status, sizeof report_status, "interrupted at step %lld", (long long)t.step);
     status = VKFT_OK;
     goto done;
   }
@@ -403,6 +437,9 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
       VKFT_OK)
     goto done;
   trainer_message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
+  char summary[512];
+  if (vkft_report_loss_summary(cfg->output.dir, 50, summary, sizeof summary) == VKFT_OK)
+    trainer_message(&t, "%s", summary);
   status = VKFT_OK;
 done:
   if (result) {
@@ -413,9 +450,13 @@ done:
     vkft_errcode code = vkft_error_code();
     char why[1024];
     snprintf(why, sizeof why, "%s", vkft_error_message());
+    snprintf(report_status, sizeof report_status, "stopped at step %lld: %s", (long long)t.step,
+             code == VKFT_ERR_NUMERIC ? "diverged" : "failed");
+    if (t.step > 0) report_refresh(&t, report_status, 1);
     trainer_free(&t);
     return vkft_error_with(code, "%s", why);
   }
+  report_refresh(&t, report_status, 1);
   trainer_free(&t);
   return VKFT_OK;
 }

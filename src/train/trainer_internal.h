@@ -8,6 +8,7 @@
 #include "vkft/error.h"
 #include "vkft/model.h"
 #include "vkft/platform.h"
+#include "vkft/report.h"
 #include "vkft/trainer.h"
 
 #include <stdio.h>
@@ -42,6 +43,10 @@ typedef struct trainer {
   int64_t vocab_size;
   /* the base's quantization, for the plan and the metrics ("" when none) */
   char quant_note[128], quant_name[8];
+  /* report.html: the run's lines worth keeping (trainer_message records them), its config */
+  vkft_report_info *report;
+  vkft_report_throttle report_throttle;
+  char *config_json;
   /* the output folder */
   vkft_lock *lock;
   char metrics_path[VKFT_CFG_PATH + 32];
