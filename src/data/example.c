@@ -20,29 +20,38 @@ static int template_index(const data_builder *b, const data_sample *s) {
   return b->fallback_template && s->format == VKFT_FORMAT_ALPACA;
 }
 
+int data_render_messages(const data_builder *b, const data_sample *s, const cJSON *messages,
+                         const cJSON *kwargs, int gen, char **out, size_t *len) {
+  cJSON *ctx = cJSON_CreateObject();
+  if (!ctx) return vkft_error_nomem();
+  for (cJSON *item = b->context->child; item; item = item->next)
+    cJSON_AddItemReferenceToObject(ctx, item->string, item);
+  for (cJSON *item = kwargs ? kwargs->child : NULL; item; item = item->next) {
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, item->string);
+    cJSON_AddItemReferenceToObject(ctx, item->string, item);
+  }
+  cJSON_AddItemReferenceToObject(ctx, "messages", (cJSON *)messages);
+  if (s->tools)
+    cJSON_AddItemReferenceToObject(ctx, "tools", s->tools);
+  else
+    cJSON_AddNullToObject(ctx, "tools");
+  cJSON_AddNullToObject(ctx, "documents");
+  cJSON_AddBoolToObject(ctx, "add_generation_prompt", gen);
+  int rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
+  cJSON_Delete(ctx);
+  return rc;
+}
+
 /* Renders messages[:k] (references, no copies) with the builder's context. */
 static int render_prefix(const data_builder *b, const data_sample *s, size_t k, int gen, char **out,
                          size_t *len) {
-  cJSON *ctx = cJSON_CreateObject(), *msgs = cJSON_CreateArray();
-  int rc = ctx && msgs ? VKFT_OK : vkft_error_nomem();
-  if (rc == VKFT_OK) {
-    size_t i = 0;
-    for (cJSON *m = s->messages->child; m && i < k; m = m->next, i++)
-      cJSON_AddItemReferenceToArray(msgs, m);
-    for (cJSON *item = b->context->child; item; item = item->next)
-      cJSON_AddItemReferenceToObject(ctx, item->string, item);
-    cJSON_AddItemToObject(ctx, "messages", msgs);
-    msgs = NULL;
-    if (s->tools)
-      cJSON_AddItemReferenceToObject(ctx, "tools", s->tools);
-    else
-      cJSON_AddNullToObject(ctx, "tools");
-    cJSON_AddNullToObject(ctx, "documents");
-    cJSON_AddBoolToObject(ctx, "add_generation_prompt", gen);
-    rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
-  }
+  cJSON *msgs = cJSON_CreateArray();
+  if (!msgs) return vkft_error_nomem();
+  size_t i = 0;
+  for (cJSON *m = s->messages->child; m && i < k; m = m->next, i++)
+    cJSON_AddItemReferenceToArray(msgs, m);
+  int rc = data_render_messages(b, s, msgs, NULL, gen, out, len);
   cJSON_Delete(msgs);
-  cJSON_Delete(ctx);
   return rc;
 }
 
