@@ -1,10 +1,11 @@
 /* Preference-data tests on the shared examples: every format detected and parsed (the four
  * chat formats give the same pairs id for id); chat pairs token-exact on Qwen3 and Llama 3
  * against hand-written renders and known special-token ids; the text rules on stories260K (BOS,
- * EOS appended once) and their ORPO twin; implicit-prompt extraction on strings (space rule,
- * prefix quirk, UTF-8) and messages; ORPO's merged prompt token; both truncation rules; the
- * batcher's layout (chosen then rejected, sequence ids, prompt labels masked, packing) and its
- * determinism; the split; pre-tokenized pairs; bad records with file:line. About 1 s. */
+ * EOS appended once) and their ORPO twin; the 38 shared chat vectors as pairs (DPO's prompt_ids
+ * and prompt + chosen ids exactly, one prompt mismatch); implicit-prompt extraction on strings
+ * (space rule, prefix quirk, UTF-8) and messages; ORPO's merged prompt token; both truncation
+ * rules; the batcher's layout (chosen then rejected, sequence ids, prompt labels masked, packing)
+ * and its determinism; the split; pre-tokenized pairs; bad records with file:line. About 1 s. */
 #include "vkft/pref.h"
 
 #include "check.h"
@@ -12,6 +13,7 @@
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@ static const char *scratch(const char *name, const char *text) {
 }
 
 typedef struct opts {
+  const char *template_name;
   vkft_pref_style style;
   int max_len, max_prompt_len, max_completion_len, strict;
 } opts;
@@ -60,6 +63,7 @@ static vkft_pref_dataset *load(const char *model, const char *path, const opts *
                       .files = &file,
                       .n_files = 1,
                       .style = o->style,
+                      .template_name = o->template_name,
                       .max_len = o->max_len,
                       .max_prompt_len = o->max_prompt_len,
                       .max_completion_len = o->max_completion_len,
@@ -224,6 +228,81 @@ static void test_llama3_chat(void) {
 done:
   vkft_pref_free(dpo);
   vkft_pref_free(orpo);
+}
+
+/* The shared chat vectors hold, per conversation, the render of messages[:-1] with the
+ * generation prompt and its ids (DPO's prompt_ids) and the full render's ids (its
+ * prompt_chosen_ids), made with Jinja2 and HF tokenizers. As a pair whose chosen and rejected
+ * are the last message, every vector must give exactly those ids, including the one where the
+ * prompt's ids are not a prefix of the full ids (Qwen2.5's template, whitespace content). */
+static void test_chat_vectors(void) {
+  static const char *const sets[2][2] = {{"vectors/qwen3.chat.jsonl", "tokenizers/qwen3"},
+                                         {"vectors/llama3.chat.jsonl", "tokenizers/llama3"}};
+  int tested = 0, mismatches = 0;
+  for (int v = 0; v < 2; v++) {
+    char *data;
+    size_t size;
+    if (vkft_file_read(check_path(sets[v][0]), &data, &size)) {
+      CHECK(0);
+      continue;
+    }
+    for (char *line = data, *next; line && *line; line = next) {
+      next = strchr(line, '\n');
+      if (next) *next++ = 0;
+      cJSON *r = cJSON_Parse(line);
+      const cJSON *want_prompt = cJSON_GetObjectItem(r, "prompt_ids");
+      const cJSON *want_full = cJSON_GetObjectItem(r, "ids");
+      const cJSON *is_prefix = cJSON_GetObjectItem(r, "prompt_ids_is_prefix");
+      const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItem(r, "template"));
+      if (!want_prompt || !want_full || !tmpl) {
+        cJSON_Delete(r);
+        continue;
+      }
+      cJSON *rec = cJSON_CreateObject(),
+            *prompt = cJSON_Duplicate(cJSON_GetObjectItem(r, "messages"), 1);
+      cJSON *last = cJSON_DetachItemFromArray(prompt, cJSON_GetArraySize(prompt) - 1);
+      cJSON *chosen = cJSON_CreateArray(), *rejected = cJSON_CreateArray();
+      cJSON_AddItemToArray(rejected, cJSON_Duplicate(last, 1));
+      cJSON_AddItemToArray(chosen, last);
+      cJSON_AddItemToObject(rec, "prompt", prompt);
+      cJSON_AddItemToObject(rec, "chosen", chosen);
+      cJSON_AddItemToObject(rec, "rejected", rejected);
+      if (cJSON_GetObjectItem(r, "tools"))
+        cJSON_AddItemToObject(rec, "tools", cJSON_Duplicate(cJSON_GetObjectItem(r, "tools"), 1));
+      if (cJSON_GetObjectItem(r, "kwargs"))
+        cJSON_AddItemToObject(rec, "chat_template_kwargs",
+                              cJSON_Duplicate(cJSON_GetObjectItem(r, "kwargs"), 1));
+      char *json = cJSON_PrintUnformatted(rec), tmpl_path[512];
+      snprintf(tmpl_path, sizeof tmpl_path, "tokenizers/chat_templates/%s", tmpl);
+      opts o = {.template_name =
+                    strcmp(tmpl, "tokenizer_config.json") ? check_path(tmpl_path) : NULL};
+      vkft_pref_dataset *ds = load(sets[v][1], scratch("vector.jsonl", json), &o);
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(r, "id"));
+      CHECKF(ds && ds->n_ok == 1, "%s %s (%s)", sets[v][0], id, tmpl);
+      if (ds && ds->n_ok == 1) {
+        const vkft_pref_example *ex = &ds->examples[0];
+        size_t np = (size_t)cJSON_GetArraySize(want_prompt),
+               nf = (size_t)cJSON_GetArraySize(want_full);
+        int ok = ex->prompt_len == np && ex->prompt_len + ex->chosen_len == nf;
+        for (size_t k = 0; ok && k < np; k++)
+          ok = ex->prompt_ids[k] == cJSON_GetArrayItem(want_prompt, (int)k)->valueint;
+        for (size_t k = np; ok && k < nf; k++)
+          ok = ex->chosen_ids[k - np] == cJSON_GetArrayItem(want_full, (int)k)->valueint;
+        CHECKF(ok, "%s %s (%s): ids", sets[v][0], id, tmpl);
+        CHECKF(ex->prompt_mismatch == !cJSON_IsTrue(is_prefix), "%s %s: mismatch flag", sets[v][0],
+               id);
+        CHECK(same_pair(ex, ex) && ex->chosen_len == ex->rejected_len);
+        mismatches += ex->prompt_mismatch;
+        tested++;
+      }
+      vkft_pref_free(ds);
+      free(json);
+      cJSON_Delete(rec);
+      cJSON_Delete(r);
+    }
+    free(data);
+  }
+  CHECKF(tested == 38 && mismatches == 1, "%d vectors, %d mismatches", tested, mismatches);
 }
 
 /* ---- text rules ---- */
@@ -611,6 +690,7 @@ int main(void) {
   test_formats();
   test_qwen3_chat();
   test_llama3_chat();
+  test_chat_vectors();
   test_text_rules();
   test_implicit_prompt();
   test_orpo_merge();
