@@ -114,7 +114,6 @@ typedef struct vkft_pref_desc {
   int max_completion_len;           /* 0: none */
   int strict;                       /* the first bad record fails the load */
   int threads;                      /* 0: one per CPU */
-  int keep_text;                    /* keep each pair's prompt_text / chosen_text / rejected_text */
   int max_issues;                   /* messages kept in issues (0: 1000); all are counted */
   const char *enable_thinking;      /* NULL, "true" or "false": passed to the template */
   struct vkft_tokenizer *tokenizer; /* borrowed, as in vkft_dataset_desc; NULL: loaded */
@@ -135,9 +134,6 @@ typedef struct vkft_pref_example {
   uint32_t chosen_trained, rejected_trained; /* tokens whose label is kept in the batch */
   int truncated;                             /* some token was cut */
   int prompt_mismatch; /* DPO: tokenize(prompt) is not a prefix of tokenize(prompt + completion) */
-  /* keep_text: the texts that were tokenized (chat: the rendered prompt and the rendered
-   * completions after it; text: as given, plus the EOS text DPO appends); NULL otherwise */
-  char *prompt_text, *chosen_text, *rejected_text;
 } vkft_pref_example;
 
 typedef struct vkft_pref_dataset {

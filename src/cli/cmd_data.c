@@ -662,8 +662,8 @@ int vkft_cmd_data(int argc, char **argv) {
   while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;
   if (tool == 5) return usage();
   data_opts o;
-  if (parse_opts(argc, argv, &o)) return cli_fail();
-  int pref = cli_data_is_pref(&o);
+  int pref = 0;
+  if (parse_opts(argc, argv, &o) || cli_data_is_pref(&o, &pref)) return cli_fail();
   if (pref && (tool == 2 || tool == 3)) {
     vkft_error("%s holds preference pairs: `vkft data %s` takes SFT records", o.files[0].path,
                tools[tool]);

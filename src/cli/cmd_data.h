@@ -40,9 +40,9 @@ void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n);
 /* Prints obj on one line and frees it. */
 void cli_data_print_json(cJSON *obj);
 
-/* cmd_data_pref.c: 1 if the data is preference pairs (a preference --format, or the first
- * file's records), and the tools on them. */
-int cli_data_is_pref(const data_opts *o);
+/* cmd_data_pref.c: whether the data is preference pairs (a preference --format, or the first
+ * file's records; VKFT_ERR when that file cannot be read), and the tools on them. */
+int cli_data_is_pref(const data_opts *o, int *yes);
 int cli_data_pref_prepare(const data_opts *o);
 int cli_data_pref_stats(const data_opts *o);
 int cli_data_pref_preview(const data_opts *o);

@@ -12,13 +12,13 @@
 #include "vkft/error.h"
 #include "vkft/tokenizer.h"
 
-int cli_data_is_pref(const data_opts *o) {
-  if (o->pref_format != VKFT_PREF_FORMAT_AUTO) return 1;
-  if (o->format != VKFT_FORMAT_AUTO) return 0;
-  vkft_pref_format f = VKFT_PREF_FORMAT_AUTO;
-  /* a file that cannot be read is reported by the loader that follows */
-  if (vkft_pref_detect_file(o->files[0].path, &f)) vkft_error_clear();
-  return f != VKFT_PREF_FORMAT_AUTO;
+int cli_data_is_pref(const data_opts *o, int *yes) {
+  *yes = o->pref_format != VKFT_PREF_FORMAT_AUTO;
+  if (*yes || o->format != VKFT_FORMAT_AUTO) return VKFT_OK;
+  vkft_pref_format f;
+  if (vkft_pref_detect_file(o->files[0].path, &f)) return VKFT_ERR;
+  *yes = f != VKFT_PREF_FORMAT_AUTO;
+  return VKFT_OK;
 }
 
 static int load(const data_opts *o, vkft_pref_dataset **ds) {
