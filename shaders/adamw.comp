@@ -3,8 +3,8 @@
 // (the clip coefficient written by grad_norm.comp), so clipping needs no host round trip.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "buffers.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 

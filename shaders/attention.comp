@@ -20,7 +20,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
-#include "common.glsl"
+#include "buffers.glsl"
 
 layout(local_size_x_id = 2) in;
 

@@ -8,10 +8,12 @@
 //             a fixed order (deterministic).
 // One workgroup per row for STATS and GRAD: neighbouring invocations read neighbouring 16-byte
 // words of the row (what CPU drivers vectorise), and the reductions go through shared memory in
-// a fixed tree, so results are bit-identical run to run and independent of the subgroup size.
+// a fixed tree (reduce.glsl), so results are bit-identical run to run and independent of the
+// subgroup size.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
+#include "buffers.glsl"
+#include "reduce.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -23,37 +25,11 @@ layout(push_constant) uniform Push {
   uint T, V, vc, v0;
   uint first; // STATS: first chunk (no running values yet)
   float scale;
+  uint aligned; // the logits start 16-byte aligned
 } p;
 
-const uint WG = 64;
+const uint WG = REDUCE_SIZE;
 const uint ROWS_PER_Y = 32768; // rows are laid out over (x, y) workgroups: x < 65535 anywhere
-shared float red[WG];
-
-// A fixed-shape tree reduction over the workgroup (every invocation gets the result).
-float reduce_max(float v) {
-  red[gl_LocalInvocationID.x] = v;
-  barrier();
-  for (uint s = WG / 2; s > 0; s >>= 1) {
-    if (gl_LocalInvocationID.x < s)
-      red[gl_LocalInvocationID.x] = max(red[gl_LocalInvocationID.x], red[gl_LocalInvocationID.x + s]);
-    barrier();
-  }
-  float r = red[0];
-  barrier();
-  return r;
-}
-float reduce_sum(float v) {
-  red[gl_LocalInvocationID.x] = v;
-  barrier();
-  for (uint s = WG / 2; s > 0; s >>= 1) {
-    if (gl_LocalInvocationID.x < s)
-      red[gl_LocalInvocationID.x] += red[gl_LocalInvocationID.x + s];
-    barrier();
-  }
-  float r = red[0];
-  barrier();
-  return r;
-}
 
 bool is_trained(int label) { return label >= 0 && uint(label) < p.V; }
 
@@ -63,8 +39,8 @@ void main() {
   if (row >= p.T) return; // uniform over the workgroup: no barrier is skipped by a part of it
   const uint lid = gl_LocalInvocationID.x;
   const uint64_t base = p.logits + 4 * uint64_t(row) * p.vc;
-  // 16-byte words when rows are 16-byte aligned (vc % 4 == 0), else single values
-  const bool vec = (p.vc % 4) == 0;
+  // 16-byte words when rows are 16-byte aligned (aligned start, vc % 4 == 0), else single values
+  const bool vec = p.aligned != 0 && (p.vc % 4) == 0;
   const uint step = vec ? 4 * WG : WG;
   const uint j0 = vec ? 4 * lid : lid;
   const int label = I32(p.labels + 4 * uint64_t(row)).v[0];

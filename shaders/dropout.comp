@@ -2,8 +2,8 @@
 // the element, else 0; four elements per invocation; out may be x.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "buffers.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 

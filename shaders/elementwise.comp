@@ -3,7 +3,7 @@
 // when every address is 16-byte aligned, else element by element):
 //   EW_ADD      out = a + b           EW_SCALE    out = s * a (in place when out == a)
 //   EW_COPY32   out = a (any 32-bit)  EW_FILL32   out = pattern
-//   EW_WIDEN    out = f32(a) with a in f16 (A_F16) or bf16 (A_BF16), exact
+//   EW_WIDEN    out = f32(a) with a in f16 (W_F16) or bf16 (W_BF16), exact
 // 16-bit destinations, one 32-bit word (two elements) per invocation:
 //   EW_NARROW   out = f16/bf16(a) (OUT_F16 / OUT_BF16), round to nearest even, bit-identical
 //               to src/ops/dtype.c
@@ -13,8 +13,8 @@
 // disjoint bits commute with whatever the other half's owner does; no float atomics).
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "dtype.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -70,10 +70,8 @@ float element(uint64_t i) {
   return F32(p.a + 4ul * i).v[0];
 #elif defined(EW_FILL32)
   return uintBitsToFloat(p.pattern);
-#elif defined(EW_WIDEN) && defined(A_F16)
-  return f16_bits_to_f32(load_u16(p.a, i));
-#elif defined(EW_WIDEN) && defined(A_BF16)
-  return uintBitsToFloat(load_u16(p.a, i) << 16);
+#elif defined(EW_WIDEN)
+  return load_w(p.a, i);
 #endif
 }
 
@@ -86,13 +84,8 @@ vec4 element4(uint64_t i) {
   return load_f32x4(p.a + 4ul * i);
 #elif defined(EW_FILL32)
   return vec4(uintBitsToFloat(p.pattern));
-#elif defined(EW_WIDEN) && defined(A_F16)
-  uvec2 w = load_u16x4(p.a + 2ul * i);
-  return vec4(f16_bits_to_f32(w.x & 0xffffu), f16_bits_to_f32(w.x >> 16),
-              f16_bits_to_f32(w.y & 0xffffu), f16_bits_to_f32(w.y >> 16));
-#elif defined(EW_WIDEN) && defined(A_BF16)
-  uvec2 w = load_u16x4(p.a + 2ul * i);
-  return vec4(bf16_lo(w.x), bf16_hi(w.x), bf16_lo(w.y), bf16_hi(w.y));
+#elif defined(EW_WIDEN)
+  return load_w4(p.a, i);
 #endif
 }
 

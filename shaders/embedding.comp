@@ -10,8 +10,8 @@
 //                  atomics, the same bits as the fp32 reference
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "dtype.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 

@@ -10,8 +10,9 @@
 // Same slots, same order, every run: the same bits, without float atomics.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "buffers.glsl"
+#include "grid.glsl"
+#include "reduce.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -23,19 +24,6 @@ layout(push_constant) uniform Push {
   float max_norm;
   uint vec; // partial: 1 if the gradient is 16-byte aligned
 } p;
-
-shared float red[64];
-
-float workgroup_sum(float v) {
-  uint l = gl_LocalInvocationID.x;
-  red[l] = v;
-  barrier();
-  for (uint s = 32u; s > 0u; s >>= 1) {
-    if (l < s) red[l] += red[l + s];
-    barrier();
-  }
-  return red[0];
-}
 
 void main() {
   uint l = gl_LocalInvocationID.x;
@@ -53,12 +41,12 @@ void main() {
       for (uint k = 0u; k < 4u && i + k < end; k++) x[k] = F32(p.src + 4ul * (i + k)).v[0];
     acc = fma(x, x, acc);
   }
-  float total = workgroup_sum((acc.x + acc.y) + (acc.z + acc.w));
+  float total = reduce_sum((acc.x + acc.y) + (acc.z + acc.w));
   if (l == 0u) F32(p.dst + 4ul * w).v[0] = total;
 #else
   float acc = 0.0;
   for (uint64_t i = l; i < p.n; i += 64ul) acc += F32(p.src + 4ul * i).v[0];
-  float total = workgroup_sum(acc);
+  float total = reduce_sum(acc);
   if (l == 0u) {
     float norm = sqrt(total);
     float coef = 1.0;

@@ -11,7 +11,7 @@
 // Fixed summation order per output: deterministic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
+#include "buffers.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -24,6 +24,7 @@ p;
 
 layout(constant_id = 0) const uint R = 16; // output columns (the rank)
 layout(constant_id = 1) const uint RM = 4; // output rows per invocation
+layout(constant_id = 2) const bool VEC = true; // A and B start 16-byte aligned
 
 float loadA(uint64_t i) {
   return F32(p.a + 4 * i).v[0];
@@ -34,7 +35,7 @@ float loadB(uint64_t i) {
 
 // Row k of a (K, R) operand B, the same for every invocation: 16-byte words when R % 4 == 0.
 void load_b_row(uint k, out float b[R]) {
-  if ((R % 4) == 0) {
+  if (VEC && (R % 4) == 0) {
     for (uint j = 0; j < R; j += 4) {
       vec4 v = load_f32x4(p.b + 4 * (uint64_t(k) * R + j));
       for (uint q = 0; q < 4; q++) b[j + q] = v[q];
@@ -55,8 +56,8 @@ void main() {
     for (uint j = 0; j < R; j++) acc[i][j] = 0.0;
 
 #if defined(SKINNY_NT) || defined(SKINNY_NN)
-  // A rows are contiguous along k: four at a time when rows are 16-byte aligned
-  const uint k_vec = (p.K % 4) == 0 ? p.K : 0;
+  // A rows are contiguous along k: four at a time when they are 16-byte aligned
+  const uint k_vec = VEC && (p.K % 4) == 0 ? p.K : 0;
   for (uint k = 0; k < k_vec; k += 4) {
     vec4 a[RM];
     for (uint i = 0; i < RM; i++) a[i] = load_f32x4(p.a + 4 * (uint64_t(rows[i]) * p.K + k));
@@ -89,7 +90,7 @@ void main() {
     }
   }
 #else // SKINNY_TN: row k of A holds neighbouring invocations' values side by side
-  const bool a_vec = (RM % 4) == 0 && (p.M % 4) == 0 && m0 + RM <= p.M;
+  const bool a_vec = VEC && (RM % 4) == 0 && (p.M % 4) == 0 && m0 + RM <= p.M;
   for (uint k = 0; k < p.K; k++) {
     float a[RM];
     if (a_vec) {

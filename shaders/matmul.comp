@@ -2,14 +2,17 @@
 //   MATMUL_NT: C[M,N] = A[M,K] * B[N,K]^T  (forward x * W^T)
 //   MATMUL_NN: C[M,N] = A[M,K] * B[K,N]    (input gradient dY * W)
 //   MATMUL_TN: C[M,N] = A[K,M]^T * B[K,N]  (weight gradient dY^T * X)
-// B (the weight operand) is stored as B_F32, B_F16 or B_BF16; A and C are fp32.
+// B (the weight operand) is stored as W_F32, W_F16 or W_BF16 (shaders/dtype.glsl), or
+// quantized as W_NF4 / W_FP4 and dequantized as it is read (shaders/quant.glsl); A and C are
+// fp32.
 // Each invocation owns an RM x RN register tile; the 64 invocations of a workgroup are laid
 // out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
 // vector loads when rows are 16-byte aligned. On CPU drivers (lavapipe) every per-lane load
 // is expensive and spilled accumulators are cheap, so big register tiles pay off.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
+#include "dtype.glsl"
+#include "quant.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -17,35 +20,29 @@ layout(push_constant) uniform Push {
   uint64_t a, b, c;
   uint M, N, K;
   float alpha, beta;
+  // quantized B: the block scales' parts (addresses), log2 of the block size, nested, offset
+  uint64_t scales, nested_absmax, nested_code;
+  uint block_shift, nested;
+  float offset;
 } p;
 
 layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
 layout(constant_id = 1) const uint RN = 4; // columns per invocation (multiple of 4)
+layout(constant_id = 2) const bool VEC = true; // A and B start aligned for vector loads
 const uint WN = 16;                        // invocations along n
 const uint BM = RM * (64 / WN);
 const uint BN = RN * WN;
 
-#if defined(B_F32)
-float loadB(uint64_t i) { return F32(p.b + 4 * i).v[0]; }
-vec4 loadB4(uint64_t i) { return load_f32x4(p.b + 4 * i); }
-#elif defined(B_F16)
-float loadB(uint64_t i) {
-  uint w = U32(p.b + 4 * (i >> 1)).v[0];
-  return unpackHalf2x16((i & 1) != 0 ? w >> 16 : w).x;
+#if defined(W_NF4) || defined(W_FP4)
+Bnb4 bnb() {
+  return Bnb4(p.b, p.scales, p.nested_absmax, p.nested_code, p.block_shift, p.nested != 0u,
+              p.offset);
 }
-vec4 loadB4(uint64_t i) {
-  uvec2 w = load_u16x4(p.b + 2 * i);
-  return vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
-}
-#elif defined(B_BF16)
-float loadB(uint64_t i) {
-  uint w = U32(p.b + 4 * (i >> 1)).v[0];
-  return (i & 1) != 0 ? bf16_hi(w) : bf16_lo(w);
-}
-vec4 loadB4(uint64_t i) {
-  uvec2 w = load_u16x4(p.b + 2 * i);
-  return vec4(bf16_lo(w.x), bf16_hi(w.x), bf16_lo(w.y), bf16_hi(w.y));
-}
+float loadB(uint64_t i) { return bnb4_load(bnb(), i); }
+#define QUANT_B
+#else
+float loadB(uint64_t i) { return load_w(p.b, i); }
+vec4 loadB4(uint64_t i) { return load_w4(p.b, i); }
 #endif
 
 float loadA(uint64_t i) { return F32(p.a + 4 * i).v[0]; }
@@ -76,16 +73,23 @@ void main() {
   for (uint i = 0; i < RM; i++)
     for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-  // Vector loads need 16-byte aligned rows and a whole tile inside the matrix.
+  // Vector loads need aligned starts (VEC, from the host), rows that stay aligned and a whole
+  // tile inside the matrix.
 #if defined(MATMUL_NT)
-  const bool vec_ok = (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #elif defined(MATMUL_NN)
-  const bool vec_ok = (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #else
-  const bool vec_ok = (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #endif
   const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
 
+#if defined(QUANT_B) && defined(MATMUL_NT)
+  Bnb4Cache cache[RN];
+  for (uint j = 0; j < RN; j++) cache[j] = bnb4_cache_none();
+#elif defined(QUANT_B)
+  Bnb4Cache cache = bnb4_cache_none(); // a row's RN columns mostly share one block
+#endif
   for (uint k = 0; k < k_vec; k += 4) {
 #if defined(MATMUL_NT)
     // both operands are k-contiguous: one vector load gives 4 k-values of a row
@@ -95,7 +99,11 @@ void main() {
       for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
     }
     for (uint j = 0; j < RN; j++) {
+#if defined(QUANT_B)
+      vec4 v = bnb4_load4(bnb(), uint64_t(n0 + j) * p.K + k, cache[j]);
+#else
       vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
+#endif
       for (uint kk = 0; kk < 4; kk++) b[j][kk] = v[kk];
     }
     for (uint kk = 0; kk < 4; kk++)
@@ -120,7 +128,11 @@ void main() {
 #endif
       float b_row[RN];
       for (uint j = 0; j < RN; j += 4) {
+#if defined(QUANT_B)
+        vec4 v = bnb4_load4(bnb(), uint64_t(k + kk) * p.N + n0 + j, cache);
+#else
         vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
+#endif
         for (uint q = 0; q < 4; q++) b_row[j + q] = v[q];
       }
       for (uint i = 0; i < RM; i++)

@@ -4,13 +4,14 @@
 //   RMSNORM_BWD_DW  dw += sum over rows of dy * (x * rstd), per column
 // The weight is stored as W_F32, W_F16 or W_BF16 (the dw variant does not read it).
 // Row kernels: TPR threads share a row (64/TPR rows per workgroup); each sums a strided slice
-// and the slices are added by a fixed shared-memory tree, so the bits depend only on C.
+// and the slices are added by a fixed shared-memory tree (reduce.glsl), so the bits depend only
+// on C.
 // Column kernel: 64/RL column lanes x RL row lanes; each thread walks its rows in order and the
 // RL partial sums are added in lane order: a fixed order without atomics or scratch memory.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "dtype.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const uint TPR = 64; // threads per row (power of two); RL for dw
@@ -55,19 +56,7 @@ void main() {
 }
 
 #else
-shared float red[64];
-
-// The sum of v over the TPR threads of this thread's row, in a fixed tree order.
-float row_sum(float v) {
-  uint l = gl_LocalInvocationID.x;
-  red[l] = v;
-  barrier();
-  for (uint s = TPR / 2u; s > 0u; s >>= 1) {
-    if (l % TPR < s) red[l] += red[l + s];
-    barrier();
-  }
-  return red[l - l % TPR];
-}
+#include "reduce.glsl"
 
 void main() {
   uint lane = gl_LocalInvocationID.x % TPR;
@@ -98,7 +87,8 @@ void main() {
       }
     }
   }
-  float total = row_sum((acc.x + acc.y) + (acc.z + acc.w));
+  // the sum over the TPR threads of this thread's row
+  float total = reduce_groups((acc.x + acc.y) + (acc.z + acc.w), TPR, false);
   if (!live) return;
 
   // pass 2: the row's outputs

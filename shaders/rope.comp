@@ -11,8 +11,8 @@
 // position, with no reliance on the driver's sin/cos (Vulkan only bounds them on [-pi, pi]).
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "buffers.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 

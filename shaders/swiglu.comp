@@ -4,8 +4,8 @@
 // Outputs may alias inputs: each invocation reads its elements before writing them.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common.glsl"
-#include "core_ops.glsl"
+#include "buffers.glsl"
+#include "grid.glsl"
 
 layout(local_size_x = 64) in;
 

@@ -42,20 +42,26 @@ static inline const char *check_path(const char *rel) {
   return p;
 }
 
-/* 1 when the shared data is there. Otherwise prints "SKIP what: why" and returns 0 — except
- * under CI=true, where missing data is a failure (CI must never skip silently). */
-static inline int check_need_data(const char *what) {
+/* 1 when path (what a test needs: `description path`) exists. Otherwise prints
+ * "SKIP what: description path is missing (hint)" and returns 0 — except under CI=true, where
+ * missing data is a failure (CI must never skip silently). */
+static inline int check_need_path(const char *what, const char *path, const char *description,
+                                  const char *hint) {
   struct stat st;
-  if (stat(check_data(), &st) == 0) return 1;
+  if (stat(path, &st) == 0) return 1;
   const char *ci = getenv("CI");
   if (ci && !strcmp(ci, "true")) {
     check_failed++;
-    fprintf(stderr, "FAIL %s: the shared test data %s is missing (CI=true)\n", what, check_data());
+    fprintf(stderr, "FAIL %s: %s %s is missing (CI=true)\n", what, description, path);
   } else {
-    printf("SKIP %s: the shared test data %s is missing (set VKFT_TEST_DATA)\n", what,
-           check_data());
+    printf("SKIP %s: %s %s is missing (%s)\n", what, description, path, hint);
   }
   return 0;
+}
+
+/* 1 when the shared data is there; else as check_need_path. */
+static inline int check_need_data(const char *what) {
+  return check_need_path(what, check_data(), "the shared test data", "set VKFT_TEST_DATA");
 }
 
 static inline int check_summary(void) {

@@ -179,6 +179,16 @@ run env VKFT_MEMORY_LIMIT_MB=8 "$vkft" train "${common[@]}" --set train.micro_ba
   --set train.max_steps=1 --set output.dir="$work/small"
 check "a run under an 8 MiB budget fits when the plan does ($(tail -1 <<<"$out"))" test $rc -eq 0
 
+# ---- a chat_template that cannot be used is an error, never a silent ChatML fallback
+echo '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}' >"$work/chat1.jsonl"
+for bad in '5' '[{"name": "tool_use", "template": "{{ 1 }}"}]'; do
+  cp -r models/stories260K "$work/tmpl" && sed -i 's/}$/, "chat_template": '"$(sed 's/[&/]/\\&/g' <<<"$bad")"'}/' "$work/tmpl/tokenizer_config.json"
+  run "$vkft" train "${common[@]}" --set model="$work/tmpl" --set data.train="$work/chat1.jsonl" --dry-run
+  check "chat_template $bad: the chat record fails, naming it (rc $rc)" \
+    test $rc -eq $EXIT_INPUT -a -n "$(grep 'chat_template' <<<"$out")"
+  rm -rf "$work/tmpl"
+done
+
 # ---- odd values and leftovers
 cp -r models/stories260K "$work/huge" && sed -i 's/"hidden_size": [0-9]*/"hidden_size": 1e300/' "$work/huge/config.json"
 run "$vkft" train "${common[@]}" --set model="$work/huge" --dry-run

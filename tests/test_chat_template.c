@@ -5,6 +5,7 @@
 #include "vkft/chat_template.h"
 
 #include "check.h"
+#include "vkft/dataset.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 
@@ -91,8 +92,8 @@ static int render_matches(const vkft_chat_template *t, const cJSON *ctx, const c
 static void test_vectors(const vector_file *vf) {
   char path[1024];
   snprintf(path, sizeof path, "%s/vectors/%s", DATA, vf->file);
-  char *data;
-  size_t size;
+  char *data = NULL; /* stays NULL when the file is missing */
+  size_t size = 0;
   CHECKF(vkft_file_read(path, &data, &size) == VKFT_OK, "%s", vkft_error_message());
   if (!data) return;
   int records = 0, renders = 0, renders_ok = 0, prompts = 0, prompts_ok = 0;
@@ -665,6 +666,137 @@ static void test_robustness(void) {
          parsed, rendered);
 }
 
+/* ---- long chains and runaway loops end in a template error, not a crash or a hang ---- */
+
+typedef struct chain_case {
+  const char *head, *link, *tail;
+  int links;
+  const char *want; /* a substring of the error; NULL: renders */
+} chain_case;
+
+static const chain_case chain_cases[] = {
+    {"{{ 'a'", "|upper", " }}", 50000, "nested deeper"},
+    {"{{ 'a'", " ~ 'a'", " }}", 50000, "nested deeper"},
+    {"{{ d", ".x", " }}", 60000, "nested deeper"},
+    {"{{ true", " and true", " }}", 100000, "nested deeper"},
+    {"{{ 1", " ** 1", " }}", 100000, "nested deeper"},
+    {"{{ x", "[0]", " }}", 60000, "nested deeper"},
+    {"{{ -", "-", "1 }}", 50000, "nesting deeper"},
+    {"{% filter upper", "|upper", " %}x{% endfilter %}", 50000, "nested deeper"},
+    {"{{ 1", " + 1", " }}", 500, NULL}, /* Jinja2 renders chains this long: so must vkft */
+    {"{{ 'a'", "|trim", " }}", 500, NULL},
+};
+
+static void test_chains(void) {
+  for (size_t i = 0; i < sizeof chain_cases / sizeof chain_cases[0]; i++) {
+    const chain_case *c = &chain_cases[i];
+    size_t n = strlen(c->head) + strlen(c->link) * (size_t)c->links + strlen(c->tail) + 1;
+    char *source = malloc(n), *p = source;
+    p += sprintf(p, "%s", c->head);
+    for (int k = 0; k < c->links; k++) p += sprintf(p, "%s", c->link);
+    sprintf(p, "%s", c->tail);
+    char *out = NULL;
+    vkft_error_clear();
+    int rc = render_source(source, NULL, &out);
+    if (c->want)
+      CHECKF(rc == VKFT_ERR && strstr(vkft_error_message(), c->want), "chain %zu (%s%s x %d): %s",
+             i, c->head, c->link, c->links, rc ? vkft_error_message() : "rendered");
+    else
+      CHECKF(rc == VKFT_OK, "chain %zu (%s%s x %d): %s", i, c->head, c->link, c->links,
+             vkft_error_message());
+    free(out);
+    free(source);
+  }
+  /* values nested by a loop: printing and comparing them is bounded too */
+  const char *deep = "{% set ns = namespace(l=[]) %}{% for i in range(5000) %}"
+                     "{% set ns.l = [ns.l] %}{% endfor %}";
+  char source[512], *out = NULL;
+  snprintf(source, sizeof source, "%s{{ ns.l }}", deep);
+  CHECKF(render_source(source, NULL, &out) == VKFT_ERR && strstr(vkft_error_message(), "nested"),
+         "printing a value nested 5000 deep: %s", out ? "rendered" : vkft_error_message());
+  free(out);
+  out = NULL;
+  snprintf(source, sizeof source, "%s{{ ns.l < ns.l }}", deep);
+  CHECKF(render_source(source, NULL, &out) == VKFT_ERR && strstr(vkft_error_message(), "nested"),
+         "comparing values nested 5000 deep: %s", out ? "rendered" : vkft_error_message());
+  free(out);
+}
+
+/* The work budget: a loop of ten million turns fails at once with a clear error instead of
+ * taking seconds per record; the budget is an option. */
+static void test_budget(void) {
+  vkft_chat_template *t;
+  const char *loop = "{% for i in range(10000000) %}{% endfor %}done";
+  CHECK(vkft_chat_template_parse(loop, "loop", &t) == VKFT_OK);
+  char *out = NULL;
+  double start = vkft_time_s();
+  CHECK(vkft_chat_template_render(t, NULL, &out, NULL) == VKFT_ERR);
+  double took = vkft_time_s() - start;
+  CHECKF(strstr(vkft_error_message(), "too long") != NULL, "%s", vkft_error_message());
+  printf("budget: a range(10000000) loop fails after %.3f s\n", took);
+  vkft_chat_template_free(t);
+  const char *small = "{% for i in range(1000) %}{% endfor %}done";
+  CHECK(vkft_chat_template_parse(small, "small", &t) == VKFT_OK);
+  vkft_chat_template_options opt = {.max_steps = 500};
+  CHECK(vkft_chat_template_render_opts(t, NULL, &opt, &out, NULL) == VKFT_ERR);
+  opt.max_steps = 2000;
+  CHECK(vkft_chat_template_render_opts(t, NULL, &opt, &out, NULL) == VKFT_OK);
+  CHECK(out && strcmp(out, "done") == 0);
+  free(out);
+  vkft_chat_template_free(t);
+  /* nested loops: steps add up across them */
+  CHECK(
+      render_source("{% for i in range(2000) %}{% for j in range(2000) %}{% endfor %}{% endfor %}",
+                    NULL, &out) == VKFT_ERR);
+  CHECK(strstr(vkft_error_message(), "too long") != NULL);
+}
+
+/* ---- the data loader: a template that fails for every record is reported once ---- */
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = vkft_fopen(path, "wb");
+  CHECKF(f != NULL, "cannot write %s", path);
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_data_errors(void) {
+  const char *templates[] = {"{{ raise_exception('no ' ~ 'way') }}",
+                             "{% for i in range(10000000) %}{% endfor %}x"};
+  const char *wants[] = {"raise_exception: no way", "too long"};
+  enum { RECORDS = 40 };
+  char *records = malloc(RECORDS * 100 + 1);
+  records[0] = 0;
+  for (int i = 0; i < RECORDS; i++)
+    strcat(records, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+                    "{\"role\":\"assistant\",\"content\":\"a\"}]}\n");
+  write_text("test_chat_template_records.jsonl", records);
+  free(records);
+  for (int k = 0; k < 2; k++) {
+    write_text("test_chat_template_fails.jinja", templates[k]);
+    vkft_data_file_desc file = {.path = "test_chat_template_records.jsonl"};
+    vkft_dataset_desc d = {.model_dir = DATA "/tokenizers/qwen3",
+                           .files = &file,
+                           .n_files = 1,
+                           .template_name = "test_chat_template_fails.jinja"};
+    vkft_dataset *ds = NULL;
+    CHECKF(vkft_dataset_load(&d, &ds) == VKFT_OK, "%s", vkft_error_message());
+    if (!ds) continue;
+    CHECKF(ds->n_bad == RECORDS && ds->n_issues_total == RECORDS, "%zu bad, %zu issues", ds->n_bad,
+           ds->n_issues_total);
+    CHECKF(ds->n_issues == 1, "%zu lines reported for one error", ds->n_issues);
+    if (ds->n_issues) {
+      CHECKF(strstr(ds->issues[0], wants[k]) && strstr(ds->issues[0], "and 39 more records"), "%s",
+             ds->issues[0]);
+      printf("data: %s\n", ds->issues[0]);
+    }
+    vkft_dataset_free(ds);
+  }
+  remove("test_chat_template_records.jsonl");
+  remove("test_chat_template_fails.jinja");
+}
+
 /* ---- loading ---- */
 
 static void test_loading(void) {
@@ -690,6 +822,46 @@ static void test_loading(void) {
   cJSON_Delete(ctx);
 }
 
+/* The context every command renders with: tools/documents None when absent (a template that
+ * loops over them fails as in transformers), kwargs over special tokens, messages and
+ * add_generation_prompt not overridable; and the date option. */
+static void test_context(void) {
+  cJSON *messages = cJSON_Parse("[{\"role\":\"user\",\"content\":\"hi\"}]");
+  cJSON *special = cJSON_Parse("{\"bos_token\":\"<s>\",\"eos_token\":\"</s>\"}");
+  cJSON *kwargs = cJSON_Parse("{\"eos_token\":\"<E>\",\"messages\":5,\"enable_thinking\":false,"
+                              "\"add_generation_prompt\":false}");
+  vkft_chat_inputs in = {.messages = messages,
+                         .add_generation_prompt = 1,
+                         .special_tokens = special,
+                         .kwargs = kwargs};
+  cJSON *ctx = NULL;
+  CHECK(vkft_chat_template_context(&in, &ctx) == VKFT_OK);
+  vkft_chat_template *t;
+  CHECK(vkft_chat_template_parse("{{ tools is none }} {{ documents is none }} {{ bos_token }}"
+                                 "{{ eos_token }} {{ messages|length }} {{ enable_thinking }} "
+                                 "{{ add_generation_prompt }}",
+                                 "ctx", &t) == VKFT_OK);
+  char *out = NULL;
+  CHECK(vkft_chat_template_render(t, ctx, &out, NULL) == VKFT_OK);
+  CHECKF(out && strcmp(out, "True True <s><E> 1 False True") == 0, "got %s", out ? out : "");
+  free(out);
+  vkft_chat_template_free(t);
+  CHECK(vkft_chat_template_parse("{% for t in tools %}{% endfor %}", "loop", &t) == VKFT_OK);
+  CHECK(vkft_chat_template_render(t, ctx, &out, NULL) == VKFT_ERR);
+  CHECK(strstr(vkft_error_message(), "'NoneType' object is not iterable") != NULL);
+  vkft_chat_template_free(t);
+  cJSON_Delete(ctx);
+  in.tools = special; /* not a list */
+  CHECK(vkft_chat_template_context(&in, &ctx) == VKFT_ERR && ctx == NULL);
+  cJSON_Delete(messages);
+  cJSON_Delete(special);
+  cJSON_Delete(kwargs);
+  vkft_chat_template_options o = {0};
+  CHECK(vkft_chat_template_parse_date("2024-02-29", &o) == VKFT_OK && o.day == 29);
+  CHECK(vkft_chat_template_parse_date("2025-02-29", &o) == VKFT_ERR);
+  CHECK(vkft_chat_template_parse_date("2025-1-5x", &o) == VKFT_ERR);
+}
+
 int main(void) {
   static const vector_file files[] = {{"llama3.chat.jsonl", "llama3", 23},
                                       {"qwen3.chat.jsonl", "qwen3", 27}};
@@ -698,6 +870,10 @@ int main(void) {
   test_errors();
   test_builtins();
   test_loading();
+  test_context();
+  test_chains();
+  test_budget();
+  test_data_errors();
   test_robustness();
   return check_summary();
 }

@@ -5,10 +5,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum vkft_dtype { VKFT_F32, VKFT_F16, VKFT_BF16, VKFT_I32 } vkft_dtype;
+typedef enum vkft_dtype {
+  VKFT_F32,
+  VKFT_F16,
+  VKFT_BF16,
+  VKFT_I32,
+  /* Quantized weights (frozen bases), read by the matmul that dequantizes them: stored in
+   * blocks, so a tensor's bytes are not n times an element size (vkft_tensor_bytes). */
+  VKFT_NF4, /* bitsandbytes 4-bit NormalFloat (include/vkft/quant.h: the device layout) */
+  VKFT_FP4, /* bitsandbytes 4-bit float */
+  VKFT_DTYPE_COUNT
+} vkft_dtype;
 
+/* Bytes of one element; 0 for the quantized types (their storage is in blocks). */
 size_t vkft_dtype_size(vkft_dtype t);
+int vkft_dtype_is_quantized(vkft_dtype t);
 const char *vkft_dtype_name(vkft_dtype t);
+/* "f32", "f16", "bf16", "i32", "nf4", "fp4"; -1 for anything else. */
+int vkft_dtype_parse(const char *name, vkft_dtype *out);
 /* config.json's torch_dtype: "float32", "float16", "bfloat16" (and "float", "half"). */
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out);
 

@@ -1,15 +1,17 @@
-/* The op table: one list of op cases that drives the device-vs-reference tests, `vkft
- * selftest` and `vkft bench ops` alike (the ggml test-backend-ops idea). Each case names an op
- * variant, a storage dtype and up to four dimensions; the op's family knows how to make
- * inputs, run both backends and compare. A second implementation of an op (say a
- * cooperative-matrix matmul) is another row with another variant name. */
+/* The op table: one list of op cases that drives the backend-vs-reference tests, `vkft
+ * selftest` and `vkft bench ops` alike (the ggml test-backend-ops idea). Each row names an op
+ * variant, a storage dtype and up to four dimensions; the op's family (src/ops/cases/) says what
+ * the inputs are, how the op is recorded, its double-precision reference and the tolerance of
+ * each output, and one runner does the rest on any backend (Vulkan or the C reference). A
+ * second implementation of an op (say a cooperative-matrix matmul) is another row with another
+ * variant name; a new weight type is another row with another dtype. */
 #ifndef VKFT_OPCASES_H
 #define VKFT_OPCASES_H
 
 #include "vkft/ops.h"
 
 enum {
-  VKFT_CASE_TEST = 1,     /* run by tests/test_ops */
+  VKFT_CASE_TEST = 1,     /* run by tests/test_ops, on both backends */
   VKFT_CASE_SELFTEST = 2, /* run by `vkft selftest` (quick) */
   VKFT_CASE_BENCH = 4,    /* run by `vkft bench ops` */
 };
@@ -23,18 +25,25 @@ typedef struct vkft_op_case {
 
 typedef struct vkft_op_result {
   char shape[64];
-  double max_err, tol; /* normalized error against the double-precision reference */
-  int ok;              /* max_err <= tol */
+  char output[16];     /* the output whose error is closest to (or over) its tolerance */
+  double max_err, tol; /* that output's normalized error against the double-precision reference */
+  int ok;              /* every output within its own tolerance */
   int deterministic;   /* a second run gave the same bits */
   double ms;           /* median of the timed runs (bench), else 0 */
   double gflops, gbps; /* work rate of the median run (one of them is 0) */
 } vkft_op_result;
 
+/* Every row of the table (a static array: nothing is allocated or dropped). */
 const vkft_op_case *vkft_op_cases(int *count);
 
-/* Runs one case on the Vulkan backend `vk` against the reference. timed_runs > 0 adds one
- * warm-up and that many timed runs (median reported). Returns VKFT_ERR only when the case
- * cannot run at all (e.g. out of memory); a wrong result is r->ok == 0. */
-int vkft_op_case_run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r);
+/* Runs one case on backend `be` (the Vulkan backend or the reference backend) against the
+ * double-precision reference. timed_runs > 0 adds one warm-up and that many timed runs (median
+ * reported). Returns VKFT_ERR only when the case cannot run at all (e.g. out of memory, a row no
+ * family knows); a wrong result is r->ok == 0. */
+int vkft_op_case_run(vkft_backend *be, const vkft_op_case *c, int timed_runs, vkft_op_result *r);
+/* The same on `count` backends with one set of inputs and one reference (made once): r[i] is
+ * the result of backends[i]. */
+int vkft_op_case_run_on(vkft_backend *const *backends, int count, const vkft_op_case *c,
+                        int timed_runs, vkft_op_result *r);
 
 #endif

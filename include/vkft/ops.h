@@ -13,14 +13,23 @@
 
 typedef struct vkft_backend vkft_backend;
 
+/* How a quantized tensor (VKFT_NF4 / VKFT_FP4) is laid out: its storage holds the packed codes
+ * and block scales (include/vkft/quant.h, "the device layout"); these parameters travel with it. */
+typedef struct vkft_quant {
+  int32_t blocksize; /* values per block scale */
+  int32_t nested;    /* the block scales are double-quantized (8-bit codes + nested scales) */
+  float offset;      /* the double quantization's offset (the mean block scale) */
+} vkft_quant;
+
 /* A flat tensor of n elements of one dtype; shapes are the op's business (comments at each
- * op). A view shares storage at an element offset. */
+ * op). A view shares storage at an element offset (quantized tensors: whole tensors only). */
 typedef struct vkft_tensor {
   vkft_dtype dtype;
   int64_t n;
   void *host;      /* reference backend storage */
   vkft_buffer buf; /* Vulkan backend storage (buf.addr includes the view offset) */
   int owns;        /* 0 for views */
+  vkft_quant quant;
 } vkft_tensor;
 
 /* The CPU reference backend (no device). */
@@ -32,6 +41,12 @@ const char *vkft_backend_name(const vkft_backend *be);
 vkft_device *vkft_backend_device(const vkft_backend *be); /* NULL for the reference */
 
 int vkft_tensor_alloc(vkft_backend *be, vkft_dtype dtype, int64_t n, vkft_tensor *t);
+/* A quantized tensor of n values with layout q; written whole with vkft_tensor_write (the
+ * layout's bytes, vkft_bnb4_pack_device). */
+int vkft_tensor_alloc_quant(vkft_backend *be, vkft_dtype dtype, int64_t n, const vkft_quant *q,
+                            vkft_tensor *t);
+/* Bytes of the tensor's storage (n * element size, or the quantized layout's). */
+uint64_t vkft_tensor_bytes(const vkft_tensor *t);
 void vkft_tensor_free(vkft_backend *be, vkft_tensor *t);
 vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n);
 /* Copies n elements in the tensor's own dtype from/to host memory (outside a stream). */
@@ -53,8 +68,9 @@ int vkft_end(vkft_backend *be);
 /* ---- ops ---- */
 
 /* C = alpha * op(A) op(B) + beta * C in the orientations of vkft/ref.h. A and C are fp32; B
- * (the weight operand) may be f32, f16 or bf16 for NT and NN, f32 for TN. fp32 accumulation.
- * With beta == 0, C is only written. */
+ * (the weight operand) may be f32, f16, bf16, nf4 or fp4 for NT and NN (the forward x W^T and
+ * the input gradient dY W; quantized weights are dequantized as they are read, in fp32), f32
+ * for TN. fp32 accumulation. With beta == 0, C is only written. */
 int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *a,
                 const vkft_tensor *b, vkft_tensor *c, int64_t M, int64_t N, int64_t K, float alpha,
                 float beta);

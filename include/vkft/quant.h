@@ -127,6 +127,28 @@ void vkft_bnb4_weight_absmax(const vkft_bnb4_weight *w, float *absmax);
  * absmax: w's fp32 block scales (vkft_bnb4_weight_absmax). */
 void vkft_bnb4_dequantize(const vkft_bnb4_weight *w, const float *absmax, float *out);
 
+/* ---- the device layout (src/quant/device.c): how a tensor of dtype VKFT_NF4 / VKFT_FP4 holds
+ * a weight on a backend, read by the fused dequantizing matmul (shaders/quant.glsl) and by the
+ * reference backend. Byte offsets from the tensor's start, each part 16-byte aligned:
+ *   [0, scales)              packed nibbles as in the checkpoint (bnb's byte order)
+ *   not nested: [scales, ...) fp32 absmax[blocks]
+ *   nested:     [scales, ...) uint8 absmax codes[blocks]; [nested_absmax, ...) fp32
+ *               [ceil(blocks / 256)]; [nested_code, ...) fp32 [256] (the checkpoint's map)
+ * plus, outside the bytes, the vkft_quant of the tensor (blocksize, nested, offset). ---- */
+
+typedef struct vkft_bnb4_layout {
+  int64_t blocks;
+  uint64_t scales, nested_absmax, nested_code, bytes;
+} vkft_bnb4_layout;
+
+void vkft_bnb4_layout_of(int64_t n, int blocksize, int nested, vkft_bnb4_layout *out);
+/* The layout's bytes of weight w into dst (vkft_bnb4_layout_of(w->numel, ...).bytes). */
+void vkft_bnb4_pack_device(const vkft_bnb4_weight *w, void *dst);
+/* The reference dequantization from the device bytes: n fp32 values, the same bits as the
+ * shader's and as vkft_bnb4_dequantize. */
+void vkft_bnb4_dequantize_device(vkft_bnb4_type type, const void *bytes, int64_t n, int blocksize,
+                                 int nested, float offset, float *out);
+
 /* ---- checkpoints (src/quant/bnb_format.c) ---- */
 
 /* The quant_state JSON bnb packs into "<weight>.quant_state.bitsandbytes__<type>" (json.dumps of

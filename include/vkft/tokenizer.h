@@ -80,6 +80,9 @@ const char *vkft_tokenizer_eos_str(const vkft_tokenizer *tok);
 /* 1 if id is an added token marked "special" (dropped by skip_special), else 0. */
 int vkft_tokenizer_is_special(const vkft_tokenizer *tok, int32_t id);
 
+/* Why tokenizer_config.json's chat_template cannot be used (not a string, or a list without a
+ * "default" entry), NULL when it can or when there is none. */
+const char *vkft_tokenizer_chat_template_problem(const vkft_tokenizer *tok);
 /* The chat template source from tokenizer_config.json ("chat_template": a string, or the
  * "default" entry of a list of named templates); NULL if none. */
 const char *vkft_tokenizer_chat_template(const vkft_tokenizer *tok);

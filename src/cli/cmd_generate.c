@@ -1,6 +1,6 @@
 /* `vkft generate` and `vkft eval`: using a model, optionally with a LoRA adapter.
  *   generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) [--max-new-tokens N]
- *            [--temperature T] [--top-k K] [--top-p P] [--seed S]
+ *            [--temperature T] [--top-k K] [--top-p P] [--seed S] [--date YYYY-MM-DD]
  *   eval --model DIR [--adapter DIR] --data FILE [--format F] [--template T] [--max-len N]
  *        [--train-on assistant|all]   -> last line {"loss": L, "tokens": N} */
 #include "commands.h"
@@ -130,7 +130,30 @@ static int32_t sample(const float *logits, int64_t V, double temperature, int to
 #define GENERATE_USAGE                                                                             \
   "usage: vkft generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) "                \
   "[--chat-template NAME|FILE] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] "    \
-  "[--seed S]\n"
+  "[--seed S] [--date YYYY-MM-DD (what the chat template's strftime_now() sees)]\n"
+
+/* One user message through the chat template t, with the generation prompt, as
+ * apply_chat_template(messages, add_generation_prompt=True) renders it. */
+static int render_chat(const vkft_chat_template *t, const char *model, const char *content,
+                       const vkft_chat_template_options *options, char **text, size_t *len) {
+  cJSON *special = NULL, *messages = cJSON_CreateArray(), *msg = cJSON_CreateObject(), *ctx = NULL;
+  int status = vkft_chat_template_special_tokens(model, &special);
+  if (status == VKFT_OK &&
+      (!messages || !msg || !cJSON_AddStringToObject(msg, "role", "user") ||
+       !cJSON_AddStringToObject(msg, "content", content) || !cJSON_AddItemToArray(messages, msg)))
+    status = vkft_error_nomem();
+  else if (status == VKFT_OK)
+    msg = NULL; /* owned by messages */
+  vkft_chat_inputs in = {
+      .messages = messages, .add_generation_prompt = 1, .special_tokens = special};
+  if (status == VKFT_OK) status = vkft_chat_template_context(&in, &ctx);
+  if (status == VKFT_OK) status = vkft_chat_template_render_opts(t, ctx, options, text, len);
+  cJSON_Delete(ctx);
+  cJSON_Delete(msg);
+  cJSON_Delete(messages);
+  cJSON_Delete(special);
+  return status;
+}
 
 int vkft_cmd_generate(int argc, char **argv) {
   cli_device_opts dev_opts;
@@ -139,6 +162,7 @@ int vkft_cmd_generate(int argc, char **argv) {
   const char *prompt = NULL, *chat = NULL, *chat_template = NULL;
   int64_t max_new = 128, top_k = 0, seed = 42;
   double temperature = 0, top_p = 1.0;
+  vkft_chat_template_options chat_options = {0};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
     int status = VKFT_OK;
@@ -155,6 +179,9 @@ int vkft_cmd_generate(int argc, char **argv) {
       chat = value;
     } else if (!strcmp(opt, "--chat-template")) {
       chat_template = value;
+    } else if (!strcmp(opt, "--date")) {
+      if (vkft_chat_template_parse_date(value, &chat_options))
+        status = vkft_error_prefix("%s", opt);
     } else if (!strcmp(opt, "--max-new-tokens")) {
       status = cli_int_option(opt, value, 1, 1 << 24, &max_new);
     } else if (!strcmp(opt, "--temperature")) { /* 0: greedy */
@@ -194,24 +221,16 @@ int vkft_cmd_generate(int argc, char **argv) {
     status = vkft_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n);
   } else {
     vkft_chat_template *t;
+    char *text;
+    size_t len;
     status = open_chat_template(&mo, chat_template, &t);
     if (status == VKFT_OK) {
-      cJSON *ctx = NULL;
-      status = vkft_chat_template_special_tokens(mo.model, &ctx);
-      if (status == VKFT_OK) {
-        cJSON *msgs = cJSON_AddArrayToObject(ctx, "messages"), *msg = cJSON_CreateObject();
-        cJSON_AddStringToObject(msg, "role", "user");
-        cJSON_AddStringToObject(msg, "content", chat);
-        cJSON_AddItemToArray(msgs, msg);
-        cJSON_AddBoolToObject(ctx, "add_generation_prompt", 1);
-        char *text;
-        size_t len;
-        status = vkft_chat_template_render(t, ctx, &text, &len);
-        if (status == VKFT_OK) status = vkft_tokenizer_encode(tok, text, len, 0, &ids, &n);
-        if (status == VKFT_OK) free(text);
-      }
-      cJSON_Delete(ctx);
+      status = render_chat(t, mo.model, chat, &chat_options, &text, &len);
       vkft_chat_template_free(t);
+    }
+    if (status == VKFT_OK) {
+      status = vkft_tokenizer_encode(tok, text, len, 0, &ids, &n);
+      free(text);
     }
   }
   if (status != VKFT_OK) {

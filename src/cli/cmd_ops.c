@@ -52,13 +52,14 @@ static int run_table(int argc, char **argv, unsigned flag, int timed_runs, const
           c->op, r.shape, vkft_dtype_name(c->dtype), r.ms, r.gflops, r.gbps, r.max_err, r.tol,
           ok ? "true" : "false");
     } else if (timed_runs > 0) {
-      printf("%-4s %-14s %-5s %-16s %9.3f ms %8.2f %s  err %.2e (tol %.2e)\n", ok ? "ok" : "FAIL",
-             c->op, vkft_dtype_name(c->dtype), r.shape, r.ms, r.gflops > 0 ? r.gflops : r.gbps,
-             r.gflops > 0 ? "GFLOP/s" : "GB/s   ", r.max_err, r.tol);
+      printf("%-4s %-14s %-5s %-16s %9.3f ms %8.2f %s  err %.2e (tol %.2e)%s%s\n",
+             ok ? "ok" : "FAIL", c->op, vkft_dtype_name(c->dtype), r.shape, r.ms,
+             r.gflops > 0 ? r.gflops : r.gbps, r.gflops > 0 ? "GFLOP/s" : "GB/s   ", r.max_err,
+             r.tol, r.ok ? "" : " in ", r.ok ? "" : r.output);
     } else {
-      printf("%-4s %-14s %-5s %-16s err %.2e (tol %.2e)%s\n", ok ? "ok" : "FAIL", c->op,
-             vkft_dtype_name(c->dtype), r.shape, r.max_err, r.tol,
-             r.deterministic ? "" : " NOT DETERMINISTIC");
+      printf("%-4s %-14s %-5s %-16s err %.2e (tol %.2e)%s%s%s\n", ok ? "ok" : "FAIL", c->op,
+             vkft_dtype_name(c->dtype), r.shape, r.max_err, r.tol, r.ok ? "" : " in ",
+             r.ok ? "" : r.output, r.deterministic ? "" : " NOT DETERMINISTIC");
     }
     fflush(stdout);
   }

@@ -28,9 +28,11 @@ static int usage(void) {
       stderr,
       "usage: vkft tokenize --tokenizer PATH [--add-special] < in.jsonl > out.jsonl\n"
       "       vkft tokenize --tokenizer PATH --decode [--skip-special] < ids.jsonl\n"
-      "       vkft tokenize --tokenizer PATH --chat [--chat-template NAME|FILE] < chats.jsonl\n"
-      "  --chat reads {\"messages\": [...], \"tools\"?: [...], \"add_generation_prompt\"?: bool,\n"
-      "  other template variables...} and writes {\"text\": rendered, \"ids\": [...]}; the\n"
+      "       vkft tokenize --tokenizer PATH --chat [--chat-template NAME|FILE] [--date Y-M-D]\n"
+      "  --chat reads {\"messages\": [...], \"tools\"?: [...], \"documents\"?: [...],\n"
+      "  \"add_generation_prompt\"?: bool, other template variables...} and writes {\"text\":\n"
+      "  rendered, \"ids\": [...]}; tools and documents are None when absent, as in\n"
+      "  transformers. strftime_now() renders --date (default 2024-07-26), never the clock. The\n"
       "  template is the model's own unless --chat-template names a built-in (chatml, llama2,\n"
       "  llama3, mistral-v1, mistral-v3, gemma, zephyr, phi3, alpaca) or a .jinja file.\n"
       "  PATH is a model folder with tokenizer.json, or the tokenizer.json file.\n"
@@ -188,22 +190,26 @@ static int encode_line(const vkft_tokenizer *tok, const char *line, const cJSON 
   return VKFT_OK;
 }
 
-/* The render context: the model's special tokens, then every key of the input line. */
+/* The render context as apply_chat_template builds it: messages, tools and documents (None
+ * when absent), add_generation_prompt (false when absent), the model's special tokens, and
+ * every other key of the input line as a template variable. */
 static int chat_line(const vkft_tokenizer *tok, const vkft_chat_template *t, const cJSON *special,
-                     const cJSON *json, FILE *out, int32_t **ids) {
-  if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "messages")))
-    return vkft_error("expected {\"messages\": [...]}");
-  cJSON *ctx = special ? cJSON_Duplicate(special, 1) : cJSON_CreateObject();
-  if (!ctx) return vkft_error_nomem();
-  for (const cJSON *e = json->child; e; e = e->next) {
-    cJSON_DeleteItemFromObjectCaseSensitive(ctx, e->string);
-    cJSON_AddItemToObject(ctx, e->string, cJSON_Duplicate(e, 1));
-  }
-  if (!cJSON_GetObjectItemCaseSensitive(ctx, "add_generation_prompt"))
-    cJSON_AddBoolToObject(ctx, "add_generation_prompt", 0);
+                     const vkft_chat_template_options *options, const cJSON *json, FILE *out,
+                     int32_t **ids) {
+  vkft_chat_inputs in = {
+      .messages = cJSON_GetObjectItemCaseSensitive(json, "messages"),
+      .tools = cJSON_GetObjectItemCaseSensitive(json, "tools"),
+      .documents = cJSON_GetObjectItemCaseSensitive(json, "documents"),
+      .add_generation_prompt =
+          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "add_generation_prompt")),
+      .special_tokens = special,
+      .kwargs = json,
+  };
+  cJSON *ctx;
+  if (vkft_chat_template_context(&in, &ctx)) return VKFT_ERR;
   char *text;
   size_t len, n = 0;
-  int status = vkft_chat_template_render(t, ctx, &text, &len);
+  int status = vkft_chat_template_render_opts(t, ctx, options, &text, &len);
   cJSON_Delete(ctx);
   if (status != VKFT_OK) return VKFT_ERR;
   status = vkft_tokenizer_encode(tok, text, len, 0, ids, &n);
@@ -273,6 +279,7 @@ int vkft_cmd_tokenize(int argc, char **argv) {
   const char *path = NULL;
   int add_special = 0, skip_special = 0;
   const char *template_name = NULL;
+  vkft_chat_template_options options = {0};
   enum mode mode = MODE_ENCODE;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
@@ -287,7 +294,12 @@ int vkft_cmd_tokenize(int argc, char **argv) {
       mode = MODE_CHAT;
     else if (!strcmp(argv[i], "--chat-template") && i + 1 < argc)
       template_name = argv[++i];
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+    else if (!strcmp(argv[i], "--date") && i + 1 < argc) {
+      if (vkft_chat_template_parse_date(argv[++i], &options) != VKFT_OK) {
+        fprintf(stderr, "vkft: tokenize: --date: %s\n", vkft_error_message());
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
       return usage(), 0;
     else {
       fprintf(stderr, "vkft: tokenize: unknown option \"%s\"\n", argv[i]);
@@ -326,7 +338,7 @@ int vkft_cmd_tokenize(int argc, char **argv) {
     else if (mode == MODE_DECODE)
       ok = decode_line(tok, json, skip_special, stdout, &ids, &ids_cap);
     else if (mode == MODE_CHAT)
-      ok = chat_line(tok, tmpl, special, json, stdout, &ids);
+      ok = chat_line(tok, tmpl, special, &options, json, stdout, &ids);
     else
       ok = encode_line(tok, line, json, add_special, stdout, &ids);
     cJSON_Delete(json);

@@ -14,6 +14,7 @@ int vkft_cmd_bench(int argc, char **argv);
 int vkft_cmd_train(int argc, char **argv);
 int vkft_cmd_generate(int argc, char **argv);
 int vkft_cmd_eval(int argc, char **argv);
+int vkft_cmd_export(int argc, char **argv); /* cmd_export.c */
 
 /* Shared option handling: --device N, --profile. Removes them from argv. */
 typedef struct cli_device_opts {

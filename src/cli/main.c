@@ -30,6 +30,9 @@ static const command commands[] = {
     {"devices", vkft_cmd_devices, "list Vulkan devices, their capabilities and the one vkft picks"},
     {"selftest", vkft_cmd_selftest, "check every op on a device against the C reference"},
     {"tokenize", vkft_cmd_tokenize, "encode/decode JSON lines with a Hugging Face tokenizer"},
+    {"export", vkft_cmd_export,
+     "merged HF folder, GGUF model or GGUF LoRA: `export --model DIR [--adapter DIR] --to "
+     "hf|gguf|gguf-lora --out PATH`"},
     {"data", vkft_cmd_data,
      "datasets: prepare, stats, dedup, filter, preview (`vkft data --help`)"},
     {"quantize", vkft_cmd_quantize,

@@ -7,7 +7,20 @@
 #include <string.h>
 
 size_t vkft_dtype_size(vkft_dtype t) {
-  return t == VKFT_F16 || t == VKFT_BF16 ? 2 : 4;
+  switch (t) {
+  case VKFT_F16:
+  case VKFT_BF16:
+    return 2;
+  case VKFT_F32:
+  case VKFT_I32:
+    return 4;
+  default:
+    return 0;
+  }
+}
+
+int vkft_dtype_is_quantized(vkft_dtype t) {
+  return t == VKFT_NF4 || t == VKFT_FP4;
 }
 
 const char *vkft_dtype_name(vkft_dtype t) {
@@ -20,8 +33,20 @@ const char *vkft_dtype_name(vkft_dtype t) {
     return "bf16";
   case VKFT_I32:
     return "i32";
+  case VKFT_NF4:
+    return "nf4";
+  case VKFT_FP4:
+    return "fp4";
+  case VKFT_DTYPE_COUNT:
+    break;
   }
   return "?";
+}
+
+int vkft_dtype_parse(const char *name, vkft_dtype *out) {
+  for (int t = 0; t < VKFT_DTYPE_COUNT; t++)
+    if (!strcmp(name, vkft_dtype_name((vkft_dtype)t))) return *out = (vkft_dtype)t, 0;
+  return -1;
 }
 
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out) {
@@ -115,6 +140,8 @@ void vkft_convert_from_f32(vkft_dtype t, const float *src, void *dst, size_t n) 
   case VKFT_BF16:
     for (size_t i = 0; i < n; i++) d16[i] = vkft_f32_to_bf16(src[i]);
     break;
+  default: /* quantized types are made by their quantizers (src/quant) */
+    break;
   }
 }
 
@@ -130,6 +157,8 @@ void vkft_convert_to_f32(vkft_dtype t, const void *src, float *dst, size_t n) {
     break;
   case VKFT_BF16:
     for (size_t i = 0; i < n; i++) dst[i] = vkft_bf16_to_f32(s16[i]);
+    break;
+  default: /* quantized types are read by their dequantizers (src/quant) */
     break;
   }
 }

@@ -87,6 +87,13 @@ static int detect_sft(const cJSON *record) {
   return (int)data_detect_format(record);
 }
 
+static size_t issue_location_len(const void *ctx, size_t i) {
+  const vkft_dataset *ds = ctx;
+  const vkft_example *ex = &ds->examples[i];
+  return (size_t)data_issue_location(ds->file_paths[ex->file], ds->impl->file_is_array[ex->file],
+                                     ex->line, ex->index, NULL, 0);
+}
+
 static int read_file(vkft_dataset *ds, const vkft_dataset_desc *d, size_t f) {
   const char *path = d->files[f].path;
   if (!path) return vkft_error("data file %zu: no path", f);
@@ -191,14 +198,11 @@ int vkft_dataset_load(const vkft_dataset_desc *d, vkft_dataset **out) {
     job j = {.ds = ds, .desc = d, .issue = issue};
     rc = data_pool_run(ds->n_examples, d->threads, process_one, &j);
   }
-  for (size_t i = 0; issue && i < ds->n_examples; i++) {
-    if (rc == VKFT_OK && issue[i]) {
-      rc = data_issue_add(&ds->issues, &ds->n_issues, &ds->n_issues_total, (size_t)max_issues,
-                          issue[i]);
-      issue[i] = NULL;
-    }
-    free(issue[i]);
+  if (rc == VKFT_OK && issue) {
+    data_issues list = {&ds->issues, &ds->n_issues, &ds->n_issues_total, (size_t)max_issues};
+    rc = data_add_record_issues(&list, issue, ds->n_examples, issue_location_len, ds);
   }
+  for (size_t i = 0; issue && i < ds->n_examples; i++) free(issue[i]);
   free(issue);
   if (rc == VKFT_OK && d->strict && ds->n_issues_total) {
     rc = vkft_error("%s (--strict: bad records are fatal; %zu in all)", ds->issues[0],

@@ -22,35 +22,29 @@ static int template_index(const data_builder *b, const data_sample *s) {
 
 int data_render_messages(const data_builder *b, const data_sample *s, const cJSON *messages,
                          const cJSON *kwargs, int gen, char **out, size_t *len) {
-  cJSON *ctx = cJSON_CreateObject();
-  if (!ctx) return vkft_error_nomem();
-  for (cJSON *item = b->context->child; item; item = item->next)
-    cJSON_AddItemReferenceToObject(ctx, item->string, item);
-  for (cJSON *item = kwargs ? kwargs->child : NULL; item; item = item->next) {
-    cJSON_DeleteItemFromObjectCaseSensitive(ctx, item->string);
-    cJSON_AddItemReferenceToObject(ctx, item->string, item);
-  }
-  cJSON_AddItemReferenceToObject(ctx, "messages", (cJSON *)messages);
-  if (s->tools)
-    cJSON_AddItemReferenceToObject(ctx, "tools", s->tools);
-  else
-    cJSON_AddNullToObject(ctx, "tools");
-  cJSON_AddNullToObject(ctx, "documents");
-  cJSON_AddBoolToObject(ctx, "add_generation_prompt", gen);
-  int rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
+  if (b->template_problem) return vkft_error("%s", b->template_problem);
+  cJSON *ctx = NULL;
+  vkft_chat_inputs in = {.messages = messages,
+                         .tools = s->tools,
+                         .add_generation_prompt = gen,
+                         .special_tokens = b->context,
+                         .kwargs = kwargs};
+  int rc = vkft_chat_template_context(&in, &ctx);
+  if (rc == VKFT_OK) rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
   cJSON_Delete(ctx);
   return rc;
 }
 
-/* Renders messages[:k] (references, no copies) with the builder's context. */
+/* Renders messages[:k] (references, no copies) with the builder's special tokens, as
+ * apply_chat_template does (vkft_chat_template_context). */
 static int render_prefix(const data_builder *b, const data_sample *s, size_t k, int gen, char **out,
                          size_t *len) {
   cJSON *msgs = cJSON_CreateArray();
-  if (!msgs) return vkft_error_nomem();
+  int rc = msgs ? VKFT_OK : vkft_error_nomem();
   size_t i = 0;
-  for (cJSON *m = s->messages->child; m && i < k; m = m->next, i++)
-    cJSON_AddItemReferenceToArray(msgs, m);
-  int rc = data_render_messages(b, s, msgs, NULL, gen, out, len);
+  for (cJSON *m = s->messages->child; rc == VKFT_OK && m && i < k; m = m->next, i++)
+    if (!cJSON_AddItemReferenceToArray(msgs, m)) rc = vkft_error_nomem();
+  if (rc == VKFT_OK) rc = data_render_messages(b, s, msgs, NULL, gen, out, len);
   cJSON_Delete(msgs);
   return rc;
 }
@@ -178,6 +172,7 @@ static int alloc_example(vkft_example *ex, size_t n) {
 static int build_chat(const data_builder *b, const data_sample *s, vkft_example *ex) {
   char *render;
   size_t len, *spans, n_spans;
+  if (b->template_problem) return vkft_error("%s", b->template_problem);
   if (data_chat_spans(b, s, &render, &len, &spans, &n_spans)) return VKFT_ERR;
   int32_t *body = NULL;
   size_t n_body = 0;
@@ -327,6 +322,10 @@ static int load_template(data_builder *b, const vkft_dataset_desc *d) {
                       name);
   }
   char path[1024];
+  /* a chat_template that is there but unusable fails every chat record (never a silent ChatML
+   * fallback); text records do not need it */
+  b->template_problem = vkft_tokenizer_chat_template_problem(b->tok);
+  if (b->template_problem) return VKFT_OK;
   int has_own = vkft_tokenizer_chat_template(b->tok) != NULL ||
                 (d->model_dir && vkft_is_dir(d->model_dir) &&
                  file_in(d->model_dir, "chat_template.jinja", path, sizeof path));
@@ -449,7 +448,7 @@ int data_builder_init(data_builder *b, const vkft_dataset_desc *d, vkft_tokenize
     data_builder_free(b);
     return VKFT_ERR;
   }
-  probe_end_of_turn(b, 0);
+  if (b->tmpl[0]) probe_end_of_turn(b, 0);
   if (b->tmpl[1]) probe_end_of_turn(b, 1);
   return VKFT_OK;
 }

@@ -35,12 +35,25 @@ int data_detect_first(const char *data, const data_span *spans, size_t n,
                       int (*detect)(const cJSON *record));
 /* Parses a record that must be exactly one JSON value; VKFT_ERR with the message otherwise. */
 int data_parse_record(const char *raw, size_t len, cJSON **out);
-/* "file:line: message" ("file:line: record N: message" in a JSON array), malloc'd (NULL if out
- * of memory). */
+/* "file:line: " ("file:line: record N: " in a JSON array) into out (snprintf's rules); returns
+ * its length. */
+int data_issue_location(const char *path, int is_array, uint32_t line, uint32_t index, char *out,
+                        size_t n);
+/* The location followed by msg, malloc'd (NULL if out of memory). */
 char *data_issue_text(const char *path, int is_array, uint32_t line, uint32_t index,
                       const char *msg);
-/* Counts an issue and keeps msg (taking it) while fewer than max are kept. */
-int data_issue_add(char ***issues, size_t *n, size_t *total, size_t max, char *msg);
+/* A dataset's issue list: the kept messages, how many, how many in all, and the most kept. */
+typedef struct data_issues {
+  char ***items;
+  size_t *n, *total;
+  size_t max;
+} data_issues;
+/* The per-record issues (issue[i]: NULL or record i's malloc'd text) in record order, one line
+ * per distinct message: when many records fail the same way (a chat template that raises for
+ * every record) the first is reported with the count of the others. location_len(ctx, i) is the
+ * length of issue i's location prefix. Takes the strings it keeps (sets them NULL in issue). */
+int data_add_record_issues(data_issues *list, char **issue, size_t n,
+                           size_t (*location_len)(const void *ctx, size_t i), const void *ctx);
 
 /* Runs fn(ctx, i, pool) for every i in [0, n) on up to `threads` threads (<= 0: one per CPU),
  * this thread working too. A record's work that fails for a reason that is not the record's
@@ -117,7 +130,8 @@ typedef struct data_builder {
   vkft_chat_template *tmpl[2];
   char eot_text[2][64]; /* what closes an assistant turn in each ("<|im_end|>") */
   int fallback_template;
-  cJSON *context;                   /* special tokens and options passed to every render */
+  const char *template_problem; /* the model's chat_template is unusable (the tokenizer's text) */
+  cJSON *context;               /* special tokens and options passed to every render */
   int32_t *prefix_ids, *suffix_ids; /* what the post-processor adds around a text */
   size_t n_prefix, n_suffix;
   int32_t eos_id;

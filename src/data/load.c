@@ -52,33 +52,86 @@ int data_parse_record(const char *raw, size_t len, cJSON **out) {
   return VKFT_OK;
 }
 
+int data_issue_location(const char *path, int is_array, uint32_t line, uint32_t index, char *out,
+                        size_t n) {
+  if (is_array) return snprintf(out, n, "%s:%u: record %u: ", path, line, index);
+  return snprintf(out, n, "%s:%u: ", path, line);
+}
+
 char *data_issue_text(const char *path, int is_array, uint32_t line, uint32_t index,
                       const char *msg) {
-  size_t n = strlen(path) + strlen(msg) + 64;
+  size_t at = (size_t)data_issue_location(path, is_array, line, index, NULL, 0);
+  size_t n = at + strlen(msg) + 1;
   char *s = malloc(n);
   if (!s) return NULL;
-  if (is_array)
-    snprintf(s, n, "%s:%u: record %u: %s", path, line, index, msg);
-  else
-    snprintf(s, n, "%s:%u: %s", path, line, msg);
+  data_issue_location(path, is_array, line, index, s, n);
+  memcpy(s + at, msg, n - at);
   return s;
 }
 
-int data_issue_add(char ***issues, size_t *n, size_t *total, size_t max, char *msg) {
-  (*total)++;
+/* Counts an issue and keeps msg (taking it) while fewer than max are kept. */
+static int issue_add(data_issues *list, char *msg) {
+  (*list->total)++;
   if (!msg) return VKFT_OK;
-  if (*n >= max) {
+  if (*list->n >= list->max) {
     free(msg);
     return VKFT_OK;
   }
-  char **p = realloc(*issues, (*n + 1) * sizeof *p);
+  char **p = realloc(*list->items, (*list->n + 1) * sizeof *p);
   if (!p) {
     free(msg);
     return vkft_error_nomem();
   }
-  *issues = p;
-  (*issues)[(*n)++] = msg;
+  *list->items = p;
+  (*list->items)[(*list->n)++] = msg;
   return VKFT_OK;
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+int data_add_record_issues(data_issues *list, char **issue, size_t n,
+                           size_t (*location_len)(const void *ctx, size_t i), const void *ctx) {
+  size_t first = *list->n, distinct = 0, max = list->max;
+  uint64_t *hash = malloc((max + 1) * sizeof *hash);
+  size_t *more = calloc(max + 1, sizeof *more), *msg_at = malloc((max + 1) * sizeof *msg_at);
+  int rc = hash && more && msg_at ? VKFT_OK : vkft_error_nomem();
+  for (size_t i = 0; rc == VKFT_OK && i < n; i++) {
+    if (!issue[i]) continue;
+    size_t at = location_len(ctx, i), k = 0;
+    uint64_t h = fnv1a(issue[i] + at);
+    while (k < distinct &&
+           (hash[k] != h || strcmp((*list->items)[first + k] + msg_at[k], issue[i] + at)))
+      k++;
+    if (k < distinct) {
+      more[k]++;
+      (*list->total)++;
+      continue;
+    }
+    if (*list->n < max && distinct < max) {
+      hash[distinct] = h;
+      msg_at[distinct++] = at;
+    }
+    rc = issue_add(list, issue[i]);
+    issue[i] = NULL;
+  }
+  for (size_t k = 0; rc == VKFT_OK && k < distinct; k++) {
+    if (!more[k]) continue;
+    char **text = &(*list->items)[first + k], tail[96];
+    int len = snprintf(tail, sizeof tail, " (and %zu more records with this error)", more[k]);
+    char *p = realloc(*text, strlen(*text) + (size_t)len + 1);
+    if (!p)
+      rc = vkft_error_nomem();
+    else
+      strcat(*text = p, tail);
+  }
+  free(hash);
+  free(more);
+  free(msg_at);
+  return rc;
 }
 
 /* ---- the worker pool ---- */

@@ -110,6 +110,13 @@ static void process_one(void *ctx, size_t i, data_pool *pool) {
 
 /* ---- loading ---- */
 
+static size_t issue_location_len(const void *ctx, size_t i) {
+  const vkft_pref_dataset *ds = ctx;
+  const vkft_pref_example *ex = &ds->examples[i];
+  return (size_t)data_issue_location(ds->file_paths[ex->file], ds->impl->file_is_array[ex->file],
+                                     ex->line, ex->index, NULL, 0);
+}
+
 static int read_file(job *j, size_t f) {
   vkft_pref_dataset *ds = j->ds;
   const vkft_pref_desc *d = j->desc;
@@ -209,14 +216,11 @@ static int load_all(job *j) {
     if (!j->issue) return vkft_error_nomem();
   }
   int rc = data_pool_run(ds->n_examples, d->threads, process_one, j);
-  size_t max_issues = d->max_issues > 0 ? (size_t)d->max_issues : 1000;
-  for (size_t i = 0; j->issue && i < ds->n_examples; i++) {
-    if (rc == VKFT_OK && j->issue[i]) {
-      rc = data_issue_add(&ds->issues, &ds->n_issues, &ds->n_issues_total, max_issues, j->issue[i]);
-      j->issue[i] = NULL;
-    }
-    free(j->issue[i]);
-  }
+  data_issues list = {&ds->issues, &ds->n_issues, &ds->n_issues_total,
+                      d->max_issues > 0 ? (size_t)d->max_issues : 1000};
+  if (rc == VKFT_OK && j->issue)
+    rc = data_add_record_issues(&list, j->issue, ds->n_examples, issue_location_len, ds);
+  for (size_t i = 0; j->issue && i < ds->n_examples; i++) free(j->issue[i]);
   if (rc == VKFT_OK && d->strict && ds->n_issues_total)
     rc = vkft_error("%s (--strict: bad records are fatal; %zu in all)", ds->issues[0],
                     ds->n_issues_total);

@@ -19,12 +19,12 @@ int vkft_chat_template_parse(const char *source, const char *name, vkft_chat_tem
   *out = NULL;
   if (!source) return vkft_error("chat template: no source");
   vkft_chat_template *t = calloc(1, sizeof *t);
-  if (!t) return vkft_error("out of memory");
+  if (!t) return vkft_error_nomem();
   t->source = malloc(strlen(source) + 1);
   t->tpl.name = malloc(strlen(name ? name : "chat_template") + 1);
   if (!t->source || !t->tpl.name) {
     vkft_chat_template_free(t);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   strcpy(t->source, source);
   strcpy(t->tpl.name, name ? name : "chat_template");
@@ -52,6 +52,23 @@ const char *vkft_chat_template_source(const vkft_chat_template *t) {
   return t->source;
 }
 
+static int days_in_month(int year, int month) {
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return days[month - 1] + (month == 2 && leap);
+}
+
+int vkft_chat_template_parse_date(const char *text, vkft_chat_template_options *options) {
+  int year, month, day, used = 0;
+  if (sscanf(text, "%4d-%2d-%2d%n", &year, &month, &day, &used) != 3 || text[used] || year < 1 ||
+      month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
+    return vkft_error("\"%s\" is not a date YYYY-MM-DD", text);
+  options->year = year;
+  options->month = month;
+  options->day = day;
+  return VKFT_OK;
+}
+
 int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *context,
                                    const vkft_chat_template_options *options, char **out,
                                    size_t *out_len) {
@@ -61,7 +78,8 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
     return vkft_error("%s: render context must be a JSON object", t->tpl.name);
   vkft_chat_template_options o = options ? *options : (vkft_chat_template_options){0};
   if (o.year == 0) o.year = 2024, o.month = 7, o.day = 26;
-  if (o.month < 1 || o.month > 12 || o.day < 1 || o.day > 31)
+  if (o.year < 1 || o.year > 9999 || o.month < 1 || o.month > 12 || o.day < 1 ||
+      o.day > days_in_month(o.year, o.month))
     return vkft_error("%s: invalid strftime_now date %d-%d-%d", t->tpl.name, o.year, o.month,
                       o.day);
   jinja_buf buf = {.limit = o.max_output};
@@ -70,7 +88,8 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
                     .now_year = o.year,
                     .now_month = o.month,
                     .now_day = o.day,
-                    .max_output = o.max_output};
+                    .max_output = o.max_output,
+                    .max_steps = o.max_steps ? o.max_steps : JINJA_MAX_STEPS};
   jv globals;
   int rc = jv_new_dict(&st, JD_DICT, &globals);
   for (const cJSON *item = context ? context->child : NULL; item && rc == VKFT_OK;
@@ -98,6 +117,51 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
 int vkft_chat_template_render(const vkft_chat_template *t, const cJSON *context, char **out,
                               size_t *out_len) {
   return vkft_chat_template_render_opts(t, context, NULL, out, out_len);
+}
+
+/* ---- the render context apply_chat_template builds ---- */
+
+static int add_ref(cJSON *ctx, const char *key, const cJSON *item) {
+  if (item && !cJSON_IsNull(item))
+    return cJSON_AddItemReferenceToObject(ctx, key, (cJSON *)item) ? VKFT_OK : VKFT_ERR;
+  return cJSON_AddNullToObject(ctx, key) ? VKFT_OK : VKFT_ERR;
+}
+
+int vkft_chat_template_context(const vkft_chat_inputs *in, cJSON **out) {
+  static const char *const own_keys[] = {"messages", "tools", "documents", "add_generation_prompt",
+                                         NULL};
+  *out = NULL;
+  if (!cJSON_IsArray(in->messages)) return vkft_error("chat: \"messages\" must be a list");
+  if (in->tools && !cJSON_IsNull(in->tools) && !cJSON_IsArray(in->tools))
+    return vkft_error("chat: \"tools\" must be a list");
+  if (in->documents && !cJSON_IsNull(in->documents) && !cJSON_IsArray(in->documents))
+    return vkft_error("chat: \"documents\" must be a list");
+  cJSON *ctx = cJSON_CreateObject();
+  int rc = ctx ? VKFT_OK : VKFT_ERR;
+  /* transformers: render(messages=, tools=, documents=, add_generation_prompt=,
+   * **{**special_tokens_map, **kwargs}) — kwargs override special tokens */
+  const cJSON *groups[2] = {in->special_tokens, in->kwargs};
+  for (int g = 0; g < 2 && rc == VKFT_OK; g++)
+    for (const cJSON *item = groups[g] ? groups[g]->child : NULL; item && rc == VKFT_OK;
+         item = item->next) {
+      int own = 0;
+      for (int k = 0; own_keys[k]; k++) own |= strcmp(item->string, own_keys[k]) == 0;
+      if (own) continue;
+      cJSON_DeleteItemFromObjectCaseSensitive(ctx, item->string);
+      rc = add_ref(ctx, item->string, item);
+    }
+  if (rc == VKFT_OK) rc = add_ref(ctx, "messages", in->messages);
+  if (rc == VKFT_OK) rc = add_ref(ctx, "tools", in->tools);
+  if (rc == VKFT_OK) rc = add_ref(ctx, "documents", in->documents);
+  if (rc == VKFT_OK &&
+      !cJSON_AddBoolToObject(ctx, "add_generation_prompt", in->add_generation_prompt))
+    rc = VKFT_ERR;
+  if (rc) {
+    cJSON_Delete(ctx);
+    return vkft_error_nomem();
+  }
+  *out = ctx;
+  return VKFT_OK;
 }
 
 /* ---- loading ---- */
@@ -176,18 +240,18 @@ int vkft_chat_template_special_tokens(const char *model_dir, cJSON **out) {
   *out = NULL;
   if (read_tokenizer_config(model_dir, path, sizeof path, &config)) return VKFT_ERR;
   cJSON *tokens = cJSON_CreateObject();
-  int rc = tokens ? VKFT_OK : vkft_error("out of memory");
+  int rc = tokens ? VKFT_OK : vkft_error_nomem();
   for (int i = 0; keys[i] && rc == VKFT_OK; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, keys[i]);
     if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content"); /* AddedToken */
     if (cJSON_IsString(v) && v->valuestring[0] &&
         !cJSON_AddStringToObject(tokens, keys[i], v->valuestring))
-      rc = vkft_error("out of memory");
+      rc = vkft_error_nomem();
   }
   const cJSON *extra = cJSON_GetObjectItemCaseSensitive(config, "additional_special_tokens");
   if (rc == VKFT_OK && cJSON_IsArray(extra) && cJSON_GetArraySize(extra) > 0) {
     cJSON *list = cJSON_AddArrayToObject(tokens, "additional_special_tokens");
-    if (!list) rc = vkft_error("out of memory");
+    if (!list) rc = vkft_error_nomem();
     for (const cJSON *e = extra->child; e && rc == VKFT_OK; e = e->next) {
       const cJSON *s = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "content") : e;
       cJSON *copy = cJSON_IsString(s) ? cJSON_CreateString(s->valuestring) : NULL;

@@ -20,8 +20,7 @@ static int oom(const jinja_state *st, int line) {
 }
 
 static int undefined_error(const jinja_state *st, int line, jv v) {
-  if (v.u.s.p) return jinja_fail(st, line, "'%.*s' is undefined", (int)v.u.s.n, v.u.s.p);
-  return jinja_fail(st, line, "undefined value used");
+  return jinja_undefined_error(st, line, v);
 }
 
 static int push_scope(jinja_state *st, jinja_scope *parent, jinja_scope **out) {
@@ -54,83 +53,18 @@ static void lookup(const jinja_state *st, const char *name, jv *out) {
     *out = jv_undefined(name);
 }
 
+int jinja_count_steps(jinja_state *st, int line, uint64_t n) {
+  if (n > st->max_steps || st->steps > st->max_steps - n)
+    return jinja_fail(st, line,
+                      "template runs too long: more than %llu steps (loop iterations, macro "
+                      "calls, items made by range and filters) in one render",
+                      (unsigned long long)st->max_steps);
+  st->steps += n;
+  return VKFT_OK;
+}
+
 static int count_step(jinja_state *st, int line) {
-  if (++st->steps > JINJA_MAX_STEPS)
-    return jinja_fail(st, line, "template runs too long (more than %d loop iterations and calls)",
-                      JINJA_MAX_STEPS);
-  return VKFT_OK;
-}
-
-/* ---- item and attribute access (Jinja's environment.getitem / getattr) ---- */
-
-int jinja_getitem(jinja_state *st, int line, jv obj, jv key, jv *out) {
-  if (obj.type == JV_UNDEFINED) return undefined_error(st, line, obj);
-  *out = jv_undefined(NULL);
-  if (obj.type == JV_DICT) {
-    const jv *v = jv_dict_get(obj.u.dict, key);
-    if (v)
-      *out = *v;
-    else if (key.type == JV_STR) {
-      /* keep the key as the undefined name for messages; key text outlives the render */
-      out->u.s = key.u.s;
-    }
-    return VKFT_OK;
-  }
-  if ((obj.type == JV_LIST || obj.type == JV_STR) && (key.type == JV_INT || key.type == JV_BOOL)) {
-    int64_t i = key.u.i;
-    if (obj.type == JV_LIST) {
-      int64_t len = (int64_t)obj.u.list->len;
-      if (i < 0) i += len;
-      if (i >= 0 && i < len) *out = obj.u.list->items[i];
-      return VKFT_OK;
-    }
-    int64_t len = (int64_t)utf8_length(obj.u.s.p, obj.u.s.n);
-    if (i < 0) i += len;
-    if (i < 0 || i >= len) return VKFT_OK;
-    size_t at = utf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i), used;
-    utf8_decode(obj.u.s.p + at, obj.u.s.n - at, &used);
-    *out = jv_str_ref(obj.u.s.p + at, used);
-    return VKFT_OK;
-  }
-  return VKFT_OK; /* Jinja turns TypeError/LookupError into Undefined */
-}
-
-int jinja_getattr(jinja_state *st, int line, jv obj, const char *name, jv *out) {
-  if (obj.type == JV_UNDEFINED) return undefined_error(st, line, obj);
-  if (obj.type == JV_DICT) {
-    const jv *v = jv_dict_get_str(obj.u.dict, name);
-    *out = v ? *v : jv_undefined(name);
-    return VKFT_OK;
-  }
-  *out = jv_undefined(name);
-  return VKFT_OK;
-}
-
-int jinja_iterate(jinja_state *st, int line, jv v, jv *out) {
-  switch (v.type) {
-  case JV_LIST:
-    *out = v;
-    return VKFT_OK;
-  case JV_UNDEFINED:
-    return jv_new_list(st, 0, out); /* Undefined iterates as empty */
-  case JV_DICT: {
-    if (jv_new_list(st, v.u.dict->len, out)) return VKFT_ERR;
-    for (size_t i = 0; i < v.u.dict->len; i++) out->u.list->items[i] = v.u.dict->keys[i];
-    out->u.list->len = v.u.dict->len;
-    return VKFT_OK;
-  }
-  case JV_STR: {
-    size_t used;
-    if (jv_new_list(st, 0, out)) return VKFT_ERR;
-    for (size_t i = 0; i < v.u.s.n; i += used) {
-      utf8_decode(v.u.s.p + i, v.u.s.n - i, &used);
-      if (jv_list_push(st, out->u.list, jv_str_ref(v.u.s.p + i, used))) return VKFT_ERR;
-    }
-    return VKFT_OK;
-  }
-  default:
-    return jinja_fail(st, line, "'%s' object is not iterable", jv_type_name(v));
-  }
+  return jinja_count_steps(st, line, 1);
 }
 
 /* Python slice semantics (negative indices, omitted bounds, negative steps). */
@@ -180,7 +114,11 @@ static int slice(jinja_state *st, int line, jv obj, const jv bounds[3], int has[
     } else if (jv_list_push(st, list.u.list, obj.u.list->items[i]))
       return VKFT_ERR;
   }
-  if (is_str) return jv_str_from_buf(st, &buf, out);
+  if (is_str) {
+    if (jv_str_from_buf(st, &buf, out)) return VKFT_ERR;
+    out->markup = obj.markup;
+    return VKFT_OK;
+  }
   *out = list;
   return VKFT_OK;
 }
@@ -202,10 +140,14 @@ static int repeat(jinja_state *st, int line, jv seq, int64_t times, jv *out) {
         jinja_buf_free(&buf);
         return jinja_fail(st, line, "%s", vkft_error_message());
       }
-    return jv_str_from_buf(st, &buf, out);
+    unsigned char markup = seq.markup;
+    if (jv_str_from_buf(st, &buf, out)) return VKFT_ERR;
+    out->markup = markup;
+    return VKFT_OK;
   }
   if (seq.u.list->len && (uint64_t)times > JINJA_MAX_RANGE / seq.u.list->len)
     return jinja_fail(st, line, "list repetition too large");
+  if (jinja_count_steps(st, line, (uint64_t)times * seq.u.list->len)) return VKFT_ERR;
   if (jv_new_list(st, 0, out)) return VKFT_ERR;
   out->u.list->is_tuple = seq.u.list->is_tuple;
   for (int64_t i = 0; i < times; i++)
@@ -301,8 +243,15 @@ static int arith(jinja_state *st, int line, int op, jv a, jv b, jv *out) {
       break;
     }
   }
-  if (op == JOP_ADD && a.type == JV_STR && b.type == JV_STR)
-    return arith(st, line, JOP_CONCAT, a, b, out);
+  if (op == JOP_ADD && a.type == JV_STR && b.type == JV_STR) {
+    /* Markup + str and str + Markup escape the plain side and stay Markup (markupsafe) */
+    int markup = a.markup || b.markup;
+    if (markup && !a.markup && jinja_escape(st, a, &a)) return VKFT_ERR;
+    if (markup && !b.markup && jinja_escape(st, b, &b)) return VKFT_ERR;
+    if (arith(st, line, JOP_CONCAT, a, b, out)) return VKFT_ERR;
+    out->markup = (unsigned char)markup;
+    return VKFT_OK;
+  }
   if (op == JOP_ADD && a.type == JV_LIST && b.type == JV_LIST &&
       a.u.list->is_tuple == b.u.list->is_tuple) {
     if (jv_new_list(st, a.u.list->len + b.u.list->len, out)) return VKFT_ERR;
@@ -346,6 +295,15 @@ static int contains(jinja_state *st, int line, jv item, jv container, int *resul
     return VKFT_OK;
   case JV_UNDEFINED:
     return VKFT_OK; /* iterates as empty */
+  case JV_ITER: {   /* `in` consumes a generator up to the match */
+    jv rest;
+    if (jinja_iter_rest(st, container.u.iter, 0, &rest)) return VKFT_ERR;
+    size_t i = 0;
+    while (i < rest.u.list->len && !jv_equal(rest.u.list->items[i], item)) i++;
+    *result = i < rest.u.list->len;
+    container.u.iter->pos += i + (size_t)*result;
+    return VKFT_OK;
+  }
   default:
     return jinja_fail(st, line, "argument of type '%s' is not iterable", jv_type_name(container));
   }
@@ -505,7 +463,29 @@ static int eval_filter(jinja_state *st, const jinja_node *n, jv input, jv *out) 
 
 /* ---- expressions ---- */
 
+static int eval_node(jinja_state *st, const jinja_node *n, jv *out);
+
+/* Every nested evaluation (an operand, a filter's input, a macro body) goes through enter():
+ * chains like `x|f|f|f...` or `a and b and c...` parse as deep left-leaning trees, and the
+ * limit keeps their evaluation within the C stack of a worker thread (1 MiB on Windows). */
+static int enter(jinja_state *st, int line) {
+  if (st->depth >= JINJA_MAX_EVAL_DEPTH)
+    return jinja_fail(st, line,
+                      "expression or call chain nested deeper than %d levels (a chain of "
+                      "filters, operators or attributes this long fails in Jinja2 too)",
+                      JINJA_MAX_EVAL_DEPTH);
+  st->depth++;
+  return VKFT_OK;
+}
+
 static int eval(jinja_state *st, const jinja_node *n, jv *out) {
+  if (enter(st, n->line)) return VKFT_ERR;
+  int rc = eval_node(st, n, out);
+  st->depth--;
+  return rc;
+}
+
+static int eval_node(jinja_state *st, const jinja_node *n, jv *out) {
   jv a, b;
   switch (n->kind) {
   case JN_LITERAL:
@@ -646,7 +626,8 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
     if (jv_new_list(st, 0, &kept)) return VKFT_ERR;
     for (size_t i = 0; i < items.u.list->len && rc == VKFT_OK; i++) {
       jv keep;
-      rc = push_scope(st, outer, &st->scope);
+      rc = count_step(st, n->line);
+      if (rc == VKFT_OK) rc = push_scope(st, outer, &st->scope);
       if (rc == VKFT_OK) rc = assign(st, n->a, items.u.list->items[i]);
       if (rc == VKFT_OK) rc = eval(st, n->c, &keep);
       if (rc == VKFT_OK && jv_truthy(keep))
@@ -656,16 +637,21 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
     if (rc) return rc;
     items = kept;
   }
+  /* One loop object advanced in place (as Jinja2's LoopContext is); one scope per iteration,
+   * reused unless a macro defined in the body kept it: a long loop allocates almost nothing. */
   size_t len = items.u.list->len;
+  jv loop;
+  jinja_scope *scope = NULL;
+  if (jv_new_dict(st, JD_LOOP, &loop)) return VKFT_ERR;
+  jv_dict *l = loop.u.dict;
+  const jv *item = items.u.list->items;
   for (size_t i = 0; i < len; i++) {
     if (count_step(st, n->line)) return VKFT_ERR;
-    jv loop;
-    if (push_scope(st, outer, &st->scope) || jv_new_dict(st, JD_LOOP, &loop)) {
-      st->scope = outer;
+    if (scope && !scope->captured)
+      scope->vars->len = 0;
+    else if (push_scope(st, outer, &scope))
       return VKFT_ERR;
-    }
-    jv_dict *l = loop.u.dict;
-    const jv *item = items.u.list->items;
+    st->scope = scope;
     rc = (set_loop_key(st, l, "index", jv_int((int64_t)i + 1)) ||
           set_loop_key(st, l, "index0", jv_int((int64_t)i)) ||
           set_loop_key(st, l, "revindex", jv_int((int64_t)(len - i))) ||
@@ -674,8 +660,8 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
           set_loop_key(st, l, "last", jv_bool(i + 1 == len)) ||
           set_loop_key(st, l, "length", jv_int((int64_t)len)) ||
           set_loop_key(st, l, "depth", jv_int(1)) || set_loop_key(st, l, "depth0", jv_int(0)) ||
-          (i > 0 && set_loop_key(st, l, "previtem", item[i - 1])) ||
-          (i + 1 < len && set_loop_key(st, l, "nextitem", item[i + 1])) ||
+          set_loop_key(st, l, "previtem", i > 0 ? item[i - 1] : jv_undefined(NULL)) ||
+          set_loop_key(st, l, "nextitem", i + 1 < len ? item[i + 1] : jv_undefined(NULL)) ||
           set_var(st, "loop", loop) || assign(st, n->a, item[i]))
              ? VKFT_ERR
              : VKFT_OK;
@@ -693,7 +679,10 @@ static int exec_for(jinja_state *st, const jinja_node *n) {
 static int apply_chain(jinja_state *st, const jinja_node *chain, jv input, jv *out) {
   if (chain->a) {
     jv inner;
-    if (apply_chain(st, chain->a, input, &inner)) return VKFT_ERR;
+    if (enter(st, chain->line)) return VKFT_ERR;
+    int rc = apply_chain(st, chain->a, input, &inner);
+    st->depth--;
+    if (rc) return VKFT_ERR;
     input = inner;
   }
   jinja_args args;
@@ -701,7 +690,16 @@ static int apply_chain(jinja_state *st, const jinja_node *chain, jv input, jv *o
   return jinja_filter(st, chain->line, chain->name, input, &args, out);
 }
 
+static int exec_statement(jinja_state *st, const jinja_node *n);
+
 static int exec_node(jinja_state *st, const jinja_node *n) {
+  if (enter(st, n->line)) return VKFT_ERR;
+  int rc = exec_statement(st, n);
+  st->depth--;
+  return rc;
+}
+
+static int exec_statement(jinja_state *st, const jinja_node *n) {
   jv v;
   switch (n->kind) {
   case JN_BODY:
@@ -741,6 +739,7 @@ static int exec_node(jinja_state *st, const jinja_node *n) {
     fn->kind = JF_MACRO;
     fn->node = n;
     fn->scope = st->scope;
+    st->scope->captured = 1;
     v.type = JV_FUNC;
     v.u.func = fn;
     return set_var(st, n->name, v);
@@ -751,6 +750,7 @@ static int exec_node(jinja_state *st, const jinja_node *n) {
     caller->kind = JF_CALLER;
     caller->node = n;
     caller->scope = st->scope;
+    st->scope->captured = 1;
     if (eval_call(st, n->a, caller, &v)) return VKFT_ERR;
     if (jv_write_str(st->out, v, 0)) return jinja_fail(st, n->line, "%s", vkft_error_message());
     return VKFT_OK;

@@ -15,7 +15,7 @@ static int need_str(jinja_state *st, jv v, jv *out) {
 }
 
 /* Jinja's make_attrgetter: "a.b.0" walks attributes/items. */
-static int get_path(jinja_state *st, int line, jv obj, jv path, jv *out) {
+int jinja_get_path(jinja_state *st, int line, jv obj, jv path, jv *out) {
   if (path.type == JV_INT) return jinja_getitem(st, line, obj, path, out);
   if (path.type != JV_STR) return jinja_fail(st, line, "attribute name must be a string");
   size_t start = 0;
@@ -54,7 +54,7 @@ static int length_of(jinja_state *st, int line, jv v, int64_t *len) {
   case JV_UNDEFINED:
     *len = 0;
     return VKFT_OK;
-  default:
+  default: /* including generators */
     return jinja_fail(st, line, "object of type '%s' has no len()", jv_type_name(v));
   }
 }
@@ -62,7 +62,7 @@ static int length_of(jinja_state *st, int line, jv v, int64_t *len) {
 /* Sort key for sort/unique/min/max: strings lowercased unless case_sensitive. */
 static int sort_key(jinja_state *st, int line, jv item, jv attribute, int case_sensitive, jv *key) {
   if (attribute.type != JV_UNDEFINED && attribute.type != JV_NONE) {
-    if (get_path(st, line, item, attribute, &item)) return VKFT_ERR;
+    if (jinja_get_path(st, line, item, attribute, &item)) return VKFT_ERR;
   }
   if (item.type == JV_STR && !case_sensitive) return jinja_str_case(st, item, JCASE_LOWER, key);
   *key = item;
@@ -93,7 +93,8 @@ static int copy_list(jinja_state *st, int line, jv v, jv *out) {
   jv items;
   if (jinja_iterate(st, line, v, &items) || jv_new_list(st, items.u.list->len, out))
     return VKFT_ERR;
-  memcpy(out->u.list->items, items.u.list->items, items.u.list->len * sizeof(jv));
+  if (items.u.list->len) /* an empty list may have no items array */
+    memcpy(out->u.list->items, items.u.list->items, items.u.list->len * sizeof(jv));
   out->u.list->len = items.u.list->len;
   return VKFT_OK;
 }
@@ -189,9 +190,20 @@ static int filter_tojson(jinja_state *st, int line, jv v, const jinja_args *args
   jv arg;
   style.ensure_ascii = bool_arg(args, 0, "ensure_ascii", 0);
   if (jinja_arg(args, 1, "indent", &arg) && arg.type != JV_NONE) {
-    if (arg.type != JV_INT || arg.u.i < 0 || arg.u.i > 64)
-      return jinja_fail(st, line, "tojson: indent must be a small non-negative int");
-    style.indent = (int)arg.u.i;
+    /* json.dumps: an int is that many spaces (negative: none), a str is used as is */
+    if (arg.type == JV_STR) {
+      style.indent_text = arg;
+    } else if (arg.type == JV_INT || arg.type == JV_BOOL) {
+      int64_t n = arg.u.i < 0 ? 0 : arg.u.i;
+      if (n > 1024) return jinja_fail(st, line, "tojson: indent %lld is too large", (long long)n);
+      char *spaces = jinja_arena_alloc(&st->arena, (size_t)n + 1);
+      if (!spaces) return jinja_fail(st, line, "out of memory");
+      memset(spaces, ' ', (size_t)n);
+      style.indent_text = jv_str_ref(spaces, (size_t)n);
+    } else
+      return jinja_fail(st, line, "tojson: indent must be an int or a str, not %s",
+                        jv_type_name(arg));
+    style.indent = 0;
     style.item_sep = ",";
   }
   if (jinja_arg(args, 2, "separators", &arg) && arg.type != JV_NONE) {
@@ -244,70 +256,8 @@ static int filter_round(jinja_state *st, int line, jv v, const jinja_args *args,
   return *out = jv_float((is_floor ? floor(x) : ceil(x)) / scale), VKFT_OK;
 }
 
-/* select/reject/selectattr/rejectattr/map over an iterable. */
-static int filter_select(jinja_state *st, int line, jv v, const jinja_args *args, int want,
-                         int by_attr, jv *out) {
-  jv items, attr = jv_undefined(NULL), test_name = jv_undefined(NULL);
-  if (jinja_iterate(st, line, v, &items) || jv_new_list(st, 0, out)) return VKFT_ERR;
-  size_t first_test_arg = 0;
-  if (by_attr) {
-    if (!jinja_arg(args, 0, NULL, &attr))
-      return jinja_fail(st, line, "selectattr: missing attribute");
-    first_test_arg = 1;
-  }
-  int has_test = jinja_arg(args, first_test_arg, NULL, &test_name);
-  if (has_test && test_name.type != JV_STR)
-    return jinja_fail(st, line, "select: test name must be a string");
-  char name[64] = "";
-  if (has_test) snprintf(name, sizeof name, "%.*s", (int)test_name.u.s.n, test_name.u.s.p);
-  jinja_args test_args = {0};
-  if (args->npos > first_test_arg + 1) {
-    test_args.pos = args->pos + first_test_arg + 1;
-    test_args.npos = args->npos - first_test_arg - 1;
-  }
-  for (size_t i = 0; i < items.u.list->len; i++) {
-    jv item = items.u.list->items[i], subject = item;
-    int result;
-    if (by_attr && get_path(st, line, item, attr, &subject)) return VKFT_ERR;
-    if (has_test) {
-      if (jinja_test(st, line, name, subject, &test_args, &result)) return VKFT_ERR;
-    } else
-      result = jv_truthy(subject);
-    if (!result == !want && jv_list_push(st, out->u.list, item)) return VKFT_ERR;
-  }
-  return VKFT_OK;
-}
-
-static int filter_map(jinja_state *st, int line, jv v, const jinja_args *args, jv *out) {
-  jv items, attr, fname;
-  if (jinja_iterate(st, line, v, &items) || jv_new_list(st, items.u.list->len, out))
-    return VKFT_ERR;
-  int by_attr = jinja_arg(args, (size_t)-1, "attribute", &attr);
-  jv fallback = jv_undefined(NULL);
-  int has_default = jinja_arg(args, (size_t)-1, "default", &fallback);
-  if (!by_attr && (!jinja_arg(args, 0, NULL, &fname) || fname.type != JV_STR))
-    return jinja_fail(st, line, "map: needs a filter name or attribute=");
-  char name[64] = "";
-  if (!by_attr) snprintf(name, sizeof name, "%.*s", (int)fname.u.s.n, fname.u.s.p);
-  jinja_args rest = {0};
-  if (!by_attr && args->npos > 1) {
-    rest.pos = args->pos + 1;
-    rest.npos = args->npos - 1;
-  }
-  for (size_t i = 0; i < items.u.list->len; i++) {
-    jv r;
-    if (by_attr) {
-      if (get_path(st, line, items.u.list->items[i], attr, &r)) return VKFT_ERR;
-      if (r.type == JV_UNDEFINED && has_default) r = fallback;
-    } else if (jinja_filter(st, line, name, items.u.list->items[i], &rest, &r))
-      return VKFT_ERR;
-    out->u.list->items[out->u.list->len++] = r;
-  }
-  return VKFT_OK;
-}
-
-static int filter_sort_unique(jinja_state *st, int line, jv v, const jinja_args *args, int unique,
-                              jv *out) {
+int jinja_sort_unique(jinja_state *st, int line, jv v, const jinja_args *args, int unique,
+                      jv *out) {
   jv attribute = jv_undefined(NULL);
   int reverse = 0, case_sensitive;
   if (unique) {
@@ -359,23 +309,6 @@ static int filter_minmax(jinja_state *st, int line, jv v, const jinja_args *args
   return VKFT_OK;
 }
 
-static int filter_items(jinja_state *st, int line, jv v, jv *out) {
-  if (v.type == JV_UNDEFINED) return jv_new_list(st, 0, out);
-  if (v.type != JV_DICT)
-    return jinja_fail(st, line, "items: can only get item pairs from a mapping");
-  if (jv_new_list(st, v.u.dict->len, out)) return VKFT_ERR;
-  for (size_t i = 0; i < v.u.dict->len; i++) {
-    jv pair;
-    if (jv_new_list(st, 2, &pair)) return VKFT_ERR;
-    pair.u.list->is_tuple = 1;
-    pair.u.list->items[0] = v.u.dict->keys[i];
-    pair.u.list->items[1] = v.u.dict->values[i];
-    pair.u.list->len = 2;
-    out->u.list->items[out->u.list->len++] = pair;
-  }
-  return VKFT_OK;
-}
-
 static int filter_join(jinja_state *st, int line, jv v, const jinja_args *args, jv *out) {
   jv items, sep = jv_str_ref("", 0), attribute = jv_undefined(NULL);
   jinja_arg(args, 0, "d", &sep);
@@ -384,7 +317,8 @@ static int filter_join(jinja_state *st, int line, jv v, const jinja_args *args, 
   jinja_buf buf = {.limit = st->max_output};
   for (size_t i = 0; i < items.u.list->len; i++) {
     jv item = items.u.list->items[i];
-    if (attribute.type != JV_UNDEFINED && get_path(st, line, item, attribute, &item)) goto fail;
+    if (attribute.type != JV_UNDEFINED && jinja_get_path(st, line, item, attribute, &item))
+      goto fail;
     if ((i && jinja_buf_put(&buf, sep.u.s.p, sep.u.s.n)) || jv_write_str(&buf, item, 0)) goto fail;
   }
   return jv_str_from_buf(st, &buf, out);
@@ -393,7 +327,7 @@ fail:
   return VKFT_ERR;
 }
 
-static int filter_escape(jinja_state *st, jv v, jv *out) {
+int jinja_escape(jinja_state *st, jv v, jv *out) {
   jv s;
   if (need_str(st, v, &s)) return VKFT_ERR;
   jinja_buf buf = {.limit = st->max_output};
@@ -410,7 +344,15 @@ static int filter_escape(jinja_state *st, jv v, jv *out) {
       return VKFT_ERR;
     }
   }
-  return jv_str_from_buf(st, &buf, out);
+  if (jv_str_from_buf(st, &buf, out)) return VKFT_ERR;
+  out->markup = 1;
+  return VKFT_OK;
+}
+
+/* Filters that run a str method on soft_str(value) keep a Markup a Markup. */
+static int keep_markup(int rc, jv from, jv *out) {
+  if (rc == VKFT_OK && from.type == JV_STR && out->type == JV_STR) out->markup = from.markup;
+  return rc;
 }
 
 static int name_is(const char *name, const char *a, const char *b) {
@@ -424,7 +366,7 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
   if (name_is(name, "trim", NULL)) {
     int has_chars = jinja_arg(args, 0, "chars", &arg) && arg.type != JV_NONE;
     if (need_str(st, v, &s) || (has_chars && need_str(st, arg, &arg))) return VKFT_ERR;
-    return jinja_str_strip(st, s, has_chars ? &arg : NULL, 1, 1, out);
+    return keep_markup(jinja_str_strip(st, s, has_chars ? &arg : NULL, 1, 1, out), s, out);
   }
   if (name_is(name, "tojson", NULL)) return filter_tojson(st, line, v, args, out);
   if (name_is(name, "length", "count")) {
@@ -438,12 +380,22 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
                : name[0] == 't' ? JCASE_TITLE_FILTER
                                 : JCASE_CAPITALIZE;
     if (need_str(st, v, &s)) return VKFT_ERR;
-    return jinja_str_case(st, s, mode, out);
+    /* Jinja2's title filter joins plain str pieces; the others are str methods */
+    int rc = jinja_str_case(st, s, mode, out);
+    return mode == JCASE_TITLE_FILTER ? rc : keep_markup(rc, s, out);
   }
-  if (name_is(name, "items", NULL)) return filter_items(st, line, v, out);
+  if (name_is(name, "items", NULL)) return jv_new_iter(st, JI_ITEMS, line, v, args, out);
   if (name_is(name, "join", NULL)) return filter_join(st, line, v, args, out);
   if (name_is(name, "first", "last")) {
     jv items;
+    if (v.type == JV_ITER && name[0] == 'l')
+      return jinja_fail(st, line, "'%s' object is not reversible", jv_type_name(v));
+    if (v.type == JV_ITER) { /* next(iter(seq)): reads one item */
+      if (jinja_iter_rest(st, v.u.iter, 0, &items)) return VKFT_ERR;
+      *out = items.u.list->len ? items.u.list->items[0] : jv_undefined(NULL);
+      v.u.iter->pos += items.u.list->len > 0;
+      return VKFT_OK;
+    }
     if (jinja_iterate(st, line, v, &items)) return VKFT_ERR;
     size_t n = items.u.list->len;
     *out = n ? items.u.list->items[name[0] == 'f' ? 0 : n - 1] : jv_undefined(NULL);
@@ -497,21 +449,30 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
     return jinja_str_replace(st, line, s, old, replacement, count.type == JV_INT ? count.u.i : -1,
                              out);
   }
-  if (name_is(name, "safe", NULL)) return *out = v, VKFT_OK; /* autoescape is off */
-  if (name_is(name, "escape", "e") || name_is(name, "forceescape", NULL))
-    return filter_escape(st, v, out);
-  if (name_is(name, "map", NULL)) return filter_map(st, line, v, args, out);
+  if (name_is(name, "safe", NULL)) { /* Markup(value): str(value), marked safe */
+    if (jv_to_str(st, v, out)) return VKFT_ERR;
+    out->markup = 1;
+    return VKFT_OK;
+  }
+  if (name_is(name, "escape", "e")) /* a Markup is already escaped */
+    return v.type == JV_STR && v.markup ? (*out = v, VKFT_OK) : jinja_escape(st, v, out);
+  if (name_is(name, "forceescape", NULL)) {
+    if (jv_to_str(st, v, &s)) return VKFT_ERR;
+    s.markup = 0;
+    return jinja_escape(st, s, out);
+  }
+  if (name_is(name, "map", NULL)) return jv_new_iter(st, JI_MAP, line, v, args, out);
   if (name_is(name, "select", "reject"))
-    return filter_select(st, line, v, args, name[0] == 's', 0, out);
+    return jv_new_iter(st, name[0] == 's' ? JI_SELECT : JI_REJECT, line, v, args, out);
   if (name_is(name, "selectattr", "rejectattr"))
-    return filter_select(st, line, v, args, name[0] == 's', 1, out);
-  if (name_is(name, "unique", "sort"))
-    return filter_sort_unique(st, line, v, args, name[0] == 'u', out);
+    return jv_new_iter(st, name[0] == 's' ? JI_SELECTATTR : JI_REJECTATTR, line, v, args, out);
+  if (name_is(name, "unique", NULL)) return jv_new_iter(st, JI_UNIQUE, line, v, args, out);
+  if (name_is(name, "sort", NULL)) return jinja_sort_unique(st, line, v, args, 0, out);
   if (name_is(name, "min", "max")) return filter_minmax(st, line, v, args, name[1] == 'a', out);
   if (name_is(name, "round", NULL)) return filter_round(st, line, v, args, out);
   if (name_is(name, "indent", NULL)) {
     if (need_str(st, v, &s)) return VKFT_ERR;
-    return filter_indent(st, line, s, args, out);
+    return keep_markup(filter_indent(st, line, s, args, out), s, out);
   }
   if (name_is(name, "wordcount", NULL)) {
     if (need_str(st, v, &s)) return VKFT_ERR;
@@ -536,8 +497,11 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
           jinja_buf_free(&buf);
           return VKFT_ERR;
         }
-      return jv_str_from_buf(st, &buf, out);
+      return keep_markup(jv_str_from_buf(st, &buf, out), v, out);
     }
+    /* reversed(): lazy for lists, tuples and dicts; anything else becomes a reversed list */
+    if (v.type == JV_LIST || v.type == JV_DICT)
+      return jv_new_iter(st, JI_REVERSE, line, v, args, out);
     if (copy_list(st, line, v, out)) return VKFT_ERR;
     for (size_t i = 0, n = out->u.list->len; i < n / 2; i++) {
       jv t = out->u.list->items[i];
@@ -553,7 +517,7 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
     if (jinja_iterate(st, line, v, &items)) return VKFT_ERR;
     for (size_t i = 0; i < items.u.list->len; i++) {
       jv item = items.u.list->items[i];
-      if (attribute.type != JV_UNDEFINED && get_path(st, line, item, attribute, &item))
+      if (attribute.type != JV_UNDEFINED && jinja_get_path(st, line, item, attribute, &item))
         return VKFT_ERR;
       if (!jv_is_number(item) || !jv_is_number(total))
         return jinja_fail(st, line, "sum: unsupported operand types");
@@ -571,7 +535,7 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
     jv by = jv_str_ref("key", 3);
     jinja_arg(args, 1, "by", &by);
     int by_value = by.type == JV_STR && by.u.s.n == 5 && memcmp(by.u.s.p, "value", 5) == 0;
-    if (filter_items(st, line, v, out)) return VKFT_ERR;
+    if (jinja_dict_items(st, line, v, out)) return VKFT_ERR;
     jv_list *l = out->u.list;
     jv *keys = jinja_arena_alloc(&st->arena, (l->len + 1) * sizeof(jv));
     if (!keys) return jinja_fail(st, line, "out of memory");
@@ -607,8 +571,8 @@ int jinja_test(jinja_state *st, int line, const char *name, jv v, const jinja_ar
     return *result = v.type == JV_DICT && v.u.dict->kind == JD_DICT, VKFT_OK;
   /* Undefined iterates as empty, so Jinja calls it iterable; dicts are sequences (len+getitem) */
   if (name_is(name, "iterable", NULL))
-    return *result =
-               v.type == JV_STR || v.type == JV_LIST || v.type == JV_DICT || v.type == JV_UNDEFINED,
+    return *result = v.type == JV_STR || v.type == JV_LIST || v.type == JV_DICT ||
+                     v.type == JV_UNDEFINED || v.type == JV_ITER,
            VKFT_OK;
   if (name_is(name, "sequence", NULL))
     return *result = v.type == JV_STR || v.type == JV_LIST ||

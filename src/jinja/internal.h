@@ -15,8 +15,14 @@
 enum {
   JINJA_MAX_NESTING = 200,      /* parser recursion (expressions and blocks) */
   JINJA_MAX_CALL_DEPTH = 100,   /* macro calls inside macro calls */
+  JINJA_MAX_EVAL_DEPTH = 1000,  /* nested evaluations (statements, operands, filter inputs):
+                                 * ~300 bytes of C stack each, see eval.c's enter() */
+  JINJA_MAX_VALUE_DEPTH = 1000, /* lists/dicts inside lists/dicts when printed or compared
+                                 * (Python's repr fails near its recursion limit of 1000) */
   JINJA_MAX_RANGE = 10000000,   /* items a range() may produce */
-  JINJA_MAX_STEPS = 50000000,   /* loop iterations + macro calls per render */
+  JINJA_MAX_STEPS = 1000000,    /* default work budget per render (loop iterations, macro calls,
+                                 * items made by range and filters): real templates need a few
+                                 * per message, a hostile loop stops within ~0.1 s */
   JINJA_MAX_OUTPUT = 64 << 20,  /* bytes of rendered text (default) */
   JINJA_MAX_MEMORY = 512 << 20, /* bytes of values one render may allocate */
 };
@@ -50,15 +56,21 @@ typedef enum {
   JV_STR,
   JV_LIST, /* list or tuple */
   JV_DICT, /* dict, namespace() or the loop object */
-  JV_FUNC  /* macro, caller or global function */
+  JV_FUNC, /* macro, caller or global function */
+  JV_ITER  /* a one-pass lazy sequence: what Jinja2's map/select/unique/items filters return
+            * (generators) and reverse of a list (list_reverseiterator) */
 } jv_type;
 
 typedef struct jv_list jv_list;
 typedef struct jv_dict jv_dict;
 typedef struct jv_func jv_func;
+typedef struct jv_iter jv_iter;
 
 typedef struct jv {
   jv_type type;
+  /* JV_STR: a markupsafe.Markup (what |safe and |escape return): `+` with a plain str
+   * HTML-escapes the plain side, and str methods keep the mark, as in Python */
+  unsigned char markup;
   union {
     int64_t i; /* JV_BOOL, JV_INT */
     double f;
@@ -69,6 +81,7 @@ typedef struct jv {
     jv_list *list;
     jv_dict *dict;
     jv_func *func;
+    jv_iter *iter;
   } u;
 } jv;
 
@@ -93,6 +106,27 @@ struct jv_func {
   int global_id;          /* JF_GLOBAL */
   const jinja_node *node; /* JF_MACRO: the macro; JF_CALLER: the call block */
   jinja_scope *scope;     /* scope the body runs in (its parent) */
+};
+
+/* The lazy filters (their results are computed when first consumed, as a generator runs). */
+enum {
+  JI_SELECT,
+  JI_REJECT,
+  JI_SELECTATTR,
+  JI_REJECTATTR,
+  JI_MAP,
+  JI_UNIQUE,
+  JI_ITEMS,
+  JI_REVERSE
+};
+
+typedef struct jinja_args jinja_args;
+struct jv_iter {
+  int op, line;
+  jv input;
+  const jinja_args *args;
+  jv_list *items; /* NULL until computed */
+  size_t pos;     /* items consumed so far */
 };
 
 /* ---- tokens ---- */
@@ -212,15 +246,17 @@ int jinja_parse(const jinja_tokens *tokens, const char *name, jinja_arena *arena
 struct jinja_scope {
   jinja_scope *parent;
   jv_dict *vars;
+  int captured; /* a macro or caller block keeps it: never reused */
 };
 
 typedef struct jinja_state {
   const char *name; /* template name for messages */
+  uint64_t max_steps;
   jinja_arena arena;
   jinja_buf *out;
   jinja_scope *scope;
   jv_dict *globals; /* the context's variables */
-  int call_depth;
+  int call_depth, depth;
   uint64_t steps;
   int now_year, now_month, now_day; /* what strftime_now() sees */
   size_t max_output;
@@ -266,7 +302,8 @@ uint32_t utf8_decode(const char *p, size_t n, size_t *used);
 /* ---- JSON (jinja_json.c) ---- */
 int jv_from_cjson(jinja_state *st, const cJSON *json, jv *out);
 typedef struct jinja_json_style {
-  int indent; /* < 0: single line */
+  int indent;     /* < 0: single line; else a newline and depth x indent_text per item */
+  jv indent_text; /* JV_STR: json.dumps(indent=N) is N spaces, indent="\t" the string */
   int ensure_ascii, sort_keys;
   const char *item_sep, *key_sep;
 } jinja_json_style;
@@ -274,13 +311,13 @@ int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_j
                   int depth);
 
 /* ---- calls with evaluated arguments (filters, tests, methods, globals) ---- */
-typedef struct jinja_args {
+struct jinja_args {
   jv *pos;
   size_t npos;
   const char **kw_names;
   jv *kw;
   size_t nkw;
-} jinja_args;
+};
 /* The argument at position index or named name; returns 0 when absent. */
 int jinja_arg(const jinja_args *args, size_t index, const char *name, jv *out);
 
@@ -306,12 +343,28 @@ int jinja_str_split(jinja_state *st, int line, jv s, const jv *sep, int64_t maxs
                     int from_right, jv *out);
 int64_t jinja_str_find(jv s, jv sub, int from_right); /* code point index or -1 */
 
-/* ---- evaluator (jinja_eval.c) ---- */
+/* ---- evaluator (eval.c; access.c) ---- */
+int jinja_undefined_error(const jinja_state *st, int line, jv v); /* "'x' is undefined" */
 int jinja_render_root(jinja_state *st, const jinja_node *root);
 /* Helpers shared with the filters: item access like Jinja's environment.getitem/getattr. */
 int jinja_getattr(jinja_state *st, int line, jv obj, const char *name, jv *out);
 int jinja_getitem(jinja_state *st, int line, jv obj, jv key, jv *out);
-/* Iterates a value the way a for loop does (list, tuple, dict keys, string characters). */
+/* Iterates a value the way a for loop does (list, tuple, dict keys, string characters; the rest
+ * of a lazy sequence, which it consumes). */
 int jinja_iterate(jinja_state *st, int line, jv v, jv *out_list);
+/* Counts n units of work (loop iterations, macro calls, items made); fails past the budget. */
+int jinja_count_steps(jinja_state *st, int line, uint64_t n);
+
+/* ---- lazy sequences (filters.c) ---- */
+int jv_new_iter(jinja_state *st, int op, int line, jv input, const jinja_args *args, jv *out);
+/* The items not yet consumed (computing them on first use); consume marks them consumed. */
+int jinja_iter_rest(jinja_state *st, jv_iter *it, int consume, jv *out_list);
+const char *jinja_iter_type_name(const jv_iter *it); /* "generator", "list_reverseiterator" */
+/* Python's escape(s): & < > " ' as HTML entities, the result a Markup. */
+int jinja_escape(jinja_state *st, jv s, jv *out);
+/* Shared by the filters and the lazy sequences. */
+int jinja_get_path(jinja_state *st, int line, jv obj, jv path, jv *out); /* "a.b.0" */
+int jinja_sort_unique(jinja_state *st, int line, jv v, const jinja_args *args, int unique, jv *out);
+int jinja_dict_items(jinja_state *st, int line, jv v, jv *out); /* [(key, value), ...] */
 
 #endif

@@ -101,8 +101,8 @@ static int write_json_string(jinja_buf *buf, const char *p, size_t n, int ensure
 static int newline_indent(jinja_buf *buf, const jinja_json_style *style, int depth) {
   if (style->indent < 0) return VKFT_OK;
   if (jinja_buf_putc(buf, '\n')) return VKFT_ERR;
-  for (int i = 0; i < style->indent * depth; i++)
-    if (jinja_buf_putc(buf, ' ')) return VKFT_ERR;
+  for (int i = 0; i < depth; i++)
+    if (jinja_buf_put(buf, style->indent_text.u.s.p, style->indent_text.u.s.n)) return VKFT_ERR;
   return VKFT_OK;
 }
 
@@ -210,7 +210,9 @@ int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_j
     return jinja_buf_putc(buf, '}');
   }
   case JV_FUNC:
-    return jinja_fail(st, line, "tojson: Object of type function is not JSON serializable");
+  case JV_ITER:
+    return jinja_fail(st, line, "tojson: Object of type %s is not JSON serializable",
+                      jv_type_name(v));
   }
   return VKFT_OK;
 }

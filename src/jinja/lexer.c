@@ -28,7 +28,7 @@ static int emit(lexer *lx, jinja_token_type type, int line, const char *text, si
   if (t->len == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 256;
     jinja_token *items = realloc(t->items, cap * sizeof *items);
-    if (!items) return vkft_error("out of memory");
+    if (!items) return vkft_error_nomem();
     t->items = items;
     t->cap = cap;
   }
@@ -79,7 +79,7 @@ static size_t strip_before_tag(const char *text, size_t n, char sign, int is_var
  * backslash-replacing non-ASCII): known escapes are translated, unknown ones kept verbatim. */
 static int decode_string(lexer *lx, const char *p, size_t n, const char **out, size_t *out_len) {
   char *dst = jinja_arena_alloc(lx->arena, n + 1);
-  if (!dst) return vkft_error("out of memory");
+  if (!dst) return vkft_error_nomem();
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     if (p[i] != '\\' || i + 1 >= n) {
@@ -388,12 +388,12 @@ static char *normalize_source(const char *source, size_t *len) {
 int jinja_lex(const char *source, const char *name, jinja_arena *arena, jinja_tokens *tokens) {
   size_t len;
   char *norm = normalize_source(source, &len);
-  if (!norm) return vkft_error("out of memory");
+  if (!norm) return vkft_error_nomem();
   /* Token texts point into the source: keep the normalized copy in the arena. */
   char *src = jinja_arena_alloc(arena, len + 1);
   if (!src) {
     free(norm);
-    return vkft_error("out of memory");
+    return vkft_error_nomem();
   }
   memcpy(src, norm, len + 1);
   free(norm);

@@ -186,6 +186,25 @@ static int str_method(jinja_state *st, int line, jv s, const char *name, const j
   return jinja_fail(st, line, "unsupported method 'str.%s'", name);
 }
 
+/* transformers renders in Jinja2's ImmutableSandboxedEnvironment, which refuses the methods
+ * that change a list or dict in place (Jinja2 sandbox.py, _mutable_spec); llama.cpp's minja
+ * allows them, but a template that uses them fails in transformers, so it fails here too. */
+static const char *const list_mutators[] = {"append", "clear",   "extend", "insert", "pop",
+                                            "remove", "reverse", "sort",   NULL};
+static const char *const dict_mutators[] = {"clear",      "pop",    "popitem",
+                                            "setdefault", "update", NULL};
+
+static int in_names(const char *name, const char *const *mutators) {
+  for (int i = 0; mutators[i]; i++)
+    if (is(name, mutators[i])) return 1;
+  return 0;
+}
+
+static int refuse_mutation(jinja_state *st, int line, jv self, const char *name) {
+  return jinja_fail(st, line, "SecurityError: access to attribute '%s' of '%s' object is unsafe",
+                    name, jv_type_name(self));
+}
+
 static int dict_method(jinja_state *st, int line, jv d, const char *name, const jinja_args *args,
                        jv *out) {
   jv_dict *dict = d.u.dict;
@@ -197,6 +216,7 @@ static int dict_method(jinja_state *st, int line, jv d, const char *name, const 
   }
   if (dict->kind != JD_DICT)
     return jinja_fail(st, line, "unsupported method '%s' on %s", name, jv_type_name(d));
+  if (in_names(name, dict_mutators)) return refuse_mutation(st, line, d, name);
   if (is(name, "get")) {
     jv key, fallback = jv_none();
     if (!jinja_arg(args, 0, "key", &key)) return jinja_fail(st, line, "get() needs a key");
@@ -205,7 +225,7 @@ static int dict_method(jinja_state *st, int line, jv d, const char *name, const 
     *out = v ? *v : fallback;
     return VKFT_OK;
   }
-  if (is(name, "items")) return jinja_filter(st, line, "items", d, args, out);
+  if (is(name, "items")) return jinja_dict_items(st, line, d, out);
   if (is(name, "keys") || is(name, "values")) {
     if (jv_new_list(st, dict->len, out)) return VKFT_ERR;
     for (size_t i = 0; i < dict->len; i++)
@@ -219,15 +239,8 @@ static int dict_method(jinja_state *st, int line, jv d, const char *name, const 
 static int list_method(jinja_state *st, int line, jv l, const char *name, const jinja_args *args,
                        jv *out) {
   jv a;
-  /* transformers' ImmutableSandboxedEnvironment refuses list.append; llama.cpp's minja and
-   * @huggingface/jinja allow it, and templates written for them use it with namespaces. */
-  if (is(name, "append") && !l.u.list->is_tuple) {
-    if (!jinja_arg(args, 0, NULL, &a)) return jinja_fail(st, line, "append() takes one argument");
-    if (l.u.list->len >= JINJA_MAX_RANGE) return jinja_fail(st, line, "list too long");
-    if (jv_list_push(st, l.u.list, a)) return VKFT_ERR;
-    *out = jv_none();
-    return VKFT_OK;
-  }
+  if (!l.u.list->is_tuple && in_names(name, list_mutators))
+    return refuse_mutation(st, line, l, name);
   if (is(name, "index") || is(name, "count")) {
     if (!jinja_arg(args, 0, NULL, &a)) return jinja_fail(st, line, "%s() takes one argument", name);
     int64_t count = 0;
@@ -242,10 +255,47 @@ static int list_method(jinja_state *st, int line, jv l, const char *name, const 
   return jinja_fail(st, line, "unsupported method '%s.%s'", jv_type_name(l), name);
 }
 
+/* markupsafe.Markup's methods: the ones it wraps escape their str arguments (join: the items)
+ * and return Markup (split: a list of Markup); the rest (startswith, find, ...) are str's. */
+static int markup_method(jinja_state *st, int line, jv s, const char *name, const jinja_args *args,
+                         jv *out) {
+  static const char *const wrapped[] = {"strip",  "lstrip",     "rstrip",  "upper", "lower",
+                                        "title",  "capitalize", "replace", "split", "rsplit",
+                                        "format", "join",       NULL};
+  if (!in_names(name, wrapped)) return str_method(st, line, s, name, args, out);
+  jinja_args esc = *args;
+  size_t n = args->npos + args->nkw;
+  jv *values = jinja_arena_alloc(&st->arena, (n + 1) * sizeof *values);
+  if (!values) return jinja_fail(st, line, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    jv v = i < args->npos ? args->pos[i] : args->kw[i - args->npos];
+    if (v.type == JV_STR && !v.markup && jinja_escape(st, v, &v)) return VKFT_ERR;
+    if (v.type == JV_LIST && is(name, "join")) {
+      jv items;
+      if (jv_new_list(st, v.u.list->len, &items)) return VKFT_ERR;
+      for (size_t k = 0; k < v.u.list->len; k++) {
+        jv item = v.u.list->items[k];
+        if (item.type == JV_STR && !item.markup && jinja_escape(st, item, &item)) return VKFT_ERR;
+        items.u.list->items[items.u.list->len++] = item;
+      }
+      v = items;
+    }
+    values[i] = v;
+  }
+  esc.pos = values;
+  esc.kw = values + args->npos;
+  if (str_method(st, line, s, name, &esc, out)) return VKFT_ERR;
+  if (out->type == JV_STR) out->markup = 1;
+  for (size_t k = 0; out->type == JV_LIST && k < out->u.list->len; k++)
+    out->u.list->items[k].markup = 1;
+  return VKFT_OK;
+}
+
 int jinja_method(jinja_state *st, int line, jv self, const char *name, const jinja_args *args,
                  jv *out) {
   switch (self.type) {
   case JV_STR:
+    if (self.markup) return markup_method(st, line, self, name, args, out);
     return str_method(st, line, self, name, args, out);
   case JV_DICT:
     return dict_method(st, line, self, name, args, out);
@@ -411,6 +461,7 @@ int jinja_call_global(jinja_state *st, int line, int id, const jinja_args *args,
     double count = ((double)bounds[1] - (double)bounds[0]) / (double)bounds[2];
     if (count > JINJA_MAX_RANGE)
       return jinja_fail(st, line, "range() longer than %d items", JINJA_MAX_RANGE);
+    if (count > 0 && jinja_count_steps(st, line, (uint64_t)count)) return VKFT_ERR;
     if (jv_new_list(st, 0, out)) return VKFT_ERR;
     for (int64_t i = bounds[0]; bounds[2] > 0 ? i < bounds[1] : i > bounds[1]; i += bounds[2])
       if (jv_list_push(st, out->u.list, jv_int(i))) return VKFT_ERR;

@@ -84,7 +84,7 @@ int jp_expect_op(parser *p, const char *op) {
 jinja_node *jp_new_node(parser *p, jinja_node_kind kind, int line) {
   jinja_node *n = jinja_arena_alloc(p->arena, sizeof *n);
   if (!n) {
-    vkft_error("out of memory");
+    vkft_error_nomem();
     return NULL;
   }
   n->kind = kind;
@@ -95,7 +95,7 @@ jinja_node *jp_new_node(parser *p, jinja_node_kind kind, int line) {
 char *jp_arena_name(parser *p, const jinja_token *t) {
   char *s = jinja_arena_alloc(p->arena, t->len + 1);
   if (!s) {
-    vkft_error("out of memory");
+    vkft_error_nomem();
     return NULL;
   }
   memcpy(s, t->text, t->len);
@@ -113,7 +113,7 @@ int jp_vec_push(node_vec *v, jinja_node *item, const char *name, jinja_node *val
     if (values) v->values = values;
     int *ops = realloc(v->ops, cap * sizeof *ops);
     if (ops) v->ops = ops;
-    if (!items || !names || !values || !ops) return vkft_error("out of memory");
+    if (!items || !names || !values || !ops) return vkft_error_nomem();
     v->cap = cap;
   }
   v->items[v->len] = item;
@@ -136,11 +136,11 @@ int jp_vec_to_kids(parser *p, node_vec *v, jinja_node *n, int with_ops) {
   n->nkids = v->len;
   if (!v->len) return VKFT_OK;
   n->kids = jinja_arena_alloc(p->arena, v->len * sizeof *n->kids);
-  if (!n->kids) return vkft_error("out of memory");
+  if (!n->kids) return vkft_error_nomem();
   memcpy(n->kids, v->items, v->len * sizeof *n->kids);
   if (with_ops) {
     n->ops = jinja_arena_alloc(p->arena, v->len * sizeof *n->ops);
-    if (!n->ops) return vkft_error("out of memory");
+    if (!n->ops) return vkft_error_nomem();
     memcpy(n->ops, v->ops, v->len * sizeof *n->ops);
   }
   return VKFT_OK;
@@ -151,7 +151,7 @@ int jp_vec_to_kwargs(parser *p, node_vec *v, jinja_node *n) {
   if (!v->len) return VKFT_OK;
   n->kw_names = jinja_arena_alloc(p->arena, v->len * sizeof *n->kw_names);
   n->kw_values = jinja_arena_alloc(p->arena, v->len * sizeof *n->kw_values);
-  if (!n->kw_names || !n->kw_values) return vkft_error("out of memory");
+  if (!n->kw_names || !n->kw_values) return vkft_error_nomem();
   memcpy(n->kw_names, v->names, v->len * sizeof *n->kw_names);
   memcpy(n->kw_values, v->values, v->len * sizeof *n->kw_values);
   return VKFT_OK;
@@ -257,7 +257,7 @@ static jinja_node *parse_primary(parser *p) {
     size_t total = 0, i = p->pos;
     while (i < p->count && p->tok[i].type == JT_STRING) total += p->tok[i++].len;
     char *s = jinja_arena_alloc(p->arena, total + 1);
-    if (!s || !(n = jp_new_node(p, JN_LITERAL, t->line))) return vkft_error("out of memory"), NULL;
+    if (!s || !(n = jp_new_node(p, JN_LITERAL, t->line))) return vkft_error_nomem(), NULL;
     size_t o = 0;
     while (jp_cur(p)->type == JT_STRING) {
       memcpy(s + o, jp_cur(p)->text, jp_cur(p)->len);
@@ -403,7 +403,7 @@ static jinja_node *parse_test(parser *p, jinja_node *input) {
     jinja_node *arg = parse_primary(p);
     if (!arg || !(arg = parse_postfix(p, arg))) return NULL;
     n->kids = jinja_arena_alloc(p->arena, sizeof *n->kids);
-    if (!n->kids) return vkft_error("out of memory"), NULL;
+    if (!n->kids) return vkft_error_nomem(), NULL;
     n->kids[0] = arg;
     n->nkids = 1;
   }

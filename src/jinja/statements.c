@@ -106,7 +106,7 @@ static jinja_node *parse_if(parser *p, int line) {
     if (!nested) return NULL;
     if (!(n->else_body = jp_new_node(p, JN_BODY, nested->line))) return NULL;
     n->else_body->kids = jinja_arena_alloc(p->arena, sizeof(jinja_node *));
-    if (!n->else_body->kids) return vkft_error("out of memory"), NULL;
+    if (!n->else_body->kids) return vkft_error_nomem(), NULL;
     n->else_body->kids[0] = nested;
     n->else_body->nkids = 1;
     return n;

@@ -61,7 +61,7 @@ int jinja_buf_put(jinja_buf *buf, const char *data, size_t len) {
     size_t cap = buf->cap ? buf->cap : 256;
     while (cap < buf->len + len + 1) cap *= 2;
     char *p = realloc(buf->data, cap);
-    if (!p) return vkft_error("out of memory");
+    if (!p) return vkft_error_nomem();
     buf->data = p;
     buf->cap = cap;
   }
@@ -235,6 +235,7 @@ int jv_truthy(jv v) {
   case JV_DICT:
     return v.u.dict->kind != JD_DICT || v.u.dict->len != 0;
   case JV_FUNC:
+  case JV_ITER: /* a generator is truthy even when it would yield nothing */
     return 1;
   }
   return 0;
@@ -247,8 +248,17 @@ double jv_as_double(jv v) {
   return v.type == JV_FLOAT ? v.u.f : (double)v.u.i;
 }
 
-/* Python ==: 1 == 1.0 == True, containers compare element-wise, Undefined equals Undefined. */
+static int equal_at(jv a, jv b, int depth);
+
+/* Python ==: 1 == 1.0 == True, containers compare element-wise, Undefined equals Undefined.
+ * Containers nested past JINJA_MAX_VALUE_DEPTH compare unequal (Python raises RecursionError
+ * there; == has no error to give). */
 int jv_equal(jv a, jv b) {
+  return equal_at(a, b, 0);
+}
+
+static int equal_at(jv a, jv b, int depth) {
+  if (depth > JINJA_MAX_VALUE_DEPTH) return 0;
   if (jv_is_number(a) && jv_is_number(b)) {
     if (a.type != JV_FLOAT && b.type != JV_FLOAT) return a.u.i == b.u.i;
     return jv_as_double(a) == jv_as_double(b);
@@ -263,7 +273,7 @@ int jv_equal(jv a, jv b) {
   case JV_LIST:
     if (a.u.list->len != b.u.list->len || a.u.list->is_tuple != b.u.list->is_tuple) return 0;
     for (size_t i = 0; i < a.u.list->len; i++)
-      if (!jv_equal(a.u.list->items[i], b.u.list->items[i])) return 0;
+      if (!equal_at(a.u.list->items[i], b.u.list->items[i], depth + 1)) return 0;
     return 1;
   case JV_DICT:
     if (a.u.dict == b.u.dict) return 1;
@@ -271,11 +281,13 @@ int jv_equal(jv a, jv b) {
     if (a.u.dict->len != b.u.dict->len) return 0;
     for (size_t i = 0; i < a.u.dict->len; i++) {
       const jv *other = jv_dict_get(b.u.dict, a.u.dict->keys[i]);
-      if (!other || !jv_equal(a.u.dict->values[i], *other)) return 0;
+      if (!other || !equal_at(a.u.dict->values[i], *other, depth + 1)) return 0;
     }
     return 1;
   case JV_FUNC:
     return a.u.func == b.u.func;
+  case JV_ITER:
+    return a.u.iter == b.u.iter;
   default:
     return 0;
   }
@@ -294,45 +306,52 @@ const char *jv_type_name(jv v) {
   case JV_FLOAT:
     return "float";
   case JV_STR:
-    return "str";
+    return v.markup ? "Markup" : "str";
   case JV_LIST:
     return v.u.list->is_tuple ? "tuple" : "list";
   case JV_DICT:
     return v.u.dict->kind == JD_NAMESPACE ? "Namespace" : "dict";
   case JV_FUNC:
     return "function";
+  case JV_ITER:
+    return jinja_iter_type_name(v.u.iter);
   }
   return "?";
 }
 
 int jv_compare(const jinja_state *st, int line, jv a, jv b, int *result) {
-  if (jv_is_number(a) && jv_is_number(b)) {
-    if (a.type != JV_FLOAT && b.type != JV_FLOAT)
-      *result = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
-    else {
-      double x = jv_as_double(a), y = jv_as_double(b);
-      *result = x < y ? -1 : x > y;
+  /* lists compare at their first unequal items: descend there (a loop, not recursion) */
+  for (int depth = 0; depth <= JINJA_MAX_VALUE_DEPTH; depth++) {
+    if (jv_is_number(a) && jv_is_number(b)) {
+      if (a.type != JV_FLOAT && b.type != JV_FLOAT)
+        *result = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+      else {
+        double x = jv_as_double(a), y = jv_as_double(b);
+        *result = x < y ? -1 : x > y;
+      }
+      return VKFT_OK;
     }
-    return VKFT_OK;
-  }
-  if (a.type == JV_STR && b.type == JV_STR) {
-    /* UTF-8 byte order is code point order, which is how Python orders str. */
-    size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
-    int c = memcmp(a.u.s.p, b.u.s.p, n);
-    *result = c < 0 ? -1 : c > 0 ? 1 : a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
-    return VKFT_OK;
-  }
-  if (a.type == JV_LIST && b.type == JV_LIST && a.u.list->is_tuple == b.u.list->is_tuple) {
-    size_t n = a.u.list->len < b.u.list->len ? a.u.list->len : b.u.list->len;
-    for (size_t i = 0; i < n; i++) {
-      if (jv_equal(a.u.list->items[i], b.u.list->items[i])) continue;
-      return jv_compare(st, line, a.u.list->items[i], b.u.list->items[i], result);
+    if (a.type == JV_STR && b.type == JV_STR) {
+      /* UTF-8 byte order is code point order, which is how Python orders str. */
+      size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
+      int c = memcmp(a.u.s.p, b.u.s.p, n);
+      *result = c < 0 ? -1 : c > 0 ? 1 : a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
+      return VKFT_OK;
     }
-    *result = a.u.list->len < b.u.list->len ? -1 : a.u.list->len > b.u.list->len;
-    return VKFT_OK;
+    if (a.type != JV_LIST || b.type != JV_LIST || a.u.list->is_tuple != b.u.list->is_tuple)
+      return jinja_fail(st, line, "'<' not supported between instances of '%s' and '%s'",
+                        jv_type_name(a), jv_type_name(b));
+    size_t n = a.u.list->len < b.u.list->len ? a.u.list->len : b.u.list->len, i = 0;
+    while (i < n && jv_equal(a.u.list->items[i], b.u.list->items[i])) i++;
+    if (i == n) {
+      *result = a.u.list->len < b.u.list->len ? -1 : a.u.list->len > b.u.list->len;
+      return VKFT_OK;
+    }
+    a = a.u.list->items[i];
+    b = b.u.list->items[i];
   }
-  return jinja_fail(st, line, "'<' not supported between instances of '%s' and '%s'",
-                    jv_type_name(a), jv_type_name(b));
+  return jinja_fail(st, line, "cannot compare values nested deeper than %d levels",
+                    JINJA_MAX_VALUE_DEPTH);
 }
 
 /* ---- UTF-8 ---- */
@@ -463,8 +482,16 @@ static int write_str_repr(jinja_buf *buf, const char *p, size_t n) {
   return jinja_buf_putc(buf, quote);
 }
 
+static int write_value(jinja_buf *buf, jv v, int repr, int depth);
+
 int jv_write_str(jinja_buf *buf, jv v, int repr) {
+  return write_value(buf, v, repr, 0);
+}
+
+static int write_value(jinja_buf *buf, jv v, int repr, int depth) {
   char num[48];
+  if (depth > JINJA_MAX_VALUE_DEPTH)
+    return vkft_error("cannot print a value nested deeper than %d levels", JINJA_MAX_VALUE_DEPTH);
   switch (v.type) {
   case JV_UNDEFINED:
     return VKFT_OK;
@@ -485,7 +512,7 @@ int jv_write_str(jinja_buf *buf, jv v, int repr) {
     if (jinja_buf_putc(buf, l->is_tuple ? '(' : '[')) return VKFT_ERR;
     for (size_t i = 0; i < l->len; i++) {
       if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
-      if (jv_write_str(buf, l->items[i], 1)) return VKFT_ERR;
+      if (write_value(buf, l->items[i], 1, depth + 1)) return VKFT_ERR;
     }
     if (l->is_tuple && l->len == 1 && jinja_buf_putc(buf, ',')) return VKFT_ERR;
     return jinja_buf_putc(buf, l->is_tuple ? ')' : ']');
@@ -496,8 +523,8 @@ int jv_write_str(jinja_buf *buf, jv v, int repr) {
     if (jinja_buf_putc(buf, '{')) return VKFT_ERR;
     for (size_t i = 0; i < d->len; i++) {
       if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
-      if (jv_write_str(buf, d->keys[i], 1) || jinja_buf_puts(buf, ": ") ||
-          jv_write_str(buf, d->values[i], 1))
+      if (write_value(buf, d->keys[i], 1, depth + 1) || jinja_buf_puts(buf, ": ") ||
+          write_value(buf, d->values[i], 1, depth + 1))
         return VKFT_ERR;
     }
     if (jinja_buf_putc(buf, '}')) return VKFT_ERR;
@@ -505,6 +532,10 @@ int jv_write_str(jinja_buf *buf, jv v, int repr) {
   }
   case JV_FUNC:
     return jinja_buf_puts(buf, "<function>");
+  case JV_ITER: /* Python prints "<generator object ... at 0x7f...>": an address, never text
+                 * a template can mean */
+    return vkft_error("cannot print a %s (Jinja2 prints its memory address); use |list",
+                      jinja_iter_type_name(v.u.iter));
   }
   return VKFT_OK;
 }

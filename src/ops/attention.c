@@ -7,13 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A tuning override from the environment when set within [lo, hi], else the default. */
-static uint32_t env_or(const char *name, uint32_t fallback, uint32_t lo, uint32_t hi) {
-  const char *env = getenv(name);
-  int x = env ? atoi(env) : 0;
-  return x >= (int)lo && x <= (int)hi ? (uint32_t)x : fallback;
-}
-
 typedef struct attention_push {
   uint64_t q, k, v, seq, out, lse, dout, dq, dk, dv, delta;
   uint32_t T, Hq, Hkv;
@@ -37,21 +30,22 @@ static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64
  * shaders/attention.comp). On CPU drivers loads dominate, so big tiles win: R = 8, C = 16
  * measured best on lavapipe (fwd and bwd); elsewhere R = 4, C = 8 keeps the R x C score
  * tiles within GPU register files (not yet measured). A workgroup is one subgroup, at least
- * 16 invocations. The VKFT_ATTN_* variables override all three for tuning. */
-static void specialize(vkft_device *dev, vkft_dispatch_desc *d, int64_t D,
+ * 16 invocations. The VKFT_ATTN_* variables override all three for tuning (src/ops/backend.h). */
+static void specialize(const vkft_backend *be, vkft_dispatch_desc *d, int64_t D,
                        const attention_push *push) {
   const uint64_t addrs[] = {push->q,    push->k,  push->v,  push->out,
                             push->dout, push->dq, push->dk, push->dv};
   int aligned = D % 4 == 0;
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) aligned &= addrs[i] % 16 == 0;
-  const vkft_device_info *info = vkft_device_get_info(dev);
+  const vkft_device_info *info = vkft_device_get_info(be->dev);
+  const vkft_tuning *tune = &be->tuning;
   int cpu = !strcmp(info->type, "cpu");
   uint32_t subgroup = info->subgroup_size;
   d->spec[0] = (uint32_t)D;
   d->spec[1] = (uint32_t)aligned;
-  d->spec[2] = env_or("VKFT_ATTN_WG", subgroup > 16 && subgroup <= 128 ? subgroup : 16, 1, 256);
-  d->spec[3] = env_or("VKFT_ATTN_R", cpu ? 8 : 4, 1, 16);
-  d->spec[4] = env_or("VKFT_ATTN_C", cpu ? 16 : 8, 1, 16);
+  d->spec[2] = tune->attn_wg ? tune->attn_wg : subgroup > 16 && subgroup <= 128 ? subgroup : 16;
+  d->spec[3] = tune->attn_r ? tune->attn_r : cpu ? 8 : 4;
+  d->spec[4] = tune->attn_c ? tune->attn_c : cpu ? 16 : 8;
   d->spec_count = 5;
   d->push = push;
   d->push_size = sizeof *push;
@@ -95,7 +89,7 @@ int vkft_attention_at(vkft_backend *be, const vkft_tensor *q, const vkft_tensor 
       .read_count = 4,
       .writes = {vk_range_of(out), vk_range_of(lse)},
       .write_count = 2};
-  specialize(be->dev, &d, D, &push);
+  specialize(be, &d, D, &push);
   uint32_t rows = d.spec[2] * d.spec[3];
   d.groups[0] = (uint32_t)((Tq + rows - 1) / rows);
   d.groups[1] = (uint32_t)Hq;
@@ -158,7 +152,7 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                           .read_count = 7,
                           .writes = {vk_range_of(dq), vk_range_of(delta)},
                           .write_count = 2};
-  specialize(be->dev, &d, D, &push);
+  specialize(be, &d, D, &push);
   uint32_t rows = d.spec[2] * d.spec[3];
   d.groups[0] = (uint32_t)((T + rows - 1) / rows);
   d.groups[1] = (uint32_t)Hq;
@@ -173,7 +167,7 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                           .read_count = 7,
                           .writes = {vk_range_of(dk), vk_range_of(dv)},
                           .write_count = 2};
-  specialize(be->dev, &e, D, &push);
+  specialize(be, &e, D, &push);
   e.groups[0] = d.groups[0];
   e.groups[1] = (uint32_t)Hkv;
   e.groups[2] = 1;

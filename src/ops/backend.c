@@ -2,6 +2,7 @@
 #include "backend.h"
 
 #include "vkft/error.h"
+#include "vkft/quant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,30 @@ int vkft_backend_ref_create(vkft_backend **out) {
   return *out ? VKFT_OK : vkft_error_nomem();
 }
 
+/* An override from the environment when set within [lo, hi] (and a multiple of `step`), else 0. */
+static uint32_t env_within(const char *name, int lo, int hi, int step) {
+  const char *env = getenv(name);
+  int x = env ? atoi(env) : 0;
+  return x >= lo && x <= hi && x % step == 0 ? (uint32_t)x : 0;
+}
+
+/* The tuning overrides of the table in backend.h. */
+static vkft_tuning tuning_from_env(void) {
+  vkft_tuning t = {.matmul_rm = env_within("VKFT_MATMUL_RM", 4, 64, 4),
+                   .matmul_rn = env_within("VKFT_MATMUL_RN", 4, 64, 4),
+                   .attn_wg = env_within("VKFT_ATTN_WG", 1, 256, 1),
+                   .attn_r = env_within("VKFT_ATTN_R", 1, 16, 1),
+                   .attn_c = env_within("VKFT_ATTN_C", 1, 16, 1),
+                   .lora_generic = env_within("VKFT_LORA_MATMUL", 1, 1, 1) != 0};
+  if (!t.matmul_rm || !t.matmul_rn) t.matmul_rm = t.matmul_rn = 0; /* both or neither */
+  return t;
+}
+
 int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
   *out = calloc(1, sizeof **out);
   if (!*out) return vkft_error_nomem();
   (*out)->dev = dev;
+  (*out)->tuning = tuning_from_env();
   return VKFT_OK;
 }
 
@@ -30,17 +51,47 @@ vkft_device *vkft_backend_device(const vkft_backend *be) {
   return be->dev;
 }
 
+uint64_t vkft_tensor_bytes(const vkft_tensor *t) {
+  if (!vkft_dtype_is_quantized(t->dtype)) return (uint64_t)t->n * vkft_dtype_size(t->dtype);
+  vkft_bnb4_layout l;
+  vkft_bnb4_layout_of(t->n, t->quant.blocksize, t->quant.nested, &l);
+  return l.bytes;
+}
+
+static int alloc_storage(vkft_backend *be, vkft_tensor *t) {
+  size_t bytes = (size_t)vkft_tensor_bytes(t);
+  if (!be->dev) {
+    t->host = calloc(bytes ? bytes : 1, 1);
+    return t->host
+               ? VKFT_OK
+               : vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for a %zu-byte tensor", bytes);
+  }
+  return vkft_buffer_alloc(be->dev, bytes, &t->buf);
+}
+
 int vkft_tensor_alloc(vkft_backend *be, vkft_dtype dtype, int64_t n, vkft_tensor *t) {
   memset(t, 0, sizeof *t);
+  if (vkft_dtype_is_quantized(dtype))
+    return vkft_error_with(VKFT_ERR_INTERNAL, "tensor: a %s tensor needs its layout",
+                           vkft_dtype_name(dtype));
   t->dtype = dtype;
   t->n = n;
   t->owns = 1;
-  size_t bytes = (size_t)n * vkft_dtype_size(dtype);
-  if (!be->dev) {
-    t->host = calloc(bytes ? bytes : 1, 1);
-    return t->host ? VKFT_OK : vkft_error_with(VKFT_ERR_NOMEM, "out of host memory for a %zu-byte tensor", bytes);
-  }
-  return vkft_buffer_alloc(be->dev, bytes, &t->buf);
+  return alloc_storage(be, t);
+}
+
+int vkft_tensor_alloc_quant(vkft_backend *be, vkft_dtype dtype, int64_t n, const vkft_quant *q,
+                            vkft_tensor *t) {
+  memset(t, 0, sizeof *t);
+  if (!vkft_dtype_is_quantized(dtype) || !vkft_bnb4_blocksize_valid(q->blocksize))
+    return vkft_error_with(VKFT_ERR_INTERNAL,
+                           "tensor: %s with block size %d is no quantized layout",
+                           vkft_dtype_name(dtype), q->blocksize);
+  t->dtype = dtype;
+  t->n = n;
+  t->owns = 1;
+  t->quant = *q;
+  return alloc_storage(be, t);
 }
 
 void vkft_tensor_free(vkft_backend *be, vkft_tensor *t) {
@@ -55,6 +106,10 @@ void vkft_tensor_free(vkft_backend *be, vkft_tensor *t) {
 
 vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n) {
   vkft_tensor v = *t;
+  if (vkft_dtype_is_quantized(t->dtype)) { /* blocks cannot be cut: the whole tensor */
+    v.owns = 0;
+    return v;
+  }
   size_t bytes = (size_t)offset * vkft_dtype_size(t->dtype);
   v.n = n;
   v.owns = 0;
@@ -69,7 +124,7 @@ vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n) {
 }
 
 int vkft_tensor_write(vkft_backend *be, const vkft_tensor *t, const void *src) {
-  size_t bytes = (size_t)t->n * vkft_dtype_size(t->dtype);
+  size_t bytes = (size_t)vkft_tensor_bytes(t);
   if (!be->dev) {
     memcpy(t->host, src, bytes);
     return VKFT_OK;
@@ -78,7 +133,7 @@ int vkft_tensor_write(vkft_backend *be, const vkft_tensor *t, const void *src) {
 }
 
 int vkft_tensor_read(vkft_backend *be, const vkft_tensor *t, void *dst) {
-  size_t bytes = (size_t)t->n * vkft_dtype_size(t->dtype);
+  size_t bytes = (size_t)vkft_tensor_bytes(t);
   if (!be->dev) {
     memcpy(dst, t->host, bytes);
     return VKFT_OK;
@@ -89,6 +144,7 @@ int vkft_tensor_read(vkft_backend *be, const vkft_tensor *t, void *dst) {
 int vkft_tensor_write_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
                             const void *src) {
   size_t es = vkft_dtype_size(t->dtype);
+  if (!es) return vkft_error_with(VKFT_ERR_INTERNAL, "tensor write: a quantized range");
   if (offset < 0 || n < 0 || offset + n > t->n)
     return vkft_error("tensor write of [%lld, %lld) outside %lld elements", (long long)offset,
                       (long long)(offset + n), (long long)t->n);
@@ -102,6 +158,7 @@ int vkft_tensor_write_range(vkft_backend *be, const vkft_tensor *t, int64_t offs
 int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offset, int64_t n,
                            void *dst) {
   size_t es = vkft_dtype_size(t->dtype);
+  if (!es) return vkft_error_with(VKFT_ERR_INTERNAL, "tensor read: a quantized range");
   if (offset < 0 || n < 0 || offset + n > t->n)
     return vkft_error("tensor read of [%lld, %lld) outside %lld elements", (long long)offset,
                       (long long)(offset + n), (long long)t->n);
@@ -115,6 +172,18 @@ int vkft_tensor_read_range(vkft_backend *be, const vkft_tensor *t, int64_t offse
 int vkft_tensor_read_f32(vkft_backend *be, const vkft_tensor *t, float *dst) {
   if (t->dtype == VKFT_F32) return vkft_tensor_read(be, t, dst);
   if (t->dtype == VKFT_I32) return vkft_error("tensor read: an i32 tensor is not fp32 data");
+  if (vkft_dtype_is_quantized(t->dtype)) { /* through the layout's bytes, dequantized */
+    void *bytes = malloc((size_t)vkft_tensor_bytes(t));
+    if (!bytes) return vkft_error_nomem();
+    vkft_tensor host = *t;
+    int status = vkft_tensor_read(be, t, bytes);
+    host.host = bytes;
+    float *values = status == VKFT_OK ? ref_as_f32(&host, t->n) : NULL;
+    if (values) memcpy(dst, values, (size_t)t->n * sizeof *dst);
+    free(values);
+    free(bytes);
+    return status == VKFT_OK && values ? VKFT_OK : VKFT_ERR;
+  }
   /* the 16-bit values fit in the first half of dst; widen from the back so nothing is
    * overwritten before it is read */
   if (vkft_tensor_read(be, t, dst) != VKFT_OK) return VKFT_ERR;
@@ -154,6 +223,10 @@ float *ref_as_f32(const vkft_tensor *t, int64_t n) {
     vkft_error_nomem();
     return NULL;
   }
-  vkft_convert_to_f32(t->dtype, t->host, out, (size_t)n);
+  if (t->dtype == VKFT_NF4 || t->dtype == VKFT_FP4)
+    vkft_bnb4_dequantize_device(t->dtype == VKFT_NF4 ? VKFT_BNB4_NF4 : VKFT_BNB4_FP4, t->host, n,
+                                t->quant.blocksize, t->quant.nested, t->quant.offset, out);
+  else
+    vkft_convert_to_f32(t->dtype, t->host, out, (size_t)n);
   return out;
 }

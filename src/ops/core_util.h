@@ -1,6 +1,6 @@
-/* Dispatch helpers shared by the ops-core families (rmsnorm, rope, swiglu, embedding,
- * elementwise, adamw, grad_norm): grid shapes within the device's workgroup-count limits and
- * alignment tests for the vector-load paths. */
+/* Dispatch helpers shared by the Vulkan side of the ops: grid shapes within the device's
+ * workgroup-count limits and alignment tests for the vector-load paths (a view may start at
+ * any element, so a shape alone never proves an address aligned). */
 #ifndef VKFT_OPS_CORE_UTIL_H
 #define VKFT_OPS_CORE_UTIL_H
 
@@ -8,7 +8,7 @@
 
 #include "vkft/error.h"
 
-/* `groups` workgroups as a 2D grid (shaders/core_ops.glsl group_linear() undoes it): many
+/* `groups` workgroups as a 2D grid (shaders/grid.glsl group_linear() undoes it): many
  * devices allow only 65535 groups per dimension, and a 16M-element op needs more. Surplus
  * groups of the last row find their index past the end and return. */
 static inline int core_grid(const vkft_backend *be, const char *op, uint64_t groups,

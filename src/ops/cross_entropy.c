@@ -11,9 +11,7 @@
  *                         dlogits = (softmax - onehot) * grad_scale in place,
  *                         dh (+)= dlogits W_chunk (NN), dW_chunk += dlogits^T h (TN).
  * Every step is a fixed-order computation, so the result bits do not vary run to run. */
-#include "backend.h"
-
-#include "vkft/error.h"
+#include "core_util.h"
 
 #include <stdlib.h>
 
@@ -84,6 +82,7 @@ static int ce_stage(vkft_backend *be, const ce_stage_args *a) {
     uint64_t logits, stats, labels, loss;
     uint32_t T, V, vc, v0, first;
     float scale;
+    uint32_t aligned; /* the logits start 16-byte aligned (vector loads when vc % 4 == 0) */
   } push = {a->logits ? a->logits->buf.addr : 0,
             a->stats->buf.addr,
             a->labels->buf.addr,
@@ -93,7 +92,8 @@ static int ce_stage(vkft_backend *be, const ce_stage_args *a) {
             (uint32_t)a->vc,
             (uint32_t)a->v0,
             (uint32_t)a->first,
-            a->scale};
+            a->scale,
+            a->logits && core_aligned(a->logits, 16)};
   vkft_dispatch_desc d = {.shader = a->shader, .push = &push, .push_size = sizeof push};
   d.groups[0] = d.groups[1] = d.groups[2] = 1;
   if (a->logits) {

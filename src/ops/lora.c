@@ -2,9 +2,7 @@
  * and B (out, r) are the trainable fp32 factors, s the scaling the caller chose (alpha / r, or
  * alpha / sqrt(r) with rsLoRA). The products whose output has r columns (or rows) and a long
  * sum go through shaders/lora.comp, the others (a sum over r) through vkft_matmul. */
-#include "backend.h"
-
-#include "vkft/error.h"
+#include "core_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +10,9 @@
 #define SKINNY_MAX_R 64
 
 /* The skinny kernel for rank r (else the generic matmul): VKFT_LORA_MATMUL=1 forces the
- * generic path, to compare. */
-static int use_skinny(int64_t r, int64_t M) {
-  const char *env = getenv("VKFT_LORA_MATMUL");
-  return r <= SKINNY_MAX_R && M <= 65535LL * 64 && !(env && env[0] == '1');
+ * generic path, to compare (src/ops/backend.h). */
+static int use_skinny(const vkft_backend *be, int64_t r, int64_t M) {
+  return r <= SKINNY_MAX_R && M <= 65535LL * 64 && !be->tuning.lora_generic;
 }
 
 /* C (M, R) = alpha op(A) op(B) + beta C with R = r (shaders/lora.comp): shader
@@ -40,9 +37,12 @@ static int skinny(vkft_backend *be, const char *shader, const vkft_tensor *a, co
     rm = R <= 16 ? 2 : 1;
   }
   uint64_t invocations = ((uint64_t)M + rm - 1) / rm;
+  /* 16-byte loads of A's and B's rows need views that start 16-byte aligned (the shader checks
+   * the shapes) */
+  uint32_t vec = core_aligned(a, 16) && core_aligned(b, 16);
   vkft_dispatch_desc d = {.shader = shader,
-                          .spec = {(uint32_t)R, rm},
-                          .spec_count = 2,
+                          .spec = {(uint32_t)R, rm, vec},
+                          .spec_count = 3,
                           .push = &push,
                           .push_size = sizeof push,
                           .groups = {(uint32_t)((invocations + 63) / 64), 1, 1},
@@ -76,8 +76,9 @@ int vkft_lora(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a, cons
     return VKFT_OK;
   }
   // u (T, r) = x A^T;  y (T, out) += s u B^T
-  int status = use_skinny(r, T) ? skinny(be, "lora_skinny_nt", x, a, u, T, r, in, 1.0f, 0.0f)
-                                : vkft_matmul(be, VKFT_MATMUL_NT, x, a, u, T, r, in, 1.0f, 0.0f);
+  int status = use_skinny(be, r, T)
+                   ? skinny(be, "lora_skinny_nt", x, a, u, T, r, in, 1.0f, 0.0f)
+                   : vkft_matmul(be, VKFT_MATMUL_NT, x, a, u, T, r, in, 1.0f, 0.0f);
   if (status || vkft_matmul(be, VKFT_MATMUL_NT, u, b, y, T, out, r, s, 1.0f)) return VKFT_ERR;
   return VKFT_OK;
 }
@@ -100,7 +101,7 @@ int vkft_lora_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a,
   }
   if (op_check("lora_bwd", "du (scratch)", du, T * r, DT(VKFT_F32))) return VKFT_ERR;
   // dB (out, r) += s dy^T u;  du (T, r) = s dy B;  dA (r, in) += du^T x;  dx (T, in) += du A
-  if (use_skinny(r, out > T ? (out > in ? out : in) : (T > in ? T : in))) {
+  if (use_skinny(be, r, out > T ? (out > in ? out : in) : (T > in ? T : in))) {
     if (skinny(be, "lora_skinny_tn", dy, u, db, out, r, T, s, 1.0f) ||
         skinny(be, "lora_skinny_nn", dy, b, du, T, r, out, s, 0.0f) ||
         skinny(be, "lora_skinny_tn_tc", x, du, da, in, r, T, 1.0f, 1.0f)) /* dA^T = x^T du */

@@ -1,7 +1,7 @@
 /* matmul on both backends (shaders/matmul.comp, src/ref/matmul.c). */
-#include "backend.h"
+#include "core_util.h"
 
-#include "vkft/error.h"
+#include "vkft/quant.h"
 
 #include <stdlib.h>
 
@@ -11,8 +11,9 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
   if (M <= 0 || N <= 0 || K <= 0)
     return vkft_error("matmul: empty shape %lldx%lldx%lld", (long long)M, (long long)N,
                       (long long)K);
-  unsigned weight_types =
-      orient == VKFT_MATMUL_TN ? DT(VKFT_F32) : DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16);
+  unsigned weight_types = orient == VKFT_MATMUL_TN ? DT(VKFT_F32)
+                                                   : DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16) |
+                                                         DT(VKFT_NF4) | DT(VKFT_FP4);
   if (op_check("matmul", "A", a, M * K, DT(VKFT_F32)) ||
       op_check("matmul", "B", b, N * K, weight_types) ||
       op_check("matmul", "C", c, M * N, DT(VKFT_F32)))
@@ -26,33 +27,66 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
     return VKFT_OK;
   }
 
-  static const char *names[3][3] = {{"matmul_nt_f32", "matmul_nt_f16", "matmul_nt_bf16"},
-                                    {"matmul_nn_f32", "matmul_nn_f16", "matmul_nn_bf16"},
-                                    {"matmul_tn_f32", NULL, NULL}};
+  static const char *names[3][VKFT_DTYPE_COUNT] = {
+      [VKFT_MATMUL_NT] = {[VKFT_F32] = "matmul_nt_f32",
+                          [VKFT_F16] = "matmul_nt_f16",
+                          [VKFT_BF16] = "matmul_nt_bf16",
+                          [VKFT_NF4] = "matmul_nt_nf4",
+                          [VKFT_FP4] = "matmul_nt_fp4"},
+      [VKFT_MATMUL_NN] = {[VKFT_F32] = "matmul_nn_f32",
+                          [VKFT_F16] = "matmul_nn_f16",
+                          [VKFT_BF16] = "matmul_nn_bf16",
+                          [VKFT_NF4] = "matmul_nn_nf4",
+                          [VKFT_FP4] = "matmul_nn_fp4"},
+      [VKFT_MATMUL_TN] = {[VKFT_F32] = "matmul_tn_f32"}};
   if (M > UINT32_MAX || N > UINT32_MAX || K > UINT32_MAX)
     return vkft_error("matmul: dimension over 2^32");
   struct {
     uint64_t a, b, c;
     uint32_t M, N, K;
-    float alpha, beta;
-  } push = {a->buf.addr, b->buf.addr, c->buf.addr, (uint32_t)M,
-            (uint32_t)N, (uint32_t)K, alpha,       beta};
+    float alpha, beta, pad;
+    uint64_t scales, nested_absmax, nested_code;
+    uint32_t block_shift, nested;
+    float offset;
+  } push = {.a = a->buf.addr,
+            .b = b->buf.addr,
+            .c = c->buf.addr,
+            .M = (uint32_t)M,
+            .N = (uint32_t)N,
+            .K = (uint32_t)K,
+            .alpha = alpha,
+            .beta = beta};
+  if (vkft_dtype_is_quantized(b->dtype)) { /* the block scales follow the codes */
+    vkft_bnb4_layout l;
+    vkft_bnb4_layout_of(b->n, b->quant.blocksize, b->quant.nested, &l);
+    push.scales = b->buf.addr + l.scales;
+    push.nested_absmax = b->buf.addr + l.nested_absmax;
+    push.nested_code = b->buf.addr + l.nested_code;
+    while ((1u << push.block_shift) < (uint32_t)b->quant.blocksize) push.block_shift++;
+    push.nested = (uint32_t)b->quant.nested;
+    push.offset = b->quant.offset;
+  }
   /* Register tile per invocation: the biggest that still gives the device enough workgroups
    * (CPU drivers gain most from big tiles: every per-lane load is costly there). */
   uint32_t rm = 4, rn = 4;
-  if (M >= 32 && N >= 256 && (M / 32) * (N / 256) >= 4)
+  if (vkft_dtype_is_quantized(b->dtype) && M >= 64 && N >= 256 && (M / 64) * (N / 256) >= 4)
+    rm = 16, rn = 16; /* a dequantized weight value serves more rows of A */
+  else if (M >= 32 && N >= 256 && (M / 32) * (N / 256) >= 4)
     rm = 8, rn = 16;
   else if (M >= 32 && N >= 128 && (M / 32) * (N / 128) >= 4)
     rm = 8, rn = 8;
-  const char *rm_env = getenv("VKFT_MATMUL_RM"), *rn_env = getenv("VKFT_MATMUL_RN"); /* tuning */
-  if (rm_env && rn_env && atoi(rm_env) % 4 == 0 && atoi(rn_env) % 4 == 0 && atoi(rm_env) > 0 &&
-      atoi(rn_env) > 0)
-    rm = (uint32_t)atoi(rm_env), rn = (uint32_t)atoi(rn_env);
+  if (be->tuning.matmul_rm) rm = be->tuning.matmul_rm, rn = be->tuning.matmul_rn;
   uint32_t bm = rm * 4, bn = rn * 16; /* 64 invocations: 16 along n, 4 along m */
+  /* The vector loads read A in 16-byte words and B in 16-byte (fp32) or 8-byte (16-bit) words:
+   * the shader checks that the shape keeps rows aligned, this that the views start aligned
+   * (a view may start at any element). */
+  uint32_t vec = core_aligned(a, 16) && core_aligned(b, b->dtype == VKFT_F32 ? 16 : 8);
+  /* a quantized weight is a whole tensor (aligned); its 4-value loads need rows of whole
+   * 4-value groups, which the shader's row-alignment test already asks for */
   vkft_dispatch_desc d = {
       .shader = names[orient][b->dtype],
-      .spec = {rm, rn},
-      .spec_count = 2,
+      .spec = {rm, rn, vec},
+      .spec_count = 3,
       .push = &push,
       .push_size = sizeof push,
       .groups = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), 1},

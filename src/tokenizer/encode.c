@@ -321,7 +321,8 @@ int tok_normalize(const tok_normalizer *norm, const char *in, size_t len, char *
   char *owned;
   if (normalize_view(norm, in, len, &view, out_len, &owned) != VKFT_OK) return VKFT_ERR;
   if (!owned) {
-    if (!(owned = malloc(len + 1))) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
+    if (!(owned = malloc(len + 1)))
+      return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
     memcpy(owned, in, len);
     owned[len] = 0;
   }

@@ -250,6 +250,7 @@ struct vkft_tokenizer {
   tok_trie trie_raw, trie_normalized;
 
   char *bos_str, *eos_str, *chat_template;
+  char chat_template_problem[1200]; /* why tokenizer_config.json's template is unusable */
 
   vkft_mutex *pool_lock;
   tok_scratch *pool;

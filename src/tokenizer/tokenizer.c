@@ -19,7 +19,8 @@ int tok_grow(void **buf, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return VKFT_OK;
   size_t new_cap = *cap ? *cap : 16;
   while (new_cap < need) new_cap *= 2;
-  if (new_cap > SIZE_MAX / elem) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
+  if (new_cap > SIZE_MAX / elem)
+    return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   void *p = realloc(*buf, new_cap * elem);
   if (!p) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
   *buf = p;
@@ -411,6 +412,16 @@ static int load_config(vkft_tokenizer *tok, const char *config_path) {
       const char *name = tok_json_str(entry, "name");
       if (name && !strcmp(name, "default")) chat = tok_json_str(entry, "template");
     }
+    /* transformers refuses to pick one: "multiple chat templates with no default" */
+    if (!chat)
+      snprintf(tok->chat_template_problem, sizeof tok->chat_template_problem,
+               "%s: \"chat_template\" lists templates but none named \"default\" (choose one "
+               "with data.template)",
+               config_path);
+  } else if (tmpl && !cJSON_IsNull(tmpl)) {
+    snprintf(tok->chat_template_problem, sizeof tok->chat_template_problem,
+             "%s: \"chat_template\" must be a string or a list of {\"name\", \"template\"}",
+             config_path);
   }
   if ((bos && !(tok->bos_str = tok_strdup(bos, strlen(bos)))) ||
       (eos && !(tok->eos_str = tok_strdup(eos, strlen(eos)))) ||
@@ -602,6 +613,10 @@ const char *vkft_tokenizer_eos_str(const vkft_tokenizer *tok) {
 
 int vkft_tokenizer_is_special(const vkft_tokenizer *tok, int32_t id) {
   return id >= 0 && (size_t)id < tok->vocab_size && tok->id_special[id];
+}
+
+const char *vkft_tokenizer_chat_template_problem(const vkft_tokenizer *tok) {
+  return tok->chat_template_problem[0] ? tok->chat_template_problem : NULL;
 }
 
 const char *vkft_tokenizer_chat_template(const vkft_tokenizer *tok) {

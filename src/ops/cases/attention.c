@@ -1,9 +1,10 @@
 /* Op-table family "attention*": causal grouped-query attention over packed sequences, forward
- * (out, lse) and backward (dq, dk, dv), on the device against the double reference.
+ * (out, lse) and backward (dq, dk, dv), against the double reference.
  *
  * Rows: "attention[_bwd]" is one sequence, "_packed" three packed sequences of odd lengths
  * with unordered ids, "_mixed" random ids from {0, 1, 2} (the mask is "j <= i and same id",
- * not contiguity). d = {T, Hq, Hkv, D}; scale = 1 / sqrt(D).
+ * not contiguity), "_cached" one sequence whose last third of queries runs at a query offset
+ * (a KV cache). d = {T, Hq, Hkv, D}; scale = 1 / sqrt(D).
  *
  * Tolerance. Every output is a sum over attending pairs of a softmax weight p times fp32
  * data, so each element's error is normalized by its magnitude bound, the same sum with
@@ -17,49 +18,20 @@
  *   - exp2/log2/division of the driver: a few ulp, 16 u.
  * lse is compared as |error| / (1 + |lse|) under the same bound (its error is the score error
  * plus the relative error of the sum, plus the rounding of lse itself). */
-#include "harness.h"
+#include "case.h"
 
-#include "vkft/error.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-typedef struct attn_ctx {
+enum { Q, K, V, SEQ, OUT, LSE, DOUT, DQ, DK, DV, DELTA };
+/* the variants, in the order of the op list */
+enum { ONE, PACKED, MIXED, CACHED, BWD_ONE, BWD_PACKED, BWD_MIXED };
+
+typedef struct attention_params {
   int64_t T, Hq, Hkv, D;
-  int64_t split; /* "_cached": rows [0, split) then [split, T) as a KV-cache query offset */
+  int64_t split; /* "_cached": rows [0, split) then [split, T) at a query offset */
+  int bwd;
   float scale;
-  vkft_tensor q, k, v, seq, dout, out, lse, delta;
-  vkft_tensor result;           /* fwd: out | lse; bwd: dq | dk | dv (one rerun check) */
-  vkft_tensor r_out, r_lse;     /* fwd views of result */
-  vkft_tensor r_dq, r_dk, r_dv; /* bwd views of result */
-} attn_ctx;
-
-static int record_fwd(vkft_backend *be, void *p) {
-  attn_ctx *x = p;
-  if (!x->split)
-    return vkft_attention(be, &x->q, &x->k, &x->v, &x->seq, &x->r_out, &x->r_lse, x->T, x->Hq,
-                          x->Hkv, x->D, x->scale);
-  /* the queries in two parts, the second at a query offset over every key (a KV cache) */
-  int64_t qrow = x->Hq * x->D, s = x->split, rest = x->T - s;
-  vkft_tensor q1 = vkft_tensor_view(&x->q, 0, s * qrow),
-              q2 = vkft_tensor_view(&x->q, s * qrow, rest * qrow);
-  vkft_tensor o1 = vkft_tensor_view(&x->r_out, 0, s * qrow),
-              o2 = vkft_tensor_view(&x->r_out, s * qrow, rest * qrow);
-  vkft_tensor l1 = vkft_tensor_view(&x->r_lse, 0, s * x->Hq),
-              l2 = vkft_tensor_view(&x->r_lse, s * x->Hq, rest * x->Hq);
-  return vkft_attention_at(be, &q1, &x->k, &x->v, &x->seq, &o1, &l1, s, 0, x->Hq, x->Hkv, x->D,
-                           x->scale) ||
-         vkft_attention_at(be, &q2, &x->k, &x->v, &x->seq, &o2, &l2, rest, s, x->Hq, x->Hkv, x->D,
-                           x->scale);
-}
-
-static int record_bwd(vkft_backend *be, void *p) {
-  attn_ctx *x = p;
-  return vkft_attention_bwd(be, &x->q, &x->k, &x->v, &x->seq, &x->out, &x->lse, &x->dout, &x->r_dq,
-                            &x->r_dk, &x->r_dv, &x->delta, x->T, x->Hq, x->Hkv, x->D, x->scale);
-}
+} attention_params;
 
 /* The magnitude bounds of the tolerance comment, per element, in double; returns SB and the
  * number of attending pairs (for the flop count). p uses the reference lse. */
@@ -70,12 +42,6 @@ static double bounds(const double *q, const double *k, const double *v, const in
   int64_t group = Hq / Hkv;
   double sb = 0;
   *pairs = 0;
-  memset(b_out, 0, (size_t)(T * Hq * D) * sizeof *b_out);
-  if (b_dq) {
-    memset(b_dq, 0, (size_t)(T * Hq * D) * sizeof *b_dq);
-    memset(b_dk, 0, (size_t)(T * Hkv * D) * sizeof *b_dk);
-    memset(b_dv, 0, (size_t)(T * Hkv * D) * sizeof *b_dv);
-  }
   for (int64_t i = 0; i < T; i++)
     for (int64_t h = 0; h < Hq; h++) {
       int64_t g = h / group, r = i * Hq + h;
@@ -91,7 +57,7 @@ static double bounds(const double *q, const double *k, const double *v, const in
         sb = fmax(sb, scale * s_abs);
         *pairs += 1;
         for (int64_t d = 0; d < D; d++) b_out[r * D + d] += p * fabs(vj[d]);
-        if (!b_dq) continue;
+        if (!doi) continue;
         double do_v = 0; /* |dout_i| . |v_j| */
         for (int64_t d = 0; d < D; d++) do_v += fabs(doi[d] * vj[d]);
         double ds = scale * p * (do_v + do_o);
@@ -105,185 +71,111 @@ static double bounds(const double *q, const double *k, const double *v, const in
   return sb;
 }
 
-/* max_i |dev - ref| / bound (NaN propagates as a failure) */
-static double max_err(const float *dev, const double *ref, const double *bound, int64_t n) {
-  double worst = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double err = fabs((double)dev[i] - ref[i]) / (bound[i] + 1e-30);
-    if (!(err <= worst)) worst = err;
-  }
-  return worst;
-}
-
-/* the larger of two errors, NaN if either is */
-static double worse(double a, double b) {
-  return a != a || b != b ? NAN : fmax(a, b);
-}
-
 /* Sequence ids of the row's layout (see the top comment). */
-static void make_seq(const char *op, int64_t T, harness_rng *rng, int32_t *seq) {
+static void sequence_ids(int layout, int64_t T, case_rng *rng, int32_t *seq) {
   int64_t len1 = (T / 3) | 1, len2 = (T / 3 - 2) | 1; /* 37: 13, 11, 13 */
   for (int64_t t = 0; t < T; t++) {
-    if (strstr(op, "_packed"))
+    if (layout == PACKED)
       seq[t] = t < len1 ? 5 : t < len1 + len2 ? 2 : 9;
-    else if (strstr(op, "_mixed"))
-      seq[t] = (int32_t)harness_uniform(rng, 0, 3);
+    else if (layout == MIXED)
+      seq[t] = (int32_t)case_uniform(rng, 0, 3);
     else
       seq[t] = 0;
   }
 }
 
-static int run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r) {
-  attn_ctx x = {.T = c->d[0], .Hq = c->d[1], .Hkv = c->d[2], .D = c->d[3]};
-  int64_t T = x.T, Hq = x.Hq, Hkv = x.Hkv, D = x.D;
-  int bwd = strstr(c->op, "bwd") != NULL;
-  x.split = strstr(c->op, "_cached") && x.T > 1 ? x.T - (x.T / 3 > 0 ? x.T / 3 : 1) : 0;
-  x.scale = (float)(1.0 / sqrt((double)D));
-  snprintf(r->shape, sizeof r->shape, "T%lld Hq%lld/%lld D%lld", (long long)T, (long long)Hq,
-           (long long)Hkv, (long long)D);
-  size_t nq = (size_t)(T * Hq * D), nkv = (size_t)(T * Hkv * D), ns = (size_t)(T * Hq);
-  size_t nres = bwd ? nq + 2 * nkv : nq + ns;
-
-  /* host: fp32 inputs, their double copies, reference outputs and bounds */
-  float *f = malloc((3 * nq + 2 * nkv + ns + nres) * sizeof *f);
-  double *dd = malloc((6 * nq + 6 * nkv + 2 * ns) * sizeof *dd);
-  int32_t *seq = malloc((size_t)T * sizeof *seq);
-  int status = VKFT_ERR;
-  if (!f || !dd || !seq) {
-    vkft_error("attention %s: out of host memory", r->shape);
-    goto done;
-  }
-  float *qf = f, *kf = qf + nq, *vf = kf + nkv, *dof = vf + nkv, *outf = dof + nq,
-        *lsef = outf + nq, *res = lsef + ns;
-  double *q = dd, *k = q + nq, *v = k + nkv, *dout = v + nkv, *out = dout + nq, *lse = out + nq;
-  double *dq = lse + ns, *dk = dq + nq, *dv = dk + nkv, *delta = dv + nkv;
-  double *b_out = delta + ns, *b_dq = b_out + nq, *b_dk = b_dq + nq, *b_dv = b_dk + nkv;
-
-  harness_rng rng = {(uint64_t)(T * 1000003 + Hq * 1009 + Hkv * 101 + D) ^ (uint64_t)strlen(c->op)
-                                                                               << 40};
-  make_seq(c->op, T, &rng, seq);
-  for (size_t i = 0; i < nq; i++) qf[i] = (float)harness_uniform(&rng, -1, 1), q[i] = qf[i];
-  for (size_t i = 0; i < nkv; i++) kf[i] = (float)harness_uniform(&rng, -1, 1), k[i] = kf[i];
-  for (size_t i = 0; i < nkv; i++) vf[i] = (float)harness_uniform(&rng, -1, 1), v[i] = vf[i];
-  for (size_t i = 0; i < nq; i++) dof[i] = (float)harness_uniform(&rng, -1, 1), dout[i] = dof[i];
-  vkft_ref_attention_forward_f64(q, k, v, seq, out, lse, T, Hq, Hkv, D, x.scale);
-  if (bwd) {
-    /* the backward's saved inputs as the device will hold them (fp32), exactly */
-    for (size_t i = 0; i < nq; i++) outf[i] = (float)out[i], out[i] = outf[i];
-    for (size_t i = 0; i < ns; i++) lsef[i] = (float)lse[i], lse[i] = lsef[i];
-    vkft_ref_attention_backward_f64(q, k, v, seq, out, lse, dout, dq, dk, dv, delta, T, Hq, Hkv, D,
-                                    x.scale);
-  }
-
-  if (vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nq, &x.q) ||
-      vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nkv, &x.k) ||
-      vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nkv, &x.v) ||
-      vkft_tensor_alloc(vk, VKFT_I32, T, &x.seq) ||
-      vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nres, &x.result) ||
-      vkft_tensor_write(vk, &x.q, qf) || vkft_tensor_write(vk, &x.k, kf) ||
-      vkft_tensor_write(vk, &x.v, vf) || vkft_tensor_write(vk, &x.seq, seq))
-    goto release;
-  if (bwd) {
-    x.r_dq = vkft_tensor_view(&x.result, 0, (int64_t)nq);
-    x.r_dk = vkft_tensor_view(&x.result, (int64_t)nq, (int64_t)nkv);
-    x.r_dv = vkft_tensor_view(&x.result, (int64_t)(nq + nkv), (int64_t)nkv);
-    if (vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nq, &x.dout) ||
-        vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nq, &x.out) ||
-        vkft_tensor_alloc(vk, VKFT_F32, (int64_t)ns, &x.lse) ||
-        vkft_tensor_alloc(vk, VKFT_F32, (int64_t)ns, &x.delta) ||
-        vkft_tensor_write(vk, &x.dout, dof) || vkft_tensor_write(vk, &x.out, outf) ||
-        vkft_tensor_write(vk, &x.lse, lsef))
-      goto release;
-  } else {
-    x.r_out = vkft_tensor_view(&x.result, 0, (int64_t)nq);
-    x.r_lse = vkft_tensor_view(&x.result, (int64_t)nq, (int64_t)ns);
-  }
-  harness_record_fn record = bwd ? record_bwd : record_fwd;
-  if (vkft_begin(vk) || record(vk, &x) || vkft_end(vk) || vkft_tensor_read(vk, &x.result, res))
-    goto release;
-
-  double pairs;
-  double sb = bounds(q, k, v, seq, out, lse, bwd ? dout : NULL, T, Hq, Hkv, D, x.scale, b_out,
-                     bwd ? b_dq : NULL, b_dk, b_dv, &pairs);
-  const double u = ldexp(1.0, -24);
-  if (bwd) {
-    double terms = (double)T * (double)(Hq / Hkv); /* most terms of one dk/dv sum */
-    r->tol = (2 * D * sb + D + terms + 16) * u;
-    double e_dq = max_err(res, dq, b_dq, (int64_t)nq);
-    double e_dk = max_err(res + nq, dk, b_dk, (int64_t)nkv);
-    double e_dv = max_err(res + nq + nkv, dv, b_dv, (int64_t)nkv);
-    r->max_err = worse(e_dq, worse(e_dk, e_dv));
-  } else {
-    r->tol = (2 * D * sb + (double)T + 16) * u;
-    double e_lse = 0;
-    for (size_t i = 0; i < ns; i++) {
-      double err = fabs((double)res[nq + i] - lse[i]) / (1 + fabs(lse[i]));
-      if (!(err <= e_lse)) e_lse = err;
-    }
-    r->max_err = worse(max_err(res, out, b_out, (int64_t)nq), e_lse);
-  }
-  r->ok = r->max_err <= r->tol;
-  status = harness_repeat(vk, NULL, record, &x, &x.result, res, timed_runs, r);
+static int setup(op_case *oc) {
+  const vkft_op_case *c = oc->row;
+  attention_params *p = CASE_PARAMS(oc, attention_params);
+  if (!p) return VKFT_ERR;
+  int64_t T = c->d[0], Hq = c->d[1], Hkv = c->d[2], D = c->d[3];
+  int bwd = oc->variant >= BWD_ONE, layout = bwd ? oc->variant - BWD_ONE : oc->variant;
+  *p = (attention_params){T, Hq, Hkv, D, 0, bwd, (float)(1.0 / sqrt((double)D))};
+  if (layout == CACHED && T > 1) p->split = T - (T / 3 > 0 ? T / 3 : 1);
+  case_shape(oc, "T%lld Hq%lld/%lld D%lld", (long long)T, (long long)Hq, (long long)Hkv,
+             (long long)D);
+  int64_t nq = T * Hq * D, nkv = T * Hkv * D, ns = T * Hq;
+  int32_t *seq = case_tensor_new(oc, SEQ, "seq_id", VKFT_I32, T, CASE_IN);
+  double *q = case_random(oc, Q, "q", VKFT_F32, nq, CASE_IN, -1, 1);
+  double *k = case_random(oc, K, "k", VKFT_F32, nkv, CASE_IN, -1, 1);
+  double *v = case_random(oc, V, "v", VKFT_F32, nkv, CASE_IN, -1, 1);
+  double *out = CASE_NEW(oc, double, nq), *lse = CASE_NEW(oc, double, ns);
+  double *b_out = CASE_NEW(oc, double, nq), *lse_scale = CASE_NEW(oc, double, ns), pairs;
+  if (oc->failed) return VKFT_ERR;
+  sequence_ids(layout, T, &oc->rng, seq);
+  vkft_ref_attention_forward_f64(q, k, v, seq, out, lse, T, Hq, Hkv, D, p->scale);
   /* Flops of the causal work actually done: 2D for q.k and 2D for p.v per attending pair
    * and head (4 D Hq T (T+1) / 2 for one sequence); the backward is counted as 2.5x the
    * forward, the FlashAttention-2 convention (it does 5 of these D-long products per pair,
    * plus the recomputed q.k). */
-  double flops = 4.0 * (double)D * pairs * (bwd ? 2.5 : 1.0);
-  if (status == VKFT_OK && r->ms > 0) r->gflops = flops / (r->ms * 1e6);
+  if (!bwd) {
+    case_poisoned(oc, OUT, "out", nq);
+    case_poisoned(oc, LSE, "lse", ns);
+    double sb = bounds(q, k, v, seq, out, lse, NULL, T, Hq, Hkv, D, p->scale, b_out, NULL, NULL,
+                       NULL, &pairs);
+    double tol = (2 * D * sb + (double)T + 16) * CASE_U;
+    for (int64_t i = 0; i < ns; i++) lse_scale[i] = 1 + fabs(lse[i]);
+    case_expect(oc, OUT, out, b_out, tol);
+    case_expect(oc, LSE, lse, lse_scale, tol);
+    oc->flops = 4.0 * (double)D * pairs;
+    return case_status(oc);
+  }
 
-release:
-  vkft_tensor_free(vk, &x.q);
-  vkft_tensor_free(vk, &x.k);
-  vkft_tensor_free(vk, &x.v);
-  vkft_tensor_free(vk, &x.seq);
-  vkft_tensor_free(vk, &x.result);
-  vkft_tensor_free(vk, &x.dout);
-  vkft_tensor_free(vk, &x.out);
-  vkft_tensor_free(vk, &x.lse);
-  vkft_tensor_free(vk, &x.delta);
-done:
-  free(f), free(dd), free(seq);
-  return status;
+  /* the backward's saved inputs as the device holds them (fp32), exactly */
+  float *out32 = case_tensor_new(oc, OUT, "out", VKFT_F32, nq, CASE_IN);
+  float *lse32 = case_tensor_new(oc, LSE, "lse", VKFT_F32, ns, CASE_IN);
+  double *dout = case_random(oc, DOUT, "dout", VKFT_F32, nq, CASE_IN, -1, 1);
+  case_poisoned(oc, DQ, "dq", nq);
+  case_poisoned(oc, DK, "dk", nkv);
+  case_poisoned(oc, DV, "dv", nkv);
+  case_tensor_new(oc, DELTA, "delta", VKFT_F32, ns, CASE_SCRATCH);
+  double *dq = CASE_NEW(oc, double, nq), *dk = CASE_NEW(oc, double, nkv);
+  double *dv = CASE_NEW(oc, double, nkv), *delta = CASE_NEW(oc, double, ns);
+  double *b_dq = CASE_NEW(oc, double, nq), *b_dk = CASE_NEW(oc, double, nkv);
+  double *b_dv = CASE_NEW(oc, double, nkv);
+  if (oc->failed) return VKFT_ERR;
+  for (int64_t i = 0; i < nq; i++) out32[i] = (float)out[i], out[i] = out32[i];
+  for (int64_t i = 0; i < ns; i++) lse32[i] = (float)lse[i], lse[i] = lse32[i];
+  vkft_ref_attention_backward_f64(q, k, v, seq, out, lse, dout, dq, dk, dv, delta, T, Hq, Hkv, D,
+                                  p->scale);
+  double sb = bounds(q, k, v, seq, out, lse, dout, T, Hq, Hkv, D, p->scale, b_out, b_dq, b_dk, b_dv,
+                     &pairs);
+  double terms = (double)T * (double)(Hq / Hkv); /* most terms of one dk/dv sum */
+  double tol = (2 * D * sb + D + terms + 16) * CASE_U;
+  case_expect(oc, DQ, dq, b_dq, tol);
+  case_expect(oc, DK, dk, b_dk, tol);
+  case_expect(oc, DV, dv, b_dv, tol);
+  oc->flops = 4.0 * (double)D * pairs * 2.5;
+  return case_status(oc);
 }
 
-/* attention d = {T, Hq, Hkv, D}: T = 1, T not a multiple of the rows of an invocation (8 on
- * lavapipe) or a workgroup (128), odd and small head dims (scalar-load path), 64, 80 and 128
- * (vector path), grouped and plain heads. */
-static const vkft_op_case cases[] = {
-    {"attention", VKFT_F32, {1, 1, 1, 8}, HARNESS_T},
-    {"attention", VKFT_F32, {1, 4, 2, 5}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {37, 4, 2, 16}, HARNESS_T | HARNESS_S},
-    {"attention_packed", VKFT_F32, {37, 4, 2, 5}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {37, 4, 4, 8}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {37, 2, 1, 64}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {37, 2, 2, 128}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {200, 3, 1, 7}, HARNESS_T},
-    {"attention_mixed", VKFT_F32, {45, 4, 2, 8}, HARNESS_T},
-    {"attention", VKFT_F32, {64, 2, 2, 16}, HARNESS_T},
-    {"attention", VKFT_F32, {67, 4, 2, 64}, HARNESS_T},
-    {"attention", VKFT_F32, {130, 2, 1, 128}, HARNESS_T},
-    {"attention_packed", VKFT_F32, {37, 2, 1, 80}, HARNESS_T},
-    /* generation: the last third of the queries at a query offset (vkft_attention_at) */
-    {"attention_cached", VKFT_F32, {37, 4, 2, 16}, HARNESS_T},
-    {"attention_cached", VKFT_F32, {67, 4, 2, 64}, HARNESS_T | HARNESS_S},
-    {"attention_cached", VKFT_F32, {2, 2, 1, 5}, HARNESS_T},
-    {"attention_bwd", VKFT_F32, {1, 1, 1, 8}, HARNESS_T},
-    {"attention_bwd", VKFT_F32, {1, 4, 2, 5}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {37, 4, 2, 16}, HARNESS_T | HARNESS_S},
-    {"attention_bwd_packed", VKFT_F32, {37, 4, 2, 5}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {37, 4, 4, 8}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {37, 2, 1, 64}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {37, 2, 2, 128}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {200, 3, 1, 7}, HARNESS_T},
-    {"attention_bwd_mixed", VKFT_F32, {45, 4, 2, 8}, HARNESS_T},
-    {"attention_bwd", VKFT_F32, {64, 2, 2, 16}, HARNESS_T},
-    {"attention_bwd", VKFT_F32, {67, 4, 2, 64}, HARNESS_T},
-    {"attention_bwd", VKFT_F32, {130, 2, 1, 128}, HARNESS_T},
-    {"attention_bwd_packed", VKFT_F32, {37, 2, 1, 80}, HARNESS_T},
-    {"attention", VKFT_F32, {512, 8, 8, 64}, HARNESS_B},
-    {"attention", VKFT_F32, {1024, 8, 8, 64}, HARNESS_B},
-    {"attention_bwd", VKFT_F32, {512, 8, 8, 64}, HARNESS_B},
-    {"attention_bwd", VKFT_F32, {1024, 8, 8, 64}, HARNESS_B},
-};
+static int record_forward(vkft_backend *be, const attention_params *p, vkft_tensor *t) {
+  if (!p->split)
+    return vkft_attention(be, &t[Q], &t[K], &t[V], &t[SEQ], &t[OUT], &t[LSE], p->T, p->Hq, p->Hkv,
+                          p->D, p->scale);
+  /* the queries in two parts, the second at a query offset over every key (a KV cache) */
+  int64_t qrow = p->Hq * p->D, s = p->split, rest = p->T - s;
+  vkft_tensor q1 = vkft_tensor_view(&t[Q], 0, s * qrow),
+              q2 = vkft_tensor_view(&t[Q], s * qrow, rest * qrow);
+  vkft_tensor o1 = vkft_tensor_view(&t[OUT], 0, s * qrow),
+              o2 = vkft_tensor_view(&t[OUT], s * qrow, rest * qrow);
+  vkft_tensor l1 = vkft_tensor_view(&t[LSE], 0, s * p->Hq),
+              l2 = vkft_tensor_view(&t[LSE], s * p->Hq, rest * p->Hq);
+  return vkft_attention_at(be, &q1, &t[K], &t[V], &t[SEQ], &o1, &l1, s, 0, p->Hq, p->Hkv, p->D,
+                           p->scale) ||
+         vkft_attention_at(be, &q2, &t[K], &t[V], &t[SEQ], &o2, &l2, rest, s, p->Hq, p->Hkv, p->D,
+                           p->scale);
+}
 
-const harness_family family_attention = {cases, HARNESS_COUNT(cases), run};
+static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
+  const attention_params *p = oc->params;
+  if (!p->bwd) return record_forward(be, p, t);
+  return vkft_attention_bwd(be, &t[Q], &t[K], &t[V], &t[SEQ], &t[OUT], &t[LSE], &t[DOUT], &t[DQ],
+                            &t[DK], &t[DV], &t[DELTA], p->T, p->Hq, p->Hkv, p->D, p->scale);
+}
+
+const case_family case_attention = {{"attention", "attention_packed", "attention_mixed",
+                                     "attention_cached", "attention_bwd", "attention_bwd_packed",
+                                     "attention_bwd_mixed"},
+                                    setup,
+                                    record};

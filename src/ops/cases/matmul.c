@@ -1,165 +1,137 @@
-/* Op-table family "matmul_*": random operands, the device result against the double
- * reference, the error normalized by the magnitude bound sum_k |a||b| (so the tolerance is the
+/* Op-table family "matmul_nt" / "_nn" / "_tn": random operands against the double reference,
+ * the error normalized by the magnitude bound sum_k |a||b| (so the tolerance is the
  * fp32-accumulation bound K*u, independent of the data). */
-#include "harness.h"
+#include "case.h"
 
-#include "vkft/error.h"
+#include "vkft/quant.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-typedef struct matmul_ctx {
+enum { A, B, C };
+/* d[3]: flags, and for the 4-bit types log2 of the block size in bits 8.. (0: 64) */
+enum { WITH_BETA = 1, ODD_VIEWS = 2, TINY_WEIGHTS = 4, NESTED_SCALES = 8, IDENTITY_A = 16 };
+
+typedef struct matmul_params {
   vkft_matmul_orient orient;
-  vkft_tensor a, b, c;
   int64_t M, N, K;
   float beta;
-  const float *c_init;
-} matmul_ctx;
+} matmul_params;
 
-static int record(vkft_backend *be, void *p) {
-  matmul_ctx *x = p;
-  return vkft_matmul(be, x->orient, &x->a, &x->b, &x->c, x->M, x->N, x->K, 1.0f, x->beta);
+/* A bitsandbytes 4-bit weight: random values quantized by the bnb-exact quantizer into the
+ * device layout; the reference sees the dequantized values (the same fp32 bits the shader
+ * computes, so the fp32-accumulation bound still applies). */
+static double *bnb4_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t flags) {
+  int shift = (int)(flags >> 8);
+  vkft_quant q = {.blocksize = shift ? 1 << shift : 64, .nested = (flags & NESTED_SCALES) != 0};
+  float *f = malloc((size_t)n * sizeof *f), *deq = malloc((size_t)n * sizeof *deq);
+  double *values = CASE_NEW(oc, double, n);
+  vkft_bnb4_weight w = {0};
+  int status = f && deq && values ? VKFT_OK : vkft_error_nomem();
+  for (int64_t i = 0; status == VKFT_OK && i < n; i++) f[i] = (float)case_uniform(&oc->rng, -1, 1);
+  vkft_bnb4_type type = dtype == VKFT_NF4 ? VKFT_BNB4_NF4 : VKFT_BNB4_FP4;
+  if (status == VKFT_OK)
+    status = vkft_bnb4_weight_quantize(type, q.blocksize, q.nested, VKFT_F32, f, 1, &n, &w);
+  q.offset = w.offset;
+  void *bytes = status == VKFT_OK ? case_quantized(oc, B, "B", dtype, n, &q) : NULL;
+  if (bytes) {
+    vkft_bnb4_pack_device(&w, bytes);
+    vkft_bnb4_dequantize_device(type, bytes, n, q.blocksize, q.nested, q.offset, deq);
+    for (int64_t i = 0; i < n; i++) values[i] = deq[i];
+  }
+  vkft_bnb4_weight_free(&w);
+  free(f), free(deq);
+  if (status != VKFT_OK || !bytes) {
+    oc->failed = 1;
+    return NULL;
+  }
+  return values;
 }
 
-static int reset_c(vkft_backend *be, void *p) {
-  matmul_ctx *x = p;
-  return x->beta != 0 ? vkft_tensor_write(be, &x->c, x->c_init) : VKFT_OK;
+/* The weight operand B (n values) as the op reads it, in storage type `dtype`; returns its exact
+ * values for the reference. A quantized type adds its case here: random values packed by its
+ * quantizer, and the dequantized values returned. */
+static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t flags) {
+  /* tiny: most f16 values subnormal (below 2^-14), which must not be flushed */
+  double range = flags & TINY_WEIGHTS ? 1e-4 : 1;
+  switch (dtype) {
+  case VKFT_F32:
+  case VKFT_F16:
+  case VKFT_BF16:
+    return case_random(oc, B, "B", dtype, n, CASE_IN, -range, range);
+  case VKFT_NF4:
+  case VKFT_FP4:
+    return bnb4_operand(oc, dtype, n, flags);
+  default:
+    vkft_error("matmul: no weight generator for dtype %s", vkft_dtype_name(dtype));
+    oc->failed = 1;
+    return NULL;
+  }
 }
 
-/* Reference rows of C to check: all of them, or a sample of 64 rows for the big bench shapes
- * (a double-precision 1024^3 product would take seconds per case). */
+/* Reference rows of C to check: all of them, or 64 for the big bench shapes (a
+ * double-precision 1024^3 product would take seconds per case). */
 static int64_t rows_checked(int64_t M, int64_t N, int64_t K) {
   return (double)M * N * K > 64.0 * 1024 * 1024 && M > 64 ? 64 : M;
 }
 
-static int run(vkft_backend *vk, const vkft_op_case *c, int timed_runs, vkft_op_result *r) {
-  matmul_ctx x = {.M = c->d[0], .N = c->d[1], .K = c->d[2], .beta = c->d[3] ? 0.5f : 0.0f};
-  const char *variant = c->op + strlen("matmul_");
-  if (!strcmp(variant, "nt"))
-    x.orient = VKFT_MATMUL_NT;
-  else if (!strcmp(variant, "nn"))
-    x.orient = VKFT_MATMUL_NN;
-  else if (!strcmp(variant, "tn"))
-    x.orient = VKFT_MATMUL_TN;
+static int setup(op_case *oc) {
+  const vkft_op_case *c = oc->row;
+  matmul_params *p = CASE_PARAMS(oc, matmul_params);
+  if (!p) return VKFT_ERR;
+  int64_t M = c->d[0], N = c->d[1], K = c->d[2], Mc = rows_checked(M, N, K);
+  *p = (matmul_params){(vkft_matmul_orient)oc->variant, M, N, K, c->d[3] & WITH_BETA ? 0.5f : 0};
+  char block[16] = "";
+  if (vkft_dtype_is_quantized(c->dtype))
+    snprintf(block, sizeof block, " b%d", c->d[3] >> 8 ? 1 << (int)(c->d[3] >> 8) : 64);
+  case_shape(oc, "%lldx%lldx%lld%s%s%s%s%s", (long long)M, (long long)N, (long long)K,
+             p->beta != 0 ? "+C" : "", c->d[3] & ODD_VIEWS ? " @odd" : "",
+             c->d[3] & TINY_WEIGHTS ? " tiny B" : "", block, c->d[3] & NESTED_SCALES ? " dq" : "");
+  double *a = case_random(oc, A, "A", VKFT_F32, M * K, CASE_IN, -1, 1);
+  if (a && (c->d[3] & IDENTITY_A)) { /* A = I (M = K, NT): C is B's values themselves, exactly */
+    float *stored = oc->t[A].data;
+    for (int64_t i = 0; i < M * K; i++) a[i] = stored[i] = i / K == i % K ? 1.0f : 0.0f;
+  }
+  double *b = weight_operand(oc, c->dtype, N * K, c->d[3]), *c0 = NULL;
+  if (p->beta != 0)
+    c0 = case_random(oc, C, "C", VKFT_F32, M * N, CASE_OUT, -1, 1);
   else
-    return vkft_error("op table: unknown matmul variant %s", c->op);
-  int64_t M = x.M, N = x.N, K = x.K;
-  snprintf(r->shape, sizeof r->shape, "%lldx%lldx%lld%s", (long long)M, (long long)N, (long long)K,
-           x.beta != 0 ? "+C" : "");
+    case_poisoned(oc, C, "C", M * N); /* with beta = 0, C is written, never read */
+  if (c->d[3] & ODD_VIEWS)
+    for (int s = A; s <= C; s++)
+      if (!vkft_dtype_is_quantized(oc->t[s].dtype)) oc->t[s].offset = 1, oc->t[s].pad = 3;
+  double *ad = CASE_NEW(oc, double, Mc *K), *aa = CASE_NEW(oc, double, Mc *K);
+  double *ba = CASE_NEW(oc, double, N *K), *want = CASE_NEW(oc, double, Mc *N);
+  double *bound = CASE_NEW(oc, double, Mc *N);
+  if (oc->failed) return VKFT_ERR;
 
-  size_t na = (size_t)(M * K), nb = (size_t)(N * K), nc = (size_t)(M * N);
-  float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c0 = malloc(nc * sizeof *c0);
-  float *out = malloc(nc * sizeof *out);
-  void *b_stored = malloc(nb * vkft_dtype_size(c->dtype));
-  int status = VKFT_ERR;
-  if (!a || !b || !c0 || !out || !b_stored) {
-    vkft_error("matmul %s: out of host memory", r->shape);
-    goto done;
-  }
-  harness_rng rng = {(uint64_t)(M * 1000003 + N * 1009 + K) ^ (uint64_t)c->dtype << 40};
-  for (size_t i = 0; i < na; i++) a[i] = (float)harness_uniform(&rng, -1, 1);
-  for (size_t i = 0; i < nb; i++) b[i] = (float)harness_uniform(&rng, -1, 1);
-  for (size_t i = 0; i < nc; i++) c0[i] = (float)harness_uniform(&rng, -1, 1);
-  /* the weight as stored (rounded to its dtype), and its exact fp32 value for the reference */
-  vkft_convert_from_f32(c->dtype, b, b_stored, nb);
-  vkft_convert_to_f32(c->dtype, b_stored, b, nb);
-  x.c_init = c0;
-
-  if (vkft_tensor_alloc(vk, VKFT_F32, (int64_t)na, &x.a) ||
-      vkft_tensor_alloc(vk, c->dtype, (int64_t)nb, &x.b) ||
-      vkft_tensor_alloc(vk, VKFT_F32, (int64_t)nc, &x.c) || vkft_tensor_write(vk, &x.a, a) ||
-      vkft_tensor_write(vk, &x.b, b_stored) || reset_c(vk, &x) || vkft_begin(vk) ||
-      record(vk, &x) || vkft_end(vk) || vkft_tensor_read(vk, &x.c, out))
-    goto release;
-
-  /* double reference on the checked rows: C, and the bound sum_k |a||b| */
-  int64_t Mc = rows_checked(M, N, K);
-  double *ad = malloc((size_t)(Mc * K) * sizeof *ad), *aa = malloc((size_t)(Mc * K) * sizeof *aa);
-  double *bd = malloc(nb * sizeof *bd), *ba = malloc(nb * sizeof *ba);
-  double *cd = malloc((size_t)(Mc * N) * sizeof *cd),
-         *bound = malloc((size_t)(Mc * N) * sizeof *bound);
-  if (!ad || !aa || !bd || !ba || !cd || !bound) {
-    vkft_error("matmul %s: out of host memory", r->shape);
-  } else {
-    for (int64_t m = 0; m < Mc; m++)
-      for (int64_t k = 0; k < K; k++) {
-        /* op(A) rows: A[m,k] (NT, NN) or A[k,m] (TN), packed as the same orientation with M=Mc */
-        double v = x.orient == VKFT_MATMUL_TN ? a[k * M + m] : a[m * K + k];
-        int64_t at = x.orient == VKFT_MATMUL_TN ? k * Mc + m : m * K + k;
-        ad[at] = v;
-        aa[at] = fabs(v);
-      }
-    for (size_t i = 0; i < nb; i++) bd[i] = b[i], ba[i] = fabs(b[i]);
-    for (int64_t i = 0; i < Mc * N; i++) cd[i] = c0[i];
-    vkft_ref_matmul_f64(x.orient, ad, bd, cd, Mc, N, K, 1.0, x.beta);
-    vkft_ref_matmul_f64(x.orient, aa, ba, bound, Mc, N, K, 1.0, 0.0);
-    double max_err = 0;
-    for (int64_t i = 0; i < Mc * N; i++) {
-      double scale = bound[i] + fabs(x.beta * c0[i]) + 1e-30;
-      double err = fabs((double)out[i] - cd[i]) / scale;
-      if (!(err <= max_err)) max_err = err; /* NaN propagates as a failure */
+  /* the first Mc rows of op(A), packed in the same orientation with M = Mc, and |A| */
+  for (int64_t m = 0; m < Mc; m++)
+    for (int64_t k = 0; k < K; k++) {
+      double v = p->orient == VKFT_MATMUL_TN ? a[k * M + m] : a[m * K + k];
+      int64_t at = p->orient == VKFT_MATMUL_TN ? k * Mc + m : m * K + k;
+      ad[at] = v, aa[at] = fabs(v);
     }
-    r->max_err = max_err;
-    /* fp32 accumulation of K products plus the beta term: the classic gamma_(K+2) bound */
-    r->tol = (double)(K + 2) * ldexp(1.0, -24) * 1.01;
-    r->ok = max_err <= r->tol;
-    status = harness_repeat(vk, reset_c, record, &x, &x.c, out, timed_runs, r);
-    if (status == VKFT_OK && r->ms > 0) r->gflops = 2.0 * M * N * K / (r->ms * 1e6);
-  }
-  free(ad), free(aa), free(bd), free(ba), free(cd), free(bound);
-release:
-  vkft_tensor_free(vk, &x.a);
-  vkft_tensor_free(vk, &x.b);
-  vkft_tensor_free(vk, &x.c);
-done:
-  free(a), free(b), free(c0), free(out), free(b_stored);
-  return status;
+  for (int64_t i = 0; i < N * K; i++) ba[i] = fabs(b[i]);
+  for (int64_t i = 0; c0 && i < Mc * N; i++) want[i] = c0[i];
+  vkft_ref_matmul_f64(p->orient, ad, b, want, Mc, N, K, 1.0, p->beta);
+  vkft_ref_matmul_f64(p->orient, aa, ba, bound, Mc, N, K, 1.0, 0.0);
+  for (int64_t i = 0; c0 && i < Mc * N; i++) bound[i] += fabs(p->beta * c0[i]);
+  /* fp32 accumulation of K products plus the beta term: the classic gamma_(K+2) bound; with
+   * A = I every sum is one exact product: the device's dequantized values must be the
+   * reference's bits */
+  if (c->d[3] & IDENTITY_A)
+    case_expect_part(oc, C, 0, Mc * N, want, CASE_NEW(oc, double, Mc *N), 0);
+  else
+    case_expect_part(oc, C, 0, Mc * N, want, bound, (double)(K + 2) * CASE_U * 1.01);
+  oc->flops = 2.0 * M * N * K;
+  return case_status(oc);
 }
 
-/* matmul d = {M, N, K, beta != 0}. Odd and tile-straddling sizes, length 1, and one weight
- * over maxStorageBufferRange of lavapipe (33000 x 1024 fp32 = 135 MB > 128 MiB). */
-static const vkft_op_case cases[] = {
-    {"matmul_nt", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
-    {"matmul_nt", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F32, {1, 67, 33, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F32, {17, 33, 65, 1}, HARNESS_T},
-    {"matmul_nt", VKFT_F32, {130, 257, 96, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F16, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
-    {"matmul_nt", VKFT_F16, {19, 70, 37, 1}, HARNESS_T},
-    {"matmul_nt", VKFT_F16, {33, 129, 256, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_BF16, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
-    {"matmul_nt", VKFT_BF16, {19, 70, 37, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_BF16, {33, 129, 256, 1}, HARNESS_T},
-    {"matmul_nn", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
-    {"matmul_nn", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_F32, {23, 45, 67, 1}, HARNESS_T},
-    {"matmul_nn", VKFT_F32, {64, 256, 130, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_F16, {23, 45, 67, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_F16, {40, 128, 64, 1}, HARNESS_T | HARNESS_S},
-    {"matmul_nn", VKFT_BF16, {23, 45, 67, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_BF16, {40, 128, 64, 1}, HARNESS_T | HARNESS_S},
-    {"matmul_tn", VKFT_F32, {64, 64, 64, 0}, HARNESS_T | HARNESS_S},
-    {"matmul_tn", VKFT_F32, {1, 1, 1, 0}, HARNESS_T},
-    {"matmul_tn", VKFT_F32, {33, 47, 19, 1}, HARNESS_T},
-    {"matmul_tn", VKFT_F32, {96, 160, 300, 0}, HARNESS_T},
-    /* shapes that select the larger register tiles (8x8, 8x16), with ragged edges */
-    {"matmul_nt", VKFT_F32, {70, 260, 44, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F32, {130, 520, 68, 1}, HARNESS_T},
-    {"matmul_nt", VKFT_BF16, {130, 520, 68, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F16, {70, 260, 45, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_F32, {130, 520, 68, 0}, HARNESS_T},
-    {"matmul_nn", VKFT_BF16, {70, 260, 44, 1}, HARNESS_T},
-    {"matmul_tn", VKFT_F32, {130, 520, 68, 1}, HARNESS_T},
-    {"matmul_tn", VKFT_F32, {70, 262, 44, 0}, HARNESS_T},
-    {"matmul_nt", VKFT_F32, {8, 33000, 1024, 0}, HARNESS_T}, /* > 128 MiB weight */
-    {"matmul_nt", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
-    {"matmul_nt", VKFT_F16, {1024, 1024, 1024, 0}, HARNESS_B},
-    {"matmul_nt", VKFT_BF16, {1024, 1024, 1024, 0}, HARNESS_B},
-    {"matmul_nn", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
-    {"matmul_nn", VKFT_BF16, {1024, 1024, 1024, 0}, HARNESS_B},
-    {"matmul_tn", VKFT_F32, {1024, 1024, 1024, 0}, HARNESS_B},
-};
+static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
+  const matmul_params *p = oc->params;
+  return vkft_matmul(be, p->orient, &t[A], &t[B], &t[C], p->M, p->N, p->K, 1.0f, p->beta);
+}
 
-const harness_family family_matmul = {cases, HARNESS_COUNT(cases), run};
+/* in vkft_matmul_orient order */
+const case_family case_matmul = {{"matmul_nt", "matmul_nn", "matmul_tn"}, setup, record};

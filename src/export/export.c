@@ -1,0 +1,31 @@
+/* vkft_export: opens the base model and adapter once and hands them to the exporter of the
+ * chosen target (src/export/hf.c, gguf_model.c, gguf_lora.c). */
+#include "internal.h"
+
+#include "vkft/error.h"
+
+#include <string.h>
+
+int vkft_export(const vkft_export_desc *desc, vkft_export_report *report) {
+  memset(report, 0, sizeof *report);
+  if (!desc->model_dir || !desc->out) return vkft_error("export needs a model and an output");
+  export_source s;
+  if (export_source_open(&s, desc->model_dir, desc->adapter_dir) != VKFT_OK) {
+    export_source_close(&s);
+    return VKFT_ERR;
+  }
+  int status;
+  switch (desc->target) {
+  case VKFT_EXPORT_HF:
+    status = export_hf(&s, desc, report);
+    break;
+  case VKFT_EXPORT_GGUF:
+    status = export_gguf_model(&s, desc, report);
+    break;
+  default:
+    status = export_gguf_lora(&s, desc, report);
+    break;
+  }
+  export_source_close(&s);
+  return status;
+}
