@@ -15,7 +15,7 @@
  *     vkft_pref_batcher_batch(b, epoch, i, &batch);  // same (seed, epoch, i) -> same batch
  *   // sequence s of batch.tokens is the chosen of pair s (s < N) or the rejected of pair s - N;
  *   // log p(sequence s) = sum over tokens k with seq_ids[k] == s and labels[k] != -100 of
- *   // log p(labels[k] | the tokens before k)
+ *   // log p(labels[k] | the tokens of s before k), i.e. the model's prediction at k - 1
  *
  * ---- Formats (auto-detected from the first records of each file; desc.format overrides) ----
  * JSON arrays or JSON Lines, as for SFT data (include/vkft/dataset.h).
@@ -33,7 +33,8 @@
  *                       0.28's column names) or {"prompt_ids", "chosen_ids", "rejected_ids"}
  *                       (TRL >= 0.29): the completions exclude the prompt; used as given
  * Conversational records may carry "tools" (a list or a JSON string) and TRL's
- * "chat_template_kwargs" (an object of extra template variables).
+ * "chat_template_kwargs" (an object of extra template variables). trl_tokenized records written
+ * by `vkft data prepare` for ORPO may carry "chosen_masked" / "rejected_masked" (see below).
  *
  * ---- Tokenization (desc.style; docs/PREFERENCE.md cites each rule) ----
  * VKFT_PREF_DPO, TRL 1.9.0 DPOTrainer._prepare_dataset:
@@ -195,8 +196,8 @@ typedef struct vkft_pref_batch {
 
 typedef struct vkft_pref_batcher vkft_pref_batcher;
 
-/* ids: the pairs to use (NULL: every OK pair); each file's weight applies. Fails when a sequence
- * is longer than max_len. */
+/* ids: the pairs to use (NULL: every OK pair); each file's weight applies. With pack, fails
+ * when a sequence is longer than the rows. */
 int vkft_pref_batcher_create(const vkft_pref_dataset *ds, const uint32_t *ids, size_t n_ids,
                              const vkft_pref_batcher_desc *desc, vkft_pref_batcher **out);
 void vkft_pref_batcher_free(vkft_pref_batcher *b);

@@ -64,7 +64,8 @@ static void push_front(idbuf *x, int32_t id) {
 }
 
 static int starts_with(const idbuf *x, const idbuf *prefix) {
-  return x->n >= prefix->n && memcmp(x->p, prefix->p, prefix->n * sizeof *x->p) == 0;
+  return prefix->n == 0 ||
+         (x->n >= prefix->n && !memcmp(x->p, prefix->p, prefix->n * sizeof *x->p));
 }
 
 /* ---- DPO ---- */
@@ -331,9 +332,10 @@ static int finish(const pref_builder *b, pair *pr, vkft_pref_example *ex) {
   ex->chosen_ids = malloc((nc[0] + 1) * sizeof *ex->chosen_ids);
   ex->rejected_ids = malloc((nc[1] + 1) * sizeof *ex->rejected_ids);
   if (!ex->prompt_ids || !ex->chosen_ids || !ex->rejected_ids) return vkft_error_nomem();
-  memcpy(ex->prompt_ids, pr->prompt.p + skip, np * sizeof *ex->prompt_ids);
-  memcpy(ex->chosen_ids, pr->comp[0].p, nc[0] * sizeof *ex->chosen_ids);
-  memcpy(ex->rejected_ids, pr->comp[1].p, nc[1] * sizeof *ex->rejected_ids);
+  /* (an empty prompt may have no buffer at all) */
+  if (np) memcpy(ex->prompt_ids, pr->prompt.p + skip, np * sizeof *ex->prompt_ids);
+  if (nc[0]) memcpy(ex->chosen_ids, pr->comp[0].p, nc[0] * sizeof *ex->chosen_ids);
+  if (nc[1]) memcpy(ex->rejected_ids, pr->comp[1].p, nc[1] * sizeof *ex->rejected_ids);
   ex->prompt_len = (uint32_t)np;
   ex->chosen_len = (uint32_t)nc[0];
   ex->rejected_len = (uint32_t)nc[1];
