@@ -19,17 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Writes text to a scratch file in the current folder and returns its path. */
+/* Writes text to a scratch file in the current folder and returns its path; main removes the
+ * files at the end. */
+static char scratch_paths[32][64];
+static int n_scratch;
+
 static const char *scratch(const char *name, const char *text) {
-  static char path[16][256];
-  static int next;
-  char *p = path[next++ % 16];
-  snprintf(p, sizeof path[0], "test_pref_%s", name);
-  FILE *f = vkft_fopen(p, "wb");
+  char path[64];
+  snprintf(path, sizeof path, "test_pref_%s", name);
+  int k = 0;
+  while (k < n_scratch && strcmp(scratch_paths[k], path)) k++;
+  if (k == n_scratch && n_scratch < 32) snprintf(scratch_paths[n_scratch++], 64, "%s", path);
+  if (k == 32) return NULL;
+  FILE *f = vkft_fopen(scratch_paths[k], "wb");
   if (!f) return NULL;
   fwrite(text, 1, strlen(text), f);
   fclose(f);
-  return p;
+  return scratch_paths[k];
 }
 
 typedef struct opts {
@@ -732,5 +738,6 @@ int main(void) {
   test_tokenized();
   test_bad_records();
   for (int k = 0; k < 4; k++) vkft_tokenizer_free(tokenizers[k].tok);
+  for (int k = 0; k < n_scratch; k++) remove(scratch_paths[k]);
   return check_summary();
 }
