@@ -58,7 +58,7 @@ typedef struct ce_case {
 static double ce_objective(void *p) {
   ce_case *c = p;
   double loss[2];
-  vkft_ref_cross_entropy_f64(c->h, c->w, c->labels, c->T, c->C, c->V, loss, c->logits);
+  vkft_ref_cross_entropy_f64(c->h, c->w, c->labels, c->T, c->C, c->V, loss, NULL, c->logits);
   return c->scale * loss[0];
 }
 
@@ -82,9 +82,9 @@ static void check_cross_entropy(int64_t T, int64_t C, int64_t V) {
   c.scale = trained ? 1.0 / trained : 1.0;
   double *dh = malloc((size_t)(T * C) * sizeof *dh), *dw = calloc((size_t)(V * C), sizeof *dw);
   double loss[2];
-  vkft_ref_cross_entropy_f64(c.h, c.w, c.labels, T, C, V, loss, c.logits);
+  vkft_ref_cross_entropy_f64(c.h, c.w, c.labels, T, C, V, loss, NULL, c.logits);
   CHECKF(loss[1] == trained, "count %g, trained %d", loss[1], trained);
-  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, dh, dw, c.logits);
+  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, NULL, dh, dw, c.logits);
   double eh = grad_error(ce_objective, &c, c.h, dh, T * C);
   double ew = grad_error(ce_objective, &c, c.w, dw, V * C);
   printf("cross_entropy T%lld C%lld V%lld: dh rel err %.2e, dW rel err %.2e\n", (long long)T,
@@ -93,7 +93,7 @@ static void check_cross_entropy(int64_t T, int64_t C, int64_t V) {
   CHECKF(ew < 1e-6, "cross_entropy dW: %.3e", ew);
   /* the backward without dW gives the same dh */
   double *dh2 = malloc((size_t)(T * C) * sizeof *dh2);
-  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, dh2, NULL, c.logits);
+  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, NULL, dh2, NULL, c.logits);
   CHECK(!memcmp(dh, dh2, (size_t)(T * C) * sizeof *dh));
   free(c.h), free(c.w), free(c.logits), free(c.labels), free(dh), free(dw), free(dh2);
 }
@@ -104,8 +104,8 @@ static void check_cross_entropy_all_ignored(void) {
   double *h = randv(T * C, 1), *w = randv(V * C, 1), logits[V], loss[2], dh[T * C], dw[V * C];
   int32_t labels[T] = {-100, -100, -100};
   memset(dw, 0, sizeof dw);
-  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, logits);
-  vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, 1.0, dh, dw, logits);
+  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, NULL, logits);
+  vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, 1.0, NULL, dh, dw, logits);
   CHECK(loss[0] == 0 && loss[1] == 0);
   int zero = 1;
   for (int i = 0; i < T * C; i++) zero &= dh[i] == 0;
@@ -206,8 +206,8 @@ static void reference_backend(void) {
         VKFT_ERR); /* dW without dh */
   CHECK(vkft_end(be) == VKFT_OK);
   memset(dw, 0, sizeof dw);
-  vkft_ref_cross_entropy_f64(hd, wd, labels, T, C, V, loss, logits);
-  vkft_ref_cross_entropy_bwd_f64(hd, wd, labels, T, C, V, 0.25, dh, dw, logits);
+  vkft_ref_cross_entropy_f64(hd, wd, labels, T, C, V, loss, NULL, logits);
+  vkft_ref_cross_entropy_bwd_f64(hd, wd, labels, T, C, V, 0.25, NULL, dh, dw, logits);
   vkft_tensor_read(be, &tloss, got);
   CHECK(got[1] == 4 && fabs(got[0] - loss[0]) < 1e-5 * fabs(loss[0]));
   vkft_tensor_read(be, &tdh, got);
