@@ -43,6 +43,11 @@ void VKFT_REF(cross_entropy_bwd)(const VKFT_REF_REAL *h, const VKFT_REF_REAL *w,
                                  VKFT_REF_REAL *dh, VKFT_REF_REAL *dw, VKFT_REF_REAL *logits);
 
 /* ---- preference objectives (src/ref/pref.c): see vkft_pref_loss in vkft/ops.h ---- */
+/* The loss of one pair from its sequence log-probs (ORPO: means), the reference's (DPO) and the
+ * completions' token counts (IPO; clamped to 1): what the weights of pref_loss differentiate. */
+VKFT_REF_REAL VKFT_REF(pref_pair_loss)(const vkft_pref_objective *o, VKFT_REF_REAL c,
+                                       VKFT_REF_REAL r, VKFT_REF_REAL ref_c, VKFT_REF_REAL ref_r,
+                                       VKFT_REF_REAL n_c, VKFT_REF_REAL n_r);
 void VKFT_REF(pref_loss)(const vkft_pref_objective *o, const VKFT_REF_REAL *row_loss,
                          const int32_t *tok, const int32_t *ranges, const VKFT_REF_REAL *ref,
                          int64_t T, int64_t N, VKFT_REF_REAL *seq, VKFT_REF_REAL *weights);

@@ -17,6 +17,34 @@ static real log1mexp(real x) {
   return x < (real)-0.6931471805599453 ? log1p(-exp(x)) : log(-expm1(x));
 }
 
+static real log_sigmoid(real x) {
+  return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x));
+}
+
+real REF(pref_pair_loss)(const vkft_pref_objective *o, real c, real r, real ref_c, real ref_r,
+                         real n_c, real n_r) {
+  const real beta = o->beta, ls = o->label_smoothing;
+  n_c = n_c > 0 ? n_c : 1, n_r = n_r > 0 ? n_r : 1;
+  switch (o->kind) {
+  case VKFT_PREF_LOSS_ORPO:
+    return -beta * log_sigmoid((c - r) - (log1mexp(c) - log1mexp(r)));
+  case VKFT_PREF_LOSS_IPO: {
+    real d = (c - ref_c) / n_c - (r - ref_r) / n_r - 1 / (2 * beta);
+    return d * d;
+  }
+  case VKFT_PREF_LOSS_HINGE: {
+    real x = 1 - beta * ((c - ref_c) - (r - ref_r));
+    return x > 0 ? x : 0;
+  }
+  case VKFT_PREF_LOSS_ROBUST: {
+    real x = beta * ((c - ref_c) - (r - ref_r));
+    return (-(1 - ls) * log_sigmoid(x) + ls * log_sigmoid(-x)) / (1 - 2 * ls);
+  }
+  default:
+    return -log_sigmoid(beta * ((c - ref_c) - (r - ref_r)));
+  }
+}
+
 /* d(pair loss)/d(log-prob) of the chosen (*dc) and rejected (*dr) sequence */
 static void pair_grad(const vkft_pref_objective *o, real c, real r, real ref_c, real ref_r,
                       real n_c, real n_r, real *dc, real *dr) {

@@ -98,7 +98,8 @@ static int check_same_job(trainer *t, const char *path, const cJSON *state) {
   free(mine);
   if (!now) return vkft_error_nomem();
   const cJSON *then = cJSON_GetObjectItemCaseSensitive(state, "config");
-  const char *sections[] = {"model", "method", "lora", "data", "train", "tokens", "quant"};
+  const char *sections[] = {"model", "method", "objective", "lora", "data",
+                            "train", "tokens", "quant",     "pref"};
   int status = VKFT_OK;
   for (size_t i = 0; status == VKFT_OK && i < sizeof sections / sizeof sections[0]; i++) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
