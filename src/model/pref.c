@@ -50,6 +50,9 @@ int vkft_model_pref_forward_backward(vkft_model *m, int slot, const vkft_pref_ob
     return vkft_error("model: micro-batch slot %d has no preference batch", slot);
   if (backward && !m->desc.training) return vkft_error("model: loaded without training state");
   const int given_ref = m->slot_pairs[slot] < 0, orpo = o->kind == VKFT_PREF_LOSS_ORPO;
+  if (!orpo && !given_ref && m->desc.full)
+    return vkft_error("model: DPO with full fine-tuning needs the reference log-probs given "
+                      "(there is no adapter to switch off)");
   const vkft_model_config *c = &m->cfg;
   vkft_tensor labels = slot_view(&m->labels, slot, m->T, T);
   vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);

@@ -172,7 +172,7 @@ int checkpoint_load(trainer *t, const char *dir) {
     status = vkft_error("%s: step %lld is past the run's %lld steps", path, (long long)step,
                         (long long)t->total_steps);
   size_t batches = 0;
-  if (status == VKFT_OK) status = vkft_packer_epoch_batches(t->packer, (uint64_t)epoch, &batches);
+  if (status == VKFT_OK) status = epoch_batches(t, (uint64_t)epoch, &batches);
   if (status == VKFT_OK && index > (double)batches)
     status = vkft_error("%s: batch %.0f is past the end of epoch %.0f", path, index, epoch);
   if (status == VKFT_OK) {
