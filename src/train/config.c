@@ -302,7 +302,7 @@ static const key *find_key(const char *name) {
 }
 
 static int is_section(const char *name) {
-  static const char *sections[] = {"lora", "data", "train", "output", "tokens", "quant"};
+  static const char *sections[] = {"lora", "data", "train", "output", "tokens", "quant", "pref"};
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
     if (!strcmp(sections[i], name)) return 1;
   return 0;
