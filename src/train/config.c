@@ -227,10 +227,17 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
     *(int *)base = !strcmp(v->valuestring, "all");
     return VKFT_OK;
   case K_MODULES: {
-    if (!cJSON_IsArray(v))
-      return vkft_error("%s: \"%s\" must be a list of module names", where, k->name);
-    unsigned mask = 0;
     int is_save = !strcmp(k->name, "lora.modules_to_save");
+    /* PEFT's "all-linear": every linear layer but the output layer (peft/tuners/tuners_utils.py,
+     * _maybe_include_all_linear_layers), here the seven projections */
+    if (!is_save && cJSON_IsString(v) && !strcmp(v->valuestring, "all-linear")) {
+      *(unsigned *)base = VKFT_MOD_ALL_PROJ;
+      return VKFT_OK;
+    }
+    if (!cJSON_IsArray(v))
+      return vkft_error("%s: \"%s\" must be a list of module names%s", where, k->name,
+                        is_save ? "" : " or \"all-linear\"");
+    unsigned mask = 0;
     for (const cJSON *e = v->child; e; e = e->next) {
       int found = cJSON_IsString(e) ? vkft_module_find(e->valuestring) : -1;
       if (found < 0 || (is_save ? found < VKFT_PROJ_COUNT : found >= VKFT_PROJ_COUNT))
