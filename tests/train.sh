@@ -100,6 +100,20 @@ l_drop=$(sed -n 4p "$work/d1/metrics.jsonl" | grep -o '"loss": [^,]*')
 l_plain=$(sed -n 4p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
 check "lora.dropout changes the run ($l_drop vs $l_plain)" test -n "$l_drop" -a "$l_drop" != "$l_plain"
 
+# NEFTune: noise on the embeddings from step 1 (the base's own forward changes), none in eval;
+# drawn from (seed, step, micro-batch) like the dropout masks, so a second run gives the same bits
+for d in n1 n2; do
+  run "$vkft" train "${common[@]}" --set train.neftune_noise_alpha=5 --set train.max_steps=2 --set output.dir="$work/$d"
+  check "neftune_noise_alpha run $d exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+done
+check "neftune: two runs are bit-identical" cmp -s "$work/n1/adapter_model.safetensors" "$work/n2/adapter_model.safetensors"
+l_noise=$(sed -n 1p "$work/n1/metrics.jsonl" | grep -o '"loss": [^,]*')
+l_plain=$(sed -n 1p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
+check "neftune changes step 1's loss ($l_noise vs $l_plain)" test -n "$l_noise" -a "$l_noise" != "$l_plain"
+run "$vkft" train "${common[@]}" --set objective=dpo --set neftune_noise_alpha=5 --set output.dir="$work/nd"
+check "neftune with DPO: refused, exit 1 ($(tail -1 <<<"$out"))" \
+  bash -c '[ '$rc' -eq '$EXIT_INPUT' ] && grep -q "neftune_noise_alpha" <<<"$1"' _ "$out"
+
 # tokens.add: teach the base model ChatML with two new special tokens (tied embeddings trained)
 for i in 1 2 3 4 5 6; do
   echo '{"messages": [{"role": "user", "content": "Who is Zip?"}, {"role": "assistant", "content": "Zip is a little robot with a blue hat."}]}'

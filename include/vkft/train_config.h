@@ -46,6 +46,7 @@ typedef struct vkft_train_config {
     int64_t micro_batch, grad_accum, epochs, max_steps, warmup_steps;
     double lr, warmup_ratio, weight_decay, max_grad_norm;
     double adam_beta1, adam_beta2, adam_epsilon;
+    double neftune_noise_alpha; /* NEFTune (TRL's SFTConfig): 0 off */
     int weight_decay_all, shuffle, grad_checkpointing;
     char schedule[16];
     uint64_t seed;

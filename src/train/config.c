@@ -77,6 +77,7 @@ static const key keys[] = {
     {"train.seed", K_SEED, F(train.seed), 0, 9007199254740991.0, "42"},
     {"train.shuffle", K_BOOL, F(train.shuffle), 0, 0, "true"},
     {"train.grad_checkpointing", K_BOOL, F(train.grad_checkpointing), 0, 0, "false"},
+    {"train.neftune_noise_alpha", K_NUM, F(train.neftune_noise_alpha), 0, 1e4, "0.0"},
     {"output.dir", K_STR, F(output.dir), 0, 0, "\"out\""},
     {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
     {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},
@@ -122,6 +123,7 @@ static const char *const aliases[][2] = {
     {"num_train_epochs", "train.epochs"},
     {"lr_scheduler_type", "train.schedule"},
     {"gradient_checkpointing", "train.grad_checkpointing"},
+    {"neftune_noise_alpha", "train.neftune_noise_alpha"},
     {"lora_alpha", "lora.alpha"},
     {"lora_dropout", "lora.dropout"},
     {"target_modules", "lora.targets"},
@@ -382,6 +384,10 @@ static int check(vkft_train_config *cfg) {
   if (strcmp(cfg->objective, "sft") && strcmp(cfg->objective, "dpo") &&
       strcmp(cfg->objective, "orpo"))
     return vkft_error("config: \"objective\" must be \"sft\", \"dpo\" or \"orpo\" (got \"%s\")",
+                      cfg->objective);
+  if (cfg->train.neftune_noise_alpha > 0 && strcmp(cfg->objective, "sft"))
+    return vkft_error("config: \"train.neftune_noise_alpha\" is for objective \"sft\" (TRL's "
+                      "SFTTrainer); it would change the %s log-probs it compares",
                       cfg->objective);
   if (strcmp(cfg->pref.loss_type, "sigmoid") && strcmp(cfg->pref.loss_type, "ipo") &&
       strcmp(cfg->pref.loss_type, "hinge") && strcmp(cfg->pref.loss_type, "robust"))
