@@ -54,6 +54,12 @@ typedef struct vkft_train_config {
   struct {
     char dir[VKFT_CFG_PATH];
     int64_t save_every, eval_every, keep_last;
+    /* when to evaluate and checkpoint (transformers' names): "steps" (every eval_every /
+     * save_every steps; 0: eval at the end only, no checkpoints), "epoch", "no" */
+    char eval_strategy[8], save_strategy[8];
+    int64_t early_stopping_patience; /* stop after this many evals without improvement (0: off) */
+    double early_stopping_threshold; /* an improvement must lower the eval loss by more */
+    int load_best_model_at_end;      /* export the checkpoint of the lowest eval loss */
     int64_t save_retries;   /* a save that fails for lack of space is tried again this often */
     double save_retry_wait; /* seconds between those tries */
   } output;

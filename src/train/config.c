@@ -82,6 +82,11 @@ static const key keys[] = {
     {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
     {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},
     {"output.keep_last", K_INT, F(output.keep_last), 0, 1 << 20, "2"},
+    {"output.eval_strategy", K_STR, F(output.eval_strategy), 0, 0, "\"steps\""},
+    {"output.save_strategy", K_STR, F(output.save_strategy), 0, 0, "\"steps\""},
+    {"output.early_stopping_patience", K_INT, F(output.early_stopping_patience), 0, 1 << 20, "0"},
+    {"output.early_stopping_threshold", K_NUM, F(output.early_stopping_threshold), 0, BIG, "0.0"},
+    {"output.load_best_model_at_end", K_BOOL, F(output.load_best_model_at_end), 0, 0, "false"},
     {"output.save_retries", K_INT, F(output.save_retries), 0, 1 << 20, "30"},
     {"output.save_retry_wait", K_NUM, F(output.save_retry_wait), 0, 3600, "10"},
     {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
@@ -132,6 +137,12 @@ static const char *const aliases[][2] = {
     {"save_steps", "output.save_every"},
     {"eval_steps", "output.eval_every"},
     {"save_total_limit", "output.keep_last"},
+    {"eval_strategy", "output.eval_strategy"},
+    {"evaluation_strategy", "output.eval_strategy"},
+    {"save_strategy", "output.save_strategy"},
+    {"early_stopping_patience", "output.early_stopping_patience"},
+    {"early_stopping_threshold", "output.early_stopping_threshold"},
+    {"load_best_model_at_end", "output.load_best_model_at_end"},
     {"max_seq_length", "data.max_len"},
     {"max_length", "data.max_len"},
     {"dataset", "data.train"},
@@ -351,6 +362,44 @@ static int apply_object(const char *path, const config_lines *lines, const cJSON
   return VKFT_OK;
 }
 
+static int is_strategy(const char *s) {
+  return !strcmp(s, "steps") || !strcmp(s, "epoch") || !strcmp(s, "no");
+}
+
+/* Evaluation and checkpoint strategies, early stopping and the best model: what transformers'
+ * TrainingArguments and EarlyStoppingCallback check, in their words. */
+static int check_schedule_of_output(const vkft_train_config *cfg) {
+  const char *es = cfg->output.eval_strategy, *ss = cfg->output.save_strategy;
+  if (!is_strategy(es))
+    return vkft_error("config: \"output.eval_strategy\" must be \"steps\", \"epoch\" or \"no\" "
+                      "(got \"%s\")",
+                      es);
+  if (!is_strategy(ss))
+    return vkft_error("config: \"output.save_strategy\" must be \"steps\", \"epoch\" or \"no\" "
+                      "(got \"%s\")",
+                      ss);
+  int evals_during = !strcmp(es, "epoch") || (!strcmp(es, "steps") && cfg->output.eval_every > 0);
+  const char *need = cfg->output.early_stopping_patience > 0 ? "output.early_stopping_patience"
+                     : cfg->output.load_best_model_at_end    ? "output.load_best_model_at_end"
+                                                             : NULL;
+  if (need && !evals_during)
+    return vkft_error("config: \"%s\" needs evaluations during training: output.eval_strategy "
+                      "\"epoch\", or \"steps\" with output.eval_every > 0",
+                      need);
+  if (cfg->output.load_best_model_at_end) {
+    /* the best evaluation must have a checkpoint: every eval step is a save step */
+    int ok = !strcmp(es, ss) &&
+             (!strcmp(es, "epoch") ||
+              (cfg->output.save_every > 0 && cfg->output.eval_every % cfg->output.save_every == 0));
+    if (!ok)
+      return vkft_error("config: \"output.load_best_model_at_end\" needs a checkpoint at every "
+                        "evaluation: the same output.save_strategy as output.eval_strategy, and "
+                        "with \"steps\" an output.eval_every that is a multiple of "
+                        "output.save_every");
+  }
+  return VKFT_OK;
+}
+
 static int check(vkft_train_config *cfg) {
   if (!cfg->model[0])
     return vkft_error("config: \"model\" is required (a Hugging Face model folder)");
@@ -385,6 +434,7 @@ static int check(vkft_train_config *cfg) {
       strcmp(cfg->objective, "orpo"))
     return vkft_error("config: \"objective\" must be \"sft\", \"dpo\" or \"orpo\" (got \"%s\")",
                       cfg->objective);
+  if (check_schedule_of_output(cfg) != VKFT_OK) return VKFT_ERR;
   if (cfg->train.neftune_noise_alpha > 0 && strcmp(cfg->objective, "sft"))
     return vkft_error("config: \"train.neftune_noise_alpha\" is for objective \"sft\" (TRL's "
                       "SFTTrainer); it would change the %s log-probs it compares",
