@@ -149,6 +149,23 @@ for bad in "output.load_best_model_at_end=true --set output.eval_every=2 --set o
   check "refused: $bad (exit $rc: $(tail -1 <<<"$out"))" test $rc -eq $EXIT_INPUT
 done
 
+# data.max_len "auto": a percentile of the examples' untruncated lengths, rounded up to a multiple of 8
+run "$vkft" train "${common[@]}" --set data.max_len=auto --set data.max_len_percentile=50 --set train.max_steps=1 \
+  --set output.dir="$work/auto-len"
+chosen=$(sed -n 's/^data.max_len auto: \([0-9]*\) tokens.*; \([0-9]*\) examples are truncated$/\1 \2/p' <<<"$out")
+want=$(wc -l <models/demo/zip_stories.jsonl)
+check "max_len auto: chosen and said (${chosen:-nothing}; exit $rc)" test $rc -eq 0 -a -n "$chosen"
+check "max_len auto: the plan uses it" grep -q "x ${chosen%% *} tokens per micro-batch" <<<"$out"
+check "max_len auto at the median: a multiple of 8, at most half of $want examples cut (${chosen#* })" \
+  test $((${chosen%% *} % 8)) -eq 0 -a "${chosen#* }" -le $((want / 2))
+run "$vkft" train "${common[@]}" --set data.max_len=auto --set data.max_len_percentile=100 --set train.max_steps=1 \
+  --set output.dir="$work/auto-len100"
+all=$(sed -n 's/^data.max_len auto: \([0-9]*\) tokens.*; \([0-9]*\) examples are truncated$/\1 \2/p' <<<"$out")
+check "max_len auto at percentile 100: none cut, not shorter ($all vs $chosen)" \
+  test "${all#* }" = 0 -a "${all%% *}" -ge "${chosen%% *}"
+run "$vkft" train "${common[@]}" --set objective=dpo --set data.max_len=auto --set output.dir="$work/auto-dpo"
+check "max_len auto with DPO: refused (exit $rc)" test $rc -eq $EXIT_INPUT
+
 # tokens.add: teach the base model ChatML with two new special tokens (tied embeddings trained)
 for i in 1 2 3 4 5 6; do
   echo '{"messages": [{"role": "user", "content": "Who is Zip?"}, {"role": "assistant", "content": "Zip is a little robot with a blue hat."}]}'

@@ -39,6 +39,7 @@ typedef struct vkft_train_config {
     int packing;
     int train_on_all; /* train_on: "assistant" (0) or "all" (1) */
     double eval_fraction;
+    double max_len_percentile;  /* max_len "auto" (-1): this percentile of the example lengths */
     int64_t max_prompt_len;     /* preference data: keep the prompt's last tokens (0: no cap) */
     int64_t max_completion_len; /* preference data: keep each completion's first (0: no cap) */
   } data;

@@ -54,7 +54,8 @@ static const key keys[] = {
     {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
     {"data.format", K_STR, F(data.format), 0, 0, "\"auto\""},
     {"data.template", K_STR, F(data.chat_template), 0, 0, "\"auto\""},
-    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"},
+    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"}, /* or "auto": -1 */
+    {"data.max_len_percentile", K_NUM, F(data.max_len_percentile), 50, 100, "99"},
     {"data.packing", K_BOOL, F(data.packing), 0, 0, "true"},
     {"data.train_on", K_TRAIN_ON, F(data.train_on_all), 0, 0, "\"assistant\""},
     {"data.eval_fraction", K_NUM, F(data.eval_fraction), 0, 0.9, "0.0"},
@@ -199,6 +200,11 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
   case K_INT:
   case K_SEED:
   case K_NUM: {
+    if (base == (char *)&cfg->data.max_len && cJSON_IsString(v) &&
+        !strcmp(v->valuestring, "auto")) {
+      cfg->data.max_len = -1; /* the data's percentile length (trainer.c) */
+      return VKFT_OK;
+    }
     if (!cJSON_IsNumber(v)) {
       char *text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
       int status = vkft_error("%s: \"%s\" must be a number (got %s%s%s)", where, k->name,
@@ -435,6 +441,9 @@ static int check(vkft_train_config *cfg) {
     return vkft_error("config: \"objective\" must be \"sft\", \"dpo\" or \"orpo\" (got \"%s\")",
                       cfg->objective);
   if (check_schedule_of_output(cfg) != VKFT_OK) return VKFT_ERR;
+  if (cfg->data.max_len < 0 && strcmp(cfg->objective, "sft"))
+    return vkft_error("config: \"data.max_len\": \"auto\" is for objective \"sft\"; preference "
+                      "pairs take data.max_len, max_prompt_len and max_completion_len as numbers");
   if (cfg->train.neftune_noise_alpha > 0 && strcmp(cfg->objective, "sft"))
     return vkft_error("config: \"train.neftune_noise_alpha\" is for objective \"sft\" (TRL's "
                       "SFTTrainer); it would change the %s log-probs it compares",
@@ -536,7 +545,10 @@ static void dump_value(cJSON *section, const char *name, const key *k,
       cJSON_AddStringToObject(section, name, "");
     break;
   case K_INT:
-    cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
+    if (base == (const char *)&cfg->data.max_len && cfg->data.max_len < 0)
+      cJSON_AddStringToObject(section, name, "auto");
+    else
+      cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
     break;
   case K_SEED:
     cJSON_AddNumberToObject(section, name, (double)*(const uint64_t *)base);

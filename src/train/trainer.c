@@ -130,6 +130,37 @@ static int split_eval_file(trainer *t, size_t eval_file) {
   return VKFT_OK;
 }
 
+static int by_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* data.max_len "auto": the data.max_len_percentile-th percentile (nearest rank) of the OK
+ * examples' untruncated lengths, rounded up to a multiple of 8, within the model's limit. */
+static int auto_max_len(trainer *t, int limit) {
+  const vkft_dataset *ds = t->ds;
+  uint32_t *len = malloc((ds->n_ok ? ds->n_ok : 1) * sizeof *len);
+  size_t n = 0;
+  if (!len) return limit; /* the whole limit: what the first load kept */
+  for (size_t i = 0; i < ds->n_examples; i++)
+    if (ds->examples[i].status == VKFT_EXAMPLE_OK) len[n++] = ds->examples[i].full_len;
+  qsort(len, n, sizeof *len, by_u32);
+  double p = t->cfg->data.max_len_percentile;
+  size_t rank = n ? (size_t)ceil(p / 100.0 * (double)n) : 0; /* 1-based nearest rank */
+  int64_t at = n ? len[rank > 0 ? rank - 1 : 0] : 8;
+  int64_t chosen = (at + 7) / 8 * 8, cap = limit > 0 ? limit : ds->max_len;
+  if (chosen > cap) chosen = cap;
+  size_t longer = 0;
+  for (size_t i = 0; i < n; i++) longer += len[i] > (uint32_t)chosen;
+  trainer_message(t,
+                  "data.max_len auto: %lld tokens (percentile %g of %zu examples' lengths, "
+                  "%lld, rounded up to a multiple of 8%s); %zu examples are truncated",
+                  (long long)chosen, p, n, (long long)at,
+                  chosen < (at + 7) / 8 * 8 ? ", capped by the model" : "", longer);
+  free(len);
+  return (int)chosen;
+}
+
 static int load_data(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
   if (cfg->tokens.add_count && add_tokens(t) != VKFT_OK) return VKFT_ERR;
@@ -155,6 +186,15 @@ static int load_data(trainer *t) {
       .vocab_size = mc.vocab_size};
   desc.tokenizer = t->tok;
   if (t->vocab_size) desc.vocab_size = t->vocab_size;
+  if (cfg->data.max_len < 0) { /* "auto": first every example whole, up to the model's limit */
+    desc.max_len = mc.max_position_embeddings > 0 && mc.max_position_embeddings < (1 << 24)
+                       ? (int)mc.max_position_embeddings
+                       : 0;
+    if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
+    desc.max_len = auto_max_len(t, desc.max_len);
+    vkft_dataset_free(t->ds);
+    t->ds = NULL;
+  }
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
   for (size_t i = 0; i < t->ds->n_issues; i++) trainer_message(t, "data: %s", t->ds->issues[i]);
   trainer_message(
