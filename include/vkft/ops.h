@@ -217,7 +217,8 @@ int vkft_dropout(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out, int64
 
 /* ---- cross-entropy of the LM head (src/ops/cross_entropy.c) ----
  * logits = h W^T, log-softmax over the vocabulary, loss of every trained token, and (when dh is
- * given) the backward in the same call. h (T, C) fp32; W (V, C) f32, f16 or bf16; labels (T)
+ * given) the backward in the same call. h (T, C) fp32; W (V, C) f32, f16, bf16 or a ggml block
+ * type (a GGUF base's head, frozen: the matmuls dequantize it as they read); labels (T)
  * int32, already shifted by the caller (labels[t] is the target of position t); -100 (any
  * label outside [0, V)) is not trained. loss (fp32 [2]) receives the sum of the trained tokens'
  * losses and their count: a count of 0 is the caller's to handle (the sum is then 0).

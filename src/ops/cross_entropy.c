@@ -132,7 +132,9 @@ int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor
                       (long long)V);
   if (dw && !dh) return vkft_error("cross_entropy: dW needs dh (the backward pass)");
   if (op_check("cross_entropy", "h", h, T * C, DT(VKFT_F32)) ||
-      op_check("cross_entropy", "W", w, V * C, DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16)) ||
+      op_check("cross_entropy", "W", w, V * C,
+               DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16) | DT(VKFT_Q8_0) | DT(VKFT_Q4_0) |
+                   DT(VKFT_Q5_0) | DT(VKFT_Q4_K) | DT(VKFT_Q5_K) | DT(VKFT_Q6_K)) ||
       op_check("cross_entropy", "labels", labels, T, DT(VKFT_I32)) ||
       op_check("cross_entropy", "loss", loss, 2, DT(VKFT_F32)) ||
       (dh && op_check("cross_entropy", "dh", dh, T * C, DT(VKFT_F32))) ||
