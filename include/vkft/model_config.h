@@ -42,8 +42,6 @@ typedef struct vkft_model_config {
  * there is no output.weight). Unsupported architectures, missing or inconsistent fields are one
  * error naming the file and field. */
 int vkft_model_config_load(const char *path, vkft_model_config *cfg);
-/* 1 if path is a GGUF file (a file starting with the magic "GGUF"). */
-int vkft_model_is_gguf(const char *path);
 
 /* The weight shape (out, in) of projection p (vkft/modules.h) of a layer. */
 void vkft_model_proj_shape(const vkft_model_config *cfg, int p, int64_t *out, int64_t *in);

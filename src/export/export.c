@@ -11,7 +11,7 @@ int vkft_export(const vkft_export_desc *desc, vkft_export_report *report) {
   memset(report, 0, sizeof *report);
   if (!desc->model_dir || !desc->out) return vkft_error("export needs a model and an output");
   export_source s;
-  int gguf = vkft_model_is_gguf(desc->model_dir);
+  int gguf = vkft_gguf_is_file(desc->model_dir);
   if (gguf && desc->target != VKFT_EXPORT_GGUF_LORA)
     return vkft_error_with(VKFT_ERR_UNSUPPORTED,
                            "%s: a GGUF base exports its adapter with --to gguf-lora (llama.cpp's "

@@ -34,7 +34,7 @@ static const struct {
  * there is none */
 static char *chat_template(const char *dir) {
   char path[2048];
-  if (vkft_model_is_gguf(dir)) { /* a GGUF base: its tokenizer.chat_template */
+  if (vkft_gguf_is_file(dir)) { /* a GGUF base: its tokenizer.chat_template */
     vkft_gguf *g;
     const char *s;
     uint64_t len;

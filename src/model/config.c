@@ -163,15 +163,6 @@ void vkft_model_proj_shape(const vkft_model_config *c, int p, int64_t *out, int6
  * converter writes them from config.json); what the file does not say is implied by the
  * architecture (SiLU, no MLP bias, Qwen3's q/k norms) or by its tensors (biases, a tied head). */
 
-int vkft_model_is_gguf(const char *path) {
-  if (vkft_is_dir(path)) return 0;
-  FILE *f = vkft_fopen(path, "rb");
-  char magic[4] = {0};
-  int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
-  if (f) fclose(f);
-  return is;
-}
-
 static const struct {
   const char *name, *hf;
   vkft_arch arch;
@@ -359,7 +350,7 @@ static int parse_gguf(const vkft_gguf *g, vkft_model_config *cfg) {
 
 int vkft_model_config_load(const char *path, vkft_model_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
-  if (vkft_model_is_gguf(path)) {
+  if (vkft_gguf_is_file(path)) {
     vkft_gguf *g;
     if (vkft_gguf_open(path, &g) != VKFT_OK) return VKFT_ERR;
     int status = parse_gguf(g, cfg);

@@ -341,7 +341,7 @@ static int host_embedding(vkft_model *m, const vkft_st_set *st) {
 }
 
 int vkft_model_has_weights(const char *dir) {
-  if (vkft_model_is_gguf(dir)) return 1;
+  if (vkft_gguf_is_file(dir)) return 1;
   char path[2048];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   if (vkft_file_exists(path)) return 1;
@@ -354,7 +354,7 @@ int vkft_model_has_weights(const char *dir) {
  * alone (a model not downloaded yet). */
 static int open_weights(vkft_model *m, vkft_st_set **st) {
   const vkft_model_desc *desc = &m->desc;
-  if (m->gguf || vkft_model_is_gguf(desc->dir)) return m->gguf ? VKFT_OK : model_gguf_open(m);
+  if (m->gguf || vkft_gguf_is_file(desc->dir)) return m->gguf ? VKFT_OK : model_gguf_open(m);
   int status;
   if (desc->plan_only && !vkft_model_has_weights(desc->dir))
     status = vkft_dtype_parse_torch(m->cfg.torch_dtype, &m->config_dtype);

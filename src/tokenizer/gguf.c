@@ -461,12 +461,3 @@ int tok_load_gguf(vkft_tokenizer *tok, const char *path) {
   vkft_gguf_close(g);
   return status;
 }
-
-int tok_is_gguf(const char *path) {
-  if (vkft_is_dir(path)) return 0;
-  FILE *f = vkft_fopen(path, "rb");
-  char magic[4] = {0};
-  int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
-  if (f) fclose(f);
-  return is;
-}

@@ -289,7 +289,6 @@ void tok_decoder_free(tok_decoder *d);
 /* tokenizer.c: a tokenizer.json tree into tok (tok->path names it in messages) */
 int tok_load_json(vkft_tokenizer *tok, const struct cJSON *root);
 /* gguf.c: a GGUF file's tokenizer metadata into tok (built as its tokenizer.json) */
-int tok_is_gguf(const char *path);
 int tok_load_gguf(vkft_tokenizer *tok, const char *path);
 
 /* tokenizer.c: small helpers */

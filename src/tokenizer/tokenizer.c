@@ -12,6 +12,7 @@
 #include <utf8proc.h>
 
 #include "vkft/error.h"
+#include "vkft/gguf.h"
 
 /* ---- shared helpers ---- */
 
@@ -498,7 +499,7 @@ int vkft_tokenizer_load(const char *path, vkft_tokenizer **out) {
     return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   }
   tok->unk_id = -1;
-  if (tok_is_gguf(path)) { /* the tokenizer of a GGUF file's metadata (gguf.c) */
+  if (vkft_gguf_is_file(path)) { /* the tokenizer of a GGUF file's metadata (gguf.c) */
     memcpy(tok->path, path, plen + 1);
     free(config_path);
     int status = tok_load_gguf(tok, path);
