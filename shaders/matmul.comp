@@ -3,8 +3,10 @@
 //   MATMUL_NN: C[M,N] = A[M,K] * B[K,N]    (input gradient dY * W)
 //   MATMUL_TN: C[M,N] = A[K,M]^T * B[K,N]  (weight gradient dY^T * X)
 // B (the weight operand) is stored as W_F32, W_F16 or W_BF16 (shaders/dtype.glsl), or
-// quantized as W_NF4 / W_FP4 and dequantized as it is read (shaders/quant.glsl); A and C are
-// fp32.
+// quantized and dequantized as it is read: W_NF4 / W_FP4 (shaders/quant.glsl), W_Q8_0, W_Q4_0,
+// W_Q5_0, W_Q4_K, W_Q5_K, W_Q6_K (ggml blocks, shaders/ggml.glsl). A quantized type plugs in
+// through loadB (one element), QuantCache and loadB4q (four, keeping a block's decoded scale);
+// A and C are fp32.
 // Each invocation owns an RM x RN register tile; the 64 invocations of a workgroup are laid
 // out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
 // vector loads when rows are 16-byte aligned. On CPU drivers (lavapipe) every per-lane load
@@ -13,6 +15,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "dtype.glsl"
 #include "quant.glsl"
+#include "ggml.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -39,6 +42,15 @@ Bnb4 bnb() {
               p.offset);
 }
 float loadB(uint64_t i) { return bnb4_load(bnb(), i); }
+#define QuantCache Bnb4Cache
+QuantCache quant_cache_none() { return bnb4_cache_none(); }
+vec4 loadB4q(uint64_t i, inout QuantCache c) { return bnb4_load4(bnb(), i, c); }
+#define QUANT_B
+#elif defined(GGML_W)
+float loadB(uint64_t i) { return ggml_load(p.b, i); }
+#define QuantCache GgmlCache
+QuantCache quant_cache_none() { return ggml_cache_none(); }
+vec4 loadB4q(uint64_t i, inout QuantCache c) { return ggml_load4(p.b, i, c); }
 #define QUANT_B
 #else
 float loadB(uint64_t i) { return load_w(p.b, i); }
@@ -85,10 +97,10 @@ void main() {
   const uint k_vec = vec_ok ? p.K / 4 * 4 : 0;
 
 #if defined(QUANT_B) && defined(MATMUL_NT)
-  Bnb4Cache cache[RN];
-  for (uint j = 0; j < RN; j++) cache[j] = bnb4_cache_none();
+  QuantCache cache[RN];
+  for (uint j = 0; j < RN; j++) cache[j] = quant_cache_none();
 #elif defined(QUANT_B)
-  Bnb4Cache cache = bnb4_cache_none(); // a row's RN columns mostly share one block
+  QuantCache cache = quant_cache_none(); // a row's RN columns mostly share one block
 #endif
   for (uint k = 0; k < k_vec; k += 4) {
 #if defined(MATMUL_NT)
@@ -100,7 +112,7 @@ void main() {
     }
     for (uint j = 0; j < RN; j++) {
 #if defined(QUANT_B)
-      vec4 v = bnb4_load4(bnb(), uint64_t(n0 + j) * p.K + k, cache[j]);
+      vec4 v = loadB4q(uint64_t(n0 + j) * p.K + k, cache[j]);
 #else
       vec4 v = loadB4(uint64_t(n0 + j) * p.K + k);
 #endif
@@ -129,7 +141,7 @@ void main() {
       float b_row[RN];
       for (uint j = 0; j < RN; j += 4) {
 #if defined(QUANT_B)
-        vec4 v = bnb4_load4(bnb(), uint64_t(k + kk) * p.N + n0 + j, cache);
+        vec4 v = loadB4q(uint64_t(k + kk) * p.N + n0 + j, cache);
 #else
         vec4 v = loadB4(uint64_t(k + kk) * p.N + n0 + j);
 #endif

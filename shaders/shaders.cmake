@@ -1,7 +1,7 @@
 # Every shader variant vkft embeds: vkft_shader(NAME SOURCE DEFINES...).
 foreach(orient NT NN TN)
   string(TOLOWER ${orient} o)
-  foreach(dtype F32 F16 BF16 NF4 FP4)
+  foreach(dtype F32 F16 BF16 NF4 FP4 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K)
     string(TOLOWER ${dtype} d)
     if(orient STREQUAL "TN" AND NOT dtype STREQUAL "F32")
       continue() # weight gradients are fp32 x fp32 (quantized weights are frozen)

@@ -14,6 +14,13 @@ typedef enum vkft_dtype {
    * blocks, so a tensor's bytes are not n times an element size (vkft_tensor_bytes). */
   VKFT_NF4, /* bitsandbytes 4-bit NormalFloat (include/vkft/quant.h: the device layout) */
   VKFT_FP4, /* bitsandbytes 4-bit float */
+  /* ggml block types of GGUF files, stored as the file's blocks (include/vkft/ggml_quants.h) */
+  VKFT_Q8_0,
+  VKFT_Q4_0,
+  VKFT_Q5_0,
+  VKFT_Q4_K,
+  VKFT_Q5_K,
+  VKFT_Q6_K,
   VKFT_DTYPE_COUNT
 } vkft_dtype;
 
@@ -21,7 +28,8 @@ typedef enum vkft_dtype {
 size_t vkft_dtype_size(vkft_dtype t);
 int vkft_dtype_is_quantized(vkft_dtype t);
 const char *vkft_dtype_name(vkft_dtype t);
-/* "f32", "f16", "bf16", "i32", "nf4", "fp4"; -1 for anything else. */
+/* "f32", "f16", "bf16", "i32", "nf4", "fp4", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k";
+ * -1 for anything else. */
 int vkft_dtype_parse(const char *name, vkft_dtype *out);
 /* config.json's torch_dtype: "float32", "float16", "bfloat16" (and "float", "half"). */
 int vkft_dtype_parse_torch(const char *name, vkft_dtype *out);

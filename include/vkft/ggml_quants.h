@@ -10,6 +10,8 @@
 #ifndef VKFT_GGML_QUANTS_H
 #define VKFT_GGML_QUANTS_H
 
+#include "vkft/dtype.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -144,6 +146,17 @@ void vkft_dequantize_row_q5_0(const vkft_block_q5_0 *x, float *y, int64_t n);
 void vkft_dequantize_row_q4_K(const vkft_block_q4_K *x, float *y, int64_t n);
 void vkft_dequantize_row_q5_K(const vkft_block_q5_K *x, float *y, int64_t n);
 void vkft_dequantize_row_q6_K(const vkft_block_q6_K *x, float *y, int64_t n);
+
+/* ---- ggml block types as vkft tensor dtypes (VKFT_Q8_0 ... VKFT_Q6_K): a tensor holds the
+ * blocks exactly as a GGUF file stores them (a weight's rows are whole blocks, so element i is
+ * element i % block of block i / block), read by the fused dequantizing matmul
+ * (shaders/ggml.glsl) and by the reference backend (vkft_ggml_dequantize_row). ---- */
+
+/* The ggml type of a ggml-block dtype (F32/F16/BF16 map to theirs); -1 for the others. */
+int vkft_ggml_type_of_dtype(vkft_dtype dtype);
+/* The dtype holding ggml type t on a device: F32, F16, BF16 or a block dtype; -1 when vkft has
+ * none for it (the types vkft cannot dequantize). */
+int vkft_dtype_of_ggml_type(vkft_ggml_type t);
 
 /* Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0..3 keep
  * them in the low 6 bits of scales[j] / scales[j + 4]; 4..7 keep their low 4 bits in the

@@ -65,6 +65,8 @@ typedef struct vkft_gguf_tensor {
   const uint8_t *data;
 } vkft_gguf_tensor;
 
+/* 1 if path is a file that starts with the GGUF magic (a model given as a GGUF file). */
+int vkft_gguf_is_file(const char *path);
 int vkft_gguf_open(const char *path, vkft_gguf **out);
 void vkft_gguf_close(vkft_gguf *g);
 const char *vkft_gguf_path(const vkft_gguf *g);

@@ -37,8 +37,10 @@ typedef struct vkft_model_config {
   char torch_dtype[16];
 } vkft_model_config;
 
-/* Reads DIR/config.json (or a config.json path). Unsupported architectures, missing or
- * inconsistent fields are one error naming the file and field. */
+/* Reads DIR/config.json (or a config.json path), or a GGUF file's metadata (general.architecture
+ * llama, qwen2 or qwen3 and their "<arch>.*" keys, the tokenizer's bos/eos ids, a tied head when
+ * there is no output.weight). Unsupported architectures, missing or inconsistent fields are one
+ * error naming the file and field. */
 int vkft_model_config_load(const char *path, vkft_model_config *cfg);
 
 /* The weight shape (out, in) of projection p (vkft/modules.h) of a layer. */

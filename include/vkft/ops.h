@@ -13,8 +13,9 @@
 
 typedef struct vkft_backend vkft_backend;
 
-/* How a quantized tensor (VKFT_NF4 / VKFT_FP4) is laid out: its storage holds the packed codes
- * and block scales (include/vkft/quant.h, "the device layout"); these parameters travel with it. */
+/* How a quantized tensor is laid out: NF4 / FP4 storage holds the packed codes and block scales
+ * (include/vkft/quant.h, "the device layout"), these parameters travel with it; a ggml block
+ * type (VKFT_Q8_0 ...) holds a GGUF file's blocks and needs only blocksize (the type's). */
 typedef struct vkft_quant {
   int32_t blocksize; /* values per block scale */
   int32_t nested;    /* the block scales are double-quantized (8-bit codes + nested scales) */
@@ -22,7 +23,8 @@ typedef struct vkft_quant {
 } vkft_quant;
 
 /* A flat tensor of n elements of one dtype; shapes are the op's business (comments at each
- * op). A view shares storage at an element offset (quantized tensors: whole tensors only). */
+ * op). A view shares storage at an element offset (ggml block types: whole blocks; NF4 / FP4:
+ * whole tensors only). */
 typedef struct vkft_tensor {
   vkft_dtype dtype;
   int64_t n;
@@ -68,9 +70,10 @@ int vkft_end(vkft_backend *be);
 /* ---- ops ---- */
 
 /* C = alpha * op(A) op(B) + beta * C in the orientations of vkft/ref.h. A and C are fp32; B
- * (the weight operand) may be f32, f16, bf16, nf4 or fp4 for NT and NN (the forward x W^T and
- * the input gradient dY W; quantized weights are dequantized as they are read, in fp32), f32
- * for TN. fp32 accumulation. With beta == 0, C is only written. */
+ * (the weight operand) may be f32, f16, bf16 or any quantized dtype (nf4, fp4, q8_0, q4_0,
+ * q5_0, q4_k, q5_k, q6_k) for NT and NN (the forward x W^T and the input gradient dY W;
+ * quantized weights are dequantized as they are read, in fp32), f32 for TN. fp32 accumulation.
+ * With beta == 0, C is only written. */
 int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *a,
                 const vkft_tensor *b, vkft_tensor *c, int64_t M, int64_t N, int64_t K, float alpha,
                 float beta);
@@ -219,7 +222,8 @@ int vkft_uniform_noise(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out,
 
 /* ---- cross-entropy of the LM head (src/ops/cross_entropy.c) ----
  * logits = h W^T, log-softmax over the vocabulary, loss of every trained token, and (when dh is
- * given) the backward in the same call. h (T, C) fp32; W (V, C) f32, f16 or bf16; labels (T)
+ * given) the backward in the same call. h (T, C) fp32; W (V, C) f32, f16, bf16 or a ggml block
+ * type (a GGUF base's head, frozen: the matmuls dequantize it as they read); labels (T)
  * int32, already shifted by the caller (labels[t] is the target of position t); -100 (any
  * label outside [0, V)) is not trained. loss (fp32 [2]) receives the sum of the trained tokens'
  * losses and their count: a count of 0 is the caller's to handle (the sum is then 0).

@@ -152,6 +152,20 @@ void vkft_bnb4_pack_device(const vkft_bnb4_weight *w, void *dst);
 void vkft_bnb4_dequantize_device(vkft_bnb4_type type, const void *bytes, int64_t n, int blocksize,
                                  int nested, float offset, float *out);
 
+/* ---- every quantized dtype (bitsandbytes NF4/FP4 in the layout above, or a ggml block type
+ * holding a GGUF file's blocks, include/vkft/ggml_quants.h): what the backends need to size,
+ * check and read a quantized tensor (src/quant/device.c). blocksize/nested/offset are the
+ * tensor's vkft_quant (for ggml types blocksize is the type's block size). ---- */
+
+/* Bytes of the tensor's storage. */
+uint64_t vkft_quant_tensor_bytes(vkft_dtype dtype, int64_t n, int blocksize, int nested);
+/* 1 if (dtype, n, blocksize) describes a valid quantized layout. */
+int vkft_quant_tensor_valid(vkft_dtype dtype, int64_t n, int blocksize);
+/* The reference dequantization: n fp32 values from the storage bytes, the bits the shaders
+ * compute (shaders/quant.glsl, shaders/ggml.glsl). */
+void vkft_quant_tensor_dequantize(vkft_dtype dtype, const void *bytes, int64_t n, int blocksize,
+                                  int nested, float offset, float *out);
+
 /* ---- checkpoints (src/quant/bnb_format.c) ---- */
 
 /* The quant_state JSON bnb packs into "<weight>.quant_state.bitsandbytes__<type>" (json.dumps of

@@ -31,11 +31,13 @@ extern "C" {
 
 typedef struct vkft_tokenizer vkft_tokenizer;
 
-/* Loads PATH, either a folder holding tokenizer.json or the tokenizer.json file itself.
- * tokenizer_config.json next to it, when present, supplies bos/eos token names and the chat
- * template; for the Llama/CodeLlama/Gemma tokenizer classes its add_bos_token/add_eos_token
- * also decide what add_special adds, as transformers does (other classes: tokenizer.json's
- * post-processor). On error returns VKFT_ERR with a message naming the file and the problem. */
+/* Loads PATH, either a folder holding tokenizer.json, the tokenizer.json file itself, or a GGUF
+ * file (its tokenizer.ggml.* metadata, rebuilt as the model's tokenizer.json:
+ * src/tokenizer/gguf.c). tokenizer_config.json next to it, when present, supplies bos/eos token
+ * names and the chat template; for the Llama/CodeLlama/Gemma tokenizer classes its
+ * add_bos_token/add_eos_token also decide what add_special adds, as transformers does (other
+ * classes: tokenizer.json's post-processor). On error returns VKFT_ERR with a message naming the
+ * file and the problem. */
 int vkft_tokenizer_load(const char *path, vkft_tokenizer **out);
 void vkft_tokenizer_free(vkft_tokenizer *tok);
 

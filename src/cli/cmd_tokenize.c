@@ -14,6 +14,7 @@
 
 #include "vkft/chat_template.h"
 #include "vkft/error.h"
+#include "vkft/gguf.h"
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
 
@@ -35,7 +36,7 @@ static int usage(void) {
       "  transformers. strftime_now() renders --date (default 2024-07-26), never the clock. The\n"
       "  template is the model's own unless --chat-template names a built-in (chatml, llama2,\n"
       "  llama3, mistral-v1, mistral-v3, gemma, zephyr, phi3, alpaca) or a .jinja file.\n"
-      "  PATH is a model folder with tokenizer.json, or the tokenizer.json file.\n"
+      "  PATH is a model folder with tokenizer.json, the tokenizer.json file, or a GGUF file.\n"
       "  Encode reads {\"text\": \"...\"} lines and writes {\"ids\": [...]}; --decode reads\n"
       "  {\"ids\": [...]} and writes {\"text\": \"...\"}. Blank lines are skipped.\n");
   return 2;
@@ -229,6 +230,12 @@ static int open_template(const char *path, const char *name, vkft_chat_template 
                          cJSON **special) {
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", path);
+  if (vkft_gguf_is_file(path)) { /* a GGUF file holds both */
+    if (vkft_chat_template_special_tokens(path, special) != VKFT_OK) return VKFT_ERR;
+    if (name && vkft_chat_template_builtin(name))
+      return vkft_chat_template_parse(vkft_chat_template_builtin(name), name, t);
+    return vkft_chat_template_load(name ? name : path, NULL, t);
+  }
   if (!vkft_is_dir(dir)) { /* a tokenizer.json path: its folder */
     char *slash = strrchr(dir, '/');
     if (slash)

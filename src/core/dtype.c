@@ -20,7 +20,7 @@ size_t vkft_dtype_size(vkft_dtype t) {
 }
 
 int vkft_dtype_is_quantized(vkft_dtype t) {
-  return t == VKFT_NF4 || t == VKFT_FP4;
+  return t >= VKFT_NF4 && t < VKFT_DTYPE_COUNT;
 }
 
 const char *vkft_dtype_name(vkft_dtype t) {
@@ -37,6 +37,18 @@ const char *vkft_dtype_name(vkft_dtype t) {
     return "nf4";
   case VKFT_FP4:
     return "fp4";
+  case VKFT_Q8_0:
+    return "q8_0";
+  case VKFT_Q4_0:
+    return "q4_0";
+  case VKFT_Q5_0:
+    return "q5_0";
+  case VKFT_Q4_K:
+    return "q4_k";
+  case VKFT_Q5_K:
+    return "q5_k";
+  case VKFT_Q6_K:
+    return "q6_k";
   case VKFT_DTYPE_COUNT:
     break;
   }

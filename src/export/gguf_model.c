@@ -239,6 +239,7 @@ static int has_key(const cJSON *config, const char *key) {
 int export_gguf_hparams(vkft_gguf_writer *w, const export_source *s, const char *general_type,
                         uint32_t llama_ftype, int file_type_last, uint64_t params,
                         const float *lora_alpha) {
+  if (s->gguf) return export_gguf_hparams_copy(w, s, lora_alpha); /* an adapter of a GGUF */
   const vkft_model_config *c = &s->cfg;
   const char *arch = gguf_arch_name(c->arch);
   char path[2048], key[128], name[256], label[32];

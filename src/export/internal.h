@@ -41,9 +41,15 @@ typedef struct export_source {
   int64_t vocab_rows; /* rows of the (possibly replaced) embedding */
   int tied;           /* the output projection is the embedding */
   int quantized;      /* the base is a bitsandbytes 4-bit checkpoint (merged in its dtype) */
+  vkft_gguf *gguf;    /* a GGUF base (gguf_base.c): base is NULL, only the LoRA pairs listed */
 } export_source;
 
 int export_source_open(export_source *s, const char *model_dir, const char *adapter_dir);
+/* A GGUF file as the base (--to gguf-lora only): the config from its metadata, the adapter's
+ * pairs checked against it (src/export/gguf_base.c). */
+int export_source_open_gguf(export_source *s, const char *model_path, const char *adapter_dir);
+/* The GGUF adapter's general.* and hyperparameter keys copied from a GGUF base's metadata. */
+int export_gguf_hparams_copy(vkft_gguf_writer *w, const export_source *s, const float *lora_alpha);
 void export_source_close(export_source *s);
 const export_tensor *export_source_find(const export_source *s, const char *name);
 

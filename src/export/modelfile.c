@@ -34,6 +34,21 @@ static const struct {
  * there is none */
 static char *chat_template(const char *dir) {
   char path[2048];
+  if (vkft_gguf_is_file(dir)) { /* a GGUF base: its tokenizer.chat_template */
+    vkft_gguf *g;
+    const char *s;
+    uint64_t len;
+    char *text = NULL;
+    if (vkft_gguf_open(dir, &g) != VKFT_OK) return NULL;
+    if (vkft_gguf_find_key(g, "tokenizer.chat_template") >= 0 &&
+        vkft_gguf_get_str(g, "tokenizer.chat_template", &s, &len) == VKFT_OK &&
+        (text = malloc((size_t)len + 1))) {
+      memcpy(text, s, (size_t)len);
+      text[len] = 0;
+    }
+    vkft_gguf_close(g);
+    return text;
+  }
   snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
   cJSON *c = vkft_file_exists(path) ? vkft_json_read_file(path) : NULL;
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "chat_template");

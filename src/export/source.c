@@ -195,6 +195,7 @@ void export_source_close(export_source *s) {
   free(s->tensors);
   vkft_st_close(s->base);
   vkft_st_close(s->adapter);
+  vkft_gguf_close(s->gguf);
   memset(s, 0, sizeof *s);
 }
 

@@ -6,6 +6,7 @@
 #include "vkft/error.h"
 #include "vkft/platform.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,15 @@ static int parse(vkft_gguf *g, cursor *c) {
   for (int64_t i = 0; i < g->tensor_count; i++)
     if (parse_tensor_info(g, c, &g->tensors[i], i) != VKFT_OK) return VKFT_ERR;
   return place_tensors(g, c);
+}
+
+int vkft_gguf_is_file(const char *path) {
+  if (vkft_is_dir(path)) return 0;
+  FILE *f = vkft_fopen(path, "rb");
+  char magic[4] = {0};
+  int is = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+  if (f) fclose(f);
+  return is;
 }
 
 int vkft_gguf_open(const char *path, vkft_gguf **out) {

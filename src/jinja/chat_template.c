@@ -1,9 +1,11 @@
 /* Chat templates: the public API over the Jinja interpreter (parse, render with a JSON
- * context, load from a model folder) and vkft's built-in templates for models that ship none. */
+ * context, load from a model folder or a GGUF file) and vkft's built-in templates for models
+ * that ship none. */
 #include "vkft/chat_template.h"
 
 #include "internal.h"
 #include "vkft/error.h"
+#include "vkft/gguf.h"
 #include "vkft/platform.h"
 
 #include <stdio.h>
@@ -191,10 +193,41 @@ static int read_tokenizer_config(const char *model_dir, char *path, size_t path_
   return VKFT_OK;
 }
 
+/* A GGUF file's template: tokenizer.chat_template, or tokenizer.chat_template.<variant> (how
+ * llama.cpp's converter stores tokenizer_config.json's named templates). */
+static int load_gguf(const char *path, const char *variant, vkft_chat_template **out) {
+  vkft_gguf *g;
+  if (vkft_gguf_open(path, &g) != VKFT_OK) return VKFT_ERR;
+  char key[256], name[2300];
+  if (variant && strcmp(variant, "default"))
+    snprintf(key, sizeof key, "tokenizer.chat_template.%s", variant);
+  else
+    snprintf(key, sizeof key, "tokenizer.chat_template");
+  const char *text;
+  uint64_t len;
+  char *source = NULL;
+  int rc = vkft_gguf_find_key(g, key) < 0
+               ? vkft_error("%s: no %s (pass a .jinja file or a built-in template)", path, key)
+               : vkft_gguf_get_str(g, key, &text, &len);
+  if (rc == VKFT_OK && memchr(text, 0, (size_t)len))
+    rc = vkft_error("%s: %s contains a NUL byte", path, key);
+  if (rc == VKFT_OK && !(source = malloc((size_t)len + 1))) rc = vkft_error_nomem();
+  if (rc == VKFT_OK) {
+    memcpy(source, text, (size_t)len);
+    source[len] = 0;
+    snprintf(name, sizeof name, "%s:%s", path, key);
+    rc = vkft_chat_template_parse(source, name, out);
+  }
+  free(source);
+  vkft_gguf_close(g);
+  return rc;
+}
+
 int vkft_chat_template_load(const char *path, const char *variant, vkft_chat_template **out) {
   *out = NULL;
   size_t n = strlen(path);
   if (n > 6 && strcmp(path + n - 6, ".jinja") == 0) return parse_file(path, out);
+  if (vkft_gguf_is_file(path)) return load_gguf(path, variant, out);
   if (!vkft_is_dir(path)) return vkft_error("%s: not a .jinja file or a model folder", path);
   char file[2048];
   /* transformers >= 4.47 saves the template as chat_template.jinja, which takes precedence */
@@ -232,12 +265,51 @@ int vkft_chat_template_load(const char *path, const char *variant, vkft_chat_tem
   return rc;
 }
 
+/* A GGUF file's special tokens: the token text of each tokenizer.ggml.<x>_token_id. */
+static int gguf_special_tokens(const char *path, cJSON **out) {
+  static const char *const keys[][2] = {{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                        {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                        {"unk_token", "tokenizer.ggml.unknown_token_id"},
+                                        {"sep_token", "tokenizer.ggml.seperator_token_id"},
+                                        {"pad_token", "tokenizer.ggml.padding_token_id"},
+                                        {"cls_token", "tokenizer.ggml.cls_token_id"},
+                                        {"mask_token", "tokenizer.ggml.mask_token_id"}};
+  vkft_gguf *g;
+  if (vkft_gguf_open(path, &g) != VKFT_OK) return VKFT_ERR;
+  cJSON *tokens = cJSON_CreateObject();
+  vkft_gguf_value list, e;
+  int rc = tokens ? vkft_gguf_get_array(g, "tokenizer.ggml.tokens", &list) : vkft_error_nomem();
+  for (size_t k = 0; rc == VKFT_OK && k < sizeof keys / sizeof keys[0]; k++) {
+    int64_t id;
+    if (vkft_gguf_find_key(g, keys[k][1]) < 0 || vkft_gguf_get_int(g, keys[k][1], &id) != VKFT_OK ||
+        id < 0 || (uint64_t)id >= list.count || list.elem_type != VKFT_GGUF_STRING)
+      continue; /* absent, or "none" */
+    vkft_gguf_iter it;
+    vkft_gguf_array_begin(&list, &it);
+    for (int64_t i = 0; i <= id; i++) vkft_gguf_array_next(&it, &e);
+    const char *s;
+    uint64_t len;
+    char text[1024];
+    vkft_gguf_value_str(&e, &s, &len);
+    snprintf(text, sizeof text, "%.*s", (int)(len < 1023 ? len : 1023), s);
+    if (!cJSON_AddStringToObject(tokens, keys[k][0], text)) rc = vkft_error_nomem();
+  }
+  vkft_gguf_close(g);
+  if (rc != VKFT_OK) {
+    cJSON_Delete(tokens);
+    return VKFT_ERR;
+  }
+  *out = tokens;
+  return VKFT_OK;
+}
+
 int vkft_chat_template_special_tokens(const char *model_dir, cJSON **out) {
   static const char *const keys[] = {"bos_token", "eos_token", "unk_token",  "sep_token",
                                      "pad_token", "cls_token", "mask_token", NULL};
   char path[2048];
   cJSON *config;
   *out = NULL;
+  if (vkft_gguf_is_file(model_dir)) return gguf_special_tokens(model_dir, out);
   if (read_tokenizer_config(model_dir, path, sizeof path, &config)) return VKFT_ERR;
   cJSON *tokens = cJSON_CreateObject();
   int rc = tokens ? VKFT_OK : vkft_error_nomem();

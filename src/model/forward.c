@@ -20,13 +20,16 @@ static vkft_tensor slot_view(const vkft_tensor *t, int slot, int64_t cap, int64_
 }
 
 /* The embedding rows of n ids gathered on the host (embed_on_host) into emb_rows at element
- * `at`, in the table's dtype: the device widens them to X0. */
+ * `at`, in the table's dtype (a GGUF's block types: dequantized to fp32 here): the device widens
+ * them to X0. */
 static int upload_embedding_rows(vkft_model *m, const int32_t *ids, int64_t n, int64_t at) {
   int64_t C = m->cfg.hidden_size;
-  size_t row = (size_t)C * vkft_dtype_size(m->embed_dtype);
+  size_t row = (size_t)C * vkft_dtype_size(m->emb_rows.dtype);
   uint8_t *rows = malloc(row * (size_t)n + 1);
   if (!rows) return vkft_error_nomem();
-  for (int64_t t = 0; t < n; t++)
+  if (vkft_dtype_is_quantized(m->embed_dtype))
+    model_gguf_table_rows(m, ids, n, (float *)(void *)rows);
+  for (int64_t t = 0; !vkft_dtype_is_quantized(m->embed_dtype) && t < n; t++)
     memcpy(rows + row * (size_t)t, m->embed_src + row * (size_t)ids[t], row);
   int status = vkft_tensor_write_range(m->be, &m->emb_rows, at, n * C, rows);
   free(rows);

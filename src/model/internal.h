@@ -3,6 +3,7 @@
 #ifndef VKFT_MODEL_INTERNAL_H
 #define VKFT_MODEL_INTERNAL_H
 
+#include "vkft/gguf.h"
 #include "vkft/model.h"
 #include "vkft/modules.h"
 #include "vkft/safetensors.h"
@@ -84,7 +85,23 @@ struct vkft_model {
   vkft_dtype embed_dtype;
   vkft_tensor emb_rows;
   uint64_t bytes_host;
+  vkft_gguf *gguf; /* a GGUF base (model: FILE.gguf), kept open while the table is read */
 };
+
+/* A weight as its file stores it, under its Hugging Face name: from the safetensors (model.c)
+ * or a GGUF base (gguf_model.c), rows in Hugging Face's order. */
+typedef struct model_weight {
+  const uint8_t *data;
+  vkft_dtype dtype; /* F32, F16, BF16 or a ggml block dtype (VKFT_Q8_0 ...) */
+  int rank;
+  int64_t shape[2];
+  uint64_t size;    /* bytes */
+  const char *file; /* for messages */
+  void *owned;      /* rows reordered from the file (a GGUF's llama q/k), or NULL */
+} model_weight;
+void model_weight_release(model_weight *w);
+/* Values [first, first + n) in fp32 (for block types, first and n are whole blocks). */
+int model_weight_to_f32(const model_weight *w, int64_t first, int64_t n, float *out);
 
 /* model.c: a tensor the model owns (q: a quantized layout, NULL for plain dtypes), its bytes
  * counted in *bucket; in a plan-only load only counted. */
@@ -100,5 +117,14 @@ int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64
  * bitsandbytes checkpoint (m->bnb_checkpoint), or quantized here from the file's f32/f16/bf16
  * (desc.quant_dtype), one tensor at a time. */
 int model_load_quantized_proj(vkft_model *m, const vkft_st_set *st, int l, int p, vkft_tensor *t);
+/* gguf_model.c: opens desc.dir as a GGUF base (refusing what vkft cannot do with one); the
+ * weight of a Hugging Face name; after loading, that the file holds nothing the model left
+ * unread; the GGUF row holding Hugging Face row r of a q/k projection with heads of D rows. */
+int model_gguf_open(vkft_model *m);
+int model_gguf_weight(vkft_model *m, const char *name, model_weight *w);
+int model_gguf_check_unused(const vkft_model *m);
+int64_t model_gguf_row(int64_t r, int64_t D);
+/* Rows ids[0..n) of a GGUF's block-typed embedding table (embed_on_host) in fp32: dst (n, C). */
+void model_gguf_table_rows(const vkft_model *m, const int32_t *ids, int64_t n, float *dst);
 
 #endif

@@ -1,4 +1,5 @@
-/* Loading a Hugging Face Llama-family folder onto a backend and planning all memory once:
+/* Loading a Llama-family model (a Hugging Face folder, or a GGUF file: gguf_model.c) onto a
+ * backend and planning all memory once:
  * weights (frozen ones keep their storage dtype, trainable ones are fp32), LoRA adapters,
  * gradients, saved activations and scratch. Weights stream from the memory-mapped
  * safetensors straight into device memory; only dtype conversions go through a small
@@ -6,6 +7,7 @@
 #include "internal.h"
 
 #include "vkft/error.h"
+#include "vkft/ggml_quants.h"
 #include "vkft/platform.h"
 #include "vkft/quant.h"
 #include "vkft/safetensors.h"
@@ -66,15 +68,14 @@ int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64
 
 /* Rows d0..rows-1 of a (rows, C) vocabulary matrix whose first d0 rows are loaded: each set
  * to the mean of those rows, as transformers' resize_token_embeddings initialises new tokens. */
-static int write_mean_rows(vkft_model *m, vkft_tensor *t, vkft_dtype file_dtype,
-                           const uint8_t *data, int64_t d0, int64_t C, int64_t rows) {
+static int write_mean_rows(vkft_model *m, vkft_tensor *t, const model_weight *w, int64_t d0,
+                           int64_t C, int64_t rows) {
   double *mean = calloc((size_t)C, sizeof *mean);
   float *row = malloc((size_t)C * sizeof *row);
   void *stored = malloc((size_t)C * 4);
   int status = mean && row && stored ? VKFT_OK : vkft_error_nomem();
   for (int64_t r = 0; status == VKFT_OK && r < d0; r++) {
-    vkft_convert_to_f32(file_dtype, data + (size_t)(r * C) * vkft_dtype_size(file_dtype), row,
-                        (size_t)C);
+    status = model_weight_to_f32(w, r * C, C, row);
     for (int64_t c = 0; c < C; c++) mean[c] += row[c];
   }
   for (int64_t c = 0; status == VKFT_OK && c < C; c++) row[c] = (float)(mean[c] / (double)d0);
@@ -87,13 +88,49 @@ static int write_mean_rows(vkft_model *m, vkft_tensor *t, vkft_dtype file_dtype,
   return status;
 }
 
+/* A weight of the model's file (safetensors, or a GGUF base). */
+static int find_weight(vkft_model *m, const vkft_st_set *st, const char *name, model_weight *w) {
+  if (m->gguf) return model_gguf_weight(m, name, w);
+  memset(w, 0, sizeof *w);
+  const vkft_st_tensor *t = vkft_st_find(st, name);
+  if (!t) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
+  if (vkft_st_to_dtype(t->dtype, &w->dtype) != 0 || w->dtype == VKFT_I32)
+    return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
+                      vkft_st_file_of(st, t), name, t->dtype_name);
+  w->data = t->data;
+  w->rank = t->rank;
+  for (int i = 0; i < 2 && i < t->rank; i++) w->shape[i] = t->shape[i];
+  w->size = t->size;
+  w->file = vkft_st_file_of(st, t);
+  return VKFT_OK;
+}
+
+/* Writes the stored weight into t: as it is, or widened to fp32 in pieces (a whole number of
+ * blocks each, for the ggml types). */
+static int upload_weight(vkft_model *m, const model_weight *w, int64_t n, vkft_tensor *t) {
+  if (t->dtype == w->dtype)
+    return vkft_dtype_is_quantized(t->dtype) ? vkft_tensor_write(m->be, t, w->data)
+                                             : vkft_tensor_write_range(m->be, t, 0, n, w->data);
+  enum { PIECE = 1 << 20 };
+  float *buf = malloc(PIECE * sizeof *buf);
+  if (!buf) return vkft_error_nomem();
+  int status = VKFT_OK;
+  for (int64_t done = 0; status == VKFT_OK && done < n; done += PIECE) {
+    int64_t k = n - done < PIECE ? n - done : PIECE;
+    status =
+        model_weight_to_f32(w, done, k, buf) || vkft_tensor_write_range(m->be, t, done, k, buf);
+  }
+  free(buf);
+  return status ? VKFT_ERR : VKFT_OK;
+}
+
 /* Loads one named weight of the expected shape into a new tensor: in its file dtype when
- * frozen, in fp32 when trainable. grow_to > d0 appends rows (a vocabulary grown by tokens.add)
- * initialised to the mean row. */
+ * frozen (a GGUF's block types included: the matmul reads them), in fp32 when trainable.
+ * grow_to > d0 appends rows (a vocabulary grown by tokens.add) initialised to the mean row. */
 static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *name, int rank,
                             int64_t d0, int64_t d1, int64_t grow_to, int trainable, vkft_tensor *t,
                             vkft_tensor *grad) {
-  if (!st) { /* a plan from config.json alone: the weights in its torch_dtype */
+  if (!st && !m->gguf) { /* a plan from config.json alone: the weights in its torch_dtype */
     vkft_dtype dtype = trainable ? VKFT_F32 : m->config_dtype;
     int64_t rows = grow_to > d0 ? grow_to : d0, total = rows * (rank == 2 ? d1 : 1);
     if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) ||
@@ -101,46 +138,36 @@ static int load_weight_rows(vkft_model *m, const vkft_st_set *st, const char *na
       return VKFT_ERR;
     return model_add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
   }
-  const vkft_st_tensor *w = vkft_st_find(st, name);
-  if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
+  model_weight w;
+  if (find_weight(m, st, name, &w) != VKFT_OK) return VKFT_ERR;
   int64_t want[2] = {d0, d1};
-  int shape_ok = w->rank == rank;
-  for (int i = 0; shape_ok && i < rank; i++) shape_ok = w->shape[i] == want[i];
-  if (!shape_ok)
-    return vkft_error("%s: tensor \"%s\" has shape [%lld%s%lld], config.json implies [%lld%s%lld]",
-                      vkft_st_file_of(st, w), name, (long long)w->shape[0], w->rank > 1 ? ", " : "",
-                      w->rank > 1 ? (long long)w->shape[1] : 0LL, (long long)d0,
-                      rank > 1 ? ", " : "", rank > 1 ? (long long)d1 : 0LL);
-  vkft_dtype file_dtype;
-  if (vkft_st_to_dtype(w->dtype, &file_dtype) != 0 || file_dtype == VKFT_I32)
-    return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
-                      vkft_st_file_of(st, w), name, w->dtype_name);
-  vkft_dtype dtype = trainable ? VKFT_F32 : file_dtype;
-  int64_t n = w->numel, rows = grow_to > d0 ? grow_to : d0, total = rows * (rank == 2 ? d1 : 1);
-  if (own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights) != VKFT_OK)
-    return vkft_error_prefix("loading %s", name);
-  if (m->desc.plan_only) {
-  } else if (rows > d0 && write_mean_rows(m, t, file_dtype, w->data, d0, d1, rows) != VKFT_OK) {
-    return VKFT_ERR;
+  int shape_ok = w.rank == rank;
+  for (int i = 0; shape_ok && i < rank; i++) shape_ok = w.shape[i] == want[i];
+  if (!shape_ok) {
+    model_weight_release(&w);
+    return vkft_error("%s: tensor \"%s\" has shape [%lld%s%lld], the config implies [%lld%s%lld]",
+                      w.file, name, (long long)w.shape[0], w.rank > 1 ? ", " : "",
+                      w.rank > 1 ? (long long)w.shape[1] : 0LL, (long long)d0, rank > 1 ? ", " : "",
+                      rank > 1 ? (long long)d1 : 0LL);
   }
-  if (m->desc.plan_only) {
-  } else if (dtype == file_dtype) {
-    if (vkft_tensor_write_range(m->be, t, 0, n, w->data) != VKFT_OK) return VKFT_ERR;
-  } else { /* widen to fp32 in pieces */
-    enum { PIECE = 1 << 20 };
-    float *buf = malloc(PIECE * sizeof *buf);
-    if (!buf) return vkft_error_nomem();
-    for (int64_t done = 0; done < n; done += PIECE) {
-      int64_t k = n - done < PIECE ? n - done : PIECE;
-      vkft_convert_to_f32(file_dtype, w->data + (size_t)done * vkft_dtype_size(file_dtype), buf,
-                          (size_t)k);
-      if (vkft_tensor_write_range(m->be, t, done, k, buf) != VKFT_OK) {
-        free(buf);
-        return VKFT_ERR;
-      }
-    }
-    free(buf);
+  int64_t n = rank == 2 ? d0 * d1 : d0, rows = grow_to > d0 ? grow_to : d0;
+  int64_t total = rows * (rank == 2 ? d1 : 1);
+  /* trained weights are fp32; so are block-typed rows that grow (the mean rows are fp32) */
+  vkft_dtype dtype =
+      trainable || (rows > d0 && vkft_dtype_is_quantized(w.dtype)) ? VKFT_F32 : w.dtype;
+  int status;
+  if (vkft_dtype_is_quantized(dtype)) {
+    vkft_quant q = {
+        .blocksize = (int32_t)vkft_ggml_block_size((vkft_ggml_type)vkft_ggml_type_of_dtype(dtype))};
+    status = model_own_quant(m, t, dtype, total, &q, &m->bytes_weights);
+  } else {
+    status = own(m, t, dtype, total, trainable ? &m->bytes_trainable : &m->bytes_weights);
   }
+  if (status == VKFT_OK && !m->desc.plan_only && rows > d0)
+    status = write_mean_rows(m, t, &w, d0, d1, rows);
+  if (status == VKFT_OK && !m->desc.plan_only) status = upload_weight(m, &w, n, t);
+  model_weight_release(&w);
+  if (status != VKFT_OK) return vkft_error_prefix("loading %s", name);
   if (trainable && own(m, grad, VKFT_F32, total, &m->bytes_grads) != VKFT_OK) return VKFT_ERR;
   return model_add_param(m, name, rank, rows, d1, t, trainable ? grad : NULL);
 }
@@ -242,7 +269,9 @@ static int plan_activations(vkft_model *m) {
       own(m, &m->pos, VKFT_I32, slots * T, scratch) ||
       own(m, &m->seq, VKFT_I32, slots * T, scratch) ||
       own(m, &m->loss, VKFT_F32, 2 * slots, scratch) || own(m, &m->tmp, VKFT_F32, T * C, scratch) ||
-      (m->embed_on_host && own(m, &m->emb_rows, m->embed_dtype, slots * T * C, scratch)))
+      (m->embed_on_host &&
+       own(m, &m->emb_rows, vkft_dtype_is_quantized(m->embed_dtype) ? VKFT_F32 : m->embed_dtype,
+           slots * T * C, scratch)))
     return VKFT_ERR;
   /* the loss: logits of one vocabulary chunk at a time */
   int64_t V = c->vocab_size;
@@ -298,34 +327,75 @@ static int plan_activations(vkft_model *m) {
   return VKFT_OK;
 }
 
-/* The embedding table, frozen and untied: left in the file (see internal.h, embed_on_host). */
+/* The embedding table, frozen and untied (or a GGUF's block-typed table, tied or not): left in
+ * the file (see internal.h, embed_on_host). */
 static int host_embedding(vkft_model *m, const vkft_st_set *st) {
   const vkft_model_config *c = &m->cfg;
   const char *name = "model.embed_tokens.weight";
-  if (!st) { /* a plan from config.json alone */
+  if (!st && !m->gguf) { /* a plan from config.json alone */
     m->embed_dtype = m->config_dtype;
     m->bytes_host = (uint64_t)(c->vocab_size * c->hidden_size) * vkft_dtype_size(m->embed_dtype);
     return VKFT_OK;
   }
-  const vkft_st_tensor *w = vkft_st_find(st, name);
-  if (!w) return vkft_error("%s: missing tensor \"%s\"", m->desc.dir, name);
-  if (w->rank != 2 || w->shape[0] != c->vocab_size || w->shape[1] != c->hidden_size)
-    return vkft_error("%s: tensor \"%s\" has the wrong shape for config.json",
-                      vkft_st_file_of(st, w), name);
-  if (vkft_st_to_dtype(w->dtype, &m->embed_dtype) != 0 || m->embed_dtype == VKFT_I32)
-    return vkft_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
-                      vkft_st_file_of(st, w), name, w->dtype_name);
-  m->embed_src = w->data;
-  m->bytes_host = w->size;
+  model_weight w;
+  if (find_weight(m, st, name, &w) != VKFT_OK) return VKFT_ERR;
+  model_weight_release(&w); /* never reordered: the embedding is not a q/k projection */
+  if (w.rank != 2 || w.shape[0] != c->vocab_size || w.shape[1] != c->hidden_size)
+    return vkft_error("%s: tensor \"%s\" has the wrong shape for the config", w.file, name);
+  m->embed_dtype = w.dtype;
+  m->embed_src = w.data;
+  m->bytes_host = w.size;
   return VKFT_OK;
 }
 
 int vkft_model_has_weights(const char *dir) {
+  if (vkft_gguf_is_file(dir)) return 1;
   char path[2048];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   if (vkft_file_exists(path)) return 1;
   snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
   return vkft_file_exists(path);
+}
+
+/* The model's weights: a GGUF base, safetensors (a bitsandbytes 4-bit checkpoint read as it
+ * is; any other quantization_config refused, naming its quant_method), or for a plan, config.json
+ * alone (a model not downloaded yet). */
+static int open_weights(vkft_model *m, vkft_st_set **st) {
+  const vkft_model_desc *desc = &m->desc;
+  if (m->gguf || vkft_gguf_is_file(desc->dir)) return m->gguf ? VKFT_OK : model_gguf_open(m);
+  int status;
+  if (desc->plan_only && !vkft_model_has_weights(desc->dir))
+    status = vkft_dtype_parse_torch(m->cfg.torch_dtype, &m->config_dtype);
+  else
+    status = vkft_st_open(desc->dir, st);
+  vkft_quant_info qi;
+  if (status == VKFT_OK) status = vkft_quant_inspect(desc->dir, &qi);
+  if (status == VKFT_OK && qi.kind == VKFT_QUANT_BNB4) {
+    m->bnb_checkpoint = 1;
+    if (desc->full && desc->training)
+      status = vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                               "%s: a bitsandbytes 4-bit model trains with LoRA (method \"lora\"), "
+                               "not full fine-tuning",
+                               desc->dir);
+  }
+  if (status == VKFT_OK && desc->quant_dtype != VKFT_F32 && desc->quant_dtype != VKFT_NF4 &&
+      desc->quant_dtype != VKFT_FP4)
+    status = vkft_error("quant.base: %s is not a 4-bit type vkft quantizes to (nf4, fp4)",
+                        vkft_dtype_name(desc->quant_dtype));
+  if (status == VKFT_OK && vkft_dtype_is_quantized(desc->quant_dtype) && desc->full &&
+      desc->training)
+    status = vkft_error("quant.base: a 4-bit base trains with LoRA (method \"lora\"), not full "
+                        "fine-tuning");
+  return status;
+}
+
+/* A GGUF's table of a ggml block type stays in the file when frozen, tied or not: the
+ * embedding op reads f32/f16/bf16 tables, and the rows a step needs are dequantized on the
+ * host (the head, when tied, is the same blocks on the device). */
+static int gguf_table_on_host(const vkft_model *m) {
+  const vkft_gguf_tensor *t = m->gguf ? vkft_gguf_find_tensor(m->gguf, "token_embd.weight") : NULL;
+  int dtype = t ? vkft_dtype_of_ggml_type(t->type) : -1;
+  return dtype >= 0 && vkft_dtype_is_quantized((vkft_dtype)dtype);
 }
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out) {
@@ -345,30 +415,8 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   m->T = desc->max_tokens;
   vkft_st_set *st = NULL;
   int status = vkft_model_config_load(desc->dir, &m->cfg);
-  if (status == VKFT_OK) {
-    /* a plan may come from config.json alone (a model not downloaded yet) */
-    if (desc->plan_only && !vkft_model_has_weights(desc->dir))
-      status = vkft_dtype_parse_torch(m->cfg.torch_dtype, &m->config_dtype);
-    else
-      status = vkft_st_open(desc->dir, &st);
-  }
+  if (status == VKFT_OK) status = open_weights(m, &st);
   if (!desc->plan_only && !be) status = vkft_error_with(VKFT_ERR_INTERNAL, "model: no backend");
-  /* a quantized checkpoint: bitsandbytes 4-bit is read as it is (QLoRA); anything else is one
-   * clear error naming its quant_method */
-  vkft_quant_info qi;
-  if (status == VKFT_OK) status = vkft_quant_inspect(desc->dir, &qi);
-  if (status == VKFT_OK && qi.kind == VKFT_QUANT_BNB4) {
-    m->bnb_checkpoint = 1;
-    if (desc->full && desc->training)
-      status = vkft_error_with(VKFT_ERR_UNSUPPORTED,
-                               "%s: a bitsandbytes 4-bit model trains with LoRA (method \"lora\"), "
-                               "not full fine-tuning",
-                               desc->dir);
-  }
-  if (status == VKFT_OK && vkft_dtype_is_quantized(desc->quant_dtype) && desc->full &&
-      desc->training)
-    status = vkft_error("quant.base: a 4-bit base trains with LoRA (method \"lora\"), not full "
-                        "fine-tuning");
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, V = c->vocab_size, D = c->head_dim;
   for (int p = 0; p < P_PROJ_COUNT; p++)
@@ -380,7 +428,8 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     m->trainable_embed = m->trainable_head = m->trainable_embed || m->trainable_head;
   if (status == VKFT_OK && !(m->layers = calloc((size_t)c->num_layers, sizeof *m->layers)))
     status = vkft_error_nomem();
-  m->embed_on_host = !m->trainable_embed && !c->tie_word_embeddings && desc->vocab_size <= V;
+  m->embed_on_host = !m->trainable_embed && desc->vocab_size <= V &&
+                     (!c->tie_word_embeddings || gguf_table_on_host(m));
   if (status == VKFT_OK && m->embed_on_host)
     status = host_embedding(m, st);
   else if (status == VKFT_OK)
@@ -397,7 +446,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
              &ly->g_mlp_norm);
     for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
       snprintf(name, sizeof name, "model.layers.%d.%s.weight", (int)l, vkft_proj_path(p));
-      if (!full && (m->bnb_checkpoint || vkft_dtype_is_quantized(desc->quant_dtype)))
+      if (!full && !m->gguf && (m->bnb_checkpoint || vkft_dtype_is_quantized(desc->quant_dtype)))
         status = model_load_quantized_proj(m, st, (int)l, p, &ly->proj[p]);
       else
         status = load_weight(m, st, name, 2, m->proj_out[p], m->proj_in[p], full, &ly->proj[p],
@@ -417,7 +466,12 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     status =
         load_weight(m, st, "model.norm.weight", 1, C, 0, full, &m->final_norm, &m->g_final_norm);
   if (status == VKFT_OK) {
-    if (c->tie_word_embeddings) {
+    if (c->tie_word_embeddings && m->embed_on_host) { /* the GGUF's blocks, frozen */
+      status = load_weight_rows(m, st, "model.embed_tokens.weight", 2, V, C, 0, 0, &m->lm_head_own,
+                                NULL);
+      m->lm_head = &m->lm_head_own;
+      m->g_lm_head = &m->g_lm_head_own;
+    } else if (c->tie_word_embeddings) {
       m->lm_head = &m->embed;
       m->g_lm_head = &m->g_embed;
     } else {
@@ -431,6 +485,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     m->st = st; /* the table is read from its memory map */
   else
     vkft_st_close(st);
+  if (status == VKFT_OK && m->gguf) status = model_gguf_check_unused(m);
   if (status == VKFT_OK && desc->vocab_size > m->cfg.vocab_size)
     m->cfg.vocab_size = desc->vocab_size;
   if (status == VKFT_OK && desc->training && !full) {
@@ -452,6 +507,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
 void vkft_model_free(vkft_model *m) {
   if (!m) return;
   vkft_st_close(m->st);
+  vkft_gguf_close(m->gguf);
   for (int i = 0; i < m->allocated_count; i++) vkft_tensor_free(m->be, m->allocated[i]);
   free(m->allocated);
   free(m->layers);

@@ -2,6 +2,7 @@
 #include "backend.h"
 
 #include "vkft/error.h"
+#include "vkft/ggml_quants.h"
 #include "vkft/quant.h"
 
 #include <stdlib.h>
@@ -53,9 +54,7 @@ vkft_device *vkft_backend_device(const vkft_backend *be) {
 
 uint64_t vkft_tensor_bytes(const vkft_tensor *t) {
   if (!vkft_dtype_is_quantized(t->dtype)) return (uint64_t)t->n * vkft_dtype_size(t->dtype);
-  vkft_bnb4_layout l;
-  vkft_bnb4_layout_of(t->n, t->quant.blocksize, t->quant.nested, &l);
-  return l.bytes;
+  return vkft_quant_tensor_bytes(t->dtype, t->n, t->quant.blocksize, t->quant.nested);
 }
 
 static int alloc_storage(vkft_backend *be, vkft_tensor *t) {
@@ -83,7 +82,7 @@ int vkft_tensor_alloc(vkft_backend *be, vkft_dtype dtype, int64_t n, vkft_tensor
 int vkft_tensor_alloc_quant(vkft_backend *be, vkft_dtype dtype, int64_t n, const vkft_quant *q,
                             vkft_tensor *t) {
   memset(t, 0, sizeof *t);
-  if (!vkft_dtype_is_quantized(dtype) || !vkft_bnb4_blocksize_valid(q->blocksize))
+  if (!vkft_quant_tensor_valid(dtype, n, q->blocksize))
     return vkft_error_with(VKFT_ERR_INTERNAL,
                            "tensor: %s with block size %d is no quantized layout",
                            vkft_dtype_name(dtype), q->blocksize);
@@ -106,18 +105,26 @@ void vkft_tensor_free(vkft_backend *be, vkft_tensor *t) {
 
 vkft_tensor vkft_tensor_view(const vkft_tensor *t, int64_t offset, int64_t n) {
   vkft_tensor v = *t;
-  if (vkft_dtype_is_quantized(t->dtype)) { /* blocks cannot be cut: the whole tensor */
-    v.owns = 0;
-    return v;
-  }
   size_t bytes = (size_t)offset * vkft_dtype_size(t->dtype);
+  if (vkft_dtype_is_quantized(t->dtype)) {
+    /* ggml blocks are cut between whole blocks (rows of a weight: the LM head's vocabulary
+     * chunks); bitsandbytes' scales follow all the codes, so a view of those is the whole */
+    int64_t block = t->quant.blocksize;
+    if (vkft_ggml_type_of_dtype(t->dtype) < 0 || offset % block || n % block) {
+      v.owns = 0;
+      return v;
+    }
+    bytes = (size_t)vkft_quant_tensor_bytes(t->dtype, offset, block, 0);
+  }
   v.n = n;
   v.owns = 0;
   if (v.host) v.host = (char *)v.host + bytes;
   if (v.buf.addr) {
     v.buf.addr += bytes;
     v.buf.offset += bytes;
-    v.buf.size = (uint64_t)n * vkft_dtype_size(t->dtype);
+    v.buf.size = vkft_dtype_is_quantized(t->dtype)
+                     ? vkft_quant_tensor_bytes(t->dtype, n, t->quant.blocksize, 0)
+                     : (uint64_t)n * vkft_dtype_size(t->dtype);
     if (v.buf.mapped) v.buf.mapped = (char *)v.buf.mapped + bytes;
   }
   return v;
@@ -223,9 +230,9 @@ float *ref_as_f32(const vkft_tensor *t, int64_t n) {
     vkft_error_nomem();
     return NULL;
   }
-  if (t->dtype == VKFT_NF4 || t->dtype == VKFT_FP4)
-    vkft_bnb4_dequantize_device(t->dtype == VKFT_NF4 ? VKFT_BNB4_NF4 : VKFT_BNB4_FP4, t->host, n,
-                                t->quant.blocksize, t->quant.nested, t->quant.offset, out);
+  if (vkft_dtype_is_quantized(t->dtype))
+    vkft_quant_tensor_dequantize(t->dtype, t->host, n, t->quant.blocksize, t->quant.nested,
+                                 t->quant.offset, out);
   else
     vkft_convert_to_f32(t->dtype, t->host, out, (size_t)n);
   return out;

@@ -158,7 +158,9 @@ static int ce_check(const vkft_cross_entropy_desc *d) {
   if (d->phase == VKFT_CE_BACKWARD && !d->dh)
     return vkft_error("cross_entropy: backward without dh");
   if (op_check("cross_entropy", "h", d->h, T * C, DT(VKFT_F32)) ||
-      op_check("cross_entropy", "W", d->w, V * C, DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16)) ||
+      op_check("cross_entropy", "W", d->w, V * C,
+               DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16) | DT(VKFT_Q8_0) | DT(VKFT_Q4_0) |
+                   DT(VKFT_Q5_0) | DT(VKFT_Q4_K) | DT(VKFT_Q5_K) | DT(VKFT_Q6_K)) ||
       op_check("cross_entropy", "labels", d->labels, T, DT(VKFT_I32)) ||
       op_check("cross_entropy", "loss", d->loss, 2, DT(VKFT_F32)) ||
       (d->dh && op_check("cross_entropy", "dh", d->dh, T * C, DT(VKFT_F32))) ||

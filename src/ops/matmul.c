@@ -11,9 +11,9 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
   if (M <= 0 || N <= 0 || K <= 0)
     return vkft_error("matmul: empty shape %lldx%lldx%lld", (long long)M, (long long)N,
                       (long long)K);
-  unsigned weight_types = orient == VKFT_MATMUL_TN ? DT(VKFT_F32)
-                                                   : DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16) |
-                                                         DT(VKFT_NF4) | DT(VKFT_FP4);
+  unsigned weight_types = DT(VKFT_F32);
+  for (int t = 0; orient != VKFT_MATMUL_TN && t < VKFT_DTYPE_COUNT; t++)
+    if (t != VKFT_I32) weight_types |= DT(t); /* every float and quantized storage type */
   if (op_check("matmul", "A", a, M * K, DT(VKFT_F32)) ||
       op_check("matmul", "B", b, N * K, weight_types) ||
       op_check("matmul", "C", c, M * N, DT(VKFT_F32)))
@@ -32,12 +32,24 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
                           [VKFT_F16] = "matmul_nt_f16",
                           [VKFT_BF16] = "matmul_nt_bf16",
                           [VKFT_NF4] = "matmul_nt_nf4",
-                          [VKFT_FP4] = "matmul_nt_fp4"},
+                          [VKFT_FP4] = "matmul_nt_fp4",
+                          [VKFT_Q8_0] = "matmul_nt_q8_0",
+                          [VKFT_Q4_0] = "matmul_nt_q4_0",
+                          [VKFT_Q5_0] = "matmul_nt_q5_0",
+                          [VKFT_Q4_K] = "matmul_nt_q4_k",
+                          [VKFT_Q5_K] = "matmul_nt_q5_k",
+                          [VKFT_Q6_K] = "matmul_nt_q6_k"},
       [VKFT_MATMUL_NN] = {[VKFT_F32] = "matmul_nn_f32",
                           [VKFT_F16] = "matmul_nn_f16",
                           [VKFT_BF16] = "matmul_nn_bf16",
                           [VKFT_NF4] = "matmul_nn_nf4",
-                          [VKFT_FP4] = "matmul_nn_fp4"},
+                          [VKFT_FP4] = "matmul_nn_fp4",
+                          [VKFT_Q8_0] = "matmul_nn_q8_0",
+                          [VKFT_Q4_0] = "matmul_nn_q4_0",
+                          [VKFT_Q5_0] = "matmul_nn_q5_0",
+                          [VKFT_Q4_K] = "matmul_nn_q4_k",
+                          [VKFT_Q5_K] = "matmul_nn_q5_k",
+                          [VKFT_Q6_K] = "matmul_nn_q6_k"},
       [VKFT_MATMUL_TN] = {[VKFT_F32] = "matmul_tn_f32"}};
   if (M > UINT32_MAX || N > UINT32_MAX || K > UINT32_MAX)
     return vkft_error("matmul: dimension over 2^32");
@@ -56,7 +68,7 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
             .K = (uint32_t)K,
             .alpha = alpha,
             .beta = beta};
-  if (vkft_dtype_is_quantized(b->dtype)) { /* the block scales follow the codes */
+  if (b->dtype == VKFT_NF4 || b->dtype == VKFT_FP4) { /* the block scales follow the codes */
     vkft_bnb4_layout l;
     vkft_bnb4_layout_of(b->n, b->quant.blocksize, b->quant.nested, &l);
     push.scales = b->buf.addr + l.scales;
@@ -80,9 +92,11 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
   /* The vector loads read A in 16-byte words and B in 16-byte (fp32) or 8-byte (16-bit) words:
    * the shader checks that the shape keeps rows aligned, this that the views start aligned
    * (a view may start at any element). */
-  uint32_t vec = core_aligned(a, 16) && core_aligned(b, b->dtype == VKFT_F32 ? 16 : 8);
-  /* a quantized weight is a whole tensor (aligned); its 4-value loads need rows of whole
-   * 4-value groups, which the shader's row-alignment test already asks for */
+  /* a quantized weight's 4-value loads read inside its blocks (any even address: a ggml view
+   * starts at a block); they need rows of whole 4-value groups, which the shader's
+   * row-alignment test already asks for */
+  uint32_t vec = core_aligned(a, 16) && (vkft_dtype_is_quantized(b->dtype) ||
+                                         core_aligned(b, b->dtype == VKFT_F32 ? 16 : 8));
   vkft_dispatch_desc d = {
       .shader = names[orient][b->dtype],
       .spec = {rm, rn, vec},

@@ -1,8 +1,11 @@
-/* The device layout of bitsandbytes 4-bit weights (include/vkft/quant.h): the checkpoint's
- * packed nibbles and block scales side by side in one tensor, aligned for the shaders' loads,
- * with the double-quantized scales kept compressed (4.13 bits per weight instead of 4.5). */
+/* Quantized tensors on a device (include/vkft/quant.h): the layout of bitsandbytes 4-bit
+ * weights (the checkpoint's packed nibbles and block scales side by side in one tensor, aligned
+ * for the shaders' loads, with the double-quantized scales kept compressed: 4.13 bits per weight
+ * instead of 4.5), and the size and reference dequantization of every quantized dtype (ggml
+ * block types are stored as the GGUF file's blocks). */
 #include "internal.h"
 
+#include "vkft/ggml_quants.h"
 #include "vkft/quant.h"
 
 #include <string.h>
@@ -79,4 +82,31 @@ void vkft_bnb4_dequantize_device(vkft_bnb4_type type, const void *bytes, int64_t
     }
     vkft_bnb4_dequantize(&one, &absmax, out + start);
   }
+}
+
+uint64_t vkft_quant_tensor_bytes(vkft_dtype dtype, int64_t n, int blocksize, int nested) {
+  int ggml = vkft_ggml_type_of_dtype(dtype);
+  if (ggml >= 0) return vkft_ggml_row_size((vkft_ggml_type)ggml, n);
+  vkft_bnb4_layout l;
+  vkft_bnb4_layout_of(n, blocksize, nested, &l);
+  return l.bytes;
+}
+
+int vkft_quant_tensor_valid(vkft_dtype dtype, int64_t n, int blocksize) {
+  if (!vkft_dtype_is_quantized(dtype) || n < 0) return 0;
+  int ggml = vkft_ggml_type_of_dtype(dtype);
+  if (ggml < 0) return vkft_bnb4_blocksize_valid(blocksize);
+  int64_t block = vkft_ggml_block_size((vkft_ggml_type)ggml);
+  return blocksize == block && n % block == 0;
+}
+
+void vkft_quant_tensor_dequantize(vkft_dtype dtype, const void *bytes, int64_t n, int blocksize,
+                                  int nested, float offset, float *out) {
+  int ggml = vkft_ggml_type_of_dtype(dtype);
+  if (ggml >= 0) {
+    vkft_ggml_dequantize_row((vkft_ggml_type)ggml, bytes, out, n);
+    return;
+  }
+  vkft_bnb4_dequantize_device(dtype == VKFT_NF4 ? VKFT_BNB4_NF4 : VKFT_BNB4_FP4, bytes, n,
+                              blocksize, nested, offset, out);
 }

@@ -95,6 +95,26 @@ int vkft_ggml_can_dequantize(vkft_ggml_type t) {
   }
 }
 
+static const struct {
+  vkft_dtype dtype;
+  vkft_ggml_type type;
+} dtype_types[] = {
+    {VKFT_F32, VKFT_GGML_F32},   {VKFT_F16, VKFT_GGML_F16},   {VKFT_BF16, VKFT_GGML_BF16},
+    {VKFT_Q8_0, VKFT_GGML_Q8_0}, {VKFT_Q4_0, VKFT_GGML_Q4_0}, {VKFT_Q5_0, VKFT_GGML_Q5_0},
+    {VKFT_Q4_K, VKFT_GGML_Q4_K}, {VKFT_Q5_K, VKFT_GGML_Q5_K}, {VKFT_Q6_K, VKFT_GGML_Q6_K}};
+
+int vkft_ggml_type_of_dtype(vkft_dtype dtype) {
+  for (size_t i = 0; i < sizeof dtype_types / sizeof dtype_types[0]; i++)
+    if (dtype_types[i].dtype == dtype) return (int)dtype_types[i].type;
+  return -1;
+}
+
+int vkft_dtype_of_ggml_type(vkft_ggml_type t) {
+  for (size_t i = 0; i < sizeof dtype_types / sizeof dtype_types[0]; i++)
+    if (dtype_types[i].type == t) return (int)dtype_types[i].dtype;
+  return -1;
+}
+
 int vkft_ggml_can_quantize(vkft_ggml_type t) {
   return vkft_ggml_can_dequantize(t);
 }

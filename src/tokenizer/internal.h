@@ -286,6 +286,11 @@ void tok_normalizer_free(tok_normalizer *n); /* these free the node itself too; 
 void tok_pretok_free(tok_pretok *p);
 void tok_decoder_free(tok_decoder *d);
 
+/* tokenizer.c: a tokenizer.json tree into tok (tok->path names it in messages) */
+int tok_load_json(vkft_tokenizer *tok, const struct cJSON *root);
+/* gguf.c: a GGUF file's tokenizer metadata into tok (built as its tokenizer.json) */
+int tok_load_gguf(vkft_tokenizer *tok, const char *path);
+
 /* tokenizer.c: small helpers */
 int tok_grow(void **buf, size_t *cap, size_t need, size_t elem);
 int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp); /* bytes used, 0 if bad */

@@ -12,6 +12,7 @@
 #include <utf8proc.h>
 
 #include "vkft/error.h"
+#include "vkft/gguf.h"
 
 /* ---- shared helpers ---- */
 
@@ -434,7 +435,7 @@ static int load_config(vkft_tokenizer *tok, const char *config_path) {
 
 /* ---- load / free ---- */
 
-static int load_json(vkft_tokenizer *tok, const cJSON *root) {
+int tok_load_json(vkft_tokenizer *tok, const cJSON *root) {
   if (!cJSON_IsObject(root)) return vkft_error("%s: not a JSON object", tok->path);
   const cJSON *item;
   int32_t max_id = -1;
@@ -498,6 +499,19 @@ int vkft_tokenizer_load(const char *path, vkft_tokenizer **out) {
     return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   }
   tok->unk_id = -1;
+  if (vkft_gguf_is_file(path)) { /* the tokenizer of a GGUF file's metadata (gguf.c) */
+    memcpy(tok->path, path, plen + 1);
+    free(config_path);
+    int status = tok_load_gguf(tok, path);
+    if (status == VKFT_OK && !(tok->pool_lock = vkft_mutex_create()))
+      status = vkft_error("%s: cannot create a mutex", tok->path);
+    if (status != VKFT_OK) {
+      vkft_tokenizer_free(tok);
+      return VKFT_ERR;
+    }
+    *out = tok;
+    return VKFT_OK;
+  }
   if (is_dir) {
     const char *sep = plen && path[plen - 1] == '/' ? "" : "/";
     snprintf(tok->path, plen + 32, "%s%stokenizer.json", path, sep);
@@ -524,7 +538,7 @@ int vkft_tokenizer_load(const char *path, vkft_tokenizer **out) {
     if (!root) {
       status = vkft_error("%s: malformed JSON", tok->path);
     } else {
-      status = load_json(tok, root);
+      status = tok_load_json(tok, root);
       cJSON_Delete(root);
     }
   }

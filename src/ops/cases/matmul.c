@@ -3,6 +3,7 @@
  * fp32-accumulation bound K*u, independent of the data). */
 #include "case.h"
 
+#include "vkft/ggml_quants.h"
 #include "vkft/quant.h"
 
 #include <stdio.h>
@@ -48,6 +49,35 @@ static double *bnb4_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t fl
   return values;
 }
 
+/* A ggml block weight (a GGUF file's Q8_0 ... Q6_K): random values quantized by the
+ * ggml-exact quantizers; the reference sees the dequantized values (the bits the shader must
+ * compute). n must be whole blocks (the rows shapes give are, or blocks span rows). */
+static double *ggml_operand(op_case *oc, vkft_dtype dtype, int64_t n) {
+  vkft_ggml_type type = (vkft_ggml_type)vkft_ggml_type_of_dtype(dtype);
+  vkft_quant q = {.blocksize = (int32_t)vkft_ggml_block_size(type)};
+  if (n % q.blocksize) {
+    vkft_error("matmul: %lld %s values are not whole blocks", (long long)n, vkft_dtype_name(dtype));
+    oc->failed = 1;
+    return NULL;
+  }
+  float *f = malloc((size_t)n * sizeof *f), *deq = malloc((size_t)n * sizeof *deq);
+  double *values = CASE_NEW(oc, double, n);
+  void *bytes = f && deq && values ? case_quantized(oc, B, "B", dtype, n, &q) : NULL;
+  /* values of both signs, and blocks with a sub-block far smaller than the rest: the k-quants'
+   * 6-bit sub-block scales then reach their small codes */
+  for (int64_t i = 0; bytes && i < n; i++)
+    f[i] = (float)case_uniform(&oc->rng, -1, 1) * ((i / 32) % 7 == 3 ? 1.0f / 64 : 1.0f);
+  int status = bytes ? vkft_ggml_quantize_row(type, f, bytes, n) : VKFT_ERR;
+  if (status == VKFT_OK) status = vkft_ggml_dequantize_row(type, bytes, deq, n);
+  for (int64_t i = 0; status == VKFT_OK && i < n; i++) values[i] = deq[i];
+  free(f), free(deq);
+  if (status != VKFT_OK) {
+    oc->failed = 1;
+    return NULL;
+  }
+  return values;
+}
+
 /* The weight operand B (n values) as the op reads it, in storage type `dtype`; returns its exact
  * values for the reference. A quantized type adds its case here: random values packed by its
  * quantizer, and the dequantized values returned. */
@@ -62,6 +92,13 @@ static double *weight_operand(op_case *oc, vkft_dtype dtype, int64_t n, int64_t 
   case VKFT_NF4:
   case VKFT_FP4:
     return bnb4_operand(oc, dtype, n, flags);
+  case VKFT_Q8_0:
+  case VKFT_Q4_0:
+  case VKFT_Q5_0:
+  case VKFT_Q4_K:
+  case VKFT_Q5_K:
+  case VKFT_Q6_K:
+    return ggml_operand(oc, dtype, n);
   default:
     vkft_error("matmul: no weight generator for dtype %s", vkft_dtype_name(dtype));
     oc->failed = 1;
@@ -82,13 +119,13 @@ static int setup(op_case *oc) {
   int64_t M = c->d[0], N = c->d[1], K = c->d[2], Mc = rows_checked(M, N, K);
   *p = (matmul_params){(vkft_matmul_orient)oc->variant, M, N, K, c->d[3] & WITH_BETA ? 0.5f : 0};
   char block[16] = "";
-  if (vkft_dtype_is_quantized(c->dtype))
+  if (c->dtype == VKFT_NF4 || c->dtype == VKFT_FP4)
     snprintf(block, sizeof block, " b%d", c->d[3] >> 8 ? 1 << (int)(c->d[3] >> 8) : 64);
   case_shape(oc, "%lldx%lldx%lld%s%s%s%s%s", (long long)M, (long long)N, (long long)K,
              p->beta != 0 ? "+C" : "", c->d[3] & ODD_VIEWS ? " @odd" : "",
              c->d[3] & TINY_WEIGHTS ? " tiny B" : "", block, c->d[3] & NESTED_SCALES ? " dq" : "");
   double *a = case_random(oc, A, "A", VKFT_F32, M * K, CASE_IN, -1, 1);
-  if (a && (c->d[3] & IDENTITY_A)) { /* A = I (M = K, NT): C is B's values themselves, exactly */
+  if (a && (c->d[3] & IDENTITY_A)) { /* A = I (M = K): C is B's values themselves, exactly */
     float *stored = oc->t[A].data;
     for (int64_t i = 0; i < M * K; i++) a[i] = stored[i] = i / K == i % K ? 1.0f : 0.0f;
   }
