@@ -46,4 +46,25 @@ int vkft_op_case_run(vkft_backend *be, const vkft_op_case *c, int timed_runs, vk
 int vkft_op_case_run_on(vkft_backend *const *backends, int count, const vkft_op_case *c,
                         int timed_runs, vkft_op_result *r);
 
+/* One report of the self-check: a row's result (row set), a row that could not run (message
+ * set), or a kernel variant disabled for the run after failing (disabled set). */
+typedef struct vkft_selftest_event {
+  const vkft_op_case *row;
+  const char *variant; /* the kernel variant the row ran with; NULL: the automatic choice */
+  const vkft_op_result *result;
+  const char *message;
+  int disabled;
+} vkft_selftest_event;
+typedef void (*vkft_selftest_fn)(const vkft_selftest_event *e, void *user);
+
+/* The self-check of a Vulkan backend (`vkft selftest`, and `vkft train` before it starts): the
+ * rows of each kernel variant's family once per variant the device would use, that variant
+ * forced (src/ops/cases/selftest.c); then every other self-test row with the automatic choice.
+ * A variant whose rows fail is disabled for the backend's lifetime (its fallback takes over and
+ * is checked in turn); a failure no variant can absorb counts in *failed. filter: a substring of
+ * the op names to run, or NULL. Returns VKFT_ERR only when a row that no variant explains
+ * cannot run at all. */
+int vkft_selftest(vkft_backend *be, const char *filter, vkft_selftest_fn fn, void *user,
+                  int *failed);
+
 #endif

@@ -32,6 +32,13 @@ typedef struct vkft_device_info {
   int subgroup_arithmetic, subgroup_shuffle;
   int fp16_arith, bf16, int8_arith, storage16, storage8;
   int coopmat; /* VK_KHR_cooperative_matrix present */
+  /* its fp16 x fp16 -> fp32 subgroup shape vkft uses (coopmat_m = 0: none usable, why says
+   * why), and every such shape the device lists, "MxNxK ..." (for `vkft devices`) */
+  uint32_t coopmat_m, coopmat_n, coopmat_k;
+  char coopmat_why[96], coopmat_shapes[128];
+  int memory_model;        /* vulkanMemoryModel (the cooperative-matrix shaders use it) */
+  uint8_t device_uuid[16]; /* with driver_version: what a pipeline cache is valid for */
+  uint32_t driver_version;
   int buffer_device_address, int64;
   int memory_budget; /* VK_EXT_memory_budget */
   int timestamps;
