@@ -68,6 +68,11 @@ typedef struct vkft_device_desc {
 int vkft_device_create(const vkft_device_desc *desc, vkft_device **out);
 void vkft_device_destroy(vkft_device *dev);
 const vkft_device_info *vkft_device_get_info(const vkft_device *dev);
+/* The pipeline cache the device started from (src/vk/pipeline_cache.c): bytes of the driver's
+ * data loaded (0: none), and a warning when a cache file was there but ignored (corrupt, or
+ * for another device or driver), else NULL. VKFT_PIPELINE_CACHE names the file ("off": none). */
+uint64_t vkft_device_pipeline_cache_loaded(const vkft_device *dev);
+const char *vkft_device_pipeline_cache_warning(const vkft_device *dev);
 /* Number of validation-layer messages of severity WARNING or ERROR seen so far. */
 int vkft_device_validation_errors(const vkft_device *dev);
 

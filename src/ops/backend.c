@@ -31,6 +31,10 @@ static vkft_tuning tuning_from_env(void) {
   if (!t.matmul_rm || !t.matmul_rn) t.matmul_rm = t.matmul_rn = 0; /* both or neither */
   const char *kernel = getenv("VKFT_MATMUL");
   if (kernel) snprintf(t.matmul_kernel, sizeof t.matmul_kernel, "%s", kernel);
+  const char *choice = getenv("VKFT_MATMUL_CHOICE");
+  t.matmul_choice = !choice ? 0 : !strcmp(choice, "gpu") ? 1 : !strcmp(choice, "cpu") ? 2 : 0;
+  const char *fault = getenv("VKFT_KERNEL_FAULT");
+  if (fault) snprintf(t.kernel_fault, sizeof t.kernel_fault, "%s", fault);
   return t;
 }
 

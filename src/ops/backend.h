@@ -17,6 +17,12 @@
  * |                      |                          | tiled_32/_64/_128, coopmat_64/_128          |
  * |                      |                          | (src/ops/matmul_kernels.c); an unknown name |
  * |                      |                          | fails backend creation                      |
+ * | VKFT_MATMUL_CHOICE   | tuning.matmul_choice     | gpu or cpu: choose matmul kernels as on     |
+ * |                      |                          | that kind of device (tests the GPU choice   |
+ * |                      |                          | on lavapipe)                                |
+ * | VKFT_KERNEL_FAULT    | tuning.kernel_fault      | a kernel variant's name: it computes wrong  |
+ * |                      |                          | results (alpha off by 2^-10), to test the   |
+ * |                      |                          | self-check                                  |
  * | VKFT_ATTN_WG         | tuning.attn_wg           | attention workgroup size, 1..256            |
  * | VKFT_ATTN_R          | tuning.attn_r            | attention rows owned per invocation, 1..16  |
  * | VKFT_ATTN_C          | tuning.attn_c            | attention other-side rows per step, 1..16   |
@@ -34,6 +40,8 @@
 typedef struct vkft_tuning {
   uint32_t matmul_rm, matmul_rn;    /* 0: chosen from the shape */
   char matmul_kernel[32];           /* "": chosen per device and shape */
+  int matmul_choice;                /* 0: by the device's type; 1: as on a GPU; 2: as on a CPU */
+  char kernel_fault[32];            /* a variant that must compute wrong results (tests) */
   uint32_t attn_wg, attn_r, attn_c; /* 0: chosen from the device */
   int lora_generic;
 } vkft_tuning;
@@ -74,6 +82,7 @@ int matmul_kernel_choose(const vkft_backend *be, int64_t M, int64_t N, int *vari
 /* The shader, specialization constants, groups and subgroup size of a GPU kernel. */
 int matmul_kernel_desc(const vkft_backend *be, int variant, vkft_matmul_orient orient,
                        vkft_dtype weight, int64_t M, int64_t N, vkft_dispatch_desc *d);
+float matmul_kernel_alpha(const vkft_backend *be, int variant, float alpha);
 void matmul_kernel_precision(const vkft_backend *be, int variant, vkft_dtype weight,
                              vkft_matmul_orient orient, vkft_matmul_precision *out);
 

@@ -68,6 +68,7 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
   }
   int kernel;
   if (matmul_kernel_choose(be, M, N, &kernel) != VKFT_OK) return VKFT_ERR;
+  push.alpha = matmul_kernel_alpha(be, kernel, alpha);
   vkft_dispatch_desc d = {.push = &push,
                           .push_size = sizeof push,
                           .reads = {vk_range_of(a), vk_range_of(b), vk_range_of(c)},

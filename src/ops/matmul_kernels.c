@@ -111,17 +111,20 @@ static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_
 /* The variants a shape may take, best first: the first available and enabled one is used. */
 static int candidates(const vkft_backend *be, int64_t M, int64_t N, int list[MATMUL_KERNEL_COUNT]) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
-  int n = 0;
-  if (strcmp(info->type, "cpu")) {
+  int n = 0,
+      gpu = be->tuning.matmul_choice ? be->tuning.matmul_choice == 1 : !!strcmp(info->type, "cpu");
+  if (gpu) {
     uint64_t enough = enough_groups(info);
     uint64_t big = (uint64_t)((M + 127) / 128) * (uint64_t)((N + 127) / 128),
              mid = (uint64_t)((M + 63) / 64) * (uint64_t)((N + 63) / 64);
+    int is_big = M >= 128 && N >= 128 && big >= enough,
+        is_mid = M >= 64 && N >= 64 && mid >= enough;
     if (M >= 16 && N >= 16) { /* smaller products waste most of a cooperative matrix */
-      if (big >= enough) list[n++] = MATMUL_COOPMAT_128;
+      if (is_big) list[n++] = MATMUL_COOPMAT_128;
       list[n++] = MATMUL_COOPMAT_64;
     }
-    if (big >= enough) list[n++] = MATMUL_TILED_128;
-    if (mid >= enough) list[n++] = MATMUL_TILED_64;
+    if (is_big) list[n++] = MATMUL_TILED_128;
+    if (is_mid) list[n++] = MATMUL_TILED_64;
     list[n++] = MATMUL_TILED_32;
   }
   list[n++] = MATMUL_REGISTER;
@@ -134,11 +137,14 @@ static int first_enabled(const vkft_backend *be, const int *list, int n) {
   return MATMUL_REGISTER;
 }
 
-/* `used`: the variants some shape takes (one shape of each class the choice tells apart). */
+/* `used`: the variants some shape takes (shapes of every class the choice tells apart, on any
+ * device). */
 void matmul_kernels_refresh(vkft_backend *be) {
-  int64_t big = 128 * 64, shapes[4][2] = {{big, big}, {1024, 1024}, {64, 64}, {8, 4096}};
+  static const int64_t shapes[][2] = {{16384, 16384}, {4096, 4096}, {2048, 2048}, {1024, 1024},
+                                      {512, 512},     {256, 256},   {128, 128},   {64, 64},
+                                      {16, 4096},     {8, 4096},    {4096, 8}};
   for (int v = 0; v < MATMUL_KERNEL_COUNT; v++) be->variants[v].used = 0;
-  for (int s = 0; s < 4; s++) {
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int list[MATMUL_KERNEL_COUNT];
     int n = candidates(be, shapes[s][0], shapes[s][1], list);
     be->variants[first_enabled(be, list, n)].used = 1;
@@ -214,4 +220,12 @@ void matmul_kernel_precision(const vkft_backend *be, int variant, vkft_dtype wei
   out->flush_rel = 1.0 / 134217728.0;
   out->b_exact = weight == VKFT_F16 && orient != VKFT_MATMUL_TN;
   out->accumulate_unit = 2.0 / 16777216.0;
+}
+
+/* VKFT_KERNEL_FAULT: the named variant scales its result by 1 + 2^-10, far outside any
+ * tolerance (tests of the self-check only). */
+float matmul_kernel_alpha(const vkft_backend *be, int variant, float alpha) {
+  const char *fault = be->tuning.kernel_fault;
+  return *fault && !strcmp(fault, be->variants[variant].name) ? alpha * (1.0f + 1.0f / 1024)
+                                                              : alpha;
 }

@@ -492,6 +492,9 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   }
   dev->physical = pds[best];
   free(pds);
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(dev->physical, &props);
+  memcpy(dev->pipeline_cache_uuid, props.pipelineCacheUUID, VK_UUID_SIZE);
 
   uint32_t qn = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(dev->physical, &qn, NULL);
@@ -592,7 +595,8 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   dev->profile = desc ? desc->profile : 0;
   const char *sync = getenv("VKFT_SYNC");
   dev->sync_all = sync && atoi(sync) > 0;
-  if (vk_memory_init(dev) != VKFT_OK || vk_stream_init(dev) != VKFT_OK) {
+  if (vk_pipeline_cache_init(dev) != VKFT_OK || vk_memory_init(dev) != VKFT_OK ||
+      vk_stream_init(dev) != VKFT_OK) {
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
@@ -605,6 +609,7 @@ void vkft_device_destroy(vkft_device *dev) {
   if (dev->device) {
     vkDeviceWaitIdle(dev->device);
     vk_stream_shutdown(dev);
+    vk_pipeline_cache_shutdown(dev);
     vk_pipelines_shutdown(dev);
     vk_memory_shutdown(dev);
     if (dev->layout) vkDestroyPipelineLayout(dev->device, dev->layout, NULL);
