@@ -111,7 +111,7 @@ static void self_check_disables(vkft_device *dev) {
   CHECK(!is_used(vk, "matmul_register")); /* the tiled kernels cover every shape */
   seen s = {0};
   int failed = -1;
-  CHECK(vkft_selftest(vk, "matmul", on_event, &s, &failed) == VKFT_OK);
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul", on_event, &s, &failed) == VKFT_OK);
   CHECK(failed == 0);
   CHECK(s.disabled_count == 1 && !strcmp(s.disabled[0], "matmul_tiled_32"));
   CHECK(s.failed_rows > 0); /* the planted fault was seen */
@@ -120,7 +120,8 @@ static void self_check_disables(vkft_device *dev) {
   /* after the self-check the automatic choice gives right results again */
   failed = -1;
   s = (seen){0};
-  CHECK(vkft_selftest(vk, "matmul", on_event, &s, &failed) == VKFT_OK && failed == 0);
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul", on_event, &s, &failed) == VKFT_OK &&
+        failed == 0);
   CHECK(s.failed_rows == 0 && s.disabled_count == 0);
   vkft_backend_destroy(vk);
 
@@ -133,21 +134,31 @@ static void self_check_disables(vkft_device *dev) {
   CHECK(made);
   if (!made) return;
   s = (seen){0};
-  CHECK(vkft_selftest(vk, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
   CHECK(failed > 0 && s.disabled_count == 0);
   vkft_backend_destroy(vk);
 }
 
-/* VKFT_MATMUL names a kernel: an unknown one fails backend creation, naming the variable. */
+/* VKFT_MATMUL names a kernel: an unknown one fails backend creation, naming the variable; a
+ * known one is the kernel used. */
 static void bad_names(vkft_device *dev) {
   vkft_setenv("VKFT_MATMUL", "tiled_99");
   vkft_backend *vk = NULL;
   CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_ERR && vk == NULL);
   CHECKF(strstr(vkft_error_message(), "VKFT_MATMUL=tiled_99") != NULL, "%s", vkft_error_message());
+  /* a named kernel is the one used (and the one the self-check checks) */
   vkft_setenv("VKFT_MATMUL", "tiled_64");
   CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_OK);
   vkft_setenv("VKFT_MATMUL", NULL);
-  if (vk) vkft_backend_destroy(vk);
+  if (!vk) return;
+  CHECK(is_used(vk, "matmul_tiled_64") && !is_used(vk, "matmul_register"));
+  CHECK(vkft_kernel_force(vk, find(vk, "matmul_tiled_32")) == VKFT_OK);
+  CHECK(vkft_kernel_force(vk, -1) == VKFT_OK); /* back to VKFT_MATMUL's */
+  seen s = {0};
+  int failed = -1;
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
+  CHECK(failed == 0 && s.rows > 0);
+  vkft_backend_destroy(vk);
 }
 
 int main(void) {

@@ -23,8 +23,9 @@ typedef struct vkft_kernel_variant {
 
 /* The backend's variants (a table it owns; empty for the reference backend). */
 const vkft_kernel_variant *vkft_kernel_variants(const vkft_backend *be, int *count);
-/* Every call of the variant's family uses variant `index` (-1: back to the automatic choice).
- * Fails, naming the variant and why, when it is not available. */
+/* Every call of the variant's family uses variant `index` (-1: back to the automatic choice,
+ * or to VKFT_MATMUL's kernel when that names one). Fails, naming the variant and why, when it is
+ * not available. With VKFT_MATMUL set, that kernel alone is `used`, unless disabled. */
 int vkft_kernel_force(vkft_backend *be, int index);
 /* The automatic choice stops using variant `index` (its fallback takes over). The kernel for
  * CPU drivers, every family's last fallback, cannot be disabled: returns VKFT_ERR. */

@@ -14,6 +14,7 @@ enum {
   VKFT_CASE_TEST = 1,     /* run by tests/test_ops, on both backends */
   VKFT_CASE_SELFTEST = 2, /* run by `vkft selftest` (quick) */
   VKFT_CASE_BENCH = 4,    /* run by `vkft bench ops` */
+  VKFT_CASE_LARGE = 8,    /* run by `vkft bench ops --large`: GPU-sized shapes */
 };
 
 typedef struct vkft_op_case {
@@ -61,10 +62,11 @@ typedef void (*vkft_selftest_fn)(const vkft_selftest_event *e, void *user);
  * rows of each kernel variant's family once per variant the device would use, that variant
  * forced (src/ops/cases/selftest.c); then every other self-test row with the automatic choice.
  * A variant whose rows fail is disabled for the backend's lifetime (its fallback takes over and
- * is checked in turn); a failure no variant can absorb counts in *failed. filter: a substring of
- * the op names to run, or NULL. Returns VKFT_ERR only when a row that no variant explains
+ * is checked in turn); a failure no variant can absorb counts in *failed. rows: the rows'
+ * flag (VKFT_CASE_SELFTEST, or VKFT_CASE_TEST for the whole test table); filter: a substring
+ * of the op names to run, or NULL. Returns VKFT_ERR only when a row that no variant explains
  * cannot run at all. */
-int vkft_selftest(vkft_backend *be, const char *filter, vkft_selftest_fn fn, void *user,
-                  int *failed);
+int vkft_selftest(vkft_backend *be, unsigned rows, const char *filter, vkft_selftest_fn fn,
+                  void *user, int *failed);
 
 #endif

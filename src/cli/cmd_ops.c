@@ -63,6 +63,10 @@ static int run_table(int argc, char **argv, unsigned flag, int timed_runs, const
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json"))
       json = 1;
+    else if (!strcmp(argv[i], "--large") && flag == VKFT_CASE_BENCH)
+      flag = VKFT_CASE_LARGE; /* the GPU-sized rows */
+    else if (!strcmp(argv[i], "--full") && flag == VKFT_CASE_SELFTEST)
+      flag = VKFT_CASE_TEST; /* every test row: tests/test_ops on the device, in the binary */
     else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
       filter = argv[++i];
     else {
@@ -80,12 +84,13 @@ static int run_table(int argc, char **argv, unsigned flag, int timed_runs, const
   if (!json) printf("%s on %s\n", what, vkft_device_get_info(dev)->name);
   int count, failed = 0;
   table_output out = {.json = json, .timed = timed_runs > 0};
-  if (flag == VKFT_CASE_SELFTEST && vkft_selftest(vk, filter, print_event, &out, &failed)) {
+  int check = flag == VKFT_CASE_SELFTEST || flag == VKFT_CASE_TEST;
+  if (check && vkft_selftest(vk, flag, filter, print_event, &out, &failed)) {
     fprintf(stderr, "vkft: %s\n", vkft_error_message());
     failed += !failed;
   }
   const vkft_op_case *cases = vkft_op_cases(&count);
-  for (int i = 0; flag != VKFT_CASE_SELFTEST && i < count; i++) {
+  for (int i = 0; !check && i < count; i++) {
     const vkft_op_case *c = &cases[i];
     if (!(c->flags & flag) || (filter && !strstr(c->op, filter))) continue;
     vkft_op_result r;

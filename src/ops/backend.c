@@ -61,7 +61,7 @@ int vkft_kernel_force(vkft_backend *be, int index) {
   if (index >= 0 && !be->variants[index].available)
     return vkft_error_with(VKFT_ERR_UNSUPPORTED, "kernel %s is not available: %s",
                            be->variants[index].name, be->variants[index].why);
-  be->forced_matmul = index < 0 ? -1 : index;
+  be->forced_matmul = index < 0 ? be->env_matmul : index;
   return VKFT_OK;
 }
 

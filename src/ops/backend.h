@@ -64,6 +64,7 @@ struct vkft_backend {
   vkft_kernel_variant variants[MATMUL_KERNEL_COUNT]; /* the Vulkan backend's; none on the host */
   int variant_count;
   int forced_matmul; /* a variant index, or -1 */
+  int env_matmul;    /* VKFT_MATMUL's variant, or -1: what vkft_kernel_force(be, -1) restores */
 };
 
 /* How a matmul call rounds: its inputs with unit roundoff input_unit (0: used as they are;

@@ -144,6 +144,11 @@ void matmul_kernels_refresh(vkft_backend *be) {
                                       {512, 512},     {256, 256},   {128, 128},   {64, 64},
                                       {16, 4096},     {8, 4096},    {4096, 8}};
   for (int v = 0; v < MATMUL_KERNEL_COUNT; v++) be->variants[v].used = 0;
+  int env = be->env_matmul;
+  if (env >= 0 && be->variants[env].available && !be->variants[env].disabled) {
+    be->variants[env].used = 1; /* VKFT_MATMUL: this kernel for everything */
+    return;
+  }
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int list[MATMUL_KERNEL_COUNT];
     int n = candidates(be, shapes[s][0], shapes[s][1], list);
@@ -154,28 +159,28 @@ void matmul_kernels_refresh(vkft_backend *be) {
 int matmul_kernels_init(vkft_backend *be) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
   be->variant_count = MATMUL_KERNEL_COUNT;
-  be->forced_matmul = -1;
+  be->forced_matmul = be->env_matmul = -1;
   for (int v = 0; v < MATMUL_KERNEL_COUNT; v++) describe(&be->variants[v], &configs[v], info);
-  matmul_kernels_refresh(be);
   const char *want = be->tuning.matmul_kernel;
-  if (!*want) return VKFT_OK;
-  for (int v = 0; v < MATMUL_KERNEL_COUNT; v++)
-    if (!strcmp(want, configs[v].name)) {
-      be->forced_matmul = v;
-      return VKFT_OK;
-    }
+  for (int v = 0; *want && v < MATMUL_KERNEL_COUNT; v++)
+    if (!strcmp(want, configs[v].name)) be->forced_matmul = be->env_matmul = v;
+  matmul_kernels_refresh(be);
+  if (!*want || be->env_matmul >= 0) return VKFT_OK;
   return vkft_error("VKFT_MATMUL=%s: no such matmul kernel (register, tiled_32, tiled_64, "
                     "tiled_128, coopmat_64, coopmat_128)",
                     want);
 }
 
 int matmul_kernel_choose(const vkft_backend *be, int64_t M, int64_t N, int *variant) {
-  if (be->forced_matmul >= 0) {
-    const vkft_kernel_variant *v = &be->variants[be->forced_matmul];
+  /* forced: by the self-check, or by VKFT_MATMUL unless the self-check disabled that kernel */
+  int forced = be->forced_matmul;
+  if (forced >= 0 && forced == be->env_matmul && be->variants[forced].disabled) forced = -1;
+  if (forced >= 0) {
+    const vkft_kernel_variant *v = &be->variants[forced];
     if (!v->available)
       return vkft_error_with(VKFT_ERR_UNSUPPORTED, "matmul: kernel %s is not available on %s: %s",
                              v->name, vkft_device_get_info(be->dev)->name, v->why);
-    *variant = be->forced_matmul;
+    *variant = forced;
     return VKFT_OK;
   }
   int list[MATMUL_KERNEL_COUNT];

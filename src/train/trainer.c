@@ -63,7 +63,8 @@ static int selftest(trainer *t) {
   if (t->opt->skip_selftest || t->opt->dry_run || !t->be || !vkft_backend_device(t->be))
     return VKFT_OK;
   int failed;
-  if (vkft_selftest(t->be, NULL, on_selftest, t, &failed) != VKFT_OK) return VKFT_ERR;
+  if (vkft_selftest(t->be, VKFT_CASE_SELFTEST, NULL, on_selftest, t, &failed) != VKFT_OK)
+    return VKFT_ERR;
   if (failed)
     return vkft_error_with(VKFT_ERR_DEVICE,
                            "the op self-check failed on this device (%d case%s): its results "

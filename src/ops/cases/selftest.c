@@ -7,24 +7,24 @@
 
 #include <string.h>
 
-static int wanted(const vkft_op_case *c, const char *filter, const char *family) {
-  if (!(c->flags & VKFT_CASE_SELFTEST) || (filter && !strstr(c->op, filter))) return 0;
+static int wanted(const vkft_op_case *c, unsigned rows, const char *filter, const char *family) {
+  if (!(c->flags & rows) || (filter && !strstr(c->op, filter))) return 0;
   size_t n = family ? strlen(family) : 0;
   return !family || (!strncmp(c->op, family, n) && c->op[n] == '_');
 }
 
 /* Runs the rows (of `family`, or those of no variant family) and reports them; returns the
  * number that failed or could not run (could_not_run counts the latter). */
-static int run_rows(vkft_backend *be, const char *filter, const char *family, const char *variant,
-                    vkft_selftest_fn fn, void *user, int *could_not_run) {
+static int run_rows(vkft_backend *be, unsigned rows, const char *filter, const char *family,
+                    const char *variant, vkft_selftest_fn fn, void *user, int *could_not_run) {
   int count, variants, failed = 0;
   const vkft_op_case *cases = vkft_op_cases(&count);
   const vkft_kernel_variant *v = vkft_kernel_variants(be, &variants);
   for (int i = 0; i < count; i++) {
     const vkft_op_case *c = &cases[i];
-    if (!wanted(c, filter, family)) continue;
+    if (!wanted(c, rows, filter, family)) continue;
     int of_family = 0; /* without a family: skip the rows some variant's family owns */
-    for (int k = 0; !family && k < variants; k++) of_family |= wanted(c, NULL, v[k].family);
+    for (int k = 0; !family && k < variants; k++) of_family |= wanted(c, rows, NULL, v[k].family);
     if (of_family) continue;
     vkft_op_result r;
     vkft_selftest_event e = {.row = c, .variant = variant, .result = &r};
@@ -40,8 +40,8 @@ static int run_rows(vkft_backend *be, const char *filter, const char *family, co
   return failed;
 }
 
-int vkft_selftest(vkft_backend *be, const char *filter, vkft_selftest_fn fn, void *user,
-                  int *failed) {
+int vkft_selftest(vkft_backend *be, unsigned rows, const char *filter, vkft_selftest_fn fn,
+                  void *user, int *failed) {
   *failed = 0;
   int count, could_not_run = 0;
   const vkft_kernel_variant *v = vkft_kernel_variants(be, &count);
@@ -56,7 +56,7 @@ int vkft_selftest(vkft_backend *be, const char *filter, vkft_selftest_fn fn, voi
       checked[k] = progress = 1;
       if (vkft_kernel_force(be, k) != VKFT_OK) return VKFT_ERR;
       int lost = 0;
-      int bad = run_rows(be, filter, v[k].family, v[k].name, fn, user, &lost);
+      int bad = run_rows(be, rows, filter, v[k].family, v[k].name, fn, user, &lost);
       vkft_kernel_force(be, -1);
       if (bad && vkft_kernel_disable(be, k) == VKFT_OK) {
         vkft_selftest_event e = {.variant = v[k].name, .disabled = 1};
@@ -67,7 +67,7 @@ int vkft_selftest(vkft_backend *be, const char *filter, vkft_selftest_fn fn, voi
       }
     }
   }
-  *failed += run_rows(be, filter, NULL, NULL, fn, user, &could_not_run);
+  *failed += run_rows(be, rows, filter, NULL, NULL, fn, user, &could_not_run);
   if (could_not_run)
     return vkft_error("selftest: %d op case%s could not run", could_not_run,
                       could_not_run == 1 ? "" : "s");
