@@ -1,9 +1,11 @@
-/* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4]`: training
- * throughput of a stated Llama-shaped model (random bf16 weights, written to a temporary folder)
- * for LoRA and for full fine-tuning — and with --quant for QLoRA (the same LoRA on the base
- * quantized to 4 bits) beside the bf16 LoRA: tokens/s and achieved GFLOP/s of whole optimizer
- * steps (forward, loss, backward, gradient norm, AdamW), on the device and, as the baseline,
- * on the C reference backend. */
+/* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4] [--shape NAME]
+ * [--rows N] [--seq T] [--methods LIST]`: training throughput of a Llama-shaped model with random
+ * weights (bf16, written to a temporary folder): LoRA, full fine-tuning and, with --quant, QLoRA
+ * (the same LoRA on the base quantized to 4 bits): tokens/s, achieved model TFLOP/s and device
+ * memory of whole optimizer steps (forward, loss, backward, gradient norm, AdamW), on the device
+ * and, as the baseline for the small default shape, on the C reference backend. --shape takes
+ * the layer shapes of a real model (Qwen2.5-0.5B, Llama-3.2-1B, Llama-3.1-8B) so the figures
+ * compare with other trainers' (scripts/gpu-check.sh puts PyTorch + PEFT beside them). */
 #include "commands.h"
 
 #include "vkft/error.h"
@@ -15,12 +17,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BENCH_CONFIG                                                                               \
-  "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 8192, \"hidden_size\": 256, "       \
-  "\"intermediate_size\": 688, \"num_hidden_layers\": 4, \"num_attention_heads\": 8, "             \
-  "\"num_key_value_heads\": 4, \"max_position_embeddings\": 1024, \"rms_norm_eps\": 1e-5, "        \
-  "\"rope_theta\": 10000.0, \"tie_word_embeddings\": false}"
-enum { ROWS = 2, ROW_LEN = 256, LORA_R = 16 };
+/* The shapes (config.json of each model's Hugging Face folder, its layer sizes as published). */
+typedef struct bench_shape {
+  const char *name, *config;
+} bench_shape;
+static const bench_shape shapes[] = {
+    {"tiny", "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 8192, "
+             "\"hidden_size\": 256, \"intermediate_size\": 688, \"num_hidden_layers\": 4, "
+             "\"num_attention_heads\": 8, \"num_key_value_heads\": 4, "
+             "\"max_position_embeddings\": 1024, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, "
+             "\"tie_word_embeddings\": false}"},
+    {"qwen2.5-0.5b",
+     "{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": 151936, \"hidden_size\": 896, "
+     "\"intermediate_size\": 4864, \"num_hidden_layers\": 24, \"num_attention_heads\": 14, "
+     "\"num_key_value_heads\": 2, \"max_position_embeddings\": 32768, \"rms_norm_eps\": 1e-6, "
+     "\"rope_theta\": 1000000.0, \"tie_word_embeddings\": true}"},
+    {"llama-3.2-1b",
+     "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 128256, \"hidden_size\": 2048, "
+     "\"intermediate_size\": 8192, \"num_hidden_layers\": 16, \"num_attention_heads\": 32, "
+     "\"num_key_value_heads\": 8, \"head_dim\": 64, \"max_position_embeddings\": 131072, "
+     "\"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": "
+     "\"llama3\", \"factor\": 32.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+     "\"original_max_position_embeddings\": 8192}, \"tie_word_embeddings\": true}"},
+    {"llama-3.1-8b",
+     "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 128256, \"hidden_size\": 4096, "
+     "\"intermediate_size\": 14336, \"num_hidden_layers\": 32, \"num_attention_heads\": 32, "
+     "\"num_key_value_heads\": 8, \"max_position_embeddings\": 131072, \"rms_norm_eps\": 1e-5, "
+     "\"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+     "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+     "\"original_max_position_embeddings\": 8192}, \"tie_word_embeddings\": false}"},
+};
+enum { LORA_R = 16 };
 
 /* Model FLOPs of one step: matmuls 2 flops per weight per token forward, as much again for the
  * input gradients, again for weight gradients (full only); LoRA adapters likewise; causal
@@ -63,10 +90,21 @@ static void print_profile(vkft_device *dev) {
   }
 }
 
-static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, int steps, double *ms,
-               double *flops) {
+typedef struct bench_opts {
+  int rows, seq, steps;
+} bench_opts;
+
+/* What one method measured: milliseconds per step, model FLOPs per step, device bytes held. */
+typedef struct bench_result {
+  double ms, flops;
+  uint64_t device_bytes;
+} bench_result;
+
+static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, const bench_opts *o,
+               int steps, bench_result *res) {
+  int64_t T = (int64_t)o->rows * o->seq;
   vkft_model_desc desc = {.dir = dir,
-                          .max_tokens = ROWS * ROW_LEN,
+                          .max_tokens = T,
                           .micro_batches = 1,
                           .training = 1,
                           .full = full,
@@ -79,13 +117,16 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   const vkft_model_config *c = vkft_model_get_config(m);
-  int64_t T = ROWS * ROW_LEN;
   int32_t *ids = malloc((size_t)T * 4 * sizeof *ids);
+  if (!ids) {
+    vkft_model_free(m);
+    return vkft_error_nomem();
+  }
   int32_t *labels = ids + T, *pos = ids + 2 * T, *seq = ids + 3 * T;
   for (int64_t t = 0; t < T; t++) {
     ids[t] = labels[t] = (int32_t)((t * 2654435761u) % (uint64_t)c->vocab_size);
-    pos[t] = (int32_t)(t % ROW_LEN);
-    seq[t] = (int32_t)(t / ROW_LEN);
+    pos[t] = (int32_t)(t % o->seq);
+    seq[t] = (int32_t)(t / o->seq);
   }
   vkft_model_batch b = {T, ids, labels, pos, seq};
   vkft_param *params;
@@ -93,7 +134,7 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
   vkft_model_params(m, &params, &n);
   vkft_tensor *state = calloc((size_t)n * 2, sizeof *state),
               *grads = calloc((size_t)n, sizeof *grads);
-  int ng = 0, status = vkft_model_set_batch(m, 0, &b);
+  int ng = 0, status = state && grads ? vkft_model_set_batch(m, 0, &b) : vkft_error_nomem();
   for (int i = 0; status == VKFT_OK && i < n; i++)
     if (params[i].trainable) {
       grads[ng++] = *params[i].grad;
@@ -119,9 +160,12 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
     if (vkft_end(be) != VKFT_OK) status = VKFT_ERR;
     if (s >= 0) total += vkft_time_s() - t0;
   }
-  *ms = steps > 0 ? total / steps * 1e3 : 0;
-  *flops = step_flops(c, full, T, ROW_LEN);
-  for (int i = 0; i < 2 * n; i++) vkft_tensor_free(be, &state[i]);
+  res->ms = steps > 0 ? total / steps * 1e3 : 0;
+  res->flops = step_flops(c, full, T, o->seq);
+  /* everything is allocated up front (the memory plan), so what is held now is the peak */
+  vkft_device *dev = vkft_backend_device(be);
+  res->device_bytes = dev ? vkft_device_memory_in_use(dev) : 0;
+  for (int i = 0; state && i < 2 * n; i++) vkft_tensor_free(be, &state[i]);
   vkft_tensor_free(be, &slots);
   vkft_tensor_free(be, &norm);
   free(state);
@@ -131,63 +175,126 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
   return status;
 }
 
+static int usage(void) {
+  fprintf(stderr, "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4] "
+                  "[--shape tiny|qwen2.5-0.5b|llama-3.2-1b|llama-3.1-8b] [--rows N] [--seq T] "
+                  "[--methods lora,full,qlora] [--device N]\n");
+  return CLI_EXIT_USAGE;
+}
+
+enum { METHOD_LORA = 1, METHOD_FULL = 2, METHOD_QLORA = 4 };
+
+/* "lora,full,qlora" -> METHOD_* bits; 0 when a name is unknown */
+static unsigned parse_methods(const char *list) {
+  unsigned bits = 0;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    unsigned bit = !strcmp(tok, "lora")    ? METHOD_LORA
+                   : !strcmp(tok, "full")  ? METHOD_FULL
+                   : !strcmp(tok, "qlora") ? METHOD_QLORA
+                                           : 0;
+    if (!bit) return 0;
+    bits |= bit;
+  }
+  return bits;
+}
+
 int vkft_bench_train(int argc, char **argv) {
   cli_device_opts dev_opts;
   if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
-  int json = 0, baseline = 1;
-  int64_t steps = 3;
+  int json = 0, baseline = -1;
+  bench_opts o = {.rows = 2, .seq = 256, .steps = 3};
+  int64_t v;
   vkft_dtype quant = VKFT_F32;
+  const bench_shape *shape = &shapes[0];
+  unsigned methods = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--json")) {
+    const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(arg, "--json")) {
       json = 1;
-    } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
-      if (cli_int_option("--steps", argv[++i], 1, 1000, &steps) != VKFT_OK)
-        return cli_usage_error();
-    } else if (!strcmp(argv[i], "--no-baseline")) {
+    } else if (!strcmp(arg, "--no-baseline")) {
       baseline = 0;
-    } else if (!strcmp(argv[i], "--quant") && i + 1 < argc &&
-               vkft_dtype_parse(argv[i + 1], &quant) == 0 && vkft_dtype_is_quantized(quant)) {
+    } else if (next &&
+               (!strcmp(arg, "--steps") || !strcmp(arg, "--rows") || !strcmp(arg, "--seq"))) {
+      int64_t hi = !strcmp(arg, "--steps") ? 1000 : !strcmp(arg, "--rows") ? 4096 : 131072;
+      if (cli_int_option(arg, next, 1, hi, &v) != VKFT_OK) return cli_usage_error();
+      *(!strcmp(arg, "--steps") ? &o.steps : !strcmp(arg, "--rows") ? &o.rows : &o.seq) = (int)v;
+      i++;
+    } else if (next && !strcmp(arg, "--quant") && vkft_dtype_parse(next, &quant) == 0 &&
+               vkft_dtype_is_quantized(quant)) {
+      i++;
+    } else if (next && !strcmp(arg, "--shape")) {
+      shape = NULL;
+      for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        if (!strcmp(next, shapes[k].name)) shape = &shapes[k];
+      if (!shape) {
+        fprintf(stderr, "vkft bench train: --shape: no shape named \"%s\"\n", next);
+        return usage();
+      }
+      i++;
+    } else if (next && !strcmp(arg, "--methods") && (methods = parse_methods(next))) {
       i++;
     } else {
-      fprintf(stderr, "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--quant "
-                      "nf4|fp4] [--device N]\n");
-      return CLI_EXIT_USAGE;
+      return usage();
     }
   }
+  if (!methods) methods = METHOD_LORA | METHOD_FULL;
+  if (quant != VKFT_F32) methods |= METHOD_QLORA;
+  if ((methods & METHOD_QLORA) && quant == VKFT_F32) quant = VKFT_NF4;
+  /* the C reference backend takes hours on a real model's shapes */
+  if (baseline < 0) baseline = shape == &shapes[0];
   char dir[256];
   snprintf(dir, sizeof dir, "vkft-bench-model.tmp");
-  if (vkft_model_write_random(dir, BENCH_CONFIG, VKFT_BF16, 1) != VKFT_OK) return cli_fail();
+  double t0 = vkft_time_s();
+  if (vkft_model_write_random(dir, shape->config, VKFT_BF16, 1) != VKFT_OK) return cli_fail();
+  double write_s = vkft_time_s() - t0;
   vkft_device *dev = cli_open_device(&dev_opts);
-  if (!dev) return cli_exit_code(vkft_error_code());
+  if (!dev) {
+    vkft_remove_tree(dir);
+    return cli_exit_code(vkft_error_code());
+  }
   vkft_backend *vk, *ref;
-  vkft_backend_vk_create(dev, &vk);
+  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK) {
+    vkft_device_destroy(dev);
+    vkft_remove_tree(dir);
+    return cli_fail();
+  }
   vkft_backend_ref_create(&ref);
+  vkft_model_config mc;
+  vkft_model_config_load(dir, &mc);
   if (!json)
-    printf("bench train on %s: Llama-shaped model C=256 L=4 H=8 KV=4 F=688 V=8192 (bf16 base), %d "
-           "x %d "
-           "tokens per step, LoRA r=%d on all 7 projections\n",
-           vkft_device_get_info(dev)->name, ROWS, ROW_LEN, LORA_R);
+    printf("bench train on %s: %s shape: C=%lld L=%d H=%d KV=%d F=%lld V=%lld (bf16 base, random "
+           "weights written in %.1f s), %d x %d tokens per step, LoRA r=%d on all 7 projections\n",
+           vkft_device_get_info(dev)->name, shape->name, (long long)mc.hidden_size,
+           (int)mc.num_layers, (int)mc.num_heads, (int)mc.num_kv_heads,
+           (long long)mc.intermediate_size, (long long)mc.vocab_size, write_s, o.rows, o.seq,
+           LORA_R);
   int status = VKFT_OK;
-  /* methods: 0 LoRA on the bf16 base, 1 full fine-tuning, 2 QLoRA (--quant) */
-  for (int method = 0; method <= 2 && status == VKFT_OK; method++) {
-    if (method == 2 && quant == VKFT_F32) break;
+  for (int method = 0; method < 3 && status == VKFT_OK; method++) {
+    if (!(methods & (1u << method))) continue;
     char name[16];
-    snprintf(name, sizeof name, "%s", method == 0 ? "lora" : method == 1 ? "full" : "qlora-");
+    snprintf(name, sizeof name, "%s", method == 0 ? "lora" : "full");
     if (method == 2) snprintf(name, sizeof name, "qlora-%s", vkft_dtype_name(quant));
     for (int b = 0; b < (baseline ? 2 : 1) && status == VKFT_OK; b++) {
       vkft_backend *be = b ? ref : vk;
-      double ms, flops;
-      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, b ? 1 : (int)steps, &ms,
-                   &flops);
+      bench_result r = {0};
+      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, &o, b ? 1 : o.steps, &r);
       if (status != VKFT_OK) break;
-      double tps = ROWS * ROW_LEN / (ms / 1e3), gflops = flops / (ms * 1e6);
+      int64_t tokens = (int64_t)o.rows * o.seq;
+      double tps = (double)tokens / (r.ms / 1e3), gflops = r.flops / (r.ms * 1e6);
       if (json)
-        printf("{\"bench\": \"train\", \"method\": \"%s\", \"backend\": \"%s\", \"tokens\": %d, "
-               "\"ms_per_step\": %.1f, \"tokens_per_s\": %.1f, \"gflops\": %.3f}\n",
-               name, vkft_backend_name(be), ROWS * ROW_LEN, ms, tps, gflops);
+        printf("{\"bench\": \"train\", \"shape\": \"%s\", \"method\": \"%s\", \"backend\": "
+               "\"%s\", \"rows\": %d, \"seq\": %d, \"tokens\": %lld, \"steps\": %d, "
+               "\"ms_per_step\": %.1f, \"tokens_per_s\": %.1f, \"gflops\": %.3f, \"tflops\": %.4f, "
+               "\"device_mib\": %.1f}\n",
+               shape->name, name, vkft_backend_name(be), o.rows, o.seq, (long long)tokens,
+               b ? 1 : o.steps, r.ms, tps, gflops, gflops / 1e3,
+               (double)r.device_bytes / (1024.0 * 1024));
       else
-        printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s\n", name,
-               vkft_backend_name(be), ms, tps, gflops);
+        printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s %9.1f MiB on the device\n",
+               name, vkft_backend_name(be), r.ms, tps, gflops,
+               (double)r.device_bytes / (1024.0 * 1024));
       if (dev_opts.profile && !b && !json) print_profile(dev);
       fflush(stdout);
     }
