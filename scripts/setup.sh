@@ -26,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
+# glslang 15, spirv-val and the Vulkan 1.4 headers from Debian 13's sources into .deps/ (the
+# cooperative-matrix kernels need them; without them those kernels are left out of the build).
+bash "$(dirname "${BASH_SOURCE[0]}")/setup-shader-tools.sh" ||
+  echo "setup: the shader tools from Debian 13 could not be built: vkft builds without its" \
+    "cooperative-matrix kernels" >&2
+
 # Tests only: the npm package node-llama-cpp, pinned, under $VKFT_NPM_DIR (default .deps/npm;
 # about 85 MB, nothing downloaded when present; --ignore-scripts: none of its install code runs).
 # Two uses: its prebuilt CPU binaries of llama.cpp are the reference client of tests/export.sh;
