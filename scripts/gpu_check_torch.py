@@ -5,7 +5,8 @@ weights (transformers, SDPA attention), LoRA r=16 alpha=32 on all seven projecti
 at lr 1e-4 over rows x seq random tokens, loss on every token; one warm-up step, then the mean of
 `steps` timed steps (CUDA synchronized). Prints one JSON line per run, the fields of vkft's:
 tokens/s, model TFLOP/s (the same FLOP count as src/cli/bench_train.c) and peak device memory
-(torch.cuda.max_memory_allocated). A bf16 matmul of 8192^3 gives the device's ceiling.
+(torch.cuda.max_memory_reserved; allocated beside it). A bf16 matmul of 8192^3 gives the
+device's ceiling.
 
 Usage: gpu_check_torch.py --shapes qwen2.5-0.5b,llama-3.2-1b --rows 4 --seq 1024 --steps 5
 """
@@ -110,7 +111,10 @@ def run(torch, name, rows, seq, steps):
               "rows": rows, "seq": seq, "tokens": tokens, "steps": steps,
               "ms_per_step": round(ms, 1), "tokens_per_s": round(tokens / (ms / 1e3), 1),
               "tflops": round(flops / (ms / 1e3) / 1e12, 4),
-              "device_mib": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)}
+              # what the process held at its peak (the caching allocator's reserve, as vkft's
+              # device_mib counts its memory blocks), and what tensors used of it
+              "device_mib": round(torch.cuda.max_memory_reserved() / 2 ** 20, 1),
+              "allocated_mib": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)}
     del model, opt
     torch.cuda.empty_cache()
     return result

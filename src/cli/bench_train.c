@@ -1,11 +1,14 @@
 /* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4] [--shape NAME]
- * [--rows N] [--seq T] [--methods LIST]`: training throughput of a Llama-shaped model with random
- * weights (bf16, written to a temporary folder): LoRA, full fine-tuning and, with --quant, QLoRA
- * (the same LoRA on the base quantized to 4 bits): tokens/s, achieved model TFLOP/s and device
- * memory of whole optimizer steps (forward, loss, backward, gradient norm, AdamW), on the device
- * and, as the baseline for the small default shape, on the C reference backend. --shape takes
- * the layer shapes of a real model (Qwen2.5-0.5B, Llama-3.2-1B, Llama-3.1-8B) so the figures
- * compare with other trainers' (scripts/gpu-check.sh puts PyTorch + PEFT beside them). */
+ * [--rows N] [--seq T] [--methods LIST] [--objective dpo|orpo]`: training throughput of a
+ * Llama-shaped model with random weights (bf16, written to a temporary folder): LoRA, full
+ * fine-tuning and, with --quant, QLoRA (the same LoRA on the base quantized to 4 bits): tokens/s,
+ * achieved model TFLOP/s and device memory of whole optimizer steps (forward, loss, backward,
+ * gradient norm, AdamW), on the device and, as the baseline for the small default shape, on the
+ * C reference backend. --shape takes the layer shapes of a real model (Qwen2.5-0.5B,
+ * Llama-3.2-1B, Llama-3.1-8B) so the figures compare with other trainers' (scripts/gpu-check.sh
+ * puts PyTorch + PEFT beside them). --objective adds a preference step on the same tokens (the
+ * rows are rows / 2 pairs, each row's second half its completion; DPO with the in-step
+ * reference) and its cost relative to the SFT LoRA step. */
 #include "commands.h"
 
 #include "vkft/error.h"
@@ -100,9 +103,39 @@ typedef struct bench_result {
   uint64_t device_bytes;
 } bench_result;
 
-static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, const bench_opts *o,
-               int steps, bench_result *res) {
+/* The step's tokens: o->rows rows of o->seq tokens. With a preference objective the rows are
+ * rows / 2 pairs (row i chosen, row rows / 2 + i rejected; model.h's layout), each row's second
+ * half its completion (ORPO also trains the chosen prompts); ids holds 5 T + 2 rows int32s.
+ * Returns the number of chosen targets ORPO's NLL averages over. */
+static int64_t fill_batch(const bench_opts *o, int64_t vocab, int orpo, int pref, int32_t *ids) {
+  int64_t T = (int64_t)o->rows * o->seq, nll = 0;
+  int32_t *labels = ids + T, *pos = ids + 2 * T, *seq = ids + 3 * T, *tok = ids + 4 * T;
+  int32_t *ranges = ids + 5 * T;
+  for (int64_t t = 0; t < T; t++) {
+    int64_t row = t / o->seq, k = t % o->seq;
+    int completion = k + 1 >= o->seq / 2, last = k + 1 == o->seq, chosen = row < o->rows / 2;
+    ids[t] = labels[t] = (int32_t)((t * 2654435761u) % (uint64_t)vocab);
+    if (pref && !completion && !(orpo && chosen)) labels[t] = -100;
+    pos[t] = (int32_t)k;
+    seq[t] = (int32_t)row;
+    tok[t] = last             ? -1
+             : completion     ? (int32_t)(2 * row + 1)
+             : orpo && chosen ? (int32_t)(2 * row)
+                              : -1;
+    nll += orpo && chosen && tok[t] >= 0;
+  }
+  for (int r = 0; r < o->rows; r++)
+    ranges[2 * r] = (int32_t)((int64_t)r * o->seq),
+               ranges[2 * r + 1] = (int32_t)((r + 1) * (int64_t)o->seq);
+  return nll;
+}
+
+/* objective: NULL for SFT, else a preference objective over o->rows / 2 pairs */
+static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
+               const vkft_pref_objective *objective, const bench_opts *o, int steps,
+               bench_result *res) {
   int64_t T = (int64_t)o->rows * o->seq;
+  int pairs = objective ? o->rows / 2 : 0;
   vkft_model_desc desc = {.dir = dir,
                           .max_tokens = T,
                           .micro_batches = 1,
@@ -113,28 +146,30 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, co
                           .lora_targets = 0x7f,
                           .seed = 1,
                           .quant_dtype = quant,
-                          .quant_double = 1};
+                          .quant_double = 1,
+                          .pref_pairs = pairs};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   const vkft_model_config *c = vkft_model_get_config(m);
-  int32_t *ids = malloc((size_t)T * 4 * sizeof *ids);
+  int32_t *ids = malloc(((size_t)T * 5 + 2 * (size_t)o->rows) * sizeof *ids);
   if (!ids) {
     vkft_model_free(m);
     return vkft_error_nomem();
   }
-  int32_t *labels = ids + T, *pos = ids + 2 * T, *seq = ids + 3 * T;
-  for (int64_t t = 0; t < T; t++) {
-    ids[t] = labels[t] = (int32_t)((t * 2654435761u) % (uint64_t)c->vocab_size);
-    pos[t] = (int32_t)(t % o->seq);
-    seq[t] = (int32_t)(t / o->seq);
-  }
-  vkft_model_batch b = {T, ids, labels, pos, seq};
+  int orpo = objective && objective->kind == VKFT_PREF_LOSS_ORPO;
+  int64_t nll = fill_batch(o, c->vocab_size, orpo, objective != NULL, ids);
+  vkft_model_batch b = {T, ids, ids + T, ids + 2 * T, ids + 3 * T};
+  vkft_model_pref_batch pb = {pairs, ids + 4 * T, ids + 5 * T, NULL};
+  vkft_pref_objective po = objective ? *objective : (vkft_pref_objective){0};
+  po.pair_scale = pairs ? 1.0f / (float)pairs : 0.0f;
+  po.nll_scale = nll ? 1.0f / (float)nll : 0.0f;
   vkft_param *params;
   int n;
   vkft_model_params(m, &params, &n);
   vkft_tensor *state = calloc((size_t)n * 2, sizeof *state),
               *grads = calloc((size_t)n, sizeof *grads);
   int ng = 0, status = state && grads ? vkft_model_set_batch(m, 0, &b) : vkft_error_nomem();
+  if (status == VKFT_OK && objective) status = vkft_model_set_pref(m, 0, &pb);
   for (int i = 0; status == VKFT_OK && i < n; i++)
     if (params[i].trainable) {
       grads[ng++] = *params[i].grad;
@@ -150,7 +185,8 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, co
     double t0 = vkft_time_s();
     vkft_adamw_hparams hp = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .step = s + 2};
     status = vkft_begin(be) || vkft_model_zero_grads(m) ||
-             vkft_model_forward_backward(m, 0, 1.0f / (float)T, 1) ||
+             (objective ? vkft_model_pref_forward_backward(m, 0, &po, 1)
+                        : vkft_model_forward_backward(m, 0, 1.0f / (float)T, 1)) ||
              vkft_grad_norm(be, grads, ng, &slots, &norm, 1.0f);
     vkft_tensor clip = vkft_tensor_view(&norm, 1, 1);
     for (int i = 0; status == VKFT_OK && i < n; i++)
@@ -161,7 +197,8 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, co
     if (s >= 0) total += vkft_time_s() - t0;
   }
   res->ms = steps > 0 ? total / steps * 1e3 : 0;
-  res->flops = step_flops(c, full, T, o->seq);
+  /* a DPO step adds the reference's forward: a third of an SFT step's matmul work */
+  res->flops = step_flops(c, full, T, o->seq) * (objective && !orpo ? 4.0 / 3.0 : 1.0);
   /* everything is allocated up front (the memory plan), so what is held now is the peak */
   vkft_device *dev = vkft_backend_device(be);
   res->device_bytes = dev ? vkft_device_memory_in_use(dev) : 0;
@@ -178,11 +215,13 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, co
 static int usage(void) {
   fprintf(stderr, "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4] "
                   "[--shape tiny|qwen2.5-0.5b|llama-3.2-1b|llama-3.1-8b] [--rows N] [--seq T] "
-                  "[--methods lora,full,qlora] [--device N]\n");
+                  "[--methods lora,full,qlora] [--objective dpo|orpo] [--device N]\n");
   return CLI_EXIT_USAGE;
 }
 
-enum { METHOD_LORA = 1, METHOD_FULL = 2, METHOD_QLORA = 4 };
+/* method k is bit k: LoRA on the bf16 base, full fine-tuning, QLoRA (--quant), LoRA with the
+ * preference objective (--objective) */
+enum { METHOD_LORA = 1, METHOD_FULL = 2, METHOD_QLORA = 4, METHOD_PREF = 8 };
 
 /* "lora,full,qlora" -> METHOD_* bits; 0 when a name is unknown */
 static unsigned parse_methods(const char *list) {
@@ -209,6 +248,7 @@ int vkft_bench_train(int argc, char **argv) {
   vkft_dtype quant = VKFT_F32;
   const bench_shape *shape = &shapes[0];
   unsigned methods = 0;
+  const char *objective = NULL;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(arg, "--json")) {
@@ -235,12 +275,20 @@ int vkft_bench_train(int argc, char **argv) {
       i++;
     } else if (next && !strcmp(arg, "--methods") && (methods = parse_methods(next))) {
       i++;
+    } else if (next && !strcmp(arg, "--objective") &&
+               (!strcmp(next, "dpo") || !strcmp(next, "orpo"))) {
+      objective = argv[++i];
     } else {
       return usage();
     }
   }
   if (!methods) methods = METHOD_LORA | METHOD_FULL;
   if (quant != VKFT_F32) methods |= METHOD_QLORA;
+  if (objective) methods |= METHOD_PREF;
+  if (objective && o.rows % 2) {
+    fprintf(stderr, "vkft bench train: --objective needs an even --rows (pairs of rows)\n");
+    return usage();
+  }
   if ((methods & METHOD_QLORA) && quant == VKFT_F32) quant = VKFT_NF4;
   /* the C reference backend takes hours on a real model's shapes */
   if (baseline < 0) baseline = shape == &shapes[0];
@@ -271,16 +319,24 @@ int vkft_bench_train(int argc, char **argv) {
            (long long)mc.intermediate_size, (long long)mc.vocab_size, write_s, o.rows, o.seq,
            LORA_R);
   int status = VKFT_OK;
-  for (int method = 0; method < 3 && status == VKFT_OK; method++) {
+  double sft_ms = 0;
+  vkft_pref_objective pref = {.kind = objective && !strcmp(objective, "orpo")
+                                          ? VKFT_PREF_LOSS_ORPO
+                                          : VKFT_PREF_LOSS_SIGMOID,
+                              .beta = 0.1f};
+  for (int method = 0; method < 4 && status == VKFT_OK; method++) {
     if (!(methods & (1u << method))) continue;
     char name[16];
     snprintf(name, sizeof name, "%s", method == 0 ? "lora" : "full");
     if (method == 2) snprintf(name, sizeof name, "qlora-%s", vkft_dtype_name(quant));
+    if (method == 3) snprintf(name, sizeof name, "%s-lora", objective);
     for (int b = 0; b < (baseline ? 2 : 1) && status == VKFT_OK; b++) {
       vkft_backend *be = b ? ref : vk;
       bench_result r = {0};
-      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, &o, b ? 1 : o.steps, &r);
+      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, method == 3 ? &pref : NULL,
+                   &o, b ? 1 : o.steps, &r);
       if (status != VKFT_OK) break;
+      if (method == 0 && !b) sft_ms = r.ms;
       int64_t tokens = (int64_t)o.rows * o.seq;
       double tps = (double)tokens / (r.ms / 1e3), gflops = r.flops / (r.ms * 1e6);
       if (json)
@@ -295,6 +351,9 @@ int vkft_bench_train(int argc, char **argv) {
         printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s %9.1f MiB on the device\n",
                name, vkft_backend_name(be), r.ms, tps, gflops,
                (double)r.device_bytes / (1024.0 * 1024));
+      if (method == 3 && !b && !json && sft_ms > 0)
+        printf("           %s step / SFT LoRA step on the same tokens: %.2fx\n", objective,
+               r.ms / sft_ms);
       if (dev_opts.profile && !b && !json) print_profile(dev);
       fflush(stdout);
     }

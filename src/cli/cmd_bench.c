@@ -17,6 +17,7 @@ int vkft_cmd_bench(int argc, char **argv) {
   fprintf(stderr, "usage: vkft bench ops [--json] [--large] [--filter NAME] [--device N]\n"
                   "       vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4]\n"
                   "                        [--shape NAME] [--rows N] [--seq T] [--methods LIST]\n"
+                  "                        [--objective dpo|orpo]\n"
                   "       vkft bench tokenize [--tokenizer PATH] [--json]\n"
                   "       vkft bench data [--model DIR] [--data FILE] [--records N] [--json]\n");
   return 2;
