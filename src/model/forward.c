@@ -256,11 +256,11 @@ int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int b
   vkft_tensor labels = slot_view(&m->labels, slot, m->T, T);
   vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);
   vkft_tensor *dw = backward_too && m->g_lm_head->n ? m->g_lm_head : NULL;
-  TRY(vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
-                         grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
-                         m->ce_chunk));
-  status = backward_too ? model_backward(m, slot, T) : VKFT_OK;
-  m->dropout_on = 0;
+  status = vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
+                              grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
+                              m->ce_chunk);
+  if (status == VKFT_OK && backward_too) status = model_backward(m, slot, T);
+  m->dropout_on = 0; /* on every path: a later eval must not drop */
   return status;
 }
 

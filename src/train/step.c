@@ -4,6 +4,7 @@
  * big-batch gradient, the global gradient norm with its clip coefficient, and AdamW on every
  * trainable tensor — submitted once. Also the evaluation loss and the optimizer's state. */
 #include "trainer_internal.h"
+#include "vkft/lr_find.h"
 
 #include "vkft/error.h"
 #include "vkft/schedule.h"
@@ -130,6 +131,7 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
 
 double step_lr(const trainer *t, int64_t step) {
   const vkft_train_config *cfg = t->cfg;
+  if (t->opt->lr_find) return vkft_lr_find_lr(t->opt->lr_find, step);
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
   int64_t warmup = cfg->train.warmup_steps > 0

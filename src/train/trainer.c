@@ -3,6 +3,7 @@
  * (src/train/step.c) with metrics, evals and checkpoints, and the final export. A step whose
  * loss or gradient norm is not finite stops the run before anything of it is saved. */
 #include "trainer_internal.h"
+#include "vkft/lr_find.h"
 
 #include "vkft/crc32.h"
 #include "vkft/error.h"
@@ -41,7 +42,7 @@ void trainer_message(const trainer *t, const char *fmt, ...) {
 /* Rewrites report.html (at most every 30 s unless forced); a failure is a warning, never the
  * end of a run: the page is derived from metrics.jsonl and `vkft report` rebuilds it. */
 static void report_refresh(trainer *t, const char *status, int force) {
-  if (!t->lock || !t->report) return;
+  if (!t->lock || !t->report || t->opt->lr_find) return;
   t->report->status = status;
   if (vkft_report_update(&t->report_throttle, t->cfg->output.dir, t->report, force) != VKFT_OK)
     trainer_message(t, "warning: report.html not written: %s", vkft_error_message());
@@ -411,7 +412,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   char report_status[64] = "finished";
   if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
-  if (!opt->dry_run && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
+  if (!opt->dry_run &&
+      outdir_prepare(&t, opt->resume != NULL || opt->lr_find, opt->overwrite) != VKFT_OK)
     goto done;
   vkft_device *dev = be ? vkft_backend_device(be) : NULL;
   if (dev) {
@@ -422,6 +424,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch * (t.pbatcher ? 2 : 1); /* pairs are two sequences */
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
+  if (opt->lr_find) t.total_steps = opt->lr_find->steps;
   report_plan(&t);
   t.report->total_steps = t.total_steps;
   t.report->config_json = t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
@@ -431,6 +434,11 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   /* DPO's reference log-probs come from the model as it starts, before a checkpoint loads */
   if (t.pbatcher && pref_reference(&t) != VKFT_OK) goto done;
+  if (opt->lr_find) {
+    vkft_interrupt_install();
+    status = lr_find_run(&t);
+    goto done;
+  }
   if (opt->resume && resume(&t) != VKFT_OK) goto done;
   /* a finished run resumed at its last step evaluates again: its old final eval line goes */
   if (metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;

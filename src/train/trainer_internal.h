@@ -66,6 +66,9 @@ typedef struct trainer {
 /* One line of information through the caller's callback (printf-style). */
 void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
 
+/* lr_find.c: the range test's loop, from a fresh start (t->opt->lr_find) */
+int lr_find_run(trainer *t);
+
 /* step.c */
 int epoch_batches(trainer *t, uint64_t epoch, size_t *n); /* of the training data */
 int count_steps(trainer *t,
