@@ -4,8 +4,9 @@
 # (matmul_coopmat_*; src/ops/matmul_kernels.c chooses among them per device and shape).
 vkft_glslang_can(VKFT_COOPMAT_SHADERS MATMUL_COOPMAT MATMUL_NT W_F16)
 if(NOT VKFT_COOPMAT_SHADERS)
-  message(STATUS "vkft: ${GLSLANG} cannot compile GL_KHR_cooperative_matrix: the "
-                 "cooperative-matrix kernels are left out (scripts/setup-shader-tools.sh builds one)")
+  message(STATUS "vkft: ${GLSLANG} (with ${SPIRV_VAL}) cannot compile and validate "
+                 "GL_KHR_cooperative_matrix: the cooperative-matrix kernels are left out "
+                 "(scripts/setup-shader-tools.sh builds the tools that can)")
 endif()
 foreach(orient NT NN TN)
   string(TOLOWER ${orient} o)

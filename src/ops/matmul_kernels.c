@@ -93,7 +93,7 @@ static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_
              c->bn, c->bk, c->wm, c->wn, sg, info->coopmat_m, info->coopmat_n, info->coopmat_k);
   const char *why = NULL;
   if (!vkft_spirv_find(shader_name(c->kind, VKFT_MATMUL_NT, VKFT_F32)))
-    why = "not compiled in (built with a glslang older than 14)";
+    why = "not compiled in (this build's glslang or spirv-val could not make it)";
   else if (c->kind == KIND_COOPMAT && !info->coopmat_m)
     why = info->coopmat_why;
   else if (c->kind == KIND_COOPMAT && !sg)
