@@ -8,7 +8,9 @@
 #   4. the Windows build (MinGW-w64) and its test subset under Wine;
 #   5. the portable Linux binary (static libraries, only glibc needed): its dependencies and
 #      glibc floor checked, its selftest run; and scripts/gpu-check.sh on the CPU device.
-# Each step prints the time it took; the whole takes about 20 minutes on 2 cores.
+# Each step prints the time it took; the whole takes about 20 minutes on 2 cores, of which the
+# shader tools from Debian 13 (in the set-up, optional) take about 2 and step 5 about 1.5
+# (docs/GPU.md, "Measured here").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
