@@ -239,59 +239,80 @@ static unsigned parse_methods(const char *list) {
   return bits;
 }
 
-int vkft_bench_train(int argc, char **argv) {
-  cli_device_opts dev_opts;
-  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
-  int json = 0, baseline = -1;
-  bench_opts o = {.rows = 2, .seq = 256, .steps = 3};
+/* What the command line asks for. */
+typedef struct bench_args {
+  int json, baseline; /* baseline -1: by the shape */
+  bench_opts o;
+  vkft_dtype quant;
+  const bench_shape *shape;
+  unsigned methods;      /* METHOD_* bits */
+  const char *objective; /* "dpo", "orpo" or NULL */
+} bench_args;
+
+/* Returns 0, or the exit status of a usage error (said on stderr). */
+static int parse_args(int argc, char **argv, bench_args *a) {
+  *a = (bench_args){.baseline = -1, .o = {2, 256, 3}, .quant = VKFT_F32, .shape = &shapes[0]};
   int64_t v;
-  vkft_dtype quant = VKFT_F32;
-  const bench_shape *shape = &shapes[0];
-  unsigned methods = 0;
-  const char *objective = NULL;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(arg, "--json")) {
-      json = 1;
+      a->json = 1;
     } else if (!strcmp(arg, "--no-baseline")) {
-      baseline = 0;
+      a->baseline = 0;
     } else if (next &&
                (!strcmp(arg, "--steps") || !strcmp(arg, "--rows") || !strcmp(arg, "--seq"))) {
       int64_t hi = !strcmp(arg, "--steps") ? 1000 : !strcmp(arg, "--rows") ? 4096 : 131072;
       if (cli_int_option(arg, next, 1, hi, &v) != VKFT_OK) return cli_usage_error();
-      *(!strcmp(arg, "--steps") ? &o.steps : !strcmp(arg, "--rows") ? &o.rows : &o.seq) = (int)v;
+      *(!strcmp(arg, "--steps")  ? &a->o.steps
+        : !strcmp(arg, "--rows") ? &a->o.rows
+                                 : &a->o.seq) = (int)v;
       i++;
-    } else if (next && !strcmp(arg, "--quant") && vkft_dtype_parse(next, &quant) == 0 &&
-               vkft_dtype_is_quantized(quant)) {
+    } else if (next && !strcmp(arg, "--quant") && vkft_dtype_parse(next, &a->quant) == 0 &&
+               vkft_dtype_is_quantized(a->quant)) {
       i++;
     } else if (next && !strcmp(arg, "--shape")) {
-      shape = NULL;
+      a->shape = NULL;
       for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
-        if (!strcmp(next, shapes[k].name)) shape = &shapes[k];
-      if (!shape) {
+        if (!strcmp(next, shapes[k].name)) a->shape = &shapes[k];
+      if (!a->shape) {
         fprintf(stderr, "vkft bench train: --shape: no shape named \"%s\"\n", next);
         return usage();
       }
       i++;
-    } else if (next && !strcmp(arg, "--methods") && (methods = parse_methods(next))) {
+    } else if (next && !strcmp(arg, "--methods") && (a->methods = parse_methods(next))) {
       i++;
     } else if (next && !strcmp(arg, "--objective") &&
                (!strcmp(next, "dpo") || !strcmp(next, "orpo"))) {
-      objective = argv[++i];
+      a->objective = argv[++i];
     } else {
       return usage();
     }
   }
-  if (!methods) methods = METHOD_LORA | METHOD_FULL;
-  if (quant != VKFT_F32) methods |= METHOD_QLORA;
-  if (objective) methods |= METHOD_PREF;
-  if (objective && o.rows % 2) {
+  if (!a->methods) a->methods = METHOD_LORA | METHOD_FULL;
+  if (a->quant != VKFT_F32) a->methods |= METHOD_QLORA;
+  if (a->objective) a->methods |= METHOD_PREF;
+  if (a->objective && a->o.rows % 2) {
     fprintf(stderr, "vkft bench train: --objective needs an even --rows (pairs of rows)\n");
     return usage();
   }
-  if ((methods & METHOD_QLORA) && quant == VKFT_F32) quant = VKFT_NF4;
+  if ((a->methods & METHOD_QLORA) && a->quant == VKFT_F32) a->quant = VKFT_NF4;
   /* the C reference backend takes hours on a real model's shapes */
-  if (baseline < 0) baseline = shape == &shapes[0];
+  if (a->baseline < 0) a->baseline = a->shape == &shapes[0];
+  return 0;
+}
+
+int vkft_bench_train(int argc, char **argv) {
+  cli_device_opts dev_opts;
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  bench_args a;
+  int usage_status = parse_args(argc, argv, &a);
+  if (usage_status) return usage_status;
+  int json = a.json, baseline = a.baseline;
+  bench_opts o = a.o;
+  vkft_dtype quant = a.quant;
+  const bench_shape *shape = a.shape;
+  unsigned methods = a.methods;
+  const char *objective = a.objective;
   char dir[256];
   snprintf(dir, sizeof dir, "vkft-bench-model.tmp");
   double t0 = vkft_time_s();
