@@ -216,6 +216,33 @@ plan_mib=$(grep 'memory plan' <<<"$out" | grep -o '[0-9.]* MiB in all' | cut -d'
 check "the 8B QLoRA plan (no device) exits 0 ($rc)" test $rc -eq 0
 check "the 8B QLoRA plan fits 7.0 GiB (${plan_mib:-?} MiB)" awk -v p="${plan_mib:-1e9}" 'BEGIN {exit !(p <= 7168)}'
 
+# vkft plan: the same plan for every shape, here for an 8 GiB card (--memory): the row of the
+# dry run above must say the same size, every row fits or says it does not
+run env VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json "$vkft" plan \
+  --set model=tests/data/llama-3.1-8b --set data.train="$work/tokens.jsonl" --set lora.targets=all-linear \
+  --set data.max_len=2048 --memory 8192 --json
+check "vkft plan --memory exits 0 without a device ($rc)" test $rc -eq 0
+echo "$out" >"$work/plan.jsonl"
+verdicts=$(python3 - "$plan_mib" "$work/plan.jsonl" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[2]) if l.startswith("{")]
+def say(ok, what): print(("PASS " if ok else "FAIL ") + what)
+say(len(rows) == 24, f"24 rows (6 lengths x checkpointing x base): {len(rows)}")
+r = [x for x in rows if x["max_len"] == 2048 and x["grad_checkpointing"] and x["base"] == "nf4"]
+say(len(r) == 1 and r[0]["micro_batch"] == 1 and abs(r[0]["mib"] - float(sys.argv[1])) < 0.05,
+    f"2048, checkpointing, nf4: micro-batch 1 at the dry run's {sys.argv[1]} MiB ({r})")
+say(all((x["micro_batch"] > 0 and x["mib"] <= 8192) or (x["micro_batch"] == 0 and x["mib_micro_batch_1"] > 8192)
+        for x in rows), "each row fits 8192 MiB or says it does not")
+say(all(x["micro_batch"] in (0, 256) or x["mib"] + x["micro_batch"] * x["mib_per_sequence"] > 8192 * 0.999
+        for x in rows), "each micro-batch is the largest power of two that fits")
+PYEOF
+)
+while read -r verdict what; do
+  [ -n "$verdict" ] && check "plan: $what" test "$verdict" = PASS
+done <<<"$verdicts"
+run "$vkft" plan --config models/demo/zip_lora.json --memory lots
+check "plan: a bad --memory is a usage error (exit $rc)" test $rc -eq $EXIT_USAGE
+
 run "$vkft" train "${common[@]}" --set train.learning_rate=1
 check "unknown key: exit 1 with a suggestion ($out)" test $rc -eq $EXIT_INPUT -a "$(grep -c 'did you mean' <<<"$out")" -eq 1
 run "$vkft" train --config /nonexistent.json
