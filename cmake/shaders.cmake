@@ -1,22 +1,35 @@
 # Compiles GLSL compute shaders to SPIR-V with glslangValidator and embeds them as C arrays.
 # vkft_shader(NAME SOURCE [DEFINES...]) adds one variant; vkft_embed_shaders(OUT) generates the
-# table that src/vk looks names up in.
+# table that src/vk looks names up in. vkft_glslang_can(OUT DEFINES...) tells whether glslang
+# compiles matmul.comp with those defines and spirv-val accepts it (the cooperative-matrix
+# kernels need glslang >= 14).
 set(VKFT_SHADER_NAMES "" CACHE INTERNAL "")
 set(VKFT_SHADER_C "" CACHE INTERNAL "")
 file(GLOB VKFT_SHADER_INCLUDES ${CMAKE_SOURCE_DIR}/shaders/*.glsl)
 
+# A variant defining MATMUL_COOPMAT targets Vulkan 1.3 (VK_KHR_cooperative_matrix), the others
+# 1.2. Every module is checked by spirv-val when one is found.
 function(vkft_shader name source)
   set(spv ${CMAKE_BINARY_DIR}/shaders/${name}.spv)
   set(cfile ${CMAKE_BINARY_DIR}/shaders/${name}.c)
   set(defines "")
+  set(env vulkan1.2)
   foreach(d ${ARGN})
     list(APPEND defines -D${d})
+    if(d STREQUAL "MATMUL_COOPMAT")
+      set(env vulkan1.3)
+    endif()
   endforeach()
+  set(validate "")
+  if(SPIRV_VAL)
+    set(validate COMMAND ${SPIRV_VAL} --target-env ${env} ${spv})
+  endif()
   add_custom_command(
     OUTPUT ${spv}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/shaders
-    COMMAND ${GLSLANG} -V --target-env vulkan1.2 -I${CMAKE_SOURCE_DIR}/shaders ${defines}
+    COMMAND ${GLSLANG} -V --target-env ${env} -I${CMAKE_SOURCE_DIR}/shaders ${defines}
             -o ${spv} ${CMAKE_SOURCE_DIR}/shaders/${source}
+    ${validate}
     DEPENDS ${CMAKE_SOURCE_DIR}/shaders/${source} ${VKFT_SHADER_INCLUDES}
     COMMENT "glslang ${name}" VERBATIM)
   add_custom_command(
@@ -51,4 +64,27 @@ function(vkft_embed_shaders out)
   file(WRITE ${table}.new "${text}")
   configure_file(${table}.new ${table} COPYONLY)
   set(${out} ${table} ${VKFT_SHADER_C} PARENT_SCOPE)
+endfunction()
+
+function(vkft_glslang_can out)
+  set(defines "")
+  foreach(d ${ARGN})
+    list(APPEND defines -D${d})
+  endforeach()
+  execute_process(
+    COMMAND ${GLSLANG} -V --target-env vulkan1.3 -I${CMAKE_SOURCE_DIR}/shaders ${defines}
+            -o ${CMAKE_BINARY_DIR}/glslang_probe.spv ${CMAKE_SOURCE_DIR}/shaders/matmul.comp
+    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  # and spirv-val, which checks every module the build makes, must accept the result (Debian
+  # 12's 2023.1 cannot validate cooperative matrices: a newer glslang beside it would fail the
+  # build, so the variants are left out instead)
+  if(rc EQUAL 0 AND SPIRV_VAL)
+    execute_process(COMMAND ${SPIRV_VAL} --target-env vulkan1.3 ${CMAKE_BINARY_DIR}/glslang_probe.spv
+                    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  endif()
+  if(rc EQUAL 0)
+    set(${out} ON PARENT_SCOPE)
+  else()
+    set(${out} OFF PARENT_SCOPE)
+  endif()
 endfunction()

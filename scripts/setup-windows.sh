@@ -26,61 +26,20 @@ if [ -f "$prefix/lib/libpcre2-8.a" ] && [ -f "$prefix/lib/libcjson.a" ] && [ -f 
   [ -f "$prefix/lib/libyaml.a" ] && [ -f "$prefix/include/volk.c" ]; then
   exit 0
 fi
-mkdir -p "$deps/src" "$prefix/include/cjson" "$prefix/lib"
+# shellcheck source=scripts/static-libs.sh
+. scripts/static-libs.sh
+static_libs_sources
+static_libs_build "$prefix" x86_64-w64-mingw32-gcc x86_64-w64-mingw32-ar \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/mingw-w64.cmake"
 
-# Debian source packages need a deb-src entry for the running release.
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-if ! grep -rqs "deb-src\|Types:.*deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  echo "setup-windows: adding a deb-src entry for $codename"
-  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$codename" | $sudo tee /etc/apt/sources.list.d/vkft-deb-src.sources >/dev/null
-  $sudo apt-get update -qq
+# Vulkan headers and volk are platform-neutral source: take them from the -dev packages (the
+# Vulkan headers from .deps/vulkan when scripts/setup-shader-tools.sh made them: they declare
+# VK_KHR_cooperative_matrix).
+if [ -d "$deps/vulkan/include/vulkan" ]; then
+  cp -r "$deps/vulkan/include/." "$prefix/include/"
+else
+  cp -r /usr/include/vulkan "$prefix/include/"
+  [ -d /usr/include/vk_video ] && cp -r /usr/include/vk_video "$prefix/include/"
 fi
-cd "$deps/src"
-ls -d cjson-*/ >/dev/null 2>&1 || apt-get source -qq cjson
-ls -d pcre2-*/ >/dev/null 2>&1 || apt-get source -qq pcre2
-ls -d utf8proc-*/ >/dev/null 2>&1 || apt-get source -qq utf8proc
-ls -d libyaml-*/ >/dev/null 2>&1 || apt-get source -qq libyaml
-cjson_dir=$(ls -d cjson-*/ | head -1)
-pcre2_dir=$(ls -d pcre2-*/ | head -1)
-utf8proc_dir=$(ls -d utf8proc-*/ | head -1)
-yaml_dir=$(ls -d libyaml-*/ | head -1)
-
-# cJSON is one C file.
-if [ ! -f "$prefix/lib/libcjson.a" ]; then
-  x86_64-w64-mingw32-gcc -O2 -c "$cjson_dir/cJSON.c" -o "$deps/src/cJSON.o"
-  x86_64-w64-mingw32-ar rcs "$prefix/lib/libcjson.a" "$deps/src/cJSON.o"
-  cp "$cjson_dir/cJSON.h" "$prefix/include/cjson/"
-fi
-
-# utf8proc is one C file (it includes its own Unicode tables).
-if [ ! -f "$prefix/lib/libutf8proc.a" ]; then
-  x86_64-w64-mingw32-gcc -O2 -DUTF8PROC_STATIC -c "$utf8proc_dir/utf8proc.c" -o "$deps/src/utf8proc.o"
-  x86_64-w64-mingw32-ar rcs "$prefix/lib/libutf8proc.a" "$deps/src/utf8proc.o"
-  cp "$utf8proc_dir/utf8proc.h" "$prefix/include/"
-fi
-
-# PCRE2, 8-bit library only, static, with JIT.
-if [ ! -f "$prefix/lib/libpcre2-8.a" ]; then
-  cmake -S "$pcre2_dir" -B "$deps/src/pcre2-build" -DCMAKE_TOOLCHAIN_FILE="$OLDPWD/cmake/mingw-w64.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DBUILD_SHARED_LIBS=OFF \
-    -DPCRE2_BUILD_PCRE2_8=ON -DPCRE2_BUILD_PCRE2_16=OFF -DPCRE2_BUILD_PCRE2_32=OFF \
-    -DPCRE2_SUPPORT_JIT=ON -DPCRE2_BUILD_PCRE2GREP=OFF -DPCRE2_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$deps/src/pcre2-build" -j"$(nproc)" >/dev/null
-  cmake --install "$deps/src/pcre2-build" >/dev/null
-fi
-
-# libyaml, static (its users define YAML_DECLARE_STATIC: CMakeLists.txt does).
-if [ ! -f "$prefix/lib/libyaml.a" ]; then
-  cmake -S "$yaml_dir" -B "$deps/src/yaml-build" -DCMAKE_TOOLCHAIN_FILE="$OLDPWD/cmake/mingw-w64.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DBUILD_SHARED_LIBS=OFF \
-    -DBUILD_TESTING=OFF -DINSTALL_CMAKE_DIR=lib/cmake/yaml >/dev/null
-  cmake --build "$deps/src/yaml-build" -j"$(nproc)" >/dev/null
-  cmake --install "$deps/src/yaml-build" >/dev/null
-fi
-
-# Vulkan headers and volk are platform-neutral source: take them from the -dev packages.
-cp -r /usr/include/vulkan "$prefix/include/"
-[ -d /usr/include/vk_video ] && cp -r /usr/include/vk_video "$prefix/include/"
 cp /usr/include/volk.h /usr/include/volk.c "$prefix/include/"
 echo "setup-windows: libraries ready in $prefix"

@@ -26,6 +26,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
+# glslang 15, spirv-val and the Vulkan 1.4 headers from Debian 13's sources into .deps/ (the
+# cooperative-matrix kernels need them; about 2 minutes on 2 cores the first time). Optional: on
+# any failure, or past 10 minutes, the build goes on without those kernels. VKFT_SHADER_TOOLS=skip:
+# not tried (scripts/test.sh sets it after its first set-up, so a failure is not retried).
+if [ "${VKFT_SHADER_TOOLS:-}" != skip ]; then
+  timeout 600 bash "$(dirname "${BASH_SOURCE[0]}")/setup-shader-tools.sh" ||
+    echo "setup: no glslang 15 from Debian 13 (see the line above): vkft builds without its" \
+      "cooperative-matrix kernels" >&2
+fi
+
 # Tests only: the npm package node-llama-cpp, pinned, under $VKFT_NPM_DIR (default .deps/npm;
 # about 85 MB, nothing downloaded when present; --ignore-scripts: none of its install code runs).
 # Two uses: its prebuilt CPU binaries of llama.cpp are the reference client of tests/export.sh;

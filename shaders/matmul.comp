@@ -7,17 +7,27 @@
 // W_Q5_0, W_Q4_K, W_Q5_K, W_Q6_K (ggml blocks, shaders/ggml.glsl). A quantized type plugs in
 // through loadB (one element), QuantCache and loadB4q (four, keeping a block's decoded scale);
 // A and C are fp32.
-// Each invocation owns an RM x RN register tile; the 64 invocations of a workgroup are laid
+// MATMUL_TILED and MATMUL_COOPMAT are the GPU kernels (shaders/matmul_tiled.glsl); without
+// either, the kernel below is the one for CPU drivers: each invocation owns an RM x RN register
+// tile; the 64 invocations of a workgroup are laid
 // out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
 // vector loads when rows are 16-byte aligned. On CPU drivers (lavapipe) every per-lane load
 // is expensive and spilled accumulators are cheap, so big register tiles pay off.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#if defined(MATMUL_COOPMAT)
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #include "dtype.glsl"
 #include "quant.glsl"
 #include "ggml.glsl"
 
+#if !defined(MATMUL_TILED) && !defined(MATMUL_COOPMAT)
 layout(local_size_x = 64) in;
+#endif
 
 layout(push_constant) uniform Push {
   uint64_t a, b, c;
@@ -29,12 +39,14 @@ layout(push_constant) uniform Push {
   float offset;
 } p;
 
+#if !defined(MATMUL_TILED) && !defined(MATMUL_COOPMAT)
 layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
 layout(constant_id = 1) const uint RN = 4; // columns per invocation (multiple of 4)
 layout(constant_id = 2) const bool VEC = true; // A and B start aligned for vector loads
 const uint WN = 16;                        // invocations along n
 const uint BM = RM * (64 / WN);
 const uint BN = RN * WN;
+#endif
 
 #if defined(W_NF4) || defined(W_FP4)
 Bnb4 bnb() {
@@ -78,6 +90,9 @@ float elemB(uint n, uint k) {
 #endif
 }
 
+#if defined(MATMUL_TILED) || defined(MATMUL_COOPMAT)
+#include "matmul_tiled.glsl"
+#else
 void main() {
   const uint m0 = gl_WorkGroupID.y * BM + (gl_LocalInvocationID.x / WN) * RM;
   const uint n0 = gl_WorkGroupID.x * BN + (gl_LocalInvocationID.x % WN) * RN;
@@ -176,3 +191,4 @@ void main() {
     }
   }
 }
+#endif

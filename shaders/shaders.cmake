@@ -1,4 +1,13 @@
 # Every shader variant vkft embeds: vkft_shader(NAME SOURCE DEFINES...).
+# matmul: every orientation x weight type, as the CPU-driver kernel (matmul_*), the shared-memory
+# GPU kernel (matmul_tiled_*) and, when glslang can compile it, the cooperative-matrix kernel
+# (matmul_coopmat_*; src/ops/matmul_kernels.c chooses among them per device and shape).
+vkft_glslang_can(VKFT_COOPMAT_SHADERS MATMUL_COOPMAT MATMUL_NT W_F16)
+if(NOT VKFT_COOPMAT_SHADERS)
+  message(STATUS "vkft: ${GLSLANG} (with ${SPIRV_VAL}) cannot compile and validate "
+                 "GL_KHR_cooperative_matrix: the cooperative-matrix kernels are left out "
+                 "(scripts/setup-shader-tools.sh builds the tools that can)")
+endif()
 foreach(orient NT NN TN)
   string(TOLOWER ${orient} o)
   foreach(dtype F32 F16 BF16 NF4 FP4 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K)
@@ -7,6 +16,10 @@ foreach(orient NT NN TN)
       continue() # weight gradients are fp32 x fp32 (quantized weights are frozen)
     endif()
     vkft_shader(matmul_${o}_${d} matmul.comp MATMUL_${orient} W_${dtype})
+    vkft_shader(matmul_tiled_${o}_${d} matmul.comp MATMUL_TILED MATMUL_${orient} W_${dtype})
+    if(VKFT_COOPMAT_SHADERS)
+      vkft_shader(matmul_coopmat_${o}_${d} matmul.comp MATMUL_COOPMAT MATMUL_${orient} W_${dtype})
+    endif()
   endforeach()
 endforeach()
 

@@ -11,6 +11,27 @@ check "devices exits 0" test $rc -eq 0
 check "devices lists a device" grep -q "^device 0: " <<<"$out"
 check "devices marks the chosen one" grep -q "vkft uses this one" <<<"$out"
 check "devices shows maxStorageBufferRange" grep -q "maxStorageBufferRange [0-9]* [MG]iB" <<<"$out"
+check "devices lists the matmul kernels" grep -q "^    matmul_register  *used" <<<"$out"
+check "devices says why a kernel is absent" grep -q "^    matmul_coopmat_64  *\(absent  *[a-zA-Z]\|used\|available\)" <<<"$out"
+run env VKFT_MATMUL=tiled_99 "$vkft" selftest
+check "an unknown VKFT_MATMUL fails, naming it" grep -q "VKFT_MATMUL=tiled_99" <<<"$out"
+check "an unknown VKFT_MATMUL: exit 1 (got $rc)" test $rc -eq 1
+run env VKFT_MATMUL=tiled_64 "$vkft" selftest --filter matmul_nn
+check "selftest with a forced GPU kernel passes" test $rc -eq 0
+check "selftest names the kernel it checked" grep -q "^ok   matmul_nn .*\[matmul_tiled_64\]" <<<"$out"
+run "$vkft" bench train --shape gpt-5
+check "bench train --shape unknown: exit 2 (got $rc)" test $rc -eq 2
+check "bench train --shape unknown: says so" grep -q 'no shape named "gpt-5"' <<<"$out"
+run "$vkft" bench train --objective dpo --rows 3
+check "bench train --objective with odd rows: exit 2 (got $rc)" test $rc -eq 2
+# the random model goes to the working folder: a private one (about 3 s)
+bench_dir=$(mktemp -d)
+out=$(cd "$bench_dir" && "$vkft" bench train --objective dpo --rows 2 --seq 32 --methods lora \
+  --no-baseline --steps 1 2>&1); rc=$?
+rm -rf "$bench_dir"
+check "bench train --objective dpo: exit 0 (got $rc)" test $rc -eq 0
+check "bench train --objective dpo: its row" grep -q "^dpo-lora  *vulkan .* tokens/s" <<<"$out"
+check "bench train --objective dpo: its cost ratio" grep -q "dpo step / SFT LoRA step .*x$" <<<"$out"
 
 out=$(cd / && "$vkft" selftest 2>&1); rc=$?
 check "selftest from / exits 0 ($out)" test $rc -eq 0

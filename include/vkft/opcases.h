@@ -14,6 +14,7 @@ enum {
   VKFT_CASE_TEST = 1,     /* run by tests/test_ops, on both backends */
   VKFT_CASE_SELFTEST = 2, /* run by `vkft selftest` (quick) */
   VKFT_CASE_BENCH = 4,    /* run by `vkft bench ops` */
+  VKFT_CASE_LARGE = 8,    /* run by `vkft bench ops --large`: GPU-sized shapes */
 };
 
 typedef struct vkft_op_case {
@@ -45,5 +46,27 @@ int vkft_op_case_run(vkft_backend *be, const vkft_op_case *c, int timed_runs, vk
  * the result of backends[i]. */
 int vkft_op_case_run_on(vkft_backend *const *backends, int count, const vkft_op_case *c,
                         int timed_runs, vkft_op_result *r);
+
+/* One report of the self-check: a row's result (row set), a row that could not run (message
+ * set), or a kernel variant disabled for the run after failing (disabled set). */
+typedef struct vkft_selftest_event {
+  const vkft_op_case *row;
+  const char *variant; /* the kernel variant the row ran with; NULL: the automatic choice */
+  const vkft_op_result *result;
+  const char *message;
+  int disabled;
+} vkft_selftest_event;
+typedef void (*vkft_selftest_fn)(const vkft_selftest_event *e, void *user);
+
+/* The self-check of a Vulkan backend (`vkft selftest`, and `vkft train` before it starts): the
+ * rows of each kernel variant's family once per variant the device would use, that variant
+ * forced (src/ops/cases/selftest.c); then every other self-test row with the automatic choice.
+ * A variant whose rows fail is disabled for the backend's lifetime (its fallback takes over and
+ * is checked in turn); a failure no variant can absorb counts in *failed. rows: the rows'
+ * flag (VKFT_CASE_SELFTEST, or VKFT_CASE_TEST for the whole test table); filter: a substring
+ * of the op names to run, or NULL. Returns VKFT_ERR only when a row that no variant explains
+ * cannot run at all. */
+int vkft_selftest(vkft_backend *be, unsigned rows, const char *filter, vkft_selftest_fn fn,
+                  void *user, int *failed);
 
 #endif

@@ -32,6 +32,13 @@ typedef struct vkft_device_info {
   int subgroup_arithmetic, subgroup_shuffle;
   int fp16_arith, bf16, int8_arith, storage16, storage8;
   int coopmat; /* VK_KHR_cooperative_matrix present */
+  /* its fp16 x fp16 -> fp32 subgroup shape vkft uses (coopmat_m = 0: none usable, why says
+   * why), and every such shape the device lists, "MxNxK ..." (for `vkft devices`) */
+  uint32_t coopmat_m, coopmat_n, coopmat_k;
+  char coopmat_why[96], coopmat_shapes[128];
+  int memory_model;        /* vulkanMemoryModel (the cooperative-matrix shaders use it) */
+  uint8_t device_uuid[16]; /* with driver_version: what a pipeline cache is valid for */
+  uint32_t driver_version;
   int buffer_device_address, int64;
   int memory_budget; /* VK_EXT_memory_budget */
   int timestamps;
@@ -61,6 +68,11 @@ typedef struct vkft_device_desc {
 int vkft_device_create(const vkft_device_desc *desc, vkft_device **out);
 void vkft_device_destroy(vkft_device *dev);
 const vkft_device_info *vkft_device_get_info(const vkft_device *dev);
+/* The pipeline cache the device started from (src/vk/pipeline_cache.c): bytes of the driver's
+ * data loaded (0: none), and a warning when a cache file was there but ignored (corrupt, or
+ * for another device or driver), else NULL. VKFT_PIPELINE_CACHE names the file ("off": none). */
+uint64_t vkft_device_pipeline_cache_loaded(const vkft_device *dev);
+const char *vkft_device_pipeline_cache_warning(const vkft_device *dev);
 /* Number of validation-layer messages of severity WARNING or ERROR seen so far. */
 int vkft_device_validation_errors(const vkft_device *dev);
 

@@ -1,7 +1,9 @@
-/* `vkft devices`: every physical device with the capabilities vkft cares about. */
+/* `vkft devices`: every physical device with the capabilities vkft cares about, and for each
+ * usable one the kernel variants vkft would use on it. */
 #include "commands.h"
 
 #include "vkft/error.h"
+#include "vkft/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,34 @@
 
 static const char *yes(int v) {
   return v ? "yes" : "no";
+}
+
+/* The kernel variants of device `index`: used (by the automatic choice), available (forcing it
+ * with VKFT_MATMUL works) or absent (and why). */
+static void print_kernels(int index) {
+  vkft_device *dev;
+  vkft_backend *be;
+  vkft_device_desc desc = {.index = index, .validate = 0};
+  if (vkft_device_create(&desc, &dev) != VKFT_OK) {
+    printf("  kernels: cannot open the device: %s\n", vkft_error_message());
+    return;
+  }
+  if (vkft_backend_vk_create(dev, &be) != VKFT_OK) {
+    printf("  kernels: %s\n", vkft_error_message());
+    vkft_device_destroy(dev);
+    return;
+  }
+  int count;
+  const vkft_kernel_variant *v = vkft_kernel_variants(be, &count);
+  printf("  kernels (used: the automatic choice takes it for some shapes):\n");
+  for (int i = 0; i < count; i++)
+    printf("    %-20s %-9s %s%s\n", v[i].name,
+           v[i].used        ? "used"
+           : v[i].available ? "available"
+                            : "absent",
+           v[i].available ? v[i].detail : "", v[i].available ? "" : v[i].why);
+  vkft_backend_destroy(be);
+  vkft_device_destroy(dev);
 }
 
 int vkft_cmd_devices(int argc, char **argv) {
@@ -44,14 +74,21 @@ int vkft_cmd_devices(int argc, char **argv) {
            yes(d->subgroup_arithmetic), yes(d->subgroup_shuffle));
     printf("  fp16 %s, bf16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s\n", yes(d->fp16_arith),
            yes(d->bf16), yes(d->int8_arith), yes(d->storage16), yes(d->storage8));
-    printf("  cooperative matrix %s\n", yes(d->coopmat));
+    if (d->coopmat_m)
+      printf("  cooperative matrix yes: fp16 -> fp32 shapes %s; vkft uses %ux%ux%u\n",
+             d->coopmat_shapes, d->coopmat_m, d->coopmat_n, d->coopmat_k);
+    else
+      printf("  cooperative matrix no (%s)\n", d->coopmat_why);
     printf("  max shared memory %u KiB, max workgroup %u invocations, push constants %u B\n",
            d->max_shared_memory / 1024, d->max_workgroup_invocations, d->max_push_constants);
     printf("  maxStorageBufferRange %.0f MiB, maxMemoryAllocationSize %.0f MiB\n",
            d->max_storage_buffer_range / (1024.0 * 1024), d->max_allocation_size / (1024.0 * 1024));
     printf("  buffer device address %s, int64 %s, timestamps %s, memory budget %s\n",
            yes(d->buffer_device_address), yes(d->int64), yes(d->timestamps), yes(d->memory_budget));
-    if (!d->usable) printf("  not usable by vkft: %s\n", d->unusable_why);
+    if (!d->usable)
+      printf("  not usable by vkft: %s\n", d->unusable_why);
+    else
+      print_kernels(i);
   }
   free(infos);
   if (chosen < 0) {

@@ -159,5 +159,7 @@ vkft_device *cli_open_device(const cli_device_opts *opts) {
     cli_fail();
     return NULL;
   }
+  const char *warning = vkft_device_pipeline_cache_warning(dev);
+  if (warning) fprintf(stderr, "vkft: warning: %s\n", warning);
   return dev;
 }

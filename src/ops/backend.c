@@ -5,6 +5,7 @@
 #include "vkft/ggml_quants.h"
 #include "vkft/quant.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,12 @@ static vkft_tuning tuning_from_env(void) {
                    .attn_c = env_within("VKFT_ATTN_C", 1, 16, 1),
                    .lora_generic = env_within("VKFT_LORA_MATMUL", 1, 1, 1) != 0};
   if (!t.matmul_rm || !t.matmul_rn) t.matmul_rm = t.matmul_rn = 0; /* both or neither */
+  const char *kernel = getenv("VKFT_MATMUL");
+  if (kernel) snprintf(t.matmul_kernel, sizeof t.matmul_kernel, "%s", kernel);
+  const char *choice = getenv("VKFT_MATMUL_CHOICE");
+  t.matmul_choice = !choice ? 0 : !strcmp(choice, "gpu") ? 1 : !strcmp(choice, "cpu") ? 2 : 0;
+  const char *fault = getenv("VKFT_KERNEL_FAULT");
+  if (fault) snprintf(t.kernel_fault, sizeof t.kernel_fault, "%s", fault);
   return t;
 }
 
@@ -37,6 +44,35 @@ int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
   if (!*out) return vkft_error_nomem();
   (*out)->dev = dev;
   (*out)->tuning = tuning_from_env();
+  if (matmul_kernels_init(*out) != VKFT_OK) {
+    free(*out);
+    *out = NULL;
+    return VKFT_ERR;
+  }
+  return VKFT_OK;
+}
+
+const vkft_kernel_variant *vkft_kernel_variants(const vkft_backend *be, int *count) {
+  *count = be->variant_count;
+  return be->variants;
+}
+
+int vkft_kernel_force(vkft_backend *be, int index) {
+  if (index >= be->variant_count) return vkft_error("kernel variant %d does not exist", index);
+  if (index >= 0 && !be->variants[index].available)
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED, "kernel %s is not available: %s",
+                           be->variants[index].name, be->variants[index].why);
+  be->forced_matmul = index < 0 ? be->env_matmul : index;
+  return VKFT_OK;
+}
+
+int vkft_kernel_disable(vkft_backend *be, int index) {
+  if (index < 0 || index >= be->variant_count)
+    return vkft_error("kernel variant %d does not exist", index);
+  if (index == MATMUL_REGISTER)
+    return vkft_error("%s is the last fallback and cannot be disabled", be->variants[index].name);
+  be->variants[index].disabled = 1;
+  matmul_kernels_refresh(be);
   return VKFT_OK;
 }
 

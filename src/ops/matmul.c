@@ -78,8 +78,22 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
     push.nested = (uint32_t)b->quant.nested;
     push.offset = b->quant.offset;
   }
-  /* Register tile per invocation: the biggest that still gives the device enough workgroups
-   * (CPU drivers gain most from big tiles: every per-lane load is costly there). */
+  int kernel;
+  if (matmul_kernel_choose(be, M, N, &kernel) != VKFT_OK) return VKFT_ERR;
+  push.alpha = matmul_kernel_alpha(be, kernel, alpha);
+  vkft_dispatch_desc d = {.push = &push,
+                          .push_size = sizeof push,
+                          .reads = {vk_range_of(a), vk_range_of(b), vk_range_of(c)},
+                          .read_count = beta != 0 ? 3 : 2,
+                          .writes = {vk_range_of(c)},
+                          .write_count = 1};
+  if (kernel != MATMUL_REGISTER) { /* a GPU kernel (src/ops/matmul_kernels.c) */
+    if (matmul_kernel_desc(be, kernel, orient, b->dtype, M, N, &d) != VKFT_OK) return VKFT_ERR;
+    return vkft_stream_dispatch(be->dev, &d);
+  }
+  /* The CPU drivers' kernel. Register tile per invocation: the biggest that still gives the device
+   * enough workgroups (CPU drivers gain most from big tiles: every per-lane load is costly there).
+   */
   uint32_t rm = 4, rn = 4;
   if (vkft_dtype_is_quantized(b->dtype) && M >= 64 && N >= 256 && (M / 64) * (N / 256) >= 4)
     rm = 16, rn = 16; /* a dequantized weight value serves more rows of A */
@@ -97,16 +111,18 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
    * row-alignment test already asks for */
   uint32_t vec = core_aligned(a, 16) && (vkft_dtype_is_quantized(b->dtype) ||
                                          core_aligned(b, b->dtype == VKFT_F32 ? 16 : 8));
-  vkft_dispatch_desc d = {
-      .shader = names[orient][b->dtype],
-      .spec = {rm, rn, vec},
-      .spec_count = 3,
-      .push = &push,
-      .push_size = sizeof push,
-      .groups = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), 1},
-      .reads = {vk_range_of(a), vk_range_of(b), vk_range_of(c)},
-      .read_count = beta != 0 ? 3 : 2,
-      .writes = {vk_range_of(c)},
-      .write_count = 1};
+  d.shader = names[orient][b->dtype];
+  d.spec[0] = rm, d.spec[1] = rn, d.spec[2] = vec;
+  d.spec_count = 3;
+  d.groups[0] = (uint32_t)((N + bn - 1) / bn), d.groups[1] = (uint32_t)((M + bm - 1) / bm);
+  d.groups[2] = 1;
   return vkft_stream_dispatch(be->dev, &d);
+}
+
+int vkft_matmul_precision_of(const vkft_backend *be, vkft_matmul_orient orient, vkft_dtype weight,
+                             int64_t M, int64_t N, vkft_matmul_precision *out) {
+  int kernel = MATMUL_REGISTER;
+  if (be->dev && matmul_kernel_choose(be, M, N, &kernel) != VKFT_OK) return VKFT_ERR;
+  matmul_kernel_precision(be, kernel, weight, orient, out);
+  return VKFT_OK;
 }

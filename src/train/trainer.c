@@ -48,21 +48,24 @@ static void report_refresh(trainer *t, const char *status, int force) {
     trainer_message(t, "warning: report.html not written: %s", vkft_error_message());
 }
 
+/* The self-check's failing rows and disabled kernels, one message each. */
+static void on_selftest(const vkft_selftest_event *e, void *user) {
+  const trainer *t = user;
+  if (e->disabled)
+    trainer_message(t, "selftest: kernel %s failed on this device: disabled for this run",
+                    e->variant);
+  else if (e->result && (!e->result->ok || !e->result->deterministic))
+    trainer_message(t, "selftest: %s %s %s%s%s FAILED (error %.2e, tolerance %.2e)", e->row->op,
+                    vkft_dtype_name(e->row->dtype), e->result->shape, e->variant ? " with " : "",
+                    e->variant ? e->variant : "", e->result->max_err, e->result->tol);
+}
+
 static int selftest(trainer *t) {
   if (t->opt->skip_selftest || t->opt->dry_run || !t->be || !vkft_backend_device(t->be))
     return VKFT_OK;
-  int count, failed = 0;
-  const vkft_op_case *cases = vkft_op_cases(&count);
-  for (int i = 0; i < count; i++) {
-    if (!(cases[i].flags & VKFT_CASE_SELFTEST)) continue;
-    vkft_op_result r;
-    if (vkft_op_case_run(t->be, &cases[i], 0, &r) != VKFT_OK) return VKFT_ERR;
-    if (!r.ok || !r.deterministic) {
-      failed++;
-      trainer_message(t, "selftest: %s %s %s FAILED (error %.2e, tolerance %.2e)", cases[i].op,
-                      vkft_dtype_name(cases[i].dtype), r.shape, r.max_err, r.tol);
-    }
-  }
+  int failed;
+  if (vkft_selftest(t->be, VKFT_CASE_SELFTEST, NULL, on_selftest, t, &failed) != VKFT_OK)
+    return VKFT_ERR;
   if (failed)
     return vkft_error_with(VKFT_ERR_DEVICE,
                            "the op self-check failed on this device (%d case%s): its results "

@@ -118,7 +118,64 @@ static int type_rank(const char *type) {
   return 0;
 }
 
-static void probe(VkPhysicalDevice pd, int index, vkft_device_info *info) {
+/* Picks the cooperative-matrix shape of the fp16 matmuls from the device's own list
+ * (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR), never from its vendor: fp16 A and B,
+ * fp32 C and result, subgroup scope, M and N dividing 32 and K dividing 32 (the kernels' tiles);
+ * 16x16x16 when listed. Some drivers advertise the extension without such a shape, or without
+ * matrix units at all (docs/GPU.md): the self-check has the last word. */
+static void probe_coopmat(VkInstance instance, VkPhysicalDevice pd, int feature,
+                          vkft_device_info *info) {
+  if (!info->coopmat) {
+    snprintf(info->coopmat_why, sizeof info->coopmat_why, "no VK_KHR_cooperative_matrix");
+    return;
+  }
+#ifdef VK_KHR_cooperative_matrix
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+      (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)vkGetInstanceProcAddr(
+          instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  uint32_t n = 0;
+  if (!feature || !get || get(pd, &n, NULL) != VK_SUCCESS || n == 0) {
+    snprintf(info->coopmat_why, sizeof info->coopmat_why,
+             "VK_KHR_cooperative_matrix lists no shape");
+    return;
+  }
+  VkCooperativeMatrixPropertiesKHR *props = calloc(n, sizeof *props);
+  if (!props) return;
+  for (uint32_t i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  if (get(pd, &n, props) != VK_SUCCESS) n = 0;
+  size_t used = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const VkCooperativeMatrixPropertiesKHR *c = &props[i];
+    if (c->AType != VK_COMPONENT_TYPE_FLOAT16_KHR || c->BType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
+        c->CType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
+        c->ResultType != VK_COMPONENT_TYPE_FLOAT32_KHR || c->scope != VK_SCOPE_SUBGROUP_KHR)
+      continue;
+    if (used + 16 < sizeof info->coopmat_shapes)
+      used += (size_t)snprintf(info->coopmat_shapes + used, sizeof info->coopmat_shapes - used,
+                               "%s%ux%ux%u", used ? " " : "", c->MSize, c->NSize, c->KSize);
+    int fits = c->MSize && c->NSize && c->KSize && 32 % c->MSize == 0 && 32 % c->NSize == 0 &&
+               32 % c->KSize == 0;
+    int square16 = c->MSize == 16 && c->NSize == 16 && c->KSize == 16;
+    if (fits && (!info->coopmat_m || square16))
+      info->coopmat_m = c->MSize, info->coopmat_n = c->NSize, info->coopmat_k = c->KSize;
+  }
+  free(props);
+  if (!info->coopmat_m)
+    snprintf(info->coopmat_why, sizeof info->coopmat_why,
+             "no fp16 x fp16 -> fp32 subgroup shape that divides 32");
+  else if (!info->fp16_arith || !info->memory_model)
+    info->coopmat_m = info->coopmat_n = info->coopmat_k = 0,
+    snprintf(info->coopmat_why, sizeof info->coopmat_why,
+             "needs shaderFloat16 and vulkanMemoryModel");
+#else
+  (void)instance, (void)pd, (void)feature;
+  snprintf(info->coopmat_why, sizeof info->coopmat_why,
+           "vkft built with Vulkan headers older than 1.3.255");
+#endif
+}
+
+static void probe(VkInstance instance, VkPhysicalDevice pd, int index, vkft_device_info *info) {
   memset(info, 0, sizeof *info);
   info->index = index;
 
@@ -166,9 +223,21 @@ static void probe(VkPhysicalDevice pd, int index, vkft_device_info *info) {
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   if (v12) feats.pNext = &f11, f11.pNext = &f12;
   if (v13) f12.pNext = &f13;
+  int coopmat_feature = 0;
+#ifdef VK_KHR_cooperative_matrix
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  if (v13 && has_extension(exts, ext_count, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME))
+    f13.pNext = &fcm;
+#endif
   vkGetPhysicalDeviceFeatures2(pd, &feats);
+#ifdef VK_KHR_cooperative_matrix
+  coopmat_feature = fcm.cooperativeMatrix;
+#endif
 
   snprintf(info->name, sizeof info->name, "%s", base.deviceName);
+  memcpy(info->device_uuid, p11.deviceUUID, sizeof info->device_uuid);
+  info->driver_version = base.driverVersion;
   info->vendor_id = base.vendorID;
   info->device_id = base.deviceID;
   snprintf(info->vendor, sizeof info->vendor, "%s", vendor_name(base.vendorID));
@@ -203,6 +272,7 @@ static void probe(VkPhysicalDevice pd, int index, vkft_device_info *info) {
   info->storage8 = f12.storageBuffer8BitAccess;
   info->bf16 = has_extension(exts, ext_count, "VK_KHR_shader_bfloat16");
   info->coopmat = has_extension(exts, ext_count, "VK_KHR_cooperative_matrix");
+  info->memory_model = f12.vulkanMemoryModel;
   info->buffer_device_address = f12.bufferDeviceAddress;
   info->int64 = feats.features.shaderInt64;
   info->memory_budget = has_extension(exts, ext_count, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
@@ -216,6 +286,7 @@ static void probe(VkPhysicalDevice pd, int index, vkft_device_info *info) {
   info->max_storage_buffer_range = base.limits.maxStorageBufferRange;
   info->max_allocation_size = m3.maxMemoryAllocationSize;
   info->max_buffer_size = v13 ? m4.maxBufferSize : m3.maxMemoryAllocationSize;
+  probe_coopmat(instance, pd, coopmat_feature, info);
 
   info->usable = 1;
   if (!v12) {
@@ -262,7 +333,7 @@ int vkft_vk_list_devices(vkft_device_info **infos, int *count, int *chosen) {
   vkEnumeratePhysicalDevices(instance, &n, pds);
   int best = -1, best_rank = -1;
   for (uint32_t i = 0; i < n; i++) {
-    probe(pds[i], (int)i, &list[i]);
+    probe(instance, pds[i], (int)i, &list[i]);
     int rank = list[i].usable ? type_rank(list[i].type) : -1;
     if (rank > best_rank) best_rank = rank, best = (int)i;
   }
@@ -400,7 +471,7 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   int best = -1, best_rank = -1;
   for (uint32_t i = 0; i < n; i++) {
     vkft_device_info info;
-    probe(pds[i], (int)i, &info);
+    probe(dev->instance, pds[i], (int)i, &info);
     int rank = info.usable ? type_rank(info.type) : -1;
     if (wanted == (int)i || (wanted < 0 && rank > best_rank)) {
       best_rank = rank;
@@ -421,6 +492,9 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   }
   dev->physical = pds[best];
   free(pds);
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(dev->physical, &props);
+  memcpy(dev->pipeline_cache_uuid, props.pipelineCacheUUID, VK_UUID_SIZE);
 
   uint32_t qn = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(dev->physical, &qn, NULL);
@@ -458,7 +532,8 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
                                           .bufferDeviceAddress = VK_TRUE,
                                           .shaderFloat16 = dev->info.fp16_arith,
                                           .shaderInt8 = dev->info.int8_arith,
-                                          .storageBuffer8BitAccess = dev->info.storage8};
+                                          .storageBuffer8BitAccess = dev->info.storage8,
+                                          .vulkanMemoryModel = dev->info.coopmat_m != 0};
   VkPhysicalDeviceVulkan13Features f13 = {.sType =
                                               VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
                                           .pNext = &f12,
@@ -467,9 +542,19 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                      .pNext = v13 ? (void *)&f13 : (void *)&f12};
   feats.features.shaderInt64 = VK_TRUE;
-  const char *exts[1];
+  const char *exts[2];
   uint32_t ext_count = 0;
   if (dev->info.memory_budget) exts[ext_count++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+#ifdef VK_KHR_cooperative_matrix
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+      .pNext = feats.pNext,
+      .cooperativeMatrix = VK_TRUE};
+  if (dev->info.coopmat_m) { /* only with a usable shape (so only on Vulkan 1.3) */
+    exts[ext_count++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    feats.pNext = &fcm;
+  }
+#endif
   VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                             .pNext = &feats,
                             .queueCreateInfoCount = 1,
@@ -510,7 +595,8 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   dev->profile = desc ? desc->profile : 0;
   const char *sync = getenv("VKFT_SYNC");
   dev->sync_all = sync && atoi(sync) > 0;
-  if (vk_memory_init(dev) != VKFT_OK || vk_stream_init(dev) != VKFT_OK) {
+  if (vk_pipeline_cache_init(dev) != VKFT_OK || vk_memory_init(dev) != VKFT_OK ||
+      vk_stream_init(dev) != VKFT_OK) {
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
@@ -523,6 +609,7 @@ void vkft_device_destroy(vkft_device *dev) {
   if (dev->device) {
     vkDeviceWaitIdle(dev->device);
     vk_stream_shutdown(dev);
+    vk_pipeline_cache_shutdown(dev);
     vk_pipelines_shutdown(dev);
     vk_memory_shutdown(dev);
     if (dev->layout) vkDestroyPipelineLayout(dev->device, dev->layout, NULL);

@@ -49,9 +49,14 @@ struct vkft_device {
   vk_block *blocks;
   vk_block *staging; /* host-visible bounce buffer for non-mapped memory */
 
-  /* pipelines */
+  /* pipelines, and the on-disk cache they are compiled through (src/vk/pipeline_cache.c) */
   VkPipelineLayout layout;
   vk_pipeline *pipelines;
+  VkPipelineCache pipeline_cache;
+  uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
+  char pipeline_cache_path[1024], pipeline_cache_warning[1200];
+  uint64_t pipeline_cache_loaded;
+  int pipelines_compiled;
 
   /* stream */
   int recording;
@@ -73,6 +78,8 @@ struct vkft_device {
 int vk_memory_init(vkft_device *dev);
 void vk_memory_shutdown(vkft_device *dev);
 void vk_pipelines_shutdown(vkft_device *dev);
+int vk_pipeline_cache_init(vkft_device *dev);
+void vk_pipeline_cache_shutdown(vkft_device *dev);
 int vk_stream_init(vkft_device *dev);
 void vk_stream_shutdown(vkft_device *dev);
 const char *vk_result_string(VkResult r);

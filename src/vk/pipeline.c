@@ -58,7 +58,8 @@ static vk_pipeline *pipeline_get(vkft_device *dev, const vkft_dispatch_desc *d) 
     vkft_error_nomem();
     return NULL;
   }
-  r = vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &cci, NULL, &p->pipeline);
+  r = vkCreateComputePipelines(dev->device, dev->pipeline_cache, 1, &cci, NULL, &p->pipeline);
+  dev->pipelines_compiled++;
   vkDestroyShaderModule(dev->device, module, NULL);
   if (r != VK_SUCCESS) {
     free(p);

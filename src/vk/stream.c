@@ -172,5 +172,3 @@ int vkft_stream_profile(const vkft_device *dev, const vkft_profile_entry **entri
   *count = dev->profile_count;
   return VKFT_OK;
 }
-
-

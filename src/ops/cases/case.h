@@ -84,6 +84,9 @@ typedef struct case_block case_block;
 typedef struct op_case {
   const vkft_op_case *row;
   int variant; /* index of row->op in the family's op list */
+  /* the backends it will run on: a tolerance may depend on how their kernels round */
+  vkft_backend *const *backends;
+  int backend_count;
   case_rng rng;
   void *params; /* the family's own parameters (case_alloc'd), for record() */
   char shape[64];

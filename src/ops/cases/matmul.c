@@ -1,7 +1,10 @@
 /* Op-table family "matmul_nt" / "_nn" / "_tn": random operands against the double reference,
  * the error normalized by the magnitude bound sum_k |a||b| (so the tolerance is the
- * fp32-accumulation bound K*u, independent of the data). */
+ * fp32-accumulation bound K*u, independent of the data), widened by what the kernel that runs
+ * rounds (the fp16 inputs of the cooperative-matrix kernels: src/ops/matmul_kernels.c). */
 #include "case.h"
+
+#include "ops/backend.h"
 
 #include "vkft/ggml_quants.h"
 #include "vkft/quant.h"
@@ -154,13 +157,53 @@ static int setup(op_case *oc) {
   vkft_ref_matmul_f64(p->orient, ad, b, want, Mc, N, K, 1.0, p->beta);
   vkft_ref_matmul_f64(p->orient, aa, ba, bound, Mc, N, K, 1.0, 0.0);
   for (int64_t i = 0; c0 && i < Mc * N; i++) bound[i] += fabs(p->beta * c0[i]);
-  /* fp32 accumulation of K products plus the beta term: the classic gamma_(K+2) bound; with
-   * A = I every sum is one exact product: the device's dequantized values must be the
-   * reference's bits */
-  if (c->d[3] & IDENTITY_A)
+  /* The loosest rounding among the kernels the backends will run (a reference or fp32 kernel:
+   * none on the inputs, fp32 sums). */
+  vkft_matmul_precision pr = {.accumulate_unit = CASE_U, .b_exact = 1};
+  for (int i = 0; i < oc->backend_count; i++) {
+    vkft_matmul_precision q;
+    if (vkft_matmul_precision_of(oc->backends[i], p->orient, c->dtype, M, N, &q) != VKFT_OK) {
+      oc->failed = 1;
+      return VKFT_ERR;
+    }
+    pr.input_unit = fmax(pr.input_unit, q.input_unit);
+    pr.flush_rel = fmax(pr.flush_rel, q.flush_rel);
+    pr.accumulate_unit = fmax(pr.accumulate_unit, q.accumulate_unit);
+    pr.b_exact &= q.b_exact || q.input_unit == 0;
+  }
+  /* Accumulation of K products plus the beta term: the classic gamma_(K+2) bound, plus each
+   * rounded input's relative error (A's, and B's unless exact); second-order terms fit in the
+   * 1% margin. Values flushed below flush_rel times their row's largest |value| add an absolute
+   * error of at most flush_rel * (max_k |A[m,k]| * sum_k |B[n,k]| + max_k |B[n,k]| *
+   * sum_k |A[m,k]|), folded into the scale so that scale * tol covers it. With A = I and exact
+   * inputs every sum is one exact product: the device's dequantized values must be the
+   * reference's bits. */
+  if ((c->d[3] & IDENTITY_A) && pr.input_unit == 0) {
     case_expect_part(oc, C, 0, Mc * N, want, CASE_NEW(oc, double, Mc *N), 0);
-  else
-    case_expect_part(oc, C, 0, Mc * N, want, bound, (double)(K + 2) * CASE_U * 1.01);
+  } else {
+    double tol =
+        ((pr.b_exact ? 1 : 2) * pr.input_unit + (double)(K + 2) * pr.accumulate_unit) * 1.01;
+    if (pr.flush_rel > 0) {
+      double *a_max = CASE_NEW(oc, double, Mc), *a_sum = CASE_NEW(oc, double, Mc);
+      double *b_max = CASE_NEW(oc, double, N), *b_sum = CASE_NEW(oc, double, N);
+      if (oc->failed) return VKFT_ERR;
+      for (int64_t m = 0; m < Mc; m++)
+        for (int64_t k = 0; k < K; k++) {
+          double v = aa[p->orient == VKFT_MATMUL_TN ? k * Mc + m : m * K + k];
+          a_max[m] = fmax(a_max[m], v), a_sum[m] += v;
+        }
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) {
+          double v = ba[p->orient == VKFT_MATMUL_NT ? n * K + k : k * N + n];
+          b_max[n] = fmax(b_max[n], v), b_sum[n] += v;
+        }
+      for (int64_t m = 0; m < Mc; m++)
+        for (int64_t n = 0; n < N; n++)
+          bound[m * N + n] +=
+              pr.flush_rel / tol * (a_max[m] * b_sum[n] + (pr.b_exact ? 0 : b_max[n] * a_sum[m]));
+    }
+    case_expect_part(oc, C, 0, Mc * N, want, bound, tol);
+  }
   oc->flops = 2.0 * M * N * K;
   return case_status(oc);
 }

@@ -364,7 +364,11 @@ int vkft_op_case_run_on(vkft_backend *const *backends, int count, const vkft_op_
   int variant = 0;
   const case_family *family = family_of(c, &variant);
   if (!family) return vkft_error("op table: no op family runs \"%s\"", c->op);
-  op_case oc = {.row = c, .variant = variant, .rng = {row_seed(c)}};
+  op_case oc = {.row = c,
+                .variant = variant,
+                .backends = backends,
+                .backend_count = count,
+                .rng = {row_seed(c)}};
   unsigned char *image[CASE_MAX_TENSORS];
   int status = family->setup(&oc);
   if (status == VKFT_OK && oc.failed) status = VKFT_ERR;

@@ -1,11 +1,13 @@
 /* The op table: every row, grouped by family (case.h lists the families, src/ops/cases/<family>.c
  * runs them), with what d[] means for each family above its rows. One static array: no row can
- * be dropped. T: tests/test_ops (on both backends), S: `vkft selftest`, B: `vkft bench ops`. */
+ * be dropped. T: tests/test_ops (on both backends), S: `vkft selftest`, B: `vkft bench ops`,
+ * L: `vkft bench ops --large` (GPU-sized). */
 #include "case.h"
 
 #define T VKFT_CASE_TEST
 #define S VKFT_CASE_SELFTEST
 #define B VKFT_CASE_BENCH
+#define L VKFT_CASE_LARGE
 
 static const vkft_op_case rows[] = {
     /* matmul d = {M, N, K, 1: beta != 0 | 2: views at an odd element offset | 4: weights in
@@ -135,6 +137,15 @@ static const vkft_op_case rows[] = {
     {"matmul_nn", VKFT_Q5_K, {1024, 1024, 1024, 0}, B},
     {"matmul_nn", VKFT_Q6_K, {1024, 1024, 1024, 0}, B},
     {"matmul_tn", VKFT_F32, {1024, 1024, 1024, 0}, B},
+    /* GPU-sized: 4096^3, and Llama-3.1-8B's MLP on 4096 tokens (x W_gate^T; its input gradient;
+     * the weight gradient of a 4096 x 4096 projection) */
+    {"matmul_nt", VKFT_F32, {4096, 4096, 4096, 0}, L},
+    {"matmul_nt", VKFT_F16, {4096, 4096, 4096, 0}, L},
+    {"matmul_nt", VKFT_BF16, {4096, 4096, 4096, 0}, L},
+    {"matmul_nt", VKFT_NF4, {4096, 4096, 4096, 8}, L},
+    {"matmul_nt", VKFT_BF16, {4096, 14336, 4096, 0}, L},
+    {"matmul_nn", VKFT_BF16, {4096, 4096, 14336, 0}, L},
+    {"matmul_tn", VKFT_F32, {4096, 4096, 4096, 0}, L},
 
     /* attention d = {T, Hq, Hkv, D}: T = 1, T not a multiple of the rows of an invocation (8 on
      * lavapipe) or a workgroup (128), odd and small head dims (scalar-load path), 64, 80 and

@@ -1,0 +1,178 @@
+/* The matmul kernel variants (src/ops/matmul_kernels.c): every variant this device can run,
+ * forced, passes every matmul row of the op table against the reference (on lavapipe: the GPU
+ * kernels, which its automatic choice never takes); the GPU choice and the self-check that
+ * disables a failing variant (a planted fault) and checks its fallback in turn; forcing a
+ * variant the device lacks, or one that does not exist, fails with a message naming it. */
+#include "check.h"
+
+#include "vkft/error.h"
+#include "vkft/kernels.h"
+#include "vkft/opcases.h"
+#include "vkft/platform.h"
+
+#include <string.h>
+
+static int find(vkft_backend *be, const char *name) {
+  int count;
+  const vkft_kernel_variant *v = vkft_kernel_variants(be, &count);
+  for (int i = 0; i < count; i++)
+    if (!strcmp(v[i].name, name)) return i;
+  return -1;
+}
+
+static int is_used(vkft_backend *be, const char *name) {
+  int count, i = find(be, name);
+  const vkft_kernel_variant *v = vkft_kernel_variants(be, &count);
+  return i >= 0 && v[i].used && !v[i].disabled;
+}
+
+/* Every matmul test row on the device (variant forced) and on the reference backend. */
+static void matmul_rows(vkft_backend *vk, vkft_backend *ref, const char *variant) {
+  vkft_backend *backends[2] = {vk, ref};
+  int count, rows = 0;
+  const vkft_op_case *cases = vkft_op_cases(&count);
+  for (int i = 0; i < count; i++) {
+    const vkft_op_case *c = &cases[i];
+    if (!(c->flags & VKFT_CASE_TEST) || strncmp(c->op, "matmul_", 7)) continue;
+    vkft_op_result r[2];
+    int status = vkft_op_case_run_on(backends, 2, c, 0, r);
+    CHECKF(status == VKFT_OK, "%s %s %s: %s", variant, c->op, vkft_dtype_name(c->dtype),
+           vkft_error_message());
+    if (status != VKFT_OK) continue;
+    rows++;
+    CHECKF(r[0].ok && r[0].deterministic, "%s %s %s %s: error %.3e over %.3e%s", variant, c->op,
+           vkft_dtype_name(c->dtype), r[0].shape, r[0].max_err, r[0].tol,
+           r[0].deterministic ? "" : " (rerun differs)");
+  }
+  printf("%-20s %d matmul rows within tolerance\n", variant, rows);
+  CHECK(rows > 40);
+}
+
+static void forced_variants(vkft_device *dev) {
+  vkft_backend *vk, *ref;
+  CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_OK);
+  CHECK(vkft_backend_ref_create(&ref) == VKFT_OK);
+  int count;
+  const vkft_kernel_variant *v = vkft_kernel_variants(vk, &count);
+  CHECK(count >= 6);
+  const vkft_device_info *info = vkft_device_get_info(dev);
+  int tested = 0;
+  for (int i = 0; i < count; i++) {
+    const char *state = v[i].used ? "used" : v[i].available ? "available" : "absent";
+    printf("%-20s %-9s %s\n", v[i].name, state, v[i].available ? v[i].detail : v[i].why);
+    if (!v[i].available) {
+      /* forcing what the device lacks fails, naming the kernel and why */
+      CHECK(vkft_kernel_force(vk, i) == VKFT_ERR);
+      CHECKF(strstr(vkft_error_message(), v[i].name) != NULL, "%s", vkft_error_message());
+      CHECK(v[i].why[0] != 0);
+      continue;
+    }
+    CHECK(vkft_kernel_force(vk, i) == VKFT_OK);
+    matmul_rows(vk, ref, v[i].name);
+    tested++;
+  }
+  CHECK(vkft_kernel_force(vk, -1) == VKFT_OK);
+  /* a CPU driver: the register kernel for everything, the GPU kernels only when forced */
+  if (!strcmp(info->type, "cpu")) {
+    CHECK(is_used(vk, "matmul_register"));
+    CHECK(!is_used(vk, "matmul_tiled_64") && !is_used(vk, "matmul_tiled_128"));
+    CHECK(tested >= 4); /* the register kernel and the three tiled ones */
+  }
+  /* without a cooperative-matrix shape the coopmat kernels are absent, saying why */
+  if (!info->coopmat_m) CHECK(!v[find(vk, "matmul_coopmat_64")].available);
+  CHECK(vkft_kernel_disable(vk, find(vk, "matmul_register")) == VKFT_ERR);
+  vkft_backend_destroy(vk);
+  vkft_backend_destroy(ref);
+}
+
+typedef struct seen {
+  char disabled[4][32];
+  int disabled_count, rows, failed_rows;
+} seen;
+
+static void on_event(const vkft_selftest_event *e, void *user) {
+  seen *s = user;
+  if (e->disabled && s->disabled_count < 4)
+    snprintf(s->disabled[s->disabled_count++], sizeof s->disabled[0], "%s", e->variant);
+  if (e->row) s->rows++, s->failed_rows += !e->result || !e->result->ok;
+}
+
+/* The GPU choice on this device, a fault planted in one of its kernels: the self-check disables
+ * that kernel, checks the fallback that takes its shapes over, and the run goes on correctly. */
+static void self_check_disables(vkft_device *dev) {
+  vkft_setenv("VKFT_MATMUL_CHOICE", "gpu");
+  vkft_setenv("VKFT_KERNEL_FAULT", "matmul_tiled_32");
+  vkft_backend *vk;
+  int made = vkft_backend_vk_create(dev, &vk) == VKFT_OK;
+  vkft_setenv("VKFT_KERNEL_FAULT", NULL);
+  CHECK(made);
+  if (!made) return;
+  CHECK(is_used(vk, "matmul_tiled_32") && is_used(vk, "matmul_tiled_128"));
+  CHECK(!is_used(vk, "matmul_register")); /* the tiled kernels cover every shape */
+  seen s = {0};
+  int failed = -1;
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul", on_event, &s, &failed) == VKFT_OK);
+  CHECK(failed == 0);
+  CHECK(s.disabled_count == 1 && !strcmp(s.disabled[0], "matmul_tiled_32"));
+  CHECK(s.failed_rows > 0); /* the planted fault was seen */
+  CHECK(!is_used(vk, "matmul_tiled_32"));
+  CHECK(is_used(vk, "matmul_register")); /* small shapes fall back to it, and it was checked */
+  /* after the self-check the automatic choice gives right results again */
+  failed = -1;
+  s = (seen){0};
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul", on_event, &s, &failed) == VKFT_OK &&
+        failed == 0);
+  CHECK(s.failed_rows == 0 && s.disabled_count == 0);
+  vkft_backend_destroy(vk);
+
+  /* a fault in the last fallback cannot be disabled away: the self-check fails */
+  vkft_setenv("VKFT_KERNEL_FAULT", "matmul_register");
+  vkft_setenv("VKFT_MATMUL_CHOICE", "cpu");
+  made = vkft_backend_vk_create(dev, &vk) == VKFT_OK;
+  vkft_setenv("VKFT_KERNEL_FAULT", NULL);
+  vkft_setenv("VKFT_MATMUL_CHOICE", NULL);
+  CHECK(made);
+  if (!made) return;
+  s = (seen){0};
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
+  CHECK(failed > 0 && s.disabled_count == 0);
+  vkft_backend_destroy(vk);
+}
+
+/* VKFT_MATMUL names a kernel: an unknown one fails backend creation, naming the variable; a
+ * known one is the kernel used. */
+static void bad_names(vkft_device *dev) {
+  vkft_setenv("VKFT_MATMUL", "tiled_99");
+  vkft_backend *vk = NULL;
+  CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_ERR && vk == NULL);
+  CHECKF(strstr(vkft_error_message(), "VKFT_MATMUL=tiled_99") != NULL, "%s", vkft_error_message());
+  /* a named kernel is the one used (and the one the self-check checks) */
+  vkft_setenv("VKFT_MATMUL", "tiled_64");
+  CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_OK);
+  vkft_setenv("VKFT_MATMUL", NULL);
+  if (!vk) return;
+  CHECK(is_used(vk, "matmul_tiled_64") && !is_used(vk, "matmul_register"));
+  CHECK(vkft_kernel_force(vk, find(vk, "matmul_tiled_32")) == VKFT_OK);
+  CHECK(vkft_kernel_force(vk, -1) == VKFT_OK); /* back to VKFT_MATMUL's */
+  seen s = {0};
+  int failed = -1;
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
+  CHECK(failed == 0 && s.rows > 0);
+  vkft_backend_destroy(vk);
+}
+
+int main(void) {
+  vkft_device *dev;
+  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
+    fprintf(stderr, "test_kernels: %s\n", vkft_error_message());
+    return 1;
+  }
+  printf("device: %s\n", vkft_device_get_info(dev)->name);
+  forced_variants(dev);
+  self_check_disables(dev);
+  bad_names(dev);
+  CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",
+         vkft_device_validation_errors(dev));
+  vkft_device_destroy(dev);
+  return check_summary();
+}
