@@ -304,6 +304,24 @@ static const vkft_op_case rows[] = {
     {"dropout", VKFT_F32, {1001, 5}, T | S},
     {"dropout", VKFT_F32, {65537, 50}, T},
     {"dropout", VKFT_F32, {16777216, 10}, B},
+
+    /* kv_store d = {T, W, R, views at offset 1}: T = 1, odd W (scalar path), unaligned views.
+     * attention_decode d = {T, Hq, Hkv, D | keys << 16 (0: 150)}: one query of one key, odd
+     * and small head dims (scalar loads), 64 and 128 (vector loads), grouped and plain heads,
+     * keys within one block of 64; the bench rows are a decode step of 32 sequences at 1024
+     * positions with Llama-3-8B's heads. */
+    {"kv_store", VKFT_F32, {1, 1, 1, 0}, T},
+    {"kv_store", VKFT_F32, {37, 64, 300, 0}, T | S},
+    {"kv_store", VKFT_F32, {9, 33, 20, 0}, T},
+    {"kv_store", VKFT_F32, {17, 128, 40, 1}, T},
+    {"attention_decode", VKFT_F32, {1, 1, 1, 8 | 1 << 16}, T},
+    {"attention_decode", VKFT_F32, {7, 4, 2, 5}, T},
+    {"attention_decode", VKFT_F32, {12, 8, 4, 8}, T | S},
+    {"attention_decode", VKFT_F32, {9, 2, 1, 64}, T},
+    {"attention_decode", VKFT_F32, {5, 4, 4, 128}, T},
+    {"attention_decode", VKFT_F32, {6, 3, 1, 7 | 40 << 16}, T},
+    {"attention_decode", VKFT_F32, {32, 32, 8, 128 | 1024 << 16}, B},
+    {"kv_store", VKFT_F32, {32, 1024, 32768, 0}, B},
 };
 
 const vkft_op_case *vkft_op_cases(int *count) {
