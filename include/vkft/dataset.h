@@ -292,6 +292,23 @@ typedef struct vkft_data_stats {
 
 int vkft_data_stats_compute(const vkft_dataset *ds, vkft_data_stats *out);
 
+/* ---- tools: records as JSON (src/data/records.c) ----
+ * The model-based tools (generate --batch, synth, score, judge, explore) read whole records and
+ * write them back with fields added: every record parsed (JSON Lines or a JSON array), with
+ * its line. */
+typedef struct vkft_records {
+  struct cJSON **items; /* parsed objects, owned */
+  uint32_t *lines;      /* 1-based line of each record's first byte */
+  size_t n;
+} vkft_records;
+
+/* Reads every record of path; a record that is not a JSON object is an error naming
+ * "path:line". */
+int vkft_records_read(const char *path, vkft_records *out);
+void vkft_records_free(vkft_records *r);
+/* A string field of a record, or NULL when absent or not a string. */
+const char *vkft_record_string(const struct cJSON *record, const char *key);
+
 #ifdef __cplusplus
 }
 #endif

@@ -217,34 +217,6 @@ static int load(const data_opts *o, int keep_text, int keep_raw, int tokenize, v
   return VKFT_OK;
 }
 
-/* "-" is standard output; anything else is written atomically. */
-typedef struct out_file {
-  vkft_atomic_file af;
-  FILE *f;
-  int is_stdout;
-} out_file;
-
-static int out_open(out_file *of, const char *path) {
-  memset(of, 0, sizeof *of);
-  if (!strcmp(path, "-")) {
-    of->f = stdout;
-    of->is_stdout = 1;
-    return VKFT_OK;
-  }
-  if (vkft_atomic_begin(&of->af, path)) return VKFT_ERR;
-  of->f = of->af.f;
-  return VKFT_OK;
-}
-
-static int out_close(out_file *of, int ok) {
-  if (of->is_stdout) return fflush(stdout) == 0 ? VKFT_OK : vkft_error("cannot write stdout");
-  if (!ok) {
-    vkft_atomic_abort(&of->af);
-    return VKFT_ERR;
-  }
-  return vkft_atomic_commit(&of->af);
-}
-
 static void write_ids(FILE *f, const int32_t *ids, uint32_t n) {
   fputc('[', f);
   for (uint32_t i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);
@@ -271,8 +243,8 @@ static int cmd_prepare(const data_opts *o) {
   double t0 = vkft_time_s();
   if (load(o, 0, 0, 1, &ds)) return VKFT_ERR;
   double t1 = vkft_time_s();
-  out_file of;
-  if (out_open(&of, o->out)) {
+  cli_out of;
+  if (cli_out_open(&of, o->out)) {
     vkft_dataset_free(ds);
     return VKFT_ERR;
   }
@@ -288,7 +260,7 @@ static int cmd_prepare(const data_opts *o) {
     written++;
   }
   int ok = !ferror(of.f);
-  if (out_close(&of, ok) || !ok) {
+  if (cli_out_close(&of, ok) || !ok) {
     vkft_dataset_free(ds);
     return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   }
@@ -425,15 +397,15 @@ static int ends_with(const char *s, const char *suffix) {
 
 static int write_kept(const data_opts *o, const vkft_dataset *ds, const unsigned char *keep,
                       size_t *kept) {
-  out_file of;
-  if (out_open(&of, o->out)) return VKFT_ERR;
+  cli_out of;
+  if (cli_out_open(&of, o->out)) return VKFT_ERR;
   int array = ends_with(o->out, ".json");
   *kept = 0;
   for (size_t i = 0; i < ds->n_examples; i++)
     if (keep[i]) write_record(of.f, ds->examples[i].raw, ds->examples[i].raw_len, array, (*kept)++);
   if (array) fputs(*kept ? "\n]\n" : "[]\n", of.f);
   int ok = !ferror(of.f);
-  if (out_close(&of, ok) || !ok) return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
+  if (cli_out_close(&of, ok) || !ok) return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   return VKFT_OK;
 }
 
@@ -497,8 +469,8 @@ static int cmd_dedup(const data_opts *o) {
   char rpath[1024];
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
-    out_file rf;
-    rc = out_open(&rf, rpath);
+    cli_out rf;
+    rc = cli_out_open(&rf, rpath);
     for (size_t p = 0; rc == VKFT_OK && p < n_pairs; p++) {
       char a[1100], b[1100];
       const vkft_example *x = &ds->examples[which[pairs[p].removed]];
@@ -514,7 +486,7 @@ static int cmd_dedup(const data_opts *o) {
       cJSON_Delete(j);
       exact += pairs[p].exact;
     }
-    if (rc == VKFT_OK) rc = out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {
@@ -566,8 +538,8 @@ static int cmd_filter(const data_opts *o) {
   char rpath[1024];
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
-    out_file rf;
-    rc = out_open(&rf, rpath);
+    cli_out rf;
+    rc = cli_out_open(&rf, rpath);
     for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
       if (keep[i]) continue;
       char loc[1100];
@@ -579,7 +551,7 @@ static int cmd_filter(const data_opts *o) {
       free(s);
       cJSON_Delete(j);
     }
-    if (rc == VKFT_OK) rc = out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {

@@ -31,7 +31,7 @@ typedef struct layer {
   vkft_tensor proj[P_PROJ_COUNT], bias[3]; /* bias: q, k, v (Qwen2) */
   vkft_tensor g_attn_norm, g_mlp_norm, g_q_norm, g_k_norm, g_proj[P_PROJ_COUNT], g_bias[3];
   lora_pair lora[P_PROJ_COUNT];
-  vkft_tensor kc, vc; /* KV cache (max_tokens, KV*D) with desc.kv_cache */
+  vkft_tensor kc, vc; /* KV cache (kv_slots * kv_len, KV*D) with desc.kv_cache */
   /* saved activations */
   vkft_tensor h1, rstd1, q_raw, k_raw, rstd_q, rstd_k, q, k, v, att, lse, x_mid, h2, rstd2, gate,
       up, act;
@@ -57,8 +57,11 @@ struct vkft_model {
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
   uint32_t dropout_seed;
-  int dropout_on;      /* recording a training forward/backward */
-  int cache_seq_ready; /* the sequence ids of the whole cache are uploaded (all 0) */
+  int dropout_on; /* recording a training forward/backward */
+  /* desc.kv_cache: kv_slots sequences of kv_len positions (kv_rows rows of each layer's cache),
+   * and the logits of a decode step (kv_slots, V) */
+  int64_t kv_slots, kv_len, kv_rows;
+  vkft_tensor decode_logits;
   int trainable_embed, trainable_head;
   vkft_param *params;
   int param_count;
