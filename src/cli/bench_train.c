@@ -40,8 +40,7 @@ static double step_flops(const vkft_model_config *c, int full, int64_t tokens, i
   return flops;
 }
 
-/* --profile: the last step's GPU time per shader, largest first */
-static void print_profile(vkft_device *dev) {
+void cli_print_profile(vkft_device *dev) {
   const vkft_profile_entry *e;
   int n;
   vkft_stream_profile(dev, &e, &n);
@@ -188,7 +187,7 @@ int vkft_bench_train(int argc, char **argv) {
       else
         printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s\n", name,
                vkft_backend_name(be), ms, tps, gflops);
-      if (dev_opts.profile && !b && !json) print_profile(dev);
+      if (dev_opts.profile && !b && !json) cli_print_profile(dev);
       fflush(stdout);
     }
   }

@@ -52,6 +52,9 @@ int cli_exit_code(vkft_errcode code);
 int cli_int_option(const char *option, const char *text, int64_t min, int64_t max, int64_t *out);
 int cli_double_option(const char *option, const char *text, double min, double max, double *out);
 
+/* --profile: the last submission's GPU time per shader, largest first (bench_train.c). */
+void cli_print_profile(vkft_device *dev);
+
 /* An output file: "-" is standard output; anything else is written atomically (cli_out.c). */
 typedef struct cli_out {
   vkft_atomic_file af;

@@ -70,6 +70,8 @@ int gen_session_open_generator(gen_session *s, int64_t slots, int64_t ctx) {
   if (gen_session_model_desc(s, &pd.model) != VKFT_OK) return VKFT_ERR;
   if (open_device(s) != VKFT_OK) return VKFT_ERR;
   pd.budget_bytes = vkft_gen_device_budget(s->dev);
+  free(s->eos);
+  s->eos = NULL;
   if (vkft_gen_plan_cache(&pd, &s->plan) != VKFT_OK ||
       vkft_gen_eos_ids(s->model_dir, s->tok, &s->eos, &s->n_eos) != VKFT_OK)
     return VKFT_ERR;
