@@ -56,3 +56,5 @@ vkft_shader(dropout dropout.comp)
 # the KV cache of batched generation: storing new rows, attention of new queries over it
 vkft_shader(kv_store kv_cache.comp KV_STORE)
 vkft_shader(attention_decode kv_cache.comp ATTN_DECODE)
+# preference objectives (shaders/pref.comp): sequence log-probs and the tokens' gradient weights
+vkft_shader(pref_loss pref.comp)

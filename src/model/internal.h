@@ -62,6 +62,12 @@ struct vkft_model {
    * and the logits of a decode step (kv_slots, V) */
   int64_t kv_slots, kv_len, kv_rows;
   vkft_tensor decode_logits;
+  int adapter_off; /* recording a forward of the base alone (DPO's reference) */
+  /* preference objectives (desc.pref_pairs > 0): per slot the tokens' roles, the sequences'
+   * ranges, the reference's and the policy's sequence values (vkft_pref_loss); per micro-batch
+   * the tokens' losses and gradient weights */
+  vkft_tensor pref_tok, pref_ranges, pref_ref_seq, pref_seq, row_loss, row_weight;
+  int64_t slot_pairs[64];
   int trainable_embed, trainable_head;
   vkft_param *params;
   int param_count;
@@ -86,6 +92,10 @@ struct vkft_model {
  * counted in *bucket; in a plan-only load only counted. */
 int model_own_quant(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, const vkft_quant *q,
                     uint64_t *bucket);
+/* forward.c: the forward of micro-batch `slot` (T tokens) up to the final norm (m->hf), and the
+ * backward from m->d_h (dL/dhf) down to the weights' gradients */
+int model_forward(vkft_model *m, int slot, int64_t T);
+int model_backward(vkft_model *m, int slot, int64_t T);
 int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
                     vkft_tensor *value, vkft_tensor *grad);
 /* quant_weights.c: projection p of layer l as a 4-bit frozen base (QLoRA): read quantized from a

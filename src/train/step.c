@@ -14,13 +14,18 @@
 
 /* Total optimizer steps: max_steps, or per epoch ceil(batches / grad_accum) (a step does not
  * span epochs, like transformers' Trainer). */
+int epoch_batches(trainer *t, uint64_t epoch, size_t *n) {
+  return t->pbatcher ? vkft_pref_batcher_epoch_batches(t->pbatcher, epoch, n)
+                     : vkft_packer_epoch_batches(t->packer, epoch, n);
+}
+
 int count_steps(trainer *t, int64_t *steps) {
   *steps = t->cfg->train.max_steps;
   if (*steps > 0) return VKFT_OK;
   int64_t ga = t->cfg->train.grad_accum;
   for (int64_t e = 0; e < t->cfg->train.epochs; e++) {
     size_t n;
-    if (vkft_packer_epoch_batches(t->packer, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
+    if (epoch_batches(t, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
     *steps += ((int64_t)n + ga - 1) / ga;
   }
   return VKFT_OK;
@@ -55,16 +60,18 @@ int setup_optimizer(trainer *t) {
 }
 
 /* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data. */
-static int next_batch(trainer *t, int allow_new_epoch, int *got) {
+int next_batch(trainer *t, int allow_new_epoch, int *got) {
   *got = 0;
   size_t n;
-  if (vkft_packer_epoch_batches(t->packer, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
+  if (epoch_batches(t, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
   if (t->index >= n) {
     if (!allow_new_epoch) return VKFT_OK;
     t->epoch++;
     t->index = 0;
   }
-  if (vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch) != VKFT_OK) return VKFT_ERR;
+  if (t->pbatcher ? vkft_pref_batcher_batch(t->pbatcher, t->epoch, t->index, &t->pbatch)
+                  : vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch))
+    return VKFT_ERR;
   t->index++;
   *got = 1;
   return VKFT_OK;
@@ -93,6 +100,7 @@ static int upload_batch(trainer *t, int slot, int64_t *trained, int64_t *tokens)
 }
 
 int eval_loss(trainer *t, double *loss, int64_t *tokens) {
+  if (t->pbatcher) return pref_eval(t, loss, tokens);
   *loss = 0;
   *tokens = 0;
   if (t->n_eval == 0) return VKFT_OK;
@@ -120,39 +128,27 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
   return status;
 }
 
-int train_step(trainer *t, vkft_step_report *report) {
+double step_lr(const trainer *t, int64_t step) {
   const vkft_train_config *cfg = t->cfg;
-  int slots = 0, got;
-  int64_t trained = 0, tokens = 0;
-  for (int i = 0; i < cfg->train.grad_accum; i++) {
-    if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
-    if (!got) break;
-    int64_t n_trained, n_tokens;
-    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
-    trained += n_trained;
-    tokens += n_tokens;
-    slots++;
-  }
-  if (trained == 0)
-    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
-  int64_t step = t->step + 1;
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
   int64_t warmup = cfg->train.warmup_steps > 0
                        ? cfg->train.warmup_steps
                        : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
   vkft_schedule sched = {kind, cfg->train.lr, warmup, t->total_steps};
-  double lr = vkft_schedule_lr(&sched, step);
-  float grad_scale = (float)(1.0 / (double)trained);
-  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
-  for (int s = 0; s < slots; s++) {
-    /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
-    uint64_t z = cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    vkft_model_set_dropout_seed(t->model, (uint32_t)(z ^ (z >> 31)));
-    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
-  }
+  return vkft_schedule_lr(&sched, step);
+}
+
+uint32_t step_dropout_seed(const trainer *t, int64_t step, int slot) {
+  /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
+  uint64_t z = t->cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)slot;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (uint32_t)(z ^ (z >> 31));
+}
+
+int step_update(trainer *t, double lr, int64_t step) {
+  const vkft_train_config *cfg = t->cfg;
   if (vkft_grad_norm(t->be, t->grads, t->n_grads, &t->norm_slots, &t->norm_out,
                      (float)cfg->train.max_grad_norm) != VKFT_OK)
     return VKFT_ERR;
@@ -170,7 +166,34 @@ int train_step(trainer *t, vkft_step_report *report) {
     if (vkft_adamw(t->be, p->value, p->grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, p->value->n))
       return VKFT_ERR;
   }
-  if (vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
+  return VKFT_OK;
+}
+
+int train_step(trainer *t, vkft_step_report *report) {
+  if (t->pbatcher) return pref_train_step(t, report);
+  const vkft_train_config *cfg = t->cfg;
+  int slots = 0, got;
+  int64_t trained = 0, tokens = 0;
+  for (int i = 0; i < cfg->train.grad_accum; i++) {
+    if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
+    if (!got) break;
+    int64_t n_trained, n_tokens;
+    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
+    trained += n_trained;
+    tokens += n_tokens;
+    slots++;
+  }
+  if (trained == 0)
+    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
+  int64_t step = t->step + 1;
+  double lr = step_lr(t, step);
+  float grad_scale = (float)(1.0 / (double)trained);
+  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
+  for (int s = 0; s < slots; s++) {
+    vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, s));
+    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
+  }
+  if (step_update(t, lr, step) != VKFT_OK || vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
   double loss_sum = 0, count = 0;
   for (int s = 0; s < slots; s++) {
     double ls, c;

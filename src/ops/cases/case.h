@@ -31,7 +31,8 @@
   X(adamw)                                                                                         \
   X(grad_norm)                                                                                     \
   X(dropout)                                                                                       \
-  X(kv_cache)
+  X(kv_cache)                                                                                      \
+  X(pref_loss)
 
 /* fp32 unit roundoff: the error unit every tolerance is expressed in */
 #define CASE_U (1.0 / 16777216.0)
