@@ -1,10 +1,10 @@
-/* `vkft data prepare|stats|dedup|filter|preview`: the dataset tools (preference pairs are
+/* `vkft data prepare|stats|dedup|filter|preview|score`: the dataset tools (preference pairs are
  * handed to cmd_data_pref.c). prepare writes the examples as they will be trained
  * ({"input_ids", "labels"} per record, in input order, before packing; bad records and examples
  * left with no trained token are reported and left out); stats describes a dataset; dedup and
  * filter write the kept records plus a report of the removed ones; preview shows a rendered
- * example with its trained tokens highlighted. Tools that write data print a one-line summary
- * (--json: the summary as a JSON object). */
+ * example with its trained tokens highlighted; score (cmd_data_score.c) adds a model's scores.
+ * Tools that write data print a one-line summary (--json: the summary as a JSON object). */
 #include "cmd_data.h"
 #include "commands.h"
 
@@ -27,6 +27,8 @@ static int usage(void) {
           "--tokens]\n"
           "       vkft data filter  --data FILE --out FILE [rules] [--model DIR]\n"
           "       vkft data preview --model DIR --data FILE [--index N] [--count N]\n"
+          "       vkft data score   --model DIR [--adapter DIR] --data FILE --out FILE "
+          "[--batch N]\n"
           "options: --format auto|alpaca|sharegpt|messages|prompt_completion|text|tokens\n"
           "         or, for preference pairs (detected by their \"chosen\"/\"rejected\"): "
           "trl_standard|\n"
@@ -39,6 +41,7 @@ static int usage(void) {
           "         --shingle N (default 5 characters, 3 with --tokens) --tokens (token "
           "shingles)\n"
           "filter:  --min-reply-chars N --max-reply-chars N --min-tokens N --max-tokens N\n"
+          "         --min FIELD=V --max FIELD=V (numbers in the \"scores\" of `data score`)\n"
           "         --keep-empty --keep-refusals --script latin|cjk|cyrillic|greek|arabic|hebrew|"
           "devanagari\n"
           "         --min-script-ratio R (0.5) --max-repeated-lines R (0.5; 1 = off)\n"
@@ -56,6 +59,25 @@ static int parse_num(const char *flag, const char *s, double lo, double hi, doub
   if (!*s || *end || !(v >= lo && v <= hi))
     return vkft_error("%s: \"%s\" is not a number in [%g, %g]", flag, s, lo, hi);
   *out = v;
+  return VKFT_OK;
+}
+
+/* filter --min/--max FIELD=V: a bound on a number of the records' "scores" */
+static int add_bound(data_opts *o, const char *flag, const char *v) {
+  const char *eq = strchr(v, '=');
+  size_t n = eq ? (size_t)(eq - v) : 0;
+  if (o->filter.n_bounds == MAX_BOUNDS) return vkft_error("at most %d --min/--max", MAX_BOUNDS);
+  if (!n || n >= sizeof o->bound_fields[0])
+    return vkft_error("%s: \"%s\" is not FIELD=NUMBER (a field of \"scores\", such as ppl=20)",
+                      flag, v);
+  vkft_score_bound *b = &o->bounds[o->filter.n_bounds];
+  if (parse_num(flag, eq + 1, -1e300, 1e300, &b->value)) return VKFT_ERR;
+  memcpy(o->bound_fields[o->filter.n_bounds], v, n);
+  o->bound_fields[o->filter.n_bounds][n] = 0;
+  b->field = o->bound_fields[o->filter.n_bounds];
+  b->is_max = !strcmp(flag, "--max");
+  o->filter.bounds = o->bounds;
+  o->filter.n_bounds++;
   return VKFT_OK;
 }
 
@@ -88,6 +110,8 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
                                            "--style",
                                            "--max-prompt-len",
                                            "--max-completion-len",
+                                           "--min",
+                                           "--max",
                                            NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
@@ -184,7 +208,9 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
       o->filter.min_script_ratio = num;
     else if (!strcmp(a, "--max-repeated-lines"))
       o->filter.max_repeated_lines = num;
-    else if (!strcmp(a, "--keep-empty"))
+    else if (!strcmp(a, "--min") || !strcmp(a, "--max")) {
+      if (add_bound(o, a, v)) return VKFT_ERR;
+    } else if (!strcmp(a, "--keep-empty"))
       o->filter.keep_empty = 1;
     else if (!strcmp(a, "--keep-refusals"))
       o->filter.keep_refusals = 1;
@@ -539,11 +565,13 @@ static int cmd_filter(const data_opts *o) {
   int rc = keep && reason ? VKFT_OK : vkft_error_nomem();
   static const char *const names[] = {"empty reply",    "reply too short", "reply too long",
                                       "too few tokens", "too many tokens", "refusal",
-                                      "other script",   "repeated lines",  "bad record"};
-  size_t counts[9] = {0};
+                                      "other script",   "repeated lines",  "bad record",
+                                      "no score",       "score below min", "score above max"};
+  enum { N_REASONS = sizeof names / sizeof names[0] };
+  size_t counts[N_REASONS] = {0};
   for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
     keep[i] = (unsigned char)vkft_filter_example(&o->filter, &ds->examples[i], &reason[i]);
-    for (int k = 0; !keep[i] && k < 9; k++) counts[k] += !strcmp(reason[i], names[k]);
+    for (int k = 0; !keep[i] && k < N_REASONS; k++) counts[k] += !strcmp(reason[i], names[k]);
   }
   size_t kept = 0;
   if (rc == VKFT_OK) rc = write_kept(o, ds, keep, &kept);
@@ -570,7 +598,7 @@ static int cmd_filter(const data_opts *o) {
       cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateObject();
       cJSON_AddNumberToObject(j, "records", (double)ds->n_examples);
       cJSON_AddNumberToObject(j, "kept", (double)kept);
-      for (int k = 0; k < 9; k++)
+      for (int k = 0; k < N_REASONS; k++)
         if (counts[k]) cJSON_AddNumberToObject(r, names[k], (double)counts[k]);
       cJSON_AddItemToObject(j, "removed", r);
       cJSON_AddStringToObject(j, "out", o->out);
@@ -579,7 +607,7 @@ static int cmd_filter(const data_opts *o) {
     } else {
       printf("kept %zu of %zu records; removed:", kept, ds->n_examples);
       int any = 0;
-      for (int k = 0; k < 9; k++)
+      for (int k = 0; k < N_REASONS; k++)
         if (counts[k]) printf("%s %zu %s", any++ ? "," : "", counts[k], names[k]);
       printf("%s -> %s (report %s)\n", any ? "" : " none", o->out, rpath);
     }
@@ -635,6 +663,7 @@ static int cmd_preview(const data_opts *o) {
 
 int vkft_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage();
+  if (!strcmp(argv[1], "score")) return cli_data_score(argc - 1, argv + 1);
   static const char *const tools[] = {"prepare", "stats", "dedup", "filter", "preview"};
   int tool = 0;
   while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;

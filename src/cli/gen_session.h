@@ -7,6 +7,7 @@
 
 #include "commands.h"
 
+#include "vkft/dataset.h"
 #include "vkft/gen.h"
 
 typedef struct gen_session {
@@ -39,5 +40,20 @@ int gen_session_open_generator(gen_session *s, int64_t slots, int64_t ctx);
 /* The prompt description of the session (defaults: the given sampling). */
 vkft_prompt_desc gen_session_prompts(const gen_session *s, const vkft_sampling *defaults);
 void gen_session_close(gen_session *s);
+
+/* What `vkft eval` and `vkft data score` read (cmd_eval.c): a model, its adapter and a dataset. */
+typedef struct cli_eval_opts {
+  const char *model, *adapter, *data, *format, *template_name, *train_on;
+  int max_len;
+} cli_eval_opts;
+/* Takes argv[*i] (and its value, moving *i on) when it is one of those options: 1 when taken,
+ * 0 when not, -1 for a bad value (with a message). */
+int cli_eval_take_opt(cli_eval_opts *o, int argc, char **argv, int *i);
+/* The tokenizer (in s->tok; none when neither folder has one), the dataset (keep_raw: with
+ * each record's bytes), the device and the model with its adapter, sized for the dataset's
+ * longest example and micro_batches slots. On failure *ds may be set: free it before closing
+ * the session (the dataset borrows the session's tokenizer). */
+int cli_eval_open(const cli_eval_opts *o, const cli_device_opts *dev_opts, int keep_raw,
+                  int micro_batches, gen_session *s, vkft_dataset **ds);
 
 #endif
