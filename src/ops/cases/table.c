@@ -24,10 +24,13 @@ static const vkft_op_case rows[] = {
     {"matmul_nt", VKFT_BF16, {64, 64, 64, 0}, T | S},
     {"matmul_nt", VKFT_BF16, {19, 70, 37, 0}, T},
     {"matmul_nt", VKFT_BF16, {33, 129, 256, 1}, T},
+    {"matmul_nt", VKFT_BF16, {1, 192, 256, 0}, T}, /* a generation step at batch 1 */
+    {"matmul_nt", VKFT_F32, {3, 64, 128, 0}, T},
     {"matmul_nn", VKFT_F32, {64, 64, 64, 0}, T | S},
     {"matmul_nn", VKFT_F32, {1, 1, 1, 0}, T},
     {"matmul_nn", VKFT_F32, {23, 45, 67, 1}, T},
     {"matmul_nn", VKFT_F32, {64, 256, 130, 0}, T},
+    {"matmul_nn", VKFT_F32, {5, 64, 64, 0}, T},
     {"matmul_nn", VKFT_F16, {23, 45, 67, 0}, T},
     {"matmul_nn", VKFT_F16, {40, 128, 64, 1}, T | S},
     {"matmul_nn", VKFT_BF16, {23, 45, 67, 0}, T},
