@@ -5,7 +5,7 @@
 # with per-record sampling: n samples, seeds, stop strings); a LoRA adapter saved by a short
 # training run gives the same batched and single outputs; chat records render with the chat
 # template; --as-dataset messages writes SFT records that vkft data stats reads; bad records
-# are one line naming file:line and exit 1; bench generate --json. About 25 s.
+# are one line naming file:line and exit 1; bench generate --json and --profile. About 25 s.
 # Usage: tests/gen.sh path/to/vkft. Prints "N passed, N failed".
 set -u
 vkft=$(realpath "$1")
@@ -131,6 +131,13 @@ run "$vkft" bench generate --model $model --batch 1,4 --new-tokens 8 --json
 check "bench generate exits 0 ($out)" test $rc -eq 0
 check "... one JSON line per batch size" test "$(grep -c '"bench": "generate"' <<<"$out")" -eq 2
 check "... batch 4 with its tokens/s" grep -q '"batch": 4, .*"new_tokens": 8, .*"tokens_per_s": [0-9]' <<<"$out"
+run "$vkft" bench generate --model $model --batch 1 --new-tokens 2 --profile
+# the names of shaders whose callers build them in a stack buffer (read after the stream)
+check "--profile names embedding and rmsnorm ($out)" \
+  grep -q "^    embedding_f32 .* dispatches" <<<"$out"
+check "... rmsnorm" grep -q "^    rmsnorm_f32 .* dispatches" <<<"$out"
+check "... and every line has a shader name" \
+  test "$(grep -c "dispatches" <<<"$out")" -eq "$(grep -c "^    [a-z][a-z_0-9]* *[0-9]* dispatches" <<<"$out")"
 run "$vkft" bench generate --model $model --batch 1,0
 check "bench generate --batch 1,0: usage error ($out)" test $rc -eq $EXIT_USAGE
 finish
