@@ -53,6 +53,7 @@ vkft_shader(adamw adamw.comp)
 vkft_shader(grad_norm_partial grad_norm.comp GN_PARTIAL)
 vkft_shader(grad_norm_final grad_norm.comp GN_FINAL)
 vkft_shader(dropout dropout.comp)
+vkft_shader(uniform_noise dropout.comp NOISE)
 # the KV cache of batched generation: storing new rows, attention of new queries over it
 vkft_shader(kv_store kv_cache.comp KV_STORE)
 vkft_shader(attention_decode kv_cache.comp ATTN_DECODE)

@@ -1,10 +1,14 @@
 /* `vkft train --config cfg.json [--set section.key=value ...] [--resume auto|DIR] [--overwrite]
  * [--dry-run] [--skip-selftest]`: the training job, with a live progress line on a terminal and
  * plain lines in logs. Exit status: 0 done, VKFT_EXIT_INTERRUPTED (130) interrupted with the
- * state saved, else the error's (src/cli/commands.h). */
+ * state saved, else the error's (src/cli/commands.h).
+ * `vkft lr-find --config cfg.json [--set ...] [--min 1e-7] [--max 1] [--steps 100]
+ * [--diverge 4]`: the learning-rate range test of the same job (include/vkft/lr_find.h), into
+ * output.dir/lr_find.jsonl and lr_find.html; nothing of the model is saved. */
 #include "commands.h"
 
 #include "vkft/error.h"
+#include "vkft/lr_find.h"
 #include "vkft/platform.h"
 #include "vkft/trainer.h"
 
@@ -60,7 +64,27 @@ static void on_step(const vkft_step_report *r, void *user) {
   fflush(stdout);
 }
 
-int vkft_cmd_train(int argc, char **argv) {
+/* lr-find's options (a 0 in *lr means this is `train`); 1 when argv[*i] was one of them */
+static int lr_find_option(int argc, char **argv, int *i, vkft_lr_find_options *lr, int *bad) {
+  if (!lr || *i + 1 >= argc) return 0;
+  const char *name = argv[*i], *value = argv[*i + 1];
+  int64_t steps;
+  if (!strcmp(name, "--min"))
+    *bad |= cli_double_option(name, value, 1e-12, 1e3, &lr->min_lr) != VKFT_OK;
+  else if (!strcmp(name, "--max"))
+    *bad |= cli_double_option(name, value, 1e-12, 1e3, &lr->max_lr) != VKFT_OK;
+  else if (!strcmp(name, "--diverge"))
+    *bad |= cli_double_option(name, value, 1.01, 1e6, &lr->diverge_factor) != VKFT_OK;
+  else if (!strcmp(name, "--steps")) {
+    *bad |= cli_int_option(name, value, 5, 100000, &steps) != VKFT_OK;
+    lr->steps = steps;
+  } else
+    return 0;
+  (*i)++;
+  return 1;
+}
+
+static int run(int argc, char **argv, vkft_lr_find_options *lr) {
   cli_device_opts dev_opts;
   if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
   const char *config = NULL;
@@ -72,32 +96,48 @@ int vkft_cmd_train(int argc, char **argv) {
     vkft_error_nomem();
     return cli_fail();
   }
+  int bad = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--config") && i + 1 < argc)
+    if (lr_find_option(argc, argv, &i, lr, &bad)) {
+      if (!bad) continue;
+      free(sets);
+      return cli_usage_error();
+    } else if (!strcmp(argv[i], "--config") && i + 1 < argc)
       config = argv[++i];
     else if (!strcmp(argv[i], "--set") && i + 1 < argc)
       sets[set_count++] = argv[++i];
-    else if (!strcmp(argv[i], "--resume") && i + 1 < argc)
+    else if (!lr && !strcmp(argv[i], "--resume") && i + 1 < argc)
       opt.resume = argv[++i];
-    else if (!strcmp(argv[i], "--dry-run"))
+    else if (!lr && !strcmp(argv[i], "--dry-run"))
       opt.dry_run = 1;
-    else if (!strcmp(argv[i], "--overwrite"))
+    else if (!lr && !strcmp(argv[i], "--overwrite"))
       opt.overwrite = 1;
     else if (!strcmp(argv[i], "--skip-selftest"))
       opt.skip_selftest = 1;
-    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) {
+    else if (!lr && !strcmp(argv[i], "--stop-after") && i + 1 < argc) {
       if (cli_int_option("--stop-after", argv[++i], 1, INT64_MAX, &opt.stop_after) != VKFT_OK) {
         free(sets);
         return cli_usage_error();
       }
     } else {
-      fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
-                      "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
-                      "[--device N]\n");
+      if (lr)
+        fprintf(stderr, "usage: vkft lr-find --config cfg.json [--set section.key=value ...] "
+                        "[--min 1e-7] [--max 1] [--steps 100] [--diverge 4] [--skip-selftest] "
+                        "[--device N]\n");
+      else
+        fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
+                        "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
+                        "[--device N]\n");
       free(sets);
       return CLI_EXIT_USAGE;
     }
   }
+  if (lr && !(lr->min_lr < lr->max_lr)) {
+    fprintf(stderr, "vkft lr-find: --min %g must be below --max %g\n", lr->min_lr, lr->max_lr);
+    free(sets);
+    return CLI_EXIT_USAGE;
+  }
+  opt.lr_find = lr;
   if (opt.resume && opt.overwrite) {
     fprintf(stderr, "vkft train: --resume continues a run, --overwrite replaces it: not both\n");
     free(sets);
@@ -140,4 +180,13 @@ int vkft_cmd_train(int argc, char **argv) {
     return CLI_EXIT_INTERNAL;
   }
   return result.interrupted ? VKFT_EXIT_INTERRUPTED : CLI_EXIT_OK;
+}
+
+int vkft_cmd_train(int argc, char **argv) {
+  return run(argc, argv, NULL);
+}
+
+int vkft_cmd_lr_find(int argc, char **argv) {
+  vkft_lr_find_options lr = {.min_lr = 1e-7, .max_lr = 1, .steps = 100, .diverge_factor = 4};
+  return run(argc, argv, &lr);
 }

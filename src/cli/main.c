@@ -25,6 +25,10 @@ int vkft_cmd_report(int argc, char **argv);   /* src/cli/cmd_report.c */
 static const command commands[] = {
     {"train", vkft_cmd_train,
      "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
+    {"plan", vkft_cmd_plan,
+     "what fits: `plan --config cfg.json` (max_len x checkpointing x base -> micro-batch)"},
+    {"lr-find", vkft_cmd_lr_find,
+     "learning-rate range test: `lr-find --config cfg.json [--min 1e-7 --max 1 --steps 100]`"},
     {"generate", vkft_cmd_generate,
      "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
     {"eval", vkft_cmd_eval, "loss of a model on a dataset: `eval --model DIR --data FILE`"},

@@ -57,12 +57,13 @@ struct vkft_model {
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
   uint32_t dropout_seed;
-  int dropout_on; /* recording a training forward/backward */
+  float noise_magnitude; /* NEFTune's, on the embedding output of training forwards */
+  int dropout_on;        /* recording a training forward/backward */
+  int adapter_off;       /* recording a forward of the base alone (DPO's reference) */
   /* desc.kv_cache: kv_slots sequences of kv_len positions (kv_rows rows of each layer's cache),
    * and the logits of a decode step (kv_slots, V) */
   int64_t kv_slots, kv_len, kv_rows;
   vkft_tensor decode_logits;
-  int adapter_off; /* recording a forward of the base alone (DPO's reference) */
   /* preference objectives (desc.pref_pairs > 0): per slot the tokens' roles, the sequences'
    * ranges, the reference's and the policy's sequence values (vkft_pref_loss); per micro-batch
    * the tokens' losses and gradient weights */

@@ -4,6 +4,7 @@
  * big-batch gradient, the global gradient norm with its clip coefficient, and AdamW on every
  * trainable tensor — submitted once. Also the evaluation loss and the optimizer's state. */
 #include "trainer_internal.h"
+#include "vkft/lr_find.h"
 
 #include "vkft/error.h"
 #include "vkft/schedule.h"
@@ -130,6 +131,7 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
 
 double step_lr(const trainer *t, int64_t step) {
   const vkft_train_config *cfg = t->cfg;
+  if (t->opt->lr_find) return vkft_lr_find_lr(t->opt->lr_find, step);
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
   int64_t warmup = cfg->train.warmup_steps > 0
@@ -173,11 +175,12 @@ int train_step(trainer *t, vkft_step_report *report) {
   if (t->pbatcher) return pref_train_step(t, report);
   const vkft_train_config *cfg = t->cfg;
   int slots = 0, got;
-  int64_t trained = 0, tokens = 0;
+  int64_t trained = 0, tokens = 0, row_len[64]; /* grad_accum <= 64 (vkft_train) */
   for (int i = 0; i < cfg->train.grad_accum; i++) {
     if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
     if (!got) break;
     int64_t n_trained, n_tokens;
+    row_len[slots] = t->batch.T;
     if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
     trained += n_trained;
     tokens += n_tokens;
@@ -191,6 +194,9 @@ int train_step(trainer *t, vkft_step_report *report) {
   if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
   for (int s = 0; s < slots; s++) {
     vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, s));
+    /* NEFTune: TRL's alpha / sqrt(dims), dims = the padded row length x the hidden size */
+    double dims = (double)row_len[s] * (double)vkft_model_get_config(t->model)->hidden_size;
+    vkft_model_set_noise(t->model, (float)(cfg->train.neftune_noise_alpha / sqrt(dims)));
     if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
   }
   if (step_update(t, lr, step) != VKFT_OK || vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
