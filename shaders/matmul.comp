@@ -100,12 +100,17 @@ void main() {
   for (uint i = 0; i < RM; i++)
     for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-  // Vector loads need aligned starts (VEC, from the host), rows that stay aligned and a whole
-  // tile inside the matrix.
+  // An invocation whose rows are all below the matrix has nothing to write (no shared memory,
+  // no barriers: it may leave). Generation's steps have a few rows (M = 1 at batch 1).
+  if (m0 >= p.M) return;
+  // Vector loads need aligned starts (VEC, from the host), rows that stay aligned and a tile
+  // inside the matrix. NT and NN read A by rows: rows past M read row M - 1 instead (a row's
+  // sums use only its own A row, and rows past M are not written), so a tile cut by M keeps
+  // the vector loop, with the same order of operations as the scalar one.
 #if defined(MATMUL_NT)
-  const bool vec_ok = VEC && (p.K % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && n0 + RN <= p.N;
 #elif defined(MATMUL_NN)
-  const bool vec_ok = VEC && (p.K % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
+  const bool vec_ok = VEC && (p.K % 4) == 0 && (p.N % 4) == 0 && n0 + RN <= p.N;
 #else
   const bool vec_ok = VEC && (p.M % 4) == 0 && (p.N % 4) == 0 && m0 + RM <= p.M && n0 + RN <= p.N;
 #endif
@@ -122,7 +127,7 @@ void main() {
     // both operands are k-contiguous: one vector load gives 4 k-values of a row
     float a[RM][4], b[RN][4];
     for (uint i = 0; i < RM; i++) {
-      vec4 v = loadA4(uint64_t(m0 + i) * p.K + k);
+      vec4 v = loadA4(uint64_t(min(m0 + i, p.M - 1)) * p.K + k);
       for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
     }
     for (uint j = 0; j < RN; j++) {
@@ -141,7 +146,7 @@ void main() {
 #if defined(MATMUL_NN)
     float a[RM][4];
     for (uint i = 0; i < RM; i++) {
-      vec4 v = loadA4(uint64_t(m0 + i) * p.K + k);
+      vec4 v = loadA4(uint64_t(min(m0 + i, p.M - 1)) * p.K + k);
       for (uint kk = 0; kk < 4; kk++) a[i][kk] = v[kk];
     }
 #endif

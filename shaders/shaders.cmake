@@ -67,5 +67,8 @@ vkft_shader(grad_norm_partial grad_norm.comp GN_PARTIAL)
 vkft_shader(grad_norm_final grad_norm.comp GN_FINAL)
 vkft_shader(dropout dropout.comp)
 vkft_shader(uniform_noise dropout.comp NOISE)
+# the KV cache of batched generation: storing new rows, attention of new queries over it
+vkft_shader(kv_store kv_cache.comp KV_STORE)
+vkft_shader(attention_decode kv_cache.comp ATTN_DECODE)
 # preference objectives (shaders/pref.comp): sequence log-probs and the tokens' gradient weights
 vkft_shader(pref_loss pref.comp)

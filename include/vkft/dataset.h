@@ -266,10 +266,20 @@ typedef struct vkft_filter_desc {
   double min_script_ratio; /* 0: 0.5 */
   double max_repeated_lines; /* share of a reply's non-blank lines that repeat an earlier
                                 line; 0: 0.5; >= 1 disables */
+  /* Bounds on the numbers in the record's "scores" object (`vkft data score` writes it; needs
+   * keep_raw): a record below a min, above a max, or without that number is dropped. */
+  const struct vkft_score_bound *bounds;
+  size_t n_bounds;
 } vkft_filter_desc;
 
+typedef struct vkft_score_bound {
+  const char *field; /* a key of "scores": loss, ppl, ifd, tokens, response_tokens, ... */
+  double value;
+  int is_max; /* 0: keep value <= score; 1: keep score <= value */
+} vkft_score_bound;
+
 /* Checks one example (keep_text must have been set); returns 1 to keep, 0 to drop with
- * *reason (a static string such as "empty reply", "refusal", "too long"). */
+ * *reason (a static string such as "empty reply", "refusal", "too long", "score below min"). */
 int vkft_filter_example(const vkft_filter_desc *desc, const vkft_example *ex, const char **reason);
 /* 1 if name is one of the scripts vkft_filter_desc.script knows. */
 int vkft_filter_script_known(const char *name);
@@ -291,6 +301,23 @@ typedef struct vkft_data_stats {
 } vkft_data_stats;
 
 int vkft_data_stats_compute(const vkft_dataset *ds, vkft_data_stats *out);
+
+/* ---- tools: records as JSON (src/data/records.c) ----
+ * The model-based tools (generate --batch, synth, score, judge, explore) read whole records and
+ * write them back with fields added: every record parsed (JSON Lines or a JSON array), with
+ * its line. */
+typedef struct vkft_records {
+  struct cJSON **items; /* parsed objects, owned */
+  uint32_t *lines;      /* 1-based line of each record's first byte */
+  size_t n;
+} vkft_records;
+
+/* Reads every record of path; a record that is not a JSON object is an error naming
+ * "path:line". */
+int vkft_records_read(const char *path, vkft_records *out);
+void vkft_records_free(vkft_records *r);
+/* A string field of a record, or NULL when absent or not a string. */
+const char *vkft_record_string(const struct cJSON *record, const char *key);
 
 #ifdef __cplusplus
 }

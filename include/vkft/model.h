@@ -29,7 +29,9 @@ typedef struct vkft_model_desc {
   int grad_checkpointing; /* keep only each layer's input; recompute the layer in backward */
   int64_t vocab_size;     /* > config's: grow the embeddings (tokens.add), new rows = mean row */
   double lora_dropout;    /* dropout on the LoRA branch's input while training (PEFT's) */
-  int kv_cache;           /* keep keys and values of max_tokens positions (vkft_model_decode) */
+  int kv_cache;           /* keep the keys and values of generated sequences (decode steps) */
+  int64_t kv_slots;       /* kv_cache: sequences the cache holds at once (0: 1; <= max_tokens) */
+  int64_t kv_len;         /* kv_cache: positions per sequence (0: max_tokens) */
   int plan_only; /* count the memory plan, allocate and upload nothing (the backend may be NULL;
                     a folder with config.json alone is planned in its torch_dtype) */
   /* QLoRA: VKFT_NF4 / VKFT_FP4 quantizes the frozen projections at load (bit-identical to
@@ -99,9 +101,22 @@ int vkft_model_pref_forward_backward(vkft_model *m, int slot, const vkft_pref_ob
  * seq) and, when ref_seq is not NULL, the reference's log-probs (2N floats). */
 int vkft_model_read_pref(vkft_model *m, int slot, float *seq, float *ref_seq);
 
-/* Generation with the KV cache (desc.kv_cache): runs n new tokens at positions pos0 ..
- * pos0 + n - 1 (one sequence; the cache holds the earlier positions) and returns the logits of
- * the last one (V floats). A prompt is one call with pos0 = 0, then one token per call. */
+/* One step of batched generation over the KV cache (desc.kv_cache): n <= max_tokens new tokens
+ * of any of the kv_slots sequences. Token i has id ids[i] and is at position pos[i] <
+ * kv_len of sequence slot[i]; the cache must hold that sequence's positions 0 .. pos[i] - 1
+ * (from earlier steps, or earlier tokens of this step: a prompt may come in pieces). Its key
+ * and value are stored for later steps. logits (n_out, V) receives the logits of the tokens
+ * out[0 .. n_out) (indices into this step, n_out <= kv_slots: say the last token of each
+ * sequence). A token's logits do not depend on the other tokens of the step. */
+typedef struct vkft_decode_step {
+  int64_t n;
+  const int32_t *ids, *slot, *pos;
+  int64_t n_out;
+  const int32_t *out;
+} vkft_decode_step;
+int vkft_model_decode_step(vkft_model *m, const vkft_decode_step *step, float *logits);
+/* One sequence (slot 0): n new tokens at positions pos0 .. pos0 + n - 1 and the logits of the
+ * last one (V floats). A prompt is one call with pos0 = 0, then one token per call. */
 int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0, float *logits);
 
 /* Parameters: everything the optimizer, checkpoints and adapter export see. */

@@ -293,4 +293,23 @@ int vkft_lora_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a,
                   vkft_tensor *dx, vkft_tensor *da, vkft_tensor *db, vkft_tensor *du, int64_t T,
                   int64_t in, int64_t out, int64_t r, float s);
 
+/* ---- the KV cache of batched generation (src/ops/kv_cache.c) ----
+ * A slotted cache of R rows of (Hkv, D) fp32 keys (another of values): every sequence being
+ * generated owns a run of rows, one per position, so sequences of any lengths share one batch.
+ * Row indices are int32 tensors built on the host; the device cannot report a bad one, so the
+ * caller keeps them in range (the reference backend checks). */
+/* cache[rows[t], :] = x[t, :] for t < T: x (T, W) fp32, rows (T) int32 distinct, in [0, R);
+ * cache (R, W) fp32. */
+int vkft_kv_store(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *rows,
+                  vkft_tensor *cache, int64_t T, int64_t W, int64_t R);
+/* T new queries q (T, Hq, D), each over its own sequence: query t is at position pos[t] and
+ * its key and value are stored at row rows[t], so it attends to the rows rows[t] - pos[t] ..
+ * rows[t] of k and v (R, Hkv, D) (causal by construction). Writes out (T, Hq, D) fp32; query
+ * head h reads kv head h / (Hq / Hkv). A query's result depends only on its own row and keys,
+ * not on the rest of the batch (the same bits batched or alone). */
+int vkft_attention_decode(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
+                          const vkft_tensor *v, const vkft_tensor *rows, const vkft_tensor *pos,
+                          vkft_tensor *out, int64_t T, int64_t R, int64_t Hq, int64_t Hkv,
+                          int64_t D, float scale);
+
 #endif

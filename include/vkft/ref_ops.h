@@ -104,3 +104,18 @@ void VKFT_REF(dropout)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, int64_t n, ui
  * is fp32 on both precisions, the sum in the reference's */
 void VKFT_REF(uniform_noise)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, int64_t n, float magnitude,
                              uint32_t seed, uint32_t stream);
+
+/* ---- the KV cache of batched generation (src/ref/kv_cache.c) ----
+ * A slotted cache of R rows of W = Hkv * D values (keys, or values): each sequence being
+ * generated owns a run of rows, one per position. */
+/* cache[rows[t], :] = x[t, :] for t < T; x (T, W), rows (T) in [0, R), cache (R, W). */
+void VKFT_REF(kv_store)(const VKFT_REF_REAL *x, const int32_t *rows, VKFT_REF_REAL *cache,
+                        int64_t T, int64_t W);
+/* T new queries, each over its own sequence in the cache: query t (at position pos[t], its own
+ * key and value already stored at row rows[t]) attends to the rows rows[t] - pos[t] .. rows[t]
+ * (positions 0 .. pos[t] of its sequence). q (T, Hq, D), k and v (R, Hkv, D), out (T, Hq, D);
+ * query head h reads kv head h / (Hq / Hkv). */
+void VKFT_REF(attention_decode)(const VKFT_REF_REAL *q, const VKFT_REF_REAL *k,
+                                const VKFT_REF_REAL *v, const int32_t *rows, const int32_t *pos,
+                                VKFT_REF_REAL *out, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
+                                VKFT_REF_REAL scale);

@@ -118,7 +118,7 @@ typedef struct vkft_dispatch_desc {
   uint32_t groups[3];
   vkft_range reads[VKFT_MAX_RANGES], writes[VKFT_MAX_RANGES];
   int read_count, write_count;
-  const char *label; /* for --profile; defaults to the shader name */
+  const char *label; /* for --profile (a static string); defaults to the shader name */
 } vkft_dispatch_desc;
 
 /* Recording: dispatches go into one command buffer until vkft_stream_submit, which submits

@@ -70,8 +70,7 @@ static double step_flops(const vkft_model_config *c, int full, int64_t tokens, i
   return flops;
 }
 
-/* --profile: the last step's GPU time per shader, largest first */
-static void print_profile(vkft_device *dev) {
+void cli_print_profile(vkft_device *dev) {
   const vkft_profile_entry *e;
   int n;
   vkft_stream_profile(dev, &e, &n);
@@ -375,7 +374,7 @@ int vkft_bench_train(int argc, char **argv) {
       if (method == 3 && !b && !json && sft_ms > 0)
         printf("           %s step / SFT LoRA step on the same tokens: %.2fx\n", objective,
                r.ms / sft_ms);
-      if (dev_opts.profile && !b && !json) print_profile(dev);
+      if (dev_opts.profile && !b && !json) cli_print_profile(dev);
       fflush(stdout);
     }
   }

@@ -1,10 +1,10 @@
-/* `vkft data prepare|stats|dedup|filter|preview`: the dataset tools (preference pairs are
+/* `vkft data prepare|stats|dedup|filter|preview|score`: the dataset tools (preference pairs are
  * handed to cmd_data_pref.c). prepare writes the examples as they will be trained
  * ({"input_ids", "labels"} per record, in input order, before packing; bad records and examples
  * left with no trained token are reported and left out); stats describes a dataset; dedup and
  * filter write the kept records plus a report of the removed ones; preview shows a rendered
- * example with its trained tokens highlighted. Tools that write data print a one-line summary
- * (--json: the summary as a JSON object). */
+ * example with its trained tokens highlighted; score (cmd_data_score.c) adds a model's scores.
+ * Tools that write data print a one-line summary (--json: the summary as a JSON object). */
 #include "cmd_data.h"
 #include "commands.h"
 
@@ -27,6 +27,8 @@ static int usage(void) {
           "--tokens]\n"
           "       vkft data filter  --data FILE --out FILE [rules] [--model DIR]\n"
           "       vkft data preview --model DIR --data FILE [--index N] [--count N]\n"
+          "       vkft data score   --model DIR [--adapter DIR] --data FILE --out FILE "
+          "[--batch N]\n"
           "options: --format auto|alpaca|sharegpt|messages|prompt_completion|text|tokens\n"
           "         or, for preference pairs (detected by their \"chosen\"/\"rejected\"): "
           "trl_standard|\n"
@@ -39,6 +41,7 @@ static int usage(void) {
           "         --shingle N (default 5 characters, 3 with --tokens) --tokens (token "
           "shingles)\n"
           "filter:  --min-reply-chars N --max-reply-chars N --min-tokens N --max-tokens N\n"
+          "         --min FIELD=V --max FIELD=V (numbers in the \"scores\" of `data score`)\n"
           "         --keep-empty --keep-refusals --script latin|cjk|cyrillic|greek|arabic|hebrew|"
           "devanagari\n"
           "         --min-script-ratio R (0.5) --max-repeated-lines R (0.5; 1 = off)\n"
@@ -56,6 +59,25 @@ static int parse_num(const char *flag, const char *s, double lo, double hi, doub
   if (!*s || *end || !(v >= lo && v <= hi))
     return vkft_error("%s: \"%s\" is not a number in [%g, %g]", flag, s, lo, hi);
   *out = v;
+  return VKFT_OK;
+}
+
+/* filter --min/--max FIELD=V: a bound on a number of the records' "scores" */
+static int add_bound(data_opts *o, const char *flag, const char *v) {
+  const char *eq = strchr(v, '=');
+  size_t n = eq ? (size_t)(eq - v) : 0;
+  if (o->filter.n_bounds == MAX_BOUNDS) return vkft_error("at most %d --min/--max", MAX_BOUNDS);
+  if (!n || n >= sizeof o->bound_fields[0])
+    return vkft_error("%s: \"%s\" is not FIELD=NUMBER (a field of \"scores\", such as ppl=20)",
+                      flag, v);
+  vkft_score_bound *b = &o->bounds[o->filter.n_bounds];
+  if (parse_num(flag, eq + 1, -1e300, 1e300, &b->value)) return VKFT_ERR;
+  memcpy(o->bound_fields[o->filter.n_bounds], v, n);
+  o->bound_fields[o->filter.n_bounds][n] = 0;
+  b->field = o->bound_fields[o->filter.n_bounds];
+  b->is_max = !strcmp(flag, "--max");
+  o->filter.bounds = o->bounds;
+  o->filter.n_bounds++;
   return VKFT_OK;
 }
 
@@ -88,6 +110,8 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
                                            "--style",
                                            "--max-prompt-len",
                                            "--max-completion-len",
+                                           "--min",
+                                           "--max",
                                            NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
@@ -184,7 +208,9 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
       o->filter.min_script_ratio = num;
     else if (!strcmp(a, "--max-repeated-lines"))
       o->filter.max_repeated_lines = num;
-    else if (!strcmp(a, "--keep-empty"))
+    else if (!strcmp(a, "--min") || !strcmp(a, "--max")) {
+      if (add_bound(o, a, v)) return VKFT_ERR;
+    } else if (!strcmp(a, "--keep-empty"))
       o->filter.keep_empty = 1;
     else if (!strcmp(a, "--keep-refusals"))
       o->filter.keep_refusals = 1;
@@ -229,27 +255,6 @@ static int load(const data_opts *o, int keep_text, int keep_raw, int tokenize, v
   return VKFT_OK;
 }
 
-int cli_data_out_open(out_file *of, const char *path) {
-  memset(of, 0, sizeof *of);
-  if (!strcmp(path, "-")) {
-    of->f = stdout;
-    of->is_stdout = 1;
-    return VKFT_OK;
-  }
-  if (vkft_atomic_begin(&of->af, path)) return VKFT_ERR;
-  of->f = of->af.f;
-  return VKFT_OK;
-}
-
-int cli_data_out_close(out_file *of, int ok) {
-  if (of->is_stdout) return fflush(stdout) == 0 ? VKFT_OK : vkft_error("cannot write stdout");
-  if (!ok) {
-    vkft_atomic_abort(&of->af);
-    return VKFT_ERR;
-  }
-  return vkft_atomic_commit(&of->af);
-}
-
 void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n) {
   fputc('[', f);
   for (uint32_t i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);
@@ -276,8 +281,8 @@ static int cmd_prepare(const data_opts *o) {
   double t0 = vkft_time_s();
   if (load(o, 0, 0, 1, &ds)) return VKFT_ERR;
   double t1 = vkft_time_s();
-  out_file of;
-  if (cli_data_out_open(&of, o->out)) {
+  cli_out of;
+  if (cli_out_open(&of, o->out)) {
     vkft_dataset_free(ds);
     return VKFT_ERR;
   }
@@ -293,7 +298,7 @@ static int cmd_prepare(const data_opts *o) {
     written++;
   }
   int ok = !ferror(of.f);
-  if (cli_data_out_close(&of, ok) || !ok) {
+  if (cli_out_close(&of, ok) || !ok) {
     vkft_dataset_free(ds);
     return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   }
@@ -430,16 +435,15 @@ static int ends_with(const char *s, const char *suffix) {
 
 static int write_kept(const data_opts *o, const vkft_dataset *ds, const unsigned char *keep,
                       size_t *kept) {
-  out_file of;
-  if (cli_data_out_open(&of, o->out)) return VKFT_ERR;
+  cli_out of;
+  if (cli_out_open(&of, o->out)) return VKFT_ERR;
   int array = ends_with(o->out, ".json");
   *kept = 0;
   for (size_t i = 0; i < ds->n_examples; i++)
     if (keep[i]) write_record(of.f, ds->examples[i].raw, ds->examples[i].raw_len, array, (*kept)++);
   if (array) fputs(*kept ? "\n]\n" : "[]\n", of.f);
   int ok = !ferror(of.f);
-  if (cli_data_out_close(&of, ok) || !ok)
-    return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
+  if (cli_out_close(&of, ok) || !ok) return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   return VKFT_OK;
 }
 
@@ -503,8 +507,8 @@ static int cmd_dedup(const data_opts *o) {
   char rpath[1024];
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
-    out_file rf;
-    rc = cli_data_out_open(&rf, rpath);
+    cli_out rf;
+    rc = cli_out_open(&rf, rpath);
     for (size_t p = 0; rc == VKFT_OK && p < n_pairs; p++) {
       char a[1100], b[1100];
       const vkft_example *x = &ds->examples[which[pairs[p].removed]];
@@ -520,7 +524,7 @@ static int cmd_dedup(const data_opts *o) {
       cJSON_Delete(j);
       exact += pairs[p].exact;
     }
-    if (rc == VKFT_OK) rc = cli_data_out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {
@@ -561,19 +565,21 @@ static int cmd_filter(const data_opts *o) {
   int rc = keep && reason ? VKFT_OK : vkft_error_nomem();
   static const char *const names[] = {"empty reply",    "reply too short", "reply too long",
                                       "too few tokens", "too many tokens", "refusal",
-                                      "other script",   "repeated lines",  "bad record"};
-  size_t counts[9] = {0};
+                                      "other script",   "repeated lines",  "bad record",
+                                      "no score",       "score below min", "score above max"};
+  enum { N_REASONS = sizeof names / sizeof names[0] };
+  size_t counts[N_REASONS] = {0};
   for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
     keep[i] = (unsigned char)vkft_filter_example(&o->filter, &ds->examples[i], &reason[i]);
-    for (int k = 0; !keep[i] && k < 9; k++) counts[k] += !strcmp(reason[i], names[k]);
+    for (int k = 0; !keep[i] && k < N_REASONS; k++) counts[k] += !strcmp(reason[i], names[k]);
   }
   size_t kept = 0;
   if (rc == VKFT_OK) rc = write_kept(o, ds, keep, &kept);
   char rpath[1024];
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
-    out_file rf;
-    rc = cli_data_out_open(&rf, rpath);
+    cli_out rf;
+    rc = cli_out_open(&rf, rpath);
     for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
       if (keep[i]) continue;
       char loc[1100];
@@ -585,14 +591,14 @@ static int cmd_filter(const data_opts *o) {
       free(s);
       cJSON_Delete(j);
     }
-    if (rc == VKFT_OK) rc = cli_data_out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {
       cJSON *j = cJSON_CreateObject(), *r = cJSON_CreateObject();
       cJSON_AddNumberToObject(j, "records", (double)ds->n_examples);
       cJSON_AddNumberToObject(j, "kept", (double)kept);
-      for (int k = 0; k < 9; k++)
+      for (int k = 0; k < N_REASONS; k++)
         if (counts[k]) cJSON_AddNumberToObject(r, names[k], (double)counts[k]);
       cJSON_AddItemToObject(j, "removed", r);
       cJSON_AddStringToObject(j, "out", o->out);
@@ -601,7 +607,7 @@ static int cmd_filter(const data_opts *o) {
     } else {
       printf("kept %zu of %zu records; removed:", kept, ds->n_examples);
       int any = 0;
-      for (int k = 0; k < 9; k++)
+      for (int k = 0; k < N_REASONS; k++)
         if (counts[k]) printf("%s %zu %s", any++ ? "," : "", counts[k], names[k]);
       printf("%s -> %s (report %s)\n", any ? "" : " none", o->out, rpath);
     }
@@ -657,6 +663,7 @@ static int cmd_preview(const data_opts *o) {
 
 int vkft_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage();
+  if (!strcmp(argv[1], "score")) return cli_data_score(argc - 1, argv + 1);
   static const char *const tools[] = {"prepare", "stats", "dedup", "filter", "preview"};
   int tool = 0;
   while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;

@@ -11,7 +11,7 @@
 #include "vkft/platform.h"
 #include "vkft/pref.h"
 
-enum { MAX_FILES = 32 };
+enum { MAX_FILES = 32, MAX_BOUNDS = 16 };
 
 typedef struct data_opts {
   const char *model, *out, *report, *tmpl, *enable_thinking;
@@ -25,17 +25,13 @@ typedef struct data_opts {
       count;
   vkft_dedup_desc dedup;
   vkft_filter_desc filter;
+  vkft_score_bound bounds[MAX_BOUNDS]; /* filter --min/--max FIELD=V */
+  char bound_fields[MAX_BOUNDS][64];
 } data_opts;
 
-/* "-" is standard output; anything else is written atomically (committed by close when ok). */
-typedef struct out_file {
-  vkft_atomic_file af;
-  FILE *f;
-  int is_stdout;
-} out_file;
-
-int cli_data_out_open(out_file *of, const char *path);
-int cli_data_out_close(out_file *of, int ok);
+/* Output files: cli_out (commands.h). */
+/* `vkft data score` (cmd_data_score.c): its own options, argv[0] = "score". */
+int cli_data_score(int argc, char **argv);
 void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n);
 /* Prints obj on one line and frees it. */
 void cli_data_print_json(cJSON *obj);

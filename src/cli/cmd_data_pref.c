@@ -63,15 +63,15 @@ int cli_data_pref_prepare(const data_opts *o) {
   double t0 = vkft_time_s();
   if (load(o, &ds)) return VKFT_ERR;
   double t1 = vkft_time_s();
-  out_file of;
-  if (cli_data_out_open(&of, o->out)) {
+  cli_out of;
+  if (cli_out_open(&of, o->out)) {
     vkft_pref_free(ds);
     return VKFT_ERR;
   }
   for (size_t i = 0; i < ds->n_examples; i++)
     if (ds->examples[i].status == VKFT_EXAMPLE_OK) write_pair(of.f, &ds->examples[i]);
   int ok = !ferror(of.f);
-  if (cli_data_out_close(&of, ok) || !ok) {
+  if (cli_out_close(&of, ok) || !ok) {
     vkft_pref_free(ds);
     return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   }

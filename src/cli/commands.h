@@ -4,7 +4,10 @@
 #define VKFT_CLI_COMMANDS_H
 
 #include "vkft/error.h"
+#include "vkft/platform.h"
 #include "vkft/vk.h"
+
+#include <stdio.h>
 
 #include <stdint.h>
 
@@ -50,5 +53,18 @@ int cli_exit_code(vkft_errcode code);
  * when the text is not a number in [min, max]. */
 int cli_int_option(const char *option, const char *text, int64_t min, int64_t max, int64_t *out);
 int cli_double_option(const char *option, const char *text, double min, double max, double *out);
+
+/* --profile: the last submission's GPU time per shader, largest first (bench_train.c). */
+void cli_print_profile(vkft_device *dev);
+
+/* An output file: "-" is standard output; anything else is written atomically (cli_out.c). */
+typedef struct cli_out {
+  vkft_atomic_file af;
+  FILE *f;
+  int is_stdout;
+} cli_out;
+int cli_out_open(cli_out *of, const char *path);
+/* Commits the file when ok, else removes it. */
+int cli_out_close(cli_out *of, int ok);
 
 #endif

@@ -44,7 +44,7 @@ static const command commands[] = {
      "bitsandbytes 4-bit copy of a model: `quantize --model DIR --to nf4`"},
     {"report", vkft_cmd_report,
      "rebuild OUT/report.html (charts of a run) and print the loss: `report OUT`"},
-    {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data [--json]`"},
+    {"bench", vkft_cmd_bench, "benchmarks: `bench ops|train|tokenize|data|generate [--json]`"},
 };
 
 static void usage(FILE *out) {

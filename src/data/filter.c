@@ -1,10 +1,12 @@
 /* Rule-based filtering for `vkft data filter`: empty and refusal-like replies, length bounds
- * (characters of the reply, tokens of the example), a script check by character class, and
- * the share of repeated lines in a reply. Each rule names itself as the drop reason. */
+ * (characters of the reply, tokens of the example), a script check by character class, the
+ * share of repeated lines in a reply, and bounds on the scores `vkft data score` wrote. Each
+ * rule names itself as the drop reason. */
 #include "vkft/dataset.h"
 
 #include "vkft/utf8.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,11 +134,30 @@ static double repeated_lines(const char *text) {
   return n >= 4 ? (double)repeats / (double)n : 0;
 }
 
+/* The score bounds: NULL when the record passes them, else the reason. */
+static const char *score_check(const vkft_filter_desc *d, const vkft_example *ex) {
+  if (!d->n_bounds) return NULL;
+  cJSON *r = ex->raw ? cJSON_ParseWithLength(ex->raw, ex->raw_len) : NULL;
+  const cJSON *scores = cJSON_GetObjectItemCaseSensitive(r, "scores");
+  const char *why = NULL;
+  for (size_t i = 0; i < d->n_bounds && !why; i++) {
+    const vkft_score_bound *b = &d->bounds[i];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(scores, b->field);
+    if (!cJSON_IsNumber(v))
+      why = "no score";
+    else if (b->is_max ? v->valuedouble > b->value : v->valuedouble < b->value)
+      why = b->is_max ? "score above max" : "score below min";
+  }
+  cJSON_Delete(r);
+  return why;
+}
+
 int vkft_filter_example(const vkft_filter_desc *d, const vkft_example *ex, const char **reason) {
   const char *reply = ex->reply_text ? ex->reply_text : "";
   const char *prompt = ex->prompt_text ? ex->prompt_text : "";
   *reason = NULL;
   if (ex->status == VKFT_EXAMPLE_BAD) return *reason = "bad record", 0;
+  if ((*reason = score_check(d, ex)) != NULL) return 0;
   if (!d->keep_empty && is_blank(reply)) return *reason = "empty reply", 0;
   size_t chars = count_cps(reply);
   if (d->min_reply_chars && chars < d->min_reply_chars) return *reason = "reply too short", 0;

@@ -127,37 +127,34 @@ static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, co
 }
 
 /* One decoder layer: X[l+1] = X[l] + attention(...) + mlp(...), saving its activations. With
- * `cached`, the T rows are positions pos0.. of one sequence: their keys and values go into the
- * layer's KV cache and the queries attend to every cached position. */
-static int forward_layer_at(vkft_model *m, int slot, int64_t T, int64_t l, int64_t pos0,
-                            int cached) {
+ * `decode`, the T rows are new tokens of sequences in the slotted KV cache (seq holds each
+ * token's cache row, pos its position): their keys and values are stored at their rows and each
+ * query attends to its own sequence's cached positions. */
+static int forward_layer_at(vkft_model *m, int slot, int64_t T, int64_t l, int decode) {
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, F = c->intermediate_size, D = c->head_dim;
   int64_t H = c->num_heads, KV = c->num_kv_heads;
   float eps = (float)c->rms_norm_eps, scale = (float)(1.0 / sqrt((double)D));
   vkft_tensor pos = slot_view(&m->pos, slot, m->T, T), seq = slot_view(&m->seq, slot, m->T, T);
   layer *ly = &m->layers[l];
-  vkft_tensor k = ly->k, v = ly->v;
-  if (cached) { /* the new rows of the cache */
-    k = vkft_tensor_view(&ly->kc, pos0 * KV * D, T * KV * D);
-    v = vkft_tensor_view(&ly->vc, pos0 * KV * D, T * KV * D);
-  }
   TRY(vkft_rmsnorm(m->be, &m->x[l], &ly->attn_norm, &ly->h1, &ly->rstd1, T, C, eps));
   TRY(project(m, ly, 0, &ly->h1, c->qk_norm ? &ly->q_raw : &ly->q, T)); /* (T, H*D) */
-  TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &k, T));     /* (T, KV*D) */
-  TRY(project(m, ly, 2, &ly->h1, &v, T));
+  TRY(project(m, ly, 1, &ly->h1, c->qk_norm ? &ly->k_raw : &ly->k, T)); /* (T, KV*D) */
+  TRY(project(m, ly, 2, &ly->h1, &ly->v, T));
   if (c->qk_norm) { /* Qwen3: RMSNorm over each head's D values */
     TRY(vkft_rmsnorm(m->be, &ly->q_raw, &ly->q_norm, &ly->q, &ly->rstd_q, T * H, D, eps));
-    TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &k, &ly->rstd_k, T * KV, D, eps));
+    TRY(vkft_rmsnorm(m->be, &ly->k_raw, &ly->k_norm, &ly->k, &ly->rstd_k, T * KV, D, eps));
   }
   TRY(vkft_rope(m->be, &ly->q, &ly->q, &pos, &m->rope_freqs, T, H, D));
-  TRY(vkft_rope(m->be, &k, &k, &pos, &m->rope_freqs, T, KV, D));
-  if (cached) {
-    vkft_tensor all_seq = slot_view(&m->seq, slot, m->T, pos0 + T);
-    TRY(vkft_attention_at(m->be, &ly->q, &ly->kc, &ly->vc, &all_seq, &ly->att, &ly->lse, T, pos0, H,
-                          KV, D, scale));
+  TRY(vkft_rope(m->be, &ly->k, &ly->k, &pos, &m->rope_freqs, T, KV, D));
+  if (decode) {
+    TRY(vkft_kv_store(m->be, &ly->k, &seq, &ly->kc, T, KV * D, m->kv_rows));
+    TRY(vkft_kv_store(m->be, &ly->v, &seq, &ly->vc, T, KV * D, m->kv_rows));
+    TRY(vkft_attention_decode(m->be, &ly->q, &ly->kc, &ly->vc, &seq, &pos, &ly->att, T, m->kv_rows,
+                              H, KV, D, scale));
   } else {
-    TRY(vkft_attention(m->be, &ly->q, &k, &v, &seq, &ly->att, &ly->lse, T, H, KV, D, scale));
+    TRY(vkft_attention(m->be, &ly->q, &ly->k, &ly->v, &seq, &ly->att, &ly->lse, T, H, KV, D,
+                       scale));
   }
   TRY(project(m, ly, P_O, &ly->att, &m->tmp, T));             /* (T, C) */
   TRY(vkft_add(m->be, &m->x[l], &m->tmp, &ly->x_mid, T * C)); /* residual */
@@ -170,7 +167,7 @@ static int forward_layer_at(vkft_model *m, int slot, int64_t T, int64_t l, int64
 }
 
 static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
-  return forward_layer_at(m, slot, T, l, 0, 0);
+  return forward_layer_at(m, slot, T, l, 0);
 }
 
 int model_forward(vkft_model *m, int slot, int64_t T) {
@@ -312,53 +309,84 @@ int vkft_model_logits(vkft_model *m, int slot, float *logits) {
   return status ? VKFT_ERR : VKFT_OK;
 }
 
-int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0, float *logits) {
+int vkft_model_decode_step(vkft_model *m, const vkft_decode_step *step, float *logits) {
   const vkft_model_config *c = &m->cfg;
-  int64_t C = c->hidden_size, V = c->vocab_size;
+  int64_t C = c->hidden_size, V = c->vocab_size, n = step->n, n_out = step->n_out;
   if (!m->desc.kv_cache) return vkft_error("model: loaded without a KV cache");
-  if (n <= 0 || pos0 < 0 || pos0 + n > m->T)
-    return vkft_error("model: positions %lld..%lld do not fit the cache of %lld", (long long)pos0,
-                      (long long)(pos0 + n - 1), (long long)m->T);
-  TRY(vkft_embedding_check_ids(ids, n, V));
-  if (!m->cache_seq_ready) { /* one sequence: every cached position has id 0 */
-    int32_t *zeros = calloc((size_t)m->T, sizeof *zeros);
-    vkft_tensor seq = slot_view(&m->seq, 0, m->T, m->T);
-    int status = zeros ? vkft_tensor_write(m->be, &seq, zeros) : vkft_error_nomem();
-    free(zeros);
-    TRY(status);
-    m->cache_seq_ready = 1;
+  if (n <= 0 || n > m->T)
+    return vkft_error("model: a decode step of %lld tokens does not fit the planned %lld",
+                      (long long)n, (long long)m->T);
+  if (n_out < 0 || n_out > m->kv_slots)
+    return vkft_error("model: %lld logits rows asked of a cache of %lld sequences",
+                      (long long)n_out, (long long)m->kv_slots);
+  TRY(vkft_embedding_check_ids(step->ids, n, V));
+  int32_t *rows = malloc((size_t)n * sizeof *rows);
+  if (!rows) return vkft_error_nomem();
+  int status = VKFT_OK;
+  for (int64_t i = 0; i < n && status == VKFT_OK; i++) {
+    if (step->slot[i] < 0 || step->slot[i] >= m->kv_slots || step->pos[i] < 0 ||
+        step->pos[i] >= m->kv_len)
+      status = vkft_error("model: token %lld at position %d of sequence %d is outside the cache "
+                          "(%lld sequences of %lld positions)",
+                          (long long)i, step->pos[i], step->slot[i], (long long)m->kv_slots,
+                          (long long)m->kv_len);
+    else
+      rows[i] = (int32_t)(step->slot[i] * m->kv_len + step->pos[i]);
   }
-  int32_t *pos = malloc((size_t)n * sizeof *pos);
-  if (!pos) return vkft_error_nomem();
-  for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(pos0 + i);
+  for (int64_t i = 0; i < n_out && status == VKFT_OK; i++)
+    if (step->out[i] < 0 || step->out[i] >= n)
+      status =
+          vkft_error("model: logits of token %d of a step of %lld", step->out[i], (long long)n);
+  /* decode inputs: ids, positions, each token's cache row (in seq) and the rows whose logits
+   * are wanted (in labels) */
   vkft_tensor tids = slot_view(&m->ids, 0, m->T, n), tpos = slot_view(&m->pos, 0, m->T, n);
-  int status = vkft_tensor_write(m->be, &tids, ids) || vkft_tensor_write(m->be, &tpos, pos) ||
-               (m->embed_on_host && upload_embedding_rows(m, ids, n, 0));
-  free(pos);
+  vkft_tensor trows = slot_view(&m->seq, 0, m->T, n), tout = slot_view(&m->labels, 0, m->T, n_out);
+  if (status == VKFT_OK)
+    status = vkft_tensor_write(m->be, &tids, step->ids) ||
+             vkft_tensor_write(m->be, &tpos, step->pos) || vkft_tensor_write(m->be, &trows, rows) ||
+             (n_out > 0 && vkft_tensor_write(m->be, &tout, step->out)) ||
+             (m->embed_on_host && upload_embedding_rows(m, step->ids, n, 0));
+  free(rows);
   TRY(status);
-  vkft_tensor own = {0}, out = vkft_tensor_view(&m->ce_scratch, 0, V);
-  if (m->ce_scratch.n < V) {
-    TRY(vkft_tensor_alloc(m->be, VKFT_F32, V, &own));
-    out = own;
-  }
-  vkft_tensor last = vkft_tensor_view(&m->hf, (n - 1) * C, C);
+  vkft_tensor last = vkft_tensor_view(&m->tmp, 0, n_out * C);
+  vkft_tensor out = vkft_tensor_view(&m->decode_logits, 0, n_out * V);
   status = vkft_begin(m->be);
   if (status == VKFT_OK) {
     if (m->embed_on_host) {
-      vkft_tensor rows = vkft_tensor_view(&m->emb_rows, 0, n * C);
-      status = vkft_convert(m->be, &rows, &m->x[0], n * C);
+      vkft_tensor emb = vkft_tensor_view(&m->emb_rows, 0, n * C);
+      status = vkft_convert(m->be, &emb, &m->x[0], n * C);
     } else {
       status = vkft_embedding(m->be, &m->embed, &tids, &m->x[0], n, C, V);
     }
     for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++)
-      status = forward_layer_at(m, 0, n, l, pos0, 1);
+      status = forward_layer_at(m, 0, n, l, 1);
     if (status == VKFT_OK)
       status = vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, n, C,
-                            (float)c->rms_norm_eps) ||
-               vkft_matmul(m->be, VKFT_MATMUL_NT, &last, m->lm_head, &out, 1, V, C, 1.0f, 0.0f);
+                            (float)c->rms_norm_eps);
+    /* the wanted rows of the final hidden state (a gather is an embedding lookup), then the
+     * LM head on them alone */
+    if (status == VKFT_OK && n_out > 0)
+      status = vkft_embedding(m->be, &m->hf, &tout, &last, n_out, C, n) ||
+               vkft_matmul(m->be, VKFT_MATMUL_NT, &last, m->lm_head, &out, n_out, V, C, 1.0f, 0.0f);
     if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
   }
-  if (status == VKFT_OK) status = vkft_tensor_read(m->be, &out, logits);
-  if (own.n) vkft_tensor_free(m->be, &own);
+  if (status == VKFT_OK && n_out > 0) status = vkft_tensor_read(m->be, &out, logits);
   return status ? VKFT_ERR : VKFT_OK;
+}
+
+int vkft_model_decode(vkft_model *m, const int32_t *ids, int64_t n, int64_t pos0, float *logits) {
+  if (n <= 0 || pos0 < 0 || pos0 + n > m->kv_len)
+    return vkft_error("model: positions %lld..%lld do not fit the cache of %lld", (long long)pos0,
+                      (long long)(pos0 + n - 1), (long long)m->kv_len);
+  int32_t *slot = calloc((size_t)n, sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
+  if (!slot || !pos) {
+    free(slot), free(pos);
+    return vkft_error_nomem();
+  }
+  for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(pos0 + i);
+  int32_t last = (int32_t)(n - 1);
+  vkft_decode_step step = {.n = n, .ids = ids, .slot = slot, .pos = pos, .n_out = 1, .out = &last};
+  int status = vkft_model_decode_step(m, &step, logits);
+  free(slot), free(pos);
+  return status;
 }

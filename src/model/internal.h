@@ -32,7 +32,7 @@ typedef struct layer {
   vkft_tensor proj[P_PROJ_COUNT], bias[3]; /* bias: q, k, v (Qwen2) */
   vkft_tensor g_attn_norm, g_mlp_norm, g_q_norm, g_k_norm, g_proj[P_PROJ_COUNT], g_bias[3];
   lora_pair lora[P_PROJ_COUNT];
-  vkft_tensor kc, vc; /* KV cache (max_tokens, KV*D) with desc.kv_cache */
+  vkft_tensor kc, vc; /* KV cache (kv_slots * kv_len, KV*D) with desc.kv_cache */
   /* saved activations */
   vkft_tensor h1, rstd1, q_raw, k_raw, rstd_q, rstd_k, q, k, v, att, lse, x_mid, h2, rstd2, gate,
       up, act;
@@ -61,12 +61,15 @@ struct vkft_model {
   float noise_magnitude; /* NEFTune's, on the embedding output of training forwards */
   int dropout_on;        /* recording a training forward/backward */
   int adapter_off;       /* recording a forward of the base alone (DPO's reference) */
+  /* desc.kv_cache: kv_slots sequences of kv_len positions (kv_rows rows of each layer's cache),
+   * and the logits of a decode step (kv_slots, V) */
+  int64_t kv_slots, kv_len, kv_rows;
+  vkft_tensor decode_logits;
   /* preference objectives (desc.pref_pairs > 0): per slot the tokens' roles, the sequences'
    * ranges, the reference's and the policy's sequence values (vkft_pref_loss); per micro-batch
    * the tokens' losses and gradient weights */
   vkft_tensor pref_tok, pref_ranges, pref_ref_seq, pref_seq, row_loss, row_weight;
   int64_t slot_pairs[64];
-  int cache_seq_ready; /* the sequence ids of the whole cache are uploaded (all 0) */
   int trainable_embed, trainable_head;
   vkft_param *params;
   int param_count;

@@ -258,9 +258,11 @@ static int plan_activations(vkft_model *m) {
       return VKFT_ERR;
   }
   for (int64_t l = 0; m->desc.kv_cache && l < L; l++)
-    if (own(m, &m->layers[l].kc, VKFT_F32, T * KD, acts) ||
-        own(m, &m->layers[l].vc, VKFT_F32, T * KD, acts))
+    if (own(m, &m->layers[l].kc, VKFT_F32, m->kv_rows * KD, acts) ||
+        own(m, &m->layers[l].vc, VKFT_F32, m->kv_rows * KD, acts))
       return VKFT_ERR;
+  if (m->desc.kv_cache && own(m, &m->decode_logits, VKFT_F32, m->kv_slots * c->vocab_size, scratch))
+    return VKFT_ERR;
   int64_t wide = QD > C ? QD : C;
   if (F > wide) wide = F;
   if (own(m, &m->hf, VKFT_F32, T * C, acts) || own(m, &m->rstd_f, VKFT_F32, T, acts) ||
@@ -405,6 +407,15 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     return vkft_error("model: lora dropout must be in [0, 1)");
   if (desc->micro_batches < 1 || desc->micro_batches > 64)
     return vkft_error("model: micro_batches must be 1..64");
+  if (desc->kv_cache &&
+      (desc->kv_slots > desc->max_tokens || desc->kv_slots < 0 || desc->kv_len < 0 ||
+       (desc->kv_slots > 0 ? desc->kv_slots : 1) *
+               (desc->kv_len > 0 ? desc->kv_len : desc->max_tokens) >
+           INT32_MAX))
+    return vkft_error("model: a KV cache of %lld sequences x %lld positions with %lld tokens per "
+                      "step (needs sequences <= tokens, rows < 2^31)",
+                      (long long)desc->kv_slots, (long long)desc->kv_len,
+                      (long long)desc->max_tokens);
   if (desc->pref_pairs < 0 || desc->pref_pairs > VKFT_PREF_MAX_PAIRS)
     return vkft_error("model: %lld preference pairs per micro-batch (at most %d)",
                       (long long)desc->pref_pairs, VKFT_PREF_MAX_PAIRS);
@@ -413,6 +424,11 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
   m->be = be;
   m->desc = *desc;
   m->T = desc->max_tokens;
+  if (desc->kv_cache) {
+    m->kv_slots = desc->kv_slots > 0 ? desc->kv_slots : 1;
+    m->kv_len = desc->kv_len > 0 ? desc->kv_len : desc->max_tokens;
+    m->kv_rows = m->kv_slots * m->kv_len;
+  }
   vkft_st_set *st = NULL;
   int status = vkft_model_config_load(desc->dir, &m->cfg);
   if (status == VKFT_OK) status = open_weights(m, &st);

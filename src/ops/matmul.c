@@ -101,6 +101,9 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
     rm = 8, rn = 16;
   else if (M >= 32 && N >= 128 && (M / 32) * (N / 128) >= 4)
     rm = 8, rn = 8;
+  else if (orient == VKFT_MATMUL_NT && M < 4)
+    rm = 1; /* generation at batch 1-3: rows past M would be computed for nothing (NT reads A by
+               rows, so its tile need not be a multiple of 4 rows) */
   if (be->tuning.matmul_rm) rm = be->tuning.matmul_rm, rn = be->tuning.matmul_rn;
   uint32_t bm = rm * 4, bn = rn * 16; /* 64 invocations: 16 along n, 4 along m */
   /* The vector loads read A in 16-byte words and B in 16-byte (fp32) or 8-byte (16-bit) words:

@@ -76,9 +76,12 @@ static vk_pipeline *pipeline_get(vkft_device *dev, const vkft_dispatch_desc *d) 
   return p;
 }
 
-VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d);
-VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d) {
+VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d, const char **name);
+/* name: the pipeline's own copy of the shader name (d->shader may be a caller's stack buffer,
+ * and --profile reads the names after the stream) */
+VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d, const char **name) {
   vk_pipeline *p = pipeline_get(dev, d);
+  if (p) *name = p->shader;
   return p ? p->pipeline : VK_NULL_HANDLE;
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d);
+VkPipeline vk_pipeline_for(vkft_device *dev, const vkft_dispatch_desc *d, const char **name);
 
 int vk_stream_init(vkft_device *dev) {
   dev->pending_cap = 64;
@@ -91,7 +91,8 @@ int vkft_stream_dispatch(vkft_device *dev, const vkft_dispatch_desc *d) {
       return vkft_error("%s: %u workgroups in dimension %d exceed the device limit %u", d->shader,
                         d->groups[i], i, dev->info.max_workgroup_count[i]);
   if (d->push_size > 128) return vkft_error("%s: push constants over 128 bytes", d->shader);
-  VkPipeline pipeline = vk_pipeline_for(dev, d);
+  const char *shader_name = NULL;
+  VkPipeline pipeline = vk_pipeline_for(dev, d, &shader_name);
   if (!pipeline) return VKFT_ERR;
 
   /* VKFT_SYNC=1: a full barrier between every two dispatches (a debugging switch: the same
@@ -125,7 +126,7 @@ int vkft_stream_dispatch(vkft_device *dev, const vkft_dispatch_desc *d) {
   if (dev->profile && dev->query_count < dev->query_cap) {
     vkCmdWriteTimestamp(dev->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, dev->queries,
                         dev->query_count);
-    dev->query_labels[dev->query_count] = d->label ? d->label : d->shader;
+    dev->query_labels[dev->query_count] = d->label ? d->label : shader_name;
     dev->query_count++;
   }
   return VKFT_OK;

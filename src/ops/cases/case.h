@@ -31,6 +31,7 @@
   X(adamw)                                                                                         \
   X(grad_norm)                                                                                     \
   X(dropout)                                                                                       \
+  X(kv_cache)                                                                                      \
   X(pref_loss)
 
 /* fp32 unit roundoff: the error unit every tolerance is expressed in */

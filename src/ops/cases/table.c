@@ -26,10 +26,13 @@ static const vkft_op_case rows[] = {
     {"matmul_nt", VKFT_BF16, {64, 64, 64, 0}, T | S},
     {"matmul_nt", VKFT_BF16, {19, 70, 37, 0}, T},
     {"matmul_nt", VKFT_BF16, {33, 129, 256, 1}, T},
+    {"matmul_nt", VKFT_BF16, {1, 192, 256, 0}, T}, /* a generation step at batch 1 */
+    {"matmul_nt", VKFT_F32, {3, 64, 128, 0}, T},
     {"matmul_nn", VKFT_F32, {64, 64, 64, 0}, T | S},
     {"matmul_nn", VKFT_F32, {1, 1, 1, 0}, T},
     {"matmul_nn", VKFT_F32, {23, 45, 67, 1}, T},
     {"matmul_nn", VKFT_F32, {64, 256, 130, 0}, T},
+    {"matmul_nn", VKFT_F32, {5, 64, 64, 0}, T},
     {"matmul_nn", VKFT_F16, {23, 45, 67, 0}, T},
     {"matmul_nn", VKFT_F16, {40, 128, 64, 1}, T | S},
     {"matmul_nn", VKFT_BF16, {23, 45, 67, 0}, T},
@@ -384,6 +387,24 @@ static const vkft_op_case rows[] = {
     {"uniform_noise", VKFT_F32, {1, 50}, T},
     {"uniform_noise", VKFT_F32, {1001, 7}, T | S},
     {"uniform_noise", VKFT_F32, {262147, 125}, T},
+
+    /* kv_store d = {T, W, R, views at offset 1}: T = 1, odd W (scalar path), unaligned views.
+     * attention_decode d = {T, Hq, Hkv, D | keys << 16 (0: 150)}: one query of one key, odd
+     * and small head dims (scalar loads), 64 and 128 (vector loads), grouped and plain heads,
+     * keys within one block of 64; the bench rows are a decode step of 32 sequences at 1024
+     * positions with Llama-3-8B's heads. */
+    {"kv_store", VKFT_F32, {1, 1, 1, 0}, T},
+    {"kv_store", VKFT_F32, {37, 64, 300, 0}, T | S},
+    {"kv_store", VKFT_F32, {9, 33, 20, 0}, T},
+    {"kv_store", VKFT_F32, {17, 128, 40, 1}, T},
+    {"attention_decode", VKFT_F32, {1, 1, 1, 8 | 1 << 16}, T},
+    {"attention_decode", VKFT_F32, {7, 4, 2, 5}, T},
+    {"attention_decode", VKFT_F32, {12, 8, 4, 8}, T | S},
+    {"attention_decode", VKFT_F32, {9, 2, 1, 64}, T},
+    {"attention_decode", VKFT_F32, {5, 4, 4, 128}, T},
+    {"attention_decode", VKFT_F32, {6, 3, 1, 7 | 40 << 16}, T},
+    {"attention_decode", VKFT_F32, {32, 32, 8, 128 | 1024 << 16}, B},
+    {"kv_store", VKFT_F32, {32, 1024, 32768, 0}, B},
 };
 
 const vkft_op_case *vkft_op_cases(int *count) {
