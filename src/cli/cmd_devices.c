@@ -1,6 +1,8 @@
-/* `vkft devices`: every physical device with the capabilities vkft cares about. */
+/* `vkft devices`: every physical device with the capabilities vkft cares about, and whether this
+ * build can train data-parallel over MPI. */
 #include "commands.h"
 
+#include "vkft/dist.h"
 #include "vkft/error.h"
 
 #include <stdio.h>
@@ -54,6 +56,11 @@ int vkft_cmd_devices(int argc, char **argv) {
     if (!d->usable) printf("  not usable by vkft: %s\n", d->unusable_why);
   }
   free(infos);
+  const char *mpi = vkft_dist_library();
+  if (mpi)
+    printf("MPI: %s (data-parallel: mpirun -np N vkft train ...)\n", mpi);
+  else
+    printf("MPI: not in this build (no data-parallel training)\n");
   if (chosen < 0) {
     fprintf(stderr, "vkft: no listed device can run vkft\n");
     return CLI_EXIT_DEVICE;

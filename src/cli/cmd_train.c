@@ -1,9 +1,13 @@
 /* `vkft train --config cfg.json [--set section.key=value ...] [--resume auto|DIR] [--overwrite]
  * [--dry-run] [--skip-selftest]`: the training job, with a live progress line on a terminal and
  * plain lines in logs. Exit status: 0 done, VKFT_EXIT_INTERRUPTED (130) interrupted with the
- * state saved, else the error's (src/cli/commands.h). */
+ * state saved, else the error's (src/cli/commands.h).
+ * Under mpirun/srun (vkft/dist.h) every rank runs this: rank r takes the device local_rank %
+ * (devices of the best kind) unless --device/VKFT_DEVICE says otherwise; rank 0 prints the
+ * progress, and an error is printed once, by the rank it happened on. */
 #include "commands.h"
 
+#include "vkft/dist.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 #include "vkft/trainer.h"
@@ -60,9 +64,47 @@ static void on_step(const vkft_step_report *r, void *user) {
   fflush(stdout);
 }
 
+/* A failure: settled with the other ranks, printed by the one it happened on. */
+static int fail(vkft_dist *dist) {
+  vkft_dist_settle(dist, VKFT_ERR);
+  return vkft_dist_peer_failed(dist) ? cli_exit_code(vkft_error_code()) : cli_fail();
+}
+
+/* A usage error: the line printed once, exit status 2. */
+static int usage(vkft_dist *dist, const char *line) {
+  vkft_error("%s", line);
+  vkft_dist_settle(dist, VKFT_ERR);
+  if (!vkft_dist_peer_failed(dist)) fprintf(stderr, "%s\n", line);
+  return CLI_EXIT_USAGE;
+}
+
+/* Data parallel without --device/VKFT_DEVICE: the rank's device among those of the kind the
+ * automatic choice picks (discrete GPUs, say, not the CPU driver beside them), by local rank. */
+static int rank_device(vkft_dist *dist) {
+  vkft_device_info *infos;
+  int count, chosen, same[64], n = 0;
+  const char *env = getenv("VKFT_DEVICE");
+  if (!dist || (env && *env) || vkft_vk_list_devices(&infos, &count, &chosen) != VKFT_OK) return -1;
+  for (int i = 0; chosen >= 0 && i < count && n < 64; i++)
+    if (infos[i].usable && !strcmp(infos[i].type, infos[chosen].type)) same[n++] = i;
+  free(infos);
+  return n ? same[vkft_dist_local_rank(dist) % n] : -1;
+}
+
+static int train(int argc, char **argv, vkft_dist *dist);
+
 int vkft_cmd_train(int argc, char **argv) {
+  vkft_dist *dist;
+  if (vkft_dist_init(&dist) != VKFT_OK) return cli_fail();
+  int status = train(argc, argv, dist);
+  vkft_dist_finalize(dist);
+  return status;
+}
+
+static int train(int argc, char **argv, vkft_dist *dist) {
   cli_device_opts dev_opts;
-  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
+  if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return fail(dist);
+  if (dev_opts.device < 0) dev_opts.device = rank_device(dist);
   const char *config = NULL;
   const char **sets = calloc((size_t)argc, sizeof *sets);
   int set_count = 0;
@@ -70,7 +112,7 @@ int vkft_cmd_train(int argc, char **argv) {
   progress prog = {.tty = vkft_console_is_tty(stdout)};
   if (!sets) {
     vkft_error_nomem();
-    return cli_fail();
+    return fail(dist);
   }
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -88,25 +130,25 @@ int vkft_cmd_train(int argc, char **argv) {
     else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) {
       if (cli_int_option("--stop-after", argv[++i], 1, INT64_MAX, &opt.stop_after) != VKFT_OK) {
         free(sets);
-        return cli_usage_error();
+        char line[1100];
+        snprintf(line, sizeof line, "vkft: %s", vkft_error_message());
+        return usage(dist, line);
       }
     } else {
-      fprintf(stderr, "usage: vkft train --config cfg.json [--set section.key=value ...] "
-                      "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
-                      "[--device N]\n");
       free(sets);
-      return CLI_EXIT_USAGE;
+      return usage(dist, "usage: vkft train --config cfg.json [--set section.key=value ...] "
+                         "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
+                         "[--device N]");
     }
   }
   if (opt.resume && opt.overwrite) {
-    fprintf(stderr, "vkft train: --resume continues a run, --overwrite replaces it: not both\n");
     free(sets);
-    return CLI_EXIT_USAGE;
+    return usage(dist, "vkft train: --resume continues a run, --overwrite replaces it: not both");
   }
   vkft_train_config cfg;
   if (vkft_train_config_load(config, sets, set_count, &cfg) != VKFT_OK) {
     free(sets);
-    return cli_fail();
+    return fail(dist);
   }
   free(sets);
   vkft_device *dev = NULL;
@@ -117,24 +159,35 @@ int vkft_cmd_train(int argc, char **argv) {
       printf("no device (%s): the plan alone\n", vkft_error_message());
       dev = NULL;
     }
-  } else if (!(dev = cli_open_device(&dev_opts))) {
-    return cli_exit_code(vkft_error_code());
+  } else {
+    vkft_device_desc desc = {.index = dev_opts.device, .validate = -1, .profile = dev_opts.profile};
+    if (vkft_device_create(&desc, &dev) != VKFT_OK) return fail(dist);
   }
-  if (dev) printf("device: %s\n", vkft_device_get_info(dev)->name);
+  if (dev && dist)
+    printf("rank %d of %d: device: %s\n", vkft_dist_rank(dist), vkft_dist_size(dist),
+           vkft_device_get_info(dev)->name);
+  else if (dev)
+    printf("device: %s\n", vkft_device_get_info(dev)->name);
+  fflush(stdout);
   if (dev && vkft_backend_vk_create(dev, &be) != VKFT_OK) {
     vkft_device_destroy(dev);
-    return cli_fail();
+    return fail(dist);
   }
-  opt.on_message = on_message;
-  opt.on_step = on_step;
-  opt.user = &prog;
+  if (vkft_dist_rank(dist) == 0) { /* the other ranks train in silence */
+    opt.on_message = on_message;
+    opt.on_step = on_step;
+    opt.user = &prog;
+  }
+  opt.dist = dist;
   vkft_train_result result;
   int status = vkft_train(be, &cfg, &opt, &result);
+  status = vkft_dist_settle(dist, status); /* every rank ends the job together */
   if (prog.line_open) fputc('\n', stdout);
   int validation = dev ? vkft_device_validation_errors(dev) : 0;
   vkft_backend_destroy(be);
   vkft_device_destroy(dev);
-  if (status != VKFT_OK) return cli_fail();
+  if (status != VKFT_OK) /* vkft_train settled with the other ranks: printed once */
+    return vkft_dist_peer_failed(dist) ? cli_exit_code(vkft_error_code()) : cli_fail();
   if (validation) {
     fprintf(stderr, "vkft: %d Vulkan validation message(s)\n", validation);
     return CLI_EXIT_INTERNAL;

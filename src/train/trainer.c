@@ -1,7 +1,9 @@
 /* The training job (see vkft/trainer.h): self-check, data, model and optimizer, the memory
  * plan, then — in a locked output folder — resume or start, the loop of optimizer steps
  * (src/train/step.c) with metrics, evals and checkpoints, and the final export. A step whose
- * loss or gradient norm is not finite stops the run before anything of it is saved. */
+ * loss or gradient norm is not finite stops the run before anything of it is saved.
+ * Data parallel (vkft/dist.h), every rank runs this; rank 0 alone evaluates and writes, and a
+ * rank that fails meets the others at their next agreement on its way out (done:). */
 #include "trainer_internal.h"
 
 #include "vkft/crc32.h"
@@ -242,6 +244,17 @@ static void report_plan(trainer *t) {
                   "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
                   mem.weights / MiB, t->quant_note, mem.trainable / MiB, mem.gradients / MiB,
                   adam / MiB, mem.activations / MiB, mem.scratch / MiB, total / MiB);
+  if (t->dist) {
+    uint64_t device = 0, host = 0;
+    vkft_dist_grads_memory(t->reducer, &device, &host);
+    trainer_message(
+        t,
+        "data parallel: %d ranks x %lld micro-batches per step (the bits of one "
+        "process with train.grad_accum %lld)%s; the gradient exchange holds %.1f MiB "
+        "of device and %.1f MiB of host memory per rank",
+        vkft_dist_size(t->dist), (long long)t->cfg->train.grad_accum, (long long)t->step_batches,
+        t->cfg->train.zero ? ", AdamW state sharded (ZeRO-1)" : "", device / MiB, host / MiB);
+  }
   if (mem.host)
     trainer_message(t,
                     "the embedding table (%.1f MiB) stays in host memory: a step uploads only "
@@ -267,12 +280,16 @@ static void report_plan(trainer *t) {
 
 /* --resume: from the given checkpoint, or the newest one that verifies. */
 static int resume(trainer *t) {
-  char dir[2048];
+  char dir[2048] = "";
+  int writer = vkft_dist_rank(t->dist) == 0;
   if (!strcmp(t->opt->resume, "auto")) {
-    if (checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
+    if (writer && checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
   } else {
     snprintf(dir, sizeof dir, "%s", t->opt->resume);
   }
+  /* data parallel: rank 0's choice; every rank reads it (output.dir must be shared) */
+  if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
+  vkft_dist_bcast(t->dist, dir, sizeof dir, 0);
   if (!dir[0]) {
     trainer_message(t, "no checkpoint in %s: starting from the beginning", t->cfg->output.dir);
     return VKFT_OK;
@@ -280,7 +297,7 @@ static int resume(trainer *t) {
   if (checkpoint_load(t, dir) != VKFT_OK) return VKFT_ERR;
   trainer_message(t, "resumed from %s at step %lld", dir, (long long)t->step);
   /* checkpoints newer than this one failed to verify: they belong to an abandoned future */
-  return checkpoint_prune(t->cfg->output.dir, 0, t->step);
+  return writer ? checkpoint_prune(t->cfg->output.dir, 0, t->step) : VKFT_OK;
 }
 
 static int save_checkpoint(trainer *t, const char *dir) {
@@ -291,7 +308,7 @@ static int save_checkpoint(trainer *t, const char *dir) {
 static int evaluate(trainer *t) {
   double loss;
   int64_t tokens;
-  if (t->n_eval == 0) return VKFT_OK;
+  if (t->n_eval == 0 || vkft_dist_rank(t->dist) != 0) return VKFT_OK; /* rank 0 evaluates */
   if (eval_loss(t, &loss, &tokens) != VKFT_OK) return VKFT_ERR;
   if (!isfinite(loss))
     return vkft_error_with(VKFT_ERR_NUMERIC, "step %lld: the eval loss is %g", (long long)t->step,
@@ -318,6 +335,7 @@ static int run_steps(trainer *t, int *interrupted) {
   double t0 = vkft_time_s();
   int64_t first_step = t->step;
   double elapsed_at_start = t->elapsed_before;
+  int writer = vkft_dist_rank(t->dist) == 0;
   *interrupted = 0;
   while (t->step < t->total_steps) {
     vkft_step_report r = {0};
@@ -342,21 +360,26 @@ static int run_steps(trainer *t, int *interrupted) {
         "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s}",
         (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
         (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant);
-    if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
+    if (writer && metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
     report_refresh(t, "training", 0);
     if (cfg->output.eval_every > 0 && t->step % cfg->output.eval_every == 0 &&
         t->step < t->total_steps && evaluate(t) != VKFT_OK)
       return VKFT_ERR;
-    int stop = vkft_interrupted() ||
-               (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
+    int64_t stop = vkft_interrupted() ||
+                   (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
+    /* data parallel: rank 0 wrote, and a rank interrupted stops every rank at this step */
+    if (vkft_dist_agree_max(t->dist, VKFT_OK, &stop, 1) != VKFT_OK) return VKFT_ERR;
     /* an interruption during the last step lets the run finish: the export follows anyway */
     if (stop && t->step == t->total_steps) stop = 0;
     if ((cfg->output.save_every > 0 && t->step % cfg->output.save_every == 0) || stop) {
       char dir[2048];
       snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t->step);
       t->elapsed_before = r.elapsed_s;
-      if (save_with_retries(t, "a checkpoint", save_checkpoint, dir) != VKFT_OK) return VKFT_ERR;
+      if (vkft_dist_grads_gather_state(t->reducer, t->adam_m, t->adam_v) != VKFT_OK)
+        return VKFT_ERR; /* ZeRO-1: rank 0 writes every rank's part of the AdamW state */
+      if (writer && save_with_retries(t, "a checkpoint", save_checkpoint, dir) != VKFT_OK)
+        return VKFT_ERR;
       trainer_message(t, "checkpoint written: %s", dir);
     }
     if (stop) {
@@ -379,6 +402,7 @@ static void trainer_free(trainer *t) {
   free(t->adam_m);
   free(t->adam_v);
   free(t->grads);
+  vkft_dist_grads_free(t->reducer);
   vkft_model_free(t->model);
   vkft_packer_free(t->packer);
   vkft_batch_free(&t->batch);
@@ -393,7 +417,8 @@ static void trainer_free(trainer *t) {
 
 int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
                vkft_train_result *result) {
-  trainer t = {.be = be, .cfg = cfg, .opt = opt};
+  trainer t = {.be = be, .cfg = cfg, .opt = opt, .dist = opt->dist};
+  int writer = vkft_dist_rank(t.dist) == 0;
   if (result) memset(result, 0, sizeof *result);
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
@@ -401,7 +426,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   char report_status[64] = "finished";
   if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
-  if (!opt->dry_run && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
+  if (!opt->dry_run && writer && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
     goto done;
   vkft_device *dev = be ? vkft_backend_device(be) : NULL;
   if (dev) {
@@ -411,17 +436,23 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch;
+  t.step_batches = cfg->train.grad_accum * vkft_dist_size(t.dist);
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
+  t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
+  /* data parallel: every rank was given the same configuration and data */
+  uint32_t job = t.config_json ? vkft_crc32(t.data_crc, t.config_json, strlen(t.config_json)) : 0;
+  if (vkft_dist_same(t.dist, VKFT_OK, job, "the configuration or the training data") != VKFT_OK)
+    goto done;
   report_plan(&t);
   t.report->total_steps = t.total_steps;
-  t.report->config_json = t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
+  t.report->config_json = t.config_json;
   if (opt->dry_run) {
     status = VKFT_OK;
     goto done;
   }
   if (opt->resume && resume(&t) != VKFT_OK) goto done;
   /* a finished run resumed at its last step evaluates again: its old final eval line goes */
-  if (metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
+  if (writer && metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
   vkft_interrupt_install();
   if (run_steps(&t, &interrupted) != VKFT_OK) goto done;
   if (interrupted) {
@@ -433,15 +464,18 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     goto done;
   }
   if (evaluate(&t) != VKFT_OK) goto done;
-  if (save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final, cfg->output.dir) !=
-      VKFT_OK)
+  if (writer && save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final,
+                                  cfg->output.dir) != VKFT_OK)
     goto done;
   trainer_message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
   char summary[512];
-  if (vkft_report_loss_summary(cfg->output.dir, 50, summary, sizeof summary) == VKFT_OK)
+  if (writer && vkft_report_loss_summary(cfg->output.dir, 50, summary, sizeof summary) == VKFT_OK)
     trainer_message(&t, "%s", summary);
   status = VKFT_OK;
 done:
+  /* data parallel: every rank ends here once; the last agreement (or, after a failure of its
+   * own, the one that meets the other ranks') */
+  status = vkft_dist_settle(t.dist, status);
   if (result) {
     result->steps_done = t.step;
     result->interrupted = interrupted;
