@@ -2,10 +2,10 @@
 // logits of a vocabulary chunk, (T, vc) fp32 with row stride vc, come from the tiled matmul.
 //   CE_STATS: merge the chunk into each row's running max m and sum of exp(logit - m) (online
 //             softmax) and pick the label's logit z when the label lies in the chunk.
-//   CE_GRAD:  overwrite the chunk's logits with dlogits = (softmax - onehot) * scale, 0 for
-//             rows not trained.
+//   CE_GRAD:  overwrite the chunk's logits with dlogits = (softmax - onehot) * scale (times the
+//             row's weight when row_weight is given), 0 for rows not trained.
 //   CE_LOSS:  one workgroup: loss = sum over trained rows of (m + log s - z) and their count, in
-//             a fixed order (deterministic).
+//             a fixed order (deterministic); each row's loss too when row_loss is given.
 // One workgroup per row for STATS and GRAD: neighbouring invocations read neighbouring 16-byte
 // words of the row (what CPU drivers vectorise), and the reductions go through shared memory in
 // a fixed tree (reduce.glsl), so results are bit-identical run to run and independent of the
@@ -22,6 +22,8 @@ layout(push_constant) uniform Push {
   uint64_t stats;  // m (T), s (T), z (T)
   uint64_t labels; // (T) int32
   uint64_t loss;   // fp32 [2] (LOSS)
+  uint64_t row_loss;   // (T) fp32 or 0: each row's loss (LOSS)
+  uint64_t row_weight; // (T) fp32 or 0: each row's gradient weight (GRAD)
   uint T, V, vc, v0;
   uint first; // STATS: first chunk (no running values yet)
   float scale;
@@ -84,6 +86,7 @@ void main() {
 #else // CE_GRAD
   const bool trained = is_trained(label);
   const float lse = trained ? m_ref.v[0] + log(s_ref.v[0]) : 0.0;
+  const float weight = p.row_weight != 0 ? F32(p.row_weight + 4 * uint64_t(row)).v[0] : 1.0;
   // the label's column in this chunk, or none (a trained label elsewhere, or not trained)
   const uint hot = trained && uint(label) >= p.v0 ? uint(label) - p.v0 : 0xffffffffu;
   for (uint j = j0; j < p.vc; j += step) {
@@ -94,6 +97,7 @@ void main() {
         for (uint q = 0; q < 4; q++)
           if (j + q == hot) d[q] -= 1.0;
         d *= p.scale;
+        if (p.row_weight != 0) d *= weight;
       }
       F32x4(base + 4 * j).v[0] = d;
     } else {
@@ -102,6 +106,7 @@ void main() {
         d = exp(F32(base + 4 * j).v[0] - lse);
         if (j == hot) d -= 1.0;
         d *= p.scale;
+        if (p.row_weight != 0) d *= weight;
       }
       F32(base + 4 * j).v[0] = d;
     }
@@ -116,12 +121,16 @@ void main() {
   float sum = 0.0, count = 0.0;
   for (uint t = lid; t < p.T; t += WG) {
     int label = I32(p.labels + 4 * uint64_t(t)).v[0];
-    if (!is_trained(label)) continue;
-    float m = F32(p.stats + 4 * uint64_t(t)).v[0];
-    float s = F32(p.stats + 4 * (uint64_t(p.T) + t)).v[0];
-    float z = F32(p.stats + 4 * (2 * uint64_t(p.T) + t)).v[0];
-    sum += (m - z) + log(s);
-    count += 1.0;
+    float l = 0.0;
+    if (is_trained(label)) {
+      float m = F32(p.stats + 4 * uint64_t(t)).v[0];
+      float s = F32(p.stats + 4 * (uint64_t(p.T) + t)).v[0];
+      float z = F32(p.stats + 4 * (2 * uint64_t(p.T) + t)).v[0];
+      l = (m - z) + log(s);
+      sum += l;
+      count += 1.0;
+    }
+    if (p.row_loss != 0) F32(p.row_loss + 4 * uint64_t(t)).v[0] = l;
   }
   sum = reduce_sum(sum);
   count = reduce_sum(count);

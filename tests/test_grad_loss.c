@@ -58,7 +58,7 @@ typedef struct ce_case {
 static double ce_objective(void *p) {
   ce_case *c = p;
   double loss[2];
-  vkft_ref_cross_entropy_f64(c->h, c->w, c->labels, c->T, c->C, c->V, loss, c->logits);
+  vkft_ref_cross_entropy_f64(c->h, c->w, c->labels, c->T, c->C, c->V, loss, NULL, c->logits);
   return c->scale * loss[0];
 }
 
@@ -82,9 +82,9 @@ static void check_cross_entropy(int64_t T, int64_t C, int64_t V) {
   c.scale = trained ? 1.0 / trained : 1.0;
   double *dh = malloc((size_t)(T * C) * sizeof *dh), *dw = calloc((size_t)(V * C), sizeof *dw);
   double loss[2];
-  vkft_ref_cross_entropy_f64(c.h, c.w, c.labels, T, C, V, loss, c.logits);
+  vkft_ref_cross_entropy_f64(c.h, c.w, c.labels, T, C, V, loss, NULL, c.logits);
   CHECKF(loss[1] == trained, "count %g, trained %d", loss[1], trained);
-  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, dh, dw, c.logits);
+  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, NULL, dh, dw, c.logits);
   double eh = grad_error(ce_objective, &c, c.h, dh, T * C);
   double ew = grad_error(ce_objective, &c, c.w, dw, V * C);
   printf("cross_entropy T%lld C%lld V%lld: dh rel err %.2e, dW rel err %.2e\n", (long long)T,
@@ -93,7 +93,7 @@ static void check_cross_entropy(int64_t T, int64_t C, int64_t V) {
   CHECKF(ew < 1e-6, "cross_entropy dW: %.3e", ew);
   /* the backward without dW gives the same dh */
   double *dh2 = malloc((size_t)(T * C) * sizeof *dh2);
-  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, dh2, NULL, c.logits);
+  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, c.scale, NULL, dh2, NULL, c.logits);
   CHECK(!memcmp(dh, dh2, (size_t)(T * C) * sizeof *dh));
   free(c.h), free(c.w), free(c.logits), free(c.labels), free(dh), free(dw), free(dh2);
 }
@@ -104,14 +104,99 @@ static void check_cross_entropy_all_ignored(void) {
   double *h = randv(T * C, 1), *w = randv(V * C, 1), logits[V], loss[2], dh[T * C], dw[V * C];
   int32_t labels[T] = {-100, -100, -100};
   memset(dw, 0, sizeof dw);
-  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, logits);
-  vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, 1.0, dh, dw, logits);
+  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, NULL, logits);
+  vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, 1.0, NULL, dh, dw, logits);
   CHECK(loss[0] == 0 && loss[1] == 0);
   int zero = 1;
   for (int i = 0; i < T * C; i++) zero &= dh[i] == 0;
   for (int i = 0; i < V * C; i++) zero &= dw[i] == 0;
   CHECK(zero);
   free(h), free(w);
+}
+
+/* ---- preference objectives: the objective is the step loss of one micro-batch of pairs,
+ * sum_i pair_scale L_i (+ nll_scale NLL for ORPO), from the token losses of the LM head; its
+ * gradient w.r.t. h and W is the cross-entropy backward with the weights pref_loss gives. This
+ * checks the whole chain the trainer runs, in double, for every objective. ---- */
+typedef struct pref_case {
+  int64_t T, C, V, N;
+  double *h, *w, *logits, *row_loss, *seq, *ref;
+  int32_t *labels, *tok, *ranges;
+  vkft_pref_objective o;
+} pref_case;
+
+static double pref_objective(void *p) {
+  pref_case *c = p;
+  double loss[2];
+  vkft_ref_cross_entropy_f64(c->h, c->w, c->labels, c->T, c->C, c->V, loss, c->row_loss, c->logits);
+  vkft_ref_pref_loss_f64(&c->o, c->row_loss, c->tok, c->ranges, c->ref, c->T, c->N, c->seq, NULL);
+  const int64_t S = 2 * c->N;
+  double J = 0;
+  for (int64_t i = 0; i < c->N; i++)
+    J += c->o.pair_scale * vkft_ref_pref_pair_loss_f64(
+                               &c->o, c->seq[i], c->seq[c->N + i], c->ref ? c->ref[i] : 0,
+                               c->ref ? c->ref[c->N + i] : 0, c->seq[S + i], c->seq[S + c->N + i]);
+  if (c->o.kind == VKFT_PREF_LOSS_ORPO) J += c->o.nll_scale * c->seq[2 * S];
+  return J;
+}
+
+/* 2 pairs: 4 sequences of 5 tokens packed in a row; token 0 of each has no target, 1..2 are
+ * the prompt (ORPO's NLL targets), 3..4 the completion; the last position has no target */
+static void check_pref(vkft_pref_loss_kind kind) {
+  enum { N = 2, L = 5, T = 2 * N * L, C = 6, V = 11 };
+  pref_case c = {.T = T, .C = C, .V = V, .N = N};
+  c.h = randv(T * C, 1);
+  c.w = randv(V * C, 1);
+  c.logits = malloc(V * sizeof *c.logits);
+  c.row_loss = malloc(T * sizeof *c.row_loss);
+  c.seq = malloc((4 * N + 2) * sizeof *c.seq);
+  c.ref = kind == VKFT_PREF_LOSS_ORPO ? NULL : randv(2 * N, 3);
+  for (int64_t s = 0; c.ref && s < 2 * N; s++) c.ref[s] -= 6; /* log-probs are negative */
+  c.labels = malloc(T * sizeof *c.labels);
+  c.tok = malloc(T * sizeof *c.tok);
+  c.ranges = malloc(4 * N * sizeof *c.ranges);
+  const int orpo = kind == VKFT_PREF_LOSS_ORPO;
+  int nll = 0;
+  for (int s = 0; s < 2 * N; s++) {
+    c.ranges[2 * s] = s * L, c.ranges[2 * s + 1] = (s + 1) * L;
+    for (int k = 0; k < L; k++) {
+      int t = s * L + k, target = k + 1 < L; /* position t predicts token t + 1 */
+      int completion = target && k + 1 >= 3, prompt = target && !completion;
+      int counted = completion || (orpo && prompt && s < N);
+      c.labels[t] = counted ? (int32_t)uniform(0, V - 1) : -100;
+      c.tok[t] = completion ? 2 * s + 1 : counted ? 2 * s : -1;
+      nll += orpo && s < N && counted;
+    }
+  }
+  c.o = (vkft_pref_objective){.kind = kind,
+                              .beta = kind == VKFT_PREF_LOSS_IPO ? 0.7f : 0.5f,
+                              .label_smoothing = kind == VKFT_PREF_LOSS_ROBUST ? 0.25f : 0,
+                              .pair_scale = 0.5f,
+                              .nll_scale = orpo ? 1.0f / (float)nll : 0};
+  double *weights = malloc(T * sizeof *weights), *dh = malloc(T * C * sizeof *dh);
+  double *dw = calloc(V * C, sizeof *dw);
+  pref_objective(&c); /* row losses and log-probs at the point */
+  vkft_ref_pref_loss_f64(&c.o, c.row_loss, c.tok, c.ranges, c.ref, T, N, c.seq, weights);
+  vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, 1.0, weights, dh, dw, c.logits);
+  double eh = grad_error(pref_objective, &c, c.h, dh, T * C);
+  double ew = grad_error(pref_objective, &c, c.w, dw, V * C);
+  printf("pref objective %d (N%d T%d C%d V%d): dh rel err %.2e, dW rel err %.2e\n", (int)kind, N,
+         T, C, V, eh, ew);
+  CHECKF(eh < 1e-6 && ew < 1e-6, "pref kind %d: dh error %.2e, dW error %.2e", (int)kind, eh, ew);
+  free(c.h), free(c.w), free(c.logits), free(c.row_loss), free(c.seq), free(c.ref);
+  free(c.labels), free(c.tok), free(c.ranges), free(weights), free(dh), free(dw);
+}
+
+/* a LoRA adapter that is still zero: the policy is the reference, DPO's loss is log 2 */
+static void check_pref_equal_policy(void) {
+  vkft_pref_objective o = {.kind = VKFT_PREF_LOSS_SIGMOID, .beta = 0.1f, .pair_scale = 1};
+  CHECK(fabs(vkft_ref_pref_pair_loss_f64(&o, -12.5, -20.25, -12.5, -20.25, 4, 6) - log(2.0)) <
+        1e-15);
+  o.kind = VKFT_PREF_LOSS_IPO; /* (0 - 1/(2 beta))^2, beta = 0.25 (exact in fp32) */
+  o.beta = 0.25f;
+  CHECK(fabs(vkft_ref_pref_pair_loss_f64(&o, -3, -4, -3, -4, 2, 2) - 4.0) < 1e-12);
+  o.kind = VKFT_PREF_LOSS_HINGE;
+  CHECK(vkft_ref_pref_pair_loss_f64(&o, -3, -4, -3, -4, 2, 2) == 1.0);
 }
 
 /* ---- LoRA: the objective is sum(dy .* y) with y = y0 + s B (A x) ---- */
@@ -206,8 +291,8 @@ static void reference_backend(void) {
         VKFT_ERR); /* dW without dh */
   CHECK(vkft_end(be) == VKFT_OK);
   memset(dw, 0, sizeof dw);
-  vkft_ref_cross_entropy_f64(hd, wd, labels, T, C, V, loss, logits);
-  vkft_ref_cross_entropy_bwd_f64(hd, wd, labels, T, C, V, 0.25, dh, dw, logits);
+  vkft_ref_cross_entropy_f64(hd, wd, labels, T, C, V, loss, NULL, logits);
+  vkft_ref_cross_entropy_bwd_f64(hd, wd, labels, T, C, V, 0.25, NULL, dh, dw, logits);
   vkft_tensor_read(be, &tloss, got);
   CHECK(got[1] == 4 && fabs(got[0] - loss[0]) < 1e-5 * fabs(loss[0]));
   vkft_tensor_read(be, &tdh, got);
@@ -270,6 +355,9 @@ int main(void) {
   check_cross_entropy(5, 7, 13);
   check_cross_entropy(9, 4, 31);
   check_cross_entropy_all_ignored();
+  for (int kind = VKFT_PREF_LOSS_SIGMOID; kind <= VKFT_PREF_LOSS_ORPO; kind++)
+    check_pref((vkft_pref_loss_kind)kind);
+  check_pref_equal_policy();
   check_lora(1, 3, 2, 1);
   check_lora(4, 7, 5, 3);
   check_lora(6, 9, 11, 16);

@@ -36,8 +36,9 @@ typedef struct vkft_model_desc {
    * bitsandbytes); anything else keeps them as stored. A bitsandbytes 4-bit checkpoint is read
    * as it is in any case. */
   vkft_dtype quant_dtype;
-  int quant_block;  /* values per block scale (0: 64) */
-  int quant_double; /* double-quantize the block scales */
+  int quant_block;    /* values per block scale (0: 64) */
+  int quant_double;   /* double-quantize the block scales */
+  int64_t pref_pairs; /* preference objectives: pairs per micro-batch (0: none) */
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -68,6 +69,31 @@ void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed);
 /* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
  * tests); records and runs its own stream. */
 int vkft_model_logits(vkft_model *m, int slot, float *logits);
+
+/* ---- preference objectives (src/model/pref.c) ----
+ * A micro-batch of N pairs is 2N sequences (s = i: the chosen completion of pair i, N + i: its
+ * rejected one) set with vkft_model_set_batch; these say which targets count where (after the
+ * model's shift: position t predicts token t + 1 of its sequence):
+ *   tok (T): 2 s + 1 when position t's target is in sequence s's completion, 2 s when it is
+ *     another target of s (ORPO's NLL over the prompt), -1 otherwise;
+ *   ranges (2N x 2): the positions [first, end) of each sequence;
+ *   ref (2N, optional): reference log-probs computed beforehand (full fine-tuning, or LoRA from
+ *     an existing adapter); without it DPO's reference is the base with the adapter off, run in
+ *     the same stream. */
+typedef struct vkft_model_pref_batch {
+  int64_t N;
+  const int32_t *tok, *ranges;
+  const float *ref;
+} vkft_model_pref_batch;
+int vkft_model_set_pref(vkft_model *m, int slot, const vkft_model_pref_batch *b);
+/* Records, for micro-batch `slot`: [the reference forward (adapter off) when DPO has no given
+ * reference,] the forward, the sequence log-probs and, with backward, the objective's gradient
+ * accumulated into the parameters' gradients (its scales are in o: pair_scale, nll_scale). */
+int vkft_model_pref_forward_backward(vkft_model *m, int slot, const vkft_pref_objective *o,
+                                     int backward);
+/* After the stream: the policy's sequence values of the slot (4N + 2 floats: vkft_pref_loss's
+ * seq) and, when ref_seq is not NULL, the reference's log-probs (2N floats). */
+int vkft_model_read_pref(vkft_model *m, int slot, float *seq, float *ref_seq);
 
 /* Generation with the KV cache (desc.kv_cache): runs n new tokens at positions pos0 ..
  * pos0 + n - 1 (one sequence; the cache holds the earlier positions) and returns the logits of

@@ -227,11 +227,49 @@ int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor
                        const vkft_tensor *labels, int64_t T, int64_t C, int64_t V, float grad_scale,
                        vkft_tensor *dh, vkft_tensor *dw, vkft_tensor *loss, vkft_tensor *scratch,
                        int64_t chunk);
+/* The same with the options preference objectives need (vkft_pref_loss):
+ *   row_loss (T fp32, optional): each token's loss (0 when not trained), written by the forward;
+ *   row_weight (T fp32, optional): the backward's dlogits of token t are scaled by
+ *     grad_scale * row_weight[t] (the derivative of the objective w.r.t. that token's loss);
+ *   phase: FORWARD (loss, row_loss, no gradients), BACKWARD (the gradients only, from the
+ *     statistics a FORWARD call with the same h, W, labels and scratch left there: what lies
+ *     between may read row_loss and write row_weight, not the scratch) or BOTH. */
+typedef enum vkft_ce_phase { VKFT_CE_BOTH, VKFT_CE_FORWARD, VKFT_CE_BACKWARD } vkft_ce_phase;
+typedef struct vkft_cross_entropy_desc {
+  const vkft_tensor *h, *w, *labels;
+  int64_t T, C, V;
+  float grad_scale;
+  const vkft_tensor *row_weight;
+  vkft_tensor *dh, *dw, *loss, *row_loss, *scratch;
+  int64_t chunk;
+  vkft_ce_phase phase;
+} vkft_cross_entropy_desc;
+int vkft_cross_entropy_run(vkft_backend *be, const vkft_cross_entropy_desc *d);
 /* The chunk width actually used for a requested `chunk` (a multiple of 4, at most V rounded up). */
 int64_t vkft_cross_entropy_chunk(int64_t V, int64_t chunk);
 /* A chunk whose (T, chunk) fp32 logits fit in budget_bytes (between 256 and 2048 columns). */
 int64_t vkft_cross_entropy_chunk_for_budget(int64_t T, int64_t V, uint64_t budget_bytes);
 int64_t vkft_cross_entropy_scratch_elems(int64_t T, int64_t V, int64_t chunk);
+
+/* ---- preference objectives (src/ops/pref.c, shaders/pref.comp, src/ref/pref.c) ----
+ * One micro-batch of N pairs as 2N sequences: s = i the chosen and s = N + i the rejected
+ * completion of pair i. From row_loss (T fp32, the LM head's per-token loss) and
+ *   tok (T int32): 2 s + 1 when token t's target counts in sequence s's log-prob (the
+ *     completion), 2 s when it is a target of s otherwise (the prompt: ORPO's NLL only), -1;
+ *   ranges (2N x 2 int32): the tokens [first, end) of each sequence;
+ *   ref (2N fp32, DPO; NULL for ORPO or a log-probs-only call): the reference log-probs;
+ * writes seq (4N + 2 fp32): the log-probs (sums over the completion; ORPO: means), their token
+ * counts, and the NLL sum and count of the chosen sequences; and, when weights (T fp32) is not
+ * NULL, the derivative of the step's loss w.r.t. each token's loss (vkft_pref_objective in
+ * vkft/ref.h) for vkft_cross_entropy_run's row_weight. N <= VKFT_PREF_MAX_PAIRS. */
+#define VKFT_PREF_MAX_PAIRS 256
+typedef struct vkft_pref_loss_desc {
+  vkft_pref_objective objective;
+  const vkft_tensor *row_loss, *tok, *ranges, *ref;
+  vkft_tensor *seq, *weights;
+  int64_t T, N;
+} vkft_pref_loss_desc;
+int vkft_pref_loss(vkft_backend *be, const vkft_pref_loss_desc *d);
 
 /* ---- LoRA (src/ops/lora.c) ----
  * x (T, in) fp32, A (r, in) and B (out, r) fp32 (trainable), s = alpha / r (or alpha / sqrt(r)).

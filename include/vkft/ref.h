@@ -17,6 +17,31 @@ typedef enum vkft_matmul_orient {
   VKFT_MATMUL_TN
 } vkft_matmul_orient;
 
+/* ---- preference objectives (vkft_pref_loss in vkft/ops.h, src/ref/pref.c) ----
+ * The loss of one pair of sequence log-probs (chosen c, rejected r; DPO also the reference's),
+ * as TRL computes it (docs/PREFERENCE.md, "Objectives"):
+ *   SIGMOID  -log sigmoid(beta d)                 d = (c - ref_c) - (r - ref_r)
+ *   ROBUST   (-(1 - ls) log sigmoid(beta d) + ls log sigmoid(-beta d)) / (1 - 2 ls)
+ *   HINGE    relu(1 - beta d)
+ *   IPO      (d' - 1 / (2 beta))^2                d' with each log-ratio divided by its tokens
+ *   ORPO     -beta log sigmoid(o)                 o = (c - r) - (log(1 - e^c) - log(1 - e^r)),
+ *            c, r mean (not summed) log-probs; plus the NLL of the chosen sequences. */
+typedef enum vkft_pref_loss_kind {
+  VKFT_PREF_LOSS_SIGMOID,
+  VKFT_PREF_LOSS_ROBUST,
+  VKFT_PREF_LOSS_HINGE,
+  VKFT_PREF_LOSS_IPO,
+  VKFT_PREF_LOSS_ORPO
+} vkft_pref_loss_kind;
+
+typedef struct vkft_pref_objective {
+  vkft_pref_loss_kind kind;
+  float beta;            /* DPO's beta; ORPO's lambda */
+  float label_smoothing; /* ROBUST only (as in TRL) */
+  float pair_scale;      /* d(step loss) / d(pair loss): 1 / (pairs x micro-batches of the step) */
+  float nll_scale;       /* ORPO: d(step loss) / d(one chosen token's NLL) */
+} vkft_pref_objective;
+
 /* ---- ops-core: types the rmsnorm..grad_norm references share with the op API ---- */
 /* One AdamW step's scalars, derived on the host in double from lr, betas, eps, weight decay and
  * the step number (vkft_adamw_step_for in vkft/ops.h) and rounded to fp32 once: what torch's

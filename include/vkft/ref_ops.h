@@ -30,15 +30,27 @@ void VKFT_REF(attention_backward)(const VKFT_REF_REAL *q, const VKFT_REF_REAL *k
                                   int64_t Hkv, int64_t D, VKFT_REF_REAL scale);
 /* ---- cross-entropy of the LM head (src/ref/cross_entropy.c) ----
  * h (T, C), w (V, C), labels (T): -100 (any label outside [0, V)) is not trained; logits (V)
- * is scratch. Forward: loss[0] = sum of the trained tokens' losses, loss[1] = their count.
- * Backward: dh (T, C) written = grad_scale * dloss/dh; dw (V, C) accumulated when not NULL. */
+ * is scratch. Forward: loss[0] = sum of the trained tokens' losses, loss[1] = their count;
+ * row_loss (T), when not NULL, each token's loss (0 when not trained).
+ * Backward: dh (T, C) written = grad_scale * row_weight[t] * dloss_t/dh (row_weight NULL: 1);
+ * dw (V, C) accumulated when not NULL. */
 void VKFT_REF(cross_entropy)(const VKFT_REF_REAL *h, const VKFT_REF_REAL *w, const int32_t *labels,
                              int64_t T, int64_t C, int64_t V, VKFT_REF_REAL *loss,
-                             VKFT_REF_REAL *logits);
+                             VKFT_REF_REAL *row_loss, VKFT_REF_REAL *logits);
 void VKFT_REF(cross_entropy_bwd)(const VKFT_REF_REAL *h, const VKFT_REF_REAL *w,
                                  const int32_t *labels, int64_t T, int64_t C, int64_t V,
-                                 VKFT_REF_REAL grad_scale, VKFT_REF_REAL *dh, VKFT_REF_REAL *dw,
-                                 VKFT_REF_REAL *logits);
+                                 VKFT_REF_REAL grad_scale, const VKFT_REF_REAL *row_weight,
+                                 VKFT_REF_REAL *dh, VKFT_REF_REAL *dw, VKFT_REF_REAL *logits);
+
+/* ---- preference objectives (src/ref/pref.c): see vkft_pref_loss in vkft/ops.h ---- */
+/* The loss of one pair from its sequence log-probs (ORPO: means), the reference's (DPO) and the
+ * completions' token counts (IPO; clamped to 1): what the weights of pref_loss differentiate. */
+VKFT_REF_REAL VKFT_REF(pref_pair_loss)(const vkft_pref_objective *o, VKFT_REF_REAL c,
+                                       VKFT_REF_REAL r, VKFT_REF_REAL ref_c, VKFT_REF_REAL ref_r,
+                                       VKFT_REF_REAL n_c, VKFT_REF_REAL n_r);
+void VKFT_REF(pref_loss)(const vkft_pref_objective *o, const VKFT_REF_REAL *row_loss,
+                         const int32_t *tok, const int32_t *ranges, const VKFT_REF_REAL *ref,
+                         int64_t T, int64_t N, VKFT_REF_REAL *seq, VKFT_REF_REAL *weights);
 
 /* ---- LoRA (src/ref/lora.c) ----
  * x (T, in), a (r, in), b (out, r). Forward: u (T, r) = x a^T written, y (T, out) += s u b^T.

@@ -19,7 +19,8 @@ typedef struct vkft_train_file {
 
 typedef struct vkft_train_config {
   char model[VKFT_CFG_PATH];
-  int full; /* method: 0 lora, 1 full */
+  int full;          /* method: 0 lora, 1 full */
+  char objective[8]; /* "sft", "dpo", "orpo" */
   struct {
     int64_t r;
     double alpha, dropout;
@@ -38,6 +39,8 @@ typedef struct vkft_train_config {
     int packing;
     int train_on_all; /* train_on: "assistant" (0) or "all" (1) */
     double eval_fraction;
+    int64_t max_prompt_len;     /* preference data: keep the prompt's last tokens (0: no cap) */
+    int64_t max_completion_len; /* preference data: keep each completion's first (0: no cap) */
   } data;
   struct {
     int64_t micro_batch, grad_accum, epochs, max_steps, warmup_steps;
@@ -58,6 +61,13 @@ typedef struct vkft_train_config {
     char add[VKFT_CFG_MAX_LIST][128];
     int add_count;
   } tokens;
+  struct {                  /* preference objectives (objective dpo / orpo), TRL's semantics */
+    double beta;            /* DPO's beta (DPOConfig.beta) */
+    char loss_type[16];     /* DPO: "sigmoid", "ipo", "hinge", "robust" */
+    double label_smoothing; /* "robust" only, as TRL */
+    double orpo_lambda;     /* ORPO's lambda (ORPOConfig.beta) */
+    int precompute_ref;     /* LoRA: reference log-probs from a first pass, not the base in-step */
+  } pref;
   struct {                 /* QLoRA: the frozen base in 4 bits (bitsandbytes' formats) */
     char base[8];          /* "none", "nf4", "fp4" */
     int double_quant;      /* double-quantize the block scales (bnb_4bit_use_double_quant) */

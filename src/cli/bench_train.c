@@ -1,9 +1,12 @@
-/* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4]`: training
+/* `vkft bench train [--json] [--steps N] [--no-baseline] [--quant nf4|fp4] [--objective
+ * dpo|orpo]`: training
  * throughput of a stated Llama-shaped model (random bf16 weights, written to a temporary folder)
  * for LoRA and for full fine-tuning — and with --quant for QLoRA (the same LoRA on the base
  * quantized to 4 bits) beside the bf16 LoRA: tokens/s and achieved GFLOP/s of whole optimizer
  * steps (forward, loss, backward, gradient norm, AdamW), on the device and, as the baseline,
- * on the C reference backend. */
+ * on the C reference backend. --objective adds a preference step on the same tokens (the two
+ * rows are one pair, each row's second half its completion; DPO with the in-step reference),
+ * and its cost relative to the SFT LoRA step. */
 #include "commands.h"
 
 #include "vkft/error.h"
@@ -63,8 +66,9 @@ static void print_profile(vkft_device *dev) {
   }
 }
 
-static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, int steps, double *ms,
-               double *flops) {
+/* objective: NULL for SFT, else a preference objective over ROWS / 2 pairs */
+static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
+               const vkft_pref_objective *objective, int steps, double *ms, double *flops) {
   vkft_model_desc desc = {.dir = dir,
                           .max_tokens = ROWS * ROW_LEN,
                           .micro_batches = 1,
@@ -75,25 +79,43 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
                           .lora_targets = 0x7f,
                           .seed = 1,
                           .quant_dtype = quant,
-                          .quant_double = 1};
+                          .quant_double = 1,
+                          .pref_pairs = objective ? ROWS / 2 : 0};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
   const vkft_model_config *c = vkft_model_get_config(m);
   int64_t T = ROWS * ROW_LEN;
-  int32_t *ids = malloc((size_t)T * 4 * sizeof *ids);
-  int32_t *labels = ids + T, *pos = ids + 2 * T, *seq = ids + 3 * T;
+  int32_t *ids = malloc((size_t)T * 5 * sizeof *ids);
+  int32_t *labels = ids + T, *pos = ids + 2 * T, *seq = ids + 3 * T, *tok = ids + 4 * T;
+  int32_t ranges[2 * ROWS];
+  const int orpo = objective && objective->kind == VKFT_PREF_LOSS_ORPO;
+  int64_t nll = 0;
   for (int64_t t = 0; t < T; t++) {
+    int64_t row = t / ROW_LEN, k = t % ROW_LEN;
+    int completion = k + 1 >= ROW_LEN / 2, last = k + 1 == ROW_LEN, chosen = row < ROWS / 2;
     ids[t] = labels[t] = (int32_t)((t * 2654435761u) % (uint64_t)c->vocab_size);
-    pos[t] = (int32_t)(t % ROW_LEN);
-    seq[t] = (int32_t)(t / ROW_LEN);
+    if (objective && !completion && !(orpo && chosen)) labels[t] = -100;
+    pos[t] = (int32_t)k;
+    seq[t] = (int32_t)row;
+    tok[t] = last             ? -1
+             : completion     ? (int32_t)(2 * row + 1)
+             : orpo && chosen ? (int32_t)(2 * row)
+                              : -1;
+    nll += orpo && chosen && tok[t] >= 0;
   }
+  for (int r = 0; r < ROWS; r++) ranges[2 * r] = r * ROW_LEN, ranges[2 * r + 1] = (r + 1) * ROW_LEN;
   vkft_model_batch b = {T, ids, labels, pos, seq};
+  vkft_pref_objective o = objective ? *objective : (vkft_pref_objective){0};
+  o.pair_scale = 1.0f / (ROWS / 2);
+  o.nll_scale = nll ? 1.0f / (float)nll : 0.0f;
   vkft_param *params;
   int n;
   vkft_model_params(m, &params, &n);
   vkft_tensor *state = calloc((size_t)n * 2, sizeof *state),
               *grads = calloc((size_t)n, sizeof *grads);
   int ng = 0, status = vkft_model_set_batch(m, 0, &b);
+  vkft_model_pref_batch pb = {ROWS / 2, tok, ranges, NULL};
+  if (status == VKFT_OK && objective) status = vkft_model_set_pref(m, 0, &pb);
   for (int i = 0; status == VKFT_OK && i < n; i++)
     if (params[i].trainable) {
       grads[ng++] = *params[i].grad;
@@ -109,7 +131,8 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
     double t0 = vkft_time_s();
     vkft_adamw_hparams hp = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .step = s + 2};
     status = vkft_begin(be) || vkft_model_zero_grads(m) ||
-             vkft_model_forward_backward(m, 0, 1.0f / (float)T, 1) ||
+             (objective ? vkft_model_pref_forward_backward(m, 0, &o, 1)
+                        : vkft_model_forward_backward(m, 0, 1.0f / (float)T, 1)) ||
              vkft_grad_norm(be, grads, ng, &slots, &norm, 1.0f);
     vkft_tensor clip = vkft_tensor_view(&norm, 1, 1);
     for (int i = 0; status == VKFT_OK && i < n; i++)
@@ -120,7 +143,9 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant, in
     if (s >= 0) total += vkft_time_s() - t0;
   }
   *ms = steps > 0 ? total / steps * 1e3 : 0;
-  *flops = step_flops(c, full, T, ROW_LEN);
+  /* a DPO step adds the reference's forward: a third of an SFT step's matmul work */
+  *flops = step_flops(c, full, T, ROW_LEN) *
+           (objective && objective->kind != VKFT_PREF_LOSS_ORPO ? 4.0 / 3.0 : 1.0);
   for (int i = 0; i < 2 * n; i++) vkft_tensor_free(be, &state[i]);
   vkft_tensor_free(be, &slots);
   vkft_tensor_free(be, &norm);
@@ -137,6 +162,7 @@ int vkft_bench_train(int argc, char **argv) {
   int json = 0, baseline = 1;
   int64_t steps = 3;
   vkft_dtype quant = VKFT_F32;
+  const char *objective = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) {
       json = 1;
@@ -148,9 +174,12 @@ int vkft_bench_train(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--quant") && i + 1 < argc &&
                vkft_dtype_parse(argv[i + 1], &quant) == 0 && vkft_dtype_is_quantized(quant)) {
       i++;
+    } else if (!strcmp(argv[i], "--objective") && i + 1 < argc &&
+               (!strcmp(argv[i + 1], "dpo") || !strcmp(argv[i + 1], "orpo"))) {
+      objective = argv[++i];
     } else {
       fprintf(stderr, "usage: vkft bench train [--json] [--steps N] [--no-baseline] [--quant "
-                      "nf4|fp4] [--device N]\n");
+                      "nf4|fp4] [--objective dpo|orpo] [--device N]\n");
       return CLI_EXIT_USAGE;
     }
   }
@@ -168,18 +197,26 @@ int vkft_bench_train(int argc, char **argv) {
            "tokens per step, LoRA r=%d on all 7 projections\n",
            vkft_device_get_info(dev)->name, ROWS, ROW_LEN, LORA_R);
   int status = VKFT_OK;
-  /* methods: 0 LoRA on the bf16 base, 1 full fine-tuning, 2 QLoRA (--quant) */
-  for (int method = 0; method <= 2 && status == VKFT_OK; method++) {
-    if (method == 2 && quant == VKFT_F32) break;
+  /* methods: 0 LoRA on the bf16 base, 1 full fine-tuning, 2 QLoRA (--quant), 3 LoRA with the
+   * preference objective (--objective) */
+  double sft_ms = 0;
+  vkft_pref_objective pref = {.kind = objective && !strcmp(objective, "orpo")
+                                          ? VKFT_PREF_LOSS_ORPO
+                                          : VKFT_PREF_LOSS_SIGMOID,
+                              .beta = 0.1f};
+  for (int method = 0; method <= 3 && status == VKFT_OK; method++) {
+    if ((method == 2 && quant == VKFT_F32) || (method == 3 && !objective)) continue;
     char name[16];
     snprintf(name, sizeof name, "%s", method == 0 ? "lora" : method == 1 ? "full" : "qlora-");
     if (method == 2) snprintf(name, sizeof name, "qlora-%s", vkft_dtype_name(quant));
+    if (method == 3) snprintf(name, sizeof name, "%s-lora", objective);
     for (int b = 0; b < (baseline ? 2 : 1) && status == VKFT_OK; b++) {
       vkft_backend *be = b ? ref : vk;
       double ms, flops;
-      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, b ? 1 : (int)steps, &ms,
-                   &flops);
+      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, method == 3 ? &pref : NULL,
+                   b ? 1 : (int)steps, &ms, &flops);
       if (status != VKFT_OK) break;
+      if (method == 0 && !b) sft_ms = ms;
       double tps = ROWS * ROW_LEN / (ms / 1e3), gflops = flops / (ms * 1e6);
       if (json)
         printf("{\"bench\": \"train\", \"method\": \"%s\", \"backend\": \"%s\", \"tokens\": %d, "
@@ -188,6 +225,9 @@ int vkft_bench_train(int argc, char **argv) {
       else
         printf("%-10s %-9s %9.1f ms/step %9.1f tokens/s %8.2f GFLOP/s\n", name,
                vkft_backend_name(be), ms, tps, gflops);
+      if (method == 3 && !b && !json)
+        printf("           %s step / SFT LoRA step on the same tokens: %.2fx\n", objective,
+               ms / sft_ms);
       if (dev_opts.profile && !b && !json) print_profile(dev);
       fflush(stdout);
     }

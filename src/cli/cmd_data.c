@@ -1,9 +1,11 @@
-/* `vkft data prepare|stats|dedup|filter|preview`: the dataset tools. prepare writes the
- * examples as they will be trained ({"input_ids", "labels"} per record, in input order, before
- * packing; bad records and examples left with no trained token are reported and left out);
- * stats describes a dataset; dedup and filter write the kept records plus a report of the
- * removed ones; preview shows a rendered example with its trained tokens highlighted. Tools
- * that write data print a one-line summary (--json: the summary as a JSON object). */
+/* `vkft data prepare|stats|dedup|filter|preview`: the dataset tools (preference pairs are
+ * handed to cmd_data_pref.c). prepare writes the examples as they will be trained
+ * ({"input_ids", "labels"} per record, in input order, before packing; bad records and examples
+ * left with no trained token are reported and left out); stats describes a dataset; dedup and
+ * filter write the kept records plus a report of the removed ones; preview shows a rendered
+ * example with its trained tokens highlighted. Tools that write data print a one-line summary
+ * (--json: the summary as a JSON object). */
+#include "cmd_data.h"
 #include "commands.h"
 
 #include <cjson/cJSON.h>
@@ -17,19 +19,6 @@
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
 
-enum { MAX_FILES = 32 };
-
-typedef struct data_opts {
-  const char *model, *out, *report, *tmpl, *enable_thinking;
-  vkft_data_file_desc files[MAX_FILES];
-  size_t n_files;
-  vkft_data_format format;
-  vkft_train_on train_on;
-  int max_len, strict, threads, json, tokens, color, index, count;
-  vkft_dedup_desc dedup;
-  vkft_filter_desc filter;
-} data_opts;
-
 static int usage(void) {
   fprintf(stderr,
           "usage: vkft data prepare --model DIR --data FILE --out FILE.jsonl [options]\n"
@@ -39,6 +28,10 @@ static int usage(void) {
           "       vkft data filter  --data FILE --out FILE [rules] [--model DIR]\n"
           "       vkft data preview --model DIR --data FILE [--index N] [--count N]\n"
           "options: --format auto|alpaca|sharegpt|messages|prompt_completion|text|tokens\n"
+          "         or, for preference pairs (detected by their \"chosen\"/\"rejected\"): "
+          "trl_standard|\n"
+          "         trl_conversational|trl_implicit_prompt|sharegpt_ranking|alpaca_ranking|"
+          "trl_tokenized\n"
           "         --template NAME|FILE.jinja|DIR  --max-len N  --train-on assistant|all\n"
           "         --enable-thinking true|false  --strict  --threads N  --json\n"
           "         --report FILE (dedup/filter; default OUT.report.jsonl)\n"
@@ -51,6 +44,8 @@ static int usage(void) {
           "         --min-script-ratio R (0.5) --max-repeated-lines R (0.5; 1 = off)\n"
           "preview: --color / --no-color (default: colour on a terminal, [[brackets]] "
           "otherwise)\n"
+          "pairs:   --style dpo|orpo (TRL's tokenization for each; default dpo)\n"
+          "         --max-prompt-len N (keeps the prompt's end) --max-completion-len N\n"
           "DIR may hold only tokenizer files. Several --data files may be given.\n");
   return 2;
 }
@@ -90,6 +85,9 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
                                            "--min-script-ratio",
                                            "--max-repeated-lines",
                                            "--script",
+                                           "--style",
+                                           "--max-prompt-len",
+                                           "--max-completion-len",
                                            NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
@@ -104,6 +102,8 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
       const char *name;
       double lo, hi;
     } numeric[] = {{"--max-len", 1, 1 << 24},
+                   {"--max-prompt-len", 1, 1 << 24},
+                   {"--max-completion-len", 1, 1 << 24},
                    {"--threads", 1, 64},
                    {"--index", 0, 2e9},
                    {"--count", 1, 1e6},
@@ -131,7 +131,15 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
     } else if (!strcmp(a, "--template")) {
       o->tmpl = v;
     } else if (!strcmp(a, "--format")) {
-      if (vkft_data_format_parse(v, &o->format)) return VKFT_ERR;
+      if (vkft_data_format_parse(v, &o->format) && vkft_pref_format_parse(v, &o->pref_format))
+        return vkft_error("--format: unknown format \"%s\" (SFT: alpaca, sharegpt, messages, "
+                          "prompt_completion, text, tokens; preference pairs: trl_standard, "
+                          "trl_conversational, trl_implicit_prompt, sharegpt_ranking, "
+                          "alpaca_ranking, trl_tokenized)",
+                          v);
+      vkft_error_clear();
+    } else if (!strcmp(a, "--style")) {
+      if (vkft_pref_style_parse(v, &o->style)) return VKFT_ERR;
     } else if (!strcmp(a, "--train-on")) {
       if (!strcmp(v, "assistant"))
         o->train_on = VKFT_TRAIN_ON_ASSISTANT;
@@ -148,6 +156,10 @@ static int parse_opts(int argc, char **argv, data_opts *o) {
       o->filter.script = v;
     } else if (!strcmp(a, "--max-len"))
       o->max_len = (int)num;
+    else if (!strcmp(a, "--max-prompt-len"))
+      o->max_prompt_len = (int)num;
+    else if (!strcmp(a, "--max-completion-len"))
+      o->max_completion_len = (int)num;
     else if (!strcmp(a, "--threads"))
       o->threads = (int)num;
     else if (!strcmp(a, "--index"))
@@ -217,14 +229,7 @@ static int load(const data_opts *o, int keep_text, int keep_raw, int tokenize, v
   return VKFT_OK;
 }
 
-/* "-" is standard output; anything else is written atomically. */
-typedef struct out_file {
-  vkft_atomic_file af;
-  FILE *f;
-  int is_stdout;
-} out_file;
-
-static int out_open(out_file *of, const char *path) {
+int cli_data_out_open(out_file *of, const char *path) {
   memset(of, 0, sizeof *of);
   if (!strcmp(path, "-")) {
     of->f = stdout;
@@ -236,7 +241,7 @@ static int out_open(out_file *of, const char *path) {
   return VKFT_OK;
 }
 
-static int out_close(out_file *of, int ok) {
+int cli_data_out_close(out_file *of, int ok) {
   if (of->is_stdout) return fflush(stdout) == 0 ? VKFT_OK : vkft_error("cannot write stdout");
   if (!ok) {
     vkft_atomic_abort(&of->af);
@@ -245,22 +250,22 @@ static int out_close(out_file *of, int ok) {
   return vkft_atomic_commit(&of->af);
 }
 
-static void write_ids(FILE *f, const int32_t *ids, uint32_t n) {
+void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n) {
   fputc('[', f);
   for (uint32_t i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);
   fputc(']', f);
 }
 
-static const char *location(const vkft_dataset *ds, const vkft_example *ex, char *buf, size_t cap) {
-  snprintf(buf, cap, "%s:%u", ds->file_paths[ex->file], ex->line);
-  return buf;
-}
-
-static void print_json(cJSON *obj) {
+void cli_data_print_json(cJSON *obj) {
   char *s = cJSON_PrintUnformatted(obj);
   if (s) puts(s);
   free(s);
   cJSON_Delete(obj);
+}
+
+static const char *location(const vkft_dataset *ds, const vkft_example *ex, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s:%u", ds->file_paths[ex->file], ex->line);
+  return buf;
 }
 
 /* ---- prepare ---- */
@@ -272,7 +277,7 @@ static int cmd_prepare(const data_opts *o) {
   if (load(o, 0, 0, 1, &ds)) return VKFT_ERR;
   double t1 = vkft_time_s();
   out_file of;
-  if (out_open(&of, o->out)) {
+  if (cli_data_out_open(&of, o->out)) {
     vkft_dataset_free(ds);
     return VKFT_ERR;
   }
@@ -281,14 +286,14 @@ static int cmd_prepare(const data_opts *o) {
     const vkft_example *ex = &ds->examples[i];
     if (ex->status != VKFT_EXAMPLE_OK) continue;
     fputs("{\"input_ids\": ", of.f);
-    write_ids(of.f, ex->input_ids, ex->len);
+    cli_data_write_ids(of.f, ex->input_ids, ex->len);
     fputs(", \"labels\": ", of.f);
-    write_ids(of.f, ex->labels, ex->len);
+    cli_data_write_ids(of.f, ex->labels, ex->len);
     fputs("}\n", of.f);
     written++;
   }
   int ok = !ferror(of.f);
-  if (out_close(&of, ok) || !ok) {
+  if (cli_data_out_close(&of, ok) || !ok) {
     vkft_dataset_free(ds);
     return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   }
@@ -304,7 +309,7 @@ static int cmd_prepare(const data_opts *o) {
     cJSON_AddNumberToObject(j, "trained_tokens", (double)ds->n_trained);
     cJSON_AddNumberToObject(j, "seconds", t1 - t0);
     cJSON_AddStringToObject(j, "out", o->out);
-    print_json(j);
+    cli_data_print_json(j);
   } else {
     fprintf(of.is_stdout ? stderr : stdout,
             "prepared %zu examples from %zu records (%zu bad, %zu dropped with no trained "
@@ -359,7 +364,7 @@ static int cmd_stats(const data_opts *o) {
     cJSON_AddNumberToObject(j, "masked_tokens", (double)st.masked);
     cJSON_AddNumberToObject(j, "max_len", ds->max_len);
     cJSON_AddNumberToObject(j, "over_max_len", (double)st.over_max_len);
-    print_json(j);
+    cli_data_print_json(j);
   } else {
     printf("records      %zu (%zu ok, %zu bad, %zu with no trained token)\n", st.records, st.ok,
            st.bad, st.empty);
@@ -426,14 +431,15 @@ static int ends_with(const char *s, const char *suffix) {
 static int write_kept(const data_opts *o, const vkft_dataset *ds, const unsigned char *keep,
                       size_t *kept) {
   out_file of;
-  if (out_open(&of, o->out)) return VKFT_ERR;
+  if (cli_data_out_open(&of, o->out)) return VKFT_ERR;
   int array = ends_with(o->out, ".json");
   *kept = 0;
   for (size_t i = 0; i < ds->n_examples; i++)
     if (keep[i]) write_record(of.f, ds->examples[i].raw, ds->examples[i].raw_len, array, (*kept)++);
   if (array) fputs(*kept ? "\n]\n" : "[]\n", of.f);
   int ok = !ferror(of.f);
-  if (out_close(&of, ok) || !ok) return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
+  if (cli_data_out_close(&of, ok) || !ok)
+    return ok ? VKFT_ERR : vkft_error("%s: write failed", o->out);
   return VKFT_OK;
 }
 
@@ -498,7 +504,7 @@ static int cmd_dedup(const data_opts *o) {
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
     out_file rf;
-    rc = out_open(&rf, rpath);
+    rc = cli_data_out_open(&rf, rpath);
     for (size_t p = 0; rc == VKFT_OK && p < n_pairs; p++) {
       char a[1100], b[1100];
       const vkft_example *x = &ds->examples[which[pairs[p].removed]];
@@ -514,7 +520,7 @@ static int cmd_dedup(const data_opts *o) {
       cJSON_Delete(j);
       exact += pairs[p].exact;
     }
-    if (rc == VKFT_OK) rc = out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_data_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {
@@ -528,7 +534,7 @@ static int cmd_dedup(const data_opts *o) {
       cJSON_AddNumberToObject(j, "seconds", t1 - t0);
       cJSON_AddStringToObject(j, "out", o->out);
       cJSON_AddStringToObject(j, "report", rpath);
-      print_json(j);
+      cli_data_print_json(j);
     } else {
       printf("kept %zu of %zu records: removed %zu exact and %zu near duplicates (Jaccard >= "
              "%.2f, %s shingles), %zu bad skipped, in %.2f s -> %s (report %s)\n",
@@ -567,7 +573,7 @@ static int cmd_filter(const data_opts *o) {
   report_path(o, rpath, sizeof rpath);
   if (rc == VKFT_OK) {
     out_file rf;
-    rc = out_open(&rf, rpath);
+    rc = cli_data_out_open(&rf, rpath);
     for (size_t i = 0; rc == VKFT_OK && i < ds->n_examples; i++) {
       if (keep[i]) continue;
       char loc[1100];
@@ -579,7 +585,7 @@ static int cmd_filter(const data_opts *o) {
       free(s);
       cJSON_Delete(j);
     }
-    if (rc == VKFT_OK) rc = out_close(&rf, !ferror(rf.f));
+    if (rc == VKFT_OK) rc = cli_data_out_close(&rf, !ferror(rf.f));
   }
   if (rc == VKFT_OK) {
     if (o->json) {
@@ -591,7 +597,7 @@ static int cmd_filter(const data_opts *o) {
       cJSON_AddItemToObject(j, "removed", r);
       cJSON_AddStringToObject(j, "out", o->out);
       cJSON_AddStringToObject(j, "report", rpath);
-      print_json(j);
+      cli_data_print_json(j);
     } else {
       printf("kept %zu of %zu records; removed:", kept, ds->n_examples);
       int any = 0;
@@ -651,20 +657,34 @@ static int cmd_preview(const data_opts *o) {
 
 int vkft_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage();
+  static const char *const tools[] = {"prepare", "stats", "dedup", "filter", "preview"};
+  int tool = 0;
+  while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;
+  if (tool == 5) return usage();
   data_opts o;
-  if (parse_opts(argc, argv, &o)) return cli_fail();
+  int pref = 0;
+  if (parse_opts(argc, argv, &o) || cli_data_is_pref(&o, &pref)) return cli_fail();
+  if (pref && (tool == 2 || tool == 3)) {
+    vkft_error("%s holds preference pairs: `vkft data %s` takes SFT records", o.files[0].path,
+               tools[tool]);
+    return cli_fail();
+  }
   int rc;
-  if (!strcmp(argv[1], "prepare"))
-    rc = cmd_prepare(&o);
-  else if (!strcmp(argv[1], "stats"))
-    rc = cmd_stats(&o);
-  else if (!strcmp(argv[1], "dedup"))
+  switch (tool) {
+  case 0:
+    rc = pref ? cli_data_pref_prepare(&o) : cmd_prepare(&o);
+    break;
+  case 1:
+    rc = pref ? cli_data_pref_stats(&o) : cmd_stats(&o);
+    break;
+  case 2:
     rc = cmd_dedup(&o);
-  else if (!strcmp(argv[1], "filter"))
+    break;
+  case 3:
     rc = cmd_filter(&o);
-  else if (!strcmp(argv[1], "preview"))
-    rc = cmd_preview(&o);
-  else
-    return usage();
+    break;
+  default:
+    rc = pref ? cli_data_pref_preview(&o) : cmd_preview(&o);
+  }
   return rc ? cli_fail() : 0;
 }

@@ -20,22 +20,31 @@ static int template_index(const data_builder *b, const data_sample *s) {
   return b->fallback_template && s->format == VKFT_FORMAT_ALPACA;
 }
 
+int data_render_messages(const data_builder *b, const data_sample *s, const cJSON *messages,
+                         const cJSON *kwargs, int gen, char **out, size_t *len) {
+  if (b->template_problem) return vkft_error("%s", b->template_problem);
+  cJSON *ctx = NULL;
+  vkft_chat_inputs in = {.messages = messages,
+                         .tools = s->tools,
+                         .add_generation_prompt = gen,
+                         .special_tokens = b->context,
+                         .kwargs = kwargs};
+  int rc = vkft_chat_template_context(&in, &ctx);
+  if (rc == VKFT_OK) rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
+  cJSON_Delete(ctx);
+  return rc;
+}
+
 /* Renders messages[:k] (references, no copies) with the builder's special tokens, as
  * apply_chat_template does (vkft_chat_template_context). */
 static int render_prefix(const data_builder *b, const data_sample *s, size_t k, int gen, char **out,
                          size_t *len) {
-  cJSON *ctx = NULL, *msgs = cJSON_CreateArray();
+  cJSON *msgs = cJSON_CreateArray();
   int rc = msgs ? VKFT_OK : vkft_error_nomem();
   size_t i = 0;
   for (cJSON *m = s->messages->child; rc == VKFT_OK && m && i < k; m = m->next, i++)
     if (!cJSON_AddItemReferenceToArray(msgs, m)) rc = vkft_error_nomem();
-  vkft_chat_inputs in = {.messages = msgs,
-                         .tools = s->tools,
-                         .add_generation_prompt = gen,
-                         .special_tokens = b->context};
-  if (rc == VKFT_OK) rc = vkft_chat_template_context(&in, &ctx);
-  if (rc == VKFT_OK) rc = vkft_chat_template_render(b->tmpl[template_index(b, s)], ctx, out, len);
-  cJSON_Delete(ctx);
+  if (rc == VKFT_OK) rc = data_render_messages(b, s, msgs, NULL, gen, out, len);
   cJSON_Delete(msgs);
   return rc;
 }

@@ -198,8 +198,8 @@ static int grow_trained(data_sample *s, size_t n) {
   return VKFT_OK;
 }
 
-/* Appends messages from a JSON array. force_untrained: prompt messages of prompt_completion. */
-static int add_messages(data_sample *s, const cJSON *list, const char *key, int force_untrained) {
+int data_sample_add_messages(data_sample *s, const cJSON *list, const char *key,
+                             int force_untrained) {
   if (!cJSON_IsArray(list)) return vkft_error("\"%s\" must be a list of messages", key);
   size_t n = (size_t)cJSON_GetArraySize(list);
   if (grow_trained(s, s->n_messages + n)) return VKFT_ERR;
@@ -213,7 +213,7 @@ static int add_messages(data_sample *s, const cJSON *list, const char *key, int 
   return VKFT_OK;
 }
 
-static int add_simple(data_sample *s, const char *role, const char *content, int trained) {
+int data_sample_add_message(data_sample *s, const char *role, const char *content, int trained) {
   if (grow_trained(s, s->n_messages + 1)) return VKFT_ERR;
   cJSON *m = cJSON_CreateObject();
   if (!m) return vkft_error_nomem();
@@ -224,8 +224,7 @@ static int add_simple(data_sample *s, const char *role, const char *content, int
   return VKFT_OK;
 }
 
-/* Record-level tools: a JSON string or a list; bare function schemas are wrapped. */
-static int parse_tools(data_sample *s, const cJSON *tools) {
+int data_sample_add_tools(data_sample *s, const cJSON *tools) {
   if (!tools || cJSON_IsNull(tools)) return VKFT_OK;
   cJSON *list = NULL;
   if (cJSON_IsString(tools)) {
@@ -275,16 +274,14 @@ static const char *opt_string(const cJSON *r, const char *key, int *bad) {
   return v->valuestring;
 }
 
-static int from_alpaca(const cJSON *r, data_sample *s) {
+int data_sample_alpaca_prompt(const cJSON *r, data_sample *s) {
   int bad = 0;
   const char *instruction = opt_string(r, "instruction", &bad);
   const char *input = opt_string(r, "input", &bad);
-  const char *output = opt_string(r, "output", &bad);
   const char *system = opt_string(r, "system", &bad);
   if (bad) return vkft_error("alpaca fields instruction/input/output/system must be strings");
   if (!instruction && !input) return vkft_error("missing field \"instruction\"");
-  if (!output) return vkft_error("missing field \"output\"");
-  if (system && *system && add_simple(s, "system", system, 0)) return VKFT_ERR;
+  if (system && *system && data_sample_add_message(s, "system", system, 0)) return VKFT_ERR;
   const cJSON *history = get(r, "history");
   if (history && !cJSON_IsNull(history)) {
     if (!cJSON_IsArray(history)) return vkft_error("\"history\" must be a list of [query, reply]");
@@ -292,7 +289,8 @@ static int from_alpaca(const cJSON *r, data_sample *s) {
       const cJSON *q = cJSON_GetArrayItem(h, 0), *a = cJSON_GetArrayItem(h, 1);
       if (!cJSON_IsArray(h) || !cJSON_IsString(q) || !cJSON_IsString(a))
         return vkft_error("\"history\" items must be [query, reply] string pairs");
-      if (add_simple(s, "user", q->valuestring, 0) || add_simple(s, "assistant", a->valuestring, 1))
+      if (data_sample_add_message(s, "user", q->valuestring, 0) ||
+          data_sample_add_message(s, "assistant", a->valuestring, 1))
         return VKFT_ERR;
     }
   }
@@ -304,10 +302,18 @@ static int from_alpaca(const cJSON *r, data_sample *s) {
     if (user.n) rc = sb_str(&user, "\n");
     if (rc == VKFT_OK) rc = sb_str(&user, input);
   }
-  if (rc == VKFT_OK) rc = add_simple(s, "user", user.p ? user.p : "", 0);
+  if (rc == VKFT_OK) rc = data_sample_add_message(s, "user", user.p ? user.p : "", 0);
   free(user.p);
-  if (rc == VKFT_OK) rc = add_simple(s, "assistant", output, 1);
   return rc;
+}
+
+static int from_alpaca(const cJSON *r, data_sample *s) {
+  int bad = 0;
+  const char *output = opt_string(r, "output", &bad);
+  if (bad) return vkft_error("alpaca fields instruction/input/output/system must be strings");
+  if (data_sample_alpaca_prompt(r, s)) return VKFT_ERR;
+  if (!output) return vkft_error("missing field \"output\"");
+  return data_sample_add_message(s, "assistant", output, 1);
 }
 
 static int from_chat(const cJSON *r, data_sample *s, const char *key) {
@@ -316,10 +322,10 @@ static int from_chat(const cJSON *r, data_sample *s, const char *key) {
   int bad = 0;
   const char *system = opt_string(r, "system", &bad);
   if (bad) return vkft_error("\"system\" must be a string");
-  if (system && *system && add_simple(s, "system", system, 0)) return VKFT_ERR;
-  if (add_messages(s, list, key, 0)) return VKFT_ERR;
+  if (system && *system && data_sample_add_message(s, "system", system, 0)) return VKFT_ERR;
+  if (data_sample_add_messages(s, list, key, 0)) return VKFT_ERR;
   if (s->n_messages == 0) return vkft_error("\"%s\" is empty", key);
-  return parse_tools(s, get(r, "tools"));
+  return data_sample_add_tools(s, get(r, "tools"));
 }
 
 static int from_prompt_completion(const cJSON *r, data_sample *s) {
@@ -337,13 +343,13 @@ static int from_prompt_completion(const cJSON *r, data_sample *s) {
   if (!cJSON_IsArray(p))
     return vkft_error("\"prompt\" must be a string or a list of messages (with \"completion\" "
                       "of the same kind)");
-  if (add_messages(s, p, "prompt", 1)) return VKFT_ERR;
+  if (data_sample_add_messages(s, p, "prompt", 1)) return VKFT_ERR;
   if (cJSON_IsString(c)) {
-    if (add_simple(s, "assistant", c->valuestring, 1)) return VKFT_ERR;
-  } else if (add_messages(s, c, "completion", 0)) {
+    if (data_sample_add_message(s, "assistant", c->valuestring, 1)) return VKFT_ERR;
+  } else if (data_sample_add_messages(s, c, "completion", 0)) {
     return VKFT_ERR;
   }
-  return parse_tools(s, get(r, "tools"));
+  return data_sample_add_tools(s, get(r, "tools"));
 }
 
 static int from_tokens(const cJSON *r, data_sample *s) {

@@ -15,7 +15,7 @@ enum { PACK_WINDOW = 512, GROUP_BATCHES = 32 };
 
 struct vkft_packer {
   const vkft_dataset *ds;
-  uint32_t *ids;
+  uint32_t *ids, *files; /* the examples used and the file of each */
   size_t n_ids;
   int B, T, packing, shuffle;
   uint64_t seed;
@@ -35,8 +35,6 @@ static uint32_t ex_len(const vkft_packer *p, uint32_t id) {
   return len > (uint32_t)p->T ? (uint32_t)p->T : len;
 }
 
-static int check_mix(const vkft_packer *p);
-
 int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids,
                        const vkft_packer_desc *desc, vkft_packer **out) {
   *out = NULL;
@@ -51,8 +49,9 @@ int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids
   p->seed = d.seed;
   size_t n = ids ? n_ids : ds->n_ok;
   p->ids = malloc((n + 1) * sizeof *p->ids);
-  if (!p->ids) {
-    free(p);
+  p->files = malloc((n + 1) * sizeof *p->files);
+  if (!p->ids || !p->files) {
+    vkft_packer_free(p);
     return vkft_error_nomem();
   }
   for (size_t i = 0, k = 0; i < (ids ? n_ids : ds->n_examples); i++) {
@@ -61,14 +60,19 @@ int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids
       vkft_packer_free(p);
       return vkft_error("packer: example id %u out of range", id);
     }
-    if (ds->examples[id].status == VKFT_EXAMPLE_OK && ds->examples[id].len > 0) p->ids[k++] = id;
+    if (ds->examples[id].status == VKFT_EXAMPLE_OK && ds->examples[id].len > 0) {
+      p->files[k] = ds->examples[id].file;
+      p->ids[k++] = id;
+    }
     p->n_ids = k;
   }
   if (p->n_ids == 0) {
     vkft_packer_free(p);
     return vkft_error("no examples to train on (every record was bad or had no trained token)");
   }
-  if (check_mix(p) != VKFT_OK) {
+  if (p->shuffle && ds->file_weights &&
+      data_check_mix(p->files, p->n_ids, ds->file_weights, ds->n_files,
+                     (const char *const *)ds->file_paths) != VKFT_OK) {
     vkft_packer_free(p);
     return VKFT_ERR;
   }
@@ -76,32 +80,29 @@ int vkft_packer_create(const vkft_dataset *ds, const uint32_t *ids, size_t n_ids
   return VKFT_OK;
 }
 
-/* Examples of each file an epoch draws: floor(w) copies of each of its n, plus round(frac * n). */
-static size_t file_draws(double w, size_t n) {
+size_t data_file_draws(double w, size_t n) {
   double copies = floor(w);
   return (size_t)copies * n + (size_t)((w - copies) * (double)n + 0.5);
 }
 
 #define MAX_EPOCH_EXAMPLES ((size_t)1 << 28) /* 1 GiB of indices */
 
-/* Weights must draw something from every file and not more than memory allows. */
-static int check_mix(const vkft_packer *p) {
-  const vkft_dataset *ds = p->ds;
-  if (!p->shuffle || !ds->file_weights) return VKFT_OK;
+int data_check_mix(const uint32_t *files, size_t n_ids, const double *weights, size_t n_files,
+                   const char *const *paths) {
   double total = 0;
-  for (size_t f = 0; f < ds->n_files; f++) {
+  for (size_t f = 0; f < n_files; f++) {
     size_t n = 0;
-    for (size_t i = 0; i < p->n_ids; i++) n += ds->examples[p->ids[i]].file == f;
-    double w = ds->file_weights[f];
+    for (size_t i = 0; i < n_ids; i++) n += files[i] == f;
+    double w = weights[f];
     if (n == 0) continue;
     if (w * (double)n > (double)MAX_EPOCH_EXAMPLES)
       return vkft_error("data.train: %s: weight %g draws %.3g examples per epoch (at most %zu)",
-                        ds->file_paths[f], w, w * (double)n, MAX_EPOCH_EXAMPLES);
-    size_t draws = file_draws(w, n);
+                        paths[f], w, w * (double)n, MAX_EPOCH_EXAMPLES);
+    size_t draws = data_file_draws(w, n);
     if (draws == 0)
       return vkft_error("data.train: %s: weight %g draws none of its %zu examples per epoch "
                         "(the smallest weight that draws one is %.3g)",
-                        ds->file_paths[f], w, n, 0.5 / (double)n);
+                        paths[f], w, n, 0.5 / (double)n);
     total += (double)draws;
   }
   if (total > (double)MAX_EPOCH_EXAMPLES)
@@ -113,15 +114,16 @@ static int check_mix(const vkft_packer *p) {
 size_t vkft_packer_file_draws(const vkft_packer *p, size_t file, size_t *examples) {
   const vkft_dataset *ds = p->ds;
   size_t n = 0;
-  for (size_t i = 0; i < p->n_ids; i++) n += ds->examples[p->ids[i]].file == file;
+  for (size_t i = 0; i < p->n_ids; i++) n += p->files[i] == file;
   if (examples) *examples = n;
   double w = p->shuffle && ds->file_weights ? ds->file_weights[file] : 1.0;
-  return file_draws(w, n);
+  return data_file_draws(w, n);
 }
 
 void vkft_packer_free(vkft_packer *p) {
   if (!p) return;
   free(p->ids);
+  free(p->files);
   free(p->order);
   free(p->row_start);
   free(p->batch_start);
@@ -136,46 +138,49 @@ void vkft_batch_free(vkft_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* The examples an epoch draws: floor(w) copies of each, plus a seeded round(frac * n) more. */
-static int draw(vkft_packer *p, uint64_t epoch) {
-  const vkft_dataset *ds = p->ds;
+int data_epoch_draw(const uint32_t *ids, const uint32_t *files, size_t n_ids, const double *weights,
+                    size_t n_files, int shuffle, uint64_t seed, uint64_t epoch, uint32_t **order,
+                    size_t *n_order) {
+  *order = NULL;
+  *n_order = 0;
   size_t total = 0;
-  size_t *count = calloc(ds->n_files + 1, sizeof *count);
+  size_t *count = calloc(n_files + 1, sizeof *count);
   if (!count) return vkft_error_nomem();
-  for (size_t i = 0; i < p->n_ids; i++) count[ds->examples[p->ids[i]].file]++;
-  for (size_t f = 0; f < ds->n_files; f++) {
-    double w = ds->file_weights && p->shuffle ? ds->file_weights[f] : 1.0;
+  for (size_t i = 0; i < n_ids; i++) count[files[i]]++;
+  for (size_t f = 0; f < n_files; f++) {
+    double w = weights ? weights[f] : 1.0;
     total += (size_t)(w * (double)count[f] + 0.5) + count[f];
   }
-  free(p->order);
-  p->order = malloc((total + 1) * sizeof *p->order);
-  uint32_t *group = malloc((p->n_ids + 1) * sizeof *group);
-  if (!p->order || !group) {
-    free(count), free(group);
+  uint32_t *out = malloc((total + 1) * sizeof *out);
+  uint32_t *group = malloc((n_ids + 1) * sizeof *group);
+  if (!out || !group) {
+    free(count), free(group), free(out);
     return vkft_error_nomem();
   }
-  p->n_order = 0;
-  for (size_t f = 0; f < ds->n_files; f++) {
+  size_t n_out = 0;
+  for (size_t f = 0; f < n_files; f++) {
     size_t n = 0;
-    for (size_t i = 0; i < p->n_ids; i++)
-      if (ds->examples[p->ids[i]].file == f) group[n++] = p->ids[i];
-    double w = ds->file_weights && p->shuffle ? ds->file_weights[f] : 1.0;
+    for (size_t i = 0; i < n_ids; i++)
+      if (files[i] == f) group[n++] = ids[i];
+    double w = weights ? weights[f] : 1.0;
     size_t copies = (size_t)w;
     size_t extra = (size_t)((w - (double)copies) * (double)n + 0.5);
     for (size_t c = 0; c < copies; c++)
-      for (size_t i = 0; i < n; i++) p->order[p->n_order++] = group[i];
+      for (size_t i = 0; i < n; i++) out[n_out++] = group[i];
     if (extra) {
-      uint64_t state = p->seed ^ (epoch * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)f << 48) ^ 0xD1CE;
+      uint64_t state = seed ^ (epoch * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)f << 48) ^ 0xD1CE;
       data_shuffle_u32(group, n, &state);
-      for (size_t i = 0; i < extra && i < n; i++) p->order[p->n_order++] = group[i];
+      for (size_t i = 0; i < extra && i < n; i++) out[n_out++] = group[i];
     }
   }
   free(group);
   free(count);
-  if (p->shuffle) {
-    uint64_t state = p->seed ^ (epoch * 0xA24BAED4963EE407ull);
-    data_shuffle_u32(p->order, p->n_order, &state);
+  if (shuffle) {
+    uint64_t state = seed ^ (epoch * 0xA24BAED4963EE407ull);
+    data_shuffle_u32(out, n_out, &state);
   }
+  *order = out;
+  *n_order = n_out;
   return VKFT_OK;
 }
 
@@ -191,18 +196,60 @@ static int cmp_len_desc(const void *a, const void *b) {
   return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+int data_group_by_length(const uint32_t *items, const uint32_t *lens, size_t n, size_t per_batch,
+                         int shuffle, uint64_t *state, uint32_t *out, size_t *batch_start,
+                         size_t *n_batches) {
+  /* windows of GROUP_BATCHES batches sorted by length, so a batch pads little; then the batches
+   * in a seeded random order */
+  size_t group = per_batch * GROUP_BATCHES;
+  size_t max_batches = (n + per_batch - 1) / per_batch;
+  by_len *win = malloc((group + 1) * sizeof *win);
+  size_t *first = malloc((max_batches + 1) * sizeof *first);
+  size_t *size = malloc((max_batches + 1) * sizeof *size);
+  uint32_t *perm = malloc((max_batches + 1) * sizeof *perm);
+  uint32_t *sorted = malloc((n + 1) * sizeof *sorted);
+  if (!win || !first || !size || !perm || !sorted) {
+    free(win), free(first), free(size), free(perm), free(sorted);
+    return vkft_error_nomem();
+  }
+  size_t nb = 0;
+  for (size_t g0 = 0; g0 < n; g0 += group) {
+    size_t gn = n - g0 < group ? n - g0 : group;
+    for (size_t i = 0; i < gn; i++) win[i] = (by_len){lens[g0 + i], (uint32_t)i, items[g0 + i]};
+    qsort(win, gn, sizeof *win, cmp_len_desc);
+    for (size_t i = 0; i < gn; i++) sorted[g0 + i] = win[i].id;
+    for (size_t b = 0; b < gn; b += per_batch) {
+      first[nb] = g0 + b;
+      size[nb++] = gn - b < per_batch ? gn - b : per_batch;
+    }
+  }
+  for (size_t b = 0; b < nb; b++) perm[b] = (uint32_t)b;
+  if (shuffle) data_shuffle_u32(perm, nb, state);
+  size_t n_out = 0;
+  for (size_t k = 0; k < nb; k++) {
+    batch_start[k] = n_out;
+    for (size_t i = 0; i < size[perm[k]]; i++) out[n_out++] = sorted[first[perm[k]] + i];
+  }
+  batch_start[nb] = n_out;
+  *n_batches = nb;
+  free(win), free(first), free(size), free(perm), free(sorted);
+  return VKFT_OK;
+}
+
 static int layout(vkft_packer *p, uint64_t epoch) {
   if (p->have_epoch && p->epoch == epoch) return VKFT_OK;
   p->have_epoch = 0;
-  if (draw(p, epoch)) return VKFT_ERR;
+  free(p->order);
+  if (data_epoch_draw(p->ids, p->files, p->n_ids, p->shuffle ? p->ds->file_weights : NULL,
+                      p->ds->n_files, p->shuffle, p->seed, epoch, &p->order, &p->n_order))
+    return VKFT_ERR;
   size_t n = p->n_order;
   free(p->row_start);
   free(p->batch_start);
   p->row_start = malloc((n + 2) * sizeof *p->row_start);
   p->batch_start = malloc((n / (size_t)p->B + 3) * sizeof *p->batch_start);
   uint32_t *out = malloc((n + 1) * sizeof *out);
-  by_len *win =
-      malloc((PACK_WINDOW * GROUP_BATCHES + (size_t)p->B * GROUP_BATCHES + 1) * sizeof *win);
+  by_len *win = malloc((PACK_WINDOW + 1) * sizeof *win);
   size_t *fill = malloc((PACK_WINDOW + 1) * sizeof *fill);
   if (!p->row_start || !p->batch_start || !out || !win || !fill) {
     free(out), free(win), free(fill);
@@ -252,43 +299,23 @@ static int layout(vkft_packer *p, uint64_t epoch) {
     for (size_t r = 0; r < p->n_rows; r += (size_t)p->B) p->batch_start[p->n_batches++] = r;
     p->batch_start[p->n_batches] = p->n_rows;
   } else {
-    /* One example per row; windows of GROUP_BATCHES batches sorted by length, so a batch pads
-     * little; then the batches in a seeded random order. */
-    size_t group = (size_t)p->B * GROUP_BATCHES;
-    size_t n_batches = (n + (size_t)p->B - 1) / (size_t)p->B;
-    size_t *first = malloc((n_batches + 1) * sizeof *first);
-    size_t *size = malloc((n_batches + 1) * sizeof *size);
-    uint32_t *perm = malloc((n_batches + 1) * sizeof *perm);
-    uint32_t *sorted = malloc((n + 1) * sizeof *sorted);
-    if (!first || !size || !perm || !sorted) {
-      free(first), free(size), free(perm), free(sorted), free(out), free(win), free(fill);
+    /* One example per row, in batches of similar lengths. */
+    uint32_t *lens = calloc(n + 1, sizeof *lens);
+    if (!lens) {
+      free(out), free(win), free(fill);
       return vkft_error_nomem();
     }
-    size_t nb = 0;
-    for (size_t g0 = 0; g0 < n; g0 += group) {
-      size_t gn = n - g0 < group ? n - g0 : group;
-      for (size_t i = 0; i < gn; i++)
-        win[i] = (by_len){ex_len(p, p->order[g0 + i]), (uint32_t)i, p->order[g0 + i]};
-      qsort(win, gn, sizeof *win, cmp_len_desc);
-      for (size_t i = 0; i < gn; i++) sorted[g0 + i] = win[i].id;
-      for (size_t b = 0; b < gn; b += (size_t)p->B) {
-        first[nb] = g0 + b;
-        size[nb++] = gn - b < (size_t)p->B ? gn - b : (size_t)p->B;
-      }
+    for (size_t i = 0; i < n; i++) lens[i] = ex_len(p, p->order[i]);
+    int rc = data_group_by_length(p->order, lens, n, (size_t)p->B, p->shuffle, &state, out,
+                                  p->batch_start, &p->n_batches);
+    free(lens);
+    if (rc) {
+      free(out), free(win), free(fill);
+      return VKFT_ERR;
     }
-    for (size_t b = 0; b < nb; b++) perm[b] = (uint32_t)b;
-    if (p->shuffle) data_shuffle_u32(perm, nb, &state);
-    p->n_batches = 0;
-    for (size_t k = 0; k < nb; k++) {
-      p->batch_start[p->n_batches++] = p->n_rows;
-      for (size_t i = 0; i < size[perm[k]]; i++) {
-        p->row_start[p->n_rows++] = n_out;
-        out[n_out++] = sorted[first[perm[k]] + i];
-      }
-    }
-    p->row_start[p->n_rows] = n_out;
-    p->batch_start[p->n_batches] = p->n_rows;
-    free(first), free(size), free(perm), free(sorted);
+    for (n_out = 0; n_out < n; n_out++) p->row_start[n_out] = n_out;
+    p->n_rows = n;
+    p->row_start[n] = n;
   }
   free(p->order);
   p->order = out;

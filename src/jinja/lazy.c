@@ -154,7 +154,8 @@ int jinja_iter_rest(jinja_state *st, jv_iter *it, int consume, jv *out_list) {
   }
   /* a view of the unread items; lists are never changed in place */
   if (jv_new_list(st, 0, out_list)) return VKFT_ERR;
-  out_list->u.list->items = it->items->items + it->pos;
+  /* an empty list may have no storage: no pointer arithmetic on NULL */
+  out_list->u.list->items = it->items->items ? it->items->items + it->pos : NULL;
   out_list->u.list->len = out_list->u.list->cap = it->items->len - it->pos;
   if (consume) it->pos = it->items->len;
   return VKFT_OK;

@@ -79,7 +79,7 @@ static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_t
   TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
   if (vkft_proj_has_bias(p) && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &m->ones, &ly->bias[p], y, T, out, 1, 1.0f, 1.0f));
-  if (ly->lora[p].on) {
+  if (ly->lora[p].on && !m->adapter_off) {
     const vkft_tensor *xin = x;
     if (m->dropout_on && m->desc.lora_dropout > 0) { /* PEFT: lora_B(lora_A(dropout(x))) */
       uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
@@ -170,7 +170,7 @@ static int forward_layer(vkft_model *m, int slot, int64_t T, int64_t l) {
   return forward_layer_at(m, slot, T, l, 0, 0);
 }
 
-static int forward(vkft_model *m, int slot, int64_t T) {
+int model_forward(vkft_model *m, int slot, int64_t T) {
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, V = c->vocab_size;
   vkft_tensor ids = slot_view(&m->ids, slot, m->T, T);
@@ -185,7 +185,7 @@ static int forward(vkft_model *m, int slot, int64_t T) {
                       (float)c->rms_norm_eps);
 }
 
-static int backward(vkft_model *m, int slot, int64_t T) {
+int model_backward(vkft_model *m, int slot, int64_t T) {
   const vkft_model_config *c = &m->cfg;
   int64_t C = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, D = c->head_dim;
   int64_t H = c->num_heads, KV = c->num_kv_heads;
@@ -248,7 +248,7 @@ int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int b
   int64_t T = m->slot_T[slot];
   const vkft_model_config *c = &m->cfg;
   m->dropout_on = backward_too; /* dropout only while training, as in model.train() */
-  int status = forward(m, slot, T);
+  int status = model_forward(m, slot, T);
   if (status != VKFT_OK) {
     m->dropout_on = 0;
     return VKFT_ERR;
@@ -259,7 +259,7 @@ int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int b
   TRY(vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
                          grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
                          m->ce_chunk));
-  status = backward_too ? backward(m, slot, T) : VKFT_OK;
+  status = backward_too ? model_backward(m, slot, T) : VKFT_OK;
   m->dropout_on = 0;
   return status;
 }
@@ -291,7 +291,7 @@ int vkft_model_logits(vkft_model *m, int slot, float *logits) {
   TRY(vkft_tensor_alloc(m->be, VKFT_F32, T * V, &out));
   int status = vkft_begin(m->be);
   if (status == VKFT_OK) {
-    status = forward(m, slot, T) ||
+    status = model_forward(m, slot, T) ||
              vkft_matmul(m->be, VKFT_MATMUL_NT, &m->hf, m->lm_head, &out, T, V, C, 1.0f, 0.0f);
     if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
   }

@@ -57,7 +57,13 @@ struct vkft_model {
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
   uint32_t dropout_seed;
-  int dropout_on;      /* recording a training forward/backward */
+  int dropout_on;  /* recording a training forward/backward */
+  int adapter_off; /* recording a forward of the base alone (DPO's reference) */
+  /* preference objectives (desc.pref_pairs > 0): per slot the tokens' roles, the sequences'
+   * ranges, the reference's and the policy's sequence values (vkft_pref_loss); per micro-batch
+   * the tokens' losses and gradient weights */
+  vkft_tensor pref_tok, pref_ranges, pref_ref_seq, pref_seq, row_loss, row_weight;
+  int64_t slot_pairs[64];
   int cache_seq_ready; /* the sequence ids of the whole cache are uploaded (all 0) */
   int trainable_embed, trainable_head;
   vkft_param *params;
@@ -83,6 +89,10 @@ struct vkft_model {
  * counted in *bucket; in a plan-only load only counted. */
 int model_own_quant(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, const vkft_quant *q,
                     uint64_t *bucket);
+/* forward.c: the forward of micro-batch `slot` (T tokens) up to the final norm (m->hf), and the
+ * backward from m->d_h (dL/dhf) down to the weights' gradients */
+int model_forward(vkft_model *m, int slot, int64_t T);
+int model_backward(vkft_model *m, int slot, int64_t T);
 int model_add_param(vkft_model *m, const char *name, int rank, int64_t d0, int64_t d1,
                     vkft_tensor *value, vkft_tensor *grad);
 /* quant_weights.c: projection p of layer l as a 4-bit frozen base (QLoRA): read quantized from a

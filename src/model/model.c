@@ -276,6 +276,14 @@ static int plan_activations(vkft_model *m) {
     free(ones);
     if (status) return VKFT_ERR;
   }
+  int64_t P = m->desc.pref_pairs;
+  if (P > 0 &&
+      (own(m, &m->pref_tok, VKFT_I32, slots * T, scratch) ||
+       own(m, &m->pref_ranges, VKFT_I32, slots * 4 * P, scratch) ||
+       own(m, &m->pref_ref_seq, VKFT_F32, slots * (4 * P + 2), scratch) ||
+       own(m, &m->pref_seq, VKFT_F32, slots * (4 * P + 2), scratch) ||
+       own(m, &m->row_loss, VKFT_F32, T, scratch) || own(m, &m->row_weight, VKFT_F32, T, scratch)))
+    return VKFT_ERR;
   if (!m->desc.training) return VKFT_OK;
   int64_t r = m->desc.lora_r > 0 ? m->desc.lora_r : 1;
   if (own(m, &m->d_x, VKFT_F32, T * C, scratch) || own(m, &m->d_h, VKFT_F32, T * C, scratch) ||
@@ -327,6 +335,9 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     return vkft_error("model: lora dropout must be in [0, 1)");
   if (desc->micro_batches < 1 || desc->micro_batches > 64)
     return vkft_error("model: micro_batches must be 1..64");
+  if (desc->pref_pairs < 0 || desc->pref_pairs > VKFT_PREF_MAX_PAIRS)
+    return vkft_error("model: %lld preference pairs per micro-batch (at most %d)",
+                      (long long)desc->pref_pairs, VKFT_PREF_MAX_PAIRS);
   vkft_model *m = calloc(1, sizeof *m);
   if (!m) return vkft_error_nomem();
   m->be = be;

@@ -48,19 +48,22 @@ int64_t vkft_cross_entropy_scratch_elems(int64_t T, int64_t V, int64_t chunk) {
   return T * vkft_cross_entropy_chunk(V, chunk) + 3 * T;
 }
 
-static int ce_reference(const vkft_tensor *h, const vkft_tensor *w, const vkft_tensor *labels,
-                        int64_t T, int64_t C, int64_t V, float grad_scale, vkft_tensor *dh,
-                        vkft_tensor *dw, vkft_tensor *loss) {
+static int ce_reference(const vkft_cross_entropy_desc *d) {
+  const int64_t T = d->T, C = d->C, V = d->V;
+  const vkft_tensor *w = d->w;
   float *wf = w->dtype == VKFT_F32 ? w->host : ref_as_f32(w, V * C);
   float *logits = malloc((size_t)V * sizeof *logits);
   int status = VKFT_OK;
   if (!wf || !logits) {
     status = vkft_error_with(VKFT_ERR_NOMEM, "cross_entropy: out of host memory");
   } else {
-    vkft_ref_cross_entropy_f32(h->host, wf, labels->host, T, C, V, loss->host, logits);
-    if (dh)
-      vkft_ref_cross_entropy_bwd_f32(h->host, wf, labels->host, T, C, V, grad_scale, dh->host,
-                                     dw ? dw->host : NULL, logits);
+    if (d->phase != VKFT_CE_BACKWARD)
+      vkft_ref_cross_entropy_f32(d->h->host, wf, d->labels->host, T, C, V, d->loss->host,
+                                 d->row_loss ? d->row_loss->host : NULL, logits);
+    if (d->dh && d->phase != VKFT_CE_FORWARD)
+      vkft_ref_cross_entropy_bwd_f32(d->h->host, wf, d->labels->host, T, C, V, d->grad_scale,
+                                     d->row_weight ? d->row_weight->host : NULL, d->dh->host,
+                                     d->dw ? d->dw->host : NULL, logits);
   }
   if (wf && wf != w->host) free(wf);
   free(logits);
@@ -71,7 +74,7 @@ static int ce_reference(const vkft_tensor *h, const vkft_tensor *w, const vkft_t
  * row of the chunk; "loss": one workgroup), writing `written`. */
 typedef struct ce_stage_args {
   const char *shader;
-  const vkft_tensor *logits, *stats, *labels, *loss, *written;
+  const vkft_tensor *logits, *stats, *labels, *loss, *row_loss, *row_weight, *written;
   int64_t T, V, vc, v0;
   int first;
   float scale;
@@ -79,7 +82,7 @@ typedef struct ce_stage_args {
 
 static int ce_stage(vkft_backend *be, const ce_stage_args *a) {
   struct {
-    uint64_t logits, stats, labels, loss;
+    uint64_t logits, stats, labels, loss, row_loss, row_weight;
     uint32_t T, V, vc, v0, first;
     float scale;
     uint32_t aligned; /* the logits start 16-byte aligned (vector loads when vc % 4 == 0) */
@@ -87,6 +90,8 @@ static int ce_stage(vkft_backend *be, const ce_stage_args *a) {
             a->stats->buf.addr,
             a->labels->buf.addr,
             a->loss ? a->loss->buf.addr : 0,
+            a->row_loss ? a->row_loss->buf.addr : 0,
+            a->row_weight ? a->row_weight->buf.addr : 0,
             (uint32_t)a->T,
             (uint32_t)a->V,
             (uint32_t)a->vc,
@@ -103,7 +108,9 @@ static int ce_stage(vkft_backend *be, const ce_stage_args *a) {
   }
   d.reads[d.read_count++] = vk_range_of(a->stats);
   d.reads[d.read_count++] = vk_range_of(a->labels);
+  if (a->row_weight) d.reads[d.read_count++] = vk_range_of(a->row_weight);
   d.writes[d.write_count++] = vk_range_of(a->written);
+  if (a->row_loss) d.writes[d.write_count++] = vk_range_of(a->row_loss);
   return vkft_stream_dispatch(be->dev, &d);
 }
 
@@ -127,19 +134,47 @@ int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor
                        const vkft_tensor *labels, int64_t T, int64_t C, int64_t V, float grad_scale,
                        vkft_tensor *dh, vkft_tensor *dw, vkft_tensor *loss, vkft_tensor *scratch,
                        int64_t chunk) {
+  vkft_cross_entropy_desc d = {.h = h,
+                               .w = w,
+                               .labels = labels,
+                               .T = T,
+                               .C = C,
+                               .V = V,
+                               .grad_scale = grad_scale,
+                               .dh = dh,
+                               .dw = dw,
+                               .loss = loss,
+                               .scratch = scratch,
+                               .chunk = chunk};
+  return vkft_cross_entropy_run(be, &d);
+}
+
+static int ce_check(const vkft_cross_entropy_desc *d) {
+  const int64_t T = d->T, C = d->C, V = d->V;
   if (T <= 0 || C <= 0 || V <= 0)
     return vkft_error("cross_entropy: empty shape T=%lld C=%lld V=%lld", (long long)T, (long long)C,
                       (long long)V);
-  if (dw && !dh) return vkft_error("cross_entropy: dW needs dh (the backward pass)");
-  if (op_check("cross_entropy", "h", h, T * C, DT(VKFT_F32)) ||
-      op_check("cross_entropy", "W", w, V * C, DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16)) ||
-      op_check("cross_entropy", "labels", labels, T, DT(VKFT_I32)) ||
-      op_check("cross_entropy", "loss", loss, 2, DT(VKFT_F32)) ||
-      (dh && op_check("cross_entropy", "dh", dh, T * C, DT(VKFT_F32))) ||
-      (dw && op_check("cross_entropy", "dW", dw, V * C, DT(VKFT_F32))))
+  if (d->dw && !d->dh) return vkft_error("cross_entropy: dW needs dh (the backward pass)");
+  if (d->phase == VKFT_CE_BACKWARD && !d->dh)
+    return vkft_error("cross_entropy: backward without dh");
+  if (op_check("cross_entropy", "h", d->h, T * C, DT(VKFT_F32)) ||
+      op_check("cross_entropy", "W", d->w, V * C, DT(VKFT_F32) | DT(VKFT_F16) | DT(VKFT_BF16)) ||
+      op_check("cross_entropy", "labels", d->labels, T, DT(VKFT_I32)) ||
+      op_check("cross_entropy", "loss", d->loss, 2, DT(VKFT_F32)) ||
+      (d->dh && op_check("cross_entropy", "dh", d->dh, T * C, DT(VKFT_F32))) ||
+      (d->dw && op_check("cross_entropy", "dW", d->dw, V * C, DT(VKFT_F32))) ||
+      (d->row_loss && op_check("cross_entropy", "row_loss", d->row_loss, T, DT(VKFT_F32))) ||
+      (d->row_weight && op_check("cross_entropy", "row_weight", d->row_weight, T, DT(VKFT_F32))))
     return VKFT_ERR;
-  if (!be->dev) return ce_reference(h, w, labels, T, C, V, grad_scale, dh, dw, loss);
+  return VKFT_OK;
+}
 
+int vkft_cross_entropy_run(vkft_backend *be, const vkft_cross_entropy_desc *desc) {
+  if (ce_check(desc) != VKFT_OK) return VKFT_ERR;
+  if (!be->dev) return ce_reference(desc);
+  const vkft_tensor *h = desc->h, *w = desc->w, *labels = desc->labels;
+  const int64_t T = desc->T, C = desc->C, V = desc->V, chunk = desc->chunk;
+  vkft_tensor *scratch = desc->scratch, *dh = desc->dh, *dw = desc->dw;
   const int64_t vc_max = vkft_cross_entropy_chunk(V, chunk);
   if (op_check("cross_entropy", "scratch", scratch, vkft_cross_entropy_scratch_elems(T, V, chunk),
                DT(VKFT_F32)))
@@ -149,44 +184,50 @@ int vkft_cross_entropy(vkft_backend *be, const vkft_tensor *h, const vkft_tensor
   const vkft_tensor stats = vkft_tensor_view(scratch, T * vc_max, 3 * T);
   const int64_t chunks = (V + vc_max - 1) / vc_max;
 
-  /* pass 1: the online-softmax statistics of every row */
-  for (int64_t k = 0; k < chunks; k++) {
-    ce_chunk c = chunk_at(w, scratch, k, T, C, V, vc_max);
-    ce_stage_args a = {"cross_entropy_stats",
-                       &c.logits,
-                       &stats,
-                       labels,
-                       NULL,
-                       &stats,
-                       T,
-                       V,
-                       c.vc,
-                       c.v0,
-                       k == 0,
-                       0.0f};
-    if (vkft_matmul(be, VKFT_MATMUL_NT, h, &c.w, &c.logits, T, c.vc, C, 1.0f, 0.0f) ||
-        ce_stage(be, &a))
-      return VKFT_ERR;
+  if (desc->phase != VKFT_CE_BACKWARD) {
+    /* pass 1: the online-softmax statistics of every row */
+    for (int64_t k = 0; k < chunks; k++) {
+      ce_chunk c = chunk_at(w, scratch, k, T, C, V, vc_max);
+      ce_stage_args a = {.shader = "cross_entropy_stats",
+                         .logits = &c.logits,
+                         .stats = &stats,
+                         .labels = labels,
+                         .written = &stats,
+                         .T = T,
+                         .V = V,
+                         .vc = c.vc,
+                         .v0 = c.v0,
+                         .first = k == 0};
+      if (vkft_matmul(be, VKFT_MATMUL_NT, h, &c.w, &c.logits, T, c.vc, C, 1.0f, 0.0f) ||
+          ce_stage(be, &a))
+        return VKFT_ERR;
+    }
+    ce_stage_args a = {.shader = "cross_entropy_loss",
+                       .stats = &stats,
+                       .labels = labels,
+                       .loss = desc->loss,
+                       .row_loss = desc->row_loss,
+                       .written = desc->loss,
+                       .T = T,
+                       .V = V};
+    if (ce_stage(be, &a)) return VKFT_ERR;
   }
-  ce_stage_args a = {"cross_entropy_loss", NULL, &stats, labels, loss, loss, T, V, 0, 0, 0, 0.0f};
-  if (ce_stage(be, &a)) return VKFT_ERR;
-  if (!dh) return VKFT_OK;
+  if (!dh || desc->phase == VKFT_CE_FORWARD) return VKFT_OK;
 
   /* pass 2: gradients, last chunk first (its logits are still in the scratch) */
   for (int64_t k = chunks - 1; k >= 0; k--) {
     ce_chunk c = chunk_at(w, scratch, k, T, C, V, vc_max);
-    ce_stage_args g = {"cross_entropy_grad",
-                       &c.logits,
-                       &stats,
-                       labels,
-                       NULL,
-                       &c.logits,
-                       T,
-                       V,
-                       c.vc,
-                       c.v0,
-                       0,
-                       grad_scale};
+    ce_stage_args g = {.shader = "cross_entropy_grad",
+                       .logits = &c.logits,
+                       .stats = &stats,
+                       .labels = labels,
+                       .row_weight = desc->row_weight,
+                       .written = &c.logits,
+                       .T = T,
+                       .V = V,
+                       .vc = c.vc,
+                       .v0 = c.v0,
+                       .scale = desc->grad_scale};
     if (k != chunks - 1 &&
         vkft_matmul(be, VKFT_MATMUL_NT, h, &c.w, &c.logits, T, c.vc, C, 1.0f, 0.0f))
       return VKFT_ERR;

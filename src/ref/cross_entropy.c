@@ -26,15 +26,18 @@ static real row_logsumexp(const real *h_t, const real *w, int64_t C, int64_t V, 
 }
 
 void REF(cross_entropy)(const real *h, const real *w, const int32_t *labels, int64_t T, int64_t C,
-                        int64_t V, real *loss, real *logits) {
-  // h is (T, C), w is (V, C), labels is (T), logits is (V) scratch
+                        int64_t V, real *loss, real *row_loss, real *logits) {
+  // h is (T, C), w is (V, C), labels is (T), logits is (V) scratch, row_loss is (T) or NULL
   // loss[0] = sum over trained t of (logsumexp_v logits[t, v] - logits[t, label_t]);
   // loss[1] = number of trained tokens
   real sum = 0, count = 0;
   for (int64_t t = 0; t < T; t++) {
+    if (row_loss) row_loss[t] = 0;
     if (!trained(labels[t], V)) continue;
     real lse = row_logsumexp(&h[t * C], w, C, V, logits);
-    sum += lse - logits[labels[t]];
+    real l = lse - logits[labels[t]];
+    if (row_loss) row_loss[t] = l;
+    sum += l;
     count += 1;
   }
   loss[0] = sum;
@@ -42,10 +45,11 @@ void REF(cross_entropy)(const real *h, const real *w, const int32_t *labels, int
 }
 
 void REF(cross_entropy_bwd)(const real *h, const real *w, const int32_t *labels, int64_t T,
-                            int64_t C, int64_t V, real grad_scale, real *dh, real *dw,
-                            real *logits) {
-  // h is (T, C), w is (V, C), labels is (T), logits is (V) scratch
-  // dh (T, C) is written: grad_scale * dloss/dh; dw (V, C), if not NULL, is accumulated.
+                            int64_t C, int64_t V, real grad_scale, const real *row_weight, real *dh,
+                            real *dw, real *logits) {
+  // h is (T, C), w is (V, C), labels is (T), logits is (V) scratch, row_weight is (T) or NULL
+  // dh (T, C) is written: grad_scale * row_weight[t] * dloss_t/dh; dw (V, C), if not NULL, is
+  // accumulated.
   // dloss_t/dlogits[t, v] = softmax(logits[t])_v - (v == label_t)
   for (int64_t t = 0; t < T; t++) {
     real *dh_t = &dh[t * C];
@@ -56,6 +60,7 @@ void REF(cross_entropy_bwd)(const real *h, const real *w, const int32_t *labels,
     for (int64_t v = 0; v < V; v++) {
       real dlogit = exp(logits[v] - lse) - (v == labels[t] ? 1 : 0);
       dlogit *= grad_scale;
+      if (row_weight) dlogit *= row_weight[t];
       for (int64_t c = 0; c < C; c++) dh_t[c] += dlogit * w[v * C + c];
       if (dw)
         for (int64_t c = 0; c < C; c++) dw[v * C + c] += dlogit * h_t[c];

@@ -139,7 +139,8 @@ static int check_same_job(trainer *t, const char *path, const cJSON *state) {
   free(mine);
   if (!now) return vkft_error_nomem();
   const cJSON *then = cJSON_GetObjectItemCaseSensitive(state, "config");
-  const char *sections[] = {"model", "method", "lora", "data", "train", "tokens", "quant"};
+  const char *sections[] = {"model", "method", "objective", "lora", "data",
+                            "train", "tokens", "quant",     "pref"};
   int status = VKFT_OK;
   for (size_t i = 0; status == VKFT_OK && i < sizeof sections / sizeof sections[0]; i++) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
@@ -217,7 +218,7 @@ int checkpoint_load(trainer *t, const char *dir) {
     status = vkft_error("%s: step %lld is past the run's %lld steps", path, (long long)step,
                         (long long)t->total_steps);
   size_t batches = 0;
-  if (status == VKFT_OK) status = vkft_packer_epoch_batches(t->packer, (uint64_t)epoch, &batches);
+  if (status == VKFT_OK) status = epoch_batches(t, (uint64_t)epoch, &batches);
   if (status == VKFT_OK && index > (double)batches)
     status = vkft_error("%s: batch %.0f is past the end of epoch %.0f", path, index, epoch);
   if (status == VKFT_OK) {

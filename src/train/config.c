@@ -42,6 +42,7 @@ typedef struct key {
 static const key keys[] = {
     {"model", K_STR, F(model), 0, 0, "\"\""},
     {"method", K_METHOD, F(full), 0, 0, "\"lora\""},
+    {"objective", K_STR, F(objective), 0, 0, "\"sft\""},
     {"lora.r", K_INT, F(lora.r), 1, 65536, "16"},
     {"lora.alpha", K_NUM, F(lora.alpha), 0, BIG, "32"},
     {"lora.dropout", K_NUM, F(lora.dropout), 0, 0.999, "0.0"},
@@ -57,6 +58,8 @@ static const key keys[] = {
     {"data.packing", K_BOOL, F(data.packing), 0, 0, "true"},
     {"data.train_on", K_TRAIN_ON, F(data.train_on_all), 0, 0, "\"assistant\""},
     {"data.eval_fraction", K_NUM, F(data.eval_fraction), 0, 0.9, "0.0"},
+    {"data.max_prompt_len", K_INT, F(data.max_prompt_len), 0, 1 << 24, "0"},
+    {"data.max_completion_len", K_INT, F(data.max_completion_len), 0, 1 << 24, "0"},
     {"train.micro_batch", K_INT, F(train.micro_batch), 1, 1 << 16, "4"},
     {"train.grad_accum", K_INT, F(train.grad_accum), 1, 1 << 16, "1"},
     {"train.epochs", K_INT, F(train.epochs), 0, 1 << 20, "1"},
@@ -82,6 +85,11 @@ static const key keys[] = {
     {"output.save_retries", K_INT, F(output.save_retries), 0, 1 << 20, "30"},
     {"output.save_retry_wait", K_NUM, F(output.save_retry_wait), 0, 3600, "10"},
     {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
+    {"pref.beta", K_NUM, F(pref.beta), 1e-9, 1e6, "0.1"},
+    {"pref.loss_type", K_STR, F(pref.loss_type), 0, 0, "\"sigmoid\""},
+    {"pref.label_smoothing", K_NUM, F(pref.label_smoothing), 0, 0.499999, "0.0"},
+    {"pref.orpo_lambda", K_NUM, F(pref.orpo_lambda), 1e-9, 1e6, "0.1"},
+    {"pref.precompute_ref", K_BOOL, F(pref.precompute_ref), 0, 0, "false"},
     {"quant.base", K_STR, F(quant.base), 0, 0, "\"none\""},
     {"quant.double_quant", K_BOOL, F(quant.double_quant), 0, 0, "true"},
     {"quant.block_size", K_INT, F(quant.block_size), 32, 4096, "64"},
@@ -130,6 +138,12 @@ static const char *const aliases[][2] = {
     {"bnb_4bit_quant_type", "quant.base"},
     {"bnb_4bit_use_double_quant", "quant.double_quant"},
     {"bnb_4bit_compute_dtype", "quant.compute_dtype"},
+    {"beta", "pref.beta"},
+    {"loss_type", "pref.loss_type"},
+    {"label_smoothing", "pref.label_smoothing"},
+    {"precompute_ref_log_probs", "pref.precompute_ref"},
+    {"max_prompt_length", "data.max_prompt_len"},
+    {"max_completion_length", "data.max_completion_len"},
 };
 
 static int unknown_key(const char *where, const char *name) {
@@ -289,7 +303,7 @@ static const key *find_key(const char *name) {
 }
 
 static int is_section(const char *name) {
-  static const char *sections[] = {"lora", "data", "train", "output", "tokens", "quant"};
+  static const char *sections[] = {"lora", "data", "train", "output", "tokens", "quant", "pref"};
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
     if (!strcmp(sections[i], name)) return 1;
   return 0;
@@ -359,6 +373,19 @@ static int check(vkft_train_config *cfg) {
   if (strcmp(cfg->quant.compute_dtype, "bf16") && strcmp(cfg->quant.compute_dtype, "f16") &&
       strcmp(cfg->quant.compute_dtype, "f32"))
     return vkft_error("config: \"quant.compute_dtype\" must be \"bf16\", \"f16\" or \"f32\"");
+  if (strcmp(cfg->objective, "sft") && strcmp(cfg->objective, "dpo") &&
+      strcmp(cfg->objective, "orpo"))
+    return vkft_error("config: \"objective\" must be \"sft\", \"dpo\" or \"orpo\" (got \"%s\")",
+                      cfg->objective);
+  if (strcmp(cfg->pref.loss_type, "sigmoid") && strcmp(cfg->pref.loss_type, "ipo") &&
+      strcmp(cfg->pref.loss_type, "hinge") && strcmp(cfg->pref.loss_type, "robust"))
+    return vkft_error("config: \"pref.loss_type\" must be \"sigmoid\", \"ipo\", \"hinge\" or "
+                      "\"robust\" (got \"%s\")",
+                      cfg->pref.loss_type);
+  if (cfg->pref.label_smoothing > 0 && strcmp(cfg->pref.loss_type, "robust"))
+    return vkft_error("config: \"pref.label_smoothing\" acts on pref.loss_type \"robust\" only "
+                      "(as in TRL); it would be ignored with \"%s\"",
+                      cfg->pref.loss_type);
   if (strcmp(cfg->quant.base, "none") && cfg->full)
     return vkft_error("config: \"quant.base\" %s is a frozen 4-bit base: it trains with method "
                       "\"lora\" (QLoRA), not \"full\"",

@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+int epoch_batches(trainer *t, uint64_t epoch, size_t *n) {
+  return t->pbatcher ? vkft_pref_batcher_epoch_batches(t->pbatcher, epoch, n)
+                     : vkft_packer_epoch_batches(t->packer, epoch, n);
+}
+
 /* Total optimizer steps: max_steps, or per epoch ceil(batches / (grad_accum x ranks)) (a step
  * does not span epochs, like transformers' Trainer). */
 int count_steps(trainer *t, int64_t *steps) {
@@ -22,7 +27,7 @@ int count_steps(trainer *t, int64_t *steps) {
   int64_t ga = t->step_batches;
   for (int64_t e = 0; e < t->cfg->train.epochs; e++) {
     size_t n;
-    if (vkft_packer_epoch_batches(t->packer, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
+    if (epoch_batches(t, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
     *steps += ((int64_t)n + ga - 1) / ga;
   }
   return VKFT_OK;
@@ -65,21 +70,26 @@ int setup_optimizer(trainer *t) {
 }
 
 /* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data; packed
- * into t->batch when `pack` (not for another rank's micro-batch). */
-static int next_batch(trainer *t, int allow_new_epoch, int pack, int *got) {
+ * into t->batch (t->pbatch) when `pack` (not for another rank's micro-batch). */
+static int advance_batch(trainer *t, int allow_new_epoch, int pack, int *got) {
   *got = 0;
   size_t n;
-  if (vkft_packer_epoch_batches(t->packer, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
+  if (epoch_batches(t, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
   if (t->index >= n) {
     if (!allow_new_epoch) return VKFT_OK;
     t->epoch++;
     t->index = 0;
   }
-  if (pack && vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch) != VKFT_OK)
+  if (pack && (t->pbatcher ? vkft_pref_batcher_batch(t->pbatcher, t->epoch, t->index, &t->pbatch)
+                           : vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch)))
     return VKFT_ERR;
   t->index++;
   *got = 1;
   return VKFT_OK;
+}
+
+int next_batch(trainer *t, int allow_new_epoch, int *got) {
+  return advance_batch(t, allow_new_epoch, 1, got);
 }
 
 /* Flattens the (B, T) batch for the model: sequence ids made distinct across rows, padding of
@@ -105,6 +115,7 @@ static int upload_batch(trainer *t, int slot, int64_t *trained, int64_t *tokens)
 }
 
 int eval_loss(trainer *t, double *loss, int64_t *tokens) {
+  if (t->pbatcher) return pref_eval(t, loss, tokens);
   *loss = 0;
   *tokens = 0;
   if (t->n_eval == 0) return VKFT_OK;
@@ -132,52 +143,30 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
   return status;
 }
 
-int train_step(trainer *t, vkft_step_report *report) {
+double step_lr(const trainer *t, int64_t step) {
   const vkft_train_config *cfg = t->cfg;
-  int slots = 0, got;
-  int64_t counts[2] = {0, 0}; /* trained tokens, tokens: of every rank's micro-batches */
-  int64_t batches = 0, first = vkft_dist_rank(t->dist) * cfg->train.grad_accum;
-  for (int64_t i = 0; i < t->step_batches; i++) {
-    int mine = i >= first && i < first + cfg->train.grad_accum;
-    if (next_batch(t, i == 0, mine, &got) != VKFT_OK) return VKFT_ERR;
-    if (!got) break;
-    batches++;
-    if (!mine) continue;
-    int64_t n_trained, n_tokens;
-    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
-    counts[0] += n_trained;
-    counts[1] += n_tokens;
-    slots++;
-  }
-  if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
-  vkft_dist_sum_i64(t->dist, counts, 2);
-  int64_t trained = counts[0], tokens = counts[1];
-  if (trained == 0)
-    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
-  int64_t step = t->step + 1;
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
   int64_t warmup = cfg->train.warmup_steps > 0
                        ? cfg->train.warmup_steps
                        : vkft_warmup_steps(t->total_steps, cfg->train.warmup_ratio);
   vkft_schedule sched = {kind, cfg->train.lr, warmup, t->total_steps};
-  double lr = vkft_schedule_lr(&sched, step);
-  float grad_scale = (float)(1.0 / (double)trained);
-  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
-  for (int s = 0; s < slots; s++) {
-    /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same;
-     * the micro-batch's index counts over all ranks */
-    uint64_t stride = t->step_batches > 64 ? (uint64_t)t->step_batches : 64;
-    uint64_t z =
-        cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * stride + (uint64_t)(first + s);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    vkft_model_set_dropout_seed(t->model, (uint32_t)(z ^ (z >> 31)));
-    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
-    if (t->reducer && vkft_dist_grads_keep(t->reducer, s) != VKFT_OK) return VKFT_ERR;
-  }
-  /* data parallel: the step's gradient, summed over every rank's micro-batches in their order */
-  if (t->reducer && vkft_dist_grads_reduce(t->reducer, slots, batches) != VKFT_OK) return VKFT_ERR;
+  return vkft_schedule_lr(&sched, step);
+}
+
+uint32_t step_dropout_seed(const trainer *t, int64_t step, int slot) {
+  /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same;
+   * data parallel, slot counts the step's micro-batches over all ranks */
+  uint64_t stride = t->step_batches > 64 ? (uint64_t)t->step_batches : 64;
+  uint64_t z =
+      t->cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * stride + (uint64_t)slot;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (uint32_t)(z ^ (z >> 31));
+}
+
+int step_update(trainer *t, double lr, int64_t step) {
+  const vkft_train_config *cfg = t->cfg;
   if (vkft_grad_norm(t->be, t->grads, t->n_grads, &t->norm_slots, &t->norm_out,
                      (float)cfg->train.max_grad_norm) != VKFT_OK)
     return VKFT_ERR;
@@ -197,7 +186,46 @@ int train_step(trainer *t, vkft_step_report *report) {
     if (vkft_adamw(t->be, &value, &grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, value.n))
       return VKFT_ERR;
   }
-  if (vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
+  return VKFT_OK;
+}
+
+int train_step(trainer *t, vkft_step_report *report) {
+  if (t->pbatcher) return pref_train_step(t, report);
+  const vkft_train_config *cfg = t->cfg;
+  int slots = 0, got;
+  int64_t counts[2] = {0, 0}; /* trained tokens, tokens: of every rank's micro-batches */
+  int64_t batches = 0, first = vkft_dist_rank(t->dist) * cfg->train.grad_accum;
+  for (int64_t i = 0; i < t->step_batches; i++) {
+    int mine = i >= first && i < first + cfg->train.grad_accum;
+    if (advance_batch(t, i == 0, mine, &got) != VKFT_OK) return VKFT_ERR;
+    if (!got) break;
+    batches++;
+    if (!mine) continue;
+    int64_t n_trained, n_tokens;
+    if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
+    counts[0] += n_trained;
+    counts[1] += n_tokens;
+    slots++;
+  }
+  /* data parallel: the step's token counts over every rank (a rank that failed above meets
+   * this agreement on its way out) */
+  if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
+  vkft_dist_sum_i64(t->dist, counts, 2);
+  int64_t trained = counts[0], tokens = counts[1];
+  if (trained == 0)
+    return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
+  int64_t step = t->step + 1;
+  double lr = step_lr(t, step);
+  float grad_scale = (float)(1.0 / (double)trained);
+  if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
+  for (int s = 0; s < slots; s++) {
+    vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, (int)first + s));
+    if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
+    if (t->reducer && vkft_dist_grads_keep(t->reducer, s) != VKFT_OK) return VKFT_ERR;
+  }
+  /* data parallel: the step's gradient, summed over every rank's micro-batches in their order */
+  if (t->reducer && vkft_dist_grads_reduce(t->reducer, slots, batches) != VKFT_OK) return VKFT_ERR;
+  if (step_update(t, lr, step) != VKFT_OK || vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
   /* loss sum and trained tokens of each of this rank's micro-batches (grad_accum <= 64) */
   double mine[2 * 64] = {0};
   const double *loss = mine; /* ... of the step's micro-batches (all ranks), in order */
@@ -208,7 +236,7 @@ int train_step(trainer *t, vkft_step_report *report) {
   if (vkft_tensor_read(t->be, &t->norm_out, norm) != VKFT_OK) return VKFT_ERR;
   if (t->reducer && vkft_dist_grads_finish(t->reducer, mine, 2, &loss) != VKFT_OK) return VKFT_ERR;
   double loss_sum = 0, count = 0;
-  for (int64_t m = 0; m < batches; m++) {
+  for (int64_t m = 0; m < (t->reducer ? batches : slots); m++) {
     loss_sum += loss[2 * m];
     count += loss[2 * m + 1];
   }

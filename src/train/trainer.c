@@ -75,7 +75,7 @@ static int selftest(trainer *t) {
 
 /* tokens.add: the tokenizer learns the new special tokens before the data is tokenized, and
  * the embeddings grow to cover their ids. */
-static int add_tokens(trainer *t, vkft_dataset_desc *desc) {
+static int add_tokens(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
   vkft_model_config mc;
   if (vkft_model_config_load(cfg->model, &mc) != VKFT_OK ||
@@ -95,7 +95,6 @@ static int add_tokens(trainer *t, vkft_dataset_desc *desc) {
       !(cfg->full || (cfg->lora.modules_to_save & (VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD))))
     trainer_message(t, "warning: new tokens get the mean embedding; without lora.modules_to_save "
                        "[\"embed_tokens\", \"lm_head\"] their embeddings are not trained");
-  desc->tokenizer = t->tok;
   return VKFT_OK;
 }
 
@@ -134,6 +133,8 @@ static int split_eval_file(trainer *t, size_t eval_file) {
 
 static int load_data(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
+  if (cfg->tokens.add_count && add_tokens(t) != VKFT_OK) return VKFT_ERR;
+  if (strcmp(cfg->objective, "sft")) return pref_load_data(t);
   vkft_data_file_desc files[VKFT_CFG_MAX_LIST + 1];
   size_t n_files = (size_t)cfg->data.train_count;
   for (size_t i = 0; i < n_files; i++)
@@ -153,7 +154,7 @@ static int load_data(trainer *t) {
       .max_len = (int)cfg->data.max_len,
       .train_on = cfg->data.train_on_all ? VKFT_TRAIN_ON_ALL : VKFT_TRAIN_ON_ASSISTANT,
       .vocab_size = mc.vocab_size};
-  if (cfg->tokens.add_count && add_tokens(t, &desc) != VKFT_OK) return VKFT_ERR;
+  desc.tokenizer = t->tok;
   if (t->vocab_size) desc.vocab_size = t->vocab_size;
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
   for (size_t i = 0; i < t->ds->n_issues; i++) trainer_message(t, "data: %s", t->ds->issues[i]);
@@ -204,7 +205,8 @@ static int load_model(trainer *t) {
                         .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout,
                         .plan_only = t->opt->dry_run,
                         .quant_block = (int)cfg->quant.block_size,
-                        .quant_double = cfg->quant.double_quant};
+                        .quant_double = cfg->quant.double_quant,
+                        .pref_pairs = t->pbatcher ? cfg->train.micro_batch : 0};
   if (vkft_dtype_parse(cfg->quant.base, &md.quant_dtype) != 0) md.quant_dtype = VKFT_F32;
   if (vkft_model_load(t->be, &md, &t->model) != VKFT_OK) return VKFT_ERR;
   vkft_model_params(t->model, &t->params, &t->n_params);
@@ -313,9 +315,9 @@ static int evaluate(trainer *t) {
   if (!isfinite(loss))
     return vkft_error_with(VKFT_ERR_NUMERIC, "step %lld: the eval loss is %g", (long long)t->step,
                            loss);
-  char line[256];
-  snprintf(line, sizeof line, "{\"step\": %lld, \"eval_loss\": %.9g, \"eval_tokens\": %lld}",
-           (long long)t->step, loss, (long long)tokens);
+  char line[1024];
+  snprintf(line, sizeof line, "{\"step\": %lld, \"eval_loss\": %.9g, \"eval_tokens\": %lld%s}",
+           (long long)t->step, loss, (long long)tokens, t->pbatcher ? t->eval_extra : "");
   if (t->opt->on_step) {
     vkft_step_report r = {.step = t->step,
                           .total_steps = t->total_steps,
@@ -351,15 +353,16 @@ static int run_steps(trainer *t, int *interrupted) {
     r.elapsed_s = elapsed_at_start + (now - t0);
     r.tokens_per_s = (double)r.tokens / (now - s0);
     r.eta_s = (now - t0) / (double)(t->step - first_step) * (double)(t->total_steps - t->step);
-    char line[512];
+    char line[1536];
     char quant[32] = "";
     if (t->quant_name[0]) snprintf(quant, sizeof quant, ", \"base\": \"%s\"", t->quant_name);
     snprintf(
         line, sizeof line,
         "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %lld, "
-        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s}",
+        "\"trained_tokens\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s%s}",
         (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant);
+        (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant,
+        t->pbatcher ? t->step_extra : "");
     if (writer && metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
     report_refresh(t, "training", 0);
@@ -406,6 +409,10 @@ static void trainer_free(trainer *t) {
   vkft_model_free(t->model);
   vkft_packer_free(t->packer);
   vkft_batch_free(&t->batch);
+  vkft_pref_batcher_free(t->pbatcher);
+  vkft_pref_batch_free(&t->pbatch);
+  vkft_pref_free(t->pds);
+  free(t->ref_logps);
   free(t->train_ids);
   free(t->eval_ids);
   free(t->report);
@@ -421,6 +428,13 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   int writer = vkft_dist_rank(t.dist) == 0;
   if (result) memset(result, 0, sizeof *result);
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
+  /* data parallel covers the token objective; the preference objectives' per-pair losses and
+   * reference log-probs are not exchanged between ranks (yet): refused, on every rank alike */
+  if (vkft_dist_size(t.dist) > 1 && strcmp(cfg->objective, "sft"))
+    return vkft_dist_settle(
+        t.dist, vkft_error("config: \"objective\": \"%s\" does not run data-parallel (under "
+                           "mpirun with %d ranks): use one process, or objective sft",
+                           cfg->objective, vkft_dist_size(t.dist)));
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
   int status = VKFT_ERR, interrupted = 0;
   char report_status[64] = "finished";
@@ -435,7 +449,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     vkft_report_info_add_line(t.report, line);
   }
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
-  t.rows = cfg->train.micro_batch;
+  t.rows = cfg->train.micro_batch * (t.pbatcher ? 2 : 1); /* pairs are two sequences */
   t.step_batches = cfg->train.grad_accum * vkft_dist_size(t.dist);
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
   t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
@@ -450,6 +464,8 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     status = VKFT_OK;
     goto done;
   }
+  /* DPO's reference log-probs come from the model as it starts, before a checkpoint loads */
+  if (t.pbatcher && pref_reference(&t) != VKFT_OK) goto done;
   if (opt->resume && resume(&t) != VKFT_OK) goto done;
   /* a finished run resumed at its last step evaluates again: its old final eval line goes */
   if (writer && metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;

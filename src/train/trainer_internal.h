@@ -9,6 +9,7 @@
 #include "vkft/error.h"
 #include "vkft/model.h"
 #include "vkft/platform.h"
+#include "vkft/pref.h"
 #include "vkft/report.h"
 #include "vkft/trainer.h"
 
@@ -46,6 +47,16 @@ typedef struct trainer {
   int32_t added_ids[VKFT_CFG_MAX_LIST];
   int n_added;
   int64_t vocab_size;
+  /* preference objectives (objective dpo / orpo; src/train/pref.c): the pairs, their batcher
+   * (instead of ds and packer), the objective, the reference log-probs computed before training
+   * (2 per pair example; NULL when DPO's reference is the base with the adapter off, in-step),
+   * and the objective's metrics of the last step and eval as JSON members */
+  vkft_pref_dataset *pds;
+  vkft_pref_batcher *pbatcher;
+  vkft_pref_batch pbatch;
+  vkft_pref_objective objective;
+  float *ref_logps;
+  char step_extra[640], eval_extra[640];
   /* the base's quantization, for the plan and the metrics ("" when none) */
   char quant_note[128], quant_name[8];
   /* report.html: the run's lines worth keeping (trainer_message records them), its config */
@@ -61,11 +72,25 @@ typedef struct trainer {
 void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
 
 /* step.c */
+int epoch_batches(trainer *t, uint64_t epoch, size_t *n); /* of the training data */
 int count_steps(trainer *t,
                 int64_t *steps); /* max_steps, or per epoch ceil(batches / grad_accum) */
+/* the next micro-batch of the data stream into t->batch (t->pbatch), or *got = 0 at the end of
+ * the epoch (a new epoch starts only when allow_new_epoch) */
+int next_batch(trainer *t, int allow_new_epoch, int *got);
+double step_lr(const trainer *t, int64_t step); /* the schedule's learning rate */
+uint32_t step_dropout_seed(const trainer *t, int64_t step, int slot);
+/* records the global gradient norm, clipping and AdamW of every trainable tensor */
+int step_update(trainer *t, double lr, int64_t step);
 int setup_optimizer(trainer *t); /* AdamW moments (zero) and the gradient-norm scratch */
 int train_step(trainer *t, vkft_step_report *report);
 int eval_loss(trainer *t, double *loss, int64_t *tokens); /* over the eval split */
+
+/* pref.c: preference objectives */
+int pref_load_data(trainer *t); /* the pairs, split, batcher and checksum */
+int pref_reference(trainer *t); /* DPO: reference log-probs before training, when needed */
+int pref_train_step(trainer *t, vkft_step_report *report);
+int pref_eval(trainer *t, double *loss, int64_t *tokens);
 
 /* checkpoint.c: checkpoint-STEP/ folders, written as checkpoint-STEP.tmp/ and renamed; the
  * last file written is manifest.json with every file's size and CRC-32. */

@@ -30,7 +30,8 @@
   X(embedding)                                                                                     \
   X(adamw)                                                                                         \
   X(grad_norm)                                                                                     \
-  X(dropout)
+  X(dropout)                                                                                       \
+  X(pref_loss)
 
 /* fp32 unit roundoff: the error unit every tolerance is expressed in */
 #define CASE_U (1.0 / 16777216.0)

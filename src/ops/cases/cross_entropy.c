@@ -5,19 +5,22 @@
  *   cross_entropy_bwd_dw       loss, dh and dW accumulated (trainable head)
  *   cross_entropy_bwd_ignored  every label -100: loss 0, count 0, dh 0
  *   cross_entropy_bwd_dw_odd   _bwd_dw with every tensor one element into its allocation
+ *   cross_entropy_weighted     as preference objectives run it: a FORWARD call writing each
+ *                              row's loss, then a BACKWARD call with per-row weights in
+ *                              [-2, 2] (some 0) from the statistics the first left
  * Labels: every 4th row -100, every 4th (from row 2) the last vocabulary entry (in the ragged
  * last chunk), the rest random. Each result is normalized by a bound on the magnitudes that its
  * rounding errors scale with (see bound_row), so one tolerance, from fp32 accumulation, holds
  * for all of them; the trained-token count must be exact. */
 #include "case.h"
 
-enum { H, W, LABELS, LOSS, DH, DW, SCRATCH };
+enum { H, W, LABELS, LOSS, DH, DW, SCRATCH, ROW_LOSS, ROW_WEIGHT };
 /* the variants, in the order of the op list */
-enum { LOSS_ONLY, BWD, BWD_DW, BWD_IGNORED, BWD_DW_ODD };
+enum { LOSS_ONLY, BWD, BWD_DW, BWD_IGNORED, BWD_DW_ODD, WEIGHTED };
 
 typedef struct ce_params {
   int64_t T, C, V, chunk;
-  int with_dh, with_dw;
+  int with_dh, with_dw, weighted;
   float grad_scale;
 } ce_params;
 
@@ -84,6 +87,7 @@ static int setup(op_case *oc) {
                    c->d[3],
                    oc->variant != LOSS_ONLY,
                    oc->variant == BWD_DW || oc->variant == BWD_DW_ODD,
+                   oc->variant == WEIGHTED,
                    1.0f};
   int64_t vc = vkft_cross_entropy_chunk(V, p->chunk), chunks = (V + vc - 1) / vc;
   case_shape(oc, "T%lld C%lld V%lld /%lld", (long long)T, (long long)C, (long long)V,
@@ -102,24 +106,40 @@ static int setup(op_case *oc) {
   double *bound_dh = CASE_NEW(oc, double, T *C), *dw_want = CASE_NEW(oc, double, V *C);
   double *bound_dw = CASE_NEW(oc, double, V *C), *loss = CASE_NEW(oc, double, 2);
   double *loss_scale = CASE_NEW(oc, double, 2); /* {bound, 0}: the count is exact */
+  double *row_loss = NULL, *row_bound = NULL, *row_weight = NULL;
+  if (p->weighted) {
+    case_poisoned(oc, ROW_LOSS, "row_loss", T);
+    row_weight = case_random(oc, ROW_WEIGHT, "row_weight", VKFT_F32, T, CASE_IN, -2, 2);
+    row_loss = CASE_NEW(oc, double, T);
+    row_bound = CASE_NEW(oc, double, T);
+  }
   if (oc->failed) return VKFT_ERR;
   int64_t count = make_labels(&oc->rng, labels, T, C, V, oc->variant == BWD_IGNORED);
   p->grad_scale = count ? 1.0f / (float)count : 1.0f;
+  for (int64_t t = 0; row_weight && t < T; t += 5) { /* exact zeros, as tokens without a role */
+    row_weight[t] = 0;
+    ((float *)oc->t[ROW_WEIGHT].data)[t] = 0;
+  }
 
-  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, z);
+  vkft_ref_cross_entropy_f64(h, w, labels, T, C, V, loss, row_loss, z);
   for (int64_t i = 0; dw && i < V * C; i++) dw_want[i] = dw[i], bound_dw[i] = fabs(dw[i]);
   if (p->with_dh)
-    vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, p->grad_scale, dh_want,
+    vkft_ref_cross_entropy_bwd_f64(h, w, labels, T, C, V, p->grad_scale, row_weight, dh_want,
                                    dw ? dw_want : NULL, z);
   for (int64_t t = 0; t < T; t++)
-    if (labels[t] >= 0 && labels[t] < V)
-      loss_scale[0] += bound_row(&h[t * C], w, labels[t], C, V, p->grad_scale, z,
-                                 p->with_dh ? &bound_dh[t * C] : NULL, dw ? bound_dw : NULL);
+    if (labels[t] >= 0 && labels[t] < V) {
+      double scale = p->grad_scale * (row_weight ? fabs(row_weight[t]) : 1.0);
+      double b = bound_row(&h[t * C], w, labels[t], C, V, scale, z,
+                           p->with_dh ? &bound_dh[t * C] : NULL, dw ? bound_dw : NULL);
+      loss_scale[0] += b;
+      if (row_bound) row_bound[t] = b;
+    }
   for (int s = H; oc->variant == BWD_DW_ODD && s <= SCRATCH; s++) oc->t[s].offset = 1;
   double tol = (double)(2 * C + vc + chunks + T + 64) * CASE_U;
   case_expect(oc, LOSS, loss, loss_scale, tol);
   if (p->with_dh) case_expect(oc, DH, dh_want, bound_dh, tol);
   if (dw) case_expect(oc, DW, dw_want, bound_dw, tol);
+  if (row_loss) case_expect(oc, ROW_LOSS, row_loss, row_bound, tol); /* untrained rows: 0 exactly */
   /* the matmul work as a naive implementation counts it: logits twice, dh, dW (the op skips
    * recomputing the last chunk, so it does a little less) */
   oc->flops = (1 + (p->with_dh ? 2 : 0) + (p->with_dw ? 1 : 0)) * 2.0 * T * C * V;
@@ -128,6 +148,25 @@ static int setup(op_case *oc) {
 
 static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
   const ce_params *p = oc->params;
+  if (p->weighted) {
+    vkft_cross_entropy_desc d = {.h = &t[H],
+                                 .w = &t[W],
+                                 .labels = &t[LABELS],
+                                 .T = p->T,
+                                 .C = p->C,
+                                 .V = p->V,
+                                 .grad_scale = p->grad_scale,
+                                 .row_weight = &t[ROW_WEIGHT],
+                                 .dh = &t[DH],
+                                 .loss = &t[LOSS],
+                                 .row_loss = &t[ROW_LOSS],
+                                 .scratch = &t[SCRATCH],
+                                 .chunk = p->chunk,
+                                 .phase = VKFT_CE_FORWARD};
+    if (vkft_cross_entropy_run(be, &d) != VKFT_OK) return VKFT_ERR;
+    d.phase = VKFT_CE_BACKWARD;
+    return vkft_cross_entropy_run(be, &d);
+  }
   return vkft_cross_entropy(be, &t[H], &t[W], &t[LABELS], p->T, p->C, p->V, p->grad_scale,
                             p->with_dh ? &t[DH] : NULL, p->with_dw ? &t[DW] : NULL, &t[LOSS],
                             &t[SCRATCH], p->chunk);
@@ -135,6 +174,6 @@ static int record(vkft_backend *be, const op_case *oc, vkft_tensor *t) {
 
 const case_family case_cross_entropy = {{"cross_entropy", "cross_entropy_bwd",
                                          "cross_entropy_bwd_dw", "cross_entropy_bwd_ignored",
-                                         "cross_entropy_bwd_dw_odd"},
+                                         "cross_entropy_bwd_dw_odd", "cross_entropy_weighted"},
                                         setup,
                                         record};

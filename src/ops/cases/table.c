@@ -143,6 +143,21 @@ static const vkft_op_case rows[] = {
     {"cross_entropy_bwd_ignored", VKFT_F32, {5, 16, 100, 64}, T},
     {"cross_entropy_bwd_dw_odd", VKFT_F32, {16, 64, 500, 128}, T},
     {"cross_entropy_bwd_dw_odd", VKFT_BF16, {16, 64, 500, 128}, T},
+    {"cross_entropy_weighted", VKFT_F32, {7, 33, 1001, 256}, T},
+    {"cross_entropy_weighted", VKFT_BF16, {37, 96, 1030, 256}, T | S},
+    {"cross_entropy_weighted", VKFT_F32, {5, 16, 100, 128}, T}, /* one chunk: no recompute */
+    /* pref_loss d = {pairs, longest sequence, kind (vkft_pref_loss_kind), 1: log-probs only}:
+     * sequences packed with gaps, prompts of their own length, a pair at the limit */
+    {"pref_loss", VKFT_F32, {1, 5, 0, 0}, T},
+    {"pref_loss", VKFT_F32, {4, 40, 0, 0}, T | S},
+    {"pref_loss", VKFT_F32, {4, 40, 0, 1}, T},
+    {"pref_loss", VKFT_F32, {7, 33, 1, 0}, T},
+    {"pref_loss", VKFT_F32, {7, 33, 2, 0}, T},
+    {"pref_loss", VKFT_F32, {7, 33, 3, 0}, T},
+    {"pref_loss", VKFT_F32, {7, 33, 4, 0}, T | S},
+    {"pref_loss", VKFT_F32, {70, 300, 0, 0}, T},
+    {"pref_loss", VKFT_F32, {256, 20, 4, 0}, T},
+    {"pref_loss", VKFT_F32, {64, 2048, 0, 0}, B},
     {"cross_entropy", VKFT_BF16, {256, 1024, 32000, 0}, B},
     {"cross_entropy_bwd", VKFT_BF16, {256, 1024, 32000, 0}, B},
 
