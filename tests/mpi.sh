@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Data-parallel training over MPI (src/dist), 2 ranks on this machine's lavapipe
+# (`mpirun --oversubscribe -np 2`), on the bundled stories260K:
+#   scale-out equals scale-up   2 ranks x grad_accum 2 give the adapter of 1 process x
+#                               grad_accum 4, bit for bit (cmp), and the same metrics;
+#   deterministic               two 2-rank runs are bit-identical;
+#   one writer                  rank 0 alone writes (one metrics line per step);
+#   stop together               a rank interrupted stops both at the same step with a
+#                               checkpoint; --resume with 2 ranks, or with 1 process whose
+#                               grad_accum keeps ranks x grad_accum, ends bit-identical; a
+#                               resume that changes the step's size says what to change;
+#   fail together               a rank that fails (missing data; ranks given different data)
+#                               stops every rank, the error printed once, no hang (timeout);
+#   refused                     objective dpo under mpirun: one line, exit 1.
+# Skips (exit 77) when this vkft was built without MPI or mpirun is missing.
+# Cost: about 10 small runs of 3 steps, 30-60 s on 2 CPU cores.
+# Usage: tests/mpi.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
+set -u
+vkft=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
+cd "$src"
+
+mpi_line=$("$vkft" devices 2>/dev/null | grep '^MPI: ')
+if ! grep -q '^MPI: not in this build' <<<"$mpi_line" && [ -n "$mpi_line" ] && ! command -v mpirun >/dev/null; then
+  echo "SKIP: this vkft has MPI ($mpi_line) but mpirun is missing (Debian: openmpi-bin)"
+  exit 77
+fi
+if [ -z "$mpi_line" ] || grep -q '^MPI: not in this build' <<<"$mpi_line"; then
+  echo "SKIP: this vkft was built without MPI (${mpi_line:-no MPI line}): Debian's libopenmpi-dev"
+  exit 77
+fi
+check "vkft devices names the MPI library ($mpi_line)" grep -q '^MPI: [A-Za-z]' <<<"$mpi_line"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Open MPI refuses root unless told (containers, CI); --oversubscribe: 2 ranks on fewer cores.
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+mpi=(timeout 120 mpirun --oversubscribe -np 2)
+common=(--config models/demo/zip_lora.json --skip-selftest --set train.epochs=1 --set train.max_steps=3
+        --set train.micro_batch=2 --set data.max_len=128 --set data.eval_fraction=0.1)
+no_speed() { sed 's/, "tokens_per_s.*//' "$1"; } # a metrics file without its timings
+
+run "$vkft" train "${common[@]}" --set train.grad_accum=4 --set output.dir="$work/one"
+check "1 process x grad_accum 4 exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+
+run "${mpi[@]}" "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/two"
+check "2 ranks x grad_accum 2 exit 0 (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+check "the plan says 2 ranks" grep -q 'data parallel: 2 ranks x 2 micro-batches' <<<"$out"
+check "2 ranks = 1 process with twice the grad_accum, bit for bit" \
+  cmp -s "$work/one/adapter_model.safetensors" "$work/two/adapter_model.safetensors"
+check "... and the same losses, norms and token counts" cmp -s <(no_speed "$work/one/metrics.jsonl") \
+  <(no_speed "$work/two/metrics.jsonl")
+check "rank 0 alone writes: 3 step lines" test "$(grep -c '"loss"' "$work/two/metrics.jsonl")" -eq 3
+check "the adapter is saved once" test "$(grep -c 'saved the adapter' <<<"$out")" -eq 1
+
+run "${mpi[@]}" "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/again"
+check "two 2-rank runs are bit-identical" \
+  cmp -s "$work/two/adapter_model.safetensors" "$work/again/adapter_model.safetensors"
+
+# rank 1 alone is told to stop after 2 steps: both stop there, rank 0 writes checkpoint-2
+stop_cmd=("$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/stop")
+run timeout 120 mpirun -np 1 "${stop_cmd[@]}" : -np 1 "${stop_cmd[@]}" --stop-after 2
+check "a rank interrupted stops both with $EXIT_INTERRUPTED (rc $rc)" test $rc -eq $EXIT_INTERRUPTED
+check "... at the same step, checkpoint-2 written" test -f "$work/stop/checkpoint-2/trainer_state.json"
+check "the checkpoint records 2 ranks" grep -q '"ranks": 2' "$work/stop/checkpoint-2/trainer_state.json"
+cp -r "$work/stop" "$work/stop1"
+run "${mpi[@]}" "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/stop" --resume auto
+check "2 ranks resume (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+check "... bit-identical to the run without a stop" \
+  cmp -s "$work/two/adapter_model.safetensors" "$work/stop/adapter_model.safetensors"
+run "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/stop1" --resume auto
+check "1 process resuming a 2-rank checkpoint with grad_accum 2 fails (rc $rc)" test $rc -eq $EXIT_INPUT
+check "... saying what to change" grep -q 'resume with 2 ranks, or set train.grad_accum so that ranks x grad_accum is 4' <<<"$out"
+run "$vkft" train "${common[@]}" --set train.grad_accum=4 --set output.dir="$work/stop1" --resume auto
+check "1 process x grad_accum 4 resumes it (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+check "... bit-identical" cmp -s "$work/two/adapter_model.safetensors" "$work/stop1/adapter_model.safetensors"
+
+# failing together: rank 1's data is missing; then rank 1 is given other data
+fail_cmd=("$vkft" train "${common[@]}" --set output.dir="$work/fail")
+run timeout 120 mpirun -np 1 "${fail_cmd[@]}" : -np 1 "${fail_cmd[@]}" --set data.train="$work/missing.jsonl"
+check "a rank without its data stops both with $EXIT_INPUT (rc $rc, not a hang)" test $rc -eq $EXIT_INPUT
+check "... the error printed once, naming the file" \
+  test "$(grep -c 'missing.jsonl' <<<"$out")" -eq 1
+check "... and no other error line" test "$(grep -ci 'error\|failed\|stopped' <<<"$out")" -le 1
+head -40 models/demo/zip_stories.jsonl >"$work/other.jsonl"
+run timeout 120 mpirun -np 1 "${fail_cmd[@]}" --overwrite : -np 1 "${fail_cmd[@]}" --overwrite \
+  --set data.train="$work/other.jsonl"
+check "ranks given different data fail (rc $rc)" test $rc -eq $EXIT_INPUT
+check "... saying so once" test "$(grep -c 'the ranks do not run the same job' <<<"$out")" -eq 1
+
+run "${mpi[@]}" "$vkft" train --config models/demo/zip_dpo.yaml --skip-selftest --set output.dir="$work/dpo"
+check "objective dpo under mpirun is refused with $EXIT_INPUT (rc $rc)" test $rc -eq $EXIT_INPUT
+check "... in one line" test "$(grep -c 'does not run data-parallel' <<<"$out")" -eq 1
+finish
