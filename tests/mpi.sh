@@ -9,11 +9,14 @@
 #                               checkpoint; --resume with 2 ranks, or with 1 process whose
 #                               grad_accum keeps ranks x grad_accum, ends bit-identical; a
 #                               resume that changes the step's size says what to change;
+#   ZeRO-1                      the AdamW state sharded: the same adapter and checkpoint bits;
+#   a rank killed               kill -9 of one rank ends the job (no hang); --resume finishes
+#                               it bit-identical;
 #   fail together               a rank that fails (missing data; ranks given different data)
 #                               stops every rank, the error printed once, no hang (timeout);
 #   refused                     objective dpo under mpirun: one line, exit 1.
 # Skips (exit 77) when this vkft was built without MPI or mpirun is missing.
-# Cost: about 10 small runs of 3 steps, 30-60 s on 2 CPU cores.
+# Cost: 14 small runs of at most 3 steps, about 45 s on 2 CPU cores.
 # Usage: tests/mpi.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
 vkft=$(realpath "$1")
@@ -75,6 +78,42 @@ check "... saying what to change" grep -q 'resume with 2 ranks, or set train.gra
 run "$vkft" train "${common[@]}" --set train.grad_accum=4 --set output.dir="$work/stop1" --resume auto
 check "1 process x grad_accum 4 resumes it (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
 check "... bit-identical" cmp -s "$work/two/adapter_model.safetensors" "$work/stop1/adapter_model.safetensors"
+
+# ZeRO-1 (train.zero 1: each rank holds half of the AdamW state) changes no bit: the adapter,
+# and the checkpoint's tensors (rank 0 gathers the moments), stopped and resumed
+zstop=("$vkft" train "${common[@]}" --set train.grad_accum=2 --set train.zero=1 --set output.dir="$work/zero")
+run timeout 120 mpirun -np 1 "${zstop[@]}" : -np 1 "${zstop[@]}" --stop-after 2
+check "ZeRO-1 stops with $EXIT_INTERRUPTED (rc $rc)" test $rc -eq $EXIT_INTERRUPTED
+check "ZeRO-1 checkpoint (with AdamW moments) = plain one" \
+  cmp -s "$work/zero/checkpoint-2/trainer_state.safetensors" "$work/stop1/checkpoint-2/trainer_state.safetensors"
+run "${mpi[@]}" "${zstop[@]}" --resume auto
+check "ZeRO-1 resumes (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+check "ZeRO-1 adapter = plain adapter" cmp -s "$work/two/adapter_model.safetensors" "$work/zero/adapter_model.safetensors"
+
+# a rank killed (kill -9, as by the OOM killer) ends the job, no hang; --resume continues it.
+# Rank 0 is held (SIGSTOP) from its first checkpoint until rank 1 is dead, so the run cannot
+# finish first.
+mpirun --oversubscribe -np 2 "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/kill" \
+  --set output.save_every=1 >"$work/kill.log" 2>&1 &
+job=$!
+for _ in $(seq 1200); do [ -f "$work/kill/checkpoint-1/trainer_state.json" ] && break; sleep 0.05; done
+declare -A pid_of
+for p in $(pgrep -P $job); do
+  pid_of[$(tr '\0' '\n' <"/proc/$p/environ" | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')]=$p
+done
+kill -STOP "${pid_of[0]:-0}" && kill -9 "${pid_of[1]:-0}" && kill -CONT "${pid_of[0]:-0}"
+killed_at=$SECONDS
+( sleep 60 && kill -9 $job ) 2>/dev/null & watchdog=$!
+wait $job
+rc=$?
+kill $watchdog 2>/dev/null
+check "a rank killed ends the job in $((SECONDS - killed_at)) s (rc $rc, not 0, no hang)" \
+  test $rc -ne 0 -a $((SECONDS - killed_at)) -lt 60
+run "${mpi[@]}" "$vkft" train "${common[@]}" --set train.grad_accum=2 --set output.dir="$work/kill" \
+  --set output.save_every=1 --resume auto
+check "... resumed (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+check "... bit-identical to the run without a kill" \
+  cmp -s "$work/two/adapter_model.safetensors" "$work/kill/adapter_model.safetensors"
 
 # failing together: rank 1's data is missing; then rank 1 is given other data
 fail_cmd=("$vkft" train "${common[@]}" --set output.dir="$work/fail")
