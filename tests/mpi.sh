@@ -10,13 +10,14 @@
 #                               grad_accum keeps ranks x grad_accum, ends bit-identical; a
 #                               resume that changes the step's size says what to change;
 #   ZeRO-1                      the AdamW state sharded: the same adapter and checkpoint bits;
+#                               full fine-tuning equal to 1 process but the embedding rows;
 #   a rank killed               kill -9 of one rank ends the job (no hang); --resume finishes
 #                               it bit-identical;
 #   fail together               a rank that fails (missing data; ranks given different data)
 #                               stops every rank, the error printed once, no hang (timeout);
 #   refused                     objective dpo under mpirun: one line, exit 1.
 # Skips (exit 77) when this vkft was built without MPI or mpirun is missing.
-# Cost: 14 small runs of at most 3 steps, about 45 s on 2 CPU cores.
+# Cost: 16 small runs of at most 3 steps, about 50 s on 2 CPU cores.
 # Usage: tests/mpi.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
 vkft=$(realpath "$1")
@@ -114,6 +115,37 @@ run "${mpi[@]}" "$vkft" train "${common[@]}" --set train.grad_accum=2 --set outp
 check "... resumed (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
 check "... bit-identical to the run without a kill" \
   cmp -s "$work/two/adapter_model.safetensors" "$work/kill/adapter_model.safetensors"
+
+# full fine-tuning, ZeRO-1: every tensor bit-identical to 1 process except the trained
+# embedding table, whose backward adds token by token into its rows (vkft/dist.h): the rows'
+# sums are reassociated, a few fp32 roundings. Bound 1e-6: measured 3e-8 after 2 steps; a
+# real error (a micro-batch lost or counted twice) moves elements by about lr = 1e-3.
+full=(--set method=full --set train.lr=1e-3 --set train.max_steps=2)
+run "$vkft" train "${common[@]}" "${full[@]}" --set train.grad_accum=4 --set output.dir="$work/full1"
+check "full fine-tune, 1 process (rc $rc)" test $rc -eq 0
+run "${mpi[@]}" "$vkft" train "${common[@]}" "${full[@]}" --set train.grad_accum=2 --set train.zero=1 \
+  --set output.dir="$work/full2"
+check "full fine-tune, 2 ranks, ZeRO-1 (rc $rc: $(tail -1 <<<"$out"))" test $rc -eq 0
+verdict=$(python3 - "$work/full1/model.safetensors" "$work/full2/model.safetensors" <<'PY'
+import json, struct, sys
+def load(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    head.pop("__metadata__", None)
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}, head
+a, head = load(sys.argv[1])
+b, _ = load(sys.argv[2])
+bad = [k for k in a if a[k] != b.get(k) and k != "model.embed_tokens.weight"]
+e = "model.embed_tokens.weight"
+x = struct.unpack("<%df" % (len(a[e]) // 4), a[e]) if head[e]["dtype"] == "F32" else ()
+y = struct.unpack("<%df" % (len(b[e]) // 4), b[e]) if head[e]["dtype"] == "F32" else ()
+d = max((abs(u - v) for u, v in zip(x, y)), default=float("inf"))
+ok = not bad and len(x) == len(y) and d <= 1e-6
+print(("ok" if ok else "FAIL") + " differing %s; embedding max |diff| %.3g" % (bad or "none", d))
+PY
+)
+check "... equal but the embedding rows, within 1e-6 ($verdict)" grep -q '^ok' <<<"$verdict"
 
 # failing together: rank 1's data is missing; then rank 1 is given other data
 fail_cmd=("$vkft" train "${common[@]}" --set output.dir="$work/fail")
