@@ -15,7 +15,8 @@
 #                               it bit-identical;
 #   fail together               a rank that fails (missing data; ranks given different data)
 #                               stops every rank, the error printed once, no hang (timeout);
-#   refused                     objective dpo under mpirun: one line, exit 1.
+#   refused                     objective dpo under mpirun: one line, exit 1;
+#   measured                    vkft bench allreduce reports sizes, times, bandwidths.
 # Skips (exit 77) when this vkft was built without MPI or mpirun is missing.
 # Cost: 16 small runs of at most 3 steps, about 50 s on 2 CPU cores.
 # Usage: tests/mpi.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
@@ -159,6 +160,16 @@ run timeout 120 mpirun -np 1 "${fail_cmd[@]}" --overwrite : -np 1 "${fail_cmd[@]
   --set data.train="$work/other.jsonl"
 check "ranks given different data fail (rc $rc)" test $rc -eq $EXIT_INPUT
 check "... saying so once" test "$(grep -c 'the ranks do not run the same job' <<<"$out")" -eq 1
+
+# vkft bench allreduce: the MPI library's all-reduce bandwidth between the ranks (docs/SCALING.md)
+run "${mpi[@]}" "$vkft" bench allreduce --max-mib 1 --iters 3 --json
+check "bench allreduce exits 0 (rc $rc)" test $rc -eq 0
+sizes=$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); s = d["sizes"]
+print(len(s) if d["ranks"] == 2 and all(x["busbw_gbps"] > 0 and x["time_us"] > 0 for x in s) else -1)' \
+  "$(grep '^{' <<<"$out")" 2>/dev/null)
+check "... 5 sizes (4 KiB to 1 MiB), each with a time and a bandwidth (got ${sizes:-no JSON})" test "${sizes:-0}" -eq 5
+run "$vkft" bench allreduce
+check "bench allreduce without a launcher: $EXIT_UNSUPPORTED (rc $rc)" test $rc -eq $EXIT_UNSUPPORTED
 
 run "${mpi[@]}" "$vkft" train --config models/demo/zip_dpo.yaml --skip-selftest --set output.dir="$work/dpo"
 check "objective dpo under mpirun is refused with $EXIT_INPUT (rc $rc)" test $rc -eq $EXIT_INPUT

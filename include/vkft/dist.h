@@ -65,6 +65,11 @@ void vkft_dist_sum_i64(vkft_dist *d, int64_t *values, int n);
 /* bytes of data from rank root to every rank. */
 void vkft_dist_bcast(vkft_dist *d, void *data, size_t bytes, int root);
 
+/* `vkft bench allreduce`, collective: seconds of one all-reduce (sum, in place) of n floats by
+ * the MPI library, the median of `iters` after one warm-up, the slowest rank's (the same value
+ * on every rank). */
+int vkft_dist_time_allreduce(vkft_dist *d, size_t n, int iters, double *seconds);
+
 /* ---- the step's gradients (src/dist/grads.c) ----
  * Built on the trainable parameters of a model; NULL (a single process) is accepted where noted
  * and means "nothing to do". The trainable gradients form one flat vector (parameters in order);

@@ -4,6 +4,7 @@
 
 #include "vkft/dist.h"
 #include "vkft/error.h"
+#include "vkft/platform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +130,36 @@ void vkft_dist_sum_i64(vkft_dist *d, int64_t *values, int n) {
 
 void vkft_dist_bcast(vkft_dist *d, void *data, size_t bytes, int root) {
   if (d) comm_bcast(data, bytes, root);
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int vkft_dist_time_allreduce(vkft_dist *d, size_t n, int iters, double *seconds) {
+  *seconds = 0;
+  if (!d) return vkft_error_with(VKFT_ERR_UNSUPPORTED, "dist: no job to time an all-reduce in");
+  float *data = malloc((n ? n : 1) * sizeof *data);
+  double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
+  int status = data && times ? VKFT_OK : vkft_error_nomem();
+  if (vkft_dist_agree(d, status) != VKFT_OK) {
+    free(data);
+    free(times);
+    return VKFT_ERR;
+  }
+  for (size_t i = 0; i < n; i++) data[i] = (float)(i % 7); /* exact sums: no denormals, no inf */
+  for (int k = -1; k < iters; k++) {
+    comm_barrier(); /* every rank starts together: the time is the collective's, not a skew */
+    double t0 = vkft_time_s();
+    comm_allreduce_f32(data, n);
+    if (k >= 0) times[k] = vkft_time_s() - t0;
+  }
+  qsort(times, (size_t)iters, sizeof *times, by_value);
+  int64_t ns = iters > 0 ? (int64_t)(times[iters / 2] * 1e9) : 0;
+  comm_allreduce_i64(&ns, 1, COMM_MAX);
+  *seconds = (double)ns * 1e-9;
+  free(data);
+  free(times);
+  return VKFT_OK;
 }
