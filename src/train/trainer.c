@@ -266,7 +266,7 @@ static void report_plan(trainer *t) {
                   "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld "
                   "micro-batches per step",
                   (long long)t->total_steps, (long long)t->rows, (long long)t->max_len,
-                  (long long)t->cfg->train.grad_accum);
+                  (long long)t->step_batches); /* over all ranks */
   if (!t->opt->dry_run) return;
   vkft_device *dev = t->be ? vkft_backend_device(t->be) : NULL;
   if (!dev) {
