@@ -42,8 +42,10 @@ trap 'rm -rf "$work"' EXIT
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
 mpi=(timeout 120 mpirun --oversubscribe -np 2)
+# LoRA dropout on: its masks are drawn per micro-batch of the step, whichever rank computes it
 common=(--config models/demo/zip_lora.json --skip-selftest --set train.epochs=1 --set train.max_steps=3
-        --set train.micro_batch=2 --set data.max_len=128 --set data.eval_fraction=0.1)
+        --set train.micro_batch=2 --set data.max_len=128 --set data.eval_fraction=0.1
+        --set lora.dropout=0.1)
 no_speed() { sed 's/, "tokens_per_s.*//' "$1"; } # a metrics file without its timings
 
 run "$vkft" train "${common[@]}" --set train.grad_accum=4 --set output.dir="$work/one"
