@@ -17,7 +17,7 @@
 #                               stops every rank, the error printed once, no hang (timeout);
 #   refused                     objective dpo under mpirun: one line, exit 1;
 #   measured                    vkft bench allreduce reports sizes, times, bandwidths.
-# Skips (exit 77) when this vkft was built without MPI or mpirun is missing.
+# Skips (exit 77) when this vkft was built without MPI or mpirun is missing (fails under CI=true).
 # Cost: 16 small runs of at most 3 steps, about 50 s on 2 CPU cores.
 # Usage: tests/mpi.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
@@ -25,15 +25,16 @@ vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
 cd "$src"
 
+# skip: "SKIP why" and exit 77; under CI=true (whose setup installs OpenMPI) a failure
+skip() {
+  if [ "${CI:-}" = true ]; then echo "FAIL: $1 (CI=true)"; else echo "SKIP: $1"; fi
+  [ "${CI:-}" = true ] && exit 1 || exit 77
+}
 mpi_line=$("$vkft" devices 2>/dev/null | grep '^MPI: ')
-if ! grep -q '^MPI: not in this build' <<<"$mpi_line" && [ -n "$mpi_line" ] && ! command -v mpirun >/dev/null; then
-  echo "SKIP: this vkft has MPI ($mpi_line) but mpirun is missing (Debian: openmpi-bin)"
-  exit 77
-fi
 if [ -z "$mpi_line" ] || grep -q '^MPI: not in this build' <<<"$mpi_line"; then
-  echo "SKIP: this vkft was built without MPI (${mpi_line:-no MPI line}): Debian's libopenmpi-dev"
-  exit 77
+  skip "this vkft was built without MPI (${mpi_line:-no MPI line}): Debian's libopenmpi-dev"
 fi
+command -v mpirun >/dev/null || skip "this vkft has MPI ($mpi_line) but no mpirun (Debian: openmpi-bin)"
 check "vkft devices names the MPI library ($mpi_line)" grep -q '^MPI: [A-Za-z]' <<<"$mpi_line"
 
 work=$(mktemp -d)
@@ -41,6 +42,12 @@ trap 'rm -rf "$work"' EXIT
 # Open MPI refuses root unless told (containers, CI); --oversubscribe: 2 ranks on fewer cores.
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# The sanitizer build: Open MPI's components are dlopen'ed and unloaded again by MPI_Finalize,
+# so LeakSanitizer reports their allocations with stacks that end in "<unknown module>", which no
+# suppression can name (seen with Open MPI 4.1.4 and a 20-line MPI_Init/Finalize program). Leak
+# checks are off in this script; ASan's memory errors and UBSan stay on, and the single-process
+# paths are leak-checked by the other tests.
+if [ -n "${ASAN_OPTIONS:-}" ]; then export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"; fi
 mpi=(timeout 120 mpirun --oversubscribe -np 2)
 # LoRA dropout on: its masks are drawn per micro-batch of the step, whichever rank computes it
 common=(--config models/demo/zip_lora.json --skip-selftest --set train.epochs=1 --set train.max_steps=3
