@@ -49,7 +49,7 @@ seeds() {
 status=0
 for t in "${targets[@]}"; do
   seeds "$t"
-  mkdir -p build-fuzz/artifacts/$t
+  rm -rf build-fuzz/artifacts/$t && mkdir -p build-fuzz/artifacts/$t # this run's crashes only
   log=build-fuzz/fuzz_$t.log
   set +e
   # the inputs reach path-based parsers through files: keep them in memory when possible

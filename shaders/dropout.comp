@@ -1,5 +1,8 @@
 // Dropout (reference: src/ref/dropout.c): out = x * scale where the counter-based mask keeps
 // the element, else 0; four elements per invocation; out may be x.
+// With NOISE (uniform_noise, NEFTune): out = x + scale * (2u - 1), u = (hash >> 8) / 2^24 from
+// the same hash, so the noise lies in [-scale, scale); `precise` keeps the multiply and the add
+// two roundings, as in C (no fused multiply-add).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "buffers.glsl"
@@ -27,8 +30,16 @@ uint dropout_hash(uint64_t i) {
 
 void process(uint64_t i, uint count) {
   vec4 v = load_f32_n(p.x, i, count);
-  for (uint k = 0; k < count; k++)
+  for (uint k = 0; k < count; k++) {
+#ifdef NOISE
+    precise float unit = float(dropout_hash(i + k) >> 8) * (1.0 / 16777216.0) * 2.0 - 1.0;
+    precise float noise = p.scale * unit;
+    precise float sum = v[k] + noise;
+    v[k] = sum;
+#else
     v[k] = (dropout_hash(i + k) >> 8) >= p.threshold ? v[k] * p.scale : 0.0;
+#endif
+  }
   store_f32_n(p.out_, i, count, v);
 }
 

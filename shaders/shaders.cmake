@@ -53,5 +53,6 @@ vkft_shader(adamw adamw.comp)
 vkft_shader(grad_norm_partial grad_norm.comp GN_PARTIAL)
 vkft_shader(grad_norm_final grad_norm.comp GN_FINAL)
 vkft_shader(dropout dropout.comp)
+vkft_shader(uniform_noise dropout.comp NOISE)
 # preference objectives (shaders/pref.comp): sequence log-probs and the tokens' gradient weights
 vkft_shader(pref_loss pref.comp)

@@ -16,6 +16,7 @@ shared=$(cd "$src/../shared/data" 2>/dev/null && pwd)
 export NODE_LLAMA_CPP=${NODE_LLAMA_CPP:-${VKFT_NPM_DIR:-$src/.deps/npm}/node_modules}
 if ! command -v node >/dev/null || [ ! -d "$NODE_LLAMA_CPP/node-llama-cpp" ]; then
   echo "export: skipped: node-llama-cpp is not installed in $NODE_LLAMA_CPP (run scripts/setup.sh)"
+  [ "${CI:-}" = true ] && { echo "FAIL: CI=true must not skip the llama.cpp checks"; exit 1; }
   exit 77
 fi
 work=$(mktemp -d)

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DATA VKFT_SHARED_DATA
-
 /* Prints where two renders part, with some context on both sides. */
 static void show_mismatch(const char *what, const char *got, size_t got_len, const char *want,
                           size_t want_len) {
@@ -43,9 +41,9 @@ static vkft_chat_template *template_for(const char *model, const char *which) {
   char path[1024];
   vkft_chat_template *t = NULL;
   if (strcmp(which, "tokenizer_config.json") == 0)
-    snprintf(path, sizeof path, "%s/tokenizers/%s", DATA, model);
+    snprintf(path, sizeof path, "%s/tokenizers/%s", check_data(), model);
   else
-    snprintf(path, sizeof path, "%s/tokenizers/chat_templates/%s", DATA, which);
+    snprintf(path, sizeof path, "%s/tokenizers/chat_templates/%s", check_data(), which);
   if (vkft_chat_template_load(path, NULL, &t)) {
     fprintf(stderr, "  load %s: %s\n", path, vkft_error_message());
     return NULL;
@@ -91,14 +89,14 @@ static int render_matches(const vkft_chat_template *t, const cJSON *ctx, const c
 
 static void test_vectors(const vector_file *vf) {
   char path[1024];
-  snprintf(path, sizeof path, "%s/vectors/%s", DATA, vf->file);
+  snprintf(path, sizeof path, "%s/vectors/%s", check_data(), vf->file);
   char *data = NULL; /* stays NULL when the file is missing */
   size_t size = 0;
   CHECKF(vkft_file_read(path, &data, &size) == VKFT_OK, "%s", vkft_error_message());
   if (!data) return;
   int records = 0, renders = 0, renders_ok = 0, prompts = 0, prompts_ok = 0;
   char model_dir[1024];
-  snprintf(model_dir, sizeof model_dir, "%s/tokenizers/%s", DATA, vf->model);
+  snprintf(model_dir, sizeof model_dir, "%s/tokenizers/%s", check_data(), vf->model);
   cJSON *special = NULL;
   CHECKF(vkft_chat_template_special_tokens(model_dir, &special) == VKFT_OK, "%s",
          vkft_error_message());
@@ -589,8 +587,9 @@ static int robust_render(const char *source, const cJSON *ctx, int *parsed, int 
 }
 
 static void test_robustness(void) {
-  const char *files[] = {DATA "/tokenizers/chat_templates/meta-llama-Llama-3.1-8B-Instruct.jinja",
-                         DATA "/tokenizers/chat_templates/Qwen-Qwen2.5-7B-Instruct.jinja"};
+  const char *files[] = {
+      check_path("tokenizers/chat_templates/meta-llama-Llama-3.1-8B-Instruct.jinja"),
+      check_path("tokenizers/chat_templates/Qwen-Qwen2.5-7B-Instruct.jinja")};
   cJSON *ctx =
       cJSON_Parse("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":"
                   "\"user\",\"content\":\"U\"},{\"role\":\"assistant\",\"content\":\"A\","
@@ -776,7 +775,7 @@ static void test_data_errors(void) {
   for (int k = 0; k < 2; k++) {
     write_text("test_chat_template_fails.jinja", templates[k]);
     vkft_data_file_desc file = {.path = "test_chat_template_records.jsonl"};
-    vkft_dataset_desc d = {.model_dir = DATA "/tokenizers/qwen3",
+    vkft_dataset_desc d = {.model_dir = check_path("tokenizers/qwen3"),
                            .files = &file,
                            .n_files = 1,
                            .template_name = "test_chat_template_fails.jinja"};
@@ -801,10 +800,10 @@ static void test_data_errors(void) {
 
 static void test_loading(void) {
   vkft_chat_template *t = NULL;
-  CHECK(vkft_chat_template_load(DATA "/tokenizers/mistral", NULL, &t) == VKFT_ERR);
+  CHECK(vkft_chat_template_load(check_path("tokenizers/mistral"), NULL, &t) == VKFT_ERR);
   CHECK(strstr(vkft_error_message(), "chat_template") != NULL);
-  CHECK(vkft_chat_template_load(DATA "/tokenizers/qwen3", "tool_use", &t) == VKFT_ERR);
-  CHECK(vkft_chat_template_load(DATA "/tokenizers/llama3", NULL, &t) == VKFT_OK);
+  CHECK(vkft_chat_template_load(check_path("tokenizers/qwen3"), "tool_use", &t) == VKFT_ERR);
+  CHECK(vkft_chat_template_load(check_path("tokenizers/llama3"), NULL, &t) == VKFT_OK);
   CHECK(t && strstr(vkft_chat_template_source(t), "<|start_header_id|>") != NULL);
   vkft_chat_template_free(t);
   /* strftime_now uses the fixed date, never the clock */
@@ -865,6 +864,7 @@ static void test_context(void) {
 int main(void) {
   static const vector_file files[] = {{"llama3.chat.jsonl", "llama3", 23},
                                       {"qwen3.chat.jsonl", "qwen3", 27}};
+  if (!check_need_data("chat templates")) return check_summary();
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) test_vectors(&files[i]);
   test_units();
   test_errors();

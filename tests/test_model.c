@@ -258,6 +258,7 @@ typedef struct run_result {
 
 /* Two packed rows of 3 sequences, one step of 2 micro-batches (the second shorter). */
 static vkft_dtype run_quant = VKFT_F32; /* QLoRA runs: the base's 4-bit type (block 32, dq) */
+static float run_noise;                 /* NEFTune's magnitude on the embedding output */
 
 static int run_step(vkft_backend *be, const char *dir, int full, run_result *out, int checkpointing,
                     double dropout) {
@@ -278,6 +279,8 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
                           .quant_double = 1};
   vkft_model *m;
   if (vkft_model_load(be, &desc, &m) != VKFT_OK) return VKFT_ERR;
+  vkft_model_set_noise(m, run_noise);
+  vkft_model_set_dropout_seed(m, 5);
   vkft_param *params;
   int n;
   vkft_model_params(m, &params, &n);
@@ -330,7 +333,9 @@ static int run_step(vkft_backend *be, const char *dir, int full, run_result *out
   return VKFT_OK;
 }
 
+/* Every architecture, LoRA (with dropout) and full, with NEFTune's noise on the embeddings. */
 static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
+  run_noise = 0.05f;
   for (size_t a = 0; a < sizeof arches / sizeof arches[0]; a++) {
     char dir[256];
     snprintf(dir, sizeof dir, TMP "/%s", arches[a].name);
@@ -364,11 +369,19 @@ static void backends_agree(vkft_backend *vk, vkft_backend *ref) {
         same = !memcmp(rc.grads[i], rv.grads[i], (size_t)rc.sizes[i] * sizeof(float));
       CHECKF(same, "%s %s: gradient checkpointing changed the gradients", arches[a].name,
              full ? "full" : "lora");
+      /* the noise is there: without it the loss moves */
+      for (int i = 0; i < rc.n; i++) free(rc.grads[i]);
+      run_noise = 0;
+      CHECK(run_step(vk, dir, full, &rc, 0, full ? 0.0 : 0.2) == VKFT_OK);
+      CHECKF(rc.loss != rv.loss, "%s %s: NEFTune's noise left the loss as it was", arches[a].name,
+             full ? "full" : "lora");
+      run_noise = 0.05f;
       for (int i = 0; i < rc.n; i++) free(rc.grads[i]);
       for (int i = 0; i < rv.n; i++) free(rv.grads[i]);
       for (int i = 0; i < rr.n; i++) free(rr.grads[i]);
     }
   }
+  run_noise = 0;
 }
 
 /* The model's frozen weights as the backend holds them, dequantized to fp32, written as a model

@@ -261,6 +261,14 @@ int main(void) {
         cfg.lora.modules_to_save == VKFT_MOD_LM_HEAD);
   CHECK(cfg.tokens.add_count == 2 && !strcmp(cfg.tokens.add[1], "<|im_end|>"));
 
+  /* PEFT's "all-linear" (a plain --set string, or JSON): the seven projections; not for
+   * modules_to_save, and no other string */
+  const char *all_linear[] = {"lora.targets=all-linear"};
+  CHECKF(load_text(minimal, all_linear, 1, &cfg) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(cfg.lora.targets == VKFT_MOD_ALL_PROJ);
+  expect_error(minimal, "lora.targets=all", "must be a list of module names or \"all-linear\"");
+  expect_error(minimal, "lora.modules_to_save=all-linear", "must be a list of module names");
+
   /* weighted mix of training files */
   CHECKF(
       load_text("{\"model\": \"m\", \"data\": {\"train\": [{\"path\": \"a.json\", \"weight\": 2}, "

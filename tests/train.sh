@@ -100,6 +100,72 @@ l_drop=$(sed -n 4p "$work/d1/metrics.jsonl" | grep -o '"loss": [^,]*')
 l_plain=$(sed -n 4p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
 check "lora.dropout changes the run ($l_drop vs $l_plain)" test -n "$l_drop" -a "$l_drop" != "$l_plain"
 
+# NEFTune: noise on the embeddings from step 1 (the base's own forward changes), none in eval;
+# drawn from (seed, step, micro-batch) like the dropout masks, so a second run gives the same bits
+for d in n1 n2; do
+  run "$vkft" train "${common[@]}" --set train.neftune_noise_alpha=5 --set train.max_steps=2 --set output.dir="$work/$d"
+  check "neftune_noise_alpha run $d exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+done
+check "neftune: two runs are bit-identical" cmp -s "$work/n1/adapter_model.safetensors" "$work/n2/adapter_model.safetensors"
+l_noise=$(sed -n 1p "$work/n1/metrics.jsonl" | grep -o '"loss": [^,]*')
+l_plain=$(sed -n 1p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
+check "neftune changes step 1's loss ($l_noise vs $l_plain)" test -n "$l_noise" -a "$l_noise" != "$l_plain"
+run "$vkft" train "${common[@]}" --set objective=dpo --set train.neftune_noise_alpha=5 --set output.dir="$work/nd"
+check "neftune with DPO: refused, exit 1 ($(tail -1 <<<"$out"))" \
+  bash -c '[ '$rc' -eq '$EXIT_INPUT' ] && grep -q "neftune_noise_alpha\\\" is for objective" <<<"$1"' _ "$out"
+
+# Evaluation and checkpoint strategies (transformers' names). "epoch": an eval and a checkpoint
+# where each epoch ends (2 epochs: one in the loop, the final eval at the end)
+run "$vkft" train "${common[@]}" --set train.max_steps=0 --set train.epochs=2 --set output.eval_strategy=epoch \
+  --set output.save_strategy=epoch --set output.dir="$work/ep"
+check "eval_strategy=epoch run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+steps=$(grep -c '"loss"' "$work/ep/metrics.jsonl")
+first_eval=$(grep '"eval_loss"' "$work/ep/metrics.jsonl" | head -1 | grep -o '"step": [0-9]*' | cut -d' ' -f2)
+check "two evals, the first at the end of epoch 1 (step $first_eval of $steps)" \
+  test "$(grep -c '"eval_loss"' "$work/ep/metrics.jsonl")" -eq 2 -a $((first_eval * 2)) -eq "$steps"
+check "a checkpoint at the end of epoch 1" test -d "$work/ep/checkpoint-$first_eval"
+# early stopping: no eval can beat the first by more than 100, so patience 2 stops at step 3
+run "$vkft" train "${common[@]}" --set train.max_steps=10 --set output.eval_every=1 \
+  --set output.early_stopping_patience=2 --set output.early_stopping_threshold=100 --set output.dir="$work/es"
+check "early stopping run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "early stopping after 3 steps, said so" bash -c "grep -q 'early stopping at step 3' <<<\"\$1\" &&
+  [ \$(grep -c '\"loss\"' '$work/es/metrics.jsonl') -eq 3 ]" _ "$out"
+check "one eval line per step (no repeat at the stop)" test "$(grep -c '"eval_loss"' "$work/es/metrics.jsonl")" -eq 3
+check "the early-stopped run saved its adapter" test -s "$work/es/adapter_model.safetensors"
+# load_best_model_at_end: a learning rate that diverges within a few steps; the exported adapter
+# is the checkpoint of the lowest eval loss, kept beyond keep_last 1
+run "$vkft" train "${common[@]}" --set train.max_steps=6 --set train.lr=0.3 --set train.schedule=constant \
+  --set output.eval_every=1 --set output.save_every=1 --set output.keep_last=1 \
+  --set output.load_best_model_at_end=true --set output.dir="$work/best"
+check "load_best_model_at_end run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+best=$(python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1]) if 'eval_loss' in l]; print(min(e, key=lambda x: x['eval_loss'])['step'])" "$work/best/metrics.jsonl")
+check "the best eval (step $best) is not the last" test "$best" -lt 6
+check "the final adapter is checkpoint-$best's" cmp -s "$work/best/adapter_model.safetensors" "$work/best/checkpoint-$best/adapter_model.safetensors"
+check "keep_last 1 kept the best checkpoint and the last" test -d "$work/best/checkpoint-$best" -a -d "$work/best/checkpoint-6"
+for bad in "output.load_best_model_at_end=true --set output.eval_every=2 --set output.save_every=4" \
+           "output.early_stopping_patience=2" "output.eval_strategy=sometimes"; do
+  # shellcheck disable=SC2086
+  run "$vkft" train "${common[@]}" --set $bad --set output.dir="$work/bad-strategy"
+  check "refused: $bad (exit $rc: $(tail -1 <<<"$out"))" test $rc -eq $EXIT_INPUT
+done
+
+# data.max_len "auto": a percentile of the examples' untruncated lengths, rounded up to a multiple of 8
+run "$vkft" train "${common[@]}" --set data.max_len=auto --set data.max_len_percentile=50 --set train.max_steps=1 \
+  --set output.dir="$work/auto-len"
+chosen=$(sed -n 's/^data.max_len auto: \([0-9]*\) tokens.*; \([0-9]*\) examples are truncated$/\1 \2/p' <<<"$out")
+want=$(wc -l <models/demo/zip_stories.jsonl)
+check "max_len auto: chosen and said (${chosen:-nothing}; exit $rc)" test $rc -eq 0 -a -n "$chosen"
+check "max_len auto: the plan uses it" grep -q "x ${chosen%% *} tokens per micro-batch" <<<"$out"
+check "max_len auto at the median: a multiple of 8, at most half of $want examples cut (${chosen#* })" \
+  test $((${chosen%% *} % 8)) -eq 0 -a "${chosen#* }" -le $((want / 2))
+run "$vkft" train "${common[@]}" --set data.max_len=auto --set data.max_len_percentile=100 --set train.max_steps=1 \
+  --set output.dir="$work/auto-len100"
+all=$(sed -n 's/^data.max_len auto: \([0-9]*\) tokens.*; \([0-9]*\) examples are truncated$/\1 \2/p' <<<"$out")
+check "max_len auto at percentile 100: none cut, not shorter ($all vs $chosen)" \
+  test "${all#* }" = 0 -a "${all%% *}" -ge "${chosen%% *}"
+run "$vkft" train "${common[@]}" --set objective=dpo --set data.max_len=auto --set output.dir="$work/auto-dpo"
+check "max_len auto with DPO: refused (exit $rc)" test $rc -eq $EXIT_INPUT
+
 # tokens.add: teach the base model ChatML with two new special tokens (tied embeddings trained)
 for i in 1 2 3 4 5 6; do
   echo '{"messages": [{"role": "user", "content": "Who is Zip?"}, {"role": "assistant", "content": "Zip is a little robot with a blue hat."}]}'

@@ -66,6 +66,10 @@ int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *coun
 /* The seed of the LoRA dropout masks of the next recorded forward/backward (each target module
  * of each layer draws its own mask from it). */
 void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed);
+/* NEFTune: in the next recorded training forwards, uniform noise in [-magnitude, magnitude)
+ * (drawn from the dropout seed) is added to the embedding output, as TRL's hook adds it with
+ * magnitude alpha / sqrt(row length * hidden size); 0: none. Evaluation never adds it. */
+void vkft_model_set_noise(vkft_model *m, float magnitude);
 /* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
  * tests); records and runs its own stream. */
 int vkft_model_logits(vkft_model *m, int slot, float *logits);

@@ -211,6 +211,11 @@ int vkft_grad_norm(vkft_backend *be, const vkft_tensor *grads, int count, vkft_t
  * stream to the gradient is the backward. */
 int vkft_dropout(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out, int64_t n, double p,
                  uint32_t seed, uint32_t stream);
+/* out (n) = x + noise, fp32, noise uniform in [-magnitude, magnitude) from the same hash of
+ * (seed, stream, index) on both backends (NEFTune's embedding noise); out may be x. Additive:
+ * the backward is the identity. */
+int vkft_uniform_noise(vkft_backend *be, const vkft_tensor *x, vkft_tensor *out, int64_t n,
+                       float magnitude, uint32_t seed, uint32_t stream);
 
 /* ---- cross-entropy of the LM head (src/ops/cross_entropy.c) ----
  * logits = h W^T, log-softmax over the vocabulary, loss of every trained token, and (when dh is

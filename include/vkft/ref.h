@@ -71,6 +71,15 @@ static inline int vkft_dropout_keep(uint32_t seed, uint32_t stream, uint64_t i,
                                     uint32_t threshold) {
   return (vkft_dropout_hash(seed, stream, i) >> 8) >= threshold;
 }
+/* uniform_noise's value for element i: magnitude * (2u - 1), u = (hash >> 8) / 2^24, in
+ * [-magnitude, magnitude): 2u - 1 is exact in fp32, the product one rounding. */
+static inline float vkft_uniform_noise_value(uint32_t seed, uint32_t stream, uint64_t i,
+                                             float magnitude) {
+  float unit =
+      (float)(vkft_dropout_hash(seed, stream, i) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+  float noise = magnitude * unit;
+  return noise;
+}
 
 #define VKFT_REF_REAL float
 #define VKFT_REF(name) vkft_ref_##name##_f32

@@ -100,3 +100,7 @@ void VKFT_REF(grad_norm)(const VKFT_REF_REAL *const *grads, const int64_t *n, in
  * (seed, stream) gives the same mask, so the backward is this op applied to the gradient. */
 void VKFT_REF(dropout)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, int64_t n, uint32_t threshold,
                        float scale, uint32_t seed, uint32_t stream);
+/* out = x + vkft_uniform_noise_value(seed, stream, i, magnitude) (NEFTune's noise); the noise
+ * is fp32 on both precisions, the sum in the reference's */
+void VKFT_REF(uniform_noise)(const VKFT_REF_REAL *x, VKFT_REF_REAL *out, int64_t n, float magnitude,
+                             uint32_t seed, uint32_t stream);

@@ -39,6 +39,7 @@ typedef struct vkft_train_config {
     int packing;
     int train_on_all; /* train_on: "assistant" (0) or "all" (1) */
     double eval_fraction;
+    double max_len_percentile;  /* max_len "auto" (-1): this percentile of the example lengths */
     int64_t max_prompt_len;     /* preference data: keep the prompt's last tokens (0: no cap) */
     int64_t max_completion_len; /* preference data: keep each completion's first (0: no cap) */
   } data;
@@ -46,6 +47,7 @@ typedef struct vkft_train_config {
     int64_t micro_batch, grad_accum, epochs, max_steps, warmup_steps;
     double lr, warmup_ratio, weight_decay, max_grad_norm;
     double adam_beta1, adam_beta2, adam_epsilon;
+    double neftune_noise_alpha; /* NEFTune (TRL's SFTConfig): 0 off */
     int weight_decay_all, shuffle, grad_checkpointing;
     char schedule[16];
     uint64_t seed;
@@ -54,6 +56,12 @@ typedef struct vkft_train_config {
   struct {
     char dir[VKFT_CFG_PATH];
     int64_t save_every, eval_every, keep_last;
+    /* when to evaluate and checkpoint (transformers' names): "steps" (every eval_every /
+     * save_every steps; 0: eval at the end only, no checkpoints), "epoch", "no" */
+    char eval_strategy[8], save_strategy[8];
+    int64_t early_stopping_patience; /* stop after this many evals without improvement (0: off) */
+    double early_stopping_threshold; /* an improvement must lower the eval loss by more */
+    int load_best_model_at_end;      /* export the checkpoint of the lowest eval loss */
     int64_t save_retries;   /* a save that fails for lack of space is tried again this often */
     double save_retry_wait; /* seconds between those tries */
   } output;

@@ -25,7 +25,10 @@ typedef struct vkft_train_options {
   void (*on_step)(const vkft_step_report *report, void *user);
   void (*on_message)(const char *line, void *user); /* one line of information */
   void *user;
-  int64_t stop_after;     /* tests: behave as if interrupted after this many steps (0: never) */
+  int64_t stop_after; /* tests: behave as if interrupted after this many steps (0: never) */
+  /* the learning-rate range test instead of training (include/vkft/lr_find.h): the ramp's
+   * steps, OUT/lr_find.jsonl and OUT/lr_find.html; no checkpoint, eval, adapter or report */
+  const struct vkft_lr_find_options *lr_find;
   struct vkft_dist *dist; /* data parallel: the job this rank is part of (vkft/dist.h); NULL:
                              one process. Rank 0 writes the output folder, the others nothing. */
 } vkft_train_options;

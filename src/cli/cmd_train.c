@@ -2,13 +2,17 @@
  * [--dry-run] [--skip-selftest]`: the training job, with a live progress line on a terminal and
  * plain lines in logs. Exit status: 0 done, VKFT_EXIT_INTERRUPTED (130) interrupted with the
  * state saved, else the error's (src/cli/commands.h).
- * Under mpirun/srun (vkft/dist.h) every rank runs this: rank r takes the device local_rank %
+ * `vkft lr-find --config cfg.json [--set ...] [--min 1e-7] [--max 1] [--steps 100]
+ * [--diverge 4]`: the learning-rate range test of the same job (include/vkft/lr_find.h), into
+ * output.dir/lr_find.jsonl and lr_find.html; nothing of the model is saved.
+ * Under mpirun/srun (vkft/dist.h) every rank runs `train`: rank r takes the device local_rank %
  * (devices of the best kind) unless --device/VKFT_DEVICE says otherwise; rank 0 prints the
- * progress, and an error is printed once, by the rank it happened on. */
+ * progress, and an error is printed once, by the rank it happened on. lr-find is one process. */
 #include "commands.h"
 
 #include "vkft/dist.h"
 #include "vkft/error.h"
+#include "vkft/lr_find.h"
 #include "vkft/platform.h"
 #include "vkft/trainer.h"
 
@@ -91,17 +95,27 @@ static int rank_device(vkft_dist *dist) {
   return n ? same[vkft_dist_local_rank(dist) % n] : -1;
 }
 
-static int train(int argc, char **argv, vkft_dist *dist);
-
-int vkft_cmd_train(int argc, char **argv) {
-  vkft_dist *dist;
-  if (vkft_dist_init(&dist) != VKFT_OK) return cli_fail();
-  int status = train(argc, argv, dist);
-  vkft_dist_finalize(dist);
-  return status;
+/* lr-find's options (a 0 in *lr means this is `train`); 1 when argv[*i] was one of them */
+static int lr_find_option(int argc, char **argv, int *i, vkft_lr_find_options *lr, int *bad) {
+  if (!lr || *i + 1 >= argc) return 0;
+  const char *name = argv[*i], *value = argv[*i + 1];
+  int64_t steps;
+  if (!strcmp(name, "--min"))
+    *bad |= cli_double_option(name, value, 1e-12, 1e3, &lr->min_lr) != VKFT_OK;
+  else if (!strcmp(name, "--max"))
+    *bad |= cli_double_option(name, value, 1e-12, 1e3, &lr->max_lr) != VKFT_OK;
+  else if (!strcmp(name, "--diverge"))
+    *bad |= cli_double_option(name, value, 1.01, 1e6, &lr->diverge_factor) != VKFT_OK;
+  else if (!strcmp(name, "--steps")) {
+    *bad |= cli_int_option(name, value, 5, 100000, &steps) != VKFT_OK;
+    lr->steps = steps;
+  } else
+    return 0;
+  (*i)++;
+  return 1;
 }
 
-static int train(int argc, char **argv, vkft_dist *dist) {
+static int run(int argc, char **argv, vkft_lr_find_options *lr, vkft_dist *dist) {
   cli_device_opts dev_opts;
   if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return fail(dist);
   if (dev_opts.device < 0) dev_opts.device = rank_device(dist);
@@ -114,20 +128,25 @@ static int train(int argc, char **argv, vkft_dist *dist) {
     vkft_error_nomem();
     return fail(dist);
   }
+  int bad = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--config") && i + 1 < argc)
+    if (lr_find_option(argc, argv, &i, lr, &bad)) {
+      if (!bad) continue;
+      free(sets);
+      return cli_usage_error(); /* lr-find: one process */
+    } else if (!strcmp(argv[i], "--config") && i + 1 < argc)
       config = argv[++i];
     else if (!strcmp(argv[i], "--set") && i + 1 < argc)
       sets[set_count++] = argv[++i];
-    else if (!strcmp(argv[i], "--resume") && i + 1 < argc)
+    else if (!lr && !strcmp(argv[i], "--resume") && i + 1 < argc)
       opt.resume = argv[++i];
-    else if (!strcmp(argv[i], "--dry-run"))
+    else if (!lr && !strcmp(argv[i], "--dry-run"))
       opt.dry_run = 1;
-    else if (!strcmp(argv[i], "--overwrite"))
+    else if (!lr && !strcmp(argv[i], "--overwrite"))
       opt.overwrite = 1;
     else if (!strcmp(argv[i], "--skip-selftest"))
       opt.skip_selftest = 1;
-    else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) {
+    else if (!lr && !strcmp(argv[i], "--stop-after") && i + 1 < argc) {
       if (cli_int_option("--stop-after", argv[++i], 1, INT64_MAX, &opt.stop_after) != VKFT_OK) {
         free(sets);
         char line[1100];
@@ -135,12 +154,24 @@ static int train(int argc, char **argv, vkft_dist *dist) {
         return usage(dist, line);
       }
     } else {
+      if (lr)
+        fprintf(stderr, "usage: vkft lr-find --config cfg.json [--set section.key=value ...] "
+                        "[--min 1e-7] [--max 1] [--steps 100] [--diverge 4] [--skip-selftest] "
+                        "[--device N]\n");
       free(sets);
-      return usage(dist, "usage: vkft train --config cfg.json [--set section.key=value ...] "
-                         "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
-                         "[--device N]");
+      if (!lr)
+        return usage(dist, "usage: vkft train --config cfg.json [--set section.key=value ...] "
+                           "[--resume auto|DIR] [--overwrite] [--dry-run] [--skip-selftest] "
+                           "[--device N]");
+      return CLI_EXIT_USAGE;
     }
   }
+  if (lr && !(lr->min_lr < lr->max_lr)) {
+    fprintf(stderr, "vkft lr-find: --min %g must be below --max %g\n", lr->min_lr, lr->max_lr);
+    free(sets);
+    return CLI_EXIT_USAGE;
+  }
+  opt.lr_find = lr;
   if (opt.resume && opt.overwrite) {
     free(sets);
     return usage(dist, "vkft train: --resume continues a run, --overwrite replaces it: not both");
@@ -193,4 +224,25 @@ static int train(int argc, char **argv, vkft_dist *dist) {
     return CLI_EXIT_INTERNAL;
   }
   return result.interrupted ? VKFT_EXIT_INTERRUPTED : CLI_EXIT_OK;
+}
+
+int vkft_cmd_train(int argc, char **argv) {
+  vkft_dist *dist;
+  if (vkft_dist_init(&dist) != VKFT_OK) return cli_fail();
+  int status = run(argc, argv, NULL, dist);
+  vkft_dist_finalize(dist);
+  return status;
+}
+
+int vkft_cmd_lr_find(int argc, char **argv) {
+  vkft_lr_find_options lr = {.min_lr = 1e-7, .max_lr = 1, .steps = 100, .diverge_factor = 4};
+  vkft_dist *dist;
+  if (vkft_dist_init(&dist) != VKFT_OK) return cli_fail();
+  int status = dist ? fail((vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                                            "lr-find runs in one process: start it without "
+                                            "mpirun"),
+                            dist))
+                    : run(argc, argv, &lr, NULL);
+  vkft_dist_finalize(dist);
+  return status;
 }

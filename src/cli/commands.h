@@ -12,6 +12,7 @@ int vkft_cmd_devices(int argc, char **argv);
 int vkft_cmd_selftest(int argc, char **argv);
 int vkft_cmd_bench(int argc, char **argv);
 int vkft_cmd_train(int argc, char **argv);
+int vkft_cmd_lr_find(int argc, char **argv);
 int vkft_cmd_generate(int argc, char **argv);
 int vkft_cmd_eval(int argc, char **argv);
 int vkft_cmd_export(int argc, char **argv); /* cmd_export.c */

@@ -25,6 +25,8 @@ int vkft_cmd_report(int argc, char **argv);   /* src/cli/cmd_report.c */
 static const command commands[] = {
     {"train", vkft_cmd_train,
      "fine-tune a model: `train --config cfg.json [--set k=v] [--resume auto]`"},
+    {"lr-find", vkft_cmd_lr_find,
+     "learning-rate range test: `lr-find --config cfg.json [--min 1e-7 --max 1 --steps 100]`"},
     {"generate", vkft_cmd_generate,
      "generate text: `generate --model DIR [--adapter DIR] --prompt TEXT`"},
     {"eval", vkft_cmd_eval, "loss of a model on a dataset: `eval --model DIR --data FILE`"},

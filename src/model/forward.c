@@ -180,6 +180,11 @@ int model_forward(vkft_model *m, int slot, int64_t T) {
   } else {
     TRY(vkft_embedding(m->be, &m->embed, &ids, &m->x[0], T, C, V)); /* X0 (T, C) */
   }
+  /* NEFTune: noise on X0 while training; additive, so the backward passes through. Its own
+   * stream of the dropout hash (LoRA dropout's streams are layer * 7 + projection). */
+  if (m->dropout_on && m->noise_magnitude > 0)
+    TRY(vkft_uniform_noise(m->be, &m->x[0], &m->x[0], T * C, m->noise_magnitude, m->dropout_seed,
+                           0x4e454654u /* "NEFT" */));
   for (int64_t l = 0; l < c->num_layers; l++) TRY(forward_layer(m, slot, T, l));
   return vkft_rmsnorm(m->be, &m->x[c->num_layers], &m->final_norm, &m->hf, &m->rstd_f, T, C,
                       (float)c->rms_norm_eps);
@@ -256,16 +261,20 @@ int vkft_model_forward_backward(vkft_model *m, int slot, float grad_scale, int b
   vkft_tensor labels = slot_view(&m->labels, slot, m->T, T);
   vkft_tensor loss = vkft_tensor_view(&m->loss, 2 * slot, 2);
   vkft_tensor *dw = backward_too && m->g_lm_head->n ? m->g_lm_head : NULL;
-  TRY(vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
-                         grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
-                         m->ce_chunk));
-  status = backward_too ? model_backward(m, slot, T) : VKFT_OK;
-  m->dropout_on = 0;
+  status = vkft_cross_entropy(m->be, &m->hf, m->lm_head, &labels, T, c->hidden_size, c->vocab_size,
+                              grad_scale, backward_too ? &m->d_h : NULL, dw, &loss, &m->ce_scratch,
+                              m->ce_chunk);
+  if (status == VKFT_OK && backward_too) status = model_backward(m, slot, T);
+  m->dropout_on = 0; /* on every path: a later eval must not drop */
   return status;
 }
 
 void vkft_model_set_dropout_seed(vkft_model *m, uint32_t seed) {
   m->dropout_seed = seed;
+}
+
+void vkft_model_set_noise(vkft_model *m, float magnitude) {
+  m->noise_magnitude = magnitude;
 }
 
 int vkft_model_read_loss(vkft_model *m, int slot, double *loss_sum, double *count) {

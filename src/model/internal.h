@@ -57,8 +57,9 @@ struct vkft_model {
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
   uint32_t dropout_seed;
-  int dropout_on;  /* recording a training forward/backward */
-  int adapter_off; /* recording a forward of the base alone (DPO's reference) */
+  float noise_magnitude; /* NEFTune's, on the embedding output of training forwards */
+  int dropout_on;        /* recording a training forward/backward */
+  int adapter_off;       /* recording a forward of the base alone (DPO's reference) */
   /* preference objectives (desc.pref_pairs > 0): per slot the tokens' roles, the sequences'
    * ranges, the reference's and the policy's sequence values (vkft_pref_loss); per micro-batch
    * the tokens' losses and gradient weights */

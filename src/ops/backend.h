@@ -24,6 +24,14 @@
  * | VKFT_FORCE_STAGING   | src/vk/memory.c          | 1: staging transfers even on host-visible   |
  * |                      |                          | memory (tests the discrete-GPU path)        |
  * | VKFT_MEMORY_LIMIT_MB | src/vk/memory.c          | device memory budget (tests out-of-memory)  |
+ * | VKFT_SYNC            | src/vk/device.c          | 1: a full barrier after every dispatch (to  |
+ * |                      |                          | rule out a missing barrier: same bits)      |
+ * | VKFT_QUANT_GENERIC   | src/quant/bnb4.c         | 1: the portable 4-bit quantizer loops, not  |
+ * |                      |                          | the AVX2 build (to compare)                 |
+ * | VKFT_FAULT           | src/core/fault.c         | fault-injection builds: fail KIND@SITE#N    |
+ * | VKFT_FAULT_TRACE     | src/core/fault.c         | fault-injection builds: list reached sites  |
+ * Tests only (tests/): VKFT_TEST_DATA (the shared data), VKFT_LLAMA_CPP_DIR and VKFT_NPM_DIR
+ * (the llama.cpp client), VKFT_REPORT_SHOTS (keep the report's screenshots).
  * A value outside its range is ignored (the op's own choice stands). */
 typedef struct vkft_tuning {
   uint32_t matmul_rm, matmul_rn;    /* 0: chosen from the shape */

@@ -149,11 +149,14 @@ void report_format_tick(char *out, size_t size, double v, double step, double to
 }
 
 void report_format_duration(char *out, size_t size, double seconds) {
-  long t = isfinite(seconds) && seconds > 0 ? (long)(seconds + 0.5) : 0;
+  /* capped (a metrics file may say anything) so that the conversion stays defined: 1e15 s is
+   * 30 million years; long long, as Windows' long has 32 bits */
+  double s = isfinite(seconds) && seconds > 0 ? fmin(seconds, 1e15) : 0;
+  long long t = (long long)(s + 0.5);
   if (t >= 3600)
-    snprintf(out, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    snprintf(out, size, "%lldh%02lldm", t / 3600, t / 60 % 60);
   else if (t >= 60)
-    snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
+    snprintf(out, size, "%lldm%02llds", t / 60, t % 60);
   else
-    snprintf(out, size, "%lds", t);
+    snprintf(out, size, "%llds", t);
 }

@@ -86,7 +86,7 @@ static int ticks(double lo, double hi, double step, double *out) {
   return n;
 }
 
-static void axes(rbuf *b, const scale *s) {
+static void axes(rbuf *b, const scale *s, const char *x_log) {
   double ys[MAX_TICKS], xs[MAX_TICKS];
   int n_y = ticks(s->y_lo, s->y_hi, s->y_step, ys), n_x = ticks(s->x_lo, s->x_hi, s->x_step, xs);
   char label[48];
@@ -104,14 +104,19 @@ static void axes(rbuf *b, const scale *s) {
                 py(s, ys[i]) + 3.5, label);
   }
   for (int i = 0; i < n_x; i++) {
-    report_format_tick(label, sizeof label, xs[i], s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
+    if (x_log) /* a decade or a fraction of one: the value itself */
+      snprintf(label, sizeof label, "%.2g", pow(10, xs[i]));
+    else
+      report_format_tick(label, sizeof label, xs[i], s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
     rbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", px(s, xs[i]),
                 MT + PH + 16, label);
   }
   rbuf_printf(b,
               "</g><line class=\"frame\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
-              "<text class=\"axis-name\" x=\"%d\" y=\"%d\" text-anchor=\"end\">step</text>",
+              "<text class=\"axis-name\" x=\"%d\" y=\"%d\" text-anchor=\"end\">",
               ML, W - MR, MT + PH, MT + PH, W - MR, H - 1);
+  rbuf_html(b, x_log ? x_log : "step");
+  rbuf_puts(b, "</text>");
 }
 
 /* Appends one point of a path: a move after a gap, else a line. */
@@ -204,7 +209,9 @@ static void tooltip_data(rbuf *b, const scale *s, const chart *c) {
   rbuf_printf(b, "{\"w\":%d,\"h\":%d,\"box\":[%d,%d,%d,%d],\"x\":[", W, H, ML, MT, PW, PH);
   rbuf_json_number(b, s->x_lo), rbuf_puts(b, ","), rbuf_json_number(b, s->x_hi);
   rbuf_puts(b, "],\"y\":["), rbuf_json_number(b, s->y_lo), rbuf_puts(b, ",");
-  rbuf_json_number(b, s->y_hi), rbuf_puts(b, "],\"lines\":[");
+  rbuf_json_number(b, s->y_hi), rbuf_puts(b, "]");
+  if (c->x_log) rbuf_puts(b, ",\"xlog\":"), rbuf_json_string(b, c->x_log);
+  rbuf_puts(b, ",\"lines\":[");
   for (int k = 0; k < c->n_lines; k++) {
     const chart_line *l = &c->lines[k];
     rbuf_puts(b, k ? ",{\"name\":" : "{\"name\":"), rbuf_json_string(b, l->label);
@@ -261,7 +268,7 @@ void chart_write(rbuf *b, const chart *c) {
   rbuf_printf(b, "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
   rbuf_html(b, c->title);
   rbuf_puts(b, "\">");
-  axes(b, &s);
+  axes(b, &s, c->x_log);
   for (int k = 0; k < c->n_lines; k++) {
     const chart_line *l = &c->lines[k];
     if (downsampled(l))

@@ -86,6 +86,8 @@ typedef struct chart {
   double x_lo, x_hi; /* the step range, the same for every chart */
   double threshold;  /* > 0: a dashed line there, and markers where lines[0] exceeds it */
   const char *threshold_label;
+  const char *x_log; /* NULL: x is the step; else x is log10 of this quantity (the tooltip shows
+                        "NAME 10^x") */
 } chart;
 
 /* Appends <figure class="chart"> with the legend, the SVG and the tooltip's data. */

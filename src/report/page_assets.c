@@ -115,7 +115,7 @@ const char report_script[] =
     "if(!rows.length)return;if(at===null)at=rows[0].l.x[rows[0].i];"
     "guide.setAttribute('x1',px(at));guide.setAttribute('x2',px(at));"
     "guide.setAttribute('visibility','visible');"
-    "tip.textContent='';var head=document.createElement('b');head.textContent='step '+at;"
+    "tip.textContent='';var head=document.createElement('b');head.textContent=d.xlog?d.xlog+' '+fmt(Math.pow(10,at)):'step '+at;"
     "tip.appendChild(head);"
     "rows.forEach(function(r){var l=r.l,i=r.i,y=l.y[i],s=l.s?l.s[i]:null,"
     "on=s!==null&&isFinite(s)?s:y;"

@@ -33,6 +33,11 @@ static int write_state_json(trainer *t, const char *path) {
   cJSON_AddNumberToObject(s, "batch_index", (double)t->index);
   cJSON_AddNumberToObject(s, "tokens_seen", (double)t->tokens_seen);
   cJSON_AddNumberToObject(s, "elapsed_s", t->elapsed_before);
+  if (t->best_step > 0) {
+    cJSON_AddNumberToObject(s, "best_eval_loss", t->best_eval);
+    cJSON_AddNumberToObject(s, "best_step", (double)t->best_step);
+  }
+  cJSON_AddNumberToObject(s, "evals_without_improvement", (double)t->evals_without_gain);
   cJSON_AddStringToObject(s, "data_crc32", crc);
   if (vkft_dist_size(t->dist) > 1) cJSON_AddNumberToObject(s, "ranks", vkft_dist_size(t->dist));
   char *config = vkft_train_config_to_json(t->cfg);
@@ -227,6 +232,10 @@ int checkpoint_load(trainer *t, const char *dir) {
     t->index = (uint64_t)index;
     t->tokens_seen = (int64_t)fmax(number(s, "tokens_seen"), 0);
     t->elapsed_before = fmax(number(s, "elapsed_s"), 0);
+    double best = number(s, "best_eval_loss"), best_step = number(s, "best_step");
+    t->best_eval = best >= 0 && best_step > 0 && best_step <= (double)step ? best : INFINITY;
+    t->best_step = isfinite(t->best_eval) ? (int64_t)best_step : 0;
+    t->evals_without_gain = (int64_t)fmax(number(s, "evals_without_improvement"), 0);
   }
   cJSON_Delete(s);
   if (status != VKFT_OK) return status;
@@ -292,14 +301,15 @@ int checkpoint_find_latest(trainer *t, char *dir, size_t size) {
   return VKFT_OK;
 }
 
-int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after) {
+int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after, int64_t keep_step) {
   int64_t *steps;
   int count;
   if (checkpoint_list(out_dir, &steps, &count) != VKFT_OK) return VKFT_ERR;
   int status = VKFT_OK, kept = 0;
   for (int i = 0; i < count && status == VKFT_OK; i++) {
     int drop = after >= 0 && steps[i] > after;
-    if (!drop) drop = keep_last > 0 && kept++ >= keep_last;
+    /* keep_step (the best evaluation's, load_best_model_at_end) stays beyond keep_last */
+    if (!drop && steps[i] != keep_step) drop = keep_last > 0 && kept++ >= keep_last;
     if (!drop) continue;
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/checkpoint-%lld", out_dir, (long long)steps[i]);

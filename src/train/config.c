@@ -54,7 +54,8 @@ static const key keys[] = {
     {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
     {"data.format", K_STR, F(data.format), 0, 0, "\"auto\""},
     {"data.template", K_STR, F(data.chat_template), 0, 0, "\"auto\""},
-    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"},
+    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"}, /* or "auto": -1 */
+    {"data.max_len_percentile", K_NUM, F(data.max_len_percentile), 50, 100, "99"},
     {"data.packing", K_BOOL, F(data.packing), 0, 0, "true"},
     {"data.train_on", K_TRAIN_ON, F(data.train_on_all), 0, 0, "\"assistant\""},
     {"data.eval_fraction", K_NUM, F(data.eval_fraction), 0, 0.9, "0.0"},
@@ -77,11 +78,17 @@ static const key keys[] = {
     {"train.seed", K_SEED, F(train.seed), 0, 9007199254740991.0, "42"},
     {"train.shuffle", K_BOOL, F(train.shuffle), 0, 0, "true"},
     {"train.grad_checkpointing", K_BOOL, F(train.grad_checkpointing), 0, 0, "false"},
+    {"train.neftune_noise_alpha", K_NUM, F(train.neftune_noise_alpha), 0, 1e4, "0.0"},
     {"train.zero", K_INT, F(train.zero), 0, 1, "0"},
     {"output.dir", K_STR, F(output.dir), 0, 0, "\"out\""},
     {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
     {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},
     {"output.keep_last", K_INT, F(output.keep_last), 0, 1 << 20, "2"},
+    {"output.eval_strategy", K_STR, F(output.eval_strategy), 0, 0, "\"steps\""},
+    {"output.save_strategy", K_STR, F(output.save_strategy), 0, 0, "\"steps\""},
+    {"output.early_stopping_patience", K_INT, F(output.early_stopping_patience), 0, 1 << 20, "0"},
+    {"output.early_stopping_threshold", K_NUM, F(output.early_stopping_threshold), 0, BIG, "0.0"},
+    {"output.load_best_model_at_end", K_BOOL, F(output.load_best_model_at_end), 0, 0, "false"},
     {"output.save_retries", K_INT, F(output.save_retries), 0, 1 << 20, "30"},
     {"output.save_retry_wait", K_NUM, F(output.save_retry_wait), 0, 3600, "10"},
     {"tokens.add", K_TOKENS, F(tokens.add), 0, 0, "[]"},
@@ -123,6 +130,7 @@ static const char *const aliases[][2] = {
     {"num_train_epochs", "train.epochs"},
     {"lr_scheduler_type", "train.schedule"},
     {"gradient_checkpointing", "train.grad_checkpointing"},
+    {"neftune_noise_alpha", "train.neftune_noise_alpha"},
     {"lora_alpha", "lora.alpha"},
     {"lora_dropout", "lora.dropout"},
     {"target_modules", "lora.targets"},
@@ -131,6 +139,12 @@ static const char *const aliases[][2] = {
     {"save_steps", "output.save_every"},
     {"eval_steps", "output.eval_every"},
     {"save_total_limit", "output.keep_last"},
+    {"eval_strategy", "output.eval_strategy"},
+    {"evaluation_strategy", "output.eval_strategy"},
+    {"save_strategy", "output.save_strategy"},
+    {"early_stopping_patience", "output.early_stopping_patience"},
+    {"early_stopping_threshold", "output.early_stopping_threshold"},
+    {"load_best_model_at_end", "output.load_best_model_at_end"},
     {"max_seq_length", "data.max_len"},
     {"max_length", "data.max_len"},
     {"dataset", "data.train"},
@@ -187,6 +201,11 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
   case K_INT:
   case K_SEED:
   case K_NUM: {
+    if (base == (char *)&cfg->data.max_len && cJSON_IsString(v) &&
+        !strcmp(v->valuestring, "auto")) {
+      cfg->data.max_len = -1; /* the data's percentile length (trainer.c) */
+      return VKFT_OK;
+    }
     if (!cJSON_IsNumber(v)) {
       char *text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
       int status = vkft_error("%s: \"%s\" must be a number (got %s%s%s)", where, k->name,
@@ -228,10 +247,17 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
     *(int *)base = !strcmp(v->valuestring, "all");
     return VKFT_OK;
   case K_MODULES: {
-    if (!cJSON_IsArray(v))
-      return vkft_error("%s: \"%s\" must be a list of module names", where, k->name);
-    unsigned mask = 0;
     int is_save = !strcmp(k->name, "lora.modules_to_save");
+    /* PEFT's "all-linear": every linear layer but the output layer (peft/tuners/tuners_utils.py,
+     * _maybe_include_all_linear_layers), here the seven projections */
+    if (!is_save && cJSON_IsString(v) && !strcmp(v->valuestring, "all-linear")) {
+      *(unsigned *)base = VKFT_MOD_ALL_PROJ;
+      return VKFT_OK;
+    }
+    if (!cJSON_IsArray(v))
+      return vkft_error("%s: \"%s\" must be a list of module names%s", where, k->name,
+                        is_save ? "" : " or \"all-linear\"");
+    unsigned mask = 0;
     for (const cJSON *e = v->child; e; e = e->next) {
       int found = cJSON_IsString(e) ? vkft_module_find(e->valuestring) : -1;
       if (found < 0 || (is_save ? found < VKFT_PROJ_COUNT : found >= VKFT_PROJ_COUNT))
@@ -343,6 +369,44 @@ static int apply_object(const char *path, const config_lines *lines, const cJSON
   return VKFT_OK;
 }
 
+static int is_strategy(const char *s) {
+  return !strcmp(s, "steps") || !strcmp(s, "epoch") || !strcmp(s, "no");
+}
+
+/* Evaluation and checkpoint strategies, early stopping and the best model: what transformers'
+ * TrainingArguments and EarlyStoppingCallback check, in their words. */
+static int check_schedule_of_output(const vkft_train_config *cfg) {
+  const char *es = cfg->output.eval_strategy, *ss = cfg->output.save_strategy;
+  if (!is_strategy(es))
+    return vkft_error("config: \"output.eval_strategy\" must be \"steps\", \"epoch\" or \"no\" "
+                      "(got \"%s\")",
+                      es);
+  if (!is_strategy(ss))
+    return vkft_error("config: \"output.save_strategy\" must be \"steps\", \"epoch\" or \"no\" "
+                      "(got \"%s\")",
+                      ss);
+  int evals_during = !strcmp(es, "epoch") || (!strcmp(es, "steps") && cfg->output.eval_every > 0);
+  const char *need = cfg->output.early_stopping_patience > 0 ? "output.early_stopping_patience"
+                     : cfg->output.load_best_model_at_end    ? "output.load_best_model_at_end"
+                                                             : NULL;
+  if (need && !evals_during)
+    return vkft_error("config: \"%s\" needs evaluations during training: output.eval_strategy "
+                      "\"epoch\", or \"steps\" with output.eval_every > 0",
+                      need);
+  if (cfg->output.load_best_model_at_end) {
+    /* the best evaluation must have a checkpoint: every eval step is a save step */
+    int ok = !strcmp(es, ss) &&
+             (!strcmp(es, "epoch") ||
+              (cfg->output.save_every > 0 && cfg->output.eval_every % cfg->output.save_every == 0));
+    if (!ok)
+      return vkft_error("config: \"output.load_best_model_at_end\" needs a checkpoint at every "
+                        "evaluation: the same output.save_strategy as output.eval_strategy, and "
+                        "with \"steps\" an output.eval_every that is a multiple of "
+                        "output.save_every");
+  }
+  return VKFT_OK;
+}
+
 static int check(vkft_train_config *cfg) {
   if (!cfg->model[0])
     return vkft_error("config: \"model\" is required (a Hugging Face model folder)");
@@ -376,6 +440,14 @@ static int check(vkft_train_config *cfg) {
   if (strcmp(cfg->objective, "sft") && strcmp(cfg->objective, "dpo") &&
       strcmp(cfg->objective, "orpo"))
     return vkft_error("config: \"objective\" must be \"sft\", \"dpo\" or \"orpo\" (got \"%s\")",
+                      cfg->objective);
+  if (check_schedule_of_output(cfg) != VKFT_OK) return VKFT_ERR;
+  if (cfg->data.max_len < 0 && strcmp(cfg->objective, "sft"))
+    return vkft_error("config: \"data.max_len\": \"auto\" is for objective \"sft\"; preference "
+                      "pairs take data.max_len, max_prompt_len and max_completion_len as numbers");
+  if (cfg->train.neftune_noise_alpha > 0 && strcmp(cfg->objective, "sft"))
+    return vkft_error("config: \"train.neftune_noise_alpha\" is for objective \"sft\" (TRL's "
+                      "SFTTrainer); it would change the %s log-probs it compares",
                       cfg->objective);
   if (strcmp(cfg->pref.loss_type, "sigmoid") && strcmp(cfg->pref.loss_type, "ipo") &&
       strcmp(cfg->pref.loss_type, "hinge") && strcmp(cfg->pref.loss_type, "robust"))
@@ -474,7 +546,10 @@ static void dump_value(cJSON *section, const char *name, const key *k,
       cJSON_AddStringToObject(section, name, "");
     break;
   case K_INT:
-    cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
+    if (base == (const char *)&cfg->data.max_len && cfg->data.max_len < 0)
+      cJSON_AddStringToObject(section, name, "auto");
+    else
+      cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
     break;
   case K_SEED:
     cJSON_AddNumberToObject(section, name, (double)*(const uint64_t *)base);

@@ -6,6 +6,7 @@
  * Data parallel (src/dist), rank r computes micro-batches r*grad_accum.. of the step's
  * grad_accum x N, and the gradients are summed across ranks before the norm (vkft/dist.h). */
 #include "trainer_internal.h"
+#include "vkft/lr_find.h"
 
 #include "vkft/error.h"
 #include "vkft/schedule.h"
@@ -145,6 +146,7 @@ int eval_loss(trainer *t, double *loss, int64_t *tokens) {
 
 double step_lr(const trainer *t, int64_t step) {
   const vkft_train_config *cfg = t->cfg;
+  if (t->opt->lr_find) return vkft_lr_find_lr(t->opt->lr_find, step);
   vkft_schedule_kind kind = VKFT_SCHEDULE_COSINE;
   vkft_schedule_parse(cfg->train.schedule, &kind);
   int64_t warmup = cfg->train.warmup_steps > 0
@@ -194,6 +196,7 @@ int train_step(trainer *t, vkft_step_report *report) {
   const vkft_train_config *cfg = t->cfg;
   int slots = 0, got;
   int64_t counts[2] = {0, 0}; /* trained tokens, tokens: of every rank's micro-batches */
+  int64_t row_len[64];        /* of this rank's micro-batches: grad_accum <= 64 (vkft_train) */
   int64_t batches = 0, first = vkft_dist_rank(t->dist) * cfg->train.grad_accum;
   for (int64_t i = 0; i < t->step_batches; i++) {
     int mine = i >= first && i < first + cfg->train.grad_accum;
@@ -202,6 +205,7 @@ int train_step(trainer *t, vkft_step_report *report) {
     batches++;
     if (!mine) continue;
     int64_t n_trained, n_tokens;
+    row_len[slots] = t->batch.T;
     if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
     counts[0] += n_trained;
     counts[1] += n_tokens;
@@ -220,6 +224,9 @@ int train_step(trainer *t, vkft_step_report *report) {
   if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
   for (int s = 0; s < slots; s++) {
     vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, (int)first + s));
+    /* NEFTune: TRL's alpha / sqrt(dims), dims = the padded row length x the hidden size */
+    double dims = (double)row_len[s] * (double)vkft_model_get_config(t->model)->hidden_size;
+    vkft_model_set_noise(t->model, (float)(cfg->train.neftune_noise_alpha / sqrt(dims)));
     if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
     if (t->reducer && vkft_dist_grads_keep(t->reducer, s) != VKFT_OK) return VKFT_ERR;
   }

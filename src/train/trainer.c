@@ -5,6 +5,7 @@
  * Data parallel (vkft/dist.h), every rank runs this; rank 0 alone evaluates and writes, and a
  * rank that fails meets the others at their next agreement on its way out (done:). */
 #include "trainer_internal.h"
+#include "vkft/lr_find.h"
 
 #include "vkft/crc32.h"
 #include "vkft/error.h"
@@ -43,7 +44,7 @@ void trainer_message(const trainer *t, const char *fmt, ...) {
 /* Rewrites report.html (at most every 30 s unless forced); a failure is a warning, never the
  * end of a run: the page is derived from metrics.jsonl and `vkft report` rebuilds it. */
 static void report_refresh(trainer *t, const char *status, int force) {
-  if (!t->lock || !t->report) return;
+  if (!t->lock || !t->report || t->opt->lr_find) return;
   t->report->status = status;
   if (vkft_report_update(&t->report_throttle, t->cfg->output.dir, t->report, force) != VKFT_OK)
     trainer_message(t, "warning: report.html not written: %s", vkft_error_message());
@@ -131,6 +132,37 @@ static int split_eval_file(trainer *t, size_t eval_file) {
   return VKFT_OK;
 }
 
+static int by_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* data.max_len "auto": the data.max_len_percentile-th percentile (nearest rank) of the OK
+ * examples' untruncated lengths, rounded up to a multiple of 8, within the model's limit. */
+static int auto_max_len(trainer *t, int limit) {
+  const vkft_dataset *ds = t->ds;
+  uint32_t *len = malloc((ds->n_ok ? ds->n_ok : 1) * sizeof *len);
+  size_t n = 0;
+  if (!len) return limit; /* the whole limit: what the first load kept */
+  for (size_t i = 0; i < ds->n_examples; i++)
+    if (ds->examples[i].status == VKFT_EXAMPLE_OK) len[n++] = ds->examples[i].full_len;
+  qsort(len, n, sizeof *len, by_u32);
+  double p = t->cfg->data.max_len_percentile;
+  size_t rank = n ? (size_t)ceil(p / 100.0 * (double)n) : 0; /* 1-based nearest rank */
+  int64_t at = n ? len[rank > 0 ? rank - 1 : 0] : 8;
+  int64_t chosen = (at + 7) / 8 * 8, cap = limit > 0 ? limit : ds->max_len;
+  if (chosen > cap) chosen = cap;
+  size_t longer = 0;
+  for (size_t i = 0; i < n; i++) longer += len[i] > (uint32_t)chosen;
+  trainer_message(t,
+                  "data.max_len auto: %lld tokens (percentile %g of %zu examples' lengths, "
+                  "%lld, rounded up to a multiple of 8%s); %zu examples are truncated",
+                  (long long)chosen, p, n, (long long)at,
+                  chosen < (at + 7) / 8 * 8 ? ", capped by the model" : "", longer);
+  free(len);
+  return (int)chosen;
+}
+
 static int load_data(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
   if (cfg->tokens.add_count && add_tokens(t) != VKFT_OK) return VKFT_ERR;
@@ -156,6 +188,15 @@ static int load_data(trainer *t) {
       .vocab_size = mc.vocab_size};
   desc.tokenizer = t->tok;
   if (t->vocab_size) desc.vocab_size = t->vocab_size;
+  if (cfg->data.max_len < 0) { /* "auto": first every example whole, up to the model's limit */
+    desc.max_len = mc.max_position_embeddings > 0 && mc.max_position_embeddings < (1 << 24)
+                       ? (int)mc.max_position_embeddings
+                       : 0;
+    if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
+    desc.max_len = auto_max_len(t, desc.max_len);
+    vkft_dataset_free(t->ds);
+    t->ds = NULL;
+  }
   if (vkft_dataset_load(&desc, &t->ds) != VKFT_OK) return VKFT_ERR;
   for (size_t i = 0; i < t->ds->n_issues; i++) trainer_message(t, "data: %s", t->ds->issues[i]);
   trainer_message(
@@ -299,22 +340,33 @@ static int resume(trainer *t) {
   if (checkpoint_load(t, dir) != VKFT_OK) return VKFT_ERR;
   trainer_message(t, "resumed from %s at step %lld", dir, (long long)t->step);
   /* checkpoints newer than this one failed to verify: they belong to an abandoned future */
-  return writer ? checkpoint_prune(t->cfg->output.dir, 0, t->step) : VKFT_OK;
+  return writer ? checkpoint_prune(t->cfg->output.dir, 0, t->step, -1) : VKFT_OK;
 }
 
 static int save_checkpoint(trainer *t, const char *dir) {
   if (checkpoint_save(t, dir) != VKFT_OK) return VKFT_ERR;
-  return checkpoint_prune(t->cfg->output.dir, t->cfg->output.keep_last, -1);
+  return checkpoint_prune(t->cfg->output.dir, t->cfg->output.keep_last, -1,
+                          t->cfg->output.load_best_model_at_end ? t->best_step : -1);
 }
 
 static int evaluate(trainer *t) {
   double loss;
   int64_t tokens;
-  if (t->n_eval == 0 || vkft_dist_rank(t->dist) != 0) return VKFT_OK; /* rank 0 evaluates */
+  if (t->n_eval == 0 || !strcmp(t->cfg->output.eval_strategy, "no")) return VKFT_OK;
+  if (vkft_dist_rank(t->dist) != 0) return VKFT_OK; /* data parallel: rank 0 evaluates */
   if (eval_loss(t, &loss, &tokens) != VKFT_OK) return VKFT_ERR;
   if (!isfinite(loss))
     return vkft_error_with(VKFT_ERR_NUMERIC, "step %lld: the eval loss is %g", (long long)t->step,
                            loss);
+  /* early stopping's count (transformers' EarlyStoppingCallback: an improvement lowers the best
+   * loss by more than the threshold) and the best so far (load_best_model_at_end) */
+  int first = t->best_step == 0;
+  t->last_eval_step = t->step;
+  if (first || loss < t->best_eval - t->cfg->output.early_stopping_threshold)
+    t->evals_without_gain = 0;
+  else
+    t->evals_without_gain++;
+  if (first || loss < t->best_eval) t->best_eval = loss, t->best_step = t->step;
   char line[1024];
   snprintf(line, sizeof line, "{\"step\": %lld, \"eval_loss\": %.9g, \"eval_tokens\": %lld%s}",
            (long long)t->step, loss, (long long)tokens, t->pbatcher ? t->eval_extra : "");
@@ -331,7 +383,21 @@ static int evaluate(trainer *t) {
   return VKFT_OK;
 }
 
-/* Runs steps until the end or an interruption; *interrupted tells which. */
+/* 1 when a "steps"/"epoch"/"no" strategy acts after this step */
+static int due(const char *strategy, int64_t every, int64_t step, int epoch_end) {
+  if (!strcmp(strategy, "epoch")) return epoch_end;
+  return !strcmp(strategy, "steps") && every > 0 && step % every == 0;
+}
+
+/* whether the step just done used the epoch's last batch (a step never spans two epochs) */
+static int epoch_ended(trainer *t, int *ended) {
+  size_t n;
+  if (epoch_batches(t, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
+  *ended = t->index >= n;
+  return VKFT_OK;
+}
+
+/* Runs steps until the end, early stopping or an interruption; *interrupted tells the last. */
 static int run_steps(trainer *t, int *interrupted) {
   const vkft_train_config *cfg = t->cfg;
   double t0 = vkft_time_s();
@@ -366,16 +432,20 @@ static int run_steps(trainer *t, int *interrupted) {
     if (writer && metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
     report_refresh(t, "training", 0);
-    if (cfg->output.eval_every > 0 && t->step % cfg->output.eval_every == 0 &&
-        t->step < t->total_steps && evaluate(t) != VKFT_OK)
-      return VKFT_ERR;
+    int epoch_end;
+    if (epoch_ended(t, &epoch_end) != VKFT_OK) return VKFT_ERR;
+    int eval_now = t->step < t->total_steps &&
+                   due(cfg->output.eval_strategy, cfg->output.eval_every, t->step, epoch_end);
+    if (eval_now && evaluate(t) != VKFT_OK) return VKFT_ERR;
+    int patience = (int)cfg->output.early_stopping_patience; /* one process (vkft_train) */
+    t->early_stopped = eval_now && patience > 0 && t->evals_without_gain >= patience;
     int64_t stop = vkft_interrupted() ||
                    (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
     /* data parallel: rank 0 wrote, and a rank interrupted stops every rank at this step */
     if (vkft_dist_agree_max(t->dist, VKFT_OK, &stop, 1) != VKFT_OK) return VKFT_ERR;
     /* an interruption during the last step lets the run finish: the export follows anyway */
-    if (stop && t->step == t->total_steps) stop = 0;
-    if ((cfg->output.save_every > 0 && t->step % cfg->output.save_every == 0) || stop) {
+    if (stop && (t->step == t->total_steps || t->early_stopped)) stop = 0;
+    if (due(cfg->output.save_strategy, cfg->output.save_every, t->step, epoch_end) || stop) {
       char dir[2048];
       snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t->step);
       t->elapsed_before = r.elapsed_s;
@@ -389,7 +459,33 @@ static int run_steps(trainer *t, int *interrupted) {
       *interrupted = 1;
       return VKFT_OK;
     }
+    if (t->early_stopped) {
+      trainer_message(t,
+                      "early stopping at step %lld: the eval loss has not improved by more than "
+                      "%g in %d evaluations (best %.6g at step %lld)",
+                      (long long)t->step, cfg->output.early_stopping_threshold, patience,
+                      t->best_eval, (long long)t->best_step);
+      return VKFT_OK;
+    }
   }
+  return VKFT_OK;
+}
+
+/* load_best_model_at_end: the checkpoint of the lowest eval loss replaces the trained state
+ * before the export (the step count stays the run's) */
+static int load_best(trainer *t) {
+  if (t->best_step == 0 || t->best_step == t->step) return VKFT_OK; /* the model is the best */
+  char dir[2048];
+  snprintf(dir, sizeof dir, "%s/checkpoint-%lld", t->cfg->output.dir, (long long)t->best_step);
+  int64_t step = t->step;
+  double best = t->best_eval;
+  if (checkpoint_load(t, dir) != VKFT_OK)
+    return vkft_error_prefix("load_best_model_at_end: the best checkpoint %s", dir);
+  trainer_message(t,
+                  "load_best_model_at_end: saving step %lld's model (eval loss %.6g), not step "
+                  "%lld's",
+                  (long long)t->step, best, (long long)step);
+  t->step = step;
   return VKFT_OK;
 }
 
@@ -424,7 +520,7 @@ static void trainer_free(trainer *t) {
 
 int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
                vkft_train_result *result) {
-  trainer t = {.be = be, .cfg = cfg, .opt = opt, .dist = opt->dist};
+  trainer t = {.be = be, .cfg = cfg, .opt = opt, .best_eval = INFINITY, .dist = opt->dist};
   int writer = vkft_dist_rank(t.dist) == 0;
   if (result) memset(result, 0, sizeof *result);
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
@@ -435,12 +531,22 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
         t.dist, vkft_error("config: \"objective\": \"%s\" does not run data-parallel (under "
                            "mpirun with %d ranks): use one process, or objective sft",
                            cfg->objective, vkft_dist_size(t.dist)));
+  /* early stopping and the best checkpoint rest on rank 0's evaluations alone: refused too */
+  if (vkft_dist_size(t.dist) > 1 &&
+      (cfg->output.early_stopping_patience > 0 || cfg->output.load_best_model_at_end))
+    return vkft_dist_settle(
+        t.dist, vkft_error("config: output.%s does not run data-parallel (under mpirun with %d "
+                           "ranks) yet: use one process",
+                           cfg->output.early_stopping_patience > 0 ? "early_stopping_patience"
+                                                                   : "load_best_model_at_end",
+                           vkft_dist_size(t.dist)));
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
   int status = VKFT_ERR, interrupted = 0;
   char report_status[64] = "finished";
   if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
-  if (!opt->dry_run && writer && outdir_prepare(&t, opt->resume != NULL, opt->overwrite) != VKFT_OK)
+  if (!opt->dry_run && writer &&
+      outdir_prepare(&t, opt->resume != NULL || opt->lr_find, opt->overwrite) != VKFT_OK)
     goto done;
   vkft_device *dev = be ? vkft_backend_device(be) : NULL;
   if (dev) {
@@ -452,6 +558,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   t.rows = cfg->train.micro_batch * (t.pbatcher ? 2 : 1); /* pairs are two sequences */
   t.step_batches = cfg->train.grad_accum * vkft_dist_size(t.dist);
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
+  if (opt->lr_find) t.total_steps = opt->lr_find->steps;
   t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
   /* data parallel: every rank was given the same configuration and data */
   uint32_t job = t.config_json ? vkft_crc32(t.data_crc, t.config_json, strlen(t.config_json)) : 0;
@@ -466,6 +573,11 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   /* DPO's reference log-probs come from the model as it starts, before a checkpoint loads */
   if (t.pbatcher && pref_reference(&t) != VKFT_OK) goto done;
+  if (opt->lr_find) {
+    vkft_interrupt_install();
+    status = lr_find_run(&t);
+    goto done;
+  }
   if (opt->resume && resume(&t) != VKFT_OK) goto done;
   /* a finished run resumed at its last step evaluates again: its old final eval line goes */
   if (writer && metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
@@ -479,7 +591,12 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     status = VKFT_OK;
     goto done;
   }
-  if (evaluate(&t) != VKFT_OK) goto done;
+  /* the last evaluation, unless early stopping has just made it at this step */
+  if (t.last_eval_step != t.step && evaluate(&t) != VKFT_OK) goto done;
+  if (t.early_stopped)
+    snprintf(report_status, sizeof report_status, "finished (early stopping at step %lld)",
+             (long long)t.step);
+  if (cfg->output.load_best_model_at_end && load_best(&t) != VKFT_OK) goto done;
   if (writer && save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final,
                                   cfg->output.dir) != VKFT_OK)
     goto done;

@@ -39,6 +39,11 @@ typedef struct trainer {
   uint64_t epoch;            /* data position: next batch is (epoch, index) */
   uint64_t index;
   int64_t tokens_seen;
+  /* evaluations: the lowest eval loss and its step (0: none yet), evaluations since it improved
+   * (early stopping), the step of the last one; kept in checkpoints */
+  double best_eval;
+  int64_t best_step, evals_without_gain, last_eval_step;
+  int early_stopped;     /* the run ended by early stopping */
   double elapsed_before; /* seconds of training before this process started (resume) */
   uint32_t data_crc;     /* checksum of the examples (train and eval): a resume must match */
   vkft_batch batch;
@@ -70,6 +75,9 @@ typedef struct trainer {
 
 /* One line of information through the caller's callback (printf-style). */
 void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
+
+/* lr_find.c: the range test's loop, from a fresh start (t->opt->lr_find) */
+int lr_find_run(trainer *t);
 
 /* step.c */
 int epoch_batches(trainer *t, uint64_t epoch, size_t *n); /* of the training data */
@@ -107,7 +115,7 @@ int checkpoint_find_latest(trainer *t, char *dir, size_t size);
 int checkpoint_list(const char *out_dir, int64_t **steps, int *count);
 /* Keeps the keep_last newest checkpoints; removes those newer than `after` (a resumed run's
  * abandoned future) when after >= 0. */
-int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after);
+int checkpoint_prune(const char *out_dir, int64_t keep_last, int64_t after, int64_t keep_step);
 
 /* export.c: the adapter (PEFT) or the model (HF folder), and the tokenizer when it grew */
 int export_adapter(trainer *t, const char *dir);

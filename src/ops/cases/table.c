@@ -319,6 +319,10 @@ static const vkft_op_case rows[] = {
     {"dropout", VKFT_F32, {1001, 5}, T | S},
     {"dropout", VKFT_F32, {65537, 50}, T},
     {"dropout", VKFT_F32, {16777216, 10}, B},
+    /* uniform_noise d = {n, magnitude in hundredths}: NEFTune's alpha / sqrt(L * d) */
+    {"uniform_noise", VKFT_F32, {1, 50}, T},
+    {"uniform_noise", VKFT_F32, {1001, 7}, T | S},
+    {"uniform_noise", VKFT_F32, {262147, 125}, T},
 };
 
 const vkft_op_case *vkft_op_cases(int *count) {

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# vkft lr-find end to end on the bundled stories260K with the demo's LoRA config: the ramp's
+# learning rates, a suggestion in a stated range, lr_find.jsonl valid JSON whose numbers match
+# the printed ones, lr_find.html (in headless chromium when installed), nothing of the model
+# saved, a folder holding a finished run left as it was, bad options refused. About 25 s.
+# Usage: tests/lr_find.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
+set -u
+vkft=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$src"
+common=(--config models/demo/zip_lora.json --skip-selftest --set data.max_len=128)
+
+# ---- bad options: one line, exit 2
+for bad in "--min 1 --max 0.1" "--steps 3" "--max abc" "--diverge 1" "--resume auto"; do
+  # shellcheck disable=SC2086
+  run "$vkft" lr-find "${common[@]}" $bad --set output.dir="$work/bad"
+  check "lr-find $bad: exit 2 (got $rc: $(tail -1 <<<"$out"))" test $rc -eq $EXIT_USAGE
+done
+check "a refused option writes nothing" test ! -e "$work/bad/lr_find.jsonl"
+
+# ---- the ramp: 1e-5 to 1 in 24 steps (half a decade a step); the demo's loss diverges past
+# about 0.03 (measured: the smoothed minimum at lr 0.01-0.03), so the suggestion is 1e-3..1e-2
+run "$vkft" lr-find "${common[@]}" --set output.dir="$work/a" --min 1e-5 --max 1 --steps 24
+check "lr-find exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+printed=$(sed -n 's/^suggested lr: \([0-9.e+-]*\) .*/\1/p' <<<"$out")
+verdicts=$(python3 - "$work/a/lr_find.jsonl" "$printed" <<'EOF'
+import json, math, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps, summary = lines[:-1], lines[-1]
+def say(ok, what): print(("PASS " if ok else "FAIL ") + what)
+say(len(steps) >= 5 and [s["step"] for s in steps] == list(range(1, len(steps) + 1)),
+    f"{len(steps)} step lines, numbered from 1")
+say(abs(steps[0]["lr"] - 1e-5) < 1e-14, f"the ramp starts at --min ({steps[0]['lr']})")
+ratios = [b["lr"] / a["lr"] for a, b in zip(steps, steps[1:])]
+step = 10 ** (5 / 23)  # the file's numbers have 9 digits: a ratio of two is good to 1e-8
+say(all(abs(r / step - 1) < 1e-8 for r in ratios), "each lr is the last times 10^(5/23)")
+say(summary["rule"] == "minimum/10" and abs(summary["suggested_lr"] * 10 / summary["min_loss_lr"] - 1) < 1e-8,
+    "the suggestion is the minimum's lr / 10")
+s = summary["suggested_lr"]
+say(1e-3 <= s <= 1e-2, f"the suggestion {s:.3g} is within [1e-3, 1e-2]")
+say(sys.argv[2] != "" and abs(float(sys.argv[2]) / s - 1) < 2e-3, f"printed {sys.argv[2]} = the file's")
+best = min(steps, key=lambda x: x["smoothed_loss"])
+say(best["lr"] == summary["min_loss_lr"], "min_loss_lr is the lowest smoothed loss's")
+say(summary["diverged"] == (len(steps) < 24), f"stopped early ({len(steps)} steps) iff it diverged")
+say(all(math.isfinite(x["loss"]) for x in steps), "finite losses in the file")
+EOF
+)
+while read -r verdict what; do
+  [ -n "$verdict" ] && check "$what" test "$verdict" = PASS
+done <<<"$verdicts"
+check "lr_find.html has the suggestion and the curve" \
+  bash -c "grep -q 'id=\"suggested\"' '$work/a/lr_find.html' && grep -q 'id=\"chart-lr\"' '$work/a/lr_find.html'"
+for f in adapter_model.safetensors adapter_config.json metrics.jsonl report.html checkpoint-1; do
+  check "nothing of the model saved: no $f" test ! -e "$work/a/$f"
+done
+
+# ---- into a folder that holds a finished run: the run's files stay as they were
+run "$vkft" train "${common[@]}" --set output.dir="$work/run" --set train.max_steps=2
+check "a short training run (exit $rc)" test $rc -eq 0
+sum_before=$(cat "$work/run/adapter_model.safetensors" "$work/run/metrics.jsonl" | md5sum)
+run "$vkft" lr-find "${common[@]}" --set output.dir="$work/run" --steps 6
+check "lr-find beside a finished run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "the run's adapter and metrics are untouched" \
+  test "$(cat "$work/run/adapter_model.safetensors" "$work/run/metrics.jsonl" | md5sum)" = "$sum_before"
+check "its lr_find.jsonl has 6 steps and the summary" test "$(wc -l <"$work/run/lr_find.jsonl")" -eq 7
+
+# ---- in the browser: the page renders the suggestion and the curve's points
+if command -v chromium >/dev/null; then
+  profile=$(mktemp -d)
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
+    --dump-dom "file://$work/a/lr_find.html" >"$work/dom" 2>/dev/null
+  rm -rf "$profile"
+  check "chromium renders lr_find.html: the suggestion and the curve's path" \
+    bash -c "grep -q 'id=\"suggested\">[0-9]' '$work/dom' && grep -q '<path' '$work/dom'"
+elif [ "${CI:-}" = true ]; then
+  check "chromium is installed (scripts/setup.sh test)" false
+fi
+finish
