@@ -13,6 +13,7 @@ packages=(
 if [ "${1:-}" = test ]; then
   packages+=(clang libclang-rt-dev) # libFuzzer and the sanitizers' runtimes
   packages+=(chromium)              # renders report.html headless (tests/report.sh)
+  packages+=(openmpi-bin libopenmpi-dev) # data-parallel training over MPI (tests/mpi.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do

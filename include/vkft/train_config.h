@@ -51,6 +51,7 @@ typedef struct vkft_train_config {
     int weight_decay_all, shuffle, grad_checkpointing;
     char schedule[16];
     uint64_t seed;
+    int64_t zero; /* data parallel: 1 shards the AdamW state across the ranks (ZeRO stage 1) */
   } train;
   struct {
     char dir[VKFT_CFG_PATH];

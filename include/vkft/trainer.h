@@ -29,6 +29,8 @@ typedef struct vkft_train_options {
   /* the learning-rate range test instead of training (include/vkft/lr_find.h): the ramp's
    * steps, OUT/lr_find.jsonl and OUT/lr_find.html; no checkpoint, eval, adapter or report */
   const struct vkft_lr_find_options *lr_find;
+  struct vkft_dist *dist; /* data parallel: the job this rank is part of (vkft/dist.h); NULL:
+                             one process. Rank 0 writes the output folder, the others nothing. */
 } vkft_train_options;
 
 typedef struct vkft_train_result {

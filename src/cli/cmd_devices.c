@@ -1,7 +1,9 @@
-/* `vkft devices`: every physical device with the capabilities vkft cares about, and for each
- * usable one the kernel variants vkft would use on it. */
+/* `vkft devices`: every physical device with the capabilities vkft cares about, for each usable
+ * one the kernel variants vkft would use on it, and whether this build can train data-parallel
+ * over MPI. */
 #include "commands.h"
 
+#include "vkft/dist.h"
 #include "vkft/error.h"
 #include "vkft/kernels.h"
 
@@ -91,6 +93,11 @@ int vkft_cmd_devices(int argc, char **argv) {
       print_kernels(i);
   }
   free(infos);
+  const char *mpi = vkft_dist_library();
+  if (mpi)
+    printf("MPI: %s (data-parallel: mpirun -np N vkft train ...)\n", mpi);
+  else
+    printf("MPI: not in this build (no data-parallel training)\n");
   if (chosen < 0) {
     fprintf(stderr, "vkft: no listed device can run vkft\n");
     return CLI_EXIT_DEVICE;

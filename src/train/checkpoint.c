@@ -39,6 +39,7 @@ static int write_state_json(trainer *t, const char *path) {
   }
   cJSON_AddNumberToObject(s, "evals_without_improvement", (double)t->evals_without_gain);
   cJSON_AddStringToObject(s, "data_crc32", crc);
+  if (vkft_dist_size(t->dist) > 1) cJSON_AddNumberToObject(s, "ranks", vkft_dist_size(t->dist));
   char *config = vkft_train_config_to_json(t->cfg);
   cJSON *parsed = config ? cJSON_Parse(config) : NULL;
   free(config);
@@ -96,6 +97,46 @@ static double number(const cJSON *o, const char *key) {
   return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15 ? v->valuedouble : -1;
 }
 
+/* A "train" section as it decides the bits: grad_accum counted over all ranks (N ranks with
+ * grad_accum g give the bits of one process with N*g, vkft/dist.h), without train.zero (which
+ * changes none). */
+static cJSON *train_bits(const cJSON *train, double ranks) {
+  cJSON *copy = cJSON_Duplicate(train, 1);
+  cJSON *ga = copy ? cJSON_GetObjectItemCaseSensitive(copy, "grad_accum") : NULL;
+  if (cJSON_IsNumber(ga)) cJSON_SetNumberValue(ga, ga->valuedouble * ranks);
+  if (copy) cJSON_DeleteItemFromObjectCaseSensitive(copy, "zero");
+  return copy;
+}
+
+/* The same "train" section up to the number of ranks: a resume with other ranks continues the
+ * same run when ranks x grad_accum is unchanged, else says what to change. */
+static int check_same_train(trainer *t, const char *path, const cJSON *now, const cJSON *then,
+                            double ranks) {
+  cJSON *a = train_bits(now, (double)vkft_dist_size(t->dist)), *b = train_bits(then, ranks);
+  int same = a && b && cJSON_Compare(a, b, 1), status = VKFT_OK;
+  cJSON *ga = b ? cJSON_GetObjectItemCaseSensitive(b, "grad_accum") : NULL;
+  if (!same && cJSON_IsNumber(ga) && ga->valuedouble != (double)t->step_batches) {
+    cJSON_DeleteItemFromObjectCaseSensitive(a, "grad_accum");
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "grad_accum");
+    if (cJSON_Compare(a, b, 1))
+      status = vkft_error("%s: the checkpoint's steps were of %.0f micro-batches (%.0f rank%s x "
+                          "train.grad_accum %.0f), this run's are of %lld (%d x %lld): resume "
+                          "with %.0f rank%s, or set train.grad_accum so that ranks x grad_accum "
+                          "is %.0f (the run then continues bit for bit)",
+                          path, ga->valuedouble, ranks, ranks == 1 ? "" : "s",
+                          ga->valuedouble / ranks, (long long)t->step_batches,
+                          vkft_dist_size(t->dist), (long long)t->cfg->train.grad_accum, ranks,
+                          ranks == 1 ? "" : "s", ga->valuedouble);
+  }
+  if (!same && status == VKFT_OK)
+    status = vkft_error("%s: the checkpoint was made with a different \"train\" configuration "
+                        "(start a new run in another output.dir, or use --overwrite)",
+                        path);
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+  return status;
+}
+
 /* The run must be the same job: the configuration (without the output keys) and the data. */
 static int check_same_job(trainer *t, const char *path, const cJSON *state) {
   char *mine = vkft_train_config_to_json(t->cfg);
@@ -109,7 +150,10 @@ static int check_same_job(trainer *t, const char *path, const cJSON *state) {
   for (size_t i = 0; status == VKFT_OK && i < sizeof sections / sizeof sections[0]; i++) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(then, sections[i]);
-    if (!b || !cJSON_Compare(a, b, 1))
+    const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(state, "ranks"); /* absent: one */
+    if (b && !strcmp(sections[i], "train"))
+      status = check_same_train(t, path, a, b, cJSON_IsNumber(ranks) ? ranks->valuedouble : 1);
+    else if (!b || !cJSON_Compare(a, b, 1))
       status = vkft_error("%s: the checkpoint was made with a different \"%s\" configuration "
                           "(start a new run in another output.dir, or use --overwrite)",
                           path, sections[i]);
@@ -138,11 +182,13 @@ static int load_tensors(trainer *t, const char *path) {
       char name[220];
       snprintf(name, sizeof name, "%s%s", p->name, suffix[k]);
       const vkft_st_tensor *x = vkft_st_find(st, name);
-      if (!x || x->dtype != VKFT_ST_F32 || x->numel != parts[k]->n) {
+      if (!x || x->dtype != VKFT_ST_F32 || x->numel != p->value->n) {
         status = vkft_error("%s: tensor \"%s\" missing or of the wrong shape", path, name);
         break;
       }
-      if (parts[k]->dtype != VKFT_F32) {
+      int64_t offset = 0, n = x->numel; /* ZeRO-1: this rank holds a part of the moments */
+      if (k > 0) vkft_dist_grads_state_range(t->reducer, i, x->numel, &offset, &n);
+      if (n && parts[k]->dtype != VKFT_F32) {
         status = vkft_error("%s: \"%s\" is not an fp32 tensor in this run", path, name);
         break;
       }
@@ -154,7 +200,7 @@ static int load_tensors(trainer *t, const char *path) {
           status = vkft_error_with(VKFT_ERR_NUMERIC, "%s: tensor \"%s\" holds %s at %lld", path,
                                    name, v != v ? "NaN" : "inf", (long long)j);
       }
-      if (status == VKFT_OK) status = vkft_tensor_write(t->be, parts[k], x->data);
+      if (status == VKFT_OK && n) status = vkft_tensor_write(t->be, parts[k], x->data + 4 * offset);
     }
   }
   vkft_st_close(st);

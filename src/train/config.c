@@ -79,6 +79,7 @@ static const key keys[] = {
     {"train.shuffle", K_BOOL, F(train.shuffle), 0, 0, "true"},
     {"train.grad_checkpointing", K_BOOL, F(train.grad_checkpointing), 0, 0, "false"},
     {"train.neftune_noise_alpha", K_NUM, F(train.neftune_noise_alpha), 0, 1e4, "0.0"},
+    {"train.zero", K_INT, F(train.zero), 0, 1, "0"},
     {"output.dir", K_STR, F(output.dir), 0, 0, "\"out\""},
     {"output.save_every", K_INT, F(output.save_every), 0, BIG, "0"},
     {"output.eval_every", K_INT, F(output.eval_every), 0, BIG, "0"},

@@ -39,7 +39,11 @@ int trainer_save_tensors(trainer *t, const char *path, const char *prefix, int t
     const vkft_tensor *parts[3] = {p->value, &t->adam_m[i], &t->adam_v[i]};
     const char *suffix[3] = {"", ".exp_avg", ".exp_avg_sq"};
     for (int k = 0; status == VKFT_OK && k < (with_moments ? 3 : 1); k++) {
-      blobs[nb] = download(t, parts[k]);
+      /* ZeRO-1: the moments rank 0 gathered from every rank (vkft_dist_grads_gather_state) */
+      if (k > 0 && t->reducer && t->cfg->train.zero)
+        blobs[nb] = vkft_dist_grads_state_copy(t->reducer, i, k - 1);
+      else
+        blobs[nb] = download(t, parts[k]);
       if (!blobs[nb]) {
         status = VKFT_ERR;
         break;

@@ -2,7 +2,9 @@
  * one recorded stream — zero gradients, forward+loss+backward of each micro-batch with
  * grad_scale = 1 / (trained tokens of the whole step) so accumulation gives exactly the
  * big-batch gradient, the global gradient norm with its clip coefficient, and AdamW on every
- * trainable tensor — submitted once. Also the evaluation loss and the optimizer's state. */
+ * trainable tensor — submitted once. Also the evaluation loss and the optimizer's state.
+ * Data parallel (src/dist), rank r computes micro-batches r*grad_accum.. of the step's
+ * grad_accum x N, and the gradients are summed across ranks before the norm (vkft/dist.h). */
 #include "trainer_internal.h"
 #include "vkft/lr_find.h"
 
@@ -13,17 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Total optimizer steps: max_steps, or per epoch ceil(batches / grad_accum) (a step does not
- * span epochs, like transformers' Trainer). */
 int epoch_batches(trainer *t, uint64_t epoch, size_t *n) {
   return t->pbatcher ? vkft_pref_batcher_epoch_batches(t->pbatcher, epoch, n)
                      : vkft_packer_epoch_batches(t->packer, epoch, n);
 }
 
+/* Total optimizer steps: max_steps, or per epoch ceil(batches / (grad_accum x ranks)) (a step
+ * does not span epochs, like transformers' Trainer). */
 int count_steps(trainer *t, int64_t *steps) {
   *steps = t->cfg->train.max_steps;
   if (*steps > 0) return VKFT_OK;
-  int64_t ga = t->cfg->train.grad_accum;
+  int64_t ga = t->step_batches;
   for (int64_t e = 0; e < t->cfg->train.epochs; e++) {
     size_t n;
     if (epoch_batches(t, (uint64_t)e, &n) != VKFT_OK) return VKFT_ERR;
@@ -38,15 +40,23 @@ int setup_optimizer(trainer *t) {
   t->adam_v = calloc((size_t)t->n_params, sizeof *t->adam_v);
   t->grads = calloc((size_t)t->n_params, sizeof *t->grads);
   if (!t->adam_m || !t->adam_v || !t->grads) return vkft_error_nomem();
+  vkft_dist_grads_desc gd = {.dist = t->dist,
+                             .be = t->be,
+                             .params = t->params,
+                             .n_params = t->n_params,
+                             .micro_batches = (int)t->cfg->train.grad_accum,
+                             .zero = (int)t->cfg->train.zero};
+  if (t->dist && vkft_dist_grads_create(&gd, &t->reducer) != VKFT_OK) return VKFT_ERR;
   if (vkft_begin(t->be) != VKFT_OK) return VKFT_ERR;
   for (int i = 0; i < t->n_params; i++) {
     vkft_param *p = &t->params[i];
     if (!p->trainable) continue;
     t->grads[t->n_grads++] = *p->grad;
-    if (vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_m[i]) ||
-        vkft_tensor_alloc(t->be, VKFT_F32, p->value->n, &t->adam_v[i]) ||
-        vkft_fill(t->be, &t->adam_m[i], 0.0, p->value->n) ||
-        vkft_fill(t->be, &t->adam_v[i], 0.0, p->value->n)) {
+    int64_t offset, n; /* ZeRO-1: this rank holds the moments of its part only */
+    vkft_dist_grads_state_range(t->reducer, i, p->value->n, &offset, &n);
+    if (n && (vkft_tensor_alloc(t->be, VKFT_F32, n, &t->adam_m[i]) ||
+              vkft_tensor_alloc(t->be, VKFT_F32, n, &t->adam_v[i]) ||
+              vkft_fill(t->be, &t->adam_m[i], 0.0, n) || vkft_fill(t->be, &t->adam_v[i], 0.0, n))) {
       vkft_end(t->be);
       return vkft_error_prefix("optimizer state");
     }
@@ -60,8 +70,9 @@ int setup_optimizer(trainer *t) {
   return vkft_end(t->be);
 }
 
-/* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data. */
-int next_batch(trainer *t, int allow_new_epoch, int *got) {
+/* The next micro-batch of the data stream, or 0 at the end of the epoch / of the data; packed
+ * into t->batch (t->pbatch) when `pack` (not for another rank's micro-batch). */
+static int advance_batch(trainer *t, int allow_new_epoch, int pack, int *got) {
   *got = 0;
   size_t n;
   if (epoch_batches(t, t->epoch, &n) != VKFT_OK) return VKFT_ERR;
@@ -70,12 +81,16 @@ int next_batch(trainer *t, int allow_new_epoch, int *got) {
     t->epoch++;
     t->index = 0;
   }
-  if (t->pbatcher ? vkft_pref_batcher_batch(t->pbatcher, t->epoch, t->index, &t->pbatch)
-                  : vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch))
+  if (pack && (t->pbatcher ? vkft_pref_batcher_batch(t->pbatcher, t->epoch, t->index, &t->pbatch)
+                           : vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch)))
     return VKFT_ERR;
   t->index++;
   *got = 1;
   return VKFT_OK;
+}
+
+int next_batch(trainer *t, int allow_new_epoch, int *got) {
+  return advance_batch(t, allow_new_epoch, 1, got);
 }
 
 /* Flattens the (B, T) batch for the model: sequence ids made distinct across rows, padding of
@@ -142,8 +157,11 @@ double step_lr(const trainer *t, int64_t step) {
 }
 
 uint32_t step_dropout_seed(const trainer *t, int64_t step, int slot) {
-  /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same */
-  uint64_t z = t->cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 64 + (uint64_t)slot;
+  /* dropout masks: a function of (seed, step, micro-batch), so a resumed run draws the same;
+   * data parallel, slot counts the step's micro-batches over all ranks */
+  uint64_t stride = t->step_batches > 64 ? (uint64_t)t->step_batches : 64;
+  uint64_t z =
+      t->cfg->train.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * stride + (uint64_t)slot;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return (uint32_t)(z ^ (z >> 31));
@@ -158,6 +176,8 @@ int step_update(trainer *t, double lr, int64_t step) {
   for (int i = 0; i < t->n_params; i++) {
     vkft_param *p = &t->params[i];
     if (!p->trainable) continue;
+    vkft_tensor value = *p->value, grad = *p->grad;
+    if (!vkft_dist_grads_shard(t->reducer, i, &value, &grad)) continue; /* ZeRO-1: another's */
     vkft_adamw_hparams hp = {
         .lr = lr,
         .beta1 = cfg->train.adam_beta1,
@@ -165,7 +185,7 @@ int step_update(trainer *t, double lr, int64_t step) {
         .eps = cfg->train.adam_epsilon,
         .weight_decay = p->decay || cfg->train.weight_decay_all ? cfg->train.weight_decay : 0.0,
         .step = step};
-    if (vkft_adamw(t->be, p->value, p->grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, p->value->n))
+    if (vkft_adamw(t->be, &value, &grad, &t->adam_m[i], &t->adam_v[i], &clip, &hp, value.n))
       return VKFT_ERR;
   }
   return VKFT_OK;
@@ -175,17 +195,27 @@ int train_step(trainer *t, vkft_step_report *report) {
   if (t->pbatcher) return pref_train_step(t, report);
   const vkft_train_config *cfg = t->cfg;
   int slots = 0, got;
-  int64_t trained = 0, tokens = 0, row_len[64]; /* grad_accum <= 64 (vkft_train) */
-  for (int i = 0; i < cfg->train.grad_accum; i++) {
-    if (next_batch(t, i == 0, &got) != VKFT_OK) return VKFT_ERR;
+  int64_t counts[2] = {0, 0}; /* trained tokens, tokens: of every rank's micro-batches */
+  int64_t row_len[64];        /* of this rank's micro-batches: grad_accum <= 64 (vkft_train) */
+  int64_t batches = 0, first = vkft_dist_rank(t->dist) * cfg->train.grad_accum;
+  for (int64_t i = 0; i < t->step_batches; i++) {
+    int mine = i >= first && i < first + cfg->train.grad_accum;
+    if (advance_batch(t, i == 0, mine, &got) != VKFT_OK) return VKFT_ERR;
     if (!got) break;
+    batches++;
+    if (!mine) continue;
     int64_t n_trained, n_tokens;
     row_len[slots] = t->batch.T;
     if (upload_batch(t, slots, &n_trained, &n_tokens) != VKFT_OK) return VKFT_ERR;
-    trained += n_trained;
-    tokens += n_tokens;
+    counts[0] += n_trained;
+    counts[1] += n_tokens;
     slots++;
   }
+  /* data parallel: the step's token counts over every rank (a rank that failed above meets
+   * this agreement on its way out) */
+  if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
+  vkft_dist_sum_i64(t->dist, counts, 2);
+  int64_t trained = counts[0], tokens = counts[1];
   if (trained == 0)
     return vkft_error("step %lld: no trained token in the step's batches", (long long)t->step + 1);
   int64_t step = t->step + 1;
@@ -193,22 +223,30 @@ int train_step(trainer *t, vkft_step_report *report) {
   float grad_scale = (float)(1.0 / (double)trained);
   if (vkft_begin(t->be) || vkft_model_zero_grads(t->model)) return VKFT_ERR;
   for (int s = 0; s < slots; s++) {
-    vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, s));
+    vkft_model_set_dropout_seed(t->model, step_dropout_seed(t, step, (int)first + s));
     /* NEFTune: TRL's alpha / sqrt(dims), dims = the padded row length x the hidden size */
     double dims = (double)row_len[s] * (double)vkft_model_get_config(t->model)->hidden_size;
     vkft_model_set_noise(t->model, (float)(cfg->train.neftune_noise_alpha / sqrt(dims)));
     if (vkft_model_forward_backward(t->model, s, grad_scale, 1) != VKFT_OK) return VKFT_ERR;
+    if (t->reducer && vkft_dist_grads_keep(t->reducer, s) != VKFT_OK) return VKFT_ERR;
   }
+  /* data parallel: the step's gradient, summed over every rank's micro-batches in their order */
+  if (t->reducer && vkft_dist_grads_reduce(t->reducer, slots, batches) != VKFT_OK) return VKFT_ERR;
   if (step_update(t, lr, step) != VKFT_OK || vkft_end(t->be) != VKFT_OK) return VKFT_ERR;
-  double loss_sum = 0, count = 0;
-  for (int s = 0; s < slots; s++) {
-    double ls, c;
-    if (vkft_model_read_loss(t->model, s, &ls, &c) != VKFT_OK) return VKFT_ERR;
-    loss_sum += ls;
-    count += c;
-  }
+  /* loss sum and trained tokens of each of this rank's micro-batches (grad_accum <= 64) */
+  double mine[2 * 64] = {0};
+  const double *loss = mine; /* ... of the step's micro-batches (all ranks), in order */
+  for (int s = 0; s < slots; s++)
+    if (vkft_model_read_loss(t->model, s, &mine[2 * s], &mine[2 * s + 1]) != VKFT_OK)
+      return VKFT_ERR;
   float norm[2];
   if (vkft_tensor_read(t->be, &t->norm_out, norm) != VKFT_OK) return VKFT_ERR;
+  if (t->reducer && vkft_dist_grads_finish(t->reducer, mine, 2, &loss) != VKFT_OK) return VKFT_ERR;
+  double loss_sum = 0, count = 0;
+  for (int64_t m = 0; m < (t->reducer ? batches : slots); m++) {
+    loss_sum += loss[2 * m];
+    count += loss[2 * m + 1];
+  }
   t->step = step;
   t->tokens_seen += tokens;
   report->step = step;

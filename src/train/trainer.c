@@ -1,7 +1,9 @@
 /* The training job (see vkft/trainer.h): self-check, data, model and optimizer, the memory
  * plan, then — in a locked output folder — resume or start, the loop of optimizer steps
  * (src/train/step.c) with metrics, evals and checkpoints, and the final export. A step whose
- * loss or gradient norm is not finite stops the run before anything of it is saved. */
+ * loss or gradient norm is not finite stops the run before anything of it is saved.
+ * Data parallel (vkft/dist.h), every rank runs this; rank 0 alone evaluates and writes, and a
+ * rank that fails meets the others at their next agreement on its way out (done:). */
 #include "trainer_internal.h"
 #include "vkft/lr_find.h"
 
@@ -288,6 +290,17 @@ static void report_plan(trainer *t) {
                   "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
                   mem.weights / MiB, t->quant_note, mem.trainable / MiB, mem.gradients / MiB,
                   adam / MiB, mem.activations / MiB, mem.scratch / MiB, total / MiB);
+  if (t->dist) {
+    uint64_t device = 0, host = 0;
+    vkft_dist_grads_memory(t->reducer, &device, &host);
+    trainer_message(
+        t,
+        "data parallel: %d ranks x %lld micro-batches per step (the bits of one "
+        "process with train.grad_accum %lld)%s; the gradient exchange holds %.1f MiB "
+        "of device and %.1f MiB of host memory per rank",
+        vkft_dist_size(t->dist), (long long)t->cfg->train.grad_accum, (long long)t->step_batches,
+        t->cfg->train.zero ? ", AdamW state sharded (ZeRO-1)" : "", device / MiB, host / MiB);
+  }
   if (mem.host)
     trainer_message(t,
                     "the embedding table (%.1f MiB) stays in host memory: a step uploads only "
@@ -297,7 +310,7 @@ static void report_plan(trainer *t) {
                   "plan: %lld optimizer steps, %lld x %lld tokens per micro-batch, %lld "
                   "micro-batches per step",
                   (long long)t->total_steps, (long long)t->rows, (long long)t->max_len,
-                  (long long)t->cfg->train.grad_accum);
+                  (long long)t->step_batches); /* over all ranks */
   if (!t->opt->dry_run) return;
   vkft_device *dev = t->be ? vkft_backend_device(t->be) : NULL;
   if (!dev) {
@@ -313,12 +326,16 @@ static void report_plan(trainer *t) {
 
 /* --resume: from the given checkpoint, or the newest one that verifies. */
 static int resume(trainer *t) {
-  char dir[2048];
+  char dir[2048] = "";
+  int writer = vkft_dist_rank(t->dist) == 0;
   if (!strcmp(t->opt->resume, "auto")) {
-    if (checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
+    if (writer && checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
   } else {
     snprintf(dir, sizeof dir, "%s", t->opt->resume);
   }
+  /* data parallel: rank 0's choice; every rank reads it (output.dir must be shared) */
+  if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
+  vkft_dist_bcast(t->dist, dir, sizeof dir, 0);
   if (!dir[0]) {
     trainer_message(t, "no checkpoint in %s: starting from the beginning", t->cfg->output.dir);
     return VKFT_OK;
@@ -326,7 +343,7 @@ static int resume(trainer *t) {
   if (checkpoint_load(t, dir) != VKFT_OK) return VKFT_ERR;
   trainer_message(t, "resumed from %s at step %lld", dir, (long long)t->step);
   /* checkpoints newer than this one failed to verify: they belong to an abandoned future */
-  return checkpoint_prune(t->cfg->output.dir, 0, t->step, -1);
+  return writer ? checkpoint_prune(t->cfg->output.dir, 0, t->step, -1) : VKFT_OK;
 }
 
 static int save_checkpoint(trainer *t, const char *dir) {
@@ -339,6 +356,7 @@ static int evaluate(trainer *t) {
   double loss;
   int64_t tokens;
   if (t->n_eval == 0 || !strcmp(t->cfg->output.eval_strategy, "no")) return VKFT_OK;
+  if (vkft_dist_rank(t->dist) != 0) return VKFT_OK; /* data parallel: rank 0 evaluates */
   if (eval_loss(t, &loss, &tokens) != VKFT_OK) return VKFT_ERR;
   if (!isfinite(loss))
     return vkft_error_with(VKFT_ERR_NUMERIC, "step %lld: the eval loss is %g", (long long)t->step,
@@ -388,6 +406,7 @@ static int run_steps(trainer *t, int *interrupted) {
   double t0 = vkft_time_s();
   int64_t first_step = t->step;
   double elapsed_at_start = t->elapsed_before;
+  int writer = vkft_dist_rank(t->dist) == 0;
   *interrupted = 0;
   while (t->step < t->total_steps) {
     vkft_step_report r = {0};
@@ -413,7 +432,7 @@ static int run_steps(trainer *t, int *interrupted) {
         (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
         (long long)r.trained_tokens, r.tokens_per_s, r.elapsed_s, quant,
         t->pbatcher ? t->step_extra : "");
-    if (metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
+    if (writer && metrics_append(t, line) != VKFT_OK) return VKFT_ERR;
     if (t->opt->on_step) t->opt->on_step(&r, t->opt->user);
     report_refresh(t, "training", 0);
     int epoch_end;
@@ -421,17 +440,22 @@ static int run_steps(trainer *t, int *interrupted) {
     int eval_now = t->step < t->total_steps &&
                    due(cfg->output.eval_strategy, cfg->output.eval_every, t->step, epoch_end);
     if (eval_now && evaluate(t) != VKFT_OK) return VKFT_ERR;
-    int patience = (int)cfg->output.early_stopping_patience;
+    int patience = (int)cfg->output.early_stopping_patience; /* one process (vkft_train) */
     t->early_stopped = eval_now && patience > 0 && t->evals_without_gain >= patience;
-    int stop = vkft_interrupted() ||
-               (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
+    int64_t stop = vkft_interrupted() ||
+                   (t->opt->stop_after > 0 && t->step - first_step >= t->opt->stop_after);
+    /* data parallel: rank 0 wrote, and a rank interrupted stops every rank at this step */
+    if (vkft_dist_agree_max(t->dist, VKFT_OK, &stop, 1) != VKFT_OK) return VKFT_ERR;
     /* an interruption during the last step lets the run finish: the export follows anyway */
     if (stop && (t->step == t->total_steps || t->early_stopped)) stop = 0;
     if (due(cfg->output.save_strategy, cfg->output.save_every, t->step, epoch_end) || stop) {
       char dir[2048];
       snprintf(dir, sizeof dir, "%s/checkpoint-%lld", cfg->output.dir, (long long)t->step);
       t->elapsed_before = r.elapsed_s;
-      if (save_with_retries(t, "a checkpoint", save_checkpoint, dir) != VKFT_OK) return VKFT_ERR;
+      if (vkft_dist_grads_gather_state(t->reducer, t->adam_m, t->adam_v) != VKFT_OK)
+        return VKFT_ERR; /* ZeRO-1: rank 0 writes every rank's part of the AdamW state */
+      if (writer && save_with_retries(t, "a checkpoint", save_checkpoint, dir) != VKFT_OK)
+        return VKFT_ERR;
       trainer_message(t, "checkpoint written: %s", dir);
     }
     if (stop) {
@@ -480,6 +504,7 @@ static void trainer_free(trainer *t) {
   free(t->adam_m);
   free(t->adam_v);
   free(t->grads);
+  vkft_dist_grads_free(t->reducer);
   vkft_model_free(t->model);
   vkft_packer_free(t->packer);
   vkft_batch_free(&t->batch);
@@ -498,15 +523,32 @@ static void trainer_free(trainer *t) {
 
 int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
                vkft_train_result *result) {
-  trainer t = {.be = be, .cfg = cfg, .opt = opt, .best_eval = INFINITY};
+  trainer t = {.be = be, .cfg = cfg, .opt = opt, .best_eval = INFINITY, .dist = opt->dist};
+  int writer = vkft_dist_rank(t.dist) == 0;
   if (result) memset(result, 0, sizeof *result);
   if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
+  /* data parallel covers the token objective; the preference objectives' per-pair losses and
+   * reference log-probs are not exchanged between ranks (yet): refused, on every rank alike */
+  if (vkft_dist_size(t.dist) > 1 && strcmp(cfg->objective, "sft"))
+    return vkft_dist_settle(
+        t.dist, vkft_error("config: \"objective\": \"%s\" does not run data-parallel (under "
+                           "mpirun with %d ranks): use one process, or objective sft",
+                           cfg->objective, vkft_dist_size(t.dist)));
+  /* early stopping and the best checkpoint rest on rank 0's evaluations alone: refused too */
+  if (vkft_dist_size(t.dist) > 1 &&
+      (cfg->output.early_stopping_patience > 0 || cfg->output.load_best_model_at_end))
+    return vkft_dist_settle(
+        t.dist, vkft_error("config: output.%s does not run data-parallel (under mpirun with %d "
+                           "ranks) yet: use one process",
+                           cfg->output.early_stopping_patience > 0 ? "early_stopping_patience"
+                                                                   : "load_best_model_at_end",
+                           vkft_dist_size(t.dist)));
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
   int status = VKFT_ERR, interrupted = 0;
   char report_status[64] = "finished";
   if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
-  if (!opt->dry_run &&
+  if (!opt->dry_run && writer &&
       outdir_prepare(&t, opt->resume != NULL || opt->lr_find, opt->overwrite) != VKFT_OK)
     goto done;
   vkft_device *dev = be ? vkft_backend_device(be) : NULL;
@@ -517,11 +559,17 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
   t.rows = cfg->train.micro_batch * (t.pbatcher ? 2 : 1); /* pairs are two sequences */
+  t.step_batches = cfg->train.grad_accum * vkft_dist_size(t.dist);
   if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
   if (opt->lr_find) t.total_steps = opt->lr_find->steps;
+  t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
+  /* data parallel: every rank was given the same configuration and data */
+  uint32_t job = t.config_json ? vkft_crc32(t.data_crc, t.config_json, strlen(t.config_json)) : 0;
+  if (vkft_dist_same(t.dist, VKFT_OK, job, "the configuration or the training data") != VKFT_OK)
+    goto done;
   report_plan(&t);
   t.report->total_steps = t.total_steps;
-  t.report->config_json = t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
+  t.report->config_json = t.config_json;
   if (opt->dry_run) {
     status = VKFT_OK;
     goto done;
@@ -535,7 +583,7 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   }
   if (opt->resume && resume(&t) != VKFT_OK) goto done;
   /* a finished run resumed at its last step evaluates again: its old final eval line goes */
-  if (metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
+  if (writer && metrics_truncate(&t, t.step, t.step == t.total_steps) != VKFT_OK) goto done;
   vkft_interrupt_install();
   if (run_steps(&t, &interrupted) != VKFT_OK) goto done;
   if (interrupted) {
@@ -552,15 +600,18 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     snprintf(report_status, sizeof report_status, "finished (early stopping at step %lld)",
              (long long)t.step);
   if (cfg->output.load_best_model_at_end && load_best(&t) != VKFT_OK) goto done;
-  if (save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final, cfg->output.dir) !=
-      VKFT_OK)
+  if (writer && save_with_retries(&t, cfg->full ? "the model" : "the adapter", save_final,
+                                  cfg->output.dir) != VKFT_OK)
     goto done;
   trainer_message(&t, "saved %s in %s", cfg->full ? "the model" : "the adapter", cfg->output.dir);
   char summary[512];
-  if (vkft_report_loss_summary(cfg->output.dir, 50, summary, sizeof summary) == VKFT_OK)
+  if (writer && vkft_report_loss_summary(cfg->output.dir, 50, summary, sizeof summary) == VKFT_OK)
     trainer_message(&t, "%s", summary);
   status = VKFT_OK;
 done:
+  /* data parallel: every rank ends here once; the last agreement (or, after a failure of its
+   * own, the one that meets the other ranks') */
+  status = vkft_dist_settle(t.dist, status);
   if (result) {
     result->steps_done = t.step;
     result->interrupted = interrupted;

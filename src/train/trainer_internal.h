@@ -5,6 +5,7 @@
 #define VKFT_TRAINER_INTERNAL_H
 
 #include "vkft/dataset.h"
+#include "vkft/dist.h"
 #include "vkft/error.h"
 #include "vkft/model.h"
 #include "vkft/platform.h"
@@ -29,6 +30,10 @@ typedef struct trainer {
   vkft_tensor *grads;           /* the trainable gradients, for the global norm */
   int n_grads;
   vkft_tensor norm_slots, norm_out;
+  /* data parallel (src/dist; both NULL for one process): the job, the gradient exchange */
+  vkft_dist *dist;
+  vkft_dist_grads *reducer;
+  int64_t step_batches; /* micro-batches of one optimizer step over all ranks: grad_accum x N */
   int64_t max_len, rows;
   int64_t step, total_steps; /* step: optimizer updates done */
   uint64_t epoch;            /* data position: next batch is (epoch, index) */
