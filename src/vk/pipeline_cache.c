@@ -122,8 +122,21 @@ void vk_pipeline_cache_shutdown(vkft_device *dev) {
     char dir[sizeof dev->pipeline_cache_path];
     snprintf(dir, sizeof dir, "%s", dev->pipeline_cache_path);
     char *slash = strrchr(dir, '/');
+    /* best effort, and the run's own error (read by the caller after the device is gone) must
+     * survive it; processes sharing the cache (MPI ranks, two runs) each write a file of their
+     * own and rename it over the cache: the last one wins, none fails */
+    vkft_errcode code = vkft_error_code();
+    char why[1024], mine[sizeof dev->pipeline_cache_path + 24];
+    snprintf(why, sizeof why, "%s", vkft_error_message());
+    snprintf(mine, sizeof mine, "%s.%ld", dev->pipeline_cache_path, vkft_process_id());
     if (slash && slash != dir) *slash = 0, vkft_mkdirs(dir);
-    vkft_file_write_atomic(dev->pipeline_cache_path, file, HEADER + size);
+    if (vkft_file_write_atomic(mine, file, HEADER + size) == VKFT_OK &&
+        vkft_rename_replace(mine, dev->pipeline_cache_path) != VKFT_OK)
+      remove(mine);
+    if (code != VKFT_ERR_NONE)
+      vkft_error_with(code, "%s", why);
+    else
+      vkft_error_clear();
   }
   free(file);
   vkDestroyPipelineCache(dev->device, dev->pipeline_cache, NULL);
