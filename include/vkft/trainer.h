@@ -5,6 +5,7 @@
 #ifndef VKFT_TRAINER_H
 #define VKFT_TRAINER_H
 
+#include "vkft/model.h"
 #include "vkft/ops.h"
 #include "vkft/train_config.h"
 
@@ -38,6 +39,10 @@ typedef struct vkft_train_result {
   int interrupted; /* stopped early by vkft_interrupted(): the checkpoint to resume from is written
                     */
 } vkft_train_result;
+
+/* The model a run of cfg loads, for micro-batches of rows x max_len tokens (a preference pair is
+ * two rows): vkft_train's, and `vkft plan`'s with plan_only set. */
+vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows, int64_t max_len);
 
 /* Runs the whole job on the backend. Interruption (SIGINT/SIGTERM/SIGHUP through
  * vkft_interrupted()) finishes the current step, writes a checkpoint and returns VKFT_OK with

@@ -13,6 +13,7 @@
 #include "vkft/model.h"
 #include "vkft/model_config.h"
 #include "vkft/train_config.h"
+#include "vkft/trainer.h"
 #include "vkft/vk.h"
 
 #include <math.h>
@@ -26,24 +27,10 @@
  * activations, scratch), as the trainer sums them. */
 static int plan_bytes(const vkft_train_config *cfg, int64_t max_len, int64_t rows, int ckpt,
                       vkft_dtype quant, uint64_t *bytes) {
-  double scale = cfg->lora.use_rslora ? cfg->lora.alpha / sqrt((double)cfg->lora.r)
-                                      : cfg->lora.alpha / (double)cfg->lora.r;
-  vkft_model_desc md = {.dir = cfg->model,
-                        .max_tokens = rows * max_len,
-                        .micro_batches = (int)cfg->train.grad_accum,
-                        .training = 1,
-                        .full = cfg->full,
-                        .lora_r = cfg->lora.r,
-                        .lora_scale = scale,
-                        .lora_targets = cfg->lora.targets,
-                        .modules_to_save = cfg->lora.modules_to_save,
-                        .seed = cfg->train.seed,
-                        .grad_checkpointing = ckpt,
-                        .plan_only = 1,
-                        .quant_dtype = quant,
-                        .quant_block = (int)cfg->quant.block_size,
-                        .quant_double = cfg->quant.double_quant,
-                        .pref_pairs = strcmp(cfg->objective, "sft") ? rows / 2 : 0};
+  vkft_model_desc md = vkft_train_model_desc(cfg, rows, max_len);
+  md.grad_checkpointing = ckpt;
+  md.plan_only = 1;
+  md.quant_dtype = quant;
   vkft_model *m;
   if (vkft_model_load(NULL, &md, &m) != VKFT_OK) return VKFT_ERR;
   vkft_model_memory mem;

@@ -230,12 +230,11 @@ static int load_data(trainer *t) {
   return VKFT_OK;
 }
 
-static int load_model(trainer *t) {
-  const vkft_train_config *cfg = t->cfg;
+vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows, int64_t max_len) {
   double scale = cfg->lora.use_rslora ? cfg->lora.alpha / sqrt((double)cfg->lora.r)
                                       : cfg->lora.alpha / (double)cfg->lora.r;
   vkft_model_desc md = {.dir = cfg->model,
-                        .max_tokens = t->rows * t->max_len,
+                        .max_tokens = rows * max_len,
                         .micro_batches = (int)cfg->train.grad_accum,
                         .training = 1,
                         .full = cfg->full,
@@ -245,13 +244,19 @@ static int load_model(trainer *t) {
                         .modules_to_save = cfg->lora.modules_to_save,
                         .seed = cfg->train.seed,
                         .grad_checkpointing = cfg->train.grad_checkpointing,
-                        .vocab_size = t->vocab_size,
                         .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout,
-                        .plan_only = t->opt->dry_run,
                         .quant_block = (int)cfg->quant.block_size,
                         .quant_double = cfg->quant.double_quant,
-                        .pref_pairs = t->pbatcher ? cfg->train.micro_batch : 0};
+                        .pref_pairs = strcmp(cfg->objective, "sft") ? rows / 2 : 0};
   if (vkft_dtype_parse(cfg->quant.base, &md.quant_dtype) != 0) md.quant_dtype = VKFT_F32;
+  return md;
+}
+
+static int load_model(trainer *t) {
+  const vkft_train_config *cfg = t->cfg;
+  vkft_model_desc md = vkft_train_model_desc(cfg, t->rows, t->max_len);
+  md.vocab_size = t->vocab_size;
+  md.plan_only = t->opt->dry_run;
   if (vkft_model_load(t->be, &md, &t->model) != VKFT_OK) return VKFT_ERR;
   vkft_model_params(t->model, &t->params, &t->n_params);
   for (int i = 0; i < t->n_params && !t->quant_name[0]; i++) {
