@@ -114,8 +114,10 @@ static int check_same_train(trainer *t, const char *path, const cJSON *now, cons
                             double ranks) {
   cJSON *a = train_bits(now, (double)vkft_dist_size(t->dist)), *b = train_bits(then, ranks);
   int same = a && b && cJSON_Compare(a, b, 1), status = VKFT_OK;
-  cJSON *ga = b ? cJSON_GetObjectItemCaseSensitive(b, "grad_accum") : NULL;
-  if (!same && cJSON_IsNumber(ga) && ga->valuedouble != (double)t->step_batches) {
+  const cJSON *ga_item = b ? cJSON_GetObjectItemCaseSensitive(b, "grad_accum") : NULL;
+  /* a copy: the item goes with the comparison below */
+  double ga = cJSON_IsNumber(ga_item) ? ga_item->valuedouble : -1;
+  if (!same && ga >= 0 && ga != (double)t->step_batches) {
     cJSON_DeleteItemFromObjectCaseSensitive(a, "grad_accum");
     cJSON_DeleteItemFromObjectCaseSensitive(b, "grad_accum");
     if (cJSON_Compare(a, b, 1))
@@ -123,10 +125,9 @@ static int check_same_train(trainer *t, const char *path, const cJSON *now, cons
                           "train.grad_accum %.0f), this run's are of %lld (%d x %lld): resume "
                           "with %.0f rank%s, or set train.grad_accum so that ranks x grad_accum "
                           "is %.0f (the run then continues bit for bit)",
-                          path, ga->valuedouble, ranks, ranks == 1 ? "" : "s",
-                          ga->valuedouble / ranks, (long long)t->step_batches,
-                          vkft_dist_size(t->dist), (long long)t->cfg->train.grad_accum, ranks,
-                          ranks == 1 ? "" : "s", ga->valuedouble);
+                          path, ga, ranks, ranks == 1 ? "" : "s", ga / ranks,
+                          (long long)t->step_batches, vkft_dist_size(t->dist),
+                          (long long)t->cfg->train.grad_accum, ranks, ranks == 1 ? "" : "s", ga);
   }
   if (!same && status == VKFT_OK)
     status = vkft_error("%s: the checkpoint was made with a different \"train\" configuration "
