@@ -29,7 +29,9 @@ step "sanitizer build (ASan + UBSan + leak checks) with fault injection"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVKFT_WERROR=ON -DVKFT_ASAN=ON -DVKFT_FAULTS=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 step "every test under the sanitizers, and the fault sweep"
-(cd build-asan && ctest --output-on-failure --timeout 1800 -j"$jobs")
+# (test_kernels forces every GPU matmul kernel over the matmul rows: shader code, which the
+# sanitizers do not see, on the host paths test_ops covers; 84 s saved)
+(cd build-asan && ctest --output-on-failure --timeout 1800 -j"$jobs" -E '^test_kernels$')
 
 step "fuzzing each parser of user files for 20 s"
 bash scripts/fuzz.sh 20
