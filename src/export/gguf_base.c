@@ -19,13 +19,9 @@ int export_source_open_gguf(export_source *s, const char *model_path, const char
       vkft_gguf_open(model_path, &s->gguf) != VKFT_OK)
     return VKFT_ERR;
   if (!adapter_dir) return vkft_error("--to gguf-lora needs --adapter DIR");
-  char path[2048];
-  snprintf(s->adapter_dir, sizeof s->adapter_dir, "%s", adapter_dir);
-  if (vkft_adapter_read_config(adapter_dir, &s->info) != VKFT_OK) return VKFT_ERR;
+  if (export_source_open_adapter(s, adapter_dir) != VKFT_OK) return VKFT_ERR;
+  char path[2048]; /* the adapter's tensors, for the messages */
   snprintf(path, sizeof path, "%s/adapter_model.safetensors", adapter_dir);
-  if (vkft_st_open(path, &s->adapter) != VKFT_OK) return VKFT_ERR;
-  s->has_adapter = 1;
-  s->scale = (float)vkft_adapter_scale(&s->info);
   s->vocab_rows = s->cfg.vocab_size;
   s->tied = s->cfg.tie_word_embeddings;
   const vkft_model_config *c = &s->cfg;

@@ -45,6 +45,8 @@ typedef struct export_source {
 } export_source;
 
 int export_source_open(export_source *s, const char *model_dir, const char *adapter_dir);
+/* the PEFT adapter of adapter_dir into s (config, tensors, scale); export_source_open's part */
+int export_source_open_adapter(export_source *s, const char *adapter_dir);
 /* A GGUF file as the base (--to gguf-lora only): the config from its metadata, the adapter's
  * pairs checked against it (src/export/gguf_base.c). */
 int export_source_open_gguf(export_source *s, const char *model_path, const char *adapter_dir);

@@ -160,20 +160,23 @@ static int check_adapter_used(const export_source *s) {
   return VKFT_OK;
 }
 
+int export_source_open_adapter(export_source *s, const char *adapter_dir) {
+  char path[2048];
+  snprintf(s->adapter_dir, sizeof s->adapter_dir, "%s", adapter_dir);
+  if (vkft_adapter_read_config(adapter_dir, &s->info) != VKFT_OK) return VKFT_ERR;
+  snprintf(path, sizeof path, "%s/adapter_model.safetensors", adapter_dir);
+  if (vkft_st_open(path, &s->adapter) != VKFT_OK) return VKFT_ERR;
+  s->has_adapter = 1;
+  s->scale = (float)vkft_adapter_scale(&s->info);
+  return VKFT_OK;
+}
+
 int export_source_open(export_source *s, const char *model_dir, const char *adapter_dir) {
   memset(s, 0, sizeof *s);
   snprintf(s->model_dir, sizeof s->model_dir, "%s", model_dir);
   if (vkft_model_config_load(model_dir, &s->cfg) != VKFT_OK) return VKFT_ERR;
   if (vkft_st_open(model_dir, &s->base) != VKFT_OK) return VKFT_ERR;
-  if (adapter_dir) {
-    char path[2048];
-    snprintf(s->adapter_dir, sizeof s->adapter_dir, "%s", adapter_dir);
-    if (vkft_adapter_read_config(adapter_dir, &s->info) != VKFT_OK) return VKFT_ERR;
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", adapter_dir);
-    if (vkft_st_open(path, &s->adapter) != VKFT_OK) return VKFT_ERR;
-    s->has_adapter = 1;
-    s->scale = (float)vkft_adapter_scale(&s->info);
-  }
+  if (adapter_dir && export_source_open_adapter(s, adapter_dir) != VKFT_OK) return VKFT_ERR;
   if (list_tensors(s) != VKFT_OK) return VKFT_ERR;
   if (s->adapter && check_adapter_used(s) != VKFT_OK) return VKFT_ERR;
   const export_tensor *embed = export_source_find(s, "model.embed_tokens.weight");
