@@ -45,20 +45,15 @@ static uint32_t pairs_checksum(const trainer *t, const uint32_t *ids, size_t n, 
   return crc;
 }
 
+/* a pair's file, -1 when it is not usable */
+static int pair_file(const trainer *t, size_t i) {
+  return t->pds->examples[i].status == VKFT_EXAMPLE_OK ? (int)t->pds->examples[i].file : -1;
+}
+
 /* data.eval: the eval file (the last one) holds the eval pairs */
 static int split_eval_file(trainer *t, size_t eval_file) {
-  const vkft_pref_dataset *ds = t->pds;
-  t->train_ids = malloc((ds->n_examples + 1) * sizeof *t->train_ids);
-  t->eval_ids = malloc((ds->n_examples + 1) * sizeof *t->eval_ids);
-  if (!t->train_ids || !t->eval_ids) return vkft_error_nomem();
-  for (size_t i = 0; i < ds->n_examples; i++) {
-    if (ds->examples[i].status != VKFT_EXAMPLE_OK) continue;
-    if (ds->examples[i].file == eval_file)
-      t->eval_ids[t->n_eval++] = (uint32_t)i;
-    else
-      t->train_ids[t->n_train++] = (uint32_t)i;
-  }
-  if (t->n_eval == 0) return vkft_error("data.eval: %s holds no usable pair", t->cfg->data.eval);
+  if (trainer_split_by_file(t, t->pds->n_examples, pair_file, (int)eval_file, "pair") != VKFT_OK)
+    return VKFT_ERR;
   if (t->n_train == 0) return vkft_error("data: no usable pair in the training data");
   return VKFT_OK;
 }

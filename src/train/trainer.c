@@ -118,21 +118,28 @@ static uint32_t data_checksum(const trainer *t) {
   return crc;
 }
 
-/* data.eval: the eval file is the dataset's last file; its examples are the eval split. */
-static int split_eval_file(trainer *t, size_t eval_file) {
-  const vkft_dataset *ds = t->ds;
-  t->train_ids = malloc((ds->n_examples + 1) * sizeof *t->train_ids);
-  t->eval_ids = malloc((ds->n_examples + 1) * sizeof *t->eval_ids);
+int trainer_split_by_file(trainer *t, size_t n, int (*file_of)(const trainer *t, size_t i),
+                          int eval_file, const char *what) {
+  t->train_ids = malloc((n + 1) * sizeof *t->train_ids);
+  t->eval_ids = malloc((n + 1) * sizeof *t->eval_ids);
   if (!t->train_ids || !t->eval_ids) return vkft_error_nomem();
-  for (size_t i = 0; i < ds->n_examples; i++) {
-    if (ds->examples[i].status != VKFT_EXAMPLE_OK) continue;
-    if (ds->examples[i].file == eval_file)
+  for (size_t i = 0; i < n; i++) {
+    int file = file_of(t, i);
+    if (file < 0) continue;
+    if (file == eval_file)
       t->eval_ids[t->n_eval++] = (uint32_t)i;
     else
       t->train_ids[t->n_train++] = (uint32_t)i;
   }
-  if (t->n_eval == 0) return vkft_error("data.eval: %s holds no usable example", t->cfg->data.eval);
+  if (t->n_eval == 0)
+    return vkft_error("data.eval: %s holds no usable %s", t->cfg->data.eval, what);
   return VKFT_OK;
+}
+
+/* an SFT example's file, -1 when it is not usable */
+static int example_file(const trainer *t, size_t i) {
+  const vkft_example *ex = &t->ds->examples[i];
+  return ex->status == VKFT_EXAMPLE_OK ? (int)ex->file : -1;
 }
 
 static int by_u32(const void *a, const void *b) {
@@ -207,10 +214,11 @@ static int load_data(trainer *t) {
       t->ds->n_ok, t->ds->n_bad, t->ds->n_empty, t->ds->n_tokens, t->ds->n_trained);
   if (t->ds->n_ok == 0) return vkft_error("data: no usable example in the training data");
   t->max_len = t->ds->max_len;
-  int status = cfg->data.eval[0]
-                   ? split_eval_file(t, n_files - 1)
-                   : vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed,
-                                        &t->train_ids, &t->n_train, &t->eval_ids, &t->n_eval);
+  int status =
+      cfg->data.eval[0]
+          ? trainer_split_by_file(t, t->ds->n_examples, example_file, (int)n_files - 1, "example")
+          : vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed, &t->train_ids,
+                               &t->n_train, &t->eval_ids, &t->n_eval);
   if (status != VKFT_OK) return VKFT_ERR;
   vkft_packer_desc pd = {.rows = (int)cfg->train.micro_batch,
                          .max_len = (int)t->max_len,

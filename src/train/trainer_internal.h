@@ -76,6 +76,11 @@ typedef struct trainer {
 /* One line of information through the caller's callback (printf-style). */
 void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
 
+/* data.eval's split (trainer.c): example i goes to eval when file_of(t, i) is eval_file, to
+ * training for any other file, nowhere for -1 (unusable); `what` names an example in errors */
+int trainer_split_by_file(trainer *t, size_t n, int (*file_of)(const trainer *t, size_t i),
+                          int eval_file, const char *what);
+
 /* lr_find.c: the range test's loop, from a fresh start (t->opt->lr_find) */
 int lr_find_run(trainer *t);
 
