@@ -104,9 +104,12 @@ static const key keys[] = {
 };
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
 
+/* Levenshtein distance of a and b when it can be at most SUGGEST_DISTANCE, else 999: a key that
+ * far from every name gets no suggestion, and a megabyte-long key costs nothing. */
+#define SUGGEST_DISTANCE 4
 static size_t edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b), row[128];
-  if (lb >= 127) return 999;
+  if (la >= 127 || lb >= 127 || la > lb + SUGGEST_DISTANCE || lb > la + SUGGEST_DISTANCE) return 999;
   for (size_t j = 0; j <= lb; j++) row[j] = j;
   for (size_t i = 1; i <= la; i++) {
     size_t diag = row[0];
@@ -180,7 +183,7 @@ static int unknown_key(const char *where, const char *name) {
     }
     if (d < best_d) best_d = d, best = keys[i].name;
   }
-  if (best && best_d <= 4)
+  if (best && best_d <= SUGGEST_DISTANCE)
     return vkft_error("%s: unknown key \"%s\" (did you mean \"%s\"?)", where, name, best);
   return vkft_error("%s: unknown key \"%s\"", where, name);
 }
