@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of user files with libFuzzer (clang's -fsanitize=fuzzer with
 # AddressSanitizer and UBSan): safetensors, config.json and training configs (with --set),
-# tokenizer.json, chat templates, dataset records of every format, checkpoint manifests, the
-# metrics.jsonl `vkft report` reads.
+# tokenizer.json, chat templates, dataset records of every format, preference records of every
+# format, checkpoint manifests, the metrics.jsonl `vkft report` reads, GGUF models (metadata,
+# tensors, the config and tokenizer read from them) and bitsandbytes 4-bit checkpoints.
 # Seeds are the files vkft ships (and the shared data when present) plus tests/corpus/. A crash
 # is copied to tests/corpus/<target>/ (ctest replays that folder in every build) and fails.
 # Targets run side by side, one per core (FUZZ_JOBS, default nproc): each gets its SECONDS.
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer chat_template dataset manifest report)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer chat_template dataset manifest report pref gguf bnb)
 command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)"; exit 1; }
 # (-O1 -g, as libFuzzer advises: 1.2-1.6x the executions per second of -O0 here)
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DVKFT_FUZZ=ON -DVKFT_WERROR=ON >/dev/null
@@ -45,6 +46,11 @@ seeds() {
       if [ -f "$f" ]; then { printf '\0'; head -c 8000 "$f"; } >"$dir/$(basename "$f")"; fi
     done
     ;;
+  pref) # (tests/corpus/pref holds the demo's pairs)
+    for f in "$data"/pref/*.json* "$data"/pref/pref_formats/*.json*; do
+      if [ -f "$f" ]; then { printf '\0'; head -c 8000 "$f"; } >"$dir/$(basename "$f")"; fi
+    done
+    ;;
   esac
 }
 
@@ -57,7 +63,7 @@ fuzz_one() {
   [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
   set +e
   (cd build-fuzz && TMPDIR=$tmp ASAN_OPTIONS=detect_leaks=0 ./fuzz/fuzz_$t -max_total_time="$seconds" -timeout=20 \
-    -rss_limit_mb=4096 -max_len=$([ $t = dataset ] && echo 4096 || echo 65536) -print_final_stats=1 -artifact_prefix=artifacts/$t/ \
+    -rss_limit_mb=4096 -max_len=$(case $t in dataset | pref) echo 4096 ;; *) echo 65536 ;; esac) -print_final_stats=1 -artifact_prefix=artifacts/$t/ \
     corpus/$t) >"$log" 2>&1
   rc=$?
   set -e
