@@ -46,6 +46,8 @@ seeds() {
       if [ -f "$f" ]; then { printf '\0'; head -c 8000 "$f"; } >"$dir/$(basename "$f")"; fi
     done
     ;;
+  # gguf, bnb: tests/corpus/ holds seeds written with vkft's own writers (a 5 KB Llama GGUF with
+  # an SPM and one with a GPT-2 BPE vocabulary; NF4 double-quantized and FP4 plain weights)
   pref) # (tests/corpus/pref holds the demo's pairs)
     for f in "$data"/pref/*.json* "$data"/pref/pref_formats/*.json*; do
       if [ -f "$f" ]; then { printf '\0'; head -c 8000 "$f"; } >"$dir/$(basename "$f")"; fi
