@@ -366,20 +366,23 @@ static void inspect_configs(void) {
         !info.double_quant && !strcmp(info.compute_dtype, "float32"));
   static const struct {
     const char *config, *says;
+    vkft_errcode code;
   } refused[] = {
       {"{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}}",
-       "8-bit bitsandbytes (load_in_8bit)"},
-      {"{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}}", "\"gptq\""},
-      {"{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}", "\"awq\""},
-      {"{\"quantization_config\": {\"quant_method\": \"fp8\"}}", "\"fp8\""},
-      {"{\"quantization_config\": {\"bits\": 4}}", "no quant_method"},
+       "8-bit bitsandbytes (load_in_8bit)", VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}}", "\"gptq\"",
+       VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}", "\"awq\"",
+       VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"fp8\"}}", "\"fp8\"", VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"bits\": 4}}", "no quant_method", VKFT_ERR_INPUT},
       {"{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, "
        "\"bnb_4bit_quant_type\": \"int4\"}}",
-       "bnb_4bit_quant_type"},
+       "bnb_4bit_quant_type", VKFT_ERR_UNSUPPORTED},
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
     write_text(TMP "/config.json", refused[i].config);
-    CHECKF(vkft_quant_inspect(TMP, &info) == VKFT_ERR &&
+    CHECKF(vkft_quant_inspect(TMP, &info) == VKFT_ERR && vkft_error_code() == refused[i].code &&
                strstr(vkft_error_message(), refused[i].says) &&
                strstr(vkft_error_message(), "config.json") && !strchr(vkft_error_message(), '\n'),
            "%s", vkft_error_message());
@@ -577,7 +580,7 @@ static void checkpoints(void) {
                         damaged[i].map ? bad_map : NULL) == VKFT_OK);
     CHECK(vkft_st_open(path, &set) == VKFT_OK);
     vkft_bnb4_weight w;
-    CHECKF(vkft_bnb4_read(set, "a.weight", &w) == VKFT_ERR &&
+    CHECKF(vkft_bnb4_read(set, "a.weight", &w) == VKFT_ERR && vkft_error_code() == VKFT_ERR_INPUT &&
                strstr(vkft_error_message(), damaged[i].says) &&
                strstr(vkft_error_message(), "ckpt.safetensors") &&
                !strchr(vkft_error_message(), '\n'),
@@ -745,7 +748,8 @@ static void quantize_stories(void) {
   desc = (vkft_quantize_desc){
       .model_dir = TMP "/stories-fp4", .out_dir = TMP "/again", .type = VKFT_BNB4_NF4};
   CHECK(vkft_quantize_model(&desc, &stats, NULL, NULL) == VKFT_ERR &&
-        strstr(vkft_error_message(), "already quantized") && !vkft_is_dir(TMP "/again.tmp"));
+        vkft_error_code() == VKFT_ERR_INPUT && strstr(vkft_error_message(), "already quantized") &&
+        !vkft_is_dir(TMP "/again.tmp"));
   desc.model_dir = STORIES, desc.blocksize = 48;
   CHECK_ERR(vkft_quantize_model(&desc, &stats, NULL, NULL), VKFT_ERR_INPUT, "block size 48");
 }

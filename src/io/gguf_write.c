@@ -314,8 +314,9 @@ int vkft_gguf_writer_save(vkft_gguf_writer *w, const char *path, vkft_gguf_produ
     vkft_gguf_sink sink = {.af = &af};
     status = produce(user, i, &sink);
     if (status == VKFT_OK && sink.written != t->size)
-      status = vkft_error("%s: tensor \"%s\": %llu bytes written, %llu expected", path, t->name,
-                          (unsigned long long)sink.written, (unsigned long long)t->size);
+      status = vkft_error_with(
+          VKFT_ERR_INTERNAL, "%s: tensor \"%s\": %llu bytes written, %llu expected", path, t->name,
+          (unsigned long long)sink.written, (unsigned long long)t->size);
     if (status == VKFT_OK) status = write_zeros(&af, pad_to(t->size, w->alignment));
   }
   if (status != VKFT_OK) {
