@@ -1,6 +1,7 @@
 /* Values of the Jinja interpreter: the arena they live in, lists and dicts, and the Python
  * semantics templates depend on (truthiness, ==, <, str() and repr(), float repr). */
 #include "internal.h"
+#include "vkft/utf8.h"
 
 #include "vkft/error.h"
 
@@ -357,23 +358,13 @@ int jv_compare(const jinja_state *st, int line, jv a, jv b, int *result) {
 /* ---- UTF-8 ---- */
 
 uint32_t utf8_decode(const char *p, size_t n, size_t *used) {
-  const unsigned char *s = (const unsigned char *)p;
   if (n == 0) {
     *used = 0;
     return 0;
   }
-  int len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
-  if ((size_t)len > n) len = 1;
-  uint32_t cp = len == 1 ? s[0] : len == 2 ? s[0] & 0x1F : len == 3 ? s[0] & 0x0F : s[0] & 0x07;
-  for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) { /* malformed: treat the lead byte as one character */
-      *used = 1;
-      return s[0];
-    }
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  *used = (size_t)len;
-  return cp;
+  uint32_t cp;
+  *used = vkft_utf8_decode_lenient(p, n, &cp);
+  return cp == VKFT_UTF8_BAD ? (unsigned char)p[0] : cp; /* a malformed byte stands for itself */
 }
 
 size_t utf8_length(const char *p, size_t n) {

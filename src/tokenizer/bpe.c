@@ -276,7 +276,7 @@ static int initial_symbols(const vkft_tokenizer *tok, tok_scratch *s, const char
   char piece[80]; /* prefix + one char + suffix; both are limited to 32 bytes at load */
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int char_len = tok_utf8_decode((const unsigned char *)word + i, len - i, &cp);
+    int char_len = (int)vkft_utf8_decode(word + i, len - i, &cp);
     if (char_len == 0) char_len = 1; /* cannot happen: input was validated */
     size_t end = i + (size_t)char_len;
     size_t piece_len = 0;

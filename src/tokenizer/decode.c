@@ -94,7 +94,7 @@ static int add_lossy(buf *out, const char *data, size_t len) {
   const unsigned char *s = (const unsigned char *)data;
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int k = tok_utf8_decode(s + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(data + i, len - i, &cp);
     if (k) {
       if (buf_add(out, s + i, (size_t)k) != VKFT_OK) return VKFT_ERR;
       i += (size_t)k;
@@ -109,7 +109,7 @@ static int add_lossy(buf *out, const char *data, size_t len) {
 static int valid_utf8(const char *data, size_t len) {
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)data + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(data + i, len - i, &cp);
     if (!k) return 0;
     i += (size_t)k;
   }
@@ -136,7 +136,7 @@ static int decode_bytelevel(const vkft_tokenizer *tok, strlist *l) {
     int mappable = 1;
     for (size_t i = 0; i < l->len[t] && status == VKFT_OK;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)l->s[t] + i, l->len[t] - i, &cp);
+      int k = (int)vkft_utf8_decode(l->s[t] + i, l->len[t] - i, &cp);
       if (!k || cp >= 324 || tok->char_byte[cp] < 0) {
         mappable = 0;
         break;

@@ -83,13 +83,13 @@ static uint32_t last_char(const char *s, size_t len) {
   size_t i = len;
   while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
   uint32_t cp = 0;
-  if (i > 0) tok_utf8_decode((const unsigned char *)s + i - 1, len - i + 1, &cp);
+  if (i > 0) vkft_utf8_decode(s + i - 1, len - i + 1, &cp);
   return cp;
 }
 
 static uint32_t first_char(const char *s, size_t len) {
   uint32_t cp = 0;
-  tok_utf8_decode((const unsigned char *)s, len, &cp);
+  vkft_utf8_decode(s, len, &cp);
   return cp;
 }
 
@@ -99,7 +99,7 @@ static size_t whitespace_before(const char *s, size_t end) {
     size_t j = i - 1;
     while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
     uint32_t cp;
-    if (!tok_utf8_decode((const unsigned char *)s + j, i - j, &cp) || !tok_is_whitespace(cp)) break;
+    if (!(int)vkft_utf8_decode(s + j, i - j, &cp) || !tok_is_whitespace(cp)) break;
     i = j;
   }
   return i;
@@ -109,7 +109,7 @@ static size_t whitespace_after(const char *s, size_t start, size_t len) {
   size_t i = start;
   while (i < len) {
     uint32_t cp;
-    int n = tok_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    int n = (int)vkft_utf8_decode(s + i, len - i, &cp);
     if (!n || !tok_is_whitespace(cp)) break;
     i += (size_t)n;
   }
@@ -181,7 +181,7 @@ static int nfc_stable(const char *s, size_t len) {
       continue;
     }
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(s + i, len - i, &cp);
     if (!k || !nfc_inert(cp)) return 0;
     i += (size_t)k;
   }
@@ -232,7 +232,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
     if (tok_grow((void **)&res, &cap, len * 4 + 1, 1) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < len;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)in + i, len - i, &cp);
+      int k = (int)vkft_utf8_decode(in + i, len - i, &cp);
       if (!k) k = 1, cp = (unsigned char)in[i];
       n_out += vkft_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), res + n_out);
       i += (size_t)k;
@@ -358,7 +358,7 @@ static int find_spans(const tok_pretok *p, tok_scratch *s, const char *text, siz
       size_t start = ov[0], end = ov[1];
       if (end == start) { /* an empty match splits nothing; step over one character */
         uint32_t cp;
-        int k = tok_utf8_decode((const unsigned char *)text + end, len - end, &cp);
+        int k = (int)vkft_utf8_decode(text + end, len - end, &cp);
         pos = end + (size_t)(k ? k : 1);
         continue;
       }
@@ -379,7 +379,7 @@ static int find_spans(const tok_pretok *p, tok_scratch *s, const char *text, siz
   } else { /* TOK_PAT_NUMERIC: each numeric character is a match of its own */
     for (size_t i = 0; i < len;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+      int k = (int)vkft_utf8_decode(text + i, len - i, &cp);
       if (!k) k = 1, cp = 0;
       if (tok_is_numeric(cp)) {
         if (i > prev && push_span(s, &n, prev, i, 0) != VKFT_OK) return VKFT_ERR;
@@ -662,7 +662,7 @@ static int validate_utf8(const char *text, size_t len) {
       continue;
     }
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(text + i, len - i, &cp);
     if (!k) return vkft_error("tokenizer: text is not valid UTF-8 (byte %zu)", i);
     i += (size_t)k;
   }

@@ -293,7 +293,6 @@ int tok_load_gguf(vkft_tokenizer *tok, const char *path);
 
 /* tokenizer.c: small helpers */
 int tok_grow(void **buf, size_t *cap, size_t need, size_t elem);
-int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp); /* bytes used, 0 if bad */
 #include "vkft/utf8.h"
 int tok_is_whitespace(uint32_t cp);
 int tok_is_alphanumeric(uint32_t cp);
