@@ -4,29 +4,11 @@
  * tokenizer, truncated — as vkft_pref_load does for every record, without its file reading and
  * thread pool. The first byte picks the format (auto-detection for most values), the template
  * and the style (DPO or ORPO), and the prompt/completion limits. */
-#include "fuzz.h"
-
 #include "../../src/data/pref_internal.h"
-#include "vkft/tokenizer.h"
-
-#ifndef VKFT_SOURCE_DIR
-#define VKFT_SOURCE_DIR "."
-#endif
+#include "fuzz_records.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* loaded once: the records are what is fuzzed */
-  static vkft_tokenizer *tok;
-  static data_builder builders[2];
-  if (!tok) {
-    static const char *templates[2] = {NULL, "chatml"}; /* the fallback pair, and ChatML */
-    if (vkft_tokenizer_load(VKFT_SOURCE_DIR "/models/stories260K", &tok) != VKFT_OK) abort();
-    for (int i = 0; i < 2; i++) {
-      vkft_dataset_desc desc = {.model_dir = VKFT_SOURCE_DIR "/models/stories260K",
-                                .max_len = 64,
-                                .template_name = templates[i]};
-      if (data_builder_init(&builders[i], &desc, tok) != VKFT_OK) abort();
-    }
-  }
+  const data_builder *builders = fuzz_record_builders();
   if (size == 0) return 0;
   uint8_t pick = data[0];
   vkft_pref_format forced =
