@@ -119,7 +119,7 @@ int vkft_judge_parse_score(const char *text, double *score, char *error, size_t 
     snprintf(error, error_size, "no score found");
     return 0;
   }
-  double v;
+  double v = 0; /* set: a tier only returns where a number starts */
   const char *end = number_at(at, &v);
   double scale = scale_after(end);
   int len = (int)(end - at);
