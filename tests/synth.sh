@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # vkft data synth and vkft data judge end to end on the bundled stories260K (the pipeline, not the
 # quality: the model writes children's stories). synth: records parse, carry their provenance,
-# the summary's counts add up (prompts = kept + dropped), `vkft train` trains on the output and
-# `data stats` reads --as messages; dedup drops for real: greedy prompts that are all alike give
-# one kept record and the rest "duplicate", and a seed equal to what the model writes is dropped
-# as "duplicate of a seed"; bad seed files and templates are one line naming file:line or the
-# placeholder, exit 1, no output. judge: every record keeps its fields and gets
-# scores.judge_score (a number in 1-10 or null with judge_error) and judge_rationale; the
-# summary's counts add up; a prompt too long for the context is a null score, not a failure;
-# data filter --min judge_score=N keeps the numbers in bounds and drops nulls as "no score".
-# About 30 s. Usage: tests/synth.sh path/to/vkft. Prints "N passed, N failed".
+# the summary's counts add up (prompts = kept + dropped), the file does not depend on
+# --max-batch, `vkft train` trains on the output and `data stats` reads --as messages; dedup
+# drops for real: greedy prompts that are all alike give one kept record and the rest
+# "duplicate", and a seed equal to what the model writes is dropped as "duplicate of a seed";
+# bad seed files and templates are one line naming file:line or the placeholder, exit 1, no
+# output. judge: every record keeps its fields and gets scores.judge_score (a number in 1-10 or
+# null with judge_error) and judge_rationale; the summary's counts add up; a prompt too long for
+# the context is a null score, not a failure; data filter --min judge_score=N keeps the numbers
+# in bounds and drops nulls as "no score". About 27 s. Usage: tests/synth.sh path/to/vkft.
+# Prints "N passed, N failed".
 set -u
 vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
@@ -73,6 +74,8 @@ print(" ".join(bad) or "ok")
 PY
 )
 check "records, provenance, counts add up ($verdict)" test "$verdict" = ok
+run "$vkft" data synth --model $model --seed-tasks "$work/seeds.jsonl" --out "$work/syn2.jsonl" --n 4 "${small[@]}" --min-words 2 --max-batch 2
+check "--max-batch 2 writes the same file (every request its own random stream)" cmp -s "$work/syn.jsonl" "$work/syn2.jsonl"
 cat >"$work/train.json" <<EOF
 {"model": "$model", "method": "lora", "lora": {"r": 4, "alpha": 8, "targets": ["q_proj", "v_proj"]},
  "data": {"train": "$work/syn.jsonl", "max_len": 128},

@@ -184,6 +184,7 @@ static const turn_case turn_cases[] = {
     {"{\"prompt\": [{\"role\": \"user\", \"content\": \"P\"}], \"completion\": [{\"role\": "
      "\"assistant\", \"content\": \"C\"}]}",
      "P", "C", NULL},
+    {"{\"prompt\": \"P2\", \"completion\": \"C2\"}", "P2", "C2", NULL},
     {"{\"text\": \"just text\"}", NULL, NULL, "no instruction and response"},
     {"{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}]}", NULL, NULL, "no assistant"},
     {"{\"instruction\": \"I\"}", NULL, NULL, "needs alpaca's \"instruction\" and \"output\""},

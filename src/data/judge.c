@@ -157,6 +157,14 @@ int vkft_judge_record_turn(const cJSON *record, char **instruction, char **respo
                            "\"messages\", \"conversations\" or \"prompt\" and \"completion\"");
   data_sample s;
   if (data_sample_from_json(record, fmt, &s) != VKFT_OK) return VKFT_ERR;
+  if (!s.chat) { /* a prompt_completion record of strings */
+    int status = (*instruction = copy(s.prompt)) && (*response = copy(s.completion))
+                     ? VKFT_OK
+                     : vkft_error_nomem();
+    if (status != VKFT_OK) free(*instruction), *instruction = NULL;
+    data_sample_free(&s);
+    return status;
+  }
   const cJSON *reply = NULL, *user = NULL;
   size_t i = 0;
   for (const cJSON *m = s.messages->child; m; m = m->next, i++)
