@@ -170,6 +170,14 @@ PY
 run "$vkft" data filter --data "$work/scored.jsonl" --out "$work/kept2.jsonl" --min judge_score=7 --json
 check "--min judge_score=7: keeps 7 and 9.5, drops 3 (below) and null (no score) ($out)" \
   grep -q '"kept":2,"removed":{"no score":1,"score below min":1}' <<<"$out"
+# data score after a judge: its scores join the judge's in "scores"
+run "$vkft" data score --model $model --data "$work/scored.jsonl" --out "$work/rescored.jsonl"
+check "data score on judged records exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "... and keeps each judge_score beside loss and ppl" python3 -c '
+import json, sys
+rows = [json.loads(l)["scores"] for l in open(sys.argv[1])]
+assert [r["judge_score"] for r in rows] == [None, 3, 7, 9.5] and all(r["ppl"] > 0 for r in rows), rows
+' "$work/rescored.jsonl"
 run "$vkft" data judge --model $model --data "$work/judge_bad.jsonl" --out "$work/y.out"
 check "judge, a record with nothing to judge: exit $EXIT_INPUT ($out)" test $rc -eq $EXIT_INPUT
 check "... naming file:line" grep -q "judge_bad.jsonl:2: a text record has no instruction and response" <<<"$out"
