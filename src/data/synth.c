@@ -1,6 +1,7 @@
 /* The pure pieces of `vkft data synth` (self-instruct, Wang et al. 2022, in the variant of
  * Stanford Alpaca): {{name}} templates, seeded sampling of the seed tasks shown in a prompt, and
  * the clean-up and checks of a generated instruction (vkft/datagen.h). */
+#include "vkft/buf.h"
 #include "vkft/datagen.h"
 #include "vkft/error.h"
 
@@ -9,26 +10,6 @@
 #include <string.h>
 
 /* ---- templates ---- */
-
-typedef struct text_buf {
-  char *p;
-  size_t n, cap;
-} text_buf;
-
-static int buf_add(text_buf *b, const char *s, size_t len) {
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + len + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return vkft_error_nomem();
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = 0;
-  return VKFT_OK;
-}
 
 static int is_name_char(char c) {
   return isalnum((unsigned char)c) || c == '_';
@@ -52,17 +33,17 @@ static int placeholder_at(const char *p, const char **name, size_t *len, const c
 
 int vkft_template_render(const char *text, const char *where, const vkft_template_var *vars,
                          size_t n_vars, char **out, size_t *used) {
-  text_buf b = {0};
+  vkft_strbuf b = {0};
   *out = NULL;
   for (size_t k = 0; used && k < n_vars; k++) used[k] = 0;
-  int status = buf_add(&b, "", 0);
+  int status = vkft_strbuf_add(&b, "", 0);
   for (const char *p = text; *p && status == VKFT_OK;) {
     const char *name, *end;
     size_t len;
     if (!placeholder_at(p, &name, &len, &end)) {
       const char *next = strstr(p + 1, "{{");
       size_t run = next ? (size_t)(next - p) : strlen(p);
-      status = buf_add(&b, p, run);
+      status = vkft_strbuf_add(&b, p, run);
       p += run;
       continue;
     }
@@ -74,14 +55,14 @@ int vkft_template_render(const char *text, const char *where, const vkft_templat
       break;
     }
     if (used) used[k]++;
-    status = buf_add(&b, vars[k].value, strlen(vars[k].value));
+    status = vkft_strbuf_add(&b, vars[k].value, strlen(vars[k].value));
     p = end;
   }
   if (status != VKFT_OK) {
-    free(b.p);
+    free(b.data);
     return VKFT_ERR;
   }
-  *out = b.p;
+  *out = b.data;
   return VKFT_OK;
 }
 

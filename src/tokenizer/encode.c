@@ -16,7 +16,7 @@
 
 static int trie_add(tok_trie *t, const char *s, size_t len, int32_t added) {
   if (t->count == 0) {
-    if (tok_grow((void **)&t->nodes, &t->cap, 1, sizeof *t->nodes) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&t->nodes, &t->cap, 1, sizeof *t->nodes) != VKFT_OK) return VKFT_ERR;
     t->nodes[0] = (tok_trie_node){-1, -1, -1, 0};
     t->count = 1;
   }
@@ -26,7 +26,7 @@ static int trie_add(tok_trie *t, const char *s, size_t len, int32_t added) {
     int32_t child = t->nodes[node].first_child;
     while (child >= 0 && t->nodes[child].byte != byte) child = t->nodes[child].next_sibling;
     if (child < 0) {
-      if (tok_grow((void **)&t->nodes, &t->cap, t->count + 1, sizeof *t->nodes) != VKFT_OK)
+      if (vkft_grow((void **)&t->nodes, &t->cap, t->count + 1, sizeof *t->nodes) != VKFT_OK)
         return VKFT_ERR;
       child = (int32_t)t->count++;
       t->nodes[child] = (tok_trie_node){-1, t->nodes[node].first_child, -1, byte};
@@ -118,7 +118,7 @@ static size_t whitespace_after(const char *s, size_t start, size_t len) {
 
 static int push_segment(tok_segment **segs, size_t *n, size_t *cap, size_t off, size_t len,
                         int32_t added_id) {
-  if (tok_grow((void **)segs, cap, *n + 1, sizeof **segs) != VKFT_OK) return VKFT_ERR;
+  if (vkft_grow((void **)segs, cap, *n + 1, sizeof **segs) != VKFT_OK) return VKFT_ERR;
   (*segs)[(*n)++] = (tok_segment){off, len, added_id};
   return VKFT_OK;
 }
@@ -229,7 +229,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
   /* every case reserves room for its whole output plus the NUL before writing */
   switch (n->type) {
   case TOK_NORM_LOWERCASE: /* simple case mapping; Rust's to_lowercase also has a few 1:n ones */
-    if (tok_grow((void **)&res, &cap, len * 4 + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, len * 4 + 1, 1) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < len;) {
       uint32_t cp;
       int k = (int)vkft_utf8_decode(in + i, len - i, &cp);
@@ -239,7 +239,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
     }
     break;
   case TOK_NORM_PREPEND:
-    if (tok_grow((void **)&res, &cap, n->a_len + len + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, n->a_len + len + 1, 1) != VKFT_OK) return VKFT_ERR;
     memcpy(res, n->a, n->a_len);
     memcpy(res + n->a_len, in, len);
     n_out = n->a_len + len;
@@ -251,7 +251,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
         count++, i += n->a_len;
       else
         i++;
-    if (tok_grow((void **)&res, &cap, len + count * n->b_len + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, len + count * n->b_len + 1, 1) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < len;) {
       if (n->a_len && i + n->a_len <= len && memcmp(in + i, n->a, n->a_len) == 0) {
         memcpy(res + n_out, n->b, n->b_len);
@@ -267,7 +267,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
     size_t start = n->strip_left ? whitespace_after(in, 0, len) : 0;
     size_t end = n->strip_right ? whitespace_before(in, len) : len;
     if (end < start) end = start;
-    if (tok_grow((void **)&res, &cap, end - start + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, end - start + 1, 1) != VKFT_OK) return VKFT_ERR;
     memcpy(res, in + start, end - start);
     n_out = end - start;
     break;
@@ -333,7 +333,7 @@ int tok_normalize(const tok_normalizer *norm, const char *in, size_t len, char *
 /* ---- pre-tokenizers ---- */
 
 static int push_span(tok_scratch *s, size_t *n, size_t start, size_t end, int is_match) {
-  if (tok_grow((void **)&s->spans, &s->spans_cap, *n + 1, sizeof *s->spans) != VKFT_OK)
+  if (vkft_grow((void **)&s->spans, &s->spans_cap, *n + 1, sizeof *s->spans) != VKFT_OK)
     return VKFT_ERR;
   s->spans[(*n)++] = (tok_span){start, end, is_match};
   return VKFT_OK;
@@ -444,7 +444,7 @@ static size_t apply_behavior(tok_span *sp, size_t n, int behavior, int invert) {
 static int push_piece(tok_piece **pieces, size_t *n, size_t *cap, size_t off, size_t len,
                       int first) {
   if (len == 0) return VKFT_OK; /* HF drops empty pieces */
-  if (tok_grow((void **)pieces, cap, *n + 1, sizeof **pieces) != VKFT_OK) return VKFT_ERR;
+  if (vkft_grow((void **)pieces, cap, *n + 1, sizeof **pieces) != VKFT_OK) return VKFT_ERR;
   (*pieces)[(*n)++] = (tok_piece){(uint32_t)off, (uint32_t)len, (uint8_t)first};
   return VKFT_OK;
 }
@@ -476,7 +476,7 @@ static int split_pieces(const tok_pretok *p, tok_scratch *s, int behavior) {
 }
 
 static int arena_append(tok_scratch *s, const char *data, size_t len) {
-  if (tok_grow((void **)&s->arena, &s->arena_cap, s->arena_len + len + 1, 1) != VKFT_OK)
+  if (vkft_grow((void **)&s->arena, &s->arena_cap, s->arena_len + len + 1, 1) != VKFT_OK)
     return VKFT_ERR;
   memcpy(s->arena + s->arena_len, data, len);
   s->arena_len += len;
@@ -604,7 +604,7 @@ typedef struct out_ids {
 } out_ids;
 
 static int push_id(out_ids *out, int32_t id) {
-  if (tok_grow((void **)&out->ids, &out->cap, out->n + 1, sizeof *out->ids) != VKFT_OK)
+  if (vkft_grow((void **)&out->ids, &out->cap, out->n + 1, sizeof *out->ids) != VKFT_OK)
     return VKFT_ERR;
   out->ids[out->n++] = id;
   return VKFT_OK;
