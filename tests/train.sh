@@ -134,6 +134,22 @@ check "gguf-lora refuses a DoRA adapter in one line ($out)" test $rc -ne 0 -a "$
 run "$vkft" train "${common[@]}" --set lora.use_dora=true --set quant.base=nf4 --set output.dir="$work/dq"
 check "use_dora with quant.base: refused, exit 1 ($out)" test $rc -eq $EXIT_INPUT -a "$(grep -c 'lora.use_dora' <<<"$out")" -eq 1
 
+# a checkpoint written before lora.use_dora existed (its config has no such key) still resumes
+run "$vkft" train "${common[@]}" --set train.max_steps=4 --set output.dir="$work/old" --stop-after 2
+python3 - "$work/old/checkpoint-2" <<'PYEOF'
+import json, os, sys, zlib
+d = sys.argv[1]
+state = json.load(open(os.path.join(d, "trainer_state.json")))
+del state["config"]["lora"]["use_dora"]
+data = json.dumps(state, indent=2).encode()
+open(os.path.join(d, "trainer_state.json"), "wb").write(data)
+man = json.load(open(os.path.join(d, "manifest.json")))
+man["files"]["trainer_state.json"] = {"bytes": len(data), "crc32": "%08x" % zlib.crc32(data)}
+open(os.path.join(d, "manifest.json"), "w").write(json.dumps(man, indent=2))
+PYEOF
+run "$vkft" train "${common[@]}" --set train.max_steps=4 --set output.dir="$work/old" --resume auto
+check "a checkpoint from before lora.use_dora resumes ($(tail -1 <<<"$out"))" test $rc -eq 0
+
 # NEFTune: noise on the embeddings from step 1 (the base's own forward changes), none in eval;
 # drawn from (seed, step, micro-batch) like the dropout masks, so a second run gives the same bits
 for d in n1 n2; do

@@ -19,7 +19,7 @@ void REF(dora_norm)(const real *w, const real *a, const real *b, const real *m, 
       sum += v * v;
     }
     norm[o] = sqrt(sum);
-    if (m) scale[o] = m[o] / norm[o];
+    if (m) scale[o] = m[o] / norm[o]; /* exactly 1 when m[o] == norm[o] (the shader says why) */
   }
 }
 
