@@ -1,9 +1,10 @@
 /* `vkft plan --config cfg.json [--set ...] [--memory MIB] [--json]`: the trade-offs of a run
  * before it starts.
  * For each sequence length (256 ... the model's limit, and the config's), with gradient
- * checkpointing off and on, and with the base as configured and in NF4 (LoRA): the largest
- * micro-batch (a power of two up to 256) whose memory plan — the same plan `train --dry-run`
- * prints, counted without allocating — fits the device's free budget, and that plan's size.
+ * checkpointing off and on, and with the base as configured and in NF4 (LoRA, not DoRA): the
+ * largest micro-batch (a power of two up to 256) whose memory plan — the same plan `train
+ * --dry-run` prints, counted without allocating — fits the device's free budget, and that plan's
+ * size.
  * --memory plans for another card (its MiB instead of this device's free budget). Without
  * either it prints the plan of micro-batch 1 and what each further sequence adds.
  * Tokens/s are not estimated here: `vkft bench train` measures a step. */
@@ -163,7 +164,8 @@ int vkft_cmd_plan(int argc, char **argv) {
   status = VKFT_OK;
   for (int q = 0; q < 2 && status == VKFT_OK; q++) {
     vkft_dtype qt = q == 0 ? quant : VKFT_NF4;
-    if (q == 1 && (cfg.full || quant != VKFT_F32)) break; /* NF4 is a LoRA base */
+    /* NF4 is a LoRA base, and not one DoRA can take (it needs the dense weights' norms) */
+    if (q == 1 && (cfg.full || quant != VKFT_F32 || cfg.lora.use_dora)) break;
     for (int i = 0; i < n_lens && status == VKFT_OK; i++)
       for (int ckpt = 0; ckpt <= 1 && status == VKFT_OK; ckpt++) {
         plan_row r = {lens[i], ckpt, qt};

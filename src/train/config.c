@@ -49,6 +49,7 @@ static const key keys[] = {
     {"lora.targets", K_MODULES, F(lora.targets), 0, 0, "[\"q_proj\", \"v_proj\"]"},
     {"lora.init", K_STR, F(lora.init), 0, 0, "null"},
     {"lora.use_rslora", K_BOOL, F(lora.use_rslora), 0, 0, "false"},
+    {"lora.use_dora", K_BOOL, F(lora.use_dora), 0, 0, "false"},
     {"lora.modules_to_save", K_MODULES, F(lora.modules_to_save), 0, 0, "[]"},
     {"data.train", K_TRAIN_FILES, F(data.train), 0, 0, "\"\""},
     {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
@@ -464,6 +465,12 @@ static int check(vkft_train_config *cfg) {
   if (strcmp(cfg->quant.base, "none") && cfg->full)
     return vkft_error("config: \"quant.base\" %s is a frozen 4-bit base: it trains with method "
                       "\"lora\" (QLoRA), not \"full\"",
+                      cfg->quant.base);
+  if (cfg->lora.use_dora && cfg->full)
+    return vkft_error("config: \"lora.use_dora\" is a LoRA variant: it needs method \"lora\"");
+  if (cfg->lora.use_dora && strcmp(cfg->quant.base, "none"))
+    return vkft_error("config: \"lora.use_dora\" needs the dense base weights for its row norms; "
+                      "vkft does not combine it with \"quant.base\" %s",
                       cfg->quant.base);
   return VKFT_OK;
 }
