@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vkft/buf.h"
 #include "vkft/chat_template.h"
 #include "vkft/error.h"
 #include "vkft/gguf.h"
@@ -250,13 +251,7 @@ static int decode_line(const vkft_tokenizer *tok, const cJSON *json, int skip_sp
     double v = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
     if (v < 0 || v > INT32_MAX || v != (double)(int32_t)v)
       return vkft_error("\"ids\"[%zu] is not a token id", n);
-    if (n == *ids_cap) {
-      size_t cap = *ids_cap ? *ids_cap * 2 : 1024;
-      int32_t *p = realloc(*ids, cap * sizeof *p);
-      if (!p) return vkft_error_nomem();
-      *ids = p;
-      *ids_cap = cap;
-    }
+    if (vkft_grow((void **)ids, ids_cap, n + 1, sizeof **ids)) return VKFT_ERR;
     (*ids)[n++] = (int32_t)v;
   }
   char *text;

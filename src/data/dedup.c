@@ -6,6 +6,7 @@
  * for any thread count: a record is dropped for the earliest kept record it duplicates. */
 #include "internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 #include "vkft/utf8.h"
@@ -55,13 +56,7 @@ static int cmp_hash(const void *a, const void *b) {
 }
 
 static int add_pair(vkft_dedup_pair **pairs, size_t *n, size_t *cap, vkft_dedup_pair p) {
-  if (*n == *cap) {
-    size_t c = *cap ? *cap * 2 : 64;
-    vkft_dedup_pair *q = realloc(*pairs, c * sizeof *q);
-    if (!q) return vkft_error_nomem();
-    *pairs = q;
-    *cap = c;
-  }
+  if (vkft_grow((void **)pairs, cap, *n + 1, sizeof **pairs)) return VKFT_ERR;
   (*pairs)[(*n)++] = p;
   return VKFT_OK;
 }

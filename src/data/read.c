@@ -4,6 +4,7 @@
  * while its neighbours still load. */
 #include "internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 #include <stdlib.h>
@@ -19,13 +20,7 @@ typedef struct span_list {
 } span_list;
 
 static int push(span_list *l, size_t off, size_t len, uint32_t line, const char *error) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    data_span *p = realloc(l->items, cap * sizeof *p);
-    if (!p) return vkft_error_nomem();
-    l->items = p;
-    l->cap = cap;
-  }
+  if (vkft_grow((void **)&l->items, &l->cap, l->n + 1, sizeof *l->items)) return VKFT_ERR;
   l->items[l->n] =
       (data_span){.off = off, .len = len, .line = line, .index = (uint32_t)l->n, .error = error};
   l->n++;

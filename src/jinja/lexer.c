@@ -3,6 +3,7 @@
  * lstrip_blocks=True, keep_trailing_newline=False), and tokenizes the expressions in tags. */
 #include "internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 #include <stdio.h>
@@ -25,13 +26,7 @@ static int lex_fail(const lexer *lx, int line, const char *msg) {
 static int emit(lexer *lx, jinja_token_type type, int line, const char *text, size_t len,
                 jinja_token **out) {
   jinja_tokens *t = lx->tokens;
-  if (t->len == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    jinja_token *items = realloc(t->items, cap * sizeof *items);
-    if (!items) return vkft_error_nomem();
-    t->items = items;
-    t->cap = cap;
-  }
+  if (vkft_grow((void **)&t->items, &t->cap, t->len + 1, sizeof *t->items)) return VKFT_ERR;
   jinja_token *tok = &t->items[t->len++];
   memset(tok, 0, sizeof *tok);
   tok->type = type;
