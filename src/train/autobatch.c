@@ -108,6 +108,7 @@ static int probe_step(trainer *t, int64_t mb, int64_t ga) {
   *cfg = *t->cfg;
   cfg->train.micro_batch = mb;
   cfg->train.grad_accum = ga;
+  cfg->train.grad_accum_given = 1; /* the configuration as run (checkpoints) has numbers */
   vkft_train_options quiet = *t->opt;
   quiet.on_message = NULL;
   quiet.on_step = NULL;
@@ -240,6 +241,7 @@ int trainer_resolve_batch(trainer *t) {
     return VKFT_ERR;
   cfg->train.micro_batch = mb;
   cfg->train.grad_accum = ga;
+  cfg->train.grad_accum_given = 1; /* the configuration as run (checkpoints) has numbers */
   if (note[0])
     trainer_message(t, "%s", note);
   else if (cfg->train.batch_size > 0)

@@ -327,9 +327,17 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
   return VKFT_ERR;
 }
 
-/* Records that a key was given (by the file or --set), where the trainer needs to know it. */
-static void note_given(const key *k, vkft_train_config *cfg) {
-  if (k->offset == offsetof(vkft_train_config, train.grad_accum)) cfg->train.grad_accum_given = 1;
+static int is_grad_accum(const key *k) {
+  return k->offset == offsetof(vkft_train_config, train.grad_accum);
+}
+
+/* A key's value from the file or --set. train.grad_accum records that it was given (it must
+ * then agree with train.batch_size); null leaves it to be derived, as the dump writes it. */
+static int set_given(const char *where, const key *k, const cJSON *v, vkft_train_config *cfg) {
+  if (is_grad_accum(k) && cJSON_IsNull(v)) return VKFT_OK;
+  if (set_value(where, k, v, cfg) != VKFT_OK) return VKFT_ERR;
+  if (is_grad_accum(k)) cfg->train.grad_accum_given = 1;
+  return VKFT_OK;
 }
 
 static const key *find_key(const char *name) {
@@ -368,13 +376,12 @@ static int apply_object(const char *path, const config_lines *lines, const cJSON
         where = where_of(path, lines, f, buf, sizeof buf);
         const key *k = find_key(full);
         if (!k) return unknown_key(where, full);
-        if (set_value(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
-        note_given(k, cfg);
+        if (set_given(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
       }
     } else {
       const key *k = find_key(e->string);
       if (!k || strchr(k->name, '.')) return unknown_key(where, e->string);
-      if (set_value(where, k, e, cfg) != VKFT_OK) return VKFT_ERR;
+      if (set_given(where, k, e, cfg) != VKFT_OK) return VKFT_ERR;
     }
   }
   return VKFT_OK;
@@ -541,10 +548,9 @@ int vkft_train_config_load(const char *path, const char *const *sets, int set_co
       cJSON_Delete(v); /* not JSON (or not the JSON the key wants): the text is the string */
       v = cJSON_CreateString(eq + 1);
     }
-    int status = v ? set_value("--set", k, v, cfg) : vkft_error_nomem();
+    int status = v ? set_given("--set", k, v, cfg) : vkft_error_nomem();
     cJSON_Delete(v);
     if (status != VKFT_OK) return VKFT_ERR;
-    note_given(k, cfg);
   }
   return check(cfg);
 }
@@ -594,6 +600,8 @@ static void dump_value(cJSON *section, const char *name, const key *k,
   case K_INT_AUTO:
     if (k->type == K_INT_AUTO && *(const int64_t *)base < 0)
       cJSON_AddStringToObject(section, name, "auto");
+    else if (is_grad_accum(k) && cfg->train.batch_size > 0 && !cfg->train.grad_accum_given)
+      cJSON_AddNullToObject(section, name); /* derived from batch_size */
     else
       cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
     break;
