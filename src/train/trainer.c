@@ -613,10 +613,13 @@ int vkft_train(vkft_backend *be, const vkft_train_config *config, const vkft_tra
   if (!be && !opt->dry_run) return vkft_error_with(VKFT_ERR_INTERNAL, "train: no backend");
   int status = VKFT_ERR, interrupted = 0;
   char report_status[64] = "finished";
-  if (!(t.resolved = malloc(sizeof *t.resolved))) return vkft_error_nomem();
+  if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
+  if (!(t.resolved = malloc(sizeof *t.resolved))) {
+    free(t.report);
+    return vkft_error_nomem();
+  }
   *t.resolved = *config;
   t.cfg = cfg = t.resolved;
-  if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
   /* the output folder's rules first: a run that may not start fails before the long loads */
   if (!opt->dry_run && writer &&
       outdir_prepare(&t, opt->resume != NULL || opt->lr_find, opt->overwrite) != VKFT_OK)
