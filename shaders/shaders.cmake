@@ -72,3 +72,11 @@ vkft_shader(kv_store kv_cache.comp KV_STORE)
 vkft_shader(attention_decode kv_cache.comp ATTN_DECODE)
 # preference objectives (shaders/pref.comp): sequence log-probs and the tokens' gradient weights
 vkft_shader(pref_loss pref.comp)
+# DoRA (shaders/dora.comp): the adapted weight's row norms (per weight type), the per-row scale,
+# the magnitude's gradient
+foreach(dtype F32 F16 BF16)
+  string(TOLOWER ${dtype} d)
+  vkft_shader(dora_norm_${d} dora.comp DORA_NORM W_${dtype})
+endforeach()
+vkft_shader(dora_scale dora.comp DORA_SCALE)
+vkft_shader(dora_mag_grad dora.comp DORA_MAG_GRAD)

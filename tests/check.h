@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vkft/error.h"
+
 static int check_passed, check_failed;
 
 #define CHECK(cond)                                                                                \
@@ -21,6 +23,23 @@ static int check_passed, check_failed;
   ((cond) ? (void)check_passed++                                                                   \
           : (void)(check_failed++, fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond), \
                    fprintf(stderr, __VA_ARGS__), fputc('\n', stderr)))
+
+/* A call that must fail with VKFT_ERR, error code `code` (vkft/error.h; what the CLI's exit
+ * status is made of) and a message containing `text` (NULL: any message). */
+#define CHECK_ERR(call, code, text) check_err_at(__FILE__, __LINE__, #call, (call), (code), (text))
+
+static inline void check_err_at(const char *file, int line, const char *call, int rc,
+                                vkft_errcode code, const char *text) {
+  const char *msg = vkft_error_message();
+  if (rc == VKFT_ERR && vkft_error_code() == code && (!text || strstr(msg, text))) {
+    check_passed++;
+    return;
+  }
+  check_failed++;
+  fprintf(stderr, "FAIL %s:%d: %s: wanted %s error \"%s\", got %s (%s): %s\n", file, line, call,
+          vkft_errcode_name(code), text ? text : "", rc == VKFT_ERR ? "VKFT_ERR" : "no error",
+          vkft_errcode_name(vkft_error_code()), msg);
+}
 
 /* The read-only shared test data: $VKFT_TEST_DATA, else ../shared/data next to the repository
  * (the build's VKFT_SHARED_DATA). */

@@ -7,10 +7,13 @@
 # run must end with one clear line and a non-zero exit (or exit 0 with the same adapter when a
 # retry absorbed the fault) — never a crash, a sanitizer report or a hang — and the newest
 # checkpoint it left must load and resume to the uninterrupted run's exact adapter.
-# Usage: tests/faults.sh path/to/vkft-with-faults [JOBS]. Prints "N passed, N failed".
+# Usage: tests/faults.sh path/to/vkft-with-faults [JOBS] [EVERY]. Prints "N passed, N failed".
+# EVERY > 1 injects every EVERY-th fault of the plan only (each kind keeps its share): the test
+# command's ctest uses 2 to stay in its time budget; scripts/soak.sh --faults runs all of them.
 set -u
 vkft=$(realpath "$1")
 jobs=${2:-2}
+every=${3:-1}
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,8 +34,10 @@ check "the traced run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
   awk '$1 == "devalloc" || $1 == "submit" {print $1 ":" $2}' "$work/trace"
   awk '$1 == "write" || $1 == "fsync" || $1 == "rename" {k = $1 " " $4; if (!(k in seen)) {seen[k] = 1; print $1 ":" $2}}' "$work/trace"
   awk '($1 == "write" || $1 == "rename" || $1 == "fsync") && $4 ~ /checkpoint|final|adapter/ {k = $1 " " $4; if (!(k in seen)) {seen[k] = 1; print $1 ":" $2 ":kill"}}' "$work/trace"
-} >"$work/plan"
-echo "$(wc -l <"$work/plan") faults to inject ($(grep -c '^alloc' "$work/plan") allocation sites)"
+} >"$work/plan.all"
+awk -v every="$every" '(NR - 1) % every == 0' "$work/plan.all" >"$work/plan"
+echo "$(wc -l <"$work/plan") faults to inject of $(wc -l <"$work/plan.all") (every $every;" \
+  "$(grep -c '^alloc' "$work/plan") of $(grep -c '^alloc' "$work/plan.all") allocation sites)"
 
 # one FAULT: runs with it, classifies the outcome, resumes from what it left; prints one line
 one() {

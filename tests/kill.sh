@@ -22,30 +22,45 @@ run "$vkft" train "${common[@]}" --set output.dir="$work/ref"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "the uninterrupted run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
 
-# kill -9 after a random delay within the uninterrupted run's duration, then resume
-done_early=0
+# kill -9 after a random delay within the uninterrupted run's duration, then resume. A run that
+# finishes before its kill is compared with the uninterrupted one, and the next kill starts a
+# new run in a new folder: every kill lands in a run that still has work to do.
+round=1 done_early=0 landed=0
+same_as_ref() { # DIR: the finished run's files equal the uninterrupted run's
+  cmp -s "$work/ref/adapter_model.safetensors" "$1/adapter_model.safetensors" &&
+    cmp -s "$work/ref/adapter_config.json" "$1/adapter_config.json" &&
+    cmp -s <(strip "$work/ref/metrics.jsonl") <(strip "$1/metrics.jsonl") &&
+    test -z "$(ls -d "$1"/*.tmp "$1"/.final.tmp 2>/dev/null)"
+}
 for k in $(seq 1 "$kills"); do
   # within the first 60% of a full run: a resumed run has less left to do
   delay_ms=$(((RANDOM * 32768 + RANDOM) % (ms * 6 / 10 > 60 ? ms * 6 / 10 - 50 : 10) + 50))
-  "$vkft" train "${common[@]}" --set output.dir="$work/k" --resume auto >>"$work/k.log" 2>&1 &
+  "$vkft" train "${common[@]}" --set output.dir="$work/k$round" --resume auto >>"$work/k.log" 2>&1 &
   pid=$!
   sleep "$(awk -v m=$delay_ms 'BEGIN {printf "%.3f", m / 1000}')"
-  if kill -9 $pid 2>/dev/null; then
-    wait $pid 2>/dev/null
-    echo "kill $k: after $delay_ms ms ($(ls "$work/k" 2>/dev/null | grep -c checkpoint) checkpoints on disk)"
+  kill -9 $pid 2>/dev/null # (a run that has just ended is a zombie: the kill succeeds, harmlessly)
+  wait $pid 2>/dev/null
+  rc=$?
+  if [ $rc -eq 137 ]; then
+    landed=$((landed + 1))
+    echo "kill $k: after $delay_ms ms ($(ls "$work/k$round" 2>/dev/null | grep -c checkpoint) checkpoints on disk)"
   else
-    wait $pid
-    rc=$?
     check "kill $k: the run finished before the kill with exit 0 ($rc)" test $rc -eq 0
+    check "... and its files are byte-identical to the uninterrupted run's (round $round)" same_as_ref "$work/k$round"
     done_early=$((done_early + 1))
+    rm -rf "$work/k$round"
+    round=$((round + 1))
   fi
 done
-run "$vkft" train "${common[@]}" --set output.dir="$work/k" --resume auto
+run "$vkft" train "${common[@]}" --set output.dir="$work/k$round" --resume auto
 check "the last resume exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
 check "the adapter is byte-identical to the uninterrupted run's" \
-  cmp -s "$work/ref/adapter_model.safetensors" "$work/k/adapter_model.safetensors"
-check "adapter_config.json is byte-identical" cmp -s "$work/ref/adapter_config.json" "$work/k/adapter_config.json"
-check "metrics.jsonl step and eval lines are identical" cmp -s <(strip "$work/ref/metrics.jsonl") <(strip "$work/k/metrics.jsonl")
-check "no half-written folder is left" test -z "$(ls -d "$work"/k/*.tmp "$work"/k/.final.tmp 2>/dev/null)"
-echo "$kills kills ($done_early runs finished first), the run takes $ms ms uninterrupted"
+  cmp -s "$work/ref/adapter_model.safetensors" "$work/k$round/adapter_model.safetensors"
+check "adapter_config.json is byte-identical" cmp -s "$work/ref/adapter_config.json" "$work/k$round/adapter_config.json"
+check "metrics.jsonl step and eval lines are identical" \
+  cmp -s <(strip "$work/ref/metrics.jsonl") <(strip "$work/k$round/metrics.jsonl")
+check "no half-written folder is left" test -z "$(ls -d "$work"/k$round/*.tmp "$work"/k$round/.final.tmp 2>/dev/null)"
+check "most kills land in a running job ($landed of $kills)" test $((landed * 2)) -ge "$kills"
+echo "$kills kills: $landed landed mid-run, $done_early runs finished first ($round runs in all)," \
+  "the run takes $ms ms uninterrupted"
 finish

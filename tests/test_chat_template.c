@@ -800,8 +800,8 @@ static void test_data_errors(void) {
 
 static void test_loading(void) {
   vkft_chat_template *t = NULL;
-  CHECK(vkft_chat_template_load(check_path("tokenizers/mistral"), NULL, &t) == VKFT_ERR);
-  CHECK(strstr(vkft_error_message(), "chat_template") != NULL);
+  CHECK_ERR(vkft_chat_template_load(check_path("tokenizers/mistral"), NULL, &t), VKFT_ERR_INPUT,
+            "chat_template");
   CHECK(vkft_chat_template_load(check_path("tokenizers/qwen3"), "tool_use", &t) == VKFT_ERR);
   CHECK(vkft_chat_template_load(check_path("tokenizers/llama3"), NULL, &t) == VKFT_OK);
   CHECK(t && strstr(vkft_chat_template_source(t), "<|start_header_id|>") != NULL);
@@ -846,8 +846,8 @@ static void test_context(void) {
   free(out);
   vkft_chat_template_free(t);
   CHECK(vkft_chat_template_parse("{% for t in tools %}{% endfor %}", "loop", &t) == VKFT_OK);
-  CHECK(vkft_chat_template_render(t, ctx, &out, NULL) == VKFT_ERR);
-  CHECK(strstr(vkft_error_message(), "'NoneType' object is not iterable") != NULL);
+  CHECK_ERR(vkft_chat_template_render(t, ctx, &out, NULL), VKFT_ERR_INPUT,
+            "'NoneType' object is not iterable");
   vkft_chat_template_free(t);
   cJSON_Delete(ctx);
   in.tools = special; /* not a list */

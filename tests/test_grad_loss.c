@@ -180,8 +180,8 @@ static void check_pref(vkft_pref_loss_kind kind) {
   vkft_ref_cross_entropy_bwd_f64(c.h, c.w, c.labels, T, C, V, 1.0, weights, dh, dw, c.logits);
   double eh = grad_error(pref_objective, &c, c.h, dh, T * C);
   double ew = grad_error(pref_objective, &c, c.w, dw, V * C);
-  printf("pref objective %d (N%d T%d C%d V%d): dh rel err %.2e, dW rel err %.2e\n", (int)kind, N,
-         T, C, V, eh, ew);
+  printf("pref objective %d (N%d T%d C%d V%d): dh rel err %.2e, dW rel err %.2e\n", (int)kind, N, T,
+         C, V, eh, ew);
   CHECKF(eh < 1e-6 && ew < 1e-6, "pref kind %d: dh error %.2e, dW error %.2e", (int)kind, eh, ew);
   free(c.h), free(c.w), free(c.logits), free(c.row_loss), free(c.seq), free(c.ref);
   free(c.labels), free(c.tok), free(c.ranges), free(weights), free(dh), free(dw);

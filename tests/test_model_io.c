@@ -33,28 +33,29 @@ static void config_stories(void) {
 static void config_errors(void) {
   static const struct {
     const char *json, *expect;
+    vkft_errcode code;
   } cases[] = {
-      {"{\"architectures\": [\"GPT2LMHeadModel\"]}",
-       "unsupported architecture \"GPT2LMHeadModel\""},
+      {"{\"architectures\": [\"GPT2LMHeadModel\"]}", "unsupported architecture \"GPT2LMHeadModel\"",
+       VKFT_ERR_UNSUPPORTED},
       {"{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 10}",
-       "missing field \"hidden_size\""},
+       "missing field \"hidden_size\"", VKFT_ERR_INPUT},
       {"{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 10, \"hidden_size\": 12, "
        "\"intermediate_size\": 4, \"num_hidden_layers\": 1, \"num_attention_heads\": 3, "
        "\"num_key_value_heads\": 2}",
-       "multiple of num_key_value_heads"},
+       "multiple of num_key_value_heads", VKFT_ERR_INPUT},
       {"{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": \"many\"}",
-       "\"vocab_size\" must be"},
+       "\"vocab_size\" must be", VKFT_ERR_INPUT},
       {"{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 10, \"hidden_size\": 8, "
        "\"intermediate_size\": 4, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
        "\"rope_scaling\": {\"rope_type\": \"yarn\"}}",
-       "unsupported rope_scaling type \"yarn\""},
-      {"{not json", "not valid JSON"},
+       "unsupported rope_scaling type \"yarn\"", VKFT_ERR_UNSUPPORTED},
+      {"{not json", "not valid JSON", VKFT_ERR_INPUT},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     write_text(TMP "/config.json", cases[i].json);
     vkft_model_config c;
     CHECK(vkft_model_config_load(TMP, &c) == VKFT_ERR);
-    CHECKF(strstr(vkft_error_message(), cases[i].expect) &&
+    CHECKF(vkft_error_code() == cases[i].code && strstr(vkft_error_message(), cases[i].expect) &&
                strstr(vkft_error_message(), "config.json"),
            "case %zu: %s", i, vkft_error_message());
   }
@@ -128,8 +129,7 @@ static void write_read_sharded(void) {
   /* an index naming a tensor its shard lacks */
   write_text(TMP "/model.safetensors.index.json",
              "{\"weight_map\": {\"q.weight\": \"shard-2.safetensors\"}}");
-  CHECK(vkft_st_open(TMP, &set) == VKFT_ERR);
-  CHECKF(strstr(vkft_error_message(), "\"q.weight\" is missing"), "%s", vkft_error_message());
+  CHECK_ERR(vkft_st_open(TMP, &set), VKFT_ERR_INPUT, "\"q.weight\" is missing");
 }
 
 /* Damaged files are errors naming the file, never out-of-bounds reads. */
@@ -143,7 +143,8 @@ static void damaged_files(void) {
     CHECK(vkft_file_write_atomic(TMP "/cut.safetensors", bytes, cuts[i]) == VKFT_OK);
     vkft_st_set *set;
     CHECKF(vkft_st_open(TMP "/cut.safetensors", &set) == VKFT_ERR, "cut at %zu opened", cuts[i]);
-    CHECKF(strstr(vkft_error_message(), "cut.safetensors") != NULL, "%s", vkft_error_message());
+    CHECKF(vkft_error_code() == VKFT_ERR_INPUT && strstr(vkft_error_message(), "cut.safetensors"),
+           "%s", vkft_error_message());
   }
   /* flipped bytes inside the header: either still valid or an error, never a crash */
   for (int i = 0; i < 300; i++) {

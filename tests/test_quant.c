@@ -366,20 +366,23 @@ static void inspect_configs(void) {
         !info.double_quant && !strcmp(info.compute_dtype, "float32"));
   static const struct {
     const char *config, *says;
+    vkft_errcode code;
   } refused[] = {
       {"{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}}",
-       "8-bit bitsandbytes (load_in_8bit)"},
-      {"{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}}", "\"gptq\""},
-      {"{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}", "\"awq\""},
-      {"{\"quantization_config\": {\"quant_method\": \"fp8\"}}", "\"fp8\""},
-      {"{\"quantization_config\": {\"bits\": 4}}", "no quant_method"},
+       "8-bit bitsandbytes (load_in_8bit)", VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}}", "\"gptq\"",
+       VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}", "\"awq\"",
+       VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"quant_method\": \"fp8\"}}", "\"fp8\"", VKFT_ERR_UNSUPPORTED},
+      {"{\"quantization_config\": {\"bits\": 4}}", "no quant_method", VKFT_ERR_INPUT},
       {"{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, "
        "\"bnb_4bit_quant_type\": \"int4\"}}",
-       "bnb_4bit_quant_type"},
+       "bnb_4bit_quant_type", VKFT_ERR_UNSUPPORTED},
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
     write_text(TMP "/config.json", refused[i].config);
-    CHECKF(vkft_quant_inspect(TMP, &info) == VKFT_ERR &&
+    CHECKF(vkft_quant_inspect(TMP, &info) == VKFT_ERR && vkft_error_code() == refused[i].code &&
                strstr(vkft_error_message(), refused[i].says) &&
                strstr(vkft_error_message(), "config.json") && !strchr(vkft_error_message(), '\n'),
            "%s", vkft_error_message());
@@ -538,8 +541,8 @@ static void checkpoints(void) {
     vkft_bnb4_weight_free(&back);
   }
   vkft_bnb4_weight none;
-  CHECK(vkft_bnb4_read(set, "model.norm.weight", &none) == VKFT_ERR &&
-        strstr(vkft_error_message(), "not a bitsandbytes 4-bit weight"));
+  CHECK_ERR(vkft_bnb4_read(set, "model.norm.weight", &none), VKFT_ERR_INPUT,
+            "not a bitsandbytes 4-bit weight");
   vkft_st_close(set);
 
   /* damaged checkpoints: one line naming the file and the tensor */
@@ -577,7 +580,7 @@ static void checkpoints(void) {
                         damaged[i].map ? bad_map : NULL) == VKFT_OK);
     CHECK(vkft_st_open(path, &set) == VKFT_OK);
     vkft_bnb4_weight w;
-    CHECKF(vkft_bnb4_read(set, "a.weight", &w) == VKFT_ERR &&
+    CHECKF(vkft_bnb4_read(set, "a.weight", &w) == VKFT_ERR && vkft_error_code() == VKFT_ERR_INPUT &&
                strstr(vkft_error_message(), damaged[i].says) &&
                strstr(vkft_error_message(), "ckpt.safetensors") &&
                !strchr(vkft_error_message(), '\n'),
@@ -741,15 +744,14 @@ static void quantize_stories(void) {
   CHECKF(vkft_quantize_model(&desc, &stats, NULL, NULL) == VKFT_OK, "%s", vkft_error_message());
   check_folder(STORIES, desc.out_dir, VKFT_BNB4_FP4, 128, 0);
   /* refusals */
-  CHECK(vkft_quantize_model(&desc, &stats, NULL, NULL) == VKFT_ERR &&
-        strstr(vkft_error_message(), "already exists"));
+  CHECK_ERR(vkft_quantize_model(&desc, &stats, NULL, NULL), VKFT_ERR_INPUT, "already exists");
   desc = (vkft_quantize_desc){
       .model_dir = TMP "/stories-fp4", .out_dir = TMP "/again", .type = VKFT_BNB4_NF4};
   CHECK(vkft_quantize_model(&desc, &stats, NULL, NULL) == VKFT_ERR &&
-        strstr(vkft_error_message(), "already quantized") && !vkft_is_dir(TMP "/again.tmp"));
+        vkft_error_code() == VKFT_ERR_INPUT && strstr(vkft_error_message(), "already quantized") &&
+        !vkft_is_dir(TMP "/again.tmp"));
   desc.model_dir = STORIES, desc.blocksize = 48;
-  CHECK(vkft_quantize_model(&desc, &stats, NULL, NULL) == VKFT_ERR &&
-        strstr(vkft_error_message(), "block size 48"));
+  CHECK_ERR(vkft_quantize_model(&desc, &stats, NULL, NULL), VKFT_ERR_INPUT, "block size 48");
 }
 
 /* A bf16 Qwen2-like model (q/k/v biases, sizes that leave partial blocks) split into two shards

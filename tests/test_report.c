@@ -231,8 +231,7 @@ static void tiny_runs(void) {
   free(page);
   char line[256];
   CHECK(vkft_report_loss_summary(DIR, 50, line, sizeof line) == VKFT_ERR);
-  CHECK(vkft_report_write(DIR "/missing", NULL) == VKFT_ERR &&
-        strstr(vkft_error_message(), "missing: not a folder"));
+  CHECK_ERR(vkft_report_write(DIR "/missing", NULL), VKFT_ERR_INPUT, "missing: not a folder");
 }
 
 /* TRL's names (DPO, ORPO), their eval_ twins, and keys nobody planned for. */

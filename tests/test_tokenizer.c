@@ -678,7 +678,47 @@ static void test_gguf(void) {
   vkft_remove_tree(GGUF_TMP);
 }
 
+/* The one UTF-8 decoder (vkft/utf8.h): what it accepts is what Python's and Rust's accept. */
+static void test_utf8(void) {
+  static const struct {
+    const char *bytes;
+    size_t len, used; /* used 0: malformed */
+    uint32_t cp;
+  } cases[] = {
+      {"A", 1, 1, 'A'},
+      {"\xc3\xa9", 2, 2, 0xE9},
+      {"\xe2\x82\xac", 3, 3, 0x20AC},
+      {"\xf0\x9f\x98\x80", 4, 4, 0x1F600},
+      {"\xf4\x8f\xbf\xbf", 4, 4, 0x10FFFF},
+      {"\xc0\x80", 2, 0, 0},         /* overlong NUL */
+      {"\xe0\x80\xaf", 3, 0, 0},     /* overlong '/' */
+      {"\xed\xa0\x80", 3, 0, 0},     /* a surrogate */
+      {"\xf4\x90\x80\x80", 4, 0, 0}, /* above U+10FFFF */
+      {"\x80", 1, 0, 0},             /* a stray continuation byte */
+      {"\xe2\x82", 2, 0, 0},         /* cut short by the length */
+      {"\xe2\x82\xac", 2, 0, 0},     /* ... even with the byte behind it */
+      {"\xe2(\xac", 3, 0, 0},        /* cut short by a non-continuation byte */
+      {"\xff", 1, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint32_t cp = 0;
+    size_t used = vkft_utf8_decode(cases[i].bytes, cases[i].len, &cp);
+    CHECKF(used == cases[i].used && (!used || cp == cases[i].cp), "case %zu: %zu bytes, U+%X", i,
+           used, cp);
+    used = vkft_utf8_decode_lenient(cases[i].bytes, cases[i].len, &cp);
+    CHECKF(cases[i].used ? used == cases[i].used && cp == cases[i].cp
+                         : used == 1 && cp == VKFT_UTF8_BAD,
+           "lenient case %zu: %zu bytes, U+%X", i, used, cp);
+  }
+  /* the NUL-terminated walk never passes the NUL */
+  const unsigned char *s = (const unsigned char *)"\xe2\x82";
+  CHECK(vkft_utf8_next(&s) == VKFT_UTF8_BAD && vkft_utf8_next(&s) == VKFT_UTF8_BAD && *s == 0);
+  char out[4];
+  CHECK(vkft_utf8_encode(0x1F600, out) == 4 && !memcmp(out, "\xf0\x9f\x98\x80", 4));
+}
+
 int main(void) {
+  test_utf8();
   int have_data = check_need_data("test_tokenizer: the reference vectors");
   for (size_t c = 0; have_data && c < sizeof cases / sizeof cases[0]; c++) {
     vkft_tokenizer *tok = NULL;

@@ -2,8 +2,8 @@
 # End-to-end training on the bundled stories260K: a short LoRA run writes metrics, checkpoints
 # and a PEFT adapter; a run interrupted and resumed (gracefully, and from an older checkpoint as
 # after a crash) ends bit-identical to the uninterrupted one; eval and generate use the adapter;
-# a full fine-tune writes a Hugging Face folder; VKFT_SYNC=1 (a full barrier after every
-# dispatch) gives the same bits; bad configs fail with one line.
+# a full fine-tune writes a Hugging Face folder; DoRA trains, resumes and merges; VKFT_SYNC=1 (a
+# full barrier after every dispatch) gives the same bits; bad configs fail with one line.
 # Usage: tests/train.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
 vkft=$(realpath "$1")
@@ -99,6 +99,56 @@ check "lora.dropout: resumed adapter is bit-identical" cmp -s "$work/d1/adapter_
 l_drop=$(sed -n 4p "$work/d1/metrics.jsonl" | grep -o '"loss": [^,]*')
 l_plain=$(sed -n 4p "$work/a/metrics.jsonl" | grep -o '"loss": [^,]*')
 check "lora.dropout changes the run ($l_drop vs $l_plain)" test -n "$l_drop" -a "$l_drop" != "$l_plain"
+
+# DoRA (lora.use_dora): PEFT's magnitude keys, the loss decreases, a resumed run ends
+# bit-identical (checkpoints hold m and its AdamW state), generate and eval read the adapter,
+# export merges it (the merged model's eval loss is the adapter's); what cannot carry it refuses
+dora=(--set lora.use_dora=true --set lora.dropout=0.1 --set train.max_steps=4)
+run "$vkft" train "${common[@]}" "${dora[@]}" --set output.dir="$work/do1"
+check "lora.use_dora run exits 0 ($(tail -1 <<<"$out"))" test $rc -eq 0
+check "DoRA adapter holds PEFT's magnitude keys" grep -q 'base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector"' "$work/do1/adapter_model.safetensors"
+check "DoRA adapter_config says use_dora" grep -q '"use_dora": true' "$work/do1/adapter_config.json"
+d_first=$(grep -o '"loss": [0-9.e+-]*' "$work/do1/metrics.jsonl" | head -1 | cut -d' ' -f2)
+d_last=$(grep -o '"loss": [0-9.e+-]*' "$work/do1/metrics.jsonl" | tail -1 | cut -d' ' -f2)
+check "DoRA loss decreases ($d_first -> $d_last)" awk "BEGIN {exit !($d_last < $d_first)}"
+l_dora=$(sed -n 4p "$work/do1/metrics.jsonl" | grep -o '"loss": [^,]*')
+l_drop=$(sed -n 4p "$work/d1/metrics.jsonl" | grep -o '"loss": [^,]*')
+check "DoRA trains otherwise than LoRA ($l_dora vs $l_drop)" test -n "$l_dora" -a "$l_dora" != "$l_drop"
+run "$vkft" train "${common[@]}" "${dora[@]}" --set output.dir="$work/do2" --stop-after 2
+check "DoRA: interrupted run exits $EXIT_INTERRUPTED" test $rc -eq $EXIT_INTERRUPTED
+run "$vkft" train "${common[@]}" "${dora[@]}" --set output.dir="$work/do2" --resume auto
+check "DoRA: resumed run exits 0" test $rc -eq 0
+check "DoRA: resumed adapter is bit-identical" cmp -s "$work/do1/adapter_model.safetensors" "$work/do2/adapter_model.safetensors"
+run "$vkft" generate --model models/stories260K --adapter "$work/do1" --prompt "Once upon a time," --max-new-tokens 8
+check "generate with the DoRA adapter ($out)" test $rc -eq 0 -a -n "$(grep '^Once upon a time,' <<<"$out")"
+run "$vkft" eval --model models/stories260K --adapter "$work/do1" --data models/demo/zip_stories.jsonl
+dora_eval=$(tail -1 <<<"$out" | grep -o '"loss": [0-9.e+-]*' | cut -d' ' -f2)
+run "$vkft" export --model models/stories260K --adapter "$work/do1" --to hf --type f32 --out "$work/do-merged"
+check "export merges the DoRA adapter ($(tail -1 <<<"$out"))" test $rc -eq 0
+run "$vkft" eval --model "$work/do-merged" --data models/demo/zip_stories.jsonl
+merged_eval=$(tail -1 <<<"$out" | grep -o '"loss": [0-9.e+-]*' | cut -d' ' -f2)
+check "the merged DoRA model's eval loss is the adapter's ($merged_eval vs $dora_eval)" \
+  awk -v a="$merged_eval" -v b="$dora_eval" 'BEGIN {d = a - b; exit !(b > 0 && d * d < 1e-10 * b * b)}'
+run "$vkft" export --model models/stories260K --adapter "$work/do1" --to gguf-lora --out "$work/do.gguf"
+check "gguf-lora refuses a DoRA adapter in one line ($out)" test $rc -ne 0 -a "$(grep -c 'use_dora' <<<"$out")" -eq 1
+run "$vkft" train "${common[@]}" --set lora.use_dora=true --set quant.base=nf4 --set output.dir="$work/dq"
+check "use_dora with quant.base: refused, exit 1 ($out)" test $rc -eq $EXIT_INPUT -a "$(grep -c 'lora.use_dora' <<<"$out")" -eq 1
+
+# a checkpoint written before lora.use_dora existed (its config has no such key) still resumes
+run "$vkft" train "${common[@]}" --set train.max_steps=4 --set output.dir="$work/old" --stop-after 2
+python3 - "$work/old/checkpoint-2" <<'PYEOF'
+import json, os, sys, zlib
+d = sys.argv[1]
+state = json.load(open(os.path.join(d, "trainer_state.json")))
+del state["config"]["lora"]["use_dora"]
+data = json.dumps(state, indent=2).encode()
+open(os.path.join(d, "trainer_state.json"), "wb").write(data)
+man = json.load(open(os.path.join(d, "manifest.json")))
+man["files"]["trainer_state.json"] = {"bytes": len(data), "crc32": "%08x" % zlib.crc32(data)}
+open(os.path.join(d, "manifest.json"), "w").write(json.dumps(man, indent=2))
+PYEOF
+run "$vkft" train "${common[@]}" --set train.max_steps=4 --set output.dir="$work/old" --resume auto
+check "a checkpoint from before lora.use_dora resumes ($(tail -1 <<<"$out"))" test $rc -eq 0
 
 # NEFTune: noise on the embeddings from step 1 (the base's own forward changes), none in eval;
 # drawn from (seed, step, micro-batch) like the dropout masks, so a second run gives the same bits

@@ -41,6 +41,9 @@ typedef struct vkft_model_desc {
   int quant_block;    /* values per block scale (0: 64) */
   int quant_double;   /* double-quantize the block scales */
   int64_t pref_pairs; /* preference objectives: pairs per micro-batch (0: none) */
+  /* DoRA (PEFT's use_dora): a trainable magnitude per output row of each adapted projection
+   * ("...lora_magnitude_vector"; docs/LORA.md); bases of f32/f16/bf16 weights only */
+  int use_dora;
 } vkft_model_desc;
 
 int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **out);
@@ -144,11 +147,13 @@ void vkft_model_memory_plan(const vkft_model *m, vkft_model_memory *mem);
 
 /* ---- PEFT adapters (src/model/peft.c): the adapter format, read and written in one place ----
  * adapter_config.json + adapter_model.safetensors with the keys PEFT uses
- * ("base_model.model." + the Hugging Face module path + ".lora_A.weight"). */
+ * ("base_model.model." + the Hugging Face module path + ".lora_A.weight"; with DoRA also
+ * ".lora_magnitude_vector", no ".weight", as PEFT's LoraModel._get_adapter_state_dict names it). */
 typedef struct vkft_adapter_info {
   int64_t r;
   double alpha, dropout;
   int use_rslora;
+  int use_dora; /* the adapter holds a lora_magnitude_vector (out) per adapted projection */
   unsigned targets, modules_to_save; /* VKFT_MOD_* */
   char base_model[1024];             /* base_model_name_or_path */
 } vkft_adapter_info;

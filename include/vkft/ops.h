@@ -293,6 +293,24 @@ int vkft_lora_bwd(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *a,
                   vkft_tensor *dx, vkft_tensor *da, vkft_tensor *db, vkft_tensor *du, int64_t T,
                   int64_t in, int64_t out, int64_t r, float s);
 
+/* ---- DoRA (src/ops/dora.c, shaders/dora.comp, src/ref/dora.c) ----
+ * Weight-decomposed LoRA (Liu et al. 2024) as PEFT's DoraLinearLayer computes it (docs/LORA.md):
+ * a projection W (out, in) with LoRA factors A (r, in), B (out, r), scale s and a trainable
+ * magnitude m (out), one per output row. The norm is detached (no gradient flows through it).
+ * dora_norm: norm (out) = ||W[o, :] + s B[o, :] A|| per row in fp32 and, when m is not NULL,
+ * scale (out) = m / norm. W is f32, f16 or bf16; the rest fp32. */
+int vkft_dora_norm(vkft_backend *be, const vkft_tensor *w, const vkft_tensor *a,
+                   const vkft_tensor *b, const vkft_tensor *m, vkft_tensor *norm,
+                   vkft_tensor *scale, int64_t out, int64_t in, int64_t r, float s);
+/* y (T, out) = beta y + (scale[o] - shift) x (T, out), fp32; y may be x (beta 0: y only
+ * written). shift 1 gives PEFT's (m / norm - 1) factor. */
+int vkft_dora_scale(vkft_backend *be, const vkft_tensor *x, const vkft_tensor *scale,
+                    vkft_tensor *y, int64_t T, int64_t out, float shift, float beta);
+/* The magnitude's gradient: dm (out) += sum_t dy[t, o] yd[t, o] / norm[o], dy and yd (T, out)
+ * fp32, t summed in order (the same bits each run). */
+int vkft_dora_mag_grad(vkft_backend *be, const vkft_tensor *dy, const vkft_tensor *yd,
+                       const vkft_tensor *norm, vkft_tensor *dm, int64_t T, int64_t out);
+
 /* ---- the KV cache of batched generation (src/ops/kv_cache.c) ----
  * A slotted cache of R rows of (Hkv, D) fp32 keys (another of values): every sequence being
  * generated owns a run of rows, one per position, so sequences of any lengths share one batch.

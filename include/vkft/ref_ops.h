@@ -63,6 +63,17 @@ void VKFT_REF(lora_bwd)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *a, const VK
                         const VKFT_REF_REAL *u, const VKFT_REF_REAL *dy, VKFT_REF_REAL *dx,
                         VKFT_REF_REAL *da, VKFT_REF_REAL *db, int64_t T, int64_t in, int64_t out,
                         int64_t r, VKFT_REF_REAL s);
+/* ---- DoRA (src/ref/dora.c) ----
+ * w (out, in), a (r, in), b (out, r): norm (out) = row norms of w + s b a, scale (out) = m / norm
+ * (m NULL: norm only). dora_scale: y (T, out) = beta y + (scale - shift) x (y may be x).
+ * dora_mag_grad: dm (out) += sum_t dy yd / norm, dy and yd (T, out). */
+void VKFT_REF(dora_norm)(const VKFT_REF_REAL *w, const VKFT_REF_REAL *a, const VKFT_REF_REAL *b,
+                         const VKFT_REF_REAL *m, VKFT_REF_REAL *norm, VKFT_REF_REAL *scale,
+                         int64_t out, int64_t in, int64_t r, VKFT_REF_REAL s);
+void VKFT_REF(dora_scale)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *scale, VKFT_REF_REAL *y,
+                          int64_t T, int64_t out, VKFT_REF_REAL shift, VKFT_REF_REAL beta);
+void VKFT_REF(dora_mag_grad)(const VKFT_REF_REAL *dy, const VKFT_REF_REAL *yd,
+                             const VKFT_REF_REAL *norm, VKFT_REF_REAL *dm, int64_t T, int64_t out);
 /* ---- ops-core: rmsnorm, rope, swiglu, embedding, elementwise, adamw, grad_norm ---- */
 /* x is (R, C), w is (C), y is (R, C), rstd is (R) (may be NULL) */
 void VKFT_REF(rmsnorm)(const VKFT_REF_REAL *x, const VKFT_REF_REAL *w, VKFT_REF_REAL *y,

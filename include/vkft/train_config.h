@@ -28,6 +28,7 @@ typedef struct vkft_train_config {
     unsigned targets;         /* VKFT_MOD_Q.. */
     unsigned modules_to_save; /* VKFT_MOD_EMBED | VKFT_MOD_LM_HEAD */
     int use_rslora;
+    int use_dora;             /* DoRA: a trainable magnitude per output row (docs/LORA.md) */
     char init[VKFT_CFG_PATH]; /* "" = PEFT's default initialisation */
   } lora;
   struct {

@@ -140,6 +140,7 @@ int cli_measure_step(vkft_backend *be, const char *dir, int full, vkft_dtype qua
                           .lora_r = o->lora_r,
                           .lora_scale = 2.0,
                           .lora_targets = o->lora_targets,
+                          .use_dora = o->use_dora,
                           .grad_checkpointing = o->grad_checkpointing,
                           .seed = 1,
                           .quant_dtype = quant,

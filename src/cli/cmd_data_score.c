@@ -2,7 +2,7 @@
  *   data score --model DIR [--adapter DIR] --data FILE --out FILE.jsonl [--format F]
  *              [--template T] [--max-len N] [--train-on assistant|all] [--batch N] [--json]
  * Each output line is the input record with "scores": {"loss", "ppl", "ifd", "tokens",
- * "response_tokens"} added (an existing "scores" is replaced):
+ * "response_tokens"} added (into an existing "scores" object: other scores stay):
  *   loss  mean cross-entropy of the trained tokens (the response) given all before them: the
  *         forward of training, so it equals `vkft eval` on the record alone;
  *   ppl   exp(loss);
@@ -65,24 +65,35 @@ static int64_t response_alone(const vkft_example *ex, int32_t bos, seq_buf *b) {
   return T >= 2 ? T : 0;
 }
 
-/* The record's line with its scores; NULL when out of memory or the bytes are not JSON. */
+/* Sets key to a number (NaN: null) in obj, replacing what was there. */
+static void put_number(cJSON *obj, const char *key, double v) {
+  cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+  if (isnan(v))
+    cJSON_AddNullToObject(obj, key);
+  else
+    cJSON_AddNumberToObject(obj, key, v);
+}
+
+/* The record's line with its scores (merged into a "scores" object it has: a judge's score or
+ * another tool's stays); NULL when out of memory or the bytes are not JSON. */
 static char *scored_line(const vkft_example *ex, double loss, double alone_loss) {
-  cJSON *r = cJSON_ParseWithLength(ex->raw, ex->raw_len), *s = cJSON_CreateObject();
+  cJSON *r = cJSON_ParseWithLength(ex->raw, ex->raw_len);
   char *line = NULL;
-  if (cJSON_IsObject(r) && s) {
-    cJSON_AddNumberToObject(s, "loss", loss);
-    cJSON_AddNumberToObject(s, "ppl", exp(loss));
-    if (alone_loss > 0)
-      cJSON_AddNumberToObject(s, "ifd", loss / alone_loss);
-    else
-      cJSON_AddNullToObject(s, "ifd");
-    cJSON_AddNumberToObject(s, "tokens", ex->len);
-    cJSON_AddNumberToObject(s, "response_tokens", ex->n_trained);
-    cJSON_DeleteItemFromObjectCaseSensitive(r, "scores");
-    if (cJSON_AddItemToObject(r, "scores", s)) s = NULL;
-    line = cJSON_PrintUnformatted(r);
+  if (cJSON_IsObject(r)) {
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "scores");
+    if (!cJSON_IsObject(s)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(r, "scores");
+      s = cJSON_AddObjectToObject(r, "scores");
+    }
+    if (s) {
+      put_number(s, "loss", loss);
+      put_number(s, "ppl", exp(loss));
+      put_number(s, "ifd", alone_loss > 0 ? loss / alone_loss : NAN);
+      put_number(s, "tokens", (double)ex->len);
+      put_number(s, "response_tokens", (double)ex->n_trained);
+      line = cJSON_PrintUnformatted(r);
+    }
   }
-  cJSON_Delete(s);
   cJSON_Delete(r);
   return line;
 }

@@ -1,16 +1,16 @@
 /* `vkft plan --config cfg.json [--set ...] [--memory MIB] [--json] [--no-measure]`: the
  * trade-offs of a run before it starts.
  * For each sequence length (256 ... the model's limit, and the config's), with gradient
- * checkpointing off and on, and with the base as configured and in NF4 (LoRA): the largest
- * micro-batch (a power of two up to 256) whose memory plan — the same plan `train --dry-run`
- * prints, counted without allocating — fits the device's free budget, that plan's size, and the
- * tokens/s a step of that shape is estimated to run at.
- * The estimate: for each (base, checkpointing) pair, real training steps (forward, loss,
- * backward, gradient norm, AdamW; one warm-up, one timed) of the config's model at the config's
- * max_len (or the shortest length that fits), at one row and, when that is quick, at more rows
- * up to half a second's worth; their model FLOPs per second (cli_step_flops: matmuls, LoRA and
- * causal attention) then give every row of the pair its time: its FLOPs / that rate. A row whose
- * shape was the one timed is marked as measured. --no-measure skips the steps.
+ * checkpointing off and on, and with the base as configured and in NF4 (LoRA, not DoRA): the
+ * largest micro-batch (a power of two up to 256) whose memory plan — the same plan `train
+ * --dry-run` prints, counted without allocating — fits the device's free budget, that plan's size,
+ * and the tokens/s a step of that shape is estimated to run at. The estimate: for each (base,
+ * checkpointing) pair, real training steps (forward, loss, backward, gradient norm, AdamW; one
+ * warm-up, one timed) of the config's model at the config's max_len (or the shortest length that
+ * fits), at one row and, when that is quick, at more rows up to half a second's worth; their model
+ * FLOPs per second (cli_step_flops: matmuls, LoRA and causal attention) then give every row of the
+ * pair its time: its FLOPs / that rate. A row whose shape was the one timed is marked as measured.
+ * --no-measure skips the steps.
  * --memory plans for another card (its MiB instead of this device's free budget; nothing is
  * measured). Without either it prints the plan of micro-batch 1 and what each further sequence
  * adds. */
@@ -76,6 +76,7 @@ static int measure_rate(vkft_backend *be, const vkft_train_config *cfg, const pl
                           .seq = (int)r->max_len,
                           .lora_r = cfg->lora.r,
                           .lora_targets = cfg->lora.targets,
+                          .use_dora = !cfg->full && cfg->lora.use_dora,
                           .grad_checkpointing = r->ckpt};
   cli_step_result res;
   if (cli_measure_step(be, cfg->model, cfg->full, r->quant, NULL, &shape, 1, &res) != VKFT_OK)
@@ -197,7 +198,8 @@ static int table_rows(const vkft_train_config *cfg, const vkft_model_config *mc,
   }
   int n = 0;
   for (int q = 0; q < 2; q++) {
-    if (q == 1 && (cfg->full || quant != VKFT_F32)) break; /* NF4 is a LoRA base */
+    /* NF4 is a LoRA base, and not one DoRA can take (it needs the dense weights' norms) */
+    if (q == 1 && (cfg->full || quant != VKFT_F32 || cfg->lora.use_dora)) break;
     for (int i = 0; i < n_lens; i++)
       for (int ckpt = 0; ckpt <= 1; ckpt++)
         rows[n++] = (plan_row){.max_len = lens[i], .ckpt = ckpt, .quant = q ? VKFT_NF4 : quant};

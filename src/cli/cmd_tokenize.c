@@ -17,6 +17,7 @@
 #include "vkft/gguf.h"
 #include "vkft/platform.h"
 #include "vkft/tokenizer.h"
+#include "vkft/utf8.h"
 
 enum mode {
   MODE_ENCODE,
@@ -148,21 +149,7 @@ static char *text_with_nuls(const char *line, size_t *len) {
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
       p += 6;
     }
-    if (cp < 0x80) {
-      out[n++] = (char)cp;
-    } else if (cp < 0x800) {
-      out[n++] = (char)(0xC0 | (cp >> 6));
-      out[n++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out[n++] = (char)(0xE0 | (cp >> 12));
-      out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-      out[n++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-      out[n++] = (char)(0xF0 | (cp >> 18));
-      out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-      out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-      out[n++] = (char)(0x80 | (cp & 0x3F));
-    }
+    n += vkft_utf8_encode((uint32_t)cp, out + n);
   }
   if (*p != '"') return free(out), NULL;
   *len = n;

@@ -76,6 +76,7 @@ typedef struct cli_step_shape {
   int rows, seq, steps;
   int64_t lora_r;
   unsigned lora_targets; /* VKFT_MOD_Q.. */
+  int use_dora;
   int grad_checkpointing;
 } cli_step_shape;
 /* milliseconds per step, model FLOPs per step (cli_step_flops), device bytes held */

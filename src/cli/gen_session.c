@@ -45,6 +45,7 @@ int gen_session_model_desc(const gen_session *s, vkft_model_desc *desc) {
   desc->lora_r = info.r;
   desc->lora_scale = vkft_adapter_scale(&info);
   desc->lora_targets = info.targets;
+  desc->use_dora = info.use_dora;
   desc->modules_to_save = info.modules_to_save;
   return VKFT_OK;
 }

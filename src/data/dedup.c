@@ -8,6 +8,7 @@
 
 #include "vkft/error.h"
 #include "vkft/platform.h"
+#include "vkft/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,32 +32,9 @@ int vkft_utf8_codepoints(const char *s, size_t len, uint32_t **out, size_t *n) {
   size_t k = 0;
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
-    uint32_t c = *p;
-    int extra = c < 0x80             ? 0
-                : (c & 0xE0) == 0xC0 ? 1
-                : (c & 0xF0) == 0xE0 ? 2
-                : (c & 0xF8) == 0xF0 ? 3
-                                     : -1;
-    if (extra < 0 || p + extra >= end + (extra ? 0 : 1)) {
-      cp[k++] = 0xFFFD;
-      p++;
-      continue;
-    }
-    if (extra) c &= 0x3Fu >> extra;
-    int ok = 1;
-    for (int i = 1; i <= extra; i++) {
-      if ((p[i] & 0xC0) != 0x80)
-        ok = 0;
-      else
-        c = (c << 6) | (p[i] & 0x3F);
-    }
-    if (!ok) {
-      cp[k++] = 0xFFFD;
-      p++;
-      continue;
-    }
-    cp[k++] = c;
-    p += extra + 1;
+    uint32_t c;
+    p += vkft_utf8_decode_lenient((const char *)p, (size_t)(end - p), &c);
+    cp[k++] = c == VKFT_UTF8_BAD ? 0xFFFD : c; /* a malformed byte: U+FFFD, as Python's "replace" */
   }
   *out = cp;
   *n = k;

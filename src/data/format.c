@@ -5,6 +5,7 @@
  * (messages, prompt_completion); see include/vkft/dataset.h. */
 #include "internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 #include <math.h>
@@ -24,32 +25,6 @@ vkft_data_format data_detect_format(const cJSON *r) {
   if (get(r, "input_ids")) return VKFT_FORMAT_TOKENS;
   if (get(r, "text")) return VKFT_FORMAT_TEXT;
   return VKFT_FORMAT_AUTO;
-}
-
-/* ---- a growing string ---- */
-
-typedef struct strbuf {
-  char *p;
-  size_t n, cap;
-} strbuf;
-
-static int sb_add(strbuf *b, const char *s, size_t len) {
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + len + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return vkft_error_nomem();
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = 0;
-  return VKFT_OK;
-}
-
-static int sb_str(strbuf *b, const char *s) {
-  return sb_add(b, s, strlen(s));
 }
 
 /* ---- messages ---- */
@@ -134,7 +109,7 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
     cJSON_AddItemToObject(msg, k->string, cJSON_Duplicate(k, 1));
   }
   cJSON_AddStringToObject(msg, "role", r);
-  strbuf text = {0}, reasoning = {0};
+  vkft_strbuf text = {0}, reasoning = {0};
   cJSON *calls = cJSON_CreateArray();
   int rc = calls ? VKFT_OK : vkft_error_nomem();
   if (rc == VKFT_OK && is_call) {
@@ -143,7 +118,7 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
     else
       rc = add_tool_calls_text(calls, content->valuestring, i);
   } else if (rc == VKFT_OK && cJSON_IsString(content)) {
-    rc = sb_str(&text, content->valuestring);
+    rc = vkft_strbuf_puts(&text, content->valuestring);
   } else if (rc == VKFT_OK && cJSON_IsArray(content)) {
     for (const cJSON *part = content->child; part && rc == VKFT_OK; part = part->next) {
       const cJSON *type = get(part, "type");
@@ -152,10 +127,10 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
       if (!cJSON_IsString(type) || !cJSON_IsString(value)) {
         rc = vkft_error("message %zu: a content part needs \"type\" and a string \"value\"", i);
       } else if (!strcmp(type->valuestring, "text")) {
-        rc = sb_str(&text, value->valuestring);
+        rc = vkft_strbuf_puts(&text, value->valuestring);
       } else if (!strcmp(type->valuestring, "reasoning") ||
                  !strcmp(type->valuestring, "thinking")) {
-        rc = sb_str(&reasoning, value->valuestring);
+        rc = vkft_strbuf_puts(&reasoning, value->valuestring);
       } else if (!strcmp(type->valuestring, "tool_call")) {
         rc = add_tool_calls_text(calls, value->valuestring, i);
       } else {
@@ -166,8 +141,8 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
     rc = vkft_error("message %zu: \"content\" must be a string or a list of parts", i);
   }
   if (rc == VKFT_OK) {
-    cJSON_AddStringToObject(msg, "content", text.p ? text.p : "");
-    if (reasoning.p) cJSON_AddStringToObject(msg, "reasoning_content", reasoning.p);
+    cJSON_AddStringToObject(msg, "content", text.data ? text.data : "");
+    if (reasoning.data) cJSON_AddStringToObject(msg, "reasoning_content", reasoning.data);
     if (cJSON_GetArraySize(calls) > 0) {
       cJSON_DeleteItemFromObjectCaseSensitive(msg, "tool_calls");
       cJSON_AddItemToObject(msg, "tool_calls", calls);
@@ -180,8 +155,8 @@ static int convert_message(const cJSON *m, size_t i, cJSON *out, unsigned char *
     int weight_zero = w && (cJSON_IsNumber(w) ? w->valuedouble == 0 : cJSON_IsFalse(w));
     *trained = !strcmp(r, "assistant") && !weight_zero;
   }
-  free(text.p);
-  free(reasoning.p);
+  free(text.data);
+  free(reasoning.data);
   cJSON_Delete(calls);
   if (rc) {
     cJSON_Delete(msg);
@@ -295,15 +270,15 @@ int data_sample_alpaca_prompt(const cJSON *r, data_sample *s) {
     }
   }
   /* LLaMA-Factory: the user turn is instruction and input joined by "\n", empty parts left out. */
-  strbuf user = {0};
+  vkft_strbuf user = {0};
   int rc = VKFT_OK;
-  if (instruction && *instruction) rc = sb_str(&user, instruction);
+  if (instruction && *instruction) rc = vkft_strbuf_puts(&user, instruction);
   if (rc == VKFT_OK && input && *input) {
-    if (user.n) rc = sb_str(&user, "\n");
-    if (rc == VKFT_OK) rc = sb_str(&user, input);
+    if (user.len) rc = vkft_strbuf_puts(&user, "\n");
+    if (rc == VKFT_OK) rc = vkft_strbuf_puts(&user, input);
   }
-  if (rc == VKFT_OK) rc = data_sample_add_message(s, "user", user.p ? user.p : "", 0);
-  free(user.p);
+  if (rc == VKFT_OK) rc = data_sample_add_message(s, "user", user.data ? user.data : "", 0);
+  free(user.data);
   return rc;
 }
 
@@ -441,24 +416,24 @@ int data_sample_flatten(data_sample *s) {
     int has_reasoning = cJSON_IsString(reasoning) && reasoning->valuestring[0];
     int has_calls = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
     if (!has_reasoning && !has_calls) continue;
-    strbuf b = {0};
+    vkft_strbuf b = {0};
     int rc = VKFT_OK;
     if (has_reasoning) {
-      rc = sb_str(&b, "<think>\n");
-      if (rc == VKFT_OK) rc = sb_str(&b, reasoning->valuestring);
-      if (rc == VKFT_OK) rc = sb_str(&b, "\n</think>\n\n");
+      rc = vkft_strbuf_puts(&b, "<think>\n");
+      if (rc == VKFT_OK) rc = vkft_strbuf_puts(&b, reasoning->valuestring);
+      if (rc == VKFT_OK) rc = vkft_strbuf_puts(&b, "\n</think>\n\n");
     }
-    if (rc == VKFT_OK && cJSON_IsString(content)) rc = sb_str(&b, content->valuestring);
+    if (rc == VKFT_OK && cJSON_IsString(content)) rc = vkft_strbuf_puts(&b, content->valuestring);
     for (const cJSON *c = has_calls ? calls->child : NULL; c && rc == VKFT_OK; c = c->next) {
       const cJSON *fn = get(c, "function");
       char *json = cJSON_PrintUnformatted(fn ? fn : c);
       if (!json) rc = vkft_error_nomem();
-      if (rc == VKFT_OK && b.n) rc = sb_str(&b, "\n");
-      if (rc == VKFT_OK) rc = sb_str(&b, json);
+      if (rc == VKFT_OK && b.len) rc = vkft_strbuf_puts(&b, "\n");
+      if (rc == VKFT_OK) rc = vkft_strbuf_puts(&b, json);
       free(json);
     }
     if (rc == VKFT_OK) {
-      cJSON *text = cJSON_CreateString(b.p ? b.p : "");
+      cJSON *text = cJSON_CreateString(b.data ? b.data : "");
       if (!text)
         rc = vkft_error_nomem();
       else
@@ -466,44 +441,45 @@ int data_sample_flatten(data_sample *s) {
       cJSON_DeleteItemFromObjectCaseSensitive(m, "reasoning_content");
       cJSON_DeleteItemFromObjectCaseSensitive(m, "tool_calls");
     }
-    free(b.p);
+    free(b.data);
     if (rc) return VKFT_ERR;
   }
   return VKFT_OK;
 }
 
 int data_sample_text(const data_sample *s, char **roles, char **prompt_text, char **reply_text) {
-  strbuf r = {0}, p = {0}, a = {0};
-  int rc = sb_add(&r, "", 0) || sb_add(&p, "", 0) || sb_add(&a, "", 0);
+  vkft_strbuf r = {0}, p = {0}, a = {0};
+  int rc = vkft_strbuf_add(&r, "", 0) || vkft_strbuf_add(&p, "", 0) || vkft_strbuf_add(&a, "", 0);
   if (rc == VKFT_OK && s->chat) {
     size_t i = 0;
     for (const cJSON *m = s->messages->child; m && rc == VKFT_OK; m = m->next, i++) {
       const cJSON *role = get(m, "role"), *content = get(m, "content");
       const cJSON *calls = get(m, "tool_calls");
-      strbuf *dst = s->trained[i] ? &a : &p;
-      if (i) rc = sb_str(&r, ",");
-      if (rc == VKFT_OK) rc = sb_str(&r, cJSON_IsString(role) ? role->valuestring : "?");
-      if (rc == VKFT_OK && dst->n) rc = sb_str(dst, "\n");
-      if (rc == VKFT_OK && cJSON_IsString(content)) rc = sb_str(dst, content->valuestring);
+      vkft_strbuf *dst = s->trained[i] ? &a : &p;
+      if (i) rc = vkft_strbuf_puts(&r, ",");
+      if (rc == VKFT_OK) rc = vkft_strbuf_puts(&r, cJSON_IsString(role) ? role->valuestring : "?");
+      if (rc == VKFT_OK && dst->len) rc = vkft_strbuf_puts(dst, "\n");
+      if (rc == VKFT_OK && cJSON_IsString(content))
+        rc = vkft_strbuf_puts(dst, content->valuestring);
       if (rc == VKFT_OK && cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0) {
         char *json = cJSON_PrintUnformatted(calls);
-        rc = json ? sb_str(dst, json) : vkft_error_nomem();
+        rc = json ? vkft_strbuf_puts(dst, json) : vkft_error_nomem();
         free(json);
       }
     }
   } else if (rc == VKFT_OK && s->completion) {
-    rc = sb_str(&r, s->format == VKFT_FORMAT_TEXT ? "text" : "prompt,completion");
-    if (rc == VKFT_OK) rc = sb_add(&p, s->prompt, s->prompt_len);
-    if (rc == VKFT_OK) rc = sb_add(&a, s->completion, s->completion_len);
+    rc = vkft_strbuf_puts(&r, s->format == VKFT_FORMAT_TEXT ? "text" : "prompt,completion");
+    if (rc == VKFT_OK) rc = vkft_strbuf_add(&p, s->prompt, s->prompt_len);
+    if (rc == VKFT_OK) rc = vkft_strbuf_add(&a, s->completion, s->completion_len);
   } else if (rc == VKFT_OK) {
-    rc = sb_str(&r, "tokens");
+    rc = vkft_strbuf_puts(&r, "tokens");
   }
   if (rc) {
-    free(r.p), free(p.p), free(a.p);
+    free(r.data), free(p.data), free(a.data);
     return VKFT_ERR;
   }
-  *roles = r.p;
-  *prompt_text = p.p;
-  *reply_text = a.p;
+  *roles = r.data;
+  *prompt_text = p.data;
+  *reply_text = a.data;
   return VKFT_OK;
 }

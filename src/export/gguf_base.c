@@ -20,6 +20,11 @@ int export_source_open_gguf(export_source *s, const char *model_path, const char
     return VKFT_ERR;
   if (!adapter_dir) return vkft_error("--to gguf-lora needs --adapter DIR");
   if (export_source_open_adapter(s, adapter_dir) != VKFT_OK) return VKFT_ERR;
+  if (s->info.use_dora)
+    return vkft_error_with(
+        VKFT_ERR_UNSUPPORTED,
+        "the adapter is DoRA (use_dora): a llama.cpp LoRA adapter has no place for its "
+        "magnitude vectors; export a merged model (--to hf, or --to gguf) instead");
   char path[2048]; /* the adapter's tensors, for the messages */
   snprintf(path, sizeof path, "%s/adapter_model.safetensors", adapter_dir);
   s->vocab_rows = s->cfg.vocab_size;

@@ -63,10 +63,17 @@ static int produce(void *user, int64_t index, vkft_gguf_sink *sink) {
 
 int export_gguf_lora(const export_source *s, const vkft_export_desc *d, vkft_export_report *r) {
   if (!s->has_adapter) return vkft_error("--to gguf-lora needs --adapter DIR");
+  if (s->info.use_dora)
+    return vkft_error_with(
+        VKFT_ERR_UNSUPPORTED,
+        "the adapter is DoRA (use_dora): a llama.cpp LoRA adapter has no place for its "
+        "magnitude vectors; export a merged model (--to hf, or --to gguf) instead");
   if (s->info.modules_to_save)
-    return vkft_error("the adapter saves whole modules (modules_to_save: embed_tokens/lm_head), "
-                      "which a llama.cpp LoRA adapter cannot carry; export a merged model with "
-                      "--to gguf instead");
+    return vkft_error_with(
+        VKFT_ERR_UNSUPPORTED,
+        "the adapter saves whole modules (modules_to_save: embed_tokens/lm_head), "
+        "which a llama.cpp LoRA adapter cannot carry; export a merged model with "
+        "--to gguf instead");
   if (d->type && strcmp(d->type, "f32"))
     return vkft_error("--type %s: LoRA tensors are written as f32 (llama.cpp's converter writes "
                       "every tensor whose name does not end in .weight as F32)",

@@ -24,6 +24,7 @@ typedef struct export_tensor {
   vkft_bnb4_weight *quant;               /* a bitsandbytes 4-bit base weight (owned), or NULL */
   const vkft_st_set *base_set;           /* where base lives */
   const vkft_st_tensor *lora_a, *lora_b; /* (r, in), (out, r) when LoRA applies */
+  const vkft_st_tensor *lora_m;          /* DoRA's magnitude (out) with use_dora, or NULL */
   int layer;                             /* -1 outside the decoder layers */
   int proj;                              /* vkft_proj, or -1 */
   int is_bias;

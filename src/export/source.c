@@ -1,6 +1,7 @@
 /* The merged weights the exporters write: a base model folder and an optional PEFT LoRA
  * adapter (read with vkft_adapter_read_config and adapter_model.safetensors), listed in
- * Hugging Face state-dict order and read row by row in fp32 with W + s * B A merged. */
+ * Hugging Face state-dict order and read row by row in fp32 with W + s * B A merged (DoRA: times
+ * m / ||W + s B A|| per row). */
 #include "internal.h"
 
 #include "vkft/error.h"
@@ -45,6 +46,22 @@ static int quant_aux(const export_source *s, const char *name) {
     if (e && e->quant) return 1;
   }
   return 0;
+}
+
+/* DoRA: the magnitude of projection `proj` of `layer`, PEFT's "...lora_magnitude_vector" of
+ * (out) values (src/model/peft.c) */
+static int find_magnitude(const export_source *s, int layer, int proj, export_tensor *e) {
+  char key[220];
+  snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_magnitude_vector", layer,
+           vkft_proj_path(proj));
+  const vkft_st_tensor *m = e->lora_m = vkft_st_find(s->adapter, key);
+  vkft_dtype dt;
+  if (!m || m->rank != 1 || m->shape[0] != e->rows || vkft_st_to_dtype(m->dtype, &dt) ||
+      dt == VKFT_I32)
+    return vkft_error("adapter_model.safetensors: \"%s\" is missing or is not a float vector of "
+                      "%lld values (adapter_config.json has use_dora)",
+                      key, (long long)e->rows);
+  return VKFT_OK;
 }
 
 static int add_tensor(export_source *s, const char *name, int layer, int proj, int is_bias,
@@ -100,6 +117,7 @@ static int add_tensor(export_source *s, const char *name, int layer, int proj, i
       return vkft_error("adapter tensor \"%s\" or its lora_B does not fit \"%s\" (%lld x %lld) "
                         "with r = %lld",
                         a, name, (long long)e->rows, (long long)e->cols, (long long)s->info.r);
+    if (s->info.use_dora && find_magnitude(s, layer, proj, e) != VKFT_OK) return VKFT_ERR;
   }
   s->count++;
   return VKFT_OK;
@@ -152,7 +170,8 @@ static int list_tensors(export_source *s) {
 static int check_adapter_used(const export_source *s) {
   int used = 0;
   for (int i = 0; i < s->count; i++)
-    used += (s->tensors[i].lora_a != NULL) * 2 + (s->tensors[i].base_set == s->adapter);
+    used += (s->tensors[i].lora_a != NULL) * 2 + (s->tensors[i].lora_m != NULL) +
+            (s->tensors[i].base_set == s->adapter);
   if (used != vkft_st_count(s->adapter))
     return vkft_error("adapter_model.safetensors: %d tensors are not LoRA weights of this "
                       "model's target modules or modules to save",
@@ -222,6 +241,17 @@ static void row_f32(const vkft_st_tensor *t, int64_t row, int64_t cols, float *o
   vkft_convert_to_f32(dt, t->data + (size_t)row * (size_t)cols * esize, out, (size_t)cols);
 }
 
+/* DoRA's merge (PEFT's DoraLinearVariant.merge_safe): the merged row W + s B A times
+ * m / ||W + s B A||, the norm summed in double over the fp32 row. */
+static void dora_scale_row(const vkft_st_tensor *magnitude, int64_t row, float *o, int64_t C) {
+  double sum = 0;
+  for (int64_t j = 0; j < C; j++) sum += (double)o[j] * o[j];
+  float m;
+  row_f32(magnitude, row, 1, &m);
+  float factor = m / (float)sqrt(sum);
+  for (int64_t j = 0; j < C; j++) o[j] *= factor;
+}
+
 int export_rows(const export_source *s, const export_tensor *t, int64_t first, int64_t n,
                 export_row_map row_of, const void *ctx, float *out) {
   if (first < 0 || n < 0 || first + n > t->rows) return vkft_error("export: bad row range");
@@ -254,6 +284,7 @@ int export_rows(const export_source *s, const export_tensor *t, int64_t first, i
       for (int64_t j = 0; j < C; j++) acc[j] += b * a_k[j];
     }
     for (int64_t j = 0; j < C; j++) o[j] += acc[j] * s->scale;
+    if (t->lora_m) dora_scale_row(t->lora_m, src, o, C);
   }
   free(acc), free(a), free(b_row);
   return VKFT_OK;

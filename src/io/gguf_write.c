@@ -3,6 +3,7 @@
  * when it is set), the tensor infos with offsets packed in order and padded to the alignment,
  * zero padding to the alignment, then each tensor's bytes followed by zero padding to the
  * alignment (the last one too). Tensor bytes come from a callback, one tensor at a time. */
+#include "vkft/buf.h"
 #include "vkft/gguf.h"
 
 #include "vkft/error.h"
@@ -11,12 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct buffer {
-  uint8_t *data;
-  size_t len, cap;
-  int failed; /* out of memory at some point: reported once by save */
-} buffer;
 
 typedef struct tensor_info {
   char name[VKFT_GGUF_MAX_NAME + 1];
@@ -27,8 +22,8 @@ typedef struct tensor_info {
 } tensor_info;
 
 struct vkft_gguf_writer {
-  buffer kv;   /* the serialized key/value pairs */
-  char **keys; /* for duplicate checks */
+  vkft_strbuf kv; /* the serialized key/value pairs (appends unchecked: save reports a failure) */
+  char **keys;    /* for duplicate checks */
   int64_t n_kv, keys_cap;
   tensor_info *tensors;
   int64_t n_tensors, tensors_cap;
@@ -40,32 +35,15 @@ struct vkft_gguf_sink {
   uint64_t written;
 };
 
-static void put(buffer *b, const void *data, size_t n) {
-  if (b->failed || !n) return;
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) cap *= 2;
-    uint8_t *grown = realloc(b->data, cap);
-    if (!grown) {
-      b->failed = 1;
-      return;
-    }
-    b->data = grown;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, data, n);
-  b->len += n;
-}
-
-static void put_le(buffer *b, uint64_t v, int bytes) {
+static void put_le(vkft_strbuf *b, uint64_t v, int bytes) {
   uint8_t p[8];
   for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
-  put(b, p, (size_t)bytes);
+  vkft_strbuf_add(b, p, (size_t)bytes);
 }
 
-static void put_string(buffer *b, const char *s, uint64_t len) {
+static void put_string(vkft_strbuf *b, const char *s, uint64_t len) {
   put_le(b, len, 8);
-  put(b, s, (size_t)len);
+  vkft_strbuf_add(b, s, (size_t)len);
 }
 
 int vkft_gguf_writer_create(vkft_gguf_writer **out) {
@@ -188,7 +166,7 @@ int vkft_gguf_set_str_array(vkft_gguf_writer *w, const char *key, const char *co
 }
 
 /* the payload of a value read from a file, re-serialized (arrays element by element) */
-static void put_value(buffer *b, const vkft_gguf_value *v) {
+static void put_value(vkft_strbuf *b, const vkft_gguf_value *v) {
   if (v->type == VKFT_GGUF_STRING) {
     const char *s;
     uint64_t len;
@@ -202,7 +180,7 @@ static void put_value(buffer *b, const vkft_gguf_value *v) {
     vkft_gguf_array_begin(v, &it);
     while (vkft_gguf_array_next(&it, &e)) put_value(b, &e);
   } else {
-    put(b, v->data, fixed_sizes[v->type]);
+    vkft_strbuf_add(b, v->data, fixed_sizes[v->type]);
   }
 }
 
@@ -274,12 +252,12 @@ static uint64_t pad_to(uint64_t n, uint32_t alignment) {
 }
 
 /* the header, metadata and tensor infos, with the offsets assigned */
-static int build_head(vkft_gguf_writer *w, buffer *head) {
-  put(head, "GGUF", 4);
+static int build_head(vkft_gguf_writer *w, vkft_strbuf *head) {
+  vkft_strbuf_add(head, "GGUF", 4);
   put_le(head, 3, 4);
   put_le(head, (uint64_t)w->n_tensors, 8);
   put_le(head, (uint64_t)w->n_kv, 8);
-  put(head, w->kv.data, w->kv.len);
+  vkft_strbuf_add(head, w->kv.data, w->kv.len);
   uint64_t offset = 0;
   for (int64_t i = 0; i < w->n_tensors; i++) {
     tensor_info *t = &w->tensors[i];
@@ -296,7 +274,7 @@ static int build_head(vkft_gguf_writer *w, buffer *head) {
 
 int vkft_gguf_writer_save(vkft_gguf_writer *w, const char *path, vkft_gguf_produce_fn produce,
                           void *user) {
-  buffer head = {0};
+  vkft_strbuf head = {0};
   if (build_head(w, &head) != VKFT_OK) {
     free(head.data);
     return VKFT_ERR;
@@ -314,8 +292,9 @@ int vkft_gguf_writer_save(vkft_gguf_writer *w, const char *path, vkft_gguf_produ
     vkft_gguf_sink sink = {.af = &af};
     status = produce(user, i, &sink);
     if (status == VKFT_OK && sink.written != t->size)
-      status = vkft_error("%s: tensor \"%s\": %llu bytes written, %llu expected", path, t->name,
-                          (unsigned long long)sink.written, (unsigned long long)t->size);
+      status = vkft_error_with(
+          VKFT_ERR_INTERNAL, "%s: tensor \"%s\": %llu bytes written, %llu expected", path, t->name,
+          (unsigned long long)sink.written, (unsigned long long)t->size);
     if (status == VKFT_OK) status = write_zeros(&af, pad_to(t->size, w->alignment));
   }
   if (status != VKFT_OK) {

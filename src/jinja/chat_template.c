@@ -80,11 +80,12 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
     return vkft_error("%s: render context must be a JSON object", t->tpl.name);
   vkft_chat_template_options o = options ? *options : (vkft_chat_template_options){0};
   if (o.year == 0) o.year = 2024, o.month = 7, o.day = 26;
+  if (o.max_output == 0) o.max_output = JINJA_MAX_OUTPUT;
   if (o.year < 1 || o.year > 9999 || o.month < 1 || o.month > 12 || o.day < 1 ||
       o.day > days_in_month(o.year, o.month))
     return vkft_error("%s: invalid strftime_now date %d-%d-%d", t->tpl.name, o.year, o.month,
                       o.day);
-  jinja_buf buf = {.limit = o.max_output};
+  vkft_strbuf buf = {.limit = o.max_output};
   jinja_state st = {.name = t->tpl.name,
                     .out = &buf,
                     .now_year = o.year,
@@ -107,10 +108,10 @@ int vkft_chat_template_render_opts(const vkft_chat_template *t, const cJSON *con
   }
   jinja_arena_free(&st.arena);
   if (rc) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return VKFT_ERR;
   }
-  if (!buf.data && jinja_buf_put(&buf, "", 0)) return VKFT_ERR; /* empty render: "" */
+  if (!buf.data && vkft_strbuf_add(&buf, "", 0)) return VKFT_ERR; /* empty render: "" */
   *out = buf.data;
   if (out_len) *out_len = buf.len;
   return VKFT_OK;

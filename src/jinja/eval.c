@@ -99,7 +99,7 @@ static int slice(jinja_state *st, int line, jv obj, const jv bounds[3], int has[
       i = step < 0 ? len - 1 : len;
     idx[k] = i;
   }
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   jv list;
   if (!is_str && jv_new_list(st, 0, &list)) return VKFT_ERR;
   if (!is_str) list.u.list->is_tuple = obj.u.list->is_tuple;
@@ -107,8 +107,8 @@ static int slice(jinja_state *st, int line, jv obj, const jv bounds[3], int has[
     if (is_str) {
       size_t at = utf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i), used;
       utf8_decode(obj.u.s.p + at, obj.u.s.n - at, &used);
-      if (jinja_buf_put(&buf, obj.u.s.p + at, used)) {
-        jinja_buf_free(&buf);
+      if (vkft_strbuf_add(&buf, obj.u.s.p + at, used)) {
+        vkft_strbuf_free(&buf);
         return jinja_fail(st, line, "%s", vkft_error_message());
       }
     } else if (jv_list_push(st, list.u.list, obj.u.list->items[i]))
@@ -134,10 +134,10 @@ static int repeat(jinja_state *st, int line, jv seq, int64_t times, jv *out) {
   if (seq.type == JV_STR) {
     if (seq.u.s.n && (uint64_t)times > JINJA_MAX_OUTPUT / seq.u.s.n)
       return jinja_fail(st, line, "string repetition too large");
-    jinja_buf buf = {.limit = st->max_output};
+    vkft_strbuf buf = {.limit = st->max_output};
     for (int64_t i = 0; i < times; i++)
-      if (jinja_buf_put(&buf, seq.u.s.p, seq.u.s.n)) {
-        jinja_buf_free(&buf);
+      if (vkft_strbuf_add(&buf, seq.u.s.p, seq.u.s.n)) {
+        vkft_strbuf_free(&buf);
         return jinja_fail(st, line, "%s", vkft_error_message());
       }
     unsigned char markup = seq.markup;
@@ -166,9 +166,9 @@ static int arith(jinja_state *st, int line, int op, jv a, jv b, jv *out) {
   if (op == JOP_CONCAT) {
     jv sa, sb;
     if (jv_to_str(st, a, &sa) || jv_to_str(st, b, &sb)) return VKFT_ERR;
-    jinja_buf buf = {.limit = st->max_output};
-    if (jinja_buf_put(&buf, sa.u.s.p, sa.u.s.n) || jinja_buf_put(&buf, sb.u.s.p, sb.u.s.n)) {
-      jinja_buf_free(&buf);
+    vkft_strbuf buf = {.limit = st->max_output};
+    if (vkft_strbuf_add(&buf, sa.u.s.p, sa.u.s.n) || vkft_strbuf_add(&buf, sb.u.s.p, sb.u.s.n)) {
+      vkft_strbuf_free(&buf);
       return jinja_fail(st, line, "%s", vkft_error_message());
     }
     return jv_str_from_buf(st, &buf, out);
@@ -370,12 +370,12 @@ int jinja_arg(const jinja_args *args, size_t index, const char *name, jv *out) {
 
 /* Renders body into a string (set blocks, macros, filter blocks). */
 static int capture(jinja_state *st, const jinja_node *body, jv *out) {
-  jinja_buf buf = {.limit = st->max_output}, *saved = st->out;
+  vkft_strbuf buf = {.limit = st->max_output}, *saved = st->out;
   st->out = &buf;
   int rc = exec_node(st, body);
   st->out = saved;
   if (rc < 0) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return VKFT_ERR;
   }
   return jv_str_from_buf(st, &buf, out);
@@ -709,7 +709,7 @@ static int exec_statement(jinja_state *st, const jinja_node *n) {
     }
     return VKFT_OK;
   case JN_TEXT:
-    if (jinja_buf_put(st->out, n->value.u.s.p, n->value.u.s.n))
+    if (vkft_strbuf_add(st->out, n->value.u.s.p, n->value.u.s.n))
       return jinja_fail(st, n->line, "%s", vkft_error_message());
     return VKFT_OK;
   case JN_OUTPUT:

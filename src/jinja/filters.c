@@ -152,11 +152,11 @@ static int filter_indent(jinja_state *st, int line, jv s, const jinja_args *args
     return jinja_fail(st, line, "indent: width must be an int or a string");
   /* Jinja appends "\n" and splits with str.splitlines(); lines after the first get the pad
    * (empty ones only with blank=True) and the result ends without the added newline. */
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   int rc = VKFT_OK, line_no = 0;
   size_t i = 0, n = s.u.s.n;
   const char *p = s.u.s.p;
-  if (first) rc = jinja_buf_put(&buf, pad.u.s.p, pad.u.s.n);
+  if (first) rc = vkft_strbuf_add(&buf, pad.u.s.p, pad.u.s.n);
   while (rc == VKFT_OK && i <= n) {
     size_t end = i, used = 0, brk = 0;
     while (end < n) {
@@ -169,16 +169,16 @@ static int filter_indent(jinja_state *st, int line, jv s, const jinja_args *args
       end += used;
     }
     if (line_no > 0) {
-      rc = jinja_buf_putc(&buf, '\n');
-      if (rc == VKFT_OK && (blank || end > i)) rc = jinja_buf_put(&buf, pad.u.s.p, pad.u.s.n);
+      rc = vkft_strbuf_putc(&buf, '\n');
+      if (rc == VKFT_OK && (blank || end > i)) rc = vkft_strbuf_add(&buf, pad.u.s.p, pad.u.s.n);
     }
-    if (rc == VKFT_OK) rc = jinja_buf_put(&buf, p + i, end - i);
+    if (rc == VKFT_OK) rc = vkft_strbuf_add(&buf, p + i, end - i);
     line_no++;
     if (end >= n) break;
     i = end + brk;
   }
   if (rc) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return jinja_fail(st, line, "%s", vkft_error_message());
   }
   return jv_str_from_buf(st, &buf, out);
@@ -221,9 +221,9 @@ static int filter_tojson(jinja_state *st, int line, jv v, const jinja_args *args
     style.key_sep = seps[1];
   }
   style.sort_keys = bool_arg(args, 3, "sort_keys", 0);
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   if (jv_write_json(st, line, &buf, v, &style, 0)) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return VKFT_ERR;
   }
   return jv_str_from_buf(st, &buf, out);
@@ -314,23 +314,24 @@ static int filter_join(jinja_state *st, int line, jv v, const jinja_args *args, 
   jinja_arg(args, 0, "d", &sep);
   jinja_arg(args, 1, "attribute", &attribute);
   if (need_str(st, sep, &sep) || jinja_iterate(st, line, v, &items)) return VKFT_ERR;
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   for (size_t i = 0; i < items.u.list->len; i++) {
     jv item = items.u.list->items[i];
     if (attribute.type != JV_UNDEFINED && jinja_get_path(st, line, item, attribute, &item))
       goto fail;
-    if ((i && jinja_buf_put(&buf, sep.u.s.p, sep.u.s.n)) || jv_write_str(&buf, item, 0)) goto fail;
+    if ((i && vkft_strbuf_add(&buf, sep.u.s.p, sep.u.s.n)) || jv_write_str(&buf, item, 0))
+      goto fail;
   }
   return jv_str_from_buf(st, &buf, out);
 fail:
-  jinja_buf_free(&buf);
+  vkft_strbuf_free(&buf);
   return VKFT_ERR;
 }
 
 int jinja_escape(jinja_state *st, jv v, jv *out) {
   jv s;
   if (need_str(st, v, &s)) return VKFT_ERR;
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   for (size_t i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     const char *e = c == '&'    ? "&amp;"
@@ -339,8 +340,8 @@ int jinja_escape(jinja_state *st, jv v, jv *out) {
                     : c == '"'  ? "&#34;"
                     : c == '\'' ? "&#39;"
                                 : NULL;
-    if (e ? jinja_buf_puts(&buf, e) : jinja_buf_putc(&buf, c)) {
-      jinja_buf_free(&buf);
+    if (e ? vkft_strbuf_puts(&buf, e) : vkft_strbuf_putc(&buf, c)) {
+      vkft_strbuf_free(&buf);
       return VKFT_ERR;
     }
   }
@@ -491,10 +492,10 @@ int jinja_filter(jinja_state *st, int line, const char *name, jv v, const jinja_
     if (v.type == JV_STR) {
       jv chars;
       if (jinja_iterate(st, line, v, &chars)) return VKFT_ERR;
-      jinja_buf buf = {.limit = st->max_output};
+      vkft_strbuf buf = {.limit = st->max_output};
       for (size_t i = chars.u.list->len; i-- > 0;)
-        if (jinja_buf_put(&buf, chars.u.list->items[i].u.s.p, chars.u.list->items[i].u.s.n)) {
-          jinja_buf_free(&buf);
+        if (vkft_strbuf_add(&buf, chars.u.list->items[i].u.s.p, chars.u.list->items[i].u.s.n)) {
+          vkft_strbuf_free(&buf);
           return VKFT_ERR;
         }
       return keep_markup(jv_str_from_buf(st, &buf, out), v, out);

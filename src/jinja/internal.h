@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 /* Limits that keep malformed or hostile templates from crashing or hanging the process. */
@@ -36,15 +37,7 @@ typedef struct jinja_arena {
 void *jinja_arena_alloc(jinja_arena *arena, size_t size); /* zeroed; NULL when out of memory */
 void jinja_arena_free(jinja_arena *arena);
 
-/* ---- growable byte buffer (malloc'd) with a size limit ---- */
-typedef struct jinja_buf {
-  char *data;
-  size_t len, cap, limit; /* limit 0 = JINJA_MAX_OUTPUT */
-} jinja_buf;
-int jinja_buf_put(jinja_buf *buf, const char *data, size_t len); /* VKFT_ERR with message */
-int jinja_buf_puts(jinja_buf *buf, const char *text);
-int jinja_buf_putc(jinja_buf *buf, char c);
-void jinja_buf_free(jinja_buf *buf);
+/* ---- rendered text: vkft_strbuf (vkft/buf.h) with limit = the state's max_output ---- */
 
 /* ---- values (Python objects as Jinja sees them) ---- */
 typedef enum {
@@ -253,7 +246,7 @@ typedef struct jinja_state {
   const char *name; /* template name for messages */
   uint64_t max_steps;
   jinja_arena arena;
-  jinja_buf *out;
+  vkft_strbuf *out;
   jinja_scope *scope;
   jv_dict *globals; /* the context's variables */
   int call_depth, depth;
@@ -274,7 +267,7 @@ jv jv_int(int64_t i);
 jv jv_float(double f);
 jv jv_str_ref(const char *p, size_t n); /* p must outlive the render */
 int jv_str_copy(jinja_state *st, const char *p, size_t n, jv *out);
-int jv_str_from_buf(jinja_state *st, jinja_buf *buf, jv *out); /* copies and frees buf */
+int jv_str_from_buf(jinja_state *st, vkft_strbuf *buf, jv *out); /* copies and frees buf */
 int jv_new_list(jinja_state *st, size_t cap, jv *out);
 int jv_new_dict(jinja_state *st, int kind, jv *out);
 int jv_list_push(jinja_state *st, jv_list *list, jv item);
@@ -289,7 +282,7 @@ const char *jv_type_name(jv v);
 int jv_is_number(jv v); /* int, float or bool, as numbers.Number */
 double jv_as_double(jv v);
 /* Python str(v) appended to buf; repr(v) when repr is set. */
-int jv_write_str(jinja_buf *buf, jv v, int repr);
+int jv_write_str(vkft_strbuf *buf, jv v, int repr);
 int jv_to_str(jinja_state *st, jv v, jv *out); /* JV_STR result */
 void jinja_float_repr(double f, char out[40]);
 
@@ -307,7 +300,7 @@ typedef struct jinja_json_style {
   int ensure_ascii, sort_keys;
   const char *item_sep, *key_sep;
 } jinja_json_style;
-int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_json_style *style,
+int jv_write_json(jinja_state *st, int line, vkft_strbuf *buf, jv v, const jinja_json_style *style,
                   int depth);
 
 /* ---- calls with evaluated arguments (filters, tests, methods, globals) ---- */

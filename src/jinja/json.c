@@ -49,8 +49,8 @@ int jv_from_cjson(jinja_state *st, const cJSON *json, jv *out) {
 
 /* json.dumps string escaping: \" \\ \n \r \t \b \f, other controls as \u00XX; non-ASCII kept
  * unless ensure_ascii (then \uXXXX with surrogate pairs). */
-static int write_json_string(jinja_buf *buf, const char *p, size_t n, int ensure_ascii) {
-  if (jinja_buf_putc(buf, '"')) return VKFT_ERR;
+static int write_json_string(vkft_strbuf *buf, const char *p, size_t n, int ensure_ascii) {
+  if (vkft_strbuf_putc(buf, '"')) return VKFT_ERR;
   size_t used;
   for (size_t i = 0; i < n; i += used) {
     unsigned char c = (unsigned char)p[i];
@@ -93,36 +93,36 @@ static int write_json_string(jinja_buf *buf, const char *p, size_t n, int ensure
         e = esc;
       }
     }
-    if (e ? jinja_buf_puts(buf, e) : jinja_buf_putc(buf, (char)c)) return VKFT_ERR;
+    if (e ? vkft_strbuf_puts(buf, e) : vkft_strbuf_putc(buf, (char)c)) return VKFT_ERR;
   }
-  return jinja_buf_putc(buf, '"');
+  return vkft_strbuf_putc(buf, '"');
 }
 
-static int newline_indent(jinja_buf *buf, const jinja_json_style *style, int depth) {
+static int newline_indent(vkft_strbuf *buf, const jinja_json_style *style, int depth) {
   if (style->indent < 0) return VKFT_OK;
-  if (jinja_buf_putc(buf, '\n')) return VKFT_ERR;
+  if (vkft_strbuf_putc(buf, '\n')) return VKFT_ERR;
   for (int i = 0; i < depth; i++)
-    if (jinja_buf_put(buf, style->indent_text.u.s.p, style->indent_text.u.s.n)) return VKFT_ERR;
+    if (vkft_strbuf_add(buf, style->indent_text.u.s.p, style->indent_text.u.s.n)) return VKFT_ERR;
   return VKFT_OK;
 }
 
 /* json.dumps turns non-string keys into strings: ints as digits, True as "true", None as
  * "null", floats by repr. */
-static int write_key(jinja_state *st, int line, jinja_buf *buf, jv key, int ensure_ascii) {
+static int write_key(jinja_state *st, int line, vkft_strbuf *buf, jv key, int ensure_ascii) {
   char num[48];
   switch (key.type) {
   case JV_STR:
     return write_json_string(buf, key.u.s.p, key.u.s.n, ensure_ascii);
   case JV_INT:
     snprintf(num, sizeof num, "\"%lld\"", (long long)key.u.i);
-    return jinja_buf_puts(buf, num);
+    return vkft_strbuf_puts(buf, num);
   case JV_BOOL:
-    return jinja_buf_puts(buf, key.u.i ? "\"true\"" : "\"false\"");
+    return vkft_strbuf_puts(buf, key.u.i ? "\"true\"" : "\"false\"");
   case JV_NONE:
-    return jinja_buf_puts(buf, "\"null\"");
+    return vkft_strbuf_puts(buf, "\"null\"");
   case JV_FLOAT:
     jinja_float_repr(key.u.f, num);
-    if (jinja_buf_putc(buf, '"') || jinja_buf_puts(buf, num) || jinja_buf_putc(buf, '"'))
+    if (vkft_strbuf_putc(buf, '"') || vkft_strbuf_puts(buf, num) || vkft_strbuf_putc(buf, '"'))
       return VKFT_ERR;
     return VKFT_OK;
   default:
@@ -140,7 +140,7 @@ static int key_less(jv a, jv b) {
   return c < 0;
 }
 
-int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_json_style *style,
+int jv_write_json(jinja_state *st, int line, vkft_strbuf *buf, jv v, const jinja_json_style *style,
                   int depth) {
   char num[48];
   if (depth > JINJA_MAX_NESTING) return jinja_fail(st, line, "tojson: value nested too deeply");
@@ -148,39 +148,39 @@ int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_j
   case JV_UNDEFINED:
     return jinja_fail(st, line, "tojson: Object of type Undefined is not JSON serializable");
   case JV_NONE:
-    return jinja_buf_puts(buf, "null");
+    return vkft_strbuf_puts(buf, "null");
   case JV_BOOL:
-    return jinja_buf_puts(buf, v.u.i ? "true" : "false");
+    return vkft_strbuf_puts(buf, v.u.i ? "true" : "false");
   case JV_INT:
     snprintf(num, sizeof num, "%lld", (long long)v.u.i);
-    return jinja_buf_puts(buf, num);
+    return vkft_strbuf_puts(buf, num);
   case JV_FLOAT:
     /* json.dumps: float repr, but NaN/Infinity spelled the JavaScript way */
-    if (isnan(v.u.f)) return jinja_buf_puts(buf, "NaN");
-    if (isinf(v.u.f)) return jinja_buf_puts(buf, v.u.f < 0 ? "-Infinity" : "Infinity");
+    if (isnan(v.u.f)) return vkft_strbuf_puts(buf, "NaN");
+    if (isinf(v.u.f)) return vkft_strbuf_puts(buf, v.u.f < 0 ? "-Infinity" : "Infinity");
     jinja_float_repr(v.u.f, num);
-    return jinja_buf_puts(buf, num);
+    return vkft_strbuf_puts(buf, num);
   case JV_STR:
     return write_json_string(buf, v.u.s.p, v.u.s.n, style->ensure_ascii);
   case JV_LIST: {
     const jv_list *l = v.u.list;
-    if (l->len == 0) return jinja_buf_puts(buf, "[]");
-    if (jinja_buf_putc(buf, '[')) return VKFT_ERR;
+    if (l->len == 0) return vkft_strbuf_puts(buf, "[]");
+    if (vkft_strbuf_putc(buf, '[')) return VKFT_ERR;
     for (size_t i = 0; i < l->len; i++) {
-      if (i && jinja_buf_puts(buf, style->item_sep)) return VKFT_ERR;
+      if (i && vkft_strbuf_puts(buf, style->item_sep)) return VKFT_ERR;
       if (newline_indent(buf, style, depth + 1) ||
           jv_write_json(st, line, buf, l->items[i], style, depth + 1))
         return VKFT_ERR;
     }
     if (newline_indent(buf, style, depth)) return VKFT_ERR;
-    return jinja_buf_putc(buf, ']');
+    return vkft_strbuf_putc(buf, ']');
   }
   case JV_DICT: {
     const jv_dict *d = v.u.dict;
     if (d->kind != JD_DICT)
       return jinja_fail(st, line, "tojson: Object of type %s is not JSON serializable",
                         jv_type_name(v));
-    if (d->len == 0) return jinja_buf_puts(buf, "{}");
+    if (d->len == 0) return vkft_strbuf_puts(buf, "{}");
     /* order: insertion, or sorted keys (a small insertion sort over indices) */
     size_t order_small[64], *order = order_small;
     if (d->len > 64) {
@@ -196,18 +196,18 @@ int jv_write_json(jinja_state *st, int line, jinja_buf *buf, jv v, const jinja_j
         }
       order[k] = i;
     }
-    if (jinja_buf_putc(buf, '{')) return VKFT_ERR;
+    if (vkft_strbuf_putc(buf, '{')) return VKFT_ERR;
     for (size_t j = 0; j < d->len; j++) {
       size_t i = order[j];
-      if (j && jinja_buf_puts(buf, style->item_sep)) return VKFT_ERR;
+      if (j && vkft_strbuf_puts(buf, style->item_sep)) return VKFT_ERR;
       if (newline_indent(buf, style, depth + 1) ||
           write_key(st, line, buf, d->keys[i], style->ensure_ascii) ||
-          jinja_buf_puts(buf, style->key_sep) ||
+          vkft_strbuf_puts(buf, style->key_sep) ||
           jv_write_json(st, line, buf, d->values[i], style, depth + 1))
         return VKFT_ERR;
     }
     if (newline_indent(buf, style, depth)) return VKFT_ERR;
-    return jinja_buf_putc(buf, '}');
+    return vkft_strbuf_putc(buf, '}');
   }
   case JV_FUNC:
   case JV_ITER:

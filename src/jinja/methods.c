@@ -47,13 +47,13 @@ static int affix(jinja_state *st, int line, jv s, jv what, int at_end, int *resu
 
 /* str.format with "{}", "{0}" and "{name}" fields and "{{"/"}}" escapes (no format specs). */
 static int str_format(jinja_state *st, int line, jv s, const jinja_args *args, jv *out) {
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   size_t auto_index = 0;
   for (size_t i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     int rc;
     if ((c == '{' || c == '}') && i + 1 < s.u.s.n && s.u.s.p[i + 1] == c) {
-      rc = jinja_buf_putc(&buf, c);
+      rc = vkft_strbuf_putc(&buf, c);
       i++;
     } else if (c == '{') {
       size_t end = i + 1;
@@ -74,21 +74,21 @@ static int str_format(jinja_state *st, int line, jv s, const jinja_args *args, j
       else
         found = jinja_arg(args, (size_t)-1, field, &value);
       if (!found) {
-        jinja_buf_free(&buf);
+        vkft_strbuf_free(&buf);
         return jinja_fail(st, line, "format(): no argument for field '{%s}'", field);
       }
       rc = jv_write_str(&buf, value, 0);
       i = end;
     } else
-      rc = jinja_buf_putc(&buf, c);
+      rc = vkft_strbuf_putc(&buf, c);
     if (rc) {
-      jinja_buf_free(&buf);
+      vkft_strbuf_free(&buf);
       return VKFT_ERR;
     }
   }
   return jv_str_from_buf(st, &buf, out);
 bad:
-  jinja_buf_free(&buf);
+  vkft_strbuf_free(&buf);
   return jinja_fail(st, line, "format(): only plain {} / {0} / {name} fields are supported");
 }
 
@@ -147,17 +147,17 @@ static int str_method(jinja_state *st, int line, jv s, const char *name, const j
   if (is(name, "join")) {
     jv items;
     if (!jinja_arg(args, 0, NULL, &a) || jinja_iterate(st, line, a, &items)) return VKFT_ERR;
-    jinja_buf buf = {.limit = st->max_output};
+    vkft_strbuf buf = {.limit = st->max_output};
     for (size_t i = 0; i < items.u.list->len; i++) {
       jv item = items.u.list->items[i];
       if (item.type != JV_STR) {
-        jinja_buf_free(&buf);
+        vkft_strbuf_free(&buf);
         return jinja_fail(st, line, "sequence item %zu: expected str instance, %s found", i,
                           jv_type_name(item));
       }
-      if ((i && jinja_buf_put(&buf, s.u.s.p, s.u.s.n)) ||
-          jinja_buf_put(&buf, item.u.s.p, item.u.s.n)) {
-        jinja_buf_free(&buf);
+      if ((i && vkft_strbuf_add(&buf, s.u.s.p, s.u.s.n)) ||
+          vkft_strbuf_add(&buf, item.u.s.p, item.u.s.n)) {
+        vkft_strbuf_free(&buf);
         return VKFT_ERR;
       }
     }
@@ -349,11 +349,11 @@ static int strftime_fixed(jinja_state *st, int line, jv fmt, jv *out) {
   int y = st->now_year, m = st->now_month, d = st->now_day;
   int weekday = (int)(((days_from_civil(y, m, d) % 7) + 7 + 3) % 7); /* 1970-01-01: Thursday */
   int yday = (int)(days_from_civil(y, m, d) - days_from_civil(y, 1, 1)) + 1;
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   for (size_t i = 0; i < fmt.u.s.n; i++) {
     char c = fmt.u.s.p[i], piece[64];
     if (c != '%' || i + 1 >= fmt.u.s.n) {
-      if (jinja_buf_putc(&buf, c)) goto fail;
+      if (vkft_strbuf_putc(&buf, c)) goto fail;
       continue;
     }
     c = fmt.u.s.p[++i];
@@ -423,18 +423,18 @@ static int strftime_fixed(jinja_state *st, int line, jv fmt, jv *out) {
       strcpy(piece, "%");
       break;
     default:
-      jinja_buf_free(&buf);
+      vkft_strbuf_free(&buf);
       return jinja_fail(st, line, "strftime_now: unsupported directive '%%%c'", c);
     }
     if (number >= 0 && no_pad)
       snprintf(piece, sizeof piece, "%d", number);
     else if (number >= 0)
       snprintf(piece, sizeof piece, "%0*d", width, number);
-    if (jinja_buf_puts(&buf, piece)) goto fail;
+    if (vkft_strbuf_puts(&buf, piece)) goto fail;
   }
   return jv_str_from_buf(st, &buf, out);
 fail:
-  jinja_buf_free(&buf);
+  vkft_strbuf_free(&buf);
   return VKFT_ERR;
 }
 

@@ -54,9 +54,9 @@ static int is_cased(uint32_t c) {
   return to_upper(c) != c || to_lower(c) != c || c == 0xDF;
 }
 
-static int put_cp(jinja_buf *buf, uint32_t cp) {
+static int put_cp(vkft_strbuf *buf, uint32_t cp) {
   char enc[4];
-  return jinja_buf_put(buf, enc, vkft_utf8_encode(cp, enc));
+  return vkft_strbuf_add(buf, enc, vkft_utf8_encode(cp, enc));
 }
 
 /* Jinja's title filter splits words at runs of "-", whitespace, "(", "{", "[", "<". */
@@ -65,7 +65,7 @@ static int title_filter_boundary(uint32_t c) {
 }
 
 int jinja_str_case(jinja_state *st, jv s, int mode, jv *out) {
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   size_t used;
   int word_start = 1, prev_cased = 0, first = 1;
   for (size_t i = 0; i < s.u.s.n; i += used) {
@@ -95,7 +95,7 @@ int jinja_str_case(jinja_state *st, jv s, int mode, jv *out) {
     }
     first = 0;
     if (put_cp(&buf, m)) {
-      jinja_buf_free(&buf);
+      vkft_strbuf_free(&buf);
       return VKFT_ERR;
     }
   }
@@ -129,36 +129,36 @@ int jinja_str_strip(jinja_state *st, jv s, const jv *chars, int left, int right,
 
 int jinja_str_replace(jinja_state *st, int line, jv s, jv old, jv replacement, int64_t count,
                       jv *out) {
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   int rc = VKFT_OK;
   size_t i = 0, used;
   int64_t done = 0;
   if (old.u.s.n == 0) { /* Python inserts the replacement around every character */
     while (rc == VKFT_OK && (count < 0 || done < count) && i <= s.u.s.n) {
-      rc = jinja_buf_put(&buf, replacement.u.s.p, replacement.u.s.n);
+      rc = vkft_strbuf_add(&buf, replacement.u.s.p, replacement.u.s.n);
       done++;
       if (i == s.u.s.n) {
         i++;
         break;
       }
       utf8_decode(s.u.s.p + i, s.u.s.n - i, &used);
-      if (rc == VKFT_OK) rc = jinja_buf_put(&buf, s.u.s.p + i, used);
+      if (rc == VKFT_OK) rc = vkft_strbuf_add(&buf, s.u.s.p + i, used);
       i += used;
     }
-    if (rc == VKFT_OK && i < s.u.s.n) rc = jinja_buf_put(&buf, s.u.s.p + i, s.u.s.n - i);
+    if (rc == VKFT_OK && i < s.u.s.n) rc = vkft_strbuf_add(&buf, s.u.s.p + i, s.u.s.n - i);
   } else {
     while (rc == VKFT_OK && i < s.u.s.n) {
       if ((count < 0 || done < count) && i + old.u.s.n <= s.u.s.n &&
           memcmp(s.u.s.p + i, old.u.s.p, old.u.s.n) == 0) {
-        rc = jinja_buf_put(&buf, replacement.u.s.p, replacement.u.s.n);
+        rc = vkft_strbuf_add(&buf, replacement.u.s.p, replacement.u.s.n);
         i += old.u.s.n;
         done++;
       } else
-        rc = jinja_buf_putc(&buf, s.u.s.p[i++]);
+        rc = vkft_strbuf_putc(&buf, s.u.s.p[i++]);
     }
   }
   if (rc) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return jinja_fail(st, line, "%s", vkft_error_message());
   }
   return jv_str_from_buf(st, &buf, out);

@@ -1,6 +1,7 @@
 /* Values of the Jinja interpreter: the arena they live in, lists and dicts, and the Python
  * semantics templates depend on (truthiness, ==, <, str() and repr(), float repr). */
 #include "internal.h"
+#include "vkft/utf8.h"
 
 #include "vkft/error.h"
 
@@ -51,38 +52,7 @@ void jinja_arena_free(jinja_arena *arena) {
   arena->total = 0;
 }
 
-/* ---- buffer ---- */
-
-int jinja_buf_put(jinja_buf *buf, const char *data, size_t len) {
-  size_t limit = buf->limit ? buf->limit : JINJA_MAX_OUTPUT;
-  if (len > limit || buf->len > limit - len)
-    return vkft_error("rendered text exceeds the limit of %zu bytes", limit);
-  if (buf->len + len + 1 > buf->cap) {
-    size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < buf->len + len + 1) cap *= 2;
-    char *p = realloc(buf->data, cap);
-    if (!p) return vkft_error_nomem();
-    buf->data = p;
-    buf->cap = cap;
-  }
-  if (len) memcpy(buf->data + buf->len, data, len);
-  buf->len += len;
-  buf->data[buf->len] = 0;
-  return VKFT_OK;
-}
-
-int jinja_buf_puts(jinja_buf *buf, const char *text) {
-  return jinja_buf_put(buf, text, strlen(text));
-}
-int jinja_buf_putc(jinja_buf *buf, char c) {
-  return jinja_buf_put(buf, &c, 1);
-}
-
-void jinja_buf_free(jinja_buf *buf) {
-  free(buf->data);
-  buf->data = NULL;
-  buf->len = buf->cap = 0;
-}
+/* ---- errors ---- */
 
 int jinja_fail(const jinja_state *st, int line, const char *fmt, ...) {
   char msg[768];
@@ -142,9 +112,9 @@ int jv_str_copy(jinja_state *st, const char *p, size_t n, jv *out) {
   return VKFT_OK;
 }
 
-int jv_str_from_buf(jinja_state *st, jinja_buf *buf, jv *out) {
+int jv_str_from_buf(jinja_state *st, vkft_strbuf *buf, jv *out) {
   int rc = jv_str_copy(st, buf->data ? buf->data : "", buf->len, out);
-  jinja_buf_free(buf);
+  vkft_strbuf_free(buf);
   return rc;
 }
 
@@ -357,23 +327,13 @@ int jv_compare(const jinja_state *st, int line, jv a, jv b, int *result) {
 /* ---- UTF-8 ---- */
 
 uint32_t utf8_decode(const char *p, size_t n, size_t *used) {
-  const unsigned char *s = (const unsigned char *)p;
   if (n == 0) {
     *used = 0;
     return 0;
   }
-  int len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
-  if ((size_t)len > n) len = 1;
-  uint32_t cp = len == 1 ? s[0] : len == 2 ? s[0] & 0x1F : len == 3 ? s[0] & 0x0F : s[0] & 0x07;
-  for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) { /* malformed: treat the lead byte as one character */
-      *used = 1;
-      return s[0];
-    }
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  *used = (size_t)len;
-  return cp;
+  uint32_t cp;
+  *used = vkft_utf8_decode_lenient(p, n, &cp);
+  return cp == VKFT_UTF8_BAD ? (unsigned char)p[0] : cp; /* a malformed byte stands for itself */
 }
 
 size_t utf8_length(const char *p, size_t n) {
@@ -455,10 +415,10 @@ void jinja_float_repr(double f, char out[40]) {
 }
 
 /* repr(str): single quotes unless the text has ' and no ", escapes like Python's. */
-static int write_str_repr(jinja_buf *buf, const char *p, size_t n) {
+static int write_str_repr(vkft_strbuf *buf, const char *p, size_t n) {
   int has_single = memchr(p, '\'', n) != NULL, has_double = memchr(p, '"', n) != NULL;
   char quote = has_single && !has_double ? '"' : '\'';
-  if (jinja_buf_putc(buf, quote)) return VKFT_ERR;
+  if (vkft_strbuf_putc(buf, quote)) return VKFT_ERR;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
     char esc[8];
@@ -477,18 +437,18 @@ static int write_str_repr(jinja_buf *buf, const char *p, size_t n) {
       snprintf(esc, sizeof esc, "\\x%02x", c);
       e = esc;
     }
-    if (e ? jinja_buf_puts(buf, e) : jinja_buf_putc(buf, (char)c)) return VKFT_ERR;
+    if (e ? vkft_strbuf_puts(buf, e) : vkft_strbuf_putc(buf, (char)c)) return VKFT_ERR;
   }
-  return jinja_buf_putc(buf, quote);
+  return vkft_strbuf_putc(buf, quote);
 }
 
-static int write_value(jinja_buf *buf, jv v, int repr, int depth);
+static int write_value(vkft_strbuf *buf, jv v, int repr, int depth);
 
-int jv_write_str(jinja_buf *buf, jv v, int repr) {
+int jv_write_str(vkft_strbuf *buf, jv v, int repr) {
   return write_value(buf, v, repr, 0);
 }
 
-static int write_value(jinja_buf *buf, jv v, int repr, int depth) {
+static int write_value(vkft_strbuf *buf, jv v, int repr, int depth) {
   char num[48];
   if (depth > JINJA_MAX_VALUE_DEPTH)
     return vkft_error("cannot print a value nested deeper than %d levels", JINJA_MAX_VALUE_DEPTH);
@@ -496,42 +456,42 @@ static int write_value(jinja_buf *buf, jv v, int repr, int depth) {
   case JV_UNDEFINED:
     return VKFT_OK;
   case JV_NONE:
-    return jinja_buf_puts(buf, "None");
+    return vkft_strbuf_puts(buf, "None");
   case JV_BOOL:
-    return jinja_buf_puts(buf, v.u.i ? "True" : "False");
+    return vkft_strbuf_puts(buf, v.u.i ? "True" : "False");
   case JV_INT:
     snprintf(num, sizeof num, "%lld", (long long)v.u.i);
-    return jinja_buf_puts(buf, num);
+    return vkft_strbuf_puts(buf, num);
   case JV_FLOAT:
     jinja_float_repr(v.u.f, num);
-    return jinja_buf_puts(buf, num);
+    return vkft_strbuf_puts(buf, num);
   case JV_STR:
-    return repr ? write_str_repr(buf, v.u.s.p, v.u.s.n) : jinja_buf_put(buf, v.u.s.p, v.u.s.n);
+    return repr ? write_str_repr(buf, v.u.s.p, v.u.s.n) : vkft_strbuf_add(buf, v.u.s.p, v.u.s.n);
   case JV_LIST: {
     const jv_list *l = v.u.list;
-    if (jinja_buf_putc(buf, l->is_tuple ? '(' : '[')) return VKFT_ERR;
+    if (vkft_strbuf_putc(buf, l->is_tuple ? '(' : '[')) return VKFT_ERR;
     for (size_t i = 0; i < l->len; i++) {
-      if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
+      if (i && vkft_strbuf_puts(buf, ", ")) return VKFT_ERR;
       if (write_value(buf, l->items[i], 1, depth + 1)) return VKFT_ERR;
     }
-    if (l->is_tuple && l->len == 1 && jinja_buf_putc(buf, ',')) return VKFT_ERR;
-    return jinja_buf_putc(buf, l->is_tuple ? ')' : ']');
+    if (l->is_tuple && l->len == 1 && vkft_strbuf_putc(buf, ',')) return VKFT_ERR;
+    return vkft_strbuf_putc(buf, l->is_tuple ? ')' : ']');
   }
   case JV_DICT: {
     const jv_dict *d = v.u.dict;
-    if (d->kind == JD_NAMESPACE && jinja_buf_puts(buf, "<Namespace ")) return VKFT_ERR;
-    if (jinja_buf_putc(buf, '{')) return VKFT_ERR;
+    if (d->kind == JD_NAMESPACE && vkft_strbuf_puts(buf, "<Namespace ")) return VKFT_ERR;
+    if (vkft_strbuf_putc(buf, '{')) return VKFT_ERR;
     for (size_t i = 0; i < d->len; i++) {
-      if (i && jinja_buf_puts(buf, ", ")) return VKFT_ERR;
-      if (write_value(buf, d->keys[i], 1, depth + 1) || jinja_buf_puts(buf, ": ") ||
+      if (i && vkft_strbuf_puts(buf, ", ")) return VKFT_ERR;
+      if (write_value(buf, d->keys[i], 1, depth + 1) || vkft_strbuf_puts(buf, ": ") ||
           write_value(buf, d->values[i], 1, depth + 1))
         return VKFT_ERR;
     }
-    if (jinja_buf_putc(buf, '}')) return VKFT_ERR;
-    return d->kind == JD_NAMESPACE ? jinja_buf_putc(buf, '>') : VKFT_OK;
+    if (vkft_strbuf_putc(buf, '}')) return VKFT_ERR;
+    return d->kind == JD_NAMESPACE ? vkft_strbuf_putc(buf, '>') : VKFT_OK;
   }
   case JV_FUNC:
-    return jinja_buf_puts(buf, "<function>");
+    return vkft_strbuf_puts(buf, "<function>");
   case JV_ITER: /* Python prints "<generator object ... at 0x7f...>": an address, never text
                  * a template can mean */
     return vkft_error("cannot print a %s (Jinja2 prints its memory address); use |list",
@@ -549,9 +509,9 @@ int jv_to_str(jinja_state *st, jv v, jv *out) {
     *out = jv_str_ref("", 0);
     return VKFT_OK;
   }
-  jinja_buf buf = {.limit = st->max_output};
+  vkft_strbuf buf = {.limit = st->max_output};
   if (jv_write_str(&buf, v, 0)) {
-    jinja_buf_free(&buf);
+    vkft_strbuf_free(&buf);
     return VKFT_ERR;
   }
   return jv_str_from_buf(st, &buf, out);

@@ -78,9 +78,10 @@ static int parse(const char *file, const cJSON *root, vkft_model_config *cfg) {
     if (!strcmp(first->valuestring, architectures[i].name))
       cfg->arch = architectures[i].arch, found = 1;
   if (!found)
-    return vkft_error("%s: unsupported architecture \"%s\" (vkft supports LlamaForCausalLM, "
-                      "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
-                      file, first->valuestring);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                           "%s: unsupported architecture \"%s\" (vkft supports LlamaForCausalLM, "
+                           "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
+                           file, first->valuestring);
   snprintf(cfg->architecture, sizeof cfg->architecture, "%s", first->valuestring);
 
   if (get_int(file, root, "vocab_size", &cfg->vocab_size, 1, 0) ||
@@ -133,8 +134,9 @@ static int parse(const char *file, const cJSON *root, vkft_model_config *cfg) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(scaling, "rope_type");
     if (!type) type = cJSON_GetObjectItemCaseSensitive(scaling, "type");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "llama3"))
-      return vkft_error("%s: unsupported rope_scaling type \"%s\" (only llama3)", file,
-                        cJSON_IsString(type) ? type->valuestring : "?");
+      return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                             "%s: unsupported rope_scaling type \"%s\" (only llama3)", file,
+                             cJSON_IsString(type) ? type->valuestring : "?");
     cfg->rope_llama3 = 1;
     if (get_num(file, scaling, "factor", &cfg->rope_factor, 8.0) ||
         get_num(file, scaling, "low_freq_factor", &cfg->rope_low_freq_factor, 1.0) ||

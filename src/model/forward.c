@@ -75,25 +75,79 @@ int vkft_model_set_batch(vkft_model *m, int slot, const vkft_model_batch *b) {
   return VKFT_OK;
 }
 
-/* y (T, out) = x W^T (+ bias) (+ s B A x) for projection p of layer l */
+/* PEFT's DoRA layer (dora.py DoraLinearLayer.forward, variants.py DoraLinearVariant.forward):
+ *   y = x W^T + (g - 1) xd W^T + g s B A xd,  g = m / ||W + s B A|| (per output row, detached)
+ * with xd the dropped input (x itself without dropout, and then y = g (x W^T + s B A x)). yd =
+ * xd W^T + s B A xd is kept for m's gradient; with dropout y = (x - xd) W^T + g yd, the
+ * difference taken in the backward's dropout scratch (unused until the backward). The bias, if
+ * any, is added by the caller: unscaled, as PEFT subtracts it from the base result. */
+static int dora_forward(vkft_model *m, lora_pair *lp, const vkft_tensor *w, const vkft_tensor *x,
+                        const vkft_tensor *xd, vkft_tensor *y, int64_t T, int64_t in, int64_t out) {
+  int64_t r = m->desc.lora_r;
+  float s = (float)m->desc.lora_scale;
+  TRY(vkft_dora_norm(m->be, w, &lp->a, &lp->b, &lp->mag, &lp->norm, &lp->scale, out, in, r, s));
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, xd, w, &lp->yd, T, out, in, 1.0f, 0.0f));
+  TRY(vkft_lora(m->be, xd, &lp->a, &lp->b, &lp->yd, &lp->u, T, in, out, r, s));
+  if (xd == x) return vkft_dora_scale(m->be, &lp->yd, &lp->scale, y, T, out, 0.0f, 0.0f);
+  vkft_tensor diff = vkft_tensor_view(&m->d_drop, 0, T * in);
+  TRY(vkft_copy(m->be, xd, &diff, T * in));
+  TRY(vkft_scale(m->be, &diff, -1.0f, T * in));
+  TRY(vkft_add(m->be, x, &diff, &diff, T * in));
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, &diff, w, y, T, out, in, 1.0f, 0.0f));
+  return vkft_dora_scale(m->be, &lp->yd, &lp->scale, y, T, out, 0.0f, 1.0f);
+}
+
+/* y (T, out) = x W^T (+ bias) (+ s B A x, or DoRA's layer) for projection p of layer l */
 static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_tensor *y,
                    int64_t T) {
   int64_t in = m->proj_in[p], out = m->proj_out[p];
-  TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
+  lora_pair *lp = &ly->lora[p];
+  int adapted = lp->on && !m->adapter_off, dora = adapted && m->desc.use_dora;
+  const vkft_tensor *xin = x;
+  if (adapted && m->dropout_on && m->desc.lora_dropout > 0) { /* PEFT: lora_B(lora_A(dropout(x))) */
+    uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
+    TRY(vkft_dropout(m->be, x, &lp->xd, T * in, m->desc.lora_dropout, m->dropout_seed, stream));
+    xin = &lp->xd;
+  }
+  if (dora)
+    TRY(dora_forward(m, lp, &ly->proj[p], x, xin, y, T, in, out));
+  else
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_NT, x, &ly->proj[p], y, T, out, in, 1.0f, 0.0f));
   if (vkft_proj_has_bias(p) && m->cfg.attention_bias) /* ones (T, 1) x bias (1, out) */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &m->ones, &ly->bias[p], y, T, out, 1, 1.0f, 1.0f));
-  if (ly->lora[p].on && !m->adapter_off) {
-    const vkft_tensor *xin = x;
-    if (m->dropout_on && m->desc.lora_dropout > 0) { /* PEFT: lora_B(lora_A(dropout(x))) */
-      uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
-      TRY(vkft_dropout(m->be, x, &ly->lora[p].xd, T * in, m->desc.lora_dropout, m->dropout_seed,
-                       stream));
-      xin = &ly->lora[p].xd;
-    }
-    TRY(vkft_lora(m->be, xin, &ly->lora[p].a, &ly->lora[p].b, y, &ly->lora[p].u, T, in, out,
-                  m->desc.lora_r, (float)m->desc.lora_scale));
-  }
+  if (adapted && !dora)
+    TRY(vkft_lora(m->be, xin, &lp->a, &lp->b, y, &lp->u, T, in, out, m->desc.lora_r,
+                  (float)m->desc.lora_scale));
   return VKFT_OK;
+}
+
+/* DoRA's backward from dy (T, out), the forward's scale g and norm held fixed (detached): the
+ * input gradient dx = dy W + mask((g - 1) dy W + LoRA's from g dy), or without dropout
+ * (g dy) W + LoRA's from g dy; dA, dB from g dy; dm += sum_t dy yd / norm. */
+static int dora_backward(vkft_model *m, layer *ly, int p, const vkft_tensor *x,
+                         const vkft_tensor *dy, vkft_tensor *dx, int64_t T, int accumulate) {
+  int64_t in = m->proj_in[p], out = m->proj_out[p], r = m->desc.lora_r;
+  float s = (float)m->desc.lora_scale, beta = accumulate ? 1.0f : 0.0f;
+  lora_pair *lp = &ly->lora[p];
+  const vkft_tensor *w = &ly->proj[p];
+  vkft_tensor dyg = vkft_tensor_view(&m->d_dora, 0, T * out);
+  TRY(vkft_dora_mag_grad(m->be, dy, &lp->yd, &lp->norm, &lp->gmag, T, out));
+  if (!(m->dropout_on && m->desc.lora_dropout > 0)) {
+    TRY(vkft_dora_scale(m->be, dy, &lp->scale, &dyg, T, out, 0.0f, 0.0f)); /* g dy */
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &dyg, w, dx, T, in, out, 1.0f, beta));
+    return vkft_lora_bwd(m->be, x, &lp->a, &lp->b, &lp->u, &dyg, dx, &lp->ga, &lp->gb, &m->d_u, T,
+                         in, out, r, s);
+  }
+  uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, dy, w, dx, T, in, out, 1.0f, beta));
+  TRY(vkft_dora_scale(m->be, dy, &lp->scale, &dyg, T, out, 1.0f, 0.0f)); /* (g - 1) dy */
+  TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, &dyg, w, &m->d_drop, T, in, out, 1.0f, 0.0f));
+  TRY(vkft_dora_scale(m->be, dy, &lp->scale, &dyg, T, out, 0.0f, 0.0f)); /* g dy */
+  TRY(vkft_lora_bwd(m->be, &lp->xd, &lp->a, &lp->b, &lp->u, &dyg, &m->d_drop, &lp->ga, &lp->gb,
+                    &m->d_u, T, in, out, r, s));
+  TRY(vkft_dropout(m->be, &m->d_drop, &m->d_drop, T * in, m->desc.lora_dropout, m->dropout_seed,
+                   stream));
+  return vkft_add(m->be, dx, &m->d_drop, dx, T * in);
 }
 
 /* The gradients of projection p from dy (T, out): dx (T, in) written (accumulate == 0) or
@@ -101,14 +155,20 @@ static int project(vkft_model *m, layer *ly, int p, const vkft_tensor *x, vkft_t
 static int project_bwd(vkft_model *m, layer *ly, int p, const vkft_tensor *x, const vkft_tensor *dy,
                        vkft_tensor *dx, int64_t T, int accumulate) {
   int64_t in = m->proj_in[p], out = m->proj_out[p];
-  TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, dy, &ly->proj[p], dx, T, in, out, 1.0f,
-                  accumulate ? 1.0f : 0.0f));
+  int dora = ly->lora[p].on && m->desc.use_dora;
+  if (dora)
+    TRY(dora_backward(m, ly, p, x, dy, dx, T, accumulate));
+  else
+    TRY(vkft_matmul(m->be, VKFT_MATMUL_NN, dy, &ly->proj[p], dx, T, in, out, 1.0f,
+                    accumulate ? 1.0f : 0.0f));
   if (ly->g_proj[p].n) /* dW (out, in) += dy^T x */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, dy, x, &ly->g_proj[p], out, in, T, 1.0f, 1.0f));
   if (vkft_proj_has_bias(p) && m->cfg.attention_bias &&
       ly->g_bias[p].n) /* dbias (1, out) += ones^T dy */
     TRY(vkft_matmul(m->be, VKFT_MATMUL_TN, &m->ones, dy, &ly->g_bias[p], 1, out, T, 1.0f, 1.0f));
-  if (ly->lora[p].on && m->dropout_on && m->desc.lora_dropout > 0) {
+  if (dora) {
+    /* dora_backward did the adapter's part */
+  } else if (ly->lora[p].on && m->dropout_on && m->desc.lora_dropout > 0) {
     /* the branch's input gradient goes through the same mask before joining dx */
     uint32_t stream = (uint32_t)((ly - m->layers) * P_PROJ_COUNT + p);
     TRY(vkft_fill(m->be, &m->d_drop, 0.0, T * in));

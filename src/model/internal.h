@@ -24,6 +24,10 @@ typedef struct lora_pair {
   vkft_tensor a, b, ga, gb; /* A (r, in), B (out, r) and their gradients */
   vkft_tensor u;            /* saved A x (T, r) */
   vkft_tensor xd;           /* the input after dropout (T, in), with lora_dropout > 0 */
+  /* DoRA (desc.use_dora): the magnitude m (out) and its gradient; the forward's norm
+   * ||W + s B A|| and scale m / norm (out); yd (T, out) = xd W^T + s B A xd, which the scale
+   * multiplies (kept for m's gradient) */
+  vkft_tensor mag, gmag, norm, scale, yd;
   int on;
 } lora_pair;
 
@@ -57,6 +61,7 @@ struct vkft_model {
   vkft_tensor d_x, d_h, d_tmp, d_q, d_k, d_v, d_att, d_act, d_u, delta, ce_scratch, tmp;
   int64_t ce_chunk;
   vkft_tensor d_drop; /* (T, max in): the LoRA branch's input gradient before the dropout mask */
+  vkft_tensor d_dora; /* (T, max out), DoRA: the output gradient times the magnitude's scale */
   uint32_t dropout_seed;
   float noise_magnitude; /* NEFTune's, on the embedding output of training forwards */
   int dropout_on;        /* recording a training forward/backward */

@@ -186,6 +186,53 @@ static double uniform(uint64_t *state, double lo, double hi) {
   return lo + (hi - lo) * (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* DoRA's tensors of projection p of layer l (internal.h, lora_pair) and its parameter, PEFT's
+ * "lora_magnitude_vector" (out), decayed like a weight: HF Trainer's get_decay_parameter_names
+ * leaves out only biases and norm layers. The magnitude's value, the row norms of W at B = 0,
+ * is computed once every pair exists (init_dora_magnitudes). With gradient checkpointing the
+ * layers share yd, as they share their other activations (the backward recomputes a layer). */
+static int init_dora(vkft_model *m, int l, int p) {
+  lora_pair *lp = &m->layers[l].lora[p];
+  int64_t out = m->proj_out[p];
+  char name[160];
+  snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, vkft_proj_path(p));
+  vkft_dtype base = m->layers[l].proj[p].dtype;
+  if (vkft_dtype_is_quantized(base))
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                           "lora.use_dora: DoRA needs the dense base weight for its row norms, "
+                           "and \"%s\" is %s (use an f32/f16/bf16 base without quant.base)",
+                           name, vkft_dtype_name(base));
+  int share = l > 0 && m->desc.grad_checkpointing;
+  if (own(m, &lp->mag, VKFT_F32, out, &m->bytes_trainable) ||
+      own(m, &lp->gmag, VKFT_F32, out, &m->bytes_grads) ||
+      own(m, &lp->norm, VKFT_F32, out, &m->bytes_acts) ||
+      own(m, &lp->scale, VKFT_F32, out, &m->bytes_acts) ||
+      (!share && own(m, &lp->yd, VKFT_F32, m->T * out, &m->bytes_acts)))
+    return VKFT_ERR;
+  if (share) lp->yd = m->layers[0].lora[p].yd;
+  snprintf(name, sizeof name, "model.layers.%d.%s.lora_magnitude_vector", l, vkft_proj_path(p));
+  if (model_add_param(m, name, 1, out, 0, &lp->mag, &lp->gmag)) return VKFT_ERR;
+  m->params[m->param_count - 1].decay = 1;
+  return VKFT_OK;
+}
+
+/* m = ||W + s B A|| per output row with B = 0: the row norms of W, as PEFT's
+ * DoraLinearLayer.update_layer sets it (one stream for every adapted projection). */
+static int init_dora_magnitudes(vkft_model *m) {
+  if (vkft_begin(m->be) != VKFT_OK) return VKFT_ERR;
+  int status = VKFT_OK;
+  for (int64_t l = 0; status == VKFT_OK && l < m->cfg.num_layers; l++)
+    for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++) {
+      lora_pair *lp = &m->layers[l].lora[p];
+      if (lp->on)
+        status = vkft_dora_norm(m->be, &m->layers[l].proj[p], &lp->a, &lp->b, NULL, &lp->mag, NULL,
+                                m->proj_out[p], m->proj_in[p], m->desc.lora_r,
+                                (float)m->desc.lora_scale);
+    }
+  if (vkft_end(m->be) != VKFT_OK) status = VKFT_ERR;
+  return status;
+}
+
 /* PEFT's default LoRA initialisation: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in),
  * 1/sqrt(in)), B = 0. */
 static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
@@ -204,6 +251,7 @@ static int init_lora(vkft_model *m, int l, int p, uint64_t *rng) {
   if (model_add_param(m, name, 2, r, in, &lp->a, &lp->ga)) return VKFT_ERR;
   snprintf(name, sizeof name, "model.layers.%d.%s.lora_B.weight", l, vkft_proj_path(p));
   if (model_add_param(m, name, 2, out, r, &lp->b, &lp->gb)) return VKFT_ERR;
+  if (m->desc.use_dora && init_dora(m, l, p)) return VKFT_ERR;
   if (m->desc.plan_only) return VKFT_OK;
   float *a = malloc((size_t)(r * in) * sizeof *a), *b = calloc((size_t)(out * r), sizeof *b);
   if (!a || !b) {
@@ -326,6 +374,8 @@ static int plan_activations(vkft_model *m) {
       own(m, &m->emb_plan, VKFT_I32, slots * vkft_embedding_plan_len(T), scratch))
     return VKFT_ERR;
   if (m->desc.lora_dropout > 0 && own(m, &m->d_drop, VKFT_F32, T * wide, scratch)) return VKFT_ERR;
+  if (m->desc.use_dora && !m->desc.full && own(m, &m->d_dora, VKFT_F32, T * wide, scratch))
+    return VKFT_ERR;
   return VKFT_OK;
 }
 
@@ -510,6 +560,7 @@ int vkft_model_load(vkft_backend *be, const vkft_model_desc *desc, vkft_model **
     for (int64_t l = 0; status == VKFT_OK && l < c->num_layers; l++)
       for (int p = 0; status == VKFT_OK && p < P_PROJ_COUNT; p++)
         if (desc->lora_targets & (1u << p)) status = init_lora(m, (int)l, p, &rng);
+    if (status == VKFT_OK && desc->use_dora && !desc->plan_only) status = init_dora_magnitudes(m);
   }
   if (status == VKFT_OK) status = plan_activations(m);
   if (status != VKFT_OK) {

@@ -59,6 +59,7 @@ int vkft_adapter_read_config(const char *dir, vkft_adapter_info *info) {
     info->alpha = alpha->valuedouble;
     info->dropout = cJSON_IsNumber(dropout) ? dropout->valuedouble : 0.0;
     info->use_rslora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "use_rslora"));
+    info->use_dora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "use_dora"));
     if (cJSON_IsString(base))
       snprintf(info->base_model, sizeof info->base_model, "%s", base->valuestring);
   }
@@ -144,7 +145,7 @@ static cJSON *adapter_config_json(const vkft_adapter_info *info) {
     if (info->targets & (1u << i))
       cJSON_AddItemToArray(targets, cJSON_CreateString(vkft_module_name(i)));
   cJSON_AddStringToObject(c, "task_type", "CAUSAL_LM");
-  cJSON_AddBoolToObject(c, "use_dora", 0);
+  cJSON_AddBoolToObject(c, "use_dora", info->use_dora);
   cJSON_AddBoolToObject(c, "use_rslora", info->use_rslora);
   return c;
 }

@@ -108,7 +108,7 @@ int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t value) {
     return VKFT_OK;
   }
   if (m->arena_len + len + 1 > UINT32_MAX) return vkft_error("tokenizer: vocabulary too large");
-  if (tok_grow((void **)&m->arena, &m->arena_cap, m->arena_len + len + 1, 1) != VKFT_OK)
+  if (vkft_grow((void **)&m->arena, &m->arena_cap, m->arena_len + len + 1, 1) != VKFT_OK)
     return VKFT_ERR;
   memcpy(m->arena + m->arena_len, key, len);
   m->arena[m->arena_len + len] = 0;
@@ -216,7 +216,7 @@ static tok_merge heap_pop(tok_merge *heap, size_t *n) {
 /* Word::merge_all: repeatedly merge the lowest-ranked adjacent pair (leftmost on ties). Every
  * merge can add at most two heap entries, so the heap never exceeds 3 * n_symbols. */
 static int merge_all(const vkft_tokenizer *tok, tok_scratch *s, size_t n_symbols) {
-  if (tok_grow((void **)&s->heap, &s->heap_cap, 3 * n_symbols + 1, sizeof *s->heap) != VKFT_OK)
+  if (vkft_grow((void **)&s->heap, &s->heap_cap, 3 * n_symbols + 1, sizeof *s->heap) != VKFT_OK)
     return VKFT_ERR;
   tok_symbol *sym = s->symbols;
   tok_merge *heap = s->heap;
@@ -266,7 +266,7 @@ static void add_symbol(tok_scratch *s, size_t *n, int32_t id, uint32_t len) {
 static int initial_symbols(const vkft_tokenizer *tok, tok_scratch *s, const char *word, size_t len,
                            size_t *n_symbols) {
   /* byte fallback can give 4 symbols for a 4-byte char, so len bounds the count */
-  if (tok_grow((void **)&s->symbols, &s->symbols_cap, len + 1, sizeof *s->symbols) != VKFT_OK)
+  if (vkft_grow((void **)&s->symbols, &s->symbols_cap, len + 1, sizeof *s->symbols) != VKFT_OK)
     return VKFT_ERR;
   size_t n = 0;
   size_t prefix_len = tok->subword_prefix ? strlen(tok->subword_prefix) : 0;
@@ -276,7 +276,7 @@ static int initial_symbols(const vkft_tokenizer *tok, tok_scratch *s, const char
   char piece[80]; /* prefix + one char + suffix; both are limited to 32 bytes at load */
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int char_len = tok_utf8_decode((const unsigned char *)word + i, len - i, &cp);
+    int char_len = (int)vkft_utf8_decode(word + i, len - i, &cp);
     if (char_len == 0) char_len = 1; /* cannot happen: input was validated */
     size_t end = i + (size_t)char_len;
     size_t piece_len = 0;
@@ -325,7 +325,7 @@ static int initial_symbols(const vkft_tokenizer *tok, tok_scratch *s, const char
 }
 
 static int append_ids(int32_t **out, size_t *n, size_t *cap, const int32_t *ids, size_t count) {
-  if (tok_grow((void **)out, cap, *n + count, sizeof **out) != VKFT_OK) return VKFT_ERR;
+  if (vkft_grow((void **)out, cap, *n + count, sizeof **out) != VKFT_OK) return VKFT_ERR;
   memcpy(*out + *n, ids, count * sizeof *ids);
   *n += count;
   return VKFT_OK;
@@ -338,8 +338,8 @@ static int cache_store(tok_scratch *s, const char *key, size_t len, const int32_
     s->cache_ids_len = 0;
   }
   if (s->cache_ids_len + count + 1 > INT32_MAX) return VKFT_OK;
-  if (tok_grow((void **)&s->cache_ids, &s->cache_ids_cap, s->cache_ids_len + count + 1,
-               sizeof *s->cache_ids) != VKFT_OK)
+  if (vkft_grow((void **)&s->cache_ids, &s->cache_ids_cap, s->cache_ids_len + count + 1,
+                sizeof *s->cache_ids) != VKFT_OK)
     return VKFT_ERR;
   int32_t off = (int32_t)s->cache_ids_len;
   s->cache_ids[off] = (int32_t)count;
@@ -362,7 +362,7 @@ static int encode_word(const vkft_tokenizer *tok, tok_scratch *s, const char *pi
   const char *word = piece;
   size_t word_len = len;
   if (tok->bytelevel && (tok->ignore_merges || !tok->bytelevel_fast)) {
-    if (tok_grow((void **)&s->mapped, &s->mapped_cap, 2 * len, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&s->mapped, &s->mapped_cap, 2 * len, 1) != VKFT_OK) return VKFT_ERR;
     word_len = 0;
     for (size_t i = 0; i < len; i++) {
       unsigned char b = (unsigned char)piece[i];
@@ -378,7 +378,7 @@ static int encode_word(const vkft_tokenizer *tok, tok_scratch *s, const char *pi
   } else {
     size_t n_symbols = 0;
     if (tok->bytelevel_fast) {
-      if (tok_grow((void **)&s->symbols, &s->symbols_cap, len, sizeof *s->symbols) != VKFT_OK)
+      if (vkft_grow((void **)&s->symbols, &s->symbols_cap, len, sizeof *s->symbols) != VKFT_OK)
         return VKFT_ERR;
       for (size_t i = 0; i < len; i++)
         add_symbol(s, &n_symbols, tok->byte_token[(unsigned char)piece[i]], 1);
@@ -386,7 +386,7 @@ static int encode_word(const vkft_tokenizer *tok, tok_scratch *s, const char *pi
       return VKFT_ERR;
     }
     if (merge_all(tok, s, n_symbols) != VKFT_OK) return VKFT_ERR;
-    if (tok_grow((void **)out, cap, *n + n_symbols, sizeof **out) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)out, cap, *n + n_symbols, sizeof **out) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < n_symbols; i++)
       if (s->symbols[i].len) (*out)[(*n)++] = s->symbols[i].id;
   }

@@ -51,20 +51,6 @@ static int strlist_push_copy(strlist *l, const char *s, size_t len) {
   return strlist_push(l, copy, len);
 }
 
-/* Growable byte buffer. */
-typedef struct buf {
-  char *data;
-  size_t len, cap;
-} buf;
-
-static int buf_add(buf *b, const void *data, size_t len) {
-  if (tok_grow((void **)&b->data, &b->cap, b->len + len + 1, 1) != VKFT_OK) return VKFT_ERR;
-  memcpy(b->data + b->len, data, len);
-  b->len += len;
-  b->data[b->len] = 0;
-  return VKFT_OK;
-}
-
 /* Length of the longest prefix of s that could start a valid UTF-8 sequence, following Rust's
  * Utf8Chunks: a bad sequence is replaced as a unit up to the first byte that cannot continue
  * it (the "maximal subpart" rule of Unicode §3.9). */
@@ -90,16 +76,16 @@ static size_t invalid_prefix(const unsigned char *s, size_t len) {
   return i; /* i < width here, or the sequence would have been valid */
 }
 
-static int add_lossy(buf *out, const char *data, size_t len) {
+static int add_lossy(vkft_strbuf *out, const char *data, size_t len) {
   const unsigned char *s = (const unsigned char *)data;
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int k = tok_utf8_decode(s + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(data + i, len - i, &cp);
     if (k) {
-      if (buf_add(out, s + i, (size_t)k) != VKFT_OK) return VKFT_ERR;
+      if (vkft_strbuf_add(out, s + i, (size_t)k) != VKFT_OK) return VKFT_ERR;
       i += (size_t)k;
     } else {
-      if (buf_add(out, replacement_char, 3) != VKFT_OK) return VKFT_ERR;
+      if (vkft_strbuf_add(out, replacement_char, 3) != VKFT_OK) return VKFT_ERR;
       i += invalid_prefix(s + i, len - i);
     }
   }
@@ -109,7 +95,7 @@ static int add_lossy(buf *out, const char *data, size_t len) {
 static int valid_utf8(const char *data, size_t len) {
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)data + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(data + i, len - i, &cp);
     if (!k) return 0;
     i += (size_t)k;
   }
@@ -117,9 +103,9 @@ static int valid_utf8(const char *data, size_t len) {
 }
 
 /* Replaces the list by one string (Fuse, and the end of ByteLevel). */
-static int replace_with_one(strlist *l, buf *b) {
+static int replace_with_one(strlist *l, vkft_strbuf *b) {
   strlist fused = {0};
-  if (!b->data && buf_add(b, "", 0) != VKFT_OK) return VKFT_ERR;
+  if (!b->data && vkft_strbuf_add(b, "", 0) != VKFT_OK) return VKFT_ERR;
   int status = strlist_push(&fused, b->data, b->len);
   b->data = NULL; /* owned by fused now, or freed by the failed push */
   if (status != VKFT_OK) return VKFT_ERR;
@@ -129,26 +115,26 @@ static int replace_with_one(strlist *l, buf *b) {
 }
 
 static int decode_bytelevel(const vkft_tokenizer *tok, strlist *l) {
-  buf bytes = {0}, out = {0};
+  vkft_strbuf bytes = {0}, out = {0};
   int status = VKFT_OK;
   for (size_t t = 0; status == VKFT_OK && t < l->n; t++) {
     size_t start = bytes.len;
     int mappable = 1;
     for (size_t i = 0; i < l->len[t] && status == VKFT_OK;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)l->s[t] + i, l->len[t] - i, &cp);
+      int k = (int)vkft_utf8_decode(l->s[t] + i, l->len[t] - i, &cp);
       if (!k || cp >= 324 || tok->char_byte[cp] < 0) {
         mappable = 0;
         break;
       }
       unsigned char byte = (unsigned char)tok->char_byte[cp];
-      status = buf_add(&bytes, &byte, 1);
+      status = vkft_strbuf_add(&bytes, &byte, 1);
       i += (size_t)k;
     }
     /* a token with a char outside the table (an added token) contributes its own bytes */
     if (status == VKFT_OK && !mappable) {
       bytes.len = start;
-      status = buf_add(&bytes, l->s[t], l->len[t]);
+      status = vkft_strbuf_add(&bytes, l->s[t], l->len[t]);
     }
   }
   if (status == VKFT_OK) status = add_lossy(&out, bytes.data ? bytes.data : "", bytes.len);
@@ -176,14 +162,14 @@ static int byte_token_value(const char *s, size_t len) {
 /* Runs of <0xNN> tokens become their bytes if those form valid UTF-8, else one U+FFFD each. */
 static int decode_bytefallback(strlist *l) {
   strlist out = {0};
-  buf run = {0};
+  vkft_strbuf run = {0};
   size_t run_tokens = 0;
   int status = VKFT_OK;
   for (size_t t = 0; status == VKFT_OK && t <= l->n; t++) {
     int v = t < l->n ? byte_token_value(l->s[t], l->len[t]) : -1;
     if (v >= 0) {
       unsigned char byte = (unsigned char)v;
-      status = buf_add(&run, &byte, 1);
+      status = vkft_strbuf_add(&run, &byte, 1);
       run_tokens++;
       continue;
     }
@@ -216,16 +202,16 @@ static int decode_replace(strlist *l, const char *pat, size_t pat_len, const cha
                           size_t with_len, int drop_first) {
   if (pat_len == 0) return VKFT_OK;
   for (size_t t = 0; t < l->n; t++) {
-    buf b = {0};
-    int status = buf_add(&b, "", 0);
+    vkft_strbuf b = {0};
+    int status = vkft_strbuf_add(&b, "", 0);
     const char *s = l->s[t];
     size_t len = l->len[t];
     for (size_t i = 0; status == VKFT_OK && i < len;) {
       if (i + pat_len <= len && memcmp(s + i, pat, pat_len) == 0) {
-        if (!(drop_first && t == 0)) status = buf_add(&b, with, with_len);
+        if (!(drop_first && t == 0)) status = vkft_strbuf_add(&b, with, with_len);
         i += pat_len;
       } else {
-        status = buf_add(&b, s + i, 1);
+        status = vkft_strbuf_add(&b, s + i, 1);
         i++;
       }
     }
@@ -241,9 +227,9 @@ static int decode_replace(strlist *l, const char *pat, size_t pat_len, const cha
 }
 
 static int decode_fuse(strlist *l) {
-  buf b = {0};
+  vkft_strbuf b = {0};
   for (size_t t = 0; t < l->n; t++) {
-    if (buf_add(&b, l->s[t], l->len[t]) != VKFT_OK) {
+    if (vkft_strbuf_add(&b, l->s[t], l->len[t]) != VKFT_OK) {
       free(b.data);
       return VKFT_ERR;
     }
@@ -313,12 +299,12 @@ int vkft_tokenizer_decode(const vkft_tokenizer *tok, const int32_t *ids, size_t 
     }
   }
   int status = tok->decoder ? run_decoder(tok, tok->decoder, &l) : VKFT_OK;
-  buf out = {0};
-  if (status == VKFT_OK) status = buf_add(&out, "", 0);
+  vkft_strbuf out = {0};
+  if (status == VKFT_OK) status = vkft_strbuf_add(&out, "", 0);
   /* without a decoder HF joins the tokens with spaces */
   for (size_t t = 0; status == VKFT_OK && t < l.n; t++) {
-    if (!tok->decoder && t > 0) status = buf_add(&out, " ", 1);
-    if (status == VKFT_OK) status = buf_add(&out, l.s[t], l.len[t]);
+    if (!tok->decoder && t > 0) status = vkft_strbuf_add(&out, " ", 1);
+    if (status == VKFT_OK) status = vkft_strbuf_add(&out, l.s[t], l.len[t]);
   }
   strlist_free(&l);
   if (status != VKFT_OK) {

@@ -16,7 +16,7 @@
 
 static int trie_add(tok_trie *t, const char *s, size_t len, int32_t added) {
   if (t->count == 0) {
-    if (tok_grow((void **)&t->nodes, &t->cap, 1, sizeof *t->nodes) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&t->nodes, &t->cap, 1, sizeof *t->nodes) != VKFT_OK) return VKFT_ERR;
     t->nodes[0] = (tok_trie_node){-1, -1, -1, 0};
     t->count = 1;
   }
@@ -26,7 +26,7 @@ static int trie_add(tok_trie *t, const char *s, size_t len, int32_t added) {
     int32_t child = t->nodes[node].first_child;
     while (child >= 0 && t->nodes[child].byte != byte) child = t->nodes[child].next_sibling;
     if (child < 0) {
-      if (tok_grow((void **)&t->nodes, &t->cap, t->count + 1, sizeof *t->nodes) != VKFT_OK)
+      if (vkft_grow((void **)&t->nodes, &t->cap, t->count + 1, sizeof *t->nodes) != VKFT_OK)
         return VKFT_ERR;
       child = (int32_t)t->count++;
       t->nodes[child] = (tok_trie_node){-1, t->nodes[node].first_child, -1, byte};
@@ -83,13 +83,13 @@ static uint32_t last_char(const char *s, size_t len) {
   size_t i = len;
   while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
   uint32_t cp = 0;
-  if (i > 0) tok_utf8_decode((const unsigned char *)s + i - 1, len - i + 1, &cp);
+  if (i > 0) vkft_utf8_decode(s + i - 1, len - i + 1, &cp);
   return cp;
 }
 
 static uint32_t first_char(const char *s, size_t len) {
   uint32_t cp = 0;
-  tok_utf8_decode((const unsigned char *)s, len, &cp);
+  vkft_utf8_decode(s, len, &cp);
   return cp;
 }
 
@@ -99,7 +99,7 @@ static size_t whitespace_before(const char *s, size_t end) {
     size_t j = i - 1;
     while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
     uint32_t cp;
-    if (!tok_utf8_decode((const unsigned char *)s + j, i - j, &cp) || !tok_is_whitespace(cp)) break;
+    if (!(int)vkft_utf8_decode(s + j, i - j, &cp) || !tok_is_whitespace(cp)) break;
     i = j;
   }
   return i;
@@ -109,7 +109,7 @@ static size_t whitespace_after(const char *s, size_t start, size_t len) {
   size_t i = start;
   while (i < len) {
     uint32_t cp;
-    int n = tok_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    int n = (int)vkft_utf8_decode(s + i, len - i, &cp);
     if (!n || !tok_is_whitespace(cp)) break;
     i += (size_t)n;
   }
@@ -118,7 +118,7 @@ static size_t whitespace_after(const char *s, size_t start, size_t len) {
 
 static int push_segment(tok_segment **segs, size_t *n, size_t *cap, size_t off, size_t len,
                         int32_t added_id) {
-  if (tok_grow((void **)segs, cap, *n + 1, sizeof **segs) != VKFT_OK) return VKFT_ERR;
+  if (vkft_grow((void **)segs, cap, *n + 1, sizeof **segs) != VKFT_OK) return VKFT_ERR;
   (*segs)[(*n)++] = (tok_segment){off, len, added_id};
   return VKFT_OK;
 }
@@ -181,7 +181,7 @@ static int nfc_stable(const char *s, size_t len) {
       continue;
     }
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(s + i, len - i, &cp);
     if (!k || !nfc_inert(cp)) return 0;
     i += (size_t)k;
   }
@@ -229,17 +229,17 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
   /* every case reserves room for its whole output plus the NUL before writing */
   switch (n->type) {
   case TOK_NORM_LOWERCASE: /* simple case mapping; Rust's to_lowercase also has a few 1:n ones */
-    if (tok_grow((void **)&res, &cap, len * 4 + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, len * 4 + 1, 1) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < len;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)in + i, len - i, &cp);
+      int k = (int)vkft_utf8_decode(in + i, len - i, &cp);
       if (!k) k = 1, cp = (unsigned char)in[i];
       n_out += vkft_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), res + n_out);
       i += (size_t)k;
     }
     break;
   case TOK_NORM_PREPEND:
-    if (tok_grow((void **)&res, &cap, n->a_len + len + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, n->a_len + len + 1, 1) != VKFT_OK) return VKFT_ERR;
     memcpy(res, n->a, n->a_len);
     memcpy(res + n->a_len, in, len);
     n_out = n->a_len + len;
@@ -251,7 +251,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
         count++, i += n->a_len;
       else
         i++;
-    if (tok_grow((void **)&res, &cap, len + count * n->b_len + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, len + count * n->b_len + 1, 1) != VKFT_OK) return VKFT_ERR;
     for (size_t i = 0; i < len;) {
       if (n->a_len && i + n->a_len <= len && memcmp(in + i, n->a, n->a_len) == 0) {
         memcpy(res + n_out, n->b, n->b_len);
@@ -267,7 +267,7 @@ static int normalize_step(const tok_normalizer *n, const char *in, size_t len, c
     size_t start = n->strip_left ? whitespace_after(in, 0, len) : 0;
     size_t end = n->strip_right ? whitespace_before(in, len) : len;
     if (end < start) end = start;
-    if (tok_grow((void **)&res, &cap, end - start + 1, 1) != VKFT_OK) return VKFT_ERR;
+    if (vkft_grow((void **)&res, &cap, end - start + 1, 1) != VKFT_OK) return VKFT_ERR;
     memcpy(res, in + start, end - start);
     n_out = end - start;
     break;
@@ -333,7 +333,7 @@ int tok_normalize(const tok_normalizer *norm, const char *in, size_t len, char *
 /* ---- pre-tokenizers ---- */
 
 static int push_span(tok_scratch *s, size_t *n, size_t start, size_t end, int is_match) {
-  if (tok_grow((void **)&s->spans, &s->spans_cap, *n + 1, sizeof *s->spans) != VKFT_OK)
+  if (vkft_grow((void **)&s->spans, &s->spans_cap, *n + 1, sizeof *s->spans) != VKFT_OK)
     return VKFT_ERR;
   s->spans[(*n)++] = (tok_span){start, end, is_match};
   return VKFT_OK;
@@ -358,7 +358,7 @@ static int find_spans(const tok_pretok *p, tok_scratch *s, const char *text, siz
       size_t start = ov[0], end = ov[1];
       if (end == start) { /* an empty match splits nothing; step over one character */
         uint32_t cp;
-        int k = tok_utf8_decode((const unsigned char *)text + end, len - end, &cp);
+        int k = (int)vkft_utf8_decode(text + end, len - end, &cp);
         pos = end + (size_t)(k ? k : 1);
         continue;
       }
@@ -379,7 +379,7 @@ static int find_spans(const tok_pretok *p, tok_scratch *s, const char *text, siz
   } else { /* TOK_PAT_NUMERIC: each numeric character is a match of its own */
     for (size_t i = 0; i < len;) {
       uint32_t cp;
-      int k = tok_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+      int k = (int)vkft_utf8_decode(text + i, len - i, &cp);
       if (!k) k = 1, cp = 0;
       if (tok_is_numeric(cp)) {
         if (i > prev && push_span(s, &n, prev, i, 0) != VKFT_OK) return VKFT_ERR;
@@ -444,7 +444,7 @@ static size_t apply_behavior(tok_span *sp, size_t n, int behavior, int invert) {
 static int push_piece(tok_piece **pieces, size_t *n, size_t *cap, size_t off, size_t len,
                       int first) {
   if (len == 0) return VKFT_OK; /* HF drops empty pieces */
-  if (tok_grow((void **)pieces, cap, *n + 1, sizeof **pieces) != VKFT_OK) return VKFT_ERR;
+  if (vkft_grow((void **)pieces, cap, *n + 1, sizeof **pieces) != VKFT_OK) return VKFT_ERR;
   (*pieces)[(*n)++] = (tok_piece){(uint32_t)off, (uint32_t)len, (uint8_t)first};
   return VKFT_OK;
 }
@@ -476,7 +476,7 @@ static int split_pieces(const tok_pretok *p, tok_scratch *s, int behavior) {
 }
 
 static int arena_append(tok_scratch *s, const char *data, size_t len) {
-  if (tok_grow((void **)&s->arena, &s->arena_cap, s->arena_len + len + 1, 1) != VKFT_OK)
+  if (vkft_grow((void **)&s->arena, &s->arena_cap, s->arena_len + len + 1, 1) != VKFT_OK)
     return VKFT_ERR;
   memcpy(s->arena + s->arena_len, data, len);
   s->arena_len += len;
@@ -604,7 +604,7 @@ typedef struct out_ids {
 } out_ids;
 
 static int push_id(out_ids *out, int32_t id) {
-  if (tok_grow((void **)&out->ids, &out->cap, out->n + 1, sizeof *out->ids) != VKFT_OK)
+  if (vkft_grow((void **)&out->ids, &out->cap, out->n + 1, sizeof *out->ids) != VKFT_OK)
     return VKFT_ERR;
   out->ids[out->n++] = id;
   return VKFT_OK;
@@ -662,7 +662,7 @@ static int validate_utf8(const char *text, size_t len) {
       continue;
     }
     uint32_t cp;
-    int k = tok_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+    int k = (int)vkft_utf8_decode(text + i, len - i, &cp);
     if (!k) return vkft_error("tokenizer: text is not valid UTF-8 (byte %zu)", i);
     i += (size_t)k;
   }

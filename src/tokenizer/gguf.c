@@ -255,7 +255,7 @@ static int spm_merges(const gguf_vocab *v, const tok_strmap *ids, cJSON *merges)
       if (((unsigned char)t[at] & 0xC0) == 0x80) continue; /* inside a character */
       int32_t l = tok_strmap_get(ids, t, at), r = tok_strmap_get(ids, t + at, len - at);
       if (l < 0 || r < 0) continue;
-      if (tok_grow((void **)&list, &cap, n + 1, sizeof *list) != VKFT_OK) {
+      if (vkft_grow((void **)&list, &cap, n + 1, sizeof *list) != VKFT_OK) {
         status = VKFT_ERR;
         break;
       }

@@ -291,9 +291,8 @@ int tok_load_json(vkft_tokenizer *tok, const struct cJSON *root);
 /* gguf.c: a GGUF file's tokenizer metadata into tok (built as its tokenizer.json) */
 int tok_load_gguf(vkft_tokenizer *tok, const char *path);
 
-/* tokenizer.c: small helpers */
-int tok_grow(void **buf, size_t *cap, size_t need, size_t elem);
-int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp); /* bytes used, 0 if bad */
+/* tokenizer.c: small helpers (arrays grow with vkft_grow, UTF-8 is decoded by vkft/utf8.h) */
+#include "vkft/buf.h"
 #include "vkft/utf8.h"
 int tok_is_whitespace(uint32_t cp);
 int tok_is_alphanumeric(uint32_t cp);

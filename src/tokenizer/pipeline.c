@@ -181,7 +181,7 @@ static int parse_replacement(const char *path, const cJSON *obj, char *out, size
   if (!r) r = "\xE2\x96\x81"; /* U+2581 */
   uint32_t cp;
   size_t n = strlen(r);
-  if (n == 0 || n > 4 || tok_utf8_decode((const unsigned char *)r, n, &cp) != (int)n)
+  if (n == 0 || n > 4 || (int)vkft_utf8_decode(r, n, &cp) != (int)n)
     return vkft_error("%s: Metaspace replacement must be one character", path);
   memcpy(out, r, n);
   out[n] = 0;
@@ -332,8 +332,7 @@ int tok_parse_decoder(const char *path, const cJSON *obj, tok_decoder *d) {
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(obj, "stop");
     uint32_t cp;
     if (!content || !*content ||
-        tok_utf8_decode((const unsigned char *)content, strlen(content), &cp) !=
-            (int)strlen(content) ||
+        (int)vkft_utf8_decode(content, strlen(content), &cp) != (int)strlen(content) ||
         !cJSON_IsNumber(start) || !cJSON_IsNumber(stop) || start->valueint < 0 ||
         stop->valueint < 0)
       return vkft_error("%s: decoder Strip needs a one-character \"content\", \"start\" and "

@@ -16,47 +16,6 @@
 
 /* ---- shared helpers ---- */
 
-int tok_grow(void **buf, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return VKFT_OK;
-  size_t new_cap = *cap ? *cap : 16;
-  while (new_cap < need) new_cap *= 2;
-  if (new_cap > SIZE_MAX / elem)
-    return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
-  void *p = realloc(*buf, new_cap * elem);
-  if (!p) return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
-  *buf = p;
-  *cap = new_cap;
-  return VKFT_OK;
-}
-
-/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF), like Rust's str. */
-int tok_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
-  if (len == 0) return 0;
-  unsigned char c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int n;
-  uint32_t min, v;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2, min = 0x80, v = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    n = 3, min = 0x800, v = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    n = 4, min = 0x10000, v = c & 0x07;
-  else
-    return 0;
-  if ((size_t)n > len) return 0;
-  for (int i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return n;
-}
-
 /* Rust char::is_whitespace (the Unicode White_Space property). */
 int tok_is_whitespace(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
@@ -137,7 +96,7 @@ static int parse_merges(const char *path, vkft_tokenizer *tok, const cJSON *merg
     int32_t b_id = tok_strmap_get(&tok->vocab, b, b_len);
     /* the merged token drops the right part's continuing-subword prefix ("##") */
     size_t skip = prefix_len <= b_len ? prefix_len : b_len;
-    if (tok_grow((void **)&joined, &joined_cap, a_len + b_len + 1, 1) != VKFT_OK) {
+    if (vkft_grow((void **)&joined, &joined_cap, a_len + b_len + 1, 1) != VKFT_OK) {
       status = oom(path);
       break;
     }
@@ -236,7 +195,8 @@ static void build_byte_chars(vkft_tokenizer *tok) {
 /* ---- added tokens and the id -> string table ---- */
 
 static int add_string(vkft_tokenizer *tok, const char *s, size_t len, int64_t *off) {
-  if (tok_grow((void **)&tok->strings, &tok->strings_cap, tok->strings_len + len + 1, 1) != VKFT_OK)
+  if (vkft_grow((void **)&tok->strings, &tok->strings_cap, tok->strings_len + len + 1, 1) !=
+      VKFT_OK)
     return VKFT_ERR;
   memcpy(tok->strings + tok->strings_len, s, len);
   tok->strings[tok->strings_len + len] = 0;
@@ -275,7 +235,7 @@ static int register_added(vkft_tokenizer *tok, const char *content, int32_t id, 
     a->lstrip = (uint8_t)lstrip, a->rstrip = (uint8_t)rstrip;
     a->single_word = (uint8_t)single_word;
   } else {
-    if (tok_grow((void **)&tok->added, &tok->added_cap, tok->n_added + 1, sizeof *tok->added) !=
+    if (vkft_grow((void **)&tok->added, &tok->added_cap, tok->n_added + 1, sizeof *tok->added) !=
         VKFT_OK)
       return VKFT_ERR;
     tok_added *a = &tok->added[tok->n_added];

@@ -152,9 +152,14 @@ static int check_same_job(trainer *t, const char *path, const cJSON *state) {
                             "train", "tokens", "quant",     "pref"};
   int status = VKFT_OK;
   for (size_t i = 0; status == VKFT_OK && i < sizeof sections / sizeof sections[0]; i++) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(now, sections[i]);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(then, sections[i]);
     const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(state, "ranks"); /* absent: one */
+    /* a checkpoint from before lora.use_dora existed is a run without it */
+    const cJSON *dora = cJSON_GetObjectItemCaseSensitive(a, "use_dora");
+    if (b && !strcmp(sections[i], "lora") && cJSON_IsFalse(dora) &&
+        !cJSON_GetObjectItemCaseSensitive(b, "use_dora"))
+      cJSON_DeleteItemFromObjectCaseSensitive(a, "use_dora");
     if (b && !strcmp(sections[i], "train"))
       status = check_same_train(t, path, a, b, cJSON_IsNumber(ranks) ? ranks->valuedouble : 1);
     else if (!b || !cJSON_Compare(a, b, 1))

@@ -50,6 +50,7 @@ static const key keys[] = {
     {"lora.targets", K_MODULES, F(lora.targets), 0, 0, "[\"q_proj\", \"v_proj\"]"},
     {"lora.init", K_STR, F(lora.init), 0, 0, "null"},
     {"lora.use_rslora", K_BOOL, F(lora.use_rslora), 0, 0, "false"},
+    {"lora.use_dora", K_BOOL, F(lora.use_dora), 0, 0, "false"},
     {"lora.modules_to_save", K_MODULES, F(lora.modules_to_save), 0, 0, "[]"},
     {"data.train", K_TRAIN_FILES, F(data.train), 0, 0, "\"\""},
     {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
@@ -106,9 +107,12 @@ static const key keys[] = {
 };
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
 
+/* Levenshtein distance of a and b when it can be at most SUGGEST_DISTANCE, else 999: a key that
+ * far from every name gets no suggestion, and a megabyte-long key costs nothing. */
+#define SUGGEST_DISTANCE 4
 static size_t edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b), row[128];
-  if (lb >= 127) return 999;
+  if (la >= 127 || lb >= 127 || la > lb + SUGGEST_DISTANCE || lb > la + SUGGEST_DISTANCE) return 999;
   for (size_t j = 0; j <= lb; j++) row[j] = j;
   for (size_t i = 1; i <= la; i++) {
     size_t diag = row[0];
@@ -182,7 +186,7 @@ static int unknown_key(const char *where, const char *name) {
     }
     if (d < best_d) best_d = d, best = keys[i].name;
   }
-  if (best && best_d <= 4)
+  if (best && best_d <= SUGGEST_DISTANCE)
     return vkft_error("%s: unknown key \"%s\" (did you mean \"%s\"?)", where, name, best);
   return vkft_error("%s: unknown key \"%s\"", where, name);
 }
@@ -483,6 +487,12 @@ static int check(vkft_train_config *cfg) {
   if (strcmp(cfg->quant.base, "none") && cfg->full)
     return vkft_error("config: \"quant.base\" %s is a frozen 4-bit base: it trains with method "
                       "\"lora\" (QLoRA), not \"full\"",
+                      cfg->quant.base);
+  if (cfg->lora.use_dora && cfg->full)
+    return vkft_error("config: \"lora.use_dora\" is a LoRA variant: it needs method \"lora\"");
+  if (cfg->lora.use_dora && strcmp(cfg->quant.base, "none"))
+    return vkft_error("config: \"lora.use_dora\" needs the dense base weights for its row norms; "
+                      "vkft does not combine it with \"quant.base\" %s",
                       cfg->quant.base);
   return VKFT_OK;
 }

@@ -69,6 +69,7 @@ int export_adapter(trainer *t, const char *dir) {
                             .alpha = cfg->lora.alpha,
                             .dropout = cfg->lora.dropout,
                             .use_rslora = cfg->lora.use_rslora,
+                            .use_dora = cfg->lora.use_dora,
                             .targets = cfg->lora.targets,
                             .modules_to_save = cfg->lora.modules_to_save};
   snprintf(info.base_model, sizeof info.base_model, "%s", cfg->model);

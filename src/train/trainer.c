@@ -261,6 +261,7 @@ vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows
                         .seed = cfg->train.seed,
                         .grad_checkpointing = cfg->train.grad_checkpointing,
                         .lora_dropout = cfg->full ? 0.0 : cfg->lora.dropout,
+                        .use_dora = !cfg->full && cfg->lora.use_dora,
                         .quant_block = (int)cfg->quant.block_size,
                         .quant_double = cfg->quant.double_quant,
                         .pref_pairs = strcmp(cfg->objective, "sft") ? rows / 2 : 0};
@@ -312,9 +313,9 @@ int trainer_load_model(trainer *t) {
   vkft_adapter_info info; /* continue from an existing PEFT adapter */
   if (vkft_adapter_read_config(cfg->lora.init, &info) != VKFT_OK) return VKFT_ERR;
   if (info.r != cfg->lora.r || info.targets != cfg->lora.targets ||
-      info.modules_to_save != cfg->lora.modules_to_save)
-    return vkft_error("%s: the adapter's r / target_modules / modules_to_save differ from the "
-                      "config's lora section",
+      info.modules_to_save != cfg->lora.modules_to_save || info.use_dora != cfg->lora.use_dora)
+    return vkft_error("%s: the adapter's r / target_modules / modules_to_save / use_dora differ "
+                      "from the config's lora section",
                       cfg->lora.init);
   if (vkft_model_apply_adapter(t->model, cfg->lora.init) != VKFT_OK) return VKFT_ERR;
   trainer_message(t, "LoRA weights initialised from %s", cfg->lora.init);

@@ -3,29 +3,10 @@
  * template, tokenized by the bundled stories260K tokenizer, labelled — as vkft_dataset_load
  * does for every record, without its file reading and thread pool. The first byte picks the
  * format (auto-detection for most values) and which template renders chat records. */
-#include "fuzz.h"
-
-#include "../../src/data/internal.h"
-#include "vkft/tokenizer.h"
-
-#ifndef VKFT_SOURCE_DIR
-#define VKFT_SOURCE_DIR "."
-#endif
+#include "fuzz_records.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* loaded once: the records are what is fuzzed */
-  static vkft_tokenizer *tok;
-  static data_builder builders[2];
-  if (!tok) {
-    static const char *templates[2] = {NULL, "chatml"}; /* the fallback pair, and ChatML */
-    if (vkft_tokenizer_load(VKFT_SOURCE_DIR "/models/stories260K", &tok) != VKFT_OK) abort();
-    for (int i = 0; i < 2; i++) {
-      vkft_dataset_desc desc = {.model_dir = VKFT_SOURCE_DIR "/models/stories260K",
-                                .max_len = 64,
-                                .template_name = templates[i]};
-      if (data_builder_init(&builders[i], &desc, tok) != VKFT_OK) abort();
-    }
-  }
+  const data_builder *builders = fuzz_record_builders();
   if (size == 0) return 0;
   vkft_data_format forced = data[0] % 16 < VKFT_FORMAT_COUNT ? (vkft_data_format)(data[0] % 16) : 0;
   const data_builder *b = &builders[data[0] >> 7];

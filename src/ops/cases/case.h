@@ -23,6 +23,7 @@
   X(attention)                                                                                     \
   X(cross_entropy)                                                                                 \
   X(lora)                                                                                          \
+  X(dora)                                                                                          \
   X(rmsnorm)                                                                                       \
   X(elementwise)                                                                                   \
   X(swiglu)                                                                                        \

@@ -244,6 +244,20 @@ static const vkft_op_case rows[] = {
     {"lora_bwd_odd", VKFT_F32, {37, 64, 128, 16}, T},
     {"lora", VKFT_F32, {2048, 2048, 2048, 16}, B},
     {"lora_bwd", VKFT_F32, {2048, 2048, 2048, 16}, B},
+    /* dora_norm d = {out, in, r, with m}: W in each stored dtype, odd widths, r = 1 and 64;
+     * dora_scale d = {T, out, shift, beta}; dora_mag_grad d = {T, out} */
+    {"dora_norm", VKFT_F32, {17, 33, 1, 1}, T},
+    {"dora_norm", VKFT_F32, {96, 130, 16, 1}, T | S},
+    {"dora_norm", VKFT_F16, {65, 70, 8, 0}, T},
+    {"dora_norm", VKFT_BF16, {40, 257, 64, 1}, T},
+    {"dora_scale", VKFT_F32, {1, 1, 0, 0}, T},
+    {"dora_scale", VKFT_F32, {37, 130, 0, 0}, T | S},
+    {"dora_scale", VKFT_F32, {23, 67, 1, 1}, T},
+    {"dora_mag_grad", VKFT_F32, {1, 5, 0, 0}, T},
+    {"dora_mag_grad", VKFT_F32, {70, 129, 0, 0}, T | S},
+    {"dora_norm", VKFT_BF16, {2048, 2048, 16, 1}, B},
+    {"dora_scale", VKFT_F32, {2048, 2048, 0, 0}, B},
+    {"dora_mag_grad", VKFT_F32, {2048, 2048, 0, 0}, B},
 
     /* rmsnorm d = {R, C}; rmsnorm_bwd d = {R, C, with dw}. Length 1, odd C, C not a multiple of
      * the vector width or of the threads of a row, a head-sized Qwen3 q/k norm (many rows of
