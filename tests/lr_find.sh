@@ -52,6 +52,29 @@ while read -r verdict what; do
 done <<<"$verdicts"
 check "lr_find.html has the suggestion and the curve" \
   bash -c "grep -q 'id=\"suggested\"' '$work/a/lr_find.html' && grep -q 'id=\"chart-lr\"' '$work/a/lr_find.html'"
+# the curve marks the suggestion (a vertical line at log10 of it, labelled with its value) and,
+# when the ramp stopped there, the learning rate at which the loss diverged
+marks=$(python3 - "$work/a/lr_find.jsonl" "$work/a/lr_find.html" <<'EOF'
+import json, math, re, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+summary, html = lines[-1], open(sys.argv[2]).read()
+def say(ok, what): print(("PASS " if ok else "FAIL ") + what)
+m = re.search(r'<g class="mark" id="mark-suggested" data-x="([^"]+)"><line[^>]*/><text[^>]*>suggested ([^<]+)</text>', html)
+say(m is not None, "lr_find.html marks the suggested lr on the curve")
+if m:
+    say(abs(float(m.group(1)) - math.log10(summary["suggested_lr"])) < 1e-5,
+        f"the mark stands at log10 of the suggestion ({m.group(1)})")
+    say(abs(float(m.group(2)) / summary["suggested_lr"] - 1) < 1e-2, f"its label is the value ({m.group(2)})")
+d = re.search(r'id="mark-diverged" data-x="([^"]+)"><line[^>]*/><text[^>]*>diverged at ([^<]+)<', html)
+say((d is not None) == summary["diverged"], f"a divergence mark iff the ramp diverged ({summary['diverged']})")
+if d:
+    last = lines[-2]["lr"]
+    say(abs(float(d.group(1)) - math.log10(last)) < 1e-5, "the divergence mark is at the last step's lr")
+EOF
+)
+while read -r verdict what; do
+  [ -n "$verdict" ] && check "$what" test "$verdict" = PASS
+done <<<"$marks"
 for f in adapter_model.safetensors adapter_config.json metrics.jsonl report.html checkpoint-1; do
   check "nothing of the model saved: no $f" test ! -e "$work/a/$f"
 done
@@ -75,6 +98,8 @@ if command -v chromium >/dev/null; then
   rm -rf "$profile"
   check "chromium renders lr_find.html: the suggestion and the curve's path" \
     bash -c "grep -q 'id=\"suggested\">[0-9]' '$work/dom' && grep -q '<path' '$work/dom'"
+  check "chromium renders the suggestion's mark with its value" \
+    bash -c "grep -q 'id=\"mark-suggested\".*>suggested [0-9]' '$work/dom'"
 elif [ "${CI:-}" = true ]; then
   check "chromium is installed (scripts/setup.sh test)" false
 fi

@@ -217,6 +217,59 @@ static void yaml_cases(void) {
   remove("test_train_config.tmp.conf");
 }
 
+/* train.micro_batch "auto" and train.batch_size: parsed from JSON, YAML and --set, dumped back,
+ * and grad_accum derived from batch_size (vkft_train_config_grad_accum), or refused. */
+static void batch_cases(void) {
+  vkft_train_config cfg;
+  const char *minimal = "{\"model\": \"m\", \"data\": {\"train\": \"d\"}}";
+  const char *set_auto[] = {"train.micro_batch=auto", "train.batch_size=32"};
+  CHECKF(load_text(minimal, set_auto, 2, &cfg) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(cfg.train.micro_batch == -1 && cfg.train.batch_size == 32 && !cfg.train.grad_accum_given);
+  char *json = vkft_train_config_to_json(&cfg);
+  vkft_train_config again; /* the dump loads back to the same: grad_accum null, derived */
+  CHECKF(json && load_text(json, NULL, 0, &again) == VKFT_OK, "%s", vkft_error_message());
+  CHECK(again.train.micro_batch == -1 && again.train.batch_size == 32 &&
+        !again.train.grad_accum_given && again.train.grad_accum == 1);
+  free(json);
+  CHECKF(load_file_text(TMP_YAML, "model: m\ndata: {train: d}\ntrain: {micro_batch: auto}\n", NULL,
+                        0, &cfg) == VKFT_OK,
+         "%s", vkft_error_message());
+  CHECK(cfg.train.micro_batch == -1 && cfg.train.batch_size == 0 && cfg.train.grad_accum == 1);
+  expect_error(minimal, "train.micro_batch=big",
+               "\"train.micro_batch\" must be a number or \"auto\"");
+  expect_error(minimal, "train.micro_batch=0", "\"train.micro_batch\" = 0 is out of range");
+  expect_error(minimal, "train.batch_size=-4", "\"train.batch_size\" = -4 is out of range");
+  expect_error("{\"model\": \"m\", \"data\": {\"train\": \"d\"}, \"train\": {\"grad_accum\": 2, "
+               "\"batch_size\": 16, \"micro_batch\": \"auto\"}}",
+               NULL, "\"train.batch_size\" and \"train.grad_accum\" are both given");
+  /* derived: ceil(batch_size / (micro_batch x ranks)), with a note when it is not exact */
+  const char *set16[] = {"train.batch_size=16"};
+  CHECK(load_text(minimal, set16, 1, &cfg) == VKFT_OK);
+  int64_t ga;
+  char note[256];
+  CHECK(vkft_train_config_grad_accum(&cfg, 4, 1, &ga, note, sizeof note) == VKFT_OK && ga == 4 &&
+        !note[0]);
+  CHECK(vkft_train_config_grad_accum(&cfg, 4, 2, &ga, note, sizeof note) == VKFT_OK && ga == 2);
+  CHECK(vkft_train_config_grad_accum(&cfg, 6, 1, &ga, note, sizeof note) == VKFT_OK && ga == 3);
+  CHECKF(strstr(note, "not a multiple") && strstr(note, "effective batch of 18"), "note: %s", note);
+  CHECK(vkft_train_config_grad_accum(&cfg, 32, 1, &ga, note, sizeof note) == VKFT_OK && ga == 1);
+  /* batch_size without grad_accum, then with one that agrees, then one that does not */
+  const char *agree[] = {"train.batch_size=16", "train.grad_accum=4"};
+  CHECK(load_text(minimal, agree, 2, &cfg) == VKFT_OK && cfg.train.grad_accum_given);
+  CHECK(vkft_train_config_grad_accum(&cfg, 4, 1, &ga, note, sizeof note) == VKFT_OK && ga == 4);
+  CHECK(vkft_train_config_grad_accum(&cfg, 2, 1, &ga, note, sizeof note) == VKFT_ERR);
+  CHECKF(
+      strstr(vkft_error_message(), "\"train.batch_size\" 16 and \"train.grad_accum\" 4 disagree"),
+      "%s", vkft_error_message());
+  const char *big[] = {"train.batch_size=1024"};
+  CHECK(load_text(minimal, big, 1, &cfg) == VKFT_OK);
+  CHECK(vkft_train_config_grad_accum(&cfg, 8, 1, &ga, note, sizeof note) == VKFT_ERR &&
+        strstr(vkft_error_message(), "above 64"));
+  /* without batch_size: the configured grad_accum as it is */
+  CHECK(load_text(minimal, NULL, 0, &cfg) == VKFT_OK);
+  CHECK(vkft_train_config_grad_accum(&cfg, 3, 2, &ga, note, sizeof note) == VKFT_OK && ga == 1);
+}
+
 int main(void) {
   vkft_train_config cfg;
   const char *minimal = "{\"model\": \"models/stories260K\", \"data\": {\"train\": \"d.jsonl\"}}";
@@ -317,6 +370,8 @@ int main(void) {
   expect_error("{\"model\": \"m\", \"data\": {\"train\": \"d\"}, \"lora\": [1]}", NULL,
                "\"lora\" must be an object");
   yaml_cases();
+  batch_cases();
   remove(TMP);
+  remove(TMP_YAML);
   return check_summary();
 }

@@ -6,6 +6,7 @@
 
 #include "vkft/modules.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define VKFT_CFG_PATH 1024
@@ -45,7 +46,12 @@ typedef struct vkft_train_config {
     int64_t max_completion_len; /* preference data: keep each completion's first (0: no cap) */
   } data;
   struct {
-    int64_t micro_batch, grad_accum, epochs, max_steps, warmup_steps;
+    /* micro_batch -1: "auto" (the largest that fits the device, probed by one step);
+     * batch_size: the effective batch in sequences (pairs), micro_batch x grad_accum x ranks,
+     * from which grad_accum is derived (0: not given); grad_accum_given: grad_accum was set by
+     * the file or --set, not defaulted */
+    int64_t micro_batch, grad_accum, batch_size, epochs, max_steps, warmup_steps;
+    int grad_accum_given;
     double lr, warmup_ratio, weight_decay, max_grad_norm;
     double adam_beta1, adam_beta2, adam_epsilon;
     double neftune_noise_alpha; /* NEFTune (TRL's SFTConfig): 0 off */
@@ -90,6 +96,14 @@ typedef struct vkft_train_config {
  * applies the "section.key=value" overrides (value as JSON, else as a string). */
 int vkft_train_config_load(const char *path, const char *const *sets, int set_count,
                            vkft_train_config *cfg);
+
+/* train.grad_accum for micro-batches of micro_batch sequences (pairs) on `world` ranks: the
+ * configured one, or with train.batch_size ceil(batch_size / (micro_batch x world)). Errors:
+ * batch_size and an explicit grad_accum that disagree, a result above 64. When batch_size is
+ * not a multiple of micro_batch x world, note (size > 0) gets a line naming the effective batch
+ * that results; else note is "". */
+int vkft_train_config_grad_accum(const vkft_train_config *cfg, int64_t micro_batch, int world,
+                                 int64_t *grad_accum, char *note, size_t size);
 
 /* The configuration as JSON (all keys, defaults filled in): saved next to checkpoints. */
 char *vkft_train_config_to_json(const vkft_train_config *cfg);

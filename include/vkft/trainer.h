@@ -44,6 +44,11 @@ typedef struct vkft_train_result {
  * two rows): vkft_train's, and `vkft plan`'s with plan_only set. */
 vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows, int64_t max_len);
 
+/* The device bytes a run of the model desc holds (vkft_train_model_desc's, possibly changed):
+ * its memory plan — weights, trainable tensors, gradients, activations, scratch — and AdamW's
+ * two fp32 moments per trainable value, counted without allocating. */
+int vkft_train_plan_bytes(const vkft_model_desc *desc, uint64_t *bytes);
+
 /* Runs the whole job on the backend. Interruption (SIGINT/SIGTERM/SIGHUP through
  * vkft_interrupted()) finishes the current step, writes a checkpoint and returns VKFT_OK with
  * result->interrupted set — unless it was the last step: then the run finishes normally.

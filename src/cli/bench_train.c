@@ -53,21 +53,25 @@ static const bench_shape shapes[] = {
 enum { LORA_R = 16 };
 
 /* Model FLOPs of one step: matmuls 2 flops per weight per token forward, as much again for the
- * input gradients, again for weight gradients (full only); LoRA adapters likewise; causal
- * attention 4*H*D per (query, key) pair forward and 2.5x that backward. */
-static double step_flops(const vkft_model_config *c, int full, int64_t tokens, int64_t row_len) {
+ * input gradients, again for weight gradients (full only); LoRA adapters (rank r on the target
+ * projections) likewise; causal attention 4*H*D per (query, key) pair forward and 2.5x that
+ * backward. Gradient checkpointing runs the forward once more in the backward. */
+double cli_step_flops(const vkft_model_config *c, int full, int64_t lora_r, unsigned targets,
+                      int64_t tokens, int64_t row_len, int grad_checkpointing) {
   double C = (double)c->hidden_size, F = (double)c->intermediate_size, V = (double)c->vocab_size;
   double QD = (double)(c->num_heads * c->head_dim), KD = (double)(c->num_kv_heads * c->head_dim);
+  double L = (double)c->num_layers, tok = (double)tokens;
   double per_layer = C * QD + 2 * C * KD + QD * C + 3 * C * F;
-  double weights = (double)c->num_layers * per_layer + V * C;
-  double flops = (full ? 6.0 : 4.0) * weights * (double)tokens;
-  if (!full) {
-    double ins_outs = (C + QD) + 2 * (C + KD) + (QD + C) + 2 * (C + F) + (F + C);
-    flops += 6.0 * LORA_R * ins_outs * (double)c->num_layers * (double)tokens;
-  }
-  double pairs = (double)tokens * ((double)row_len + 1) / 2.0;
-  flops += 3.5 * 4.0 * QD * pairs * (double)c->num_layers;
-  return flops;
+  double weights = L * per_layer + V * C;
+  /* each projection's in + out features, in the order of VKFT_MOD_Q.. (q k v o gate up down) */
+  const double ins_outs[7] = {C + QD, C + KD, C + KD, QD + C, C + F, C + F, F + C};
+  double lora = 0;
+  for (int i = 0; i < 7 && !full; i++)
+    if (targets & (1u << i)) lora += (double)lora_r * ins_outs[i] * L * tok;
+  double pairs = tok * ((double)row_len + 1) / 2.0, attention = 4.0 * QD * pairs * L;
+  double forward = 2.0 * weights * tok + 2.0 * lora + attention;
+  double backward = (full ? 4.0 : 2.0) * weights * tok + 4.0 * lora + 2.5 * attention;
+  return forward * (grad_checkpointing ? 2 : 1) + backward;
 }
 
 void cli_print_profile(vkft_device *dev) {
@@ -92,15 +96,8 @@ void cli_print_profile(vkft_device *dev) {
   }
 }
 
-typedef struct bench_opts {
-  int rows, seq, steps;
-} bench_opts;
-
-/* What one method measured: milliseconds per step, model FLOPs per step, device bytes held. */
-typedef struct bench_result {
-  double ms, flops;
-  uint64_t device_bytes;
-} bench_result;
+typedef cli_step_shape bench_opts;
+typedef cli_step_result bench_result;
 
 /* The step's tokens: o->rows rows of o->seq tokens. With a preference objective the rows are
  * rows / 2 pairs (row i chosen, row rows / 2 + i rejected; model.h's layout), each row's second
@@ -130,9 +127,9 @@ static int64_t fill_batch(const bench_opts *o, int64_t vocab, int orpo, int pref
 }
 
 /* objective: NULL for SFT, else a preference objective over o->rows / 2 pairs */
-static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
-               const vkft_pref_objective *objective, const bench_opts *o, int steps,
-               bench_result *res) {
+int cli_measure_step(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
+                     const vkft_pref_objective *objective, const cli_step_shape *o, int steps,
+                     cli_step_result *res) {
   int64_t T = (int64_t)o->rows * o->seq;
   int pairs = objective ? o->rows / 2 : 0;
   vkft_model_desc desc = {.dir = dir,
@@ -140,9 +137,11 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
                           .micro_batches = 1,
                           .training = 1,
                           .full = full,
-                          .lora_r = LORA_R,
+                          .lora_r = o->lora_r,
                           .lora_scale = 2.0,
-                          .lora_targets = 0x7f,
+                          .lora_targets = o->lora_targets,
+                          .use_dora = o->use_dora,
+                          .grad_checkpointing = o->grad_checkpointing,
                           .seed = 1,
                           .quant_dtype = quant,
                           .quant_double = 1,
@@ -197,7 +196,9 @@ static int run(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
   }
   res->ms = steps > 0 ? total / steps * 1e3 : 0;
   /* a DPO step adds the reference's forward: a third of an SFT step's matmul work */
-  res->flops = step_flops(c, full, T, o->seq) * (objective && !orpo ? 4.0 / 3.0 : 1.0);
+  res->flops =
+      cli_step_flops(c, full, o->lora_r, o->lora_targets, T, o->seq, o->grad_checkpointing) *
+      (objective && !orpo ? 4.0 / 3.0 : 1.0);
   /* everything is allocated up front (the memory plan), so what is held now is the peak */
   vkft_device *dev = vkft_backend_device(be);
   res->device_bytes = dev ? vkft_device_memory_in_use(dev) : 0;
@@ -250,7 +251,11 @@ typedef struct bench_args {
 
 /* Returns 0, or the exit status of a usage error (said on stderr). */
 static int parse_args(int argc, char **argv, bench_args *a) {
-  *a = (bench_args){.baseline = -1, .o = {2, 256, 3}, .quant = VKFT_F32, .shape = &shapes[0]};
+  *a =
+      (bench_args){.baseline = -1,
+                   .o = {.rows = 2, .seq = 256, .steps = 3, .lora_r = LORA_R, .lora_targets = 0x7f},
+                   .quant = VKFT_F32,
+                   .shape = &shapes[0]};
   int64_t v;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -353,8 +358,8 @@ int vkft_bench_train(int argc, char **argv) {
     for (int b = 0; b < (baseline ? 2 : 1) && status == VKFT_OK; b++) {
       vkft_backend *be = b ? ref : vk;
       bench_result r = {0};
-      status = run(be, dir, method == 1, method == 2 ? quant : VKFT_F32, method == 3 ? &pref : NULL,
-                   &o, b ? 1 : o.steps, &r);
+      status = cli_measure_step(be, dir, method == 1, method == 2 ? quant : VKFT_F32,
+                                method == 3 ? &pref : NULL, &o, b ? 1 : o.steps, &r);
       if (status != VKFT_OK) break;
       if (method == 0 && !b) sft_ms = r.ms;
       int64_t tokens = (int64_t)o.rows * o.seq;

@@ -1,18 +1,25 @@
-/* `vkft plan --config cfg.json [--set ...] [--memory MIB] [--json]`: the trade-offs of a run
- * before it starts.
+/* `vkft plan --config cfg.json [--set ...] [--memory MIB] [--json] [--no-measure]`: the
+ * trade-offs of a run before it starts.
  * For each sequence length (256 ... the model's limit, and the config's), with gradient
  * checkpointing off and on, and with the base as configured and in NF4 (LoRA, not DoRA): the
  * largest micro-batch (a power of two up to 256) whose memory plan — the same plan `train
- * --dry-run` prints, counted without allocating — fits the device's free budget, and that plan's
- * size.
- * --memory plans for another card (its MiB instead of this device's free budget). Without
- * either it prints the plan of micro-batch 1 and what each further sequence adds.
- * Tokens/s are not estimated here: `vkft bench train` measures a step. */
+ * --dry-run` prints, counted without allocating — fits the device's free budget, that plan's size,
+ * and the tokens/s a step of that shape is estimated to run at. The estimate: for each (base,
+ * checkpointing) pair, real training steps (forward, loss, backward, gradient norm, AdamW; one
+ * warm-up, one timed) of the config's model at the config's max_len (or the shortest length that
+ * fits), at one row and, when that is quick, at more rows up to half a second's worth; their model
+ * FLOPs per second (cli_step_flops: matmuls, LoRA and causal attention) then give every row of the
+ * pair its time: its FLOPs / that rate. A row whose shape was the one timed is marked as measured.
+ * --no-measure skips the steps.
+ * --memory plans for another card (its MiB instead of this device's free budget; nothing is
+ * measured). Without either it prints the plan of micro-batch 1 and what each further sequence
+ * adds. */
 #include "commands.h"
 
 #include "vkft/error.h"
 #include "vkft/model.h"
 #include "vkft/model_config.h"
+#include "vkft/ops.h"
 #include "vkft/train_config.h"
 #include "vkft/trainer.h"
 #include "vkft/vk.h"
@@ -23,123 +30,218 @@
 #include <string.h>
 
 #define MiB (1024.0 * 1024.0)
-
-/* The plan's device bytes for one shape (weights, trainable, gradients, AdamW's two moments,
- * activations, scratch), as the trainer sums them. */
-static int plan_bytes(const vkft_train_config *cfg, int64_t max_len, int64_t rows, int ckpt,
-                      vkft_dtype quant, uint64_t *bytes) {
-  vkft_model_desc md = vkft_train_model_desc(cfg, rows, max_len);
-  md.grad_checkpointing = ckpt;
-  md.plan_only = 1;
-  md.quant_dtype = quant;
-  vkft_model *m;
-  if (vkft_model_load(NULL, &md, &m) != VKFT_OK) return VKFT_ERR;
-  vkft_model_memory mem;
-  vkft_model_memory_plan(m, &mem);
-  vkft_param *params;
-  int n;
-  vkft_model_params(m, &params, &n);
-  uint64_t adam = 0;
-  for (int i = 0; i < n; i++)
-    if (params[i].trainable) adam += 2 * (uint64_t)params[i].value->n * 4;
-  *bytes = mem.weights + mem.trainable + mem.gradients + adam + mem.activations + mem.scratch;
-  vkft_model_free(m);
-  return VKFT_OK;
-}
+enum { MAX_ROWS = 2 * 8 * 2 };
+#define MEASURE_TARGET_S 0.5 /* the larger timed step takes about this long */
 
 typedef struct plan_row {
   int64_t max_len;
   int ckpt;
   vkft_dtype quant;
+  int64_t best;                  /* the largest micro-batch that fits (0: none, or no budget) */
+  uint64_t best_bytes, one, two; /* the plan at best, at 1 and at 2 sequences (pairs) */
+  double tokens_per_s;           /* estimated; 0: none */
+  int measured;                  /* this row's own shape was timed */
 } plan_row;
 
-/* One row: the largest fitting micro-batch with a device, else micro-batch 1 and the step. */
-static int print_row(const vkft_train_config *cfg, const plan_row *r, uint64_t free_bytes,
-                     int json) {
+/* The plan's device bytes for one shape, as the trainer sums them. */
+static int plan_bytes(const vkft_train_config *cfg, int64_t max_len, int64_t rows, int ckpt,
+                      vkft_dtype quant, uint64_t *bytes) {
+  vkft_model_desc md = vkft_train_model_desc(cfg, rows, max_len);
+  md.grad_checkpointing = ckpt;
+  md.quant_dtype = quant;
+  return vkft_train_plan_bytes(&md, bytes);
+}
+
+/* The row's plans: micro-batch 1 and 2, and with a budget the largest micro-batch that fits. */
+static int plan_row_fill(const vkft_train_config *cfg, plan_row *r, uint64_t free_bytes) {
   int pairs = strcmp(cfg->objective, "sft") != 0; /* a pair is two sequences */
-  int64_t best = 0;
-  uint64_t best_bytes = 0, one = 0, two = 0;
-  if (plan_bytes(cfg, r->max_len, pairs ? 2 : 1, r->ckpt, r->quant, &one) != VKFT_OK ||
-      plan_bytes(cfg, r->max_len, pairs ? 4 : 2, r->ckpt, r->quant, &two) != VKFT_OK)
+  if (plan_bytes(cfg, r->max_len, pairs ? 2 : 1, r->ckpt, r->quant, &r->one) != VKFT_OK ||
+      plan_bytes(cfg, r->max_len, pairs ? 4 : 2, r->ckpt, r->quant, &r->two) != VKFT_OK)
     return VKFT_ERR;
   for (int64_t mb = 1; free_bytes && mb <= 256; mb *= 2) {
     uint64_t bytes;
     if (plan_bytes(cfg, r->max_len, pairs ? 2 * mb : mb, r->ckpt, r->quant, &bytes) != VKFT_OK)
       return VKFT_ERR;
     if (bytes > free_bytes) break;
-    best = mb, best_bytes = bytes;
-  }
-  const char *base = r->quant == VKFT_F32 ? "as stored" : vkft_dtype_name(r->quant);
-  double per_seq = ((double)two - (double)one) / MiB;
-  if (json) {
-    printf("{\"max_len\": %lld, \"grad_checkpointing\": %s, \"base\": \"%s\", \"micro_batch\": "
-           "%lld, \"mib\": %.1f, \"mib_micro_batch_1\": %.1f, \"mib_per_sequence\": %.2f}\n",
-           (long long)r->max_len, r->ckpt ? "true" : "false", base, (long long)best,
-           best_bytes / MiB, one / MiB, per_seq);
-  } else if (!free_bytes) {
-    printf("%8lld  %-4s  %-9s  %10s  %9.1f MiB  +%.2f MiB per %s\n", (long long)r->max_len,
-           r->ckpt ? "on" : "off", base, "-", one / MiB, per_seq, pairs ? "pair" : "sequence");
-  } else if (best == 0) {
-    printf("%8lld  %-4s  %-9s  %10s  %9.1f MiB  does not fit even at micro-batch 1\n",
-           (long long)r->max_len, r->ckpt ? "on" : "off", base, "-", one / MiB);
-  } else {
-    printf("%8lld  %-4s  %-9s  %10lld  %9.1f MiB%s\n", (long long)r->max_len,
-           r->ckpt ? "on" : "off", base, (long long)best, best_bytes / MiB,
-           best == 256 ? "  (256 is the largest tried)" : "");
+    r->best = mb, r->best_bytes = bytes;
   }
   return VKFT_OK;
+}
+
+/* Timed steps of one (base, checkpointing) pair at `len` tokens per row: the model FLOPs per
+ * second of the larger step timed (*rows_timed rows). */
+static int measure_rate(vkft_backend *be, const vkft_train_config *cfg, const plan_row *r,
+                        double *rate, int64_t *rows_timed) {
+  cli_step_shape shape = {.rows = 1,
+                          .seq = (int)r->max_len,
+                          .lora_r = cfg->lora.r,
+                          .lora_targets = cfg->lora.targets,
+                          .use_dora = !cfg->full && cfg->lora.use_dora,
+                          .grad_checkpointing = r->ckpt};
+  cli_step_result res;
+  if (cli_measure_step(be, cfg->model, cfg->full, r->quant, NULL, &shape, 1, &res) != VKFT_OK)
+    return VKFT_ERR;
+  /* one row was quick: more rows, up to the row's micro-batch, for about MEASURE_TARGET_S */
+  int64_t more = (int64_t)(MEASURE_TARGET_S / (res.ms / 1e3));
+  if (more > r->best) more = r->best;
+  if (more >= 2) {
+    shape.rows = (int)more;
+    if (cli_measure_step(be, cfg->model, cfg->full, r->quant, NULL, &shape, 1, &res) != VKFT_OK)
+      return VKFT_ERR;
+  }
+  *rate = res.flops / (res.ms / 1e3);
+  *rows_timed = shape.rows;
+  return VKFT_OK;
+}
+
+/* Every row's tokens/s from its pair's measured rate (see the top of the file). `why` gets the
+ * reason when nothing could be measured. */
+static void estimate(vkft_backend *be, const vkft_train_config *cfg, const vkft_model_config *mc,
+                     plan_row *rows, int n, char *why, size_t why_size) {
+  for (int g = 0; g < n; g++) {
+    if (rows[g].tokens_per_s > 0 || rows[g].best == 0) continue;
+    /* the pair's row to time: the config's max_len when it fits, else the shortest that fits */
+    plan_row *at = NULL;
+    for (int i = 0; i < n; i++)
+      if (rows[i].ckpt == rows[g].ckpt && rows[i].quant == rows[g].quant && rows[i].best > 0 &&
+          (!at || rows[i].max_len == cfg->data.max_len))
+        at = &rows[i];
+    double rate;
+    int64_t timed;
+    if (measure_rate(be, cfg, at, &rate, &timed) != VKFT_OK) {
+      snprintf(why, why_size, "%s", vkft_error_message());
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      plan_row *r = &rows[i];
+      if (r->ckpt != at->ckpt || r->quant != at->quant || r->best == 0) continue;
+      int64_t tokens = r->best * r->max_len;
+      double flops = cli_step_flops(mc, cfg->full, cfg->lora.r, cfg->lora.targets, tokens,
+                                    r->max_len, r->ckpt);
+      r->tokens_per_s = (double)tokens / (flops / rate);
+      r->measured = r == at && timed == r->best;
+    }
+  }
+}
+
+static void print_row(const vkft_train_config *cfg, const plan_row *r, uint64_t free_bytes,
+                      int json) {
+  int pairs = strcmp(cfg->objective, "sft") != 0;
+  const char *base = r->quant == VKFT_F32 ? "as stored" : vkft_dtype_name(r->quant);
+  double per_seq = ((double)r->two - (double)r->one) / MiB;
+  char tps[32] = "-";
+  if (r->tokens_per_s > 0)
+    snprintf(tps, sizeof tps, "%.0f%s", r->tokens_per_s, r->measured ? "*" : "");
+  if (json) {
+    char value[32] = "null";
+    if (r->tokens_per_s > 0) snprintf(value, sizeof value, "%.1f", r->tokens_per_s);
+    printf("{\"max_len\": %lld, \"grad_checkpointing\": %s, \"base\": \"%s\", \"micro_batch\": "
+           "%lld, \"mib\": %.1f, \"mib_micro_batch_1\": %.1f, \"mib_per_sequence\": %.2f, "
+           "\"tokens_per_s\": %s, \"tokens_per_s_measured\": %s}\n",
+           (long long)r->max_len, r->ckpt ? "true" : "false", base, (long long)r->best,
+           r->best_bytes / MiB, r->one / MiB, per_seq, value, r->measured ? "true" : "false");
+  } else if (!free_bytes) {
+    printf("%8lld  %-4s  %-9s  %10s  %9.1f MiB  %9s  +%.2f MiB per %s\n", (long long)r->max_len,
+           r->ckpt ? "on" : "off", base, "-", r->one / MiB, "-", per_seq,
+           pairs ? "pair" : "sequence");
+  } else if (r->best == 0) {
+    printf("%8lld  %-4s  %-9s  %10s  %9.1f MiB  %9s  does not fit even at micro-batch 1\n",
+           (long long)r->max_len, r->ckpt ? "on" : "off", base, "-", r->one / MiB, "-");
+  } else {
+    printf("%8lld  %-4s  %-9s  %10lld  %9.1f MiB  %9s%s\n", (long long)r->max_len,
+           r->ckpt ? "on" : "off", base, (long long)r->best, r->best_bytes / MiB, tps,
+           r->best == 256 ? "  (256 is the largest tried)" : "");
+  }
+}
+
+typedef struct plan_args {
+  const char *config;
+  const char **sets;
+  int set_count, json, no_measure;
+  double memory_mib;
+} plan_args;
+
+static int parse_args(int argc, char **argv, plan_args *a) {
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--config") && i + 1 < argc)
+      a->config = argv[++i];
+    else if (!strcmp(argv[i], "--set") && i + 1 < argc)
+      a->sets[a->set_count++] = argv[++i];
+    else if (!strcmp(argv[i], "--json"))
+      a->json = 1;
+    else if (!strcmp(argv[i], "--no-measure"))
+      a->no_measure = 1;
+    else if (!strcmp(argv[i], "--memory") && i + 1 < argc) {
+      if (cli_double_option("--memory", argv[++i], 1, 1e9, &a->memory_mib) != VKFT_OK)
+        return cli_usage_error();
+    } else {
+      fprintf(stderr, "usage: vkft plan --config cfg.json [--set section.key=value ...] "
+                      "[--memory MIB] [--json] [--no-measure] [--device N]\n");
+      return CLI_EXIT_USAGE;
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
+/* The table's rows: each length, checkpointing off and on, the base as configured and (LoRA on
+ * an unquantized base) in NF4. */
+static int table_rows(const vkft_train_config *cfg, const vkft_model_config *mc, plan_row *rows) {
+  vkft_dtype quant = VKFT_F32;
+  if (vkft_dtype_parse(cfg->quant.base, &quant) != 0) quant = VKFT_F32;
+  int64_t limit = mc->max_position_embeddings > 0 ? mc->max_position_embeddings : 4096;
+  int64_t lens[8], n_lens = 0;
+  for (int64_t len = 256; len <= 8192 && len <= limit; len *= 2) lens[n_lens++] = len;
+  if (cfg->data.max_len > 0 && cfg->data.max_len <= limit) {
+    int have = 0;
+    for (int i = 0; i < n_lens; i++) have |= lens[i] == cfg->data.max_len;
+    if (!have) lens[n_lens++] = cfg->data.max_len;
+  }
+  int n = 0;
+  for (int q = 0; q < 2; q++) {
+    /* NF4 is a LoRA base, and not one DoRA can take (it needs the dense weights' norms) */
+    if (q == 1 && (cfg->full || quant != VKFT_F32 || cfg->lora.use_dora)) break;
+    for (int i = 0; i < n_lens; i++)
+      for (int ckpt = 0; ckpt <= 1; ckpt++)
+        rows[n++] = (plan_row){.max_len = lens[i], .ckpt = ckpt, .quant = q ? VKFT_NF4 : quant};
+  }
+  return n;
 }
 
 int vkft_cmd_plan(int argc, char **argv) {
   cli_device_opts dev_opts;
   if (cli_take_device_opts(&argc, argv, &dev_opts) != VKFT_OK) return cli_fail();
-  const char *config = NULL;
-  const char **sets = calloc((size_t)argc, sizeof *sets);
-  int set_count = 0, json = 0;
-  double memory_mib = 0;
-  if (!sets) {
+  plan_args a = {.sets = calloc((size_t)argc, sizeof *a.sets)};
+  if (!a.sets) {
     vkft_error_nomem();
     return cli_fail();
   }
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--config") && i + 1 < argc)
-      config = argv[++i];
-    else if (!strcmp(argv[i], "--set") && i + 1 < argc)
-      sets[set_count++] = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
-      json = 1;
-    else if (!strcmp(argv[i], "--memory") && i + 1 < argc) {
-      if (cli_double_option("--memory", argv[++i], 1, 1e9, &memory_mib) != VKFT_OK) {
-        free(sets);
-        return cli_usage_error();
-      }
-    } else {
-      fprintf(stderr, "usage: vkft plan --config cfg.json [--set section.key=value ...] "
-                      "[--memory MIB] [--json] [--device N]\n");
-      free(sets);
-      return CLI_EXIT_USAGE;
-    }
-  }
+  int exit_code = parse_args(argc, argv, &a);
   vkft_train_config cfg;
-  int status = vkft_train_config_load(config, sets, set_count, &cfg);
-  free(sets);
+  int status = exit_code == CLI_EXIT_OK
+                   ? vkft_train_config_load(a.config, a.sets, a.set_count, &cfg)
+                   : VKFT_ERR;
+  free(a.sets);
+  if (exit_code != CLI_EXIT_OK) return exit_code;
   vkft_model_config mc;
   if (status != VKFT_OK || vkft_model_config_load(cfg.model, &mc) != VKFT_OK) return cli_fail();
   /* the device's free budget; none: plans alone */
   vkft_device *dev = NULL;
   vkft_device_desc desc = {.index = dev_opts.device, .validate = -1};
-  uint64_t free_bytes = (uint64_t)(memory_mib * MiB);
-  if (memory_mib > 0) {
+  uint64_t free_bytes = (uint64_t)(a.memory_mib * MiB);
+  if (a.memory_mib > 0) {
     /* another card's memory: no device needed */
   } else if (vkft_device_create(&desc, &dev) == VKFT_OK) {
     uint64_t budget = vkft_device_memory_budget(dev), used = vkft_device_memory_in_use(dev);
     free_bytes = budget > used ? budget - used : 0;
-  } else if (!json) {
+  } else if (!a.json) {
     printf("no device (%s): the plans alone\n", vkft_error_message());
   }
-  vkft_dtype quant = VKFT_F32;
-  if (vkft_dtype_parse(cfg.quant.base, &quant) != 0) quant = VKFT_F32;
-  if (!json) {
+  plan_row rows[MAX_ROWS];
+  int n = table_rows(&cfg, &mc, rows);
+  status = VKFT_OK;
+  for (int i = 0; i < n && status == VKFT_OK; i++)
+    status = plan_row_fill(&cfg, &rows[i], free_bytes);
+  if (status == VKFT_OK && !a.json) {
     char method[64];
     if (cfg.full)
       snprintf(method, sizeof method, "full fine-tuning");
@@ -151,27 +253,37 @@ int vkft_cmd_plan(int argc, char **argv) {
            free_bytes ? "the largest micro-batch that fits" : "micro-batch 1");
     if (free_bytes)
       printf("%s: %.1f MiB\n", dev ? "free device memory" : "--memory", free_bytes / MiB);
-    printf("%8s  %-4s  %-9s  %10s  %13s\n", "max_len", "ckpt", "base", "micro_batch", "memory");
+    fflush(stdout);
   }
-  int64_t limit = mc.max_position_embeddings > 0 ? mc.max_position_embeddings : 4096;
-  int64_t lens[8], n_lens = 0;
-  for (int64_t len = 256; len <= 8192 && len <= limit; len *= 2) lens[n_lens++] = len;
-  if (cfg.data.max_len > 0 && cfg.data.max_len <= limit) {
-    int have = 0;
-    for (int i = 0; i < n_lens; i++) have |= lens[i] == cfg.data.max_len;
-    if (!have) lens[n_lens++] = cfg.data.max_len;
+  /* tokens/s: measured on this device, for the token objective, with the model's weights */
+  char why[1100] = "";
+  vkft_backend *be = NULL;
+  double t0 = vkft_time_s();
+  if (status != VKFT_OK || a.no_measure)
+    snprintf(why, sizeof why, "--no-measure");
+  else if (!dev)
+    snprintf(why, sizeof why, "%s", a.memory_mib > 0 ? "--memory plans another card" : "no device");
+  else if (strcmp(cfg.objective, "sft"))
+    snprintf(why, sizeof why, "measured for objective sft only");
+  else if (!vkft_model_has_weights(cfg.model))
+    snprintf(why, sizeof why, "%s has no weights", cfg.model);
+  else if (vkft_backend_vk_create(dev, &be) != VKFT_OK)
+    snprintf(why, sizeof why, "%s", vkft_error_message());
+  else
+    estimate(be, &cfg, &mc, rows, n, why, sizeof why);
+  if (status == VKFT_OK && !a.json) {
+    if (why[0])
+      printf("tokens/s not estimated: %s\n", why);
+    else
+      printf("tokens/s: steps timed per (base, ckpt) pair at the config's max_len (else the "
+             "shortest that fits; *: the row's own shape), the other rows scaled by their model "
+             "FLOPs; %.1f s\n",
+             vkft_time_s() - t0);
+    printf("%8s  %-4s  %-9s  %10s  %13s  %9s\n", "max_len", "ckpt", "base", "micro_batch", "memory",
+           "tokens/s");
   }
-  status = VKFT_OK;
-  for (int q = 0; q < 2 && status == VKFT_OK; q++) {
-    vkft_dtype qt = q == 0 ? quant : VKFT_NF4;
-    /* NF4 is a LoRA base, and not one DoRA can take (it needs the dense weights' norms) */
-    if (q == 1 && (cfg.full || quant != VKFT_F32 || cfg.lora.use_dora)) break;
-    for (int i = 0; i < n_lens && status == VKFT_OK; i++)
-      for (int ckpt = 0; ckpt <= 1 && status == VKFT_OK; ckpt++) {
-        plan_row r = {lens[i], ckpt, qt};
-        status = print_row(&cfg, &r, free_bytes, json);
-      }
-  }
+  for (int i = 0; i < n && status == VKFT_OK; i++) print_row(&cfg, &rows[i], free_bytes, a.json);
+  vkft_backend_destroy(be);
   vkft_device_destroy(dev);
   return status == VKFT_OK ? CLI_EXIT_OK : cli_fail();
 }

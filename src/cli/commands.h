@@ -4,6 +4,8 @@
 #define VKFT_CLI_COMMANDS_H
 
 #include "vkft/error.h"
+#include "vkft/model.h"
+#include "vkft/model_config.h"
 #include "vkft/platform.h"
 #include "vkft/vk.h"
 
@@ -66,5 +68,26 @@ typedef struct cli_out {
 int cli_out_open(cli_out *of, const char *path);
 /* Commits the file when ok, else removes it. */
 int cli_out_close(cli_out *of, int ok);
+
+/* bench_train.c: whole training steps (forward, loss, backward, gradient norm, AdamW) of a
+ * model folder's model on a batch of rows x seq tokens, one warm-up step then `steps` timed:
+ * `vkft bench train` and `vkft plan`'s tokens/s. */
+typedef struct cli_step_shape {
+  int rows, seq, steps;
+  int64_t lora_r;
+  unsigned lora_targets; /* VKFT_MOD_Q.. */
+  int use_dora;
+  int grad_checkpointing;
+} cli_step_shape;
+/* milliseconds per step, model FLOPs per step (cli_step_flops), device bytes held */
+typedef struct cli_step_result {
+  double ms, flops;
+  uint64_t device_bytes;
+} cli_step_result;
+int cli_measure_step(vkft_backend *be, const char *dir, int full, vkft_dtype quant,
+                     const vkft_pref_objective *objective, const cli_step_shape *shape, int steps,
+                     cli_step_result *res);
+double cli_step_flops(const vkft_model_config *c, int full, int64_t lora_r, unsigned targets,
+                      int64_t tokens, int64_t row_len, int grad_checkpointing);
 
 #endif

@@ -204,6 +204,25 @@ static void threshold(rbuf *b, const scale *s, const chart *c) {
   rbuf_puts(b, "\"/>");
 }
 
+/* The marks: a dashed vertical line each, its label beside the top (on the left of the line
+ * when the line is in the plot's right half, so the text stays inside). */
+static void marks(rbuf *b, const scale *s, const chart *c) {
+  for (int k = 0; k < c->n_marks; k++) {
+    const chart_mark *m = &c->marks[k];
+    double x = px(s, m->x);
+    int left = x > ML + PW / 2;
+    rbuf_printf(b, "<g class=\"mark\" id=\"mark-%s\" data-x=\"", m->id);
+    rbuf_json_number(b, m->x);
+    rbuf_printf(b,
+                "\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" style=\"stroke:%s\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" style=\"fill:%s\">",
+                x, x, MT, MT + PH, m->color, left ? x - 4 : x + 4, MT + 11 + 13 * k,
+                left ? "end" : "start", m->color);
+    rbuf_html(b, m->label);
+    rbuf_puts(b, "</text></g>");
+  }
+}
+
 /* The tooltip's points: every one, or each column's last. */
 static void tooltip_data(rbuf *b, const scale *s, const chart *c) {
   rbuf_printf(b, "{\"w\":%d,\"h\":%d,\"box\":[%d,%d,%d,%d],\"x\":[", W, H, ML, MT, PW, PH);
@@ -279,6 +298,7 @@ void chart_write(rbuf *b, const chart *c) {
     markers(b, &s, l);
   }
   if (c->threshold > 0 && c->n_lines > 0) threshold(b, &s, c);
+  marks(b, &s, c);
   rbuf_printf(b,
               "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" visibility=\"hidden\"/>"
               "<g class=\"dots\"></g></svg><div class=\"tip\" hidden></div></div>"

@@ -78,6 +78,15 @@ typedef struct chart_line {
   int eval;             /* evaluation points: dashed, with markers */
 } chart_line;
 
+/* A vertical line across the plot at x, labelled (the learning rate lr-find suggests). */
+typedef struct chart_mark {
+  double x;          /* in the chart's x units (log10 of x_log's quantity) */
+  const char *id;    /* the line's element id ("mark-" + id) */
+  const char *label; /* drawn beside the line's top */
+  const char *color;
+} chart_mark;
+enum { CHART_MAX_MARKS = 4 };
+
 typedef struct chart {
   const char *id, *title;
   char note[256]; /* under the title: the smoothing used, clipped steps */
@@ -88,6 +97,8 @@ typedef struct chart {
   const char *threshold_label;
   const char *x_log; /* NULL: x is the step; else x is log10 of this quantity (the tooltip shows
                         "NAME 10^x") */
+  chart_mark marks[CHART_MAX_MARKS];
+  int n_marks;
 } chart;
 
 /* Appends <figure class="chart"> with the legend, the SVG and the tooltip's data. */

@@ -46,13 +46,24 @@ static void body(rbuf *b, const vkft_lr_find_point *p, size_t n, const vkft_lr_f
     raw[i] = (point){log10(p[i].lr), p[i].loss};
     smooth[i] = p[i].smoothed;
   }
+  /* the suggestion (fastai's plot marks it on the curve) and, when the ramp stopped there, the
+   * learning rate at which the loss diverged; the x range reaches the suggestion, which lies
+   * below the ramp's start when the loss was lowest at its first step */
+  double x_sug = log10(r->min_lr_div10), x_end = raw[n - 1].x;
+  char sug_label[64], div_label[64], div_lr[48];
+  snprintf(sug_label, sizeof sug_label, "suggested %s", sug);
+  report_format_number(div_lr, sizeof div_lr, p[n - 1].lr);
+  snprintf(div_label, sizeof div_label, "diverged at %s", div_lr);
   chart c = {.id = "lr",
              .title = "loss over the learning rate",
              .lines = {{.label = "loss", .color = "#2563eb", .p = raw, .n = n, .smooth = smooth}},
              .n_lines = 1,
-             .x_lo = raw[0].x,
-             .x_hi = raw[n - 1].x > raw[0].x ? raw[n - 1].x : raw[0].x + 1,
-             .x_log = "lr"};
+             .x_lo = fmin(raw[0].x, x_sug),
+             .x_hi = x_end > raw[0].x ? x_end : raw[0].x + 1,
+             .x_log = "lr",
+             .marks = {{x_sug, "suggested", sug_label, "#16a34a"},
+                       {x_end, "diverged", div_label, "#dc2626"}},
+             .n_marks = r->diverged ? 2 : 1};
   snprintf(c.note, sizeof c.note, "log scale; smoothing: debiased EMA, weight %.3g", r->smoothing);
   chart_write(b, &c);
   free(smooth);

@@ -99,12 +99,15 @@ static double number(const cJSON *o, const char *key) {
 
 /* A "train" section as it decides the bits: grad_accum counted over all ranks (N ranks with
  * grad_accum g give the bits of one process with N*g, vkft/dist.h), without train.zero (which
- * changes none). */
+ * changes none). micro_batch and grad_accum are the run's ("auto" and batch_size resolved). */
 static cJSON *train_bits(const cJSON *train, double ranks) {
   cJSON *copy = cJSON_Duplicate(train, 1);
   cJSON *ga = copy ? cJSON_GetObjectItemCaseSensitive(copy, "grad_accum") : NULL;
   if (cJSON_IsNumber(ga)) cJSON_SetNumberValue(ga, ga->valuedouble * ranks);
   if (copy) cJSON_DeleteItemFromObjectCaseSensitive(copy, "zero");
+  /* nor train.batch_size: grad_accum (derived from it) is compared; a checkpoint made before
+   * the key existed has none */
+  if (copy) cJSON_DeleteItemFromObjectCaseSensitive(copy, "batch_size");
   return copy;
 }
 
@@ -247,6 +250,23 @@ int checkpoint_load(trainer *t, const char *dir) {
   if (status != VKFT_OK) return status;
   snprintf(path, sizeof path, "%s/trainer_state.safetensors", dir);
   return load_tensors(t, path);
+}
+
+int checkpoint_micro_batch(const char *dir, int64_t *micro_batch) {
+  int64_t step;
+  if (checkpoint_verify(dir, &step) != VKFT_OK) return VKFT_ERR;
+  char path[2200];
+  snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+  cJSON *s = vkft_json_read_file(path);
+  if (!s) return VKFT_ERR;
+  const cJSON *config = cJSON_GetObjectItemCaseSensitive(s, "config");
+  const cJSON *train = cJSON_GetObjectItemCaseSensitive(config, "train");
+  double v = number(train, "micro_batch");
+  cJSON_Delete(s);
+  if (!(v >= 1 && v <= 65536 && v == (double)(int64_t)v))
+    return vkft_error("%s: the checkpoint's config has no train.micro_batch (a number)", path);
+  *micro_batch = (int64_t)v;
+  return VKFT_OK;
 }
 
 static int by_step_desc(const void *a, const void *b) {

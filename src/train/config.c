@@ -17,6 +17,7 @@
 typedef enum {
   K_STR,
   K_INT,
+  K_INT_AUTO, /* an integer, or "auto" (stored as -1: the trainer chooses) */
   K_NUM,
   K_BOOL,
   K_MODULES,
@@ -55,15 +56,16 @@ static const key keys[] = {
     {"data.eval", K_STR, F(data.eval), 0, 0, "null"},
     {"data.format", K_STR, F(data.format), 0, 0, "\"auto\""},
     {"data.template", K_STR, F(data.chat_template), 0, 0, "\"auto\""},
-    {"data.max_len", K_INT, F(data.max_len), 0, 1 << 24, "0"}, /* or "auto": -1 */
+    {"data.max_len", K_INT_AUTO, F(data.max_len), 0, 1 << 24, "0"},
     {"data.max_len_percentile", K_NUM, F(data.max_len_percentile), 50, 100, "99"},
     {"data.packing", K_BOOL, F(data.packing), 0, 0, "true"},
     {"data.train_on", K_TRAIN_ON, F(data.train_on_all), 0, 0, "\"assistant\""},
     {"data.eval_fraction", K_NUM, F(data.eval_fraction), 0, 0.9, "0.0"},
     {"data.max_prompt_len", K_INT, F(data.max_prompt_len), 0, 1 << 24, "0"},
     {"data.max_completion_len", K_INT, F(data.max_completion_len), 0, 1 << 24, "0"},
-    {"train.micro_batch", K_INT, F(train.micro_batch), 1, 1 << 16, "4"},
+    {"train.micro_batch", K_INT_AUTO, F(train.micro_batch), 1, 1 << 16, "4"},
     {"train.grad_accum", K_INT, F(train.grad_accum), 1, 1 << 16, "1"},
+    {"train.batch_size", K_INT, F(train.batch_size), 0, 1 << 24, "0"},
     {"train.epochs", K_INT, F(train.epochs), 0, 1 << 20, "1"},
     {"train.max_steps", K_INT, F(train.max_steps), 0, BIG, "0"},
     {"train.lr", K_NUM, F(train.lr), 0, 10, "2e-4"},
@@ -203,21 +205,24 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
     strcpy(base, v->valuestring);
     return VKFT_OK;
   case K_INT:
+  case K_INT_AUTO:
   case K_SEED:
   case K_NUM: {
-    if (base == (char *)&cfg->data.max_len && cJSON_IsString(v) &&
-        !strcmp(v->valuestring, "auto")) {
-      cfg->data.max_len = -1; /* the data's percentile length (trainer.c) */
+    /* data.max_len: the data's percentile length; train.micro_batch: the largest that fits the
+     * device, probed (trainer.c) */
+    if (k->type == K_INT_AUTO && cJSON_IsString(v) && !strcmp(v->valuestring, "auto")) {
+      *(int64_t *)base = -1;
       return VKFT_OK;
     }
     if (!cJSON_IsNumber(v)) {
       char *text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
-      int status = vkft_error("%s: \"%s\" must be a number (got %s%s%s)", where, k->name,
-                              cJSON_IsString(v) ? "\"" : "",
-                              cJSON_IsString(v) ? v->valuestring
-                              : text            ? text
-                                                : "?",
-                              cJSON_IsString(v) ? "\"" : "");
+      int status =
+          vkft_error("%s: \"%s\" must be a number%s (got %s%s%s)", where, k->name,
+                     k->type == K_INT_AUTO ? " or \"auto\"" : "", cJSON_IsString(v) ? "\"" : "",
+                     cJSON_IsString(v) ? v->valuestring
+                     : text            ? text
+                                       : "?",
+                     cJSON_IsString(v) ? "\"" : "");
       free(text);
       return status;
     }
@@ -227,7 +232,7 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
                         k->max);
     if (k->type != K_NUM && d != (double)(int64_t)d)
       return vkft_error("%s: \"%s\" must be an integer (got %g)", where, k->name, d);
-    if (k->type == K_INT)
+    if (k->type == K_INT || k->type == K_INT_AUTO)
       *(int64_t *)base = (int64_t)d;
     else if (k->type == K_SEED)
       *(uint64_t *)base = (uint64_t)d;
@@ -326,6 +331,19 @@ static int set_value(const char *where, const key *k, const cJSON *v, vkft_train
   return VKFT_ERR;
 }
 
+static int is_grad_accum(const key *k) {
+  return k->offset == offsetof(vkft_train_config, train.grad_accum);
+}
+
+/* A key's value from the file or --set. train.grad_accum records that it was given (it must
+ * then agree with train.batch_size); null leaves it to be derived, as the dump writes it. */
+static int set_given(const char *where, const key *k, const cJSON *v, vkft_train_config *cfg) {
+  if (is_grad_accum(k) && cJSON_IsNull(v)) return VKFT_OK;
+  if (set_value(where, k, v, cfg) != VKFT_OK) return VKFT_ERR;
+  if (is_grad_accum(k)) cfg->train.grad_accum_given = 1;
+  return VKFT_OK;
+}
+
 static const key *find_key(const char *name) {
   for (size_t i = 0; i < KEY_COUNT; i++)
     if (!strcmp(keys[i].name, name)) return &keys[i];
@@ -362,12 +380,12 @@ static int apply_object(const char *path, const config_lines *lines, const cJSON
         where = where_of(path, lines, f, buf, sizeof buf);
         const key *k = find_key(full);
         if (!k) return unknown_key(where, full);
-        if (set_value(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
+        if (set_given(where, k, f, cfg) != VKFT_OK) return VKFT_ERR;
       }
     } else {
       const key *k = find_key(e->string);
       if (!k || strchr(k->name, '.')) return unknown_key(where, e->string);
-      if (set_value(where, k, e, cfg) != VKFT_OK) return VKFT_ERR;
+      if (set_given(where, k, e, cfg) != VKFT_OK) return VKFT_ERR;
     }
   }
   return VKFT_OK;
@@ -462,6 +480,10 @@ static int check(vkft_train_config *cfg) {
     return vkft_error("config: \"pref.label_smoothing\" acts on pref.loss_type \"robust\" only "
                       "(as in TRL); it would be ignored with \"%s\"",
                       cfg->pref.loss_type);
+  if (cfg->train.micro_batch < 0 && cfg->train.batch_size > 0 && cfg->train.grad_accum_given)
+    return vkft_error("config: \"train.batch_size\" and \"train.grad_accum\" are both given with "
+                      "train.micro_batch \"auto\": give one (grad_accum is derived from "
+                      "batch_size and the micro-batch chosen)");
   if (strcmp(cfg->quant.base, "none") && cfg->full)
     return vkft_error("config: \"quant.base\" %s is a frozen 4-bit base: it trains with method "
                       "\"lora\" (QLoRA), not \"full\"",
@@ -536,11 +558,40 @@ int vkft_train_config_load(const char *path, const char *const *sets, int set_co
       cJSON_Delete(v); /* not JSON (or not the JSON the key wants): the text is the string */
       v = cJSON_CreateString(eq + 1);
     }
-    int status = v ? set_value("--set", k, v, cfg) : vkft_error_nomem();
+    int status = v ? set_given("--set", k, v, cfg) : vkft_error_nomem();
     cJSON_Delete(v);
     if (status != VKFT_OK) return VKFT_ERR;
   }
   return check(cfg);
+}
+
+int vkft_train_config_grad_accum(const vkft_train_config *cfg, int64_t micro_batch, int world,
+                                 int64_t *grad_accum, char *note, size_t size) {
+  const int64_t batch = cfg->train.batch_size, per_step = micro_batch * world;
+  if (size) note[0] = 0;
+  *grad_accum = cfg->train.grad_accum;
+  if (batch > 0) {
+    int64_t derived = (batch + per_step - 1) / per_step;
+    if (cfg->train.grad_accum_given && derived != cfg->train.grad_accum)
+      return vkft_error("config: \"train.batch_size\" %lld and \"train.grad_accum\" %lld disagree "
+                        "(micro_batch %lld x %d rank%s x grad_accum %lld is %lld sequences): "
+                        "give one of them",
+                        (long long)batch, (long long)cfg->train.grad_accum, (long long)micro_batch,
+                        world, world == 1 ? "" : "s", (long long)cfg->train.grad_accum,
+                        (long long)(per_step * cfg->train.grad_accum));
+    *grad_accum = derived;
+    if (batch % per_step && size)
+      snprintf(note, size,
+               "train.batch_size %lld is not a multiple of micro_batch %lld x %d rank%s: "
+               "grad_accum %lld, an effective batch of %lld sequences",
+               (long long)batch, (long long)micro_batch, world, world == 1 ? "" : "s",
+               (long long)derived, (long long)(derived * per_step));
+  }
+  if (*grad_accum > 64)
+    return vkft_error("config: train.grad_accum %lld is above 64%s", (long long)*grad_accum,
+                      batch > 0 ? " (train.batch_size / micro_batch): raise train.micro_batch"
+                                : "");
+  return VKFT_OK;
 }
 
 static void dump_value(cJSON *section, const char *name, const key *k,
@@ -556,8 +607,11 @@ static void dump_value(cJSON *section, const char *name, const key *k,
       cJSON_AddStringToObject(section, name, "");
     break;
   case K_INT:
-    if (base == (const char *)&cfg->data.max_len && cfg->data.max_len < 0)
+  case K_INT_AUTO:
+    if (k->type == K_INT_AUTO && *(const int64_t *)base < 0)
       cJSON_AddStringToObject(section, name, "auto");
+    else if (is_grad_accum(k) && cfg->train.batch_size > 0 && !cfg->train.grad_accum_given)
+      cJSON_AddNullToObject(section, name); /* derived from batch_size */
     else
       cJSON_AddNumberToObject(section, name, (double)*(const int64_t *)base);
     break;

@@ -109,17 +109,22 @@ int pref_load_data(trainer *t) {
                                      &t->n_train, &t->eval_ids, &t->n_eval);
   if (status != VKFT_OK) return VKFT_ERR;
   if (t->n_train == 0) return vkft_error("data: no preference pair left for training");
+  t->data_crc =
+      pairs_checksum(t, t->eval_ids, t->n_eval, pairs_checksum(t, t->train_ids, t->n_train, 0));
+  return VKFT_OK;
+}
+
+int pref_make_batcher(trainer *t, int quiet) {
+  const vkft_train_config *cfg = t->cfg;
   vkft_pref_batcher_desc bd = {.pairs = (int)cfg->train.micro_batch,
                                .pack = cfg->data.packing,
                                .max_len = (int)t->max_len,
                                .seed = cfg->train.seed,
                                .no_shuffle = !cfg->train.shuffle};
-  if (vkft_pref_batcher_create(ds, t->train_ids, t->n_train, &bd, &t->pbatcher) != VKFT_OK)
+  if (vkft_pref_batcher_create(t->pds, t->train_ids, t->n_train, &bd, &t->pbatcher) != VKFT_OK)
     return VKFT_ERR;
-  if (cfg->data.eval[0])
+  if (cfg->data.eval[0] && !quiet)
     trainer_message(t, "data.eval: %zu pairs from %s", t->n_eval, cfg->data.eval);
-  t->data_crc =
-      pairs_checksum(t, t->eval_ids, t->n_eval, pairs_checksum(t, t->train_ids, t->n_train, 0));
   return VKFT_OK;
 }
 
@@ -364,15 +369,20 @@ static int store_reference(trainer *t, const vkft_pref_batch *pb, int64_t N, pre
   return status;
 }
 
-int pref_reference(trainer *t) {
+const char *pref_reference_why(const trainer *t) {
   const vkft_train_config *cfg = t->cfg;
+  if (is_orpo(t)) return NULL;
+  return cfg->full                   ? "full fine-tuning"
+         : cfg->lora.init[0]         ? "the adapter starts from lora.init"
+         : cfg->lora.modules_to_save ? "lora.modules_to_save trains whole modules"
+         : t->vocab_size             ? "tokens.add grows the embeddings"
+         : cfg->pref.precompute_ref  ? "pref.precompute_ref"
+                                     : NULL;
+}
+
+int pref_reference(trainer *t) {
   if (is_orpo(t)) return VKFT_OK; /* ORPO has no reference */
-  const char *why = cfg->full                   ? "full fine-tuning"
-                    : cfg->lora.init[0]         ? "the adapter starts from lora.init"
-                    : cfg->lora.modules_to_save ? "lora.modules_to_save trains whole modules"
-                    : t->vocab_size             ? "tokens.add grows the embeddings"
-                    : cfg->pref.precompute_ref  ? "pref.precompute_ref"
-                                                : NULL;
+  const char *why = pref_reference_why(t);
   if (!why) {
     trainer_message(t, "DPO reference: the base with the adapter off, in each step");
     return VKFT_OK;

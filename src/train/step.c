@@ -84,6 +84,9 @@ static int advance_batch(trainer *t, int allow_new_epoch, int pack, int *got) {
   if (pack && (t->pbatcher ? vkft_pref_batcher_batch(t->pbatcher, t->epoch, t->index, &t->pbatch)
                            : vkft_packer_batch(t->packer, t->epoch, t->index, &t->batch)))
     return VKFT_ERR;
+  if (pack && t->probe && !t->pbatcher &&
+      autobatch_pad(&t->batch, (int)t->max_len, t->ds->pad_id) != VKFT_OK)
+    return VKFT_ERR;
   t->index++;
   *got = 1;
   return VKFT_OK;

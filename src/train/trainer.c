@@ -24,8 +24,9 @@
 
 /* The lines report.html shows under "Run": the data, the plan, what the run started from. */
 static int report_line(const char *line) {
-  static const char *const prefixes[] = {"device",     "data",         "memory plan",  "plan:",
-                                         "tokens.add", "LoRA weights", "resumed from", "warning"};
+  static const char *const prefixes[] = {
+      "device",       "data",         "memory plan", "plan:",       "tokens.add",
+      "LoRA weights", "resumed from", "warning",     "micro_batch", "train.batch_size"};
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
     if (!strncmp(line, prefixes[i], strlen(prefixes[i]))) return 1;
   return 0;
@@ -220,6 +221,13 @@ static int load_data(trainer *t) {
           : vkft_dataset_split(t->ds, cfg->data.eval_fraction, cfg->train.seed, &t->train_ids,
                                &t->n_train, &t->eval_ids, &t->n_eval);
   if (status != VKFT_OK) return VKFT_ERR;
+  t->data_crc = data_checksum(t);
+  return VKFT_OK;
+}
+
+int trainer_make_batcher(trainer *t, int quiet) {
+  const vkft_train_config *cfg = t->cfg;
+  if (t->pds) return pref_make_batcher(t, quiet);
   vkft_packer_desc pd = {.rows = (int)cfg->train.micro_batch,
                          .max_len = (int)t->max_len,
                          .packing = cfg->data.packing ? 0 : -1,
@@ -227,6 +235,7 @@ static int load_data(trainer *t) {
                          .no_shuffle = !cfg->train.shuffle};
   if (vkft_packer_create(t->ds, t->train_ids, t->n_train, &pd, &t->packer) != VKFT_OK)
     return VKFT_ERR;
+  if (quiet) return VKFT_OK;
   for (int f = 0; cfg->data.train_count > 1 && f < cfg->data.train_count; f++) {
     size_t n, draws = vkft_packer_file_draws(t->packer, (size_t)f, &n);
     trainer_message(t, "data mix: %s: %zu examples x weight %g -> %zu per epoch",
@@ -234,7 +243,6 @@ static int load_data(trainer *t) {
   }
   if (cfg->data.eval[0])
     trainer_message(t, "data.eval: %zu examples from %s", t->n_eval, cfg->data.eval);
-  t->data_crc = data_checksum(t);
   return VKFT_OK;
 }
 
@@ -261,7 +269,31 @@ vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows
   return md;
 }
 
-static int load_model(trainer *t) {
+/* The device bytes of a loaded (or planned) model's memory plan with AdamW's two fp32 moments
+ * of every trainable tensor: what a run holds on the device. */
+static uint64_t plan_total(vkft_model *m, vkft_model_memory *mem) {
+  vkft_model_memory_plan(m, mem);
+  vkft_param *params;
+  int n;
+  vkft_model_params(m, &params, &n);
+  uint64_t adam = 0;
+  for (int i = 0; i < n; i++)
+    if (params[i].trainable) adam += 2 * (uint64_t)params[i].value->n * 4;
+  return mem->weights + mem->trainable + mem->gradients + adam + mem->activations + mem->scratch;
+}
+
+int vkft_train_plan_bytes(const vkft_model_desc *desc, uint64_t *bytes) {
+  vkft_model_desc md = *desc;
+  md.plan_only = 1;
+  vkft_model *m;
+  if (vkft_model_load(NULL, &md, &m) != VKFT_OK) return VKFT_ERR;
+  vkft_model_memory mem;
+  *bytes = plan_total(m, &mem);
+  vkft_model_free(m);
+  return VKFT_OK;
+}
+
+int trainer_load_model(trainer *t) {
   const vkft_train_config *cfg = t->cfg;
   vkft_model_desc md = vkft_train_model_desc(cfg, t->rows, t->max_len);
   md.vocab_size = t->vocab_size;
@@ -293,12 +325,9 @@ static int load_model(trainer *t) {
 /* The memory plan, and in a dry run whether it fits the device's budget. */
 static void report_plan(trainer *t) {
   vkft_model_memory mem;
-  vkft_model_memory_plan(t->model, &mem);
-  uint64_t adam = 0;
-  for (int i = 0; i < t->n_params; i++)
-    if (t->params[i].trainable) adam += 2 * (uint64_t)t->params[i].value->n * 4;
-  uint64_t total =
-      mem.weights + mem.trainable + mem.gradients + adam + mem.activations + mem.scratch;
+  uint64_t total = plan_total(t->model, &mem);
+  uint64_t adam =
+      total - (mem.weights + mem.trainable + mem.gradients + mem.activations + mem.scratch);
   trainer_message(t,
                   "memory plan: weights %.1f MiB%s, trainable %.1f MiB, gradients %.1f MiB, "
                   "optimizer %.1f MiB, activations %.1f MiB, scratch %.1f MiB: %.1f MiB in all",
@@ -338,18 +367,27 @@ static void report_plan(trainer *t) {
                   left / MiB, budget / MiB);
 }
 
-/* --resume: from the given checkpoint, or the newest one that verifies. */
-static int resume(trainer *t) {
-  char dir[2048] = "";
+/* --resume: the given checkpoint, or the newest one that verifies, into t->resume_dir ("" when
+ * there is none). Before the model loads: a micro_batch "auto" run takes the checkpoint's. */
+static int resume_locate(trainer *t) {
+  char *dir = t->resume_dir;
   int writer = vkft_dist_rank(t->dist) == 0;
+  dir[0] = 0;
   if (!strcmp(t->opt->resume, "auto")) {
-    if (writer && checkpoint_find_latest(t, dir, sizeof dir) != VKFT_OK) return VKFT_ERR;
+    if (writer && checkpoint_find_latest(t, dir, sizeof t->resume_dir) != VKFT_OK) return VKFT_ERR;
   } else {
-    snprintf(dir, sizeof dir, "%s", t->opt->resume);
+    snprintf(dir, sizeof t->resume_dir, "%s", t->opt->resume);
   }
   /* data parallel: rank 0's choice; every rank reads it (output.dir must be shared) */
   if (vkft_dist_agree(t->dist, VKFT_OK) != VKFT_OK) return VKFT_ERR;
-  vkft_dist_bcast(t->dist, dir, sizeof dir, 0);
+  vkft_dist_bcast(t->dist, dir, sizeof t->resume_dir, 0);
+  return VKFT_OK;
+}
+
+/* --resume: the checkpoint resume_locate found. */
+static int resume(trainer *t) {
+  const char *dir = t->resume_dir;
+  int writer = vkft_dist_rank(t->dist) == 0;
   if (!dir[0]) {
     trainer_message(t, "no checkpoint in %s: starting from the beginning", t->cfg->output.dir);
     return VKFT_OK;
@@ -506,7 +544,7 @@ static int load_best(trainer *t) {
   return VKFT_OK;
 }
 
-static void trainer_free(trainer *t) {
+void trainer_free_model(trainer *t) {
   for (int i = 0; i < t->n_params; i++) {
     if (t->adam_m) vkft_tensor_free(t->be, &t->adam_m[i]);
     if (t->adam_v) vkft_tensor_free(t->be, &t->adam_v[i]);
@@ -524,23 +562,39 @@ static void trainer_free(trainer *t) {
   vkft_batch_free(&t->batch);
   vkft_pref_batcher_free(t->pbatcher);
   vkft_pref_batch_free(&t->pbatch);
+  t->adam_m = t->adam_v = t->grads = NULL;
+  t->reducer = NULL;
+  t->model = NULL;
+  t->params = NULL;
+  t->n_params = t->n_grads = 0;
+  t->packer = NULL;
+  t->pbatcher = NULL;
+}
+
+static void trainer_free(trainer *t) {
+  trainer_free_model(t);
   vkft_pref_free(t->pds);
   free(t->ref_logps);
   free(t->train_ids);
   free(t->eval_ids);
   free(t->report);
   free(t->config_json);
+  free(t->resolved);
   vkft_dataset_free(t->ds);
   vkft_tokenizer_free(t->tok);
   outdir_release(t);
 }
 
-int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_options *opt,
+int vkft_train(vkft_backend *be, const vkft_train_config *config, const vkft_train_options *opt,
                vkft_train_result *result) {
+  /* the configuration as run: micro_batch "auto" and batch_size resolved (trainer_resolve_batch)
+   */
+  const vkft_train_config *cfg = config;
   trainer t = {.be = be, .cfg = cfg, .opt = opt, .best_eval = INFINITY, .dist = opt->dist};
   int writer = vkft_dist_rank(t.dist) == 0;
   if (result) memset(result, 0, sizeof *result);
-  if (cfg->train.grad_accum > 64) return vkft_error("config: train.grad_accum above 64");
+  if (cfg->train.batch_size == 0 && cfg->train.grad_accum > 64)
+    return vkft_error("config: train.grad_accum above 64");
   /* data parallel covers the token objective; the preference objectives' per-pair losses and
    * reference log-probs are not exchanged between ranks (yet): refused, on every rank alike */
   if (vkft_dist_size(t.dist) > 1 && strcmp(cfg->objective, "sft"))
@@ -561,6 +615,12 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
   int status = VKFT_ERR, interrupted = 0;
   char report_status[64] = "finished";
   if (!(t.report = calloc(1, sizeof *t.report))) return vkft_error_nomem();
+  if (!(t.resolved = malloc(sizeof *t.resolved))) {
+    free(t.report);
+    return vkft_error_nomem();
+  }
+  *t.resolved = *config;
+  t.cfg = cfg = t.resolved;
   /* the output folder's rules first: a run that may not start fails before the long loads */
   if (!opt->dry_run && writer &&
       outdir_prepare(&t, opt->resume != NULL || opt->lr_find, opt->overwrite) != VKFT_OK)
@@ -572,9 +632,10 @@ int vkft_train(vkft_backend *be, const vkft_train_config *cfg, const vkft_train_
     vkft_report_info_add_line(t.report, line);
   }
   if (selftest(&t) != VKFT_OK || load_data(&t) != VKFT_OK) goto done;
-  t.rows = cfg->train.micro_batch * (t.pbatcher ? 2 : 1); /* pairs are two sequences */
-  t.step_batches = cfg->train.grad_accum * vkft_dist_size(t.dist);
-  if (count_steps(&t, &t.total_steps) != VKFT_OK || load_model(&t) != VKFT_OK) goto done;
+  if (opt->resume && !opt->dry_run && resume_locate(&t) != VKFT_OK) goto done;
+  /* micro_batch and grad_accum as run; the batches of that size */
+  if (trainer_resolve_batch(&t) != VKFT_OK || trainer_make_batcher(&t, 0) != VKFT_OK) goto done;
+  if (count_steps(&t, &t.total_steps) != VKFT_OK || trainer_load_model(&t) != VKFT_OK) goto done;
   if (opt->lr_find) t.total_steps = opt->lr_find->steps;
   t.config_json = vkft_train_config_to_json(cfg); /* NULL: from disk */
   /* data parallel: every rank was given the same configuration and data */

@@ -17,7 +17,8 @@
 
 typedef struct trainer {
   vkft_backend *be;
-  const vkft_train_config *cfg;
+  const vkft_train_config *cfg; /* the configuration as run: `resolved` (vkft_train) */
+  vkft_train_config *resolved;  /* the caller's, with micro_batch and grad_accum decided */
   const vkft_train_options *opt;
   vkft_dataset *ds;
   uint32_t *train_ids, *eval_ids;
@@ -68,6 +69,10 @@ typedef struct trainer {
   vkft_report_info *report;
   vkft_report_throttle report_throttle;
   char *config_json;
+  /* --resume: the checkpoint to continue from (resume_locate; "" none) */
+  char resume_dir[2048];
+  /* autobatch.c's probe step: each SFT batch padded to max_len (the worst-case shape) */
+  int probe;
   /* the output folder */
   vkft_lock *lock;
   char metrics_path[VKFT_CFG_PATH + 32];
@@ -80,6 +85,20 @@ void trainer_message(const trainer *t, const char *fmt, ...) VKFT_PRINTF(2, 3);
  * training for any other file, nowhere for -1 (unusable); `what` names an example in errors */
 int trainer_split_by_file(trainer *t, size_t n, int (*file_of)(const trainer *t, size_t i),
                           int eval_file, const char *what);
+
+/* trainer.c: the batches of t->cfg's micro_batch (packer, or pref batcher; quiet: without the
+ * data-mix lines), the model and optimizer for them, and their release (the model, optimizer and
+ * batcher; the data stays) */
+int trainer_make_batcher(trainer *t, int quiet);
+int trainer_load_model(trainer *t);
+void trainer_free_model(trainer *t);
+
+/* autobatch.c: train.micro_batch ("auto": the checkpoint's when resuming, else the largest the
+ * memory plan fits, probed by one step and halved on running out of device memory) and
+ * train.grad_accum (from train.batch_size) into t->resolved; sets t->rows and t->step_batches */
+int trainer_resolve_batch(trainer *t);
+/* Pads a batch's rows to T tokens (padding as the packer's: pad_id, ignored labels) */
+int autobatch_pad(vkft_batch *b, int T, int32_t pad_id);
 
 /* lr_find.c: the range test's loop, from a fresh start (t->opt->lr_find) */
 int lr_find_run(trainer *t);
@@ -100,7 +119,10 @@ int train_step(trainer *t, vkft_step_report *report);
 int eval_loss(trainer *t, double *loss, int64_t *tokens); /* over the eval split */
 
 /* pref.c: preference objectives */
-int pref_load_data(trainer *t); /* the pairs, split, batcher and checksum */
+int pref_load_data(trainer *t);               /* the pairs, split and checksum */
+int pref_make_batcher(trainer *t, int quiet); /* the batcher of cfg's micro_batch pairs */
+/* DPO: why the reference log-probs are computed before training (NULL: in each step) */
+const char *pref_reference_why(const trainer *t);
 int pref_reference(trainer *t); /* DPO: reference log-probs before training, when needed */
 int pref_train_step(trainer *t, vkft_step_report *report);
 int pref_eval(trainer *t, double *loss, int64_t *tokens);
@@ -113,6 +135,8 @@ int checkpoint_save(trainer *t, const char *dir);
 int checkpoint_verify(const char *dir, int64_t *step);
 /* Restores a verified checkpoint of this job (same configuration and data, else an error). */
 int checkpoint_load(trainer *t, const char *dir);
+/* The micro_batch a verified checkpoint's run used (its trainer_state.json's config). */
+int checkpoint_micro_batch(const char *dir, int64_t *micro_batch);
 /* The newest checkpoint of the output folder that verifies, skipping (and naming) damaged
  * ones; dir[0] == 0 when there is none. */
 int checkpoint_find_latest(trainer *t, char *dir, size_t size);
