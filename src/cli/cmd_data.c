@@ -29,6 +29,7 @@ static int usage(void) {
           "       vkft data preview --model DIR --data FILE [--index N] [--count N]\n"
           "       vkft data score   --model DIR [--adapter DIR] --data FILE --out FILE "
           "[--batch N]\n"
+          "       vkft data explore --model DIR --data FILE --out map.html [--k K] [--json F]\n"
           "options: --format auto|alpaca|sharegpt|messages|prompt_completion|text|tokens\n"
           "         or, for preference pairs (detected by their \"chosen\"/\"rejected\"): "
           "trl_standard|\n"
@@ -664,6 +665,7 @@ static int cmd_preview(const data_opts *o) {
 int vkft_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage();
   if (!strcmp(argv[1], "score")) return cli_data_score(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "explore")) return cli_data_explore(argc - 1, argv + 1);
   static const char *const tools[] = {"prepare", "stats", "dedup", "filter", "preview"};
   int tool = 0;
   while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;

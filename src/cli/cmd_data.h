@@ -32,6 +32,8 @@ typedef struct data_opts {
 /* Output files: cli_out (commands.h). */
 /* `vkft data score` (cmd_data_score.c): its own options, argv[0] = "score". */
 int cli_data_score(int argc, char **argv);
+/* `vkft data explore` (cmd_data_explore.c): argv[0] = "explore". */
+int cli_data_explore(int argc, char **argv);
 void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n);
 /* Prints obj on one line and frees it. */
 void cli_data_print_json(cJSON *obj);
