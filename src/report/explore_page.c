@@ -219,6 +219,7 @@ static const char explore_style[] =
     "circle.pt:hover,circle.pt.on{stroke:var(--text);stroke-width:1.5;opacity:1}"
     ".tip{white-space:pre-wrap;max-width:420px}"
     "#clusters th{width:auto}"
+    "#duplicates td:first-child{width:4em}#duplicates td:last-child{width:auto}"
     "#clusters td.terms{min-width:160px;max-width:260px}"
     "#clusters td.examples{min-width:320px;width:45%}"
     "ol.examples,td ul{margin:0;padding-left:18px}"
