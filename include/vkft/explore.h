@@ -77,7 +77,9 @@ typedef struct vkft_topic_terms {
  * _ctfidf.py): the records of a cluster are one document; with count(w, c) the occurrences of
  * word w in cluster c,
  *   tf(w, c)  = count(w, c) / sum_w' count(w', c)          (L1-normalised per cluster)
- *   idf(w)    = log(1 + A / f(w)),  f(w) = sum_c count(w, c), A = sum_{w,c} count(w, c) / k
+ *   idf(w)    = log(1 + A / f(w)),  f(w) = sum_c count(w, c),
+ *               A = floor(sum_{w,c} count(w, c) / k) (the mean words per cluster, truncated as
+ *               BERTopic's code truncates it; at least 1)
  *   W(w, c)   = tf(w, c) * idf(w)
  * and each cluster's `top` words of largest W (ties: the word's bytes in order). cls (n) gives
  * each text's cluster in 0..k-1 (a negative one is left out). */

@@ -239,7 +239,10 @@ int vkft_topic_terms_compute(const char *const *texts, const int32_t *cls, size_
   if (status == VKFT_OK) {
     qsort(o.pairs, o.n, sizeof *o.pairs, cmp_u64);
     for (size_t i = 0; i < o.n; i++) f[(uint32_t)o.pairs[i]] += 1;
-    double A = (double)o.n / (double)k; /* average words per cluster */
+    /* the average words per cluster, truncated as BERTopic's code does (int(X.sum(axis=1)
+     * .mean()) in bertopic/vectorizers/_ctfidf.py), and at least 1 */
+    double A = floor((double)o.n / (double)k);
+    if (A < 1) A = 1;
     for (size_t i = 0; i < o.n && status == VKFT_OK;) {
       size_t j = i;
       while (j < o.n && o.pairs[j] >> 32 == o.pairs[i] >> 32) j++;
