@@ -71,6 +71,8 @@ static void scatter(rbuf *b, const vkft_explore_map *m) {
   double span[2];
   for (int a = 0; a < 2; a++) span[a] = hi[a] > lo[a] ? hi[a] - lo[a] : 1;
   double r = m->n > 5000 ? 2 : m->n > 500 ? 3 : 4.5;
+  /* shorter hover texts on large maps: the page stays a few tens of MB at 100k records */
+  size_t clip = m->n > 10000 ? TEXT_CLIP / 3 : TEXT_CLIP;
   rbuf_printf(b,
               "<figure class=\"chart\" id=\"map\"><figcaption><span class=\"title\">records by "
               "cluster</span><span class=\"note\">the first two principal components of the "
@@ -92,7 +94,7 @@ static void scatter(rbuf *b, const vkft_explore_map *m) {
                 i, m->cluster[i], px, py, r, color, m->cluster[i]);
     rbuf_html(b, m->where[i]);
     rbuf_puts(b, "\n");
-    html_clipped(b, m->texts[i], TEXT_CLIP);
+    html_clipped(b, m->texts[i], clip);
     rbuf_puts(b, "</title></circle>\n");
   }
   rbuf_puts(b, "</g></svg><div class=\"tip\" hidden></div></div>\n<ul class=\"legend\" "
