@@ -1,8 +1,9 @@
 /* The numerical half of `vkft data explore` (src/data/kmeans.c, pca.c, topic_terms.c): k-means
  * with k-means++ seeding and silhouette-based choice of k, a 2-D PCA projection, and cluster
  * labels by BERTopic's class-based TF-IDF. Plain C on host memory; rows are float vectors of
- * dimension d stored one after the other (x is (n, d)). Deterministic for a given seed and
- * thread count (the threads split the rows; each row's arithmetic is the same). */
+ * dimension d stored one after the other (x is (n, d)). Deterministic for a given seed, thread
+ * count and CPU (the threads split the rows; x86 CPUs with AVX2 and FMA use fused multiply-adds,
+ * which round differently from the plain C kernels). */
 #ifndef VKFT_EXPLORE_H
 #define VKFT_EXPLORE_H
 
