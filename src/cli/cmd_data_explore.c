@@ -212,6 +212,12 @@ static void records_info_free(records_info *ri) {
   free(ri->values);
 }
 
+static int cmp_pair(const void *a, const void *b) {
+  const vkft_dedup_pair *x = a, *y = b;
+  if (x->kept != y->kept) return x->kept < y->kept ? -1 : 1;
+  return x->removed < y->removed ? -1 : x->removed > y->removed;
+}
+
 /* near-duplicate groups from `data dedup`'s pairs: each kept record with those removed for it */
 static int dup_groups(const records_info *ri, const explore_opts *o, size_t **start,
                       uint32_t **members, size_t *n_groups) {
@@ -232,15 +238,14 @@ static int dup_groups(const records_info *ri, const explore_opts *o, size_t **st
   *n_groups = 0;
   if (status == VKFT_OK && (!*start || !*members)) status = vkft_error_nomem();
   /* groups in the order of their kept record; members in input order */
+  if (status == VKFT_OK && n_pairs) qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
   size_t at = 0;
-  for (size_t kept = 0; status == VKFT_OK && kept < n; kept++) {
-    size_t first = at;
-    for (size_t p = 0; p < n_pairs; p++)
-      if (pairs[p].kept == kept) {
-        if (at == first) (*members)[at++] = (uint32_t)kept;
-        (*members)[at++] = (uint32_t)pairs[p].removed;
-      }
-    if (at > first) (*start)[(*n_groups)++] = first;
+  for (size_t p = 0; status == VKFT_OK && p < n_pairs; p++) {
+    if (p == 0 || pairs[p].kept != pairs[p - 1].kept) {
+      (*start)[(*n_groups)++] = at;
+      (*members)[at++] = (uint32_t)pairs[p].kept;
+    }
+    (*members)[at++] = (uint32_t)pairs[p].removed;
   }
   if (status == VKFT_OK) (*start)[*n_groups] = at;
   for (size_t i = 0; i < n; i++)
