@@ -9,11 +9,8 @@
 # probe makes it halve the micro-batch. About 25 s.
 # Usage: tests/autobatch.sh path/to/vkft. Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 common=(--config models/demo/zip_lora.json --skip-selftest --set data.max_len=64 --set train.max_steps=4)
 # the demo config without its explicit grad_accum (batch_size derives it)
 python3 -c "import json; c = json.load(open('models/demo/zip_lora.json')); del c['train']['grad_accum']; json.dump(c, open('$work/cfg.json', 'w'))"

@@ -8,11 +8,8 @@
 # are one line naming file:line and exit 1; bench generate --json and --profile. About 25 s.
 # Usage: tests/gen.sh path/to/vkft. Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 model=models/stories260K
 
 python3 - "$work" <<'EOF'

@@ -8,11 +8,8 @@
 # About 40 s on lavapipe (five 3-step runs; llama.cpp's generation is a few seconds).
 # Usage: tests/gguf_base.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 base=models/stories260K
 prompt="Once upon a time,"
 

@@ -1,12 +1,20 @@
 # Shared by the shell tests (tests/*.sh): checks, running a command with its exit status kept,
 # the shared test data, and the summary line "N passed, N failed" that CI reads.
 #   source "$(dirname "$0")/lib.sh"
+#   begin_test "$1"              # $vkft, a scratch folder $work (removed at exit), cwd = the repo
 #   run "$vkft" train ...        # $out: stdout+stderr, $rc: the exit status (captured first)
 #   check "what" test $rc -eq 0   # a check that can fail
 #   finish                        # the summary; the script's exit status
 passed=0
 failed=0
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+begin_test() { # begin_test PATH-TO-VKFT
+  vkft=$(realpath "$1")
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  cd "$src" || exit 1
+}
 
 check() { # check "what" command...
   local what=$1

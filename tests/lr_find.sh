@@ -5,11 +5,8 @@
 # saved, a folder holding a finished run left as it was, bad options refused. About 25 s.
 # Usage: tests/lr_find.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 common=(--config models/demo/zip_lora.json --skip-selftest --set data.max_len=128)
 
 # ---- bad options: one line, exit 2

@@ -7,11 +7,8 @@
 # base); ORPO and QLoRA + DPO run; every shared preference format loads; bad settings are one
 # line and exit 1. Usage: tests/pref.sh path/to/vkft. Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 common=(--config models/demo/zip_lora.json --skip-selftest --set objective=dpo
         --set data.train=models/demo/zip_pref.jsonl --set data.max_len=128 --set train.micro_batch=4
         --set train.lr=2e-3 --set data.eval_fraction=0.1)

@@ -8,11 +8,8 @@
 # exactly the records inside bounds on the scores. About 25 s.
 # Usage: tests/score.sh path/to/vkft. Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 model=models/stories260K
 data=models/demo/zip_stories.jsonl
 

@@ -12,11 +12,8 @@
 # in bounds and drops nulls as "no score". About 27 s. Usage: tests/synth.sh path/to/vkft.
 # Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 model=models/stories260K
 small=(--max-instruction-tokens 32 --max-new-tokens 24)
 

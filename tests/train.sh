@@ -6,11 +6,8 @@
 # full barrier after every dispatch) gives the same bits; bad configs fail with one line.
 # Usage: tests/train.sh path/to/vkft (run from the build folder). Prints "N passed, N failed".
 set -u
-vkft=$(realpath "$1")
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$src"
+begin_test "$1"
 common=(--config models/demo/zip_lora.json --skip-selftest --set train.epochs=1 --set train.max_steps=6
         --set train.micro_batch=2 --set data.max_len=128 --set data.eval_fraction=0.1)
 

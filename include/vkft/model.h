@@ -78,6 +78,12 @@ void vkft_model_set_noise(vkft_model *m, float magnitude);
 /* Logits of micro-batch `slot`'s positions (T, V) into host memory (evaluation, generation,
  * tests); records and runs its own stream. */
 int vkft_model_logits(vkft_model *m, int slot, float *logits);
+/* Records into the current stream the forward of micro-batch `slot` (no loss) and out (1, C) =
+ * weights (1, T) . hf (T, C): a weighted sum over the slot's T tokens of the final hidden state
+ * after the final norm (weights 1/T: mean pooling; sequence embeddings). weights (>= T) and out
+ * (>= C) are fp32 tensors or views the caller owns. */
+int vkft_model_forward_pooled(vkft_model *m, int slot, const vkft_tensor *weights,
+                              vkft_tensor *out);
 
 /* ---- preference objectives (src/model/pref.c) ----
  * A micro-batch of N pairs is 2N sequences (s = i: the chosen completion of pair i, N + i: its

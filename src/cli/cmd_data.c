@@ -33,6 +33,7 @@ static int usage(void) {
           "(vkft data synth --help)\n"
           "       vkft data judge   --model DIR --data FILE --out FILE [--rubric FILE] "
           "(vkft data judge --help)\n"
+          "       vkft data explore --model DIR --data FILE --out map.html [--k K] [--json F]\n"
           "options: --format auto|alpaca|sharegpt|messages|prompt_completion|text|tokens\n"
           "         or, for preference pairs (detected by their \"chosen\"/\"rejected\"): "
           "trl_standard|\n"
@@ -670,6 +671,7 @@ int vkft_cmd_data(int argc, char **argv) {
   if (!strcmp(argv[1], "score")) return cli_data_score(argc - 1, argv + 1);
   if (!strcmp(argv[1], "synth")) return cli_data_synth(argc - 1, argv + 1);
   if (!strcmp(argv[1], "judge")) return cli_data_judge(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "explore")) return cli_data_explore(argc - 1, argv + 1);
   static const char *const tools[] = {"prepare", "stats", "dedup", "filter", "preview"};
   int tool = 0;
   while (tool < 5 && strcmp(argv[1], tools[tool])) tool++;

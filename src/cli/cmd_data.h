@@ -35,6 +35,8 @@ int cli_data_score(int argc, char **argv);
 /* `vkft data synth` and `vkft data judge` (cmd_data_synth.c, cmd_data_judge.c), likewise. */
 int cli_data_synth(int argc, char **argv);
 int cli_data_judge(int argc, char **argv);
+/* `vkft data explore` (cmd_data_explore.c): argv[0] = "explore". */
+int cli_data_explore(int argc, char **argv);
 void cli_data_write_ids(FILE *f, const int32_t *ids, uint32_t n);
 /* Prints obj on one line and frees it. */
 void cli_data_print_json(cJSON *obj);

@@ -76,6 +76,7 @@ int cli_eval_open(const cli_eval_opts *o, const cli_device_opts *dev_opts, int k
                           .template_name = o->template_name,
                           .max_len = o->max_len,
                           .keep_raw = keep_raw,
+                          .keep_text = o->keep_text,
                           .train_on = strcmp(train_on, "all") ? VKFT_TRAIN_ON_ASSISTANT
                                                               : VKFT_TRAIN_ON_ALL};
   if (vkft_model_config_load(o->model, &s->cfg) != VKFT_OK || open_tokenizer(o, &s->tok))

@@ -45,6 +45,7 @@ void gen_session_close(gen_session *s);
 typedef struct cli_eval_opts {
   const char *model, *adapter, *data, *format, *template_name, *train_on;
   int max_len;
+  int keep_text; /* the examples keep their prompt and reply text (data explore) */
 } cli_eval_opts;
 /* Takes argv[*i] (and its value, moving *i on) when it is one of those options: 1 when taken,
  * 0 when not, -1 for a bad value (with a message). */
