@@ -1,5 +1,5 @@
-/* The report's text buffer: printf-style appends, the escapes HTML text and inline JSON need,
- * and the number formats the page shows. */
+/* The escapes HTML text and inline JSON need (appended to a vkft_strbuf), and the number
+ * formats the page shows. */
 #include "internal.h"
 
 #include <math.h>
@@ -8,94 +8,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int reserve(rbuf *b, size_t more) {
-  if (b->failed) return 0;
-  if (b->len + more + 1 <= b->cap) return 1;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + more + 1) cap *= 2;
-  char *grown = realloc(b->data, cap);
-  if (!grown) {
-    b->failed = 1;
-    return 0;
-  }
-  b->data = grown;
-  b->cap = cap;
-  return 1;
-}
-
-void rbuf_printf(rbuf *b, const char *fmt, ...) {
-  char small[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0 || !reserve(b, (size_t)n)) return;
-  if ((size_t)n < sizeof small) {
-    memcpy(b->data + b->len, small, (size_t)n + 1);
-  } else {
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-  }
-  b->len += (size_t)n;
-}
-
-void rbuf_puts(rbuf *b, const char *s) {
-  size_t n = strlen(s);
-  if (!reserve(b, n)) return;
-  memcpy(b->data + b->len, s, n + 1);
-  b->len += n;
-}
-
-void rbuf_html(rbuf *b, const char *s) {
+void report_html(vkft_strbuf *b, const char *s) {
   for (; *s; s++) {
     switch (*s) {
     case '&':
-      rbuf_puts(b, "&amp;");
+      vkft_strbuf_puts(b, "&amp;");
       break;
     case '<':
-      rbuf_puts(b, "&lt;");
+      vkft_strbuf_puts(b, "&lt;");
       break;
     case '>':
-      rbuf_puts(b, "&gt;");
+      vkft_strbuf_puts(b, "&gt;");
       break;
     case '"':
-      rbuf_puts(b, "&quot;");
+      vkft_strbuf_puts(b, "&quot;");
       break;
     case '\'':
-      rbuf_puts(b, "&#39;");
+      vkft_strbuf_puts(b, "&#39;");
       break;
     default:
-      if (reserve(b, 1)) b->data[b->len++] = *s, b->data[b->len] = 0;
+      vkft_strbuf_putc(b, *s);
     }
   }
 }
 
-void rbuf_json_string(rbuf *b, const char *s) {
-  rbuf_puts(b, "\"");
+void report_json_string(vkft_strbuf *b, const char *s) {
+  vkft_strbuf_puts(b, "\"");
   for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
     if (*u == '"' || *u == '\\')
-      rbuf_printf(b, "\\%c", *u);
+      vkft_strbuf_printf(b, "\\%c", *u);
     else if (*u < 0x20 || *u == '<' || *u == '>' || *u == '&') /* never "</script>" */
-      rbuf_printf(b, "\\u%04x", *u);
+      vkft_strbuf_printf(b, "\\u%04x", *u);
     else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) /* U+2028/9 */
-      rbuf_printf(b, "\\u%04x", u[2] == 0xa8 ? 0x2028 : 0x2029), u += 2;
-    else if (reserve(b, 1))
-      b->data[b->len++] = (char)*u, b->data[b->len] = 0;
+      vkft_strbuf_printf(b, "\\u%04x", u[2] == 0xa8 ? 0x2028 : 0x2029), u += 2;
+    else
+      vkft_strbuf_putc(b, (char)*u);
   }
-  rbuf_puts(b, "\"");
+  vkft_strbuf_puts(b, "\"");
 }
 
-void rbuf_json_number(rbuf *b, double v) {
+void report_json_number(vkft_strbuf *b, double v) {
   if (isfinite(v))
-    rbuf_printf(b, "%.7g", v);
+    vkft_strbuf_printf(b, "%.7g", v);
   else
-    rbuf_puts(b, "null");
-}
-
-void rbuf_free(rbuf *b) {
-  free(b->data);
-  memset(b, 0, sizeof *b);
+    vkft_strbuf_puts(b, "null");
 }
 
 /* "1.5e-05" -> "1.5e-5" */

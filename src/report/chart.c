@@ -86,49 +86,50 @@ static int ticks(double lo, double hi, double step, double *out) {
   return n;
 }
 
-static void axes(rbuf *b, const scale *s, const char *x_log) {
+static void axes(vkft_strbuf *b, const scale *s, const char *x_log) {
   double ys[MAX_TICKS], xs[MAX_TICKS];
   int n_y = ticks(s->y_lo, s->y_hi, s->y_step, ys), n_x = ticks(s->x_lo, s->x_hi, s->x_step, xs);
   char label[48];
-  rbuf_puts(b, "<g class=\"grid\">");
+  vkft_strbuf_puts(b, "<g class=\"grid\">");
   for (int i = 0; i < n_y; i++)
-    rbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, W - MR, py(s, ys[i]),
-                py(s, ys[i]));
+    vkft_strbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, W - MR,
+                       py(s, ys[i]), py(s, ys[i]));
   for (int i = 0; i < n_x; i++)
-    rbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>", px(s, xs[i]),
-                px(s, xs[i]), MT, MT + PH);
-  rbuf_puts(b, "</g><g class=\"ticks\">");
+    vkft_strbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>", px(s, xs[i]),
+                       px(s, xs[i]), MT, MT + PH);
+  vkft_strbuf_puts(b, "</g><g class=\"ticks\">");
   for (int i = 0; i < n_y; i++) {
     report_format_tick(label, sizeof label, ys[i], s->y_step, fmax(fabs(s->y_lo), fabs(s->y_hi)));
-    rbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", ML - 6,
-                py(s, ys[i]) + 3.5, label);
+    vkft_strbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", ML - 6,
+                       py(s, ys[i]) + 3.5, label);
   }
   for (int i = 0; i < n_x; i++) {
     if (x_log) /* a decade or a fraction of one: the value itself */
       snprintf(label, sizeof label, "%.2g", pow(10, xs[i]));
     else
       report_format_tick(label, sizeof label, xs[i], s->x_step, fmax(fabs(s->x_lo), fabs(s->x_hi)));
-    rbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", px(s, xs[i]),
-                MT + PH + 16, label);
+    vkft_strbuf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+                       px(s, xs[i]), MT + PH + 16, label);
   }
-  rbuf_printf(b,
-              "</g><line class=\"frame\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
-              "<text class=\"axis-name\" x=\"%d\" y=\"%d\" text-anchor=\"end\">",
-              ML, W - MR, MT + PH, MT + PH, W - MR, H - 1);
-  rbuf_html(b, x_log ? x_log : "step");
-  rbuf_puts(b, "</text>");
+  vkft_strbuf_printf(b,
+                     "</g><line class=\"frame\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>"
+                     "<text class=\"axis-name\" x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+                     ML, W - MR, MT + PH, MT + PH, W - MR, H - 1);
+  report_html(b, x_log ? x_log : "step");
+  vkft_strbuf_puts(b, "</text>");
 }
 
 /* Appends one point of a path: a move after a gap, else a line. */
-static void path_point(rbuf *b, const scale *s, double x, double y, int *pen_down) {
-  rbuf_printf(b, "%c%.1f,%.1f", *pen_down ? 'L' : 'M', px(s, x), py(s, y));
+static void path_point(vkft_strbuf *b, const scale *s, double x, double y, int *pen_down) {
+  vkft_strbuf_printf(b, "%c%.1f,%.1f", *pen_down ? 'L' : 'M', px(s, x), py(s, y));
   *pen_down = 1;
 }
 
 /* A curve through every point, or (a long one) through the first point and each column's last.
  * NaN values leave a gap. */
-static void curve(rbuf *b, const scale *s, const chart_line *l, int smoothed, const char *cls) {
-  rbuf_printf(b, "<path class=\"%s\" stroke=\"%s\" d=\"", cls, l->color);
+static void curve(vkft_strbuf *b, const scale *s, const chart_line *l, int smoothed,
+                  const char *cls) {
+  vkft_strbuf_printf(b, "<path class=\"%s\" stroke=\"%s\" d=\"", cls, l->color);
   int pen_down = 0;
   for (size_t i = 0; i < l->n; i++) {
     if (i > 0 && downsampled(l) && i + 1 < l->n && column(s, l->p[i + 1].x) == column(s, l->p[i].x))
@@ -139,19 +140,19 @@ static void curve(rbuf *b, const scale *s, const chart_line *l, int smoothed, co
     else
       pen_down = 0;
   }
-  rbuf_puts(b, "\"/>");
+  vkft_strbuf_puts(b, "\"/>");
 }
 
 /* A long raw curve: each column's minimum and maximum, drawn as a filled band (spikes stay
  * visible); columns without a finite value break it. */
-static void band(rbuf *b, const scale *s, const chart_line *l) {
+static void band(vkft_strbuf *b, const scale *s, const chart_line *l) {
   double lo[COLUMNS], hi[COLUMNS];
   for (int c = 0; c < COLUMNS; c++) lo[c] = INFINITY, hi[c] = -INFINITY;
   for (size_t i = 0; i < l->n; i++) {
     int c = column(s, l->p[i].x);
     if (isfinite(l->p[i].y)) lo[c] = fmin(lo[c], l->p[i].y), hi[c] = fmax(hi[c], l->p[i].y);
   }
-  rbuf_printf(b, "<path class=\"band\" style=\"fill:%s\" d=\"", l->color);
+  vkft_strbuf_printf(b, "<path class=\"band\" style=\"fill:%s\" d=\"", l->color);
   for (int c = 0; c < COLUMNS;) {
     if (!isfinite(lo[c])) {
       c++;
@@ -160,38 +161,38 @@ static void band(rbuf *b, const scale *s, const chart_line *l) {
     int end = c;
     while (end < COLUMNS && isfinite(lo[end])) end++;
     for (int k = c; k < end; k++) /* along the top, back along the bottom */
-      rbuf_printf(b, "%c%.1f,%.1f", k == c ? 'M' : 'L', ML + k + 0.5, py(s, hi[k]));
-    for (int k = end; k-- > c;) rbuf_printf(b, "L%.1f,%.1f", ML + k + 0.5, py(s, lo[k]));
-    rbuf_puts(b, "Z");
+      vkft_strbuf_printf(b, "%c%.1f,%.1f", k == c ? 'M' : 'L', ML + k + 0.5, py(s, hi[k]));
+    for (int k = end; k-- > c;) vkft_strbuf_printf(b, "L%.1f,%.1f", ML + k + 0.5, py(s, lo[k]));
+    vkft_strbuf_puts(b, "Z");
     c = end;
   }
-  rbuf_puts(b, "\"/>");
+  vkft_strbuf_puts(b, "\"/>");
 }
 
 /* Markers: an evaluation's points, or a lone point (one step) that a path cannot show. */
-static void markers(rbuf *b, const scale *s, const chart_line *l) {
+static void markers(vkft_strbuf *b, const scale *s, const chart_line *l) {
   size_t finite = 0;
   for (size_t i = 0; i < l->n; i++) finite += isfinite(l->p[i].y) != 0;
   if (!(l->eval && finite <= 400) && finite != 1) return;
-  rbuf_printf(b, "<g class=\"pts\" fill=\"%s\">", l->color);
+  vkft_strbuf_printf(b, "<g class=\"pts\" fill=\"%s\">", l->color);
   for (size_t i = 0; i < l->n; i++)
     if (isfinite(l->p[i].y))
-      rbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.6\"/>", px(s, l->p[i].x),
-                  py(s, l->p[i].y));
-  rbuf_puts(b, "</g>");
+      vkft_strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.6\"/>", px(s, l->p[i].x),
+                         py(s, l->p[i].y));
+  vkft_strbuf_puts(b, "</g>");
 }
 
 /* The threshold line and a marker over each column where lines[0] went above it. */
-static void threshold(rbuf *b, const scale *s, const chart *c) {
+static void threshold(vkft_strbuf *b, const scale *s, const chart *c) {
   char label[32];
   report_format_number(label, sizeof label, c->threshold);
   double y = py(s, c->threshold);
-  rbuf_printf(b,
-              "<line class=\"threshold\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
-              "<text class=\"threshold-label\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">",
-              ML, W - MR, y, y, W - MR - 2, y - 4);
-  rbuf_html(b, c->threshold_label ? c->threshold_label : "");
-  rbuf_printf(b, " %s</text><path class=\"clip\" d=\"", label);
+  vkft_strbuf_printf(b,
+                     "<line class=\"threshold\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+                     "<text class=\"threshold-label\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">",
+                     ML, W - MR, y, y, W - MR - 2, y - 4);
+  report_html(b, c->threshold_label ? c->threshold_label : "");
+  vkft_strbuf_printf(b, " %s</text><path class=\"clip\" d=\"", label);
   const chart_line *l = &c->lines[0];
   for (size_t i = 0; i < l->n;) {
     int col = column(s, l->p[i].x);
@@ -199,94 +200,95 @@ static void threshold(rbuf *b, const scale *s, const chart *c) {
     for (; i < l->n && column(s, l->p[i].x) == col; i++)
       if (l->p[i].y > c->threshold && (top == SIZE_MAX || l->p[i].y > l->p[top].y)) top = i;
     if (top != SIZE_MAX) /* a small triangle pointing down at the point */
-      rbuf_printf(b, "M%.1f,%.1fl-3.5,-7h7z", px(s, l->p[top].x), py(s, l->p[top].y) - 1);
+      vkft_strbuf_printf(b, "M%.1f,%.1fl-3.5,-7h7z", px(s, l->p[top].x), py(s, l->p[top].y) - 1);
   }
-  rbuf_puts(b, "\"/>");
+  vkft_strbuf_puts(b, "\"/>");
 }
 
 /* The marks: a dashed vertical line each, its label beside the top (on the left of the line
  * when the line is in the plot's right half, so the text stays inside). */
-static void marks(rbuf *b, const scale *s, const chart *c) {
+static void marks(vkft_strbuf *b, const scale *s, const chart *c) {
   for (int k = 0; k < c->n_marks; k++) {
     const chart_mark *m = &c->marks[k];
     double x = px(s, m->x);
     int left = x > ML + PW / 2;
-    rbuf_printf(b, "<g class=\"mark\" id=\"mark-%s\" data-x=\"", m->id);
-    rbuf_json_number(b, m->x);
-    rbuf_printf(b,
-                "\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" style=\"stroke:%s\"/>"
-                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" style=\"fill:%s\">",
-                x, x, MT, MT + PH, m->color, left ? x - 4 : x + 4, MT + 11 + 13 * k,
-                left ? "end" : "start", m->color);
-    rbuf_html(b, m->label);
-    rbuf_puts(b, "</text></g>");
+    vkft_strbuf_printf(b, "<g class=\"mark\" id=\"mark-%s\" data-x=\"", m->id);
+    report_json_number(b, m->x);
+    vkft_strbuf_printf(b,
+                       "\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" style=\"stroke:%s\"/>"
+                       "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" style=\"fill:%s\">",
+                       x, x, MT, MT + PH, m->color, left ? x - 4 : x + 4, MT + 11 + 13 * k,
+                       left ? "end" : "start", m->color);
+    report_html(b, m->label);
+    vkft_strbuf_puts(b, "</text></g>");
   }
 }
 
 /* The tooltip's points: every one, or each column's last. */
-static void tooltip_data(rbuf *b, const scale *s, const chart *c) {
-  rbuf_printf(b, "{\"w\":%d,\"h\":%d,\"box\":[%d,%d,%d,%d],\"x\":[", W, H, ML, MT, PW, PH);
-  rbuf_json_number(b, s->x_lo), rbuf_puts(b, ","), rbuf_json_number(b, s->x_hi);
-  rbuf_puts(b, "],\"y\":["), rbuf_json_number(b, s->y_lo), rbuf_puts(b, ",");
-  rbuf_json_number(b, s->y_hi), rbuf_puts(b, "]");
-  if (c->x_log) rbuf_puts(b, ",\"xlog\":"), rbuf_json_string(b, c->x_log);
-  rbuf_puts(b, ",\"lines\":[");
+static void tooltip_data(vkft_strbuf *b, const scale *s, const chart *c) {
+  vkft_strbuf_printf(b, "{\"w\":%d,\"h\":%d,\"box\":[%d,%d,%d,%d],\"x\":[", W, H, ML, MT, PW, PH);
+  report_json_number(b, s->x_lo), vkft_strbuf_puts(b, ","), report_json_number(b, s->x_hi);
+  vkft_strbuf_puts(b, "],\"y\":["), report_json_number(b, s->y_lo), vkft_strbuf_puts(b, ",");
+  report_json_number(b, s->y_hi), vkft_strbuf_puts(b, "]");
+  if (c->x_log) vkft_strbuf_puts(b, ",\"xlog\":"), report_json_string(b, c->x_log);
+  vkft_strbuf_puts(b, ",\"lines\":[");
   for (int k = 0; k < c->n_lines; k++) {
     const chart_line *l = &c->lines[k];
-    rbuf_puts(b, k ? ",{\"name\":" : "{\"name\":"), rbuf_json_string(b, l->label);
-    rbuf_puts(b, ",\"color\":"), rbuf_json_string(b, l->color);
-    rbuf_printf(b, ",\"eval\":%d", l->eval != 0);
+    vkft_strbuf_puts(b, k ? ",{\"name\":" : "{\"name\":"), report_json_string(b, l->label);
+    vkft_strbuf_puts(b, ",\"color\":"), report_json_string(b, l->color);
+    vkft_strbuf_printf(b, ",\"eval\":%d", l->eval != 0);
     for (int field = 0; field < (l->smooth ? 3 : 2); field++) {
-      rbuf_puts(b, field == 0 ? ",\"x\":[" : field == 1 ? ",\"y\":[" : ",\"s\":[");
+      vkft_strbuf_puts(b, field == 0 ? ",\"x\":[" : field == 1 ? ",\"y\":[" : ",\"s\":[");
       int comma = 0;
       for (size_t i = 0; i < l->n; i++) {
         if (downsampled(l) && i + 1 < l->n && column(s, l->p[i + 1].x) == column(s, l->p[i].x))
           continue;
-        if (comma) rbuf_puts(b, ",");
-        rbuf_json_number(b, field == 0 ? l->p[i].x : field == 1 ? l->p[i].y : l->smooth[i]);
+        if (comma) vkft_strbuf_puts(b, ",");
+        report_json_number(b, field == 0 ? l->p[i].x : field == 1 ? l->p[i].y : l->smooth[i]);
         comma = 1;
       }
-      rbuf_puts(b, "]");
+      vkft_strbuf_puts(b, "]");
     }
-    rbuf_puts(b, "}");
+    vkft_strbuf_puts(b, "}");
   }
-  rbuf_puts(b, "]}");
+  vkft_strbuf_puts(b, "]}");
 }
 
-static void legend(rbuf *b, const chart *c) {
-  rbuf_puts(b, "<div class=\"legend\">");
+static void legend(vkft_strbuf *b, const chart *c) {
+  vkft_strbuf_puts(b, "<div class=\"legend\">");
   for (int k = 0; k < c->n_lines; k++) {
     const chart_line *l = &c->lines[k];
-    rbuf_printf(b, "<span class=\"key\"><i class=\"swatch%s\" style=\"background:%s\"></i>",
-                l->eval ? " eval" : "", l->color);
-    rbuf_html(b, l->label);
-    rbuf_puts(b, "</span>");
+    vkft_strbuf_printf(b, "<span class=\"key\"><i class=\"swatch%s\" style=\"background:%s\"></i>",
+                       l->eval ? " eval" : "", l->color);
+    report_html(b, l->label);
+    vkft_strbuf_puts(b, "</span>");
   }
   if (c->threshold > 0) {
     char label[32];
     report_format_number(label, sizeof label, c->threshold);
-    rbuf_printf(b, "<span class=\"key\"><i class=\"swatch clip\"></i>clipped (&gt; %s)</span>",
-                label);
+    vkft_strbuf_printf(
+        b, "<span class=\"key\"><i class=\"swatch clip\"></i>clipped (&gt; %s)</span>", label);
   }
-  rbuf_puts(b, "</div>");
+  vkft_strbuf_puts(b, "</div>");
 }
 
-void chart_write(rbuf *b, const chart *c) {
+void chart_write(vkft_strbuf *b, const chart *c) {
   scale s = make_scale(c);
-  rbuf_printf(b, "<figure class=\"chart\" id=\"chart-%s\"><figcaption><span class=\"title\">",
-              c->id);
-  rbuf_html(b, c->title);
-  rbuf_puts(b, "</span>");
+  vkft_strbuf_printf(
+      b, "<figure class=\"chart\" id=\"chart-%s\"><figcaption><span class=\"title\">", c->id);
+  report_html(b, c->title);
+  vkft_strbuf_puts(b, "</span>");
   if (c->note[0]) {
-    rbuf_puts(b, "<span class=\"note\">");
-    rbuf_html(b, c->note);
-    rbuf_puts(b, "</span>");
+    vkft_strbuf_puts(b, "<span class=\"note\">");
+    report_html(b, c->note);
+    vkft_strbuf_puts(b, "</span>");
   }
-  rbuf_puts(b, "</figcaption>");
+  vkft_strbuf_puts(b, "</figcaption>");
   legend(b, c);
-  rbuf_printf(b, "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"", W, H);
-  rbuf_html(b, c->title);
-  rbuf_puts(b, "\">");
+  vkft_strbuf_printf(b, "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
+                     W, H);
+  report_html(b, c->title);
+  vkft_strbuf_puts(b, "\">");
   axes(b, &s, c->x_log);
   for (int k = 0; k < c->n_lines; k++) {
     const chart_line *l = &c->lines[k];
@@ -299,11 +301,12 @@ void chart_write(rbuf *b, const chart *c) {
   }
   if (c->threshold > 0 && c->n_lines > 0) threshold(b, &s, c);
   marks(b, &s, c);
-  rbuf_printf(b,
-              "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" visibility=\"hidden\"/>"
-              "<g class=\"dots\"></g></svg><div class=\"tip\" hidden></div></div>"
-              "<script type=\"application/json\" class=\"chart-data\">",
-              MT, MT + PH);
+  vkft_strbuf_printf(
+      b,
+      "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" visibility=\"hidden\"/>"
+      "<g class=\"dots\"></g></svg><div class=\"tip\" hidden></div></div>"
+      "<script type=\"application/json\" class=\"chart-data\">",
+      MT, MT + PH);
   tooltip_data(b, &s, c);
-  rbuf_puts(b, "</script></figure>\n");
+  vkft_strbuf_puts(b, "</script></figure>\n");
 }

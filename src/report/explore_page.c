@@ -31,10 +31,10 @@ static void cluster_color(int c, char out[32]) {
 }
 
 /* s cut to at most max bytes on a character boundary, with an ellipsis when cut */
-static void html_clipped(rbuf *b, const char *s, size_t max) {
+static void html_clipped(vkft_strbuf *b, const char *s, size_t max) {
   size_t n = strlen(s);
   if (n <= max) {
-    rbuf_html(b, s);
+    report_html(b, s);
     return;
   }
   while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
@@ -45,23 +45,23 @@ static void html_clipped(rbuf *b, const char *s, size_t max) {
   }
   memcpy(cut, s, max);
   cut[max] = 0;
-  rbuf_html(b, cut);
-  rbuf_puts(b, "\xe2\x80\xa6"); /* … */
+  report_html(b, cut);
+  vkft_strbuf_puts(b, "\xe2\x80\xa6"); /* … */
   free(cut);
 }
 
-static void terms_text(rbuf *b, const vkft_topic_terms *t, int c, int count) {
+static void terms_text(vkft_strbuf *b, const vkft_topic_terms *t, int c, int count) {
   int shown = 0;
   for (int i = 0; t && i < t->top && i < count; i++) {
     const char *w = t->terms[(size_t)c * (size_t)t->top + (size_t)i];
     if (!w) break;
-    if (shown++) rbuf_puts(b, ", ");
-    rbuf_html(b, w);
+    if (shown++) vkft_strbuf_puts(b, ", ");
+    report_html(b, w);
   }
-  if (!shown) rbuf_puts(b, "<span class=\"muted\">(no words)</span>");
+  if (!shown) vkft_strbuf_puts(b, "<span class=\"muted\">(no words)</span>");
 }
 
-static void scatter(rbuf *b, const vkft_explore_map *m) {
+static void scatter(vkft_strbuf *b, const vkft_explore_map *m) {
   float lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
   for (size_t i = 0; i < m->n; i++)
     for (int a = 0; a < 2; a++) {
@@ -73,74 +73,78 @@ static void scatter(rbuf *b, const vkft_explore_map *m) {
   double r = m->n > 5000 ? 2 : m->n > 500 ? 3 : 4.5;
   /* shorter hover texts on large maps: the page stays a few tens of MB at 100k records */
   size_t clip = m->n > 10000 ? TEXT_CLIP / 3 : TEXT_CLIP;
-  rbuf_printf(b,
-              "<figure class=\"chart\" id=\"map\"><figcaption><span class=\"title\">records by "
-              "cluster</span><span class=\"note\">the first two principal components of the "
-              "embeddings; hover a point for its record</span></figcaption>\n"
-              "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" "
-              "aria-label=\"records by cluster\"><rect class=\"frame\" x=\"0.5\" y=\"0.5\" "
-              "width=\"%d\" height=\"%d\" fill=\"none\"/>"
-              "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">PC1</text>"
-              "<text x=\"8\" y=\"16\">PC2</text><g class=\"points\">\n",
-              W, H, W - 1, H - 1, W - 8, H - 8);
+  vkft_strbuf_printf(
+      b,
+      "<figure class=\"chart\" id=\"map\"><figcaption><span class=\"title\">records by "
+      "cluster</span><span class=\"note\">the first two principal components of the "
+      "embeddings; hover a point for its record</span></figcaption>\n"
+      "<div class=\"plot\"><svg viewBox=\"0 0 %d %d\" role=\"img\" "
+      "aria-label=\"records by cluster\"><rect class=\"frame\" x=\"0.5\" y=\"0.5\" "
+      "width=\"%d\" height=\"%d\" fill=\"none\"/>"
+      "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">PC1</text>"
+      "<text x=\"8\" y=\"16\">PC2</text><g class=\"points\">\n",
+      W, H, W - 1, H - 1, W - 8, H - 8);
   for (size_t i = 0; i < m->n; i++) {
     char color[32];
     cluster_color(m->cluster[i], color);
     double px = PAD + (m->xy[2 * i] - lo[0]) / span[0] * (W - 2 * PAD);
     double py = H - PAD - (m->xy[2 * i + 1] - lo[1]) / span[1] * (H - 2 * PAD);
-    rbuf_printf(b,
-                "<circle class=\"pt\" data-i=\"%zu\" data-c=\"%d\" cx=\"%.1f\" cy=\"%.1f\" "
-                "r=\"%.1f\" fill=\"%s\"><title>cluster %d \xc2\xb7 ",
-                i, m->cluster[i], px, py, r, color, m->cluster[i]);
-    rbuf_html(b, m->where[i]);
-    rbuf_puts(b, "\n");
+    vkft_strbuf_printf(b,
+                       "<circle class=\"pt\" data-i=\"%zu\" data-c=\"%d\" cx=\"%.1f\" cy=\"%.1f\" "
+                       "r=\"%.1f\" fill=\"%s\"><title>cluster %d \xc2\xb7 ",
+                       i, m->cluster[i], px, py, r, color, m->cluster[i]);
+    report_html(b, m->where[i]);
+    vkft_strbuf_puts(b, "\n");
     html_clipped(b, m->texts[i], clip);
-    rbuf_puts(b, "</title></circle>\n");
+    vkft_strbuf_puts(b, "</title></circle>\n");
   }
-  rbuf_puts(b, "</g></svg><div class=\"tip\" hidden></div></div>\n<ul class=\"legend\" "
-               "id=\"legend\">");
+  vkft_strbuf_puts(b, "</g></svg><div class=\"tip\" hidden></div></div>\n<ul class=\"legend\" "
+                      "id=\"legend\">");
   for (int c = 0; c < m->k; c++) {
     char color[32];
     cluster_color(c, color);
     size_t size = 0;
     for (size_t i = 0; i < m->n; i++) size += m->cluster[i] == c;
-    rbuf_printf(b,
-                "<li data-cluster=\"%d\"><i class=\"swatch dot\" style=\"background:%s\"></i>"
-                "<b>%d</b> (%zu) ",
-                c, color, c, size);
+    vkft_strbuf_printf(
+        b,
+        "<li data-cluster=\"%d\"><i class=\"swatch dot\" style=\"background:%s\"></i>"
+        "<b>%d</b> (%zu) ",
+        c, color, c, size);
     terms_text(b, m->terms, c, 4);
-    rbuf_puts(b, "</li>");
+    vkft_strbuf_puts(b, "</li>");
   }
-  rbuf_puts(b, "</ul></figure>\n");
+  vkft_strbuf_puts(b, "</ul></figure>\n");
 }
 
-static void cluster_table(rbuf *b, const vkft_explore_map *m) {
-  rbuf_puts(b, "<div class=\"details\"><section class=\"box\"><h2>Clusters</h2>"
-               "<p class=\"muted\">Terms: class-based TF-IDF (BERTopic's c-TF-IDF) of each "
-               "cluster's words. Examples: the records nearest the cluster's centre. Tick "
-               "clusters to download their records.</p>"
-               "<p><button type=\"button\" id=\"download\">download selected (JSONL)</button> "
-               "<span id=\"selcount\">0 records selected</span></p>"
-               "<table id=\"clusters\"><thead><tr><th></th><th>cluster</th><th>size</th>"
-               "<th>top terms</th>");
+static void cluster_table(vkft_strbuf *b, const vkft_explore_map *m) {
+  vkft_strbuf_puts(b,
+                   "<div class=\"details\"><section class=\"box\"><h2>Clusters</h2>"
+                   "<p class=\"muted\">Terms: class-based TF-IDF (BERTopic's c-TF-IDF) of each "
+                   "cluster's words. Examples: the records nearest the cluster's centre. Tick "
+                   "clusters to download their records.</p>"
+                   "<p><button type=\"button\" id=\"download\">download selected (JSONL)</button> "
+                   "<span id=\"selcount\">0 records selected</span></p>"
+                   "<table id=\"clusters\"><thead><tr><th></th><th>cluster</th><th>size</th>"
+                   "<th>top terms</th>");
   for (int f = 0; f < m->n_fields; f++) {
-    rbuf_puts(b, "<th>mean ");
-    rbuf_html(b, m->fields[f]);
-    rbuf_puts(b, "</th>");
+    vkft_strbuf_puts(b, "<th>mean ");
+    report_html(b, m->fields[f]);
+    vkft_strbuf_puts(b, "</th>");
   }
-  rbuf_puts(b, "<th>examples</th></tr></thead><tbody>\n");
+  vkft_strbuf_puts(b, "<th>examples</th></tr></thead><tbody>\n");
   for (int c = 0; c < m->k; c++) {
     char color[32];
     cluster_color(c, color);
     size_t size = 0;
     for (size_t i = 0; i < m->n; i++) size += m->cluster[i] == c;
-    rbuf_printf(b,
-                "<tr data-cluster=\"%d\"><td><input type=\"checkbox\" class=\"sel\" "
-                "data-cluster=\"%d\" aria-label=\"select cluster %d\"></td><td><i class=\"swatch "
-                "dot\" style=\"background:%s\"></i>%d</td><td>%zu</td><td class=\"terms\">",
-                c, c, c, color, c, size);
+    vkft_strbuf_printf(
+        b,
+        "<tr data-cluster=\"%d\"><td><input type=\"checkbox\" class=\"sel\" "
+        "data-cluster=\"%d\" aria-label=\"select cluster %d\"></td><td><i class=\"swatch "
+        "dot\" style=\"background:%s\"></i>%d</td><td>%zu</td><td class=\"terms\">",
+        c, c, c, color, c, size);
     terms_text(b, m->terms, c, m->terms ? m->terms->top : 0);
-    rbuf_puts(b, "</td>");
+    vkft_strbuf_puts(b, "</td>");
     for (int f = 0; f < m->n_fields; f++) {
       double sum = 0;
       size_t count = 0;
@@ -150,67 +154,67 @@ static void cluster_table(rbuf *b, const vkft_explore_map *m) {
       }
       char text[48];
       report_format_number(text, sizeof text, count ? sum / (double)count : NAN);
-      rbuf_printf(b, "<td>%s</td>", count ? text : "&mdash;");
+      vkft_strbuf_printf(b, "<td>%s</td>", count ? text : "&mdash;");
     }
-    rbuf_puts(b, "<td class=\"examples\"><ol class=\"examples\">");
+    vkft_strbuf_puts(b, "<td class=\"examples\"><ol class=\"examples\">");
     for (int e = 0; e < m->n_examples; e++) {
       uint32_t i = m->examples[(size_t)c * (size_t)m->n_examples + (size_t)e];
       if (i == UINT32_MAX) break;
-      rbuf_puts(b, "<li>");
+      vkft_strbuf_puts(b, "<li>");
       html_clipped(b, m->texts[i], EXAMPLE_CLIP);
-      rbuf_puts(b, "</li>");
+      vkft_strbuf_puts(b, "</li>");
     }
-    rbuf_puts(b, "</ol></td></tr>\n");
+    vkft_strbuf_puts(b, "</ol></td></tr>\n");
   }
-  rbuf_puts(b, "</tbody></table>");
+  vkft_strbuf_puts(b, "</tbody></table>");
   if (m->silhouette) {
-    rbuf_printf(b,
-                "<p class=\"muted\" id=\"silhouette\">k chosen by the mean silhouette over "
-                "k = %d..%d:",
-                m->k_lo, m->k_hi);
+    vkft_strbuf_printf(b,
+                       "<p class=\"muted\" id=\"silhouette\">k chosen by the mean silhouette over "
+                       "k = %d..%d:",
+                       m->k_lo, m->k_hi);
     for (int k = m->k_lo; k <= m->k_hi; k++)
-      rbuf_printf(b, "%s k=%d: %.3f%s", k == m->k ? " <b>" : "", k, m->silhouette[k - m->k_lo],
-                  k == m->k ? "</b>" : "");
-    rbuf_puts(b, "</p>");
+      vkft_strbuf_printf(b, "%s k=%d: %.3f%s", k == m->k ? " <b>" : "", k,
+                         m->silhouette[k - m->k_lo], k == m->k ? "</b>" : "");
+    vkft_strbuf_puts(b, "</p>");
   }
-  rbuf_puts(b, "</section>\n");
+  vkft_strbuf_puts(b, "</section>\n");
 }
 
-static void duplicate_table(rbuf *b, const vkft_explore_map *m) {
-  rbuf_printf(b,
-              "<section class=\"box\" id=\"duplicates\"><h2>Near-duplicate groups (%zu)</h2>"
-              "<p class=\"muted\">MinHash over character 5-grams, as <code>vkft data "
-              "dedup</code> finds them: each group is a kept record and the records that "
-              "duplicate it.</p>",
-              m->n_dup_groups);
+static void duplicate_table(vkft_strbuf *b, const vkft_explore_map *m) {
+  vkft_strbuf_printf(b,
+                     "<section class=\"box\" id=\"duplicates\"><h2>Near-duplicate groups (%zu)</h2>"
+                     "<p class=\"muted\">MinHash over character 5-grams, as <code>vkft data "
+                     "dedup</code> finds them: each group is a kept record and the records that "
+                     "duplicate it.</p>",
+                     m->n_dup_groups);
   if (m->n_dup_groups)
-    rbuf_puts(b, "<table><thead><tr><th>group</th><th>records</th>"
-                 "</tr></thead><tbody>\n");
+    vkft_strbuf_puts(b, "<table><thead><tr><th>group</th><th>records</th>"
+                        "</tr></thead><tbody>\n");
   for (size_t g = 0; g < m->n_dup_groups; g++) {
-    rbuf_printf(b, "<tr class=\"dup\"><td>%zu</td><td><ul>", g + 1);
+    vkft_strbuf_printf(b, "<tr class=\"dup\"><td>%zu</td><td><ul>", g + 1);
     for (size_t q = m->dup_start[g]; q < m->dup_start[g + 1]; q++) {
       uint32_t i = m->dup_members[q];
-      rbuf_printf(b, "<li>cluster %d \xc2\xb7 ", m->cluster[i]);
-      rbuf_html(b, m->where[i]);
-      rbuf_puts(b, ": ");
+      vkft_strbuf_printf(b, "<li>cluster %d \xc2\xb7 ", m->cluster[i]);
+      report_html(b, m->where[i]);
+      vkft_strbuf_puts(b, ": ");
       html_clipped(b, m->texts[i], EXAMPLE_CLIP);
-      rbuf_puts(b, "</li>");
+      vkft_strbuf_puts(b, "</li>");
     }
-    rbuf_puts(b, "</ul></td></tr>\n");
+    vkft_strbuf_puts(b, "</ul></td></tr>\n");
   }
-  if (m->n_dup_groups) rbuf_puts(b, "</tbody></table>");
-  rbuf_puts(b, "</section></div>\n");
+  if (m->n_dup_groups) vkft_strbuf_puts(b, "</tbody></table>");
+  vkft_strbuf_puts(b, "</section></div>\n");
 }
 
 /* the records for the download: [[cluster, "json line"], ...], safe inside <script> */
-static void records_json(rbuf *b, const vkft_explore_map *m) {
-  rbuf_puts(b, "<script type=\"application/json\" id=\"records\">[");
+static void records_json(vkft_strbuf *b, const vkft_explore_map *m) {
+  vkft_strbuf_puts(b, "<script type=\"application/json\" id=\"records\">[");
   for (size_t i = 0; i < m->n; i++) {
-    rbuf_printf(b, "%s[%d,", i ? ",\n" : "", m->cluster[i]);
-    rbuf_json_string(b, m->records[i]);
-    rbuf_puts(b, "]");
+    vkft_strbuf_printf(b, "%s[%d,", i ? ",\n" : "", m->cluster[i]);
+    report_json_string(b, m->records[i]);
+    vkft_strbuf_puts(b, "]");
   }
-  rbuf_puts(b, "]</script>\n");
+  vkft_strbuf_puts(b, "]</script>\n");
 }
 
 static const char explore_style[] =
@@ -265,40 +269,41 @@ static const char explore_script[] =
     "document.documentElement.setAttribute('data-js','ok');"
     "})();";
 
-static void cards(rbuf *b, const vkft_explore_map *m) {
-  rbuf_printf(b,
-              "<section class=\"cards\"><div class=\"card\"><div class=\"label\">records</div>"
-              "<div class=\"value\" id=\"n-records\">%zu</div></div>"
-              "<div class=\"card\"><div class=\"label\">clusters</div><div class=\"value\" "
-              "id=\"n-clusters\">%d</div><div class=\"sub\">%s</div></div>"
-              "<div class=\"card\"><div class=\"label\">near-duplicate groups</div>"
-              "<div class=\"value\">%zu</div></div></section>\n",
-              m->n, m->k, m->silhouette ? "chosen by silhouette" : "as asked", m->n_dup_groups);
+static void cards(vkft_strbuf *b, const vkft_explore_map *m) {
+  vkft_strbuf_printf(
+      b,
+      "<section class=\"cards\"><div class=\"card\"><div class=\"label\">records</div>"
+      "<div class=\"value\" id=\"n-records\">%zu</div></div>"
+      "<div class=\"card\"><div class=\"label\">clusters</div><div class=\"value\" "
+      "id=\"n-clusters\">%d</div><div class=\"sub\">%s</div></div>"
+      "<div class=\"card\"><div class=\"label\">near-duplicate groups</div>"
+      "<div class=\"value\">%zu</div></div></section>\n",
+      m->n, m->k, m->silhouette ? "chosen by silhouette" : "as asked", m->n_dup_groups);
 }
 
 int vkft_explore_write_html(const char *path, const vkft_explore_map *m) {
-  rbuf b = {0};
-  rbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                "<title>vkft data explore: ");
-  rbuf_html(&b, m->title);
-  rbuf_printf(&b, "</title><style>%s%s</style></head>\n<body><main>\n", report_style,
-              explore_style);
-  rbuf_puts(&b, "<header><div class=\"brand\">vkft data explore</div><h1>");
-  rbuf_html(&b, m->title);
-  rbuf_puts(&b, "</h1><span class=\"where\">");
-  rbuf_html(&b, m->model);
-  rbuf_puts(&b, "</span></header>\n");
+  vkft_strbuf b = {0};
+  vkft_strbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                       "<title>vkft data explore: ");
+  report_html(&b, m->title);
+  vkft_strbuf_printf(&b, "</title><style>%s%s</style></head>\n<body><main>\n", report_style,
+                     explore_style);
+  vkft_strbuf_puts(&b, "<header><div class=\"brand\">vkft data explore</div><h1>");
+  report_html(&b, m->title);
+  vkft_strbuf_puts(&b, "</h1><span class=\"where\">");
+  report_html(&b, m->model);
+  vkft_strbuf_puts(&b, "</span></header>\n");
   cards(&b, m);
   scatter(&b, m);
   cluster_table(&b, m);
   duplicate_table(&b, m);
-  rbuf_puts(&b, "<footer>");
-  rbuf_html(&b, m->method ? m->method : "");
-  rbuf_puts(&b, "</footer>\n</main>\n");
+  vkft_strbuf_puts(&b, "<footer>");
+  report_html(&b, m->method ? m->method : "");
+  vkft_strbuf_puts(&b, "</footer>\n</main>\n");
   records_json(&b, m);
-  rbuf_printf(&b, "<script>%s</script>\n</body></html>\n", explore_script);
+  vkft_strbuf_printf(&b, "<script>%s</script>\n</body></html>\n", explore_script);
   int status = b.failed ? vkft_error_nomem() : vkft_file_write_atomic(path, b.data, b.len);
-  rbuf_free(&b);
+  vkft_strbuf_free(&b);
   return status;
 }

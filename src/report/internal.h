@@ -1,26 +1,20 @@
-/* Private to src/report/: the text buffer the page is written into (buf.c), the metrics file as
+/* Private to src/report/: HTML/JSON escapes and number formats (buf.c), the metrics file as
  * one series of points per key (metrics.c), and one chart drawn as inline SVG (chart.c). */
 #ifndef VKFT_REPORT_INTERNAL_H
 #define VKFT_REPORT_INTERNAL_H
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- buf.c: a growable string; a failed allocation is remembered and reported once, at the end */
-typedef struct rbuf {
-  char *data;
-  size_t len, cap;
-  int failed;
-} rbuf;
-void rbuf_printf(rbuf *b, const char *fmt, ...) VKFT_PRINTF(2, 3);
-void rbuf_puts(rbuf *b, const char *s);
-void rbuf_html(rbuf *b, const char *s); /* text or attribute value, escaped */
+/* ---- buf.c: escapes and number formats. The page is a vkft_strbuf (vkft/buf.h) written without
+ * checking each append: a failed one is remembered in `failed` and reported once, at the end. */
+void report_html(vkft_strbuf *b, const char *s); /* text or attribute value, escaped */
 /* A JSON string literal that is also safe inside <script> (no "</", no U+2028/2029 issues). */
-void rbuf_json_string(rbuf *b, const char *s);
-void rbuf_json_number(rbuf *b, double v); /* 7 significant digits; null when not finite */
-void rbuf_free(rbuf *b);
+void report_json_string(vkft_strbuf *b, const char *s);
+void report_json_number(vkft_strbuf *b, double v); /* 7 significant digits; null when not finite */
 
 /* Numbers for people: 4 significant digits, k/M/G for large ones, exponents for tiny ones. */
 void report_format_number(char *out, size_t size, double v);
@@ -102,7 +96,7 @@ typedef struct chart {
 } chart;
 
 /* Appends <figure class="chart"> with the legend, the SVG and the tooltip's data. */
-void chart_write(rbuf *b, const chart *c);
+void chart_write(vkft_strbuf *b, const chart *c);
 
 /* ---- page.c: the whole page */
 typedef struct page_input {
@@ -115,7 +109,7 @@ typedef struct page_input {
   const char *run_json;             /* what `vkft report` reads back (page_write embeds it) */
   double x_lo, x_hi, max_grad_norm; /* set by page_write */
 } page_input;
-int page_write(rbuf *b, page_input *in);
+int page_write(vkft_strbuf *b, page_input *in);
 
 /* page_assets.c */
 extern const char report_style[];

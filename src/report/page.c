@@ -101,7 +101,7 @@ static int is_not_charted(const char *name) {
 }
 
 /* Draws one chart of keys (and their eval_ curves); marks the series it used. */
-static int draw_chart(rbuf *b, const page_input *in, const char *id, const char *title,
+static int draw_chart(vkft_strbuf *b, const page_input *in, const char *id, const char *title,
                       const char *const *keys, int n_keys, int flags, int *used) {
   chart_build cb = {.c = {.id = id, .title = title, .x_lo = in->x_lo, .x_hi = in->x_hi}};
   int failed = 0;
@@ -135,10 +135,10 @@ static int draw_chart(rbuf *b, const page_input *in, const char *id, const char 
   return VKFT_OK;
 }
 
-static int charts(rbuf *b, const page_input *in) {
+static int charts(vkft_strbuf *b, const page_input *in) {
   int used[REPORT_MAX_SERIES] = {0};
   const metrics *m = in->m;
-  rbuf_puts(b, "<section class=\"charts\">\n");
+  vkft_strbuf_puts(b, "<section class=\"charts\">\n");
   for (size_t i = 0; i < sizeof chart_defs / sizeof chart_defs[0]; i++) {
     const chart_def *d = &chart_defs[i];
     int n_keys = d->keys[1] ? 2 : 1;
@@ -155,25 +155,26 @@ static int charts(rbuf *b, const page_input *in) {
     const char *keys[1] = {name};
     if (draw_chart(b, in, id, name, keys, 1, SMOOTH, used) != VKFT_OK) return VKFT_ERR;
   }
-  rbuf_puts(b, "</section>\n");
+  vkft_strbuf_puts(b, "</section>\n");
   return VKFT_OK;
 }
 
-static void card(rbuf *b, const char *label, const char *value, const char *sub, double progress) {
-  rbuf_puts(b, "<div class=\"card\"><div class=\"label\">");
-  rbuf_html(b, label);
-  rbuf_puts(b, "</div><div class=\"value\">");
-  rbuf_html(b, value);
-  rbuf_puts(b, "</div>");
+static void card(vkft_strbuf *b, const char *label, const char *value, const char *sub,
+                 double progress) {
+  vkft_strbuf_puts(b, "<div class=\"card\"><div class=\"label\">");
+  report_html(b, label);
+  vkft_strbuf_puts(b, "</div><div class=\"value\">");
+  report_html(b, value);
+  vkft_strbuf_puts(b, "</div>");
   if (sub && sub[0]) {
-    rbuf_puts(b, "<div class=\"sub\">");
-    rbuf_html(b, sub);
-    rbuf_puts(b, "</div>");
+    vkft_strbuf_puts(b, "<div class=\"sub\">");
+    report_html(b, sub);
+    vkft_strbuf_puts(b, "</div>");
   }
   if (progress >= 0)
-    rbuf_printf(b, "<div class=\"progress\"><i style=\"width:%.1f%%\"></i></div>",
-                100 * fmin(progress, 1));
-  rbuf_puts(b, "</div>");
+    vkft_strbuf_printf(b, "<div class=\"progress\"><i style=\"width:%.1f%%\"></i></div>",
+                       100 * fmin(progress, 1));
+  vkft_strbuf_puts(b, "</div>");
 }
 
 /* The last finite value of a series (NaN when none), and its index. */
@@ -212,7 +213,7 @@ static double median_of(const series *s) {
   return median;
 }
 
-static void loss_card(rbuf *b, const metrics *m) {
+static void loss_card(vkft_strbuf *b, const metrics *m) {
   const series *loss = metrics_find(m, "loss");
   size_t at = 0;
   double last = last_value(loss, &at);
@@ -237,7 +238,7 @@ static void loss_card(rbuf *b, const metrics *m) {
   card(b, "Train loss", raw, sub, -1);
 }
 
-static void eval_card(rbuf *b, const metrics *m) {
+static void eval_card(vkft_strbuf *b, const metrics *m) {
   const series *eval = metrics_find(m, "eval_loss");
   double last = last_value(eval, NULL);
   if (!isfinite(last)) return;
@@ -252,10 +253,10 @@ static void eval_card(rbuf *b, const metrics *m) {
   card(b, "Eval loss", value, sub, -1);
 }
 
-static void cards(rbuf *b, const page_input *in, double last_step) {
+static void cards(vkft_strbuf *b, const page_input *in, double last_step) {
   const metrics *m = in->m;
   char value[64], sub[160], a[32], c[32];
-  rbuf_puts(b, "<section class=\"cards\">");
+  vkft_strbuf_puts(b, "<section class=\"cards\">");
   snprintf(value, sizeof value, "%.0f", last_step);
   if (in->total_steps > 0)
     snprintf(sub, sizeof sub, "of %lld planned", (long long)in->total_steps);
@@ -289,7 +290,7 @@ static void cards(rbuf *b, const page_input *in, double last_step) {
     snprintf(sub, sizeof sub, "%zu of %zu steps had a gradient norm above %s", clipped, norm->n, a);
     card(b, "Clipped steps", value, sub, -1);
   }
-  rbuf_puts(b, "</section>\n");
+  vkft_strbuf_puts(b, "</section>\n");
 }
 
 typedef struct memory_part {
@@ -322,110 +323,112 @@ static int parse_memory(const char *text, memory_part *parts, int max) {
   return n;
 }
 
-static void memory_bar(rbuf *b, const char *text) {
+static void memory_bar(vkft_strbuf *b, const char *text) {
   memory_part parts[12];
   int n = parse_memory(text, parts, 12);
   double total = 0;
   for (int i = 0; i < n; i++) total += parts[i].mib;
   if (n < 2 || !(total > 0)) return;
-  rbuf_puts(b, "<div class=\"membar\">");
+  vkft_strbuf_puts(b, "<div class=\"membar\">");
   for (int i = 0; i < n; i++) {
-    rbuf_printf(b, "<span style=\"flex-grow:%.4f;background:%s\" title=\"", parts[i].mib / total,
-                palette[i % 8]);
-    rbuf_html(b, parts[i].name);
-    rbuf_printf(b, " %.1f MiB\"></span>", parts[i].mib);
+    vkft_strbuf_printf(b, "<span style=\"flex-grow:%.4f;background:%s\" title=\"",
+                       parts[i].mib / total, palette[i % 8]);
+    report_html(b, parts[i].name);
+    vkft_strbuf_printf(b, " %.1f MiB\"></span>", parts[i].mib);
   }
-  rbuf_puts(b, "</div><div class=\"memlegend\">");
+  vkft_strbuf_puts(b, "</div><div class=\"memlegend\">");
   for (int i = 0; i < n; i++) {
-    rbuf_printf(b, "<span><i class=\"swatch\" style=\"background:%s\"></i>", palette[i % 8]);
-    rbuf_html(b, parts[i].name);
-    rbuf_printf(b, " %.1f MiB</span>", parts[i].mib);
+    vkft_strbuf_printf(b, "<span><i class=\"swatch\" style=\"background:%s\"></i>", palette[i % 8]);
+    report_html(b, parts[i].name);
+    vkft_strbuf_printf(b, " %.1f MiB</span>", parts[i].mib);
   }
-  rbuf_puts(b, "</div>");
+  vkft_strbuf_puts(b, "</div>");
 }
 
-static void run_lines(rbuf *b, const page_input *in) {
-  rbuf_puts(b, "<section class=\"box run\"><h2>Run</h2>");
+static void run_lines(vkft_strbuf *b, const page_input *in) {
+  vkft_strbuf_puts(b, "<section class=\"box run\"><h2>Run</h2>");
   if (in->n_lines == 0) {
-    rbuf_puts(b, "<p class=\"muted\">No run information was recorded: the data statistics and "
-                 "memory plan appear here when the trainer writes the report.</p></section>");
+    vkft_strbuf_puts(b,
+                     "<p class=\"muted\">No run information was recorded: the data statistics and "
+                     "memory plan appear here when the trainer writes the report.</p></section>");
     return;
   }
-  rbuf_puts(b, "<table>");
+  vkft_strbuf_puts(b, "<table>");
   for (int i = 0; i < in->n_lines; i++) {
     const char *line = in->lines[i], *colon = strstr(line, ": ");
-    rbuf_puts(b, "<tr><th>");
+    vkft_strbuf_puts(b, "<tr><th>");
     if (colon && colon - line < 40) {
       char label[48];
       snprintf(label, sizeof label, "%.*s", (int)(colon - line), line);
-      rbuf_html(b, label);
+      report_html(b, label);
       line = colon + 2;
     }
-    rbuf_puts(b, "</th><td>");
-    rbuf_html(b, line);
+    vkft_strbuf_puts(b, "</th><td>");
+    report_html(b, line);
     if (colon && !strncmp(in->lines[i], "memory plan", 11)) memory_bar(b, line);
-    rbuf_puts(b, "</td></tr>");
+    vkft_strbuf_puts(b, "</td></tr>");
   }
-  rbuf_puts(b, "</table></section>");
+  vkft_strbuf_puts(b, "</table></section>");
 }
 
-static void config_value(rbuf *b, const cJSON *v) {
+static void config_value(vkft_strbuf *b, const cJSON *v) {
   if (cJSON_IsString(v)) {
     if (v->valuestring[0])
-      rbuf_html(b, v->valuestring);
+      report_html(b, v->valuestring);
     else
-      rbuf_puts(b, "<span class=\"muted\">\"\"</span>");
+      vkft_strbuf_puts(b, "<span class=\"muted\">\"\"</span>");
   } else if (cJSON_IsNumber(v)) {
-    rbuf_printf(b, "%.10g", v->valuedouble);
+    vkft_strbuf_printf(b, "%.10g", v->valuedouble);
   } else if (cJSON_IsArray(v) && !v->child) {
-    rbuf_puts(b, "<span class=\"muted\">none</span>");
+    vkft_strbuf_puts(b, "<span class=\"muted\">none</span>");
   } else if (cJSON_IsArray(v)) {
     for (const cJSON *e = v->child; e; e = e->next) {
-      if (e != v->child) rbuf_puts(b, cJSON_IsString(e) ? ", " : "<br>");
+      if (e != v->child) vkft_strbuf_puts(b, cJSON_IsString(e) ? ", " : "<br>");
       config_value(b, e);
     }
   } else if (cJSON_IsObject(v)) { /* {"path": ..., "weight": ...}: key value pairs */
     for (const cJSON *e = v->child; e; e = e->next) {
-      if (e != v->child) rbuf_puts(b, " &middot; ");
-      rbuf_html(b, e->string ? e->string : "");
-      rbuf_puts(b, " ");
+      if (e != v->child) vkft_strbuf_puts(b, " &middot; ");
+      report_html(b, e->string ? e->string : "");
+      vkft_strbuf_puts(b, " ");
       config_value(b, e);
     }
   } else {
-    rbuf_printf(b, "<code>%s</code>",
-                cJSON_IsTrue(v)    ? "true"
-                : cJSON_IsFalse(v) ? "false"
-                                   : "null");
+    vkft_strbuf_printf(b, "<code>%s</code>",
+                       cJSON_IsTrue(v)    ? "true"
+                       : cJSON_IsFalse(v) ? "false"
+                                          : "null");
   }
 }
 
-static void config_table(rbuf *b, const char *caption, const cJSON *object, int scalars_only) {
-  rbuf_puts(b, "<table><caption>");
-  rbuf_html(b, caption);
-  rbuf_puts(b, "</caption>");
+static void config_table(vkft_strbuf *b, const char *caption, const cJSON *object,
+                         int scalars_only) {
+  vkft_strbuf_puts(b, "<table><caption>");
+  report_html(b, caption);
+  vkft_strbuf_puts(b, "</caption>");
   for (const cJSON *e = object->child; e; e = e->next) {
     if (scalars_only && cJSON_IsObject(e)) continue;
-    rbuf_puts(b, "<tr><th>");
-    rbuf_html(b, e->string ? e->string : "");
-    rbuf_puts(b, "</th><td>");
+    vkft_strbuf_puts(b, "<tr><th>");
+    report_html(b, e->string ? e->string : "");
+    vkft_strbuf_puts(b, "</th><td>");
     config_value(b, e);
-    rbuf_puts(b, "</td></tr>");
+    vkft_strbuf_puts(b, "</td></tr>");
   }
-  rbuf_puts(b, "</table>");
+  vkft_strbuf_puts(b, "</table>");
 }
 
-static void config_tables(rbuf *b, const cJSON *config) {
-  rbuf_puts(b, "<section class=\"box config\"><h2>Configuration</h2>");
+static void config_tables(vkft_strbuf *b, const cJSON *config) {
+  vkft_strbuf_puts(b, "<section class=\"box config\"><h2>Configuration</h2>");
   if (!cJSON_IsObject(config)) {
-    rbuf_puts(b, "<p class=\"muted\">No configuration found (no checkpoint holds one).</p>"
-                 "</section>");
+    vkft_strbuf_puts(b, "<p class=\"muted\">No configuration found (no checkpoint holds one).</p>"
+                        "</section>");
     return;
   }
-  rbuf_puts(b, "<div class=\"tables\">");
+  vkft_strbuf_puts(b, "<div class=\"tables\">");
   config_table(b, "run", config, 1);
   for (const cJSON *e = config->child; e; e = e->next)
     if (cJSON_IsObject(e)) config_table(b, e->string ? e->string : "", e, 0);
-  rbuf_puts(b, "</div></section>");
+  vkft_strbuf_puts(b, "</div></section>");
 }
 
 static const char *status_class(const char *status) {
@@ -436,21 +439,21 @@ static const char *status_class(const char *status) {
   return strstr(status, "finished") ? "finished" : "running";
 }
 
-static void header(rbuf *b, const page_input *in) {
-  rbuf_puts(b, "<header><div class=\"brand\">vkft training report</div><h1>");
-  rbuf_html(b, in->title);
-  rbuf_puts(b, "</h1><span class=\"where\">");
-  rbuf_html(b, in->out_dir);
-  rbuf_puts(b, "</span>");
+static void header(vkft_strbuf *b, const page_input *in) {
+  vkft_strbuf_puts(b, "<header><div class=\"brand\">vkft training report</div><h1>");
+  report_html(b, in->title);
+  vkft_strbuf_puts(b, "</h1><span class=\"where\">");
+  report_html(b, in->out_dir);
+  vkft_strbuf_puts(b, "</span>");
   if (in->status && in->status[0]) {
-    rbuf_printf(b, "<span class=\"badge %s\">", status_class(in->status));
-    rbuf_html(b, in->status);
-    rbuf_puts(b, "</span>");
+    vkft_strbuf_printf(b, "<span class=\"badge %s\">", status_class(in->status));
+    report_html(b, in->status);
+    vkft_strbuf_puts(b, "</span>");
   }
-  rbuf_puts(b, "</header>\n");
+  vkft_strbuf_puts(b, "</header>\n");
 }
 
-int page_write(rbuf *b, page_input *in) {
+int page_write(vkft_strbuf *b, page_input *in) {
   const metrics *m = in->m;
   double x_min = INFINITY, x_max = -INFINITY;
   for (int i = 0; i < m->n_series; i++)
@@ -460,48 +463,50 @@ int page_write(rbuf *b, page_input *in) {
   in->x_lo = x_min >= 0 && x_min <= 1 ? 0 : x_min;
   in->x_hi = fmax(fmax(x_max, (double)in->total_steps), in->x_lo + 2); /* one step: mid-chart */
   in->max_grad_norm = number_at(in->config, "train", "max_grad_norm");
-  rbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-               "<title>vkft report: ");
-  rbuf_html(b, in->title);
-  rbuf_printf(b, "</title><style>%s</style></head>\n<body><main>\n", report_style);
+  vkft_strbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                      "<title>vkft report: ");
+  report_html(b, in->title);
+  vkft_strbuf_printf(b, "</title><style>%s</style></head>\n<body><main>\n", report_style);
   header(b, in);
   if (m->bad_lines || m->dropped_keys) {
-    rbuf_puts(b, "<p class=\"warn\">");
+    vkft_strbuf_puts(b, "<p class=\"warn\">");
     if (m->bad_lines)
-      rbuf_printf(b,
-                  "%zu line%s of metrics.jsonl %s not a JSON object with a \"step\" and "
-                  "%s left out. ",
-                  m->bad_lines, m->bad_lines == 1 ? "" : "s", m->bad_lines == 1 ? "is" : "are",
-                  m->bad_lines == 1 ? "is" : "are");
-    if (m->dropped_keys) rbuf_printf(b, "Keys past the first %d are not drawn.", REPORT_MAX_SERIES);
-    rbuf_puts(b, "</p>");
+      vkft_strbuf_printf(b,
+                         "%zu line%s of metrics.jsonl %s not a JSON object with a \"step\" and "
+                         "%s left out. ",
+                         m->bad_lines, m->bad_lines == 1 ? "" : "s",
+                         m->bad_lines == 1 ? "is" : "are", m->bad_lines == 1 ? "is" : "are");
+    if (m->dropped_keys)
+      vkft_strbuf_printf(b, "Keys past the first %d are not drawn.", REPORT_MAX_SERIES);
+    vkft_strbuf_puts(b, "</p>");
   }
   cards(b, in, x_max);
   if (m->n_series == 0)
-    rbuf_puts(b, "<p class=\"empty\">No step has been logged yet: metrics.jsonl is empty or "
-                 "missing.</p>\n");
+    vkft_strbuf_puts(b, "<p class=\"empty\">No step has been logged yet: metrics.jsonl is empty or "
+                        "missing.</p>\n");
   else if (charts(b, in) != VKFT_OK)
     return VKFT_ERR;
-  rbuf_puts(b, "<div class=\"details\">");
+  vkft_strbuf_puts(b, "<div class=\"details\">");
   run_lines(b, in);
   config_tables(b, in->config);
-  rbuf_printf(b,
-              "</div>\n<footer>Written by vkft from metrics.jsonl (%zu line%s). Hover a chart "
-              "for its values. Smoothing is TensorBoard's debiased exponential moving "
-              "average; its weight grows with the run's length (1 &minus; 30/steps, from 0.3 "
-              "to 0.999). Long runs are drawn through each pixel column's minimum and "
-              "maximum.</footer>\n</main>\n",
-              m->lines, m->lines == 1 ? "" : "s");
+  vkft_strbuf_printf(
+      b,
+      "</div>\n<footer>Written by vkft from metrics.jsonl (%zu line%s). Hover a chart "
+      "for its values. Smoothing is TensorBoard's debiased exponential moving "
+      "average; its weight grows with the run's length (1 &minus; 30/steps, from 0.3 "
+      "to 0.999). Long runs are drawn through each pixel column's minimum and "
+      "maximum.</footer>\n</main>\n",
+      m->lines, m->lines == 1 ? "" : "s");
   if (in->run_json) { /* '<' only occurs inside JSON strings, where \u003c means the same */
-    rbuf_puts(b, "<script type=\"application/json\" id=\"vkft-run\">");
+    vkft_strbuf_puts(b, "<script type=\"application/json\" id=\"vkft-run\">");
     for (const char *p = in->run_json; *p; p++)
       if (*p == '<')
-        rbuf_puts(b, "\\u003c");
+        vkft_strbuf_puts(b, "\\u003c");
       else
-        rbuf_printf(b, "%c", *p);
-    rbuf_puts(b, "</script>\n");
+        vkft_strbuf_printf(b, "%c", *p);
+    vkft_strbuf_puts(b, "</script>\n");
   }
-  rbuf_printf(b, "<script>%s</script>\n</body></html>\n", report_script);
+  vkft_strbuf_printf(b, "<script>%s</script>\n</body></html>\n", report_script);
   return VKFT_OK;
 }

@@ -194,12 +194,12 @@ int vkft_report_write(const char *out_dir, const vkft_report_info *info) {
                    .lines = line_text,
                    .n_lines = n,
                    .run_json = run_json};
-  rbuf page = {0};
+  vkft_strbuf page = {0};
   if (status == VKFT_OK) status = page_write(&page, &in);
   if (status == VKFT_OK && page.failed) status = vkft_error_nomem();
   snprintf(path, sizeof path, "%s/report.html", out_dir);
   if (status == VKFT_OK) status = vkft_file_write_atomic(path, page.data, page.len);
-  rbuf_free(&page);
+  vkft_strbuf_free(&page);
   free(line_text);
   free(run_json);
   cJSON_Delete(run);
