@@ -83,19 +83,10 @@ check "--select 7 of 4 clusters: exit $EXIT_INPUT naming it ($out)" \
 check "... no selection file" test ! -e "$work/x.jsonl"
 
 # 4. in the browser
-if ! command -v chromium >/dev/null; then
-  if [ "${CI:-}" = true ]; then check "chromium is installed (scripts/setup.sh test)" false; else
-    echo "SKIP the browser checks: chromium is not installed (scripts/setup.sh test)"; fi
+if ! need_browser; then
   finish
   exit
 fi
-browser() { # browser ARGS... URL: headless chromium, its own profile, no network
-  local profile
-  profile=$(mktemp -d)
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
-    --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" "$@" 2>/dev/null
-  rm -rf "$profile"
-}
 browser --dump-dom "file://$work/map.html#hover=41&select=1,3" >"$work/map.dom"
 browser --screenshot="$shots/explore.png" --window-size=1200,1800 "file://$work/map.html#hover=41&select=1,3"
 check "a screenshot ($(stat -c %s "$shots/explore.png" 2>/dev/null) bytes)" \

@@ -53,3 +53,19 @@ finish() {
   echo "$passed passed, $failed failed"
   test $failed -eq 0
 }
+
+# Headless chromium for pages vkft writes (Debian's chromium, installed by scripts/setup.sh test).
+# need_browser: 0 when it is there; else SKIP (a failed check under CI=true) and 1.
+need_browser() {
+  command -v chromium >/dev/null && return 0
+  if [ "${CI:-}" = true ]; then check "chromium is installed (scripts/setup.sh test)" false; else
+    echo "SKIP the browser checks: chromium is not installed (scripts/setup.sh test)"; fi
+  return 1
+}
+browser() { # browser ARGS... URL: headless chromium with its own profile and no network
+  local profile
+  profile=$(mktemp -d)
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" "$@" 2>/dev/null
+  rm -rf "$profile"
+}

@@ -87,17 +87,11 @@ check "the run's adapter and metrics are untouched" \
 check "its lr_find.jsonl has 6 steps and the summary" test "$(wc -l <"$work/run/lr_find.jsonl")" -eq 7
 
 # ---- in the browser: the page renders the suggestion and the curve's points
-if command -v chromium >/dev/null; then
-  profile=$(mktemp -d)
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
-    --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
-    --dump-dom "file://$work/a/lr_find.html" >"$work/dom" 2>/dev/null
-  rm -rf "$profile"
+if need_browser; then
+  browser --dump-dom "file://$work/a/lr_find.html" >"$work/dom"
   check "chromium renders lr_find.html: the suggestion and the curve's path" \
     bash -c "grep -q 'id=\"suggested\">[0-9]' '$work/dom' && grep -q '<path' '$work/dom'"
   check "chromium renders the suggestion's mark with its value" \
     bash -c "grep -q 'id=\"mark-suggested\".*>suggested [0-9]' '$work/dom'"
-elif [ "${CI:-}" = true ]; then
-  check "chromium is installed (scripts/setup.sh test)" false
 fi
 finish

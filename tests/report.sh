@@ -115,19 +115,10 @@ echo "vkft report on 100000 steps: $seconds s, $(stat -c %s "$work/long/report.h
 check "100k steps: exit 0 in under 10 s ($seconds s)" awk -v rc=$rc -v s="$seconds" 'BEGIN {exit !(rc == 0 && s < 10)}'
 
 # ---- in the browser
-if ! command -v chromium >/dev/null; then
-  if [ "${CI:-}" = true ]; then check "chromium is installed (scripts/setup.sh test)" false; else
-    echo "SKIP the browser checks: chromium is not installed (scripts/setup.sh test)"; fi
+if ! need_browser; then
   finish
   exit
 fi
-browser() { # browser ARGS... URL: headless chromium, its own profile, no network
-  local profile
-  profile=$(mktemp -d)
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
-    --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" "$@" 2>/dev/null
-  rm -rf "$profile"
-}
 t0=$(date +%s.%N)
 for r in sft dpo one long; do
   browser --dump-dom "file://$work/$r/report.html#hover=loss:150" >"$work/$r.dom"
