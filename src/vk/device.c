@@ -439,23 +439,14 @@ static int create_instance(int validate, VkInstance *out, VkDebugUtilsMessengerE
   return VKFT_OK;
 }
 
-int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
-  *out = NULL;
-  if (vkft_vk_load() != VKFT_OK) return VKFT_ERR;
-  vkft_device *dev = calloc(1, sizeof *dev);
-  if (!dev) return vkft_error_nomem();
-  int validate = desc && desc->validate >= 0 ? desc->validate : env_int("VKFT_VALIDATE", 0);
-  if (create_instance(validate, &dev->instance, &dev->messenger, dev) != VKFT_OK) {
-    free(dev);
-    return VKFT_ERR;
-  }
-
+/* Picks the physical device: the one asked for (desc->index or VKFT_DEVICE), else the best usable
+ * one by type (discrete, integrated, virtual, CPU); fills dev->info and dev->physical. */
+static int pick_physical(vkft_device *dev, const vkft_device_desc *desc) {
   uint32_t n = 0;
   vkEnumeratePhysicalDevices(dev->instance, &n, NULL);
   VkPhysicalDevice *pds = n ? calloc(n, sizeof *pds) : NULL;
   if (n == 0 || !pds) {
     free(pds);
-    vkft_device_destroy(dev);
     return vkft_error_with(
         VKFT_ERR_DEVICE, "no Vulkan driver found: the loader lists no device (on Debian, install "
                          "mesa-vulkan-drivers for the CPU device lavapipe, or your GPU's driver)");
@@ -464,7 +455,6 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   int wanted = desc && desc->index >= 0 ? desc->index : env_int("VKFT_DEVICE", -1);
   if (wanted >= (int)n) {
     free(pds);
-    vkft_device_destroy(dev);
     return vkft_error("device %d does not exist (%u device%s found; see `vkft devices`)", wanted, n,
                       n == 1 ? "" : "s");
   }
@@ -487,7 +477,6 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
     else
       vkft_error_with(VKFT_ERR_DEVICE, "no Vulkan device can run vkft (each needs Vulkan 1.2 with "
                                        "bufferDeviceAddress and shaderInt64; see `vkft devices`)");
-    vkft_device_destroy(dev);
     return VKFT_ERR;
   }
   dev->physical = pds[best];
@@ -495,14 +484,18 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(dev->physical, &props);
   memcpy(dev->pipeline_cache_uuid, props.pipelineCacheUUID, VK_UUID_SIZE);
+  return VKFT_OK;
+}
 
+/* The queue family: a compute queue without graphics (dedicated compute on discrete GPUs), then
+ * any compute queue; timestamps only where the family has valid bits. */
+static int pick_queue(vkft_device *dev) {
   uint32_t qn = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(dev->physical, &qn, NULL);
   VkQueueFamilyProperties qf[32];
   if (qn > 32) qn = 32;
   vkGetPhysicalDeviceQueueFamilyProperties(dev->physical, &qn, qf);
   int family = -1;
-  /* Prefer a compute queue without graphics (dedicated compute on discrete GPUs), then any. */
   for (uint32_t i = 0; i < qn && family < 0; i++)
     if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT))
       family = (int)i;
@@ -510,13 +503,16 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
     if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
   if (family < 0) {
     vkft_error_with(VKFT_ERR_DEVICE, "device %s has no compute queue", dev->info.name);
-    vkft_device_destroy(dev);
     return VKFT_ERR;
   }
   dev->queue_family = (uint32_t)family;
   if (dev->info.timestamps == 0 && qf[family].timestampValidBits > 0) dev->info.timestamps = 1;
   if (qf[family].timestampValidBits == 0) dev->info.timestamps = 0;
+  return VKFT_OK;
+}
 
+/* The logical device with the features and extensions the probe found usable. */
+static int create_logical(vkft_device *dev) {
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                  .queueFamilyIndex = dev->queue_family,
@@ -566,12 +562,17 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
     dev->device = VK_NULL_HANDLE;
     vkft_error_with(vk_result_code(r), "cannot create a Vulkan device on %s (%s)", dev->info.name,
                     vk_result_string(r));
-    vkft_device_destroy(dev);
     return VKFT_ERR;
   }
   volkLoadDevice(dev->device);
   vkGetDeviceQueue(dev->device, dev->queue_family, 0, &dev->queue);
+  return VKFT_OK;
+}
 
+/* The command pool and buffer, the fence and the one pipeline layout (128 bytes of push
+ * constants: tensors are buffer device addresses). */
+static int create_objects(vkft_device *dev) {
+  VkResult r;
   VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                  .queueFamilyIndex = dev->queue_family};
@@ -589,6 +590,24 @@ int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
       (r = vkCreateFence(dev->device, &fci, NULL, &dev->fence)) != VK_SUCCESS ||
       (r = vkCreatePipelineLayout(dev->device, &lci, NULL, &dev->layout)) != VK_SUCCESS) {
     vkft_error_with(vk_result_code(r), "cannot set up the Vulkan device (%s)", vk_result_string(r));
+    return VKFT_ERR;
+  }
+  return VKFT_OK;
+}
+
+int vkft_device_create(const vkft_device_desc *desc, vkft_device **out) {
+  *out = NULL;
+  if (vkft_vk_load() != VKFT_OK) return VKFT_ERR;
+  vkft_device *dev = calloc(1, sizeof *dev);
+  if (!dev) return vkft_error_nomem();
+  int validate = desc && desc->validate >= 0 ? desc->validate : env_int("VKFT_VALIDATE", 0);
+  if (create_instance(validate, &dev->instance, &dev->messenger, dev) != VKFT_OK) {
+    free(dev);
+    return VKFT_ERR;
+  }
+
+  if (pick_physical(dev, desc) != VKFT_OK || pick_queue(dev) != VKFT_OK ||
+      create_logical(dev) != VKFT_OK || create_objects(dev) != VKFT_OK) {
     vkft_device_destroy(dev);
     return VKFT_ERR;
   }
