@@ -5,6 +5,7 @@
  * LoRA's bit for bit (m = ||W|| makes the scale exactly 1) and different once trained; the PEFT
  * keys saved, read back and merged by export (the merged model gives the adapter's logits);
  * what is refused (quantized bases, a GGUF LoRA, an adapter without use_dora). */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -494,15 +495,8 @@ static void plan_counts(void) {
 
 int main(void) {
   vkft_device *dev;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
-    fprintf(stderr, "test_dora: %s\n", vkft_error_message());
-    return 1;
-  }
   vkft_backend *vk, *ref;
-  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_dora: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_dora", &dev, &vk, &ref)) return 1;
   vkft_remove_tree(TMP);
   vkft_mkdirs(TMP);
   CHECKF(vkft_model_write_random(TMP "/base", CONFIG, VKFT_BF16, 12345) == VKFT_OK, "%s",

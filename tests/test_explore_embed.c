@@ -4,6 +4,7 @@
  * norm's weight), mean pooling equals the mean of those rows, two slots pooled in one stream
  * each equal the slot pooled alone (the shared activations are not mixed up), and the two
  * backends agree. */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -103,11 +104,7 @@ static void embed_checks(vkft_backend *be, const char *name, float *mean) {
 int main(void) {
   vkft_device *dev;
   vkft_backend *vk, *ref;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK ||
-      vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_explore_embed: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_explore_embed", &dev, &vk, &ref)) return 1;
   static float on_vk[2 * C_MAX], on_ref[2 * C_MAX];
   embed_checks(vk, "vulkan", on_vk);
   embed_checks(ref, "reference", on_ref);

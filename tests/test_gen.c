@@ -5,6 +5,7 @@
  * is the argmax of the full forward (no cache) over the sequence so far; EOS ids, stop strings,
  * max_new_tokens and the context end sequences as documented. Plus the sampler's rules on
  * hand-made logits. About 10 s. */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -278,11 +279,7 @@ int main(void) {
   make_requests(&su);
   vkft_device *dev;
   vkft_backend *vk, *ref;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK ||
-      vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_gen: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_gen", &dev, &vk, &ref)) return 1;
   engine_checks(vk, &su);
   engine_checks(ref, &su);
   CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",

@@ -2,6 +2,7 @@
  * every gradient, one AdamW step), and the Vulkan backend against the C reference backend on
  * tiny random models of each architecture (Llama with llama3 RoPE scaling, Mistral, Qwen2
  * with q/k/v biases, Qwen3 with q/k norms), in full and LoRA fine-tuning. */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -481,15 +482,8 @@ static void qlora_agrees(vkft_backend *vk, vkft_backend *ref) {
 
 int main(void) {
   vkft_device *dev;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
-    fprintf(stderr, "test_model: %s\n", vkft_error_message());
-    return 1;
-  }
   vkft_backend *vk, *ref;
-  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_model: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_model", &dev, &vk, &ref)) return 1;
   vkft_remove_tree(TMP);
   vkft_mkdirs(TMP);
   if (check_need_data("test_model: stories260K against PyTorch")) {

@@ -2,6 +2,7 @@
  * double-precision C reference, with the measured error and tolerance printed; plus
  * bit-identical reruns, zero validation messages, and the memory paths (staging transfers,
  * >128 MiB tensors, out-of-memory). */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -145,16 +146,9 @@ static void staging_transfers(void) {
 
 int main(void) {
   vkft_device *dev;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
-    fprintf(stderr, "test_ops: %s\n", vkft_error_message());
-    return 1;
-  }
-  printf("device: %s\n", vkft_device_get_info(dev)->name);
   vkft_backend *vk, *ref;
-  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_ops: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_ops", &dev, &vk, &ref)) return 1;
+  printf("device: %s\n", vkft_device_get_info(dev)->name);
   run_cases(vk, ref);
   backends_agree(vk, ref);
   op_errors(vk);

@@ -7,6 +7,7 @@
  *     trainer precomputes them) give the same gradients, bit for bit;
  *   - the gradient of the step's loss w.r.t. a few LoRA weights matches central differences of
  *     the loss (fp32 forward on the reference backend). */
+#include "backends.h"
 #include "check.h"
 
 #include "vkft/error.h"
@@ -244,15 +245,8 @@ static void finite_differences(vkft_backend *ref, const char *dir, const char *n
 
 int main(void) {
   vkft_device *dev;
-  if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
-    fprintf(stderr, "test_pref_model: %s\n", vkft_error_message());
-    return 1;
-  }
   vkft_backend *vk, *ref;
-  if (vkft_backend_vk_create(dev, &vk) != VKFT_OK || vkft_backend_ref_create(&ref) != VKFT_OK) {
-    fprintf(stderr, "test_pref_model: %s\n", vkft_error_message());
-    return 1;
-  }
+  if (!open_backends("test_pref_model", &dev, &vk, &ref)) return 1;
   vkft_remove_tree(TMP);
   vkft_mkdirs(TMP);
   static const char *const names[2] = {"llama", "qwen3"};
