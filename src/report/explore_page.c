@@ -30,6 +30,13 @@ static void cluster_color(int c, char out[32]) {
     snprintf(out, 32, "hsl(%d,60%%,50%%)", (c * 137) % 360);
 }
 
+/* the records in cluster c */
+static size_t cluster_size(const vkft_explore_map *m, int c) {
+  size_t size = 0;
+  for (size_t i = 0; i < m->n; i++) size += m->cluster[i] == c;
+  return size;
+}
+
 /* s cut to at most max bytes on a character boundary, with an ellipsis when cut */
 static void html_clipped(vkft_strbuf *b, const char *s, size_t max) {
   size_t n = strlen(s);
@@ -103,8 +110,7 @@ static void scatter(vkft_strbuf *b, const vkft_explore_map *m) {
   for (int c = 0; c < m->k; c++) {
     char color[32];
     cluster_color(c, color);
-    size_t size = 0;
-    for (size_t i = 0; i < m->n; i++) size += m->cluster[i] == c;
+    size_t size = cluster_size(m, c);
     vkft_strbuf_printf(
         b,
         "<li data-cluster=\"%d\"><i class=\"swatch dot\" style=\"background:%s\"></i>"
@@ -135,8 +141,7 @@ static void cluster_table(vkft_strbuf *b, const vkft_explore_map *m) {
   for (int c = 0; c < m->k; c++) {
     char color[32];
     cluster_color(c, color);
-    size_t size = 0;
-    for (size_t i = 0; i < m->n; i++) size += m->cluster[i] == c;
+    size_t size = cluster_size(m, c);
     vkft_strbuf_printf(
         b,
         "<tr data-cluster=\"%d\"><td><input type=\"checkbox\" class=\"sel\" "

@@ -216,12 +216,18 @@ static int load_tensors(trainer *t, const char *path) {
   return status;
 }
 
+/* The trainer_state.json of a checkpoint that verifies (its step in *step, its path in path);
+ * NULL with the error set otherwise. */
+static cJSON *read_state(const char *dir, int64_t *step, char path[2200]) {
+  if (checkpoint_verify(dir, step) != VKFT_OK) return NULL;
+  snprintf(path, 2200, "%s/trainer_state.json", dir);
+  return vkft_json_read_file(path);
+}
+
 int checkpoint_load(trainer *t, const char *dir) {
   int64_t step;
-  if (checkpoint_verify(dir, &step) != VKFT_OK) return VKFT_ERR;
   char path[2200];
-  snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-  cJSON *s = vkft_json_read_file(path);
+  cJSON *s = read_state(dir, &step, path);
   if (!s) return VKFT_ERR;
   int status = check_same_job(t, path, s);
   double epoch = number(s, "epoch"), index = number(s, "batch_index");
@@ -254,10 +260,8 @@ int checkpoint_load(trainer *t, const char *dir) {
 
 int checkpoint_micro_batch(const char *dir, int64_t *micro_batch) {
   int64_t step;
-  if (checkpoint_verify(dir, &step) != VKFT_OK) return VKFT_ERR;
   char path[2200];
-  snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-  cJSON *s = vkft_json_read_file(path);
+  cJSON *s = read_state(dir, &step, path);
   if (!s) return VKFT_ERR;
   const cJSON *config = cJSON_GetObjectItemCaseSensitive(s, "config");
   const cJSON *train = cJSON_GetObjectItemCaseSensitive(config, "train");
