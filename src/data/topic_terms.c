@@ -3,6 +3,7 @@
  * the formula and its source). */
 #include "vkft/explore.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 #include "vkft/utf8.h"
 
@@ -127,13 +128,7 @@ static int64_t vocab_id(vocab *v, const char *w, size_t len) {
     const char *o = v->words[v->slots[h] - 1];
     if (strlen(o) == len && !memcmp(o, w, len)) return v->slots[h] - 1;
   }
-  if (v->n == v->cap_words) {
-    size_t cap = v->cap_words ? v->cap_words * 2 : 1024;
-    char **words = realloc(v->words, cap * sizeof *words);
-    if (!words) return -1;
-    v->words = words;
-    v->cap_words = cap;
-  }
+  if (vkft_grow((void **)&v->words, &v->cap_words, v->n + 1, sizeof *v->words)) return -1;
   char *copy = malloc(len + 1);
   if (!copy) return -1;
   memcpy(copy, w, len + 1);
@@ -155,12 +150,7 @@ static void add_word(const char *word, size_t len, void *arg) {
   occurrences *o = arg;
   if (o->failed) return;
   int64_t id = vocab_id(o->v, word, len);
-  if (id >= 0 && o->n == o->cap) {
-    size_t cap = o->cap ? o->cap * 2 : 4096;
-    uint64_t *p = realloc(o->pairs, cap * sizeof *p);
-    if (p) o->pairs = p, o->cap = cap;
-  }
-  if (id < 0 || o->n == o->cap) {
+  if (id < 0 || vkft_grow((void **)&o->pairs, &o->cap, o->n + 1, sizeof *o->pairs)) {
     o->failed = 1;
     return;
   }

@@ -24,9 +24,11 @@ typedef struct tensor_info {
 struct vkft_gguf_writer {
   vkft_strbuf kv; /* the serialized key/value pairs (appends unchecked: save reports a failure) */
   char **keys;    /* for duplicate checks */
-  int64_t n_kv, keys_cap;
+  int64_t n_kv;
+  size_t keys_cap;
   tensor_info *tensors;
-  int64_t n_tensors, tensors_cap;
+  int64_t n_tensors;
+  size_t tensors_cap;
   uint32_t alignment;
 };
 
@@ -66,13 +68,8 @@ void vkft_gguf_writer_free(vkft_gguf_writer *w) {
 static int begin_kv(vkft_gguf_writer *w, const char *key, vkft_gguf_type type) {
   for (int64_t i = 0; i < w->n_kv; i++)
     if (!strcmp(w->keys[i], key)) return vkft_error("gguf: metadata key \"%s\" set twice", key);
-  if (w->n_kv == w->keys_cap) {
-    int64_t cap = w->keys_cap ? w->keys_cap * 2 : 64;
-    char **grown = realloc(w->keys, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error_nomem();
-    w->keys = grown;
-    w->keys_cap = cap;
-  }
+  if (vkft_grow((void **)&w->keys, &w->keys_cap, (size_t)w->n_kv + 1, sizeof *w->keys))
+    return VKFT_ERR;
   w->keys[w->n_kv] = malloc(strlen(key) + 1);
   if (!w->keys[w->n_kv]) return vkft_error_nomem();
   strcpy(w->keys[w->n_kv++], key);
@@ -210,13 +207,9 @@ int vkft_gguf_add_tensor(vkft_gguf_writer *w, const char *name, vkft_ggml_type t
   for (int64_t i = 0; i < w->n_tensors; i++)
     if (!strcmp(w->tensors[i].name, name))
       return vkft_error("gguf: tensor \"%s\" added twice", name);
-  if (w->n_tensors == w->tensors_cap) {
-    int64_t cap = w->tensors_cap ? w->tensors_cap * 2 : 256;
-    tensor_info *grown = realloc(w->tensors, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error_nomem();
-    w->tensors = grown;
-    w->tensors_cap = cap;
-  }
+  if (vkft_grow((void **)&w->tensors, &w->tensors_cap, (size_t)w->n_tensors + 1,
+                sizeof *w->tensors))
+    return VKFT_ERR;
   tensor_info *t = &w->tensors[w->n_tensors++];
   memset(t, 0, sizeof *t);
   strcpy(t->name, name);

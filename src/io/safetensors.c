@@ -3,6 +3,7 @@
  * out-of-bounds read. */
 #include "vkft/safetensors.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 #include "vkft/platform.h"
 
@@ -19,7 +20,8 @@ struct vkft_st_set {
   char *paths[MAX_SHARDS];
   int file_count;
   vkft_st_tensor *tensors;
-  int count, cap;
+  int count;
+  size_t cap;
 };
 
 /* Every dtype the reader accepts, with its element size and its rank in the safetensors
@@ -140,16 +142,11 @@ static int parse_file(vkft_st_set *set, const char *path) {
       break;
     }
     strcpy(t.name, e->string);
-    if (set->count == set->cap) {
-      int cap = set->cap ? set->cap * 2 : 64;
-      vkft_st_tensor *grown = realloc(set->tensors, (size_t)cap * sizeof *grown);
-      if (!grown) {
-        free(t.name);
-        status = vkft_error_nomem();
-        break;
-      }
-      set->tensors = grown;
-      set->cap = cap;
+    if (vkft_grow((void **)&set->tensors, &set->cap, (size_t)set->count + 1,
+                  sizeof *set->tensors)) {
+      free(t.name);
+      status = VKFT_ERR;
+      break;
     }
     set->tensors[set->count++] = t;
   }
@@ -263,7 +260,8 @@ typedef struct pending {
 
 struct vkft_st_writer {
   pending *items;
-  int count, cap;
+  int count;
+  size_t cap;
   cJSON *meta;
 };
 
@@ -284,13 +282,8 @@ static int add_item(vkft_st_writer *w, const char *name, int type, int rank, con
                     const void *data, vkft_st_fill_fn fill, void *user) {
   if (rank < 0 || rank > VKFT_ST_MAX_DIMS)
     return vkft_error("safetensors: %s: rank %d", name, rank);
-  if (w->count == w->cap) {
-    int cap = w->cap ? w->cap * 2 : 32;
-    pending *grown = realloc(w->items, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error_nomem();
-    w->items = grown;
-    w->cap = cap;
-  }
+  if (vkft_grow((void **)&w->items, &w->cap, (size_t)w->count + 1, sizeof *w->items))
+    return VKFT_ERR;
   pending *p = &w->items[w->count];
   memset(p, 0, sizeof *p);
   p->name = malloc(strlen(name) + 1);

@@ -4,6 +4,7 @@
  * number. */
 #include "parser.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 #include <stdio.h>
@@ -103,18 +104,14 @@ char *jp_arena_name(parser *p, const jinja_token *t) {
 }
 
 int jp_vec_push(node_vec *v, jinja_node *item, const char *name, jinja_node *value, int op) {
-  if (v->len == v->cap) {
-    size_t cap = v->cap ? v->cap * 2 : 8;
-    jinja_node **items = realloc(v->items, cap * sizeof *items);
-    if (items) v->items = items;
-    const char **names = realloc(v->names, cap * sizeof *names);
-    if (names) v->names = names;
-    jinja_node **values = realloc(v->values, cap * sizeof *values);
-    if (values) v->values = values;
-    int *ops = realloc(v->ops, cap * sizeof *ops);
-    if (ops) v->ops = ops;
-    if (!items || !names || !values || !ops) return vkft_error_nomem();
-    v->cap = cap;
+  if (v->len == v->cap) { /* four parallel arrays, grown to the same capacity */
+    size_t need = v->len + 1, c1 = v->cap, c2 = v->cap, c3 = v->cap, c4 = v->cap;
+    if (vkft_grow((void **)&v->items, &c1, need, sizeof *v->items) ||
+        vkft_grow((void **)&v->names, &c2, need, sizeof *v->names) ||
+        vkft_grow((void **)&v->values, &c3, need, sizeof *v->values) ||
+        vkft_grow((void **)&v->ops, &c4, need, sizeof *v->ops))
+      return VKFT_ERR;
+    v->cap = c1;
   }
   v->items[v->len] = item;
   v->names[v->len] = name;

@@ -80,7 +80,7 @@ struct vkft_model {
   int param_count;
   int allocated_count;
   vkft_tensor **allocated; /* every tensor the model owns, to free them */
-  int allocated_cap;
+  size_t allocated_cap;
   uint64_t bytes_weights, bytes_trainable, bytes_grads, bytes_acts, bytes_scratch;
   vkft_dtype config_dtype; /* plan-only load of a folder without weights: config's torch_dtype */
   int bnb_checkpoint;      /* the folder holds bitsandbytes 4-bit projections */

@@ -6,6 +6,7 @@
  * bounded buffer, never a second full copy. */
 #include "internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 #include "vkft/ggml_quants.h"
 #include "vkft/platform.h"
@@ -27,13 +28,9 @@ int model_own_quant(vkft_model *m, vkft_tensor *t, vkft_dtype dtype, int64_t n, 
     *bucket += vkft_tensor_bytes(t);
     return VKFT_OK;
   }
-  if (m->allocated_count == m->allocated_cap) {
-    int cap = m->allocated_cap ? m->allocated_cap * 2 : 256;
-    vkft_tensor **grown = realloc(m->allocated, (size_t)cap * sizeof *grown);
-    if (!grown) return vkft_error_nomem();
-    m->allocated = grown;
-    m->allocated_cap = cap;
-  }
+  if (vkft_grow((void **)&m->allocated, &m->allocated_cap, (size_t)m->allocated_count + 1,
+                sizeof *m->allocated))
+    return VKFT_ERR;
   int status = q ? vkft_tensor_alloc_quant(m->be, dtype, n, q, t)
                  : vkft_tensor_alloc(m->be, dtype, n > 0 ? n : 1, t);
   if (status != VKFT_OK) return VKFT_ERR;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 
 static const char replacement_char[] = "\xEF\xBF\xBD"; /* U+FFFD */
@@ -26,17 +27,14 @@ static void strlist_free(strlist *l) {
 
 /* Takes ownership of s (malloc'd, len bytes, room for a NUL not required). */
 static int strlist_push(strlist *l, char *s, size_t len) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    char **ns = realloc(l->s, cap * sizeof *ns);
-    if (ns) l->s = ns;
-    size_t *nl = realloc(l->len, cap * sizeof *nl);
-    if (nl) l->len = nl;
-    if (!ns || !nl) {
+  if (l->n == l->cap) { /* two parallel arrays, grown to the same capacity */
+    size_t c1 = l->cap, c2 = l->cap;
+    if (vkft_grow((void **)&l->s, &c1, l->n + 1, sizeof *l->s) ||
+        vkft_grow((void **)&l->len, &c2, l->n + 1, sizeof *l->len)) {
       free(s);
-      return vkft_error_with(VKFT_ERR_NOMEM, "tokenizer: out of host memory");
+      return VKFT_ERR;
     }
-    l->cap = cap;
+    l->cap = c1;
   }
   l->s[l->n] = s;
   l->len[l->n] = len;

@@ -8,6 +8,7 @@
 #include "manifest.h"
 #include "trainer_internal.h"
 
+#include "vkft/buf.h"
 #include "vkft/error.h"
 #include "vkft/json.h"
 #include "vkft/platform.h"
@@ -280,22 +281,17 @@ static int by_step_desc(const void *a, const void *b) {
 
 typedef struct step_list {
   int64_t *steps;
-  int count, cap, failed;
+  int count, failed;
+  size_t cap;
 } step_list;
 
 static void collect(const char *name, void *user) {
   step_list *l = user;
   int64_t step = step_of_name(name);
   if (step < 0 || l->failed) return;
-  if (l->count == l->cap) {
-    int cap = l->cap ? l->cap * 2 : 16;
-    int64_t *grown = realloc(l->steps, (size_t)cap * sizeof *grown);
-    if (!grown) {
-      l->failed = 1;
-      return;
-    }
-    l->steps = grown;
-    l->cap = cap;
+  if (vkft_grow((void **)&l->steps, &l->cap, (size_t)l->count + 1, sizeof *l->steps)) {
+    l->failed = 1;
+    return;
   }
   l->steps[l->count++] = step;
 }
