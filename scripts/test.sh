@@ -8,10 +8,10 @@
 #   4. the Windows build (MinGW-w64) and its test subset under Wine;
 #   5. the portable Linux binary (static libraries, only glibc needed): its dependencies and
 #      glibc floor checked, its selftest run; and scripts/gpu-check.sh on the CPU device.
-# Each step prints the time it took. Measured on 2 cores with the builds already there: step 1
-# about 6 minutes, step 2 about 13 (the fault sweep alone 7), then 2.5 of fuzzing, the Windows
-# build and step 5 (about 1.5); from a clean clone add the builds and the set-up, of which the
-# shader tools from Debian 13 (optional) take about 2 (docs/GPU.md, "Measured here").
+# Each step prints the time it took. Measured from a clean clone on 2 cores (34 min in all): set-up
+# about 3 minutes (the shader tools from Debian 13, optional, are 2 of them: docs/GPU.md), step 1
+# 7.5, step 2 13 (the longest: train.sh 6, the fault sweep 4.5, both under the sanitizers), 2 of
+# fuzzing, 4.5 for the Windows build and Wine, 2 for step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
