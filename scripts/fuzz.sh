@@ -8,6 +8,7 @@
 # is copied to tests/corpus/<target>/ (ctest replays that folder in every build) and fails.
 # Targets run side by side, one per core (FUZZ_JOBS, default nproc): each gets its SECONDS.
 # Usage: scripts/fuzz.sh [SECONDS per target (default 60)] [TARGET ...]
+# FUZZ_RUNS=N: a target also stops after N executions (the long runs that reach a count).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -64,7 +65,7 @@ fuzz_one() {
   # the inputs reach path-based parsers through files: keep them in memory when possible
   [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
   set +e
-  (cd build-fuzz && TMPDIR=$tmp ASAN_OPTIONS=detect_leaks=0 ./fuzz/fuzz_$t -max_total_time="$seconds" -timeout=20 \
+  (cd build-fuzz && TMPDIR=$tmp ASAN_OPTIONS=detect_leaks=0 ./fuzz/fuzz_$t -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" -timeout=20 \
     -rss_limit_mb=4096 -max_len=$(case $t in dataset | pref) echo 4096 ;; *) echo 65536 ;; esac) -print_final_stats=1 -artifact_prefix=artifacts/$t/ \
     corpus/$t) >"$log" 2>&1
   rc=$?

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Windows test subset: the MinGW-built vkft.exe and test programs run under Wine (X display
-# from Xvfb, which winevulkan needs) on the host's lavapipe, with the validation layer loaded
+# from one Xvfb, which winevulkan needs) on the host's lavapipe, with the validation layer loaded
 # by the host loader (Wine hides layers from the app; VKFT_VALIDATE=2 says so).
 # Usage: tests/wine.sh BUILD_WIN_DIR [LINUX_VKFT]: with the Linux binary, a short LoRA run on
 # stories260K runs on both and their losses and adapters must be identical.
@@ -8,17 +8,39 @@
 set -u
 dir=$(realpath "$1")
 src=$(cd "$(dirname "$0")/.." && pwd)
-export WINEDEBUG=-all VKFT_VALIDATE=2 VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation
+export WINEDLLOVERRIDES=winedbg.exe=d WINEDEBUG=-all VKFT_VALIDATE=2 VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-run() { # run "what" exe args...: under Wine with its own X server, from folder $cwd
+
+# One X server and one wineserver for the whole run: a server started and stopped around every
+# program (xvfb-run, wineserver's own exit after each) was a race of its own — CI once saw a test
+# program end with status 1 and no output at all.
+xlog=$(mktemp)
+exec {xfd}< <(Xvfb -displayfd 1 -nolisten tcp -screen 0 640x480x24 2>"$xlog")
+xpid=$!
+read -r -t 30 -u "$xfd" display || { echo "FAIL Xvfb did not start: $(tail -3 "$xlog")"; exit 1; }
+export DISPLAY=:$display
+wineserver -p </dev/null >/dev/null 2>&1
+out=$(mktemp)
+stop_servers() { wineserver -k 2>/dev/null; kill "$xpid" 2>/dev/null; rm -f "$xlog" "$out"; }
+trap stop_servers EXIT
+
+run() { # run "what" exe args...: under Wine, from folder $cwd
   local what=$1
   shift
-  last_output=$(cd "$cwd" && xvfb-run -a wine "$@" 2>&1)
+  # (into a file, not $(…): Wine's services outlive the program and would hold a pipe open)
+  (cd "$cwd" && wine "$@") >"$out" 2>&1
   local rc=$?
-  if [ $rc -eq 0 ]; then ok "$what"; else fail "$what (exit $rc)"; tail -20 <<<"$last_output"; fi
+  last_output=$(cat "$out")
+  if [ $rc -eq 0 ]; then ok "$what"; return; fi
+  fail "$what (exit $rc)"
+  tail -20 <<<"$last_output"
+  # again with Wine's own error channel, which WINEDEBUG=-all silences: why Wine itself failed
+  echo "     again with WINEDEBUG=err+all (diagnostics only; the failure above stands):"
+  (cd "$cwd" && WINEDEBUG=err+all wine "$@") >"$out" 2>&1
+  tail -20 "$out" | sed 's/^/     /'
 }
 
 cwd=$dir # the test programs write their temporary files here, as under ctest
