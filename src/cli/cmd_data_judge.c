@@ -19,9 +19,8 @@
 #include <string.h>
 
 typedef struct judge_opts {
-  const char *model, *adapter, *data, *out, *rubric, *chat_template;
-  vkft_sampling sampling;
-  int64_t max_batch;
+  datagen_opts gen;
+  const char *data, *out, *rubric;
   int json;
 } judge_opts;
 
@@ -31,47 +30,32 @@ typedef struct judge_opts {
   "       [--chat-template NAME|FILE] [--json]\n"
 
 static int parse_opts(int argc, char **argv, judge_opts *o) {
-  *o = (judge_opts){.sampling = vkft_sampling_default(), .max_batch = 32};
-  o->sampling.max_new_tokens = 256;
+  *o = (judge_opts){.gen = datagen_opts_default()};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int64_t x = 0;
-    int status = VKFT_OK;
     if (!strcmp(opt, "--json")) {
       o->json = 1;
       continue;
     }
     if (!v) return vkft_error("%s needs a value", opt);
-    if (!strcmp(opt, "--model")) {
-      o->model = v;
-    } else if (!strcmp(opt, "--adapter")) {
-      o->adapter = v;
-    } else if (!strcmp(opt, "--data")) {
+    int known = datagen_parse_option(&o->gen, opt, v);
+    if (known == VKFT_ERR) return VKFT_ERR;
+    if (known) {
+      i++;
+      continue;
+    }
+    if (!strcmp(opt, "--data")) {
       o->data = v;
     } else if (!strcmp(opt, "--out")) {
       o->out = v;
     } else if (!strcmp(opt, "--rubric")) {
       o->rubric = v;
-    } else if (!strcmp(opt, "--chat-template")) {
-      o->chat_template = v;
-    } else if (!strcmp(opt, "--max-new-tokens")) {
-      status = cli_int_option(opt, v, 1, 1 << 20, &o->sampling.max_new_tokens);
-    } else if (!strcmp(opt, "--temperature")) {
-      status = cli_double_option(opt, v, 0, 100, &o->sampling.temperature);
-    } else if (!strcmp(opt, "--top-p")) {
-      status = cli_double_option(opt, v, 1e-9, 1, &o->sampling.top_p);
-    } else if (!strcmp(opt, "--seed")) {
-      status = cli_int_option(opt, v, 0, INT64_MAX, &x);
-      o->sampling.seed = (uint64_t)x;
-    } else if (!strcmp(opt, "--max-batch")) {
-      status = cli_int_option(opt, v, 1, 4096, &o->max_batch);
     } else {
       return vkft_error("unknown option %s", opt);
     }
-    if (status != VKFT_OK) return VKFT_ERR;
     i++;
   }
-  if (!o->model || !o->data || !o->out) return vkft_error("needs --model, --data and --out");
+  if (!o->gen.model || !o->data || !o->out) return vkft_error("needs --model, --data and --out");
   return VKFT_OK;
 }
 
@@ -125,7 +109,7 @@ static char *judged_line(const judge_opts *o, const cJSON *record, const datagen
   static const char *const fields[] = {"judge_rationale", "judge_model", "judge_error"};
   for (int f = 0; f < 3; f++) cJSON_DeleteItemFromObjectCaseSensitive(r, fields[f]);
   cJSON_AddStringToObject(r, "judge_rationale", reply->text ? reply->text : "");
-  cJSON_AddStringToObject(r, "judge_model", o->model);
+  cJSON_AddStringToObject(r, "judge_model", o->gen.model);
   if (!ok) cJSON_AddStringToObject(r, "judge_error", error);
   char *line = cJSON_PrintUnformatted(r);
   cJSON_Delete(r);
@@ -177,12 +161,12 @@ static int run_judge(const judge_opts *o, gen_session *s, const cli_device_opts 
   }
   if (status == VKFT_OK) status = render_prompts(o, &recs, rubric, texts);
   if (status == VKFT_OK)
-    status = gen_session_open_text(s, dev_opts, o->model, o->adapter, o->chat_template);
+    status = gen_session_open_text(s, dev_opts, o->gen.model, o->gen.adapter, o->gen.chat_template);
   vkft_gen_stats st = {0};
   for (size_t i = 0; status == VKFT_OK && i < n; i++)
-    prompts[i] = (datagen_prompt){texts[i], o->sampling.seed, o->sampling.max_new_tokens};
+    prompts[i] = (datagen_prompt){texts[i], o->gen.sampling.seed, o->gen.sampling.max_new_tokens};
   if (status == VKFT_OK)
-    status = datagen_generate(s, &o->sampling, prompts, n, o->max_batch, 0, replies, &st);
+    status = datagen_generate(s, &o->gen.sampling, prompts, n, o->gen.max_batch, 0, replies, &st);
   cli_out of = {0};
   judge_counts counts = {0};
   if (status == VKFT_OK) status = cli_out_open(&of, o->out);

@@ -25,10 +25,9 @@
 #include <string.h>
 
 typedef struct synth_opts {
-  const char *model, *adapter, *seeds, *out, *instruction_template, *answer_template,
-      *chat_template;
-  int64_t n, max_prompts, seeds_per_prompt, max_instruction_tokens, max_batch;
-  vkft_sampling sampling; /* --temperature, --top-p, --max-new-tokens (answers), --seed */
+  datagen_opts gen; /* --max-new-tokens: of the answers */
+  const char *seeds, *out, *instruction_template, *answer_template;
+  int64_t n, max_prompts, seeds_per_prompt, max_instruction_tokens;
   vkft_synth_limits limits;
   double threshold;
   int as_messages, json;
@@ -80,16 +79,14 @@ typedef struct synth_run {
   "       [--answer-template FILE] [--chat-template NAME|FILE] [--json]\n"
 
 static int parse_opts(int argc, char **argv, synth_opts *o) {
-  *o = (synth_opts){.n = 100,
+  *o = (synth_opts){.gen = datagen_opts_default(),
+                    .n = 100,
                     .seeds_per_prompt = 3,
                     .max_instruction_tokens = 96,
-                    .max_batch = 32,
-                    .sampling = vkft_sampling_default(),
                     .limits = {.min_words = 4, .max_words = 150},
                     .threshold = 0.8};
   /* self-instruct samples at 0.7 (bootstrap_instructions.py), Alpaca at top_p 1 */
-  o->sampling.temperature = 0.7;
-  o->sampling.max_new_tokens = 256;
+  o->gen.sampling.temperature = 0.7;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int64_t x = 0;
@@ -99,11 +96,13 @@ static int parse_opts(int argc, char **argv, synth_opts *o) {
       continue;
     }
     if (!v) return vkft_error("%s needs a value", opt);
-    if (!strcmp(opt, "--model")) {
-      o->model = v;
-    } else if (!strcmp(opt, "--adapter")) {
-      o->adapter = v;
-    } else if (!strcmp(opt, "--seed-tasks")) {
+    int known = datagen_parse_option(&o->gen, opt, v);
+    if (known == VKFT_ERR) return VKFT_ERR;
+    if (known) {
+      i++;
+      continue;
+    }
+    if (!strcmp(opt, "--seed-tasks")) {
       o->seeds = v;
     } else if (!strcmp(opt, "--out")) {
       o->out = v;
@@ -111,8 +110,6 @@ static int parse_opts(int argc, char **argv, synth_opts *o) {
       o->instruction_template = v;
     } else if (!strcmp(opt, "--answer-template")) {
       o->answer_template = v;
-    } else if (!strcmp(opt, "--chat-template")) {
-      o->chat_template = v;
     } else if (!strcmp(opt, "--as")) {
       if (strcmp(v, "alpaca") && strcmp(v, "messages"))
         return vkft_error("--as: \"%s\" is not alpaca or messages", v);
@@ -125,29 +122,19 @@ static int parse_opts(int argc, char **argv, synth_opts *o) {
       status = cli_int_option(opt, v, 1, 64, &o->seeds_per_prompt);
     } else if (!strcmp(opt, "--max-instruction-tokens")) {
       status = cli_int_option(opt, v, 1, 1 << 16, &o->max_instruction_tokens);
-    } else if (!strcmp(opt, "--max-batch")) {
-      status = cli_int_option(opt, v, 1, 4096, &o->max_batch);
     } else if (!strcmp(opt, "--min-words") || !strcmp(opt, "--max-words")) {
       status = cli_int_option(opt, v, 1, 100000, &x);
       *(!strcmp(opt, "--min-words") ? &o->limits.min_words : &o->limits.max_words) = (int)x;
     } else if (!strcmp(opt, "--dedup-threshold")) { /* 1: exact duplicates only */
       status = cli_double_option(opt, v, 0.01, 1, &o->threshold);
-    } else if (!strcmp(opt, "--temperature")) {
-      status = cli_double_option(opt, v, 0, 100, &o->sampling.temperature);
-    } else if (!strcmp(opt, "--top-p")) {
-      status = cli_double_option(opt, v, 1e-9, 1, &o->sampling.top_p);
-    } else if (!strcmp(opt, "--max-new-tokens")) {
-      status = cli_int_option(opt, v, 1, 1 << 20, &o->sampling.max_new_tokens);
-    } else if (!strcmp(opt, "--seed")) {
-      status = cli_int_option(opt, v, 0, INT64_MAX, &x);
-      o->sampling.seed = (uint64_t)x;
     } else {
       return vkft_error("unknown option %s", opt);
     }
     if (status != VKFT_OK) return VKFT_ERR;
     i++;
   }
-  if (!o->model || !o->seeds || !o->out) return vkft_error("needs --model, --seed-tasks and --out");
+  if (!o->gen.model || !o->seeds || !o->out)
+    return vkft_error("needs --model, --seed-tasks and --out");
   if (o->limits.min_words > o->limits.max_words)
     return vkft_error("--min-words is above --max-words");
   if (!o->max_prompts) o->max_prompts = 4 * o->n;
@@ -271,7 +258,8 @@ static int plan_positions(synth_run *r, size_t k, int64_t *ctx) {
   if (status == VKFT_OK) status = answer_prompt(r, "", &text);
   if (status == VKFT_OK) status = datagen_prompt_tokens(r->s, text, &overhead);
   free(text);
-  int64_t answer_ctx = overhead + o->max_instruction_tokens + SLACK + o->sampling.max_new_tokens;
+  int64_t answer_ctx =
+      overhead + o->max_instruction_tokens + SLACK + o->gen.sampling.max_new_tokens;
   *ctx = instruction_ctx > answer_ctx ? instruction_ctx : answer_ctx;
   return status;
 }
@@ -299,17 +287,17 @@ static char *record_line(const synth_run *r, const char *instruction, const char
     cJSON_AddStringToObject(rec, "output", answer);
   }
   cJSON_AddStringToObject(rec, "source", "synthetic");
-  cJSON_AddStringToObject(prov, "model", o->model);
-  if (o->adapter) cJSON_AddStringToObject(prov, "adapter", o->adapter);
+  cJSON_AddStringToObject(prov, "model", o->gen.model);
+  if (o->gen.adapter) cJSON_AddStringToObject(prov, "adapter", o->gen.adapter);
   for (size_t j = 0; j < k; j++) cJSON_AddItemToArray(ids, seed_id(r, chosen[j]));
   cJSON_AddItemToObject(prov, "seed_ids", ids);
   ids = NULL;
   cJSON_AddNumberToObject(prov, "prompt", (double)prompt);
-  cJSON_AddNumberToObject(prov, "seed", (double)o->sampling.seed);
-  cJSON_AddNumberToObject(prov, "temperature", o->sampling.temperature);
-  cJSON_AddNumberToObject(prov, "top_p", o->sampling.top_p);
+  cJSON_AddNumberToObject(prov, "seed", (double)o->gen.sampling.seed);
+  cJSON_AddNumberToObject(prov, "temperature", o->gen.sampling.temperature);
+  cJSON_AddNumberToObject(prov, "top_p", o->gen.sampling.top_p);
   cJSON_AddNumberToObject(prov, "max_instruction_tokens", (double)o->max_instruction_tokens);
-  cJSON_AddNumberToObject(prov, "max_new_tokens", (double)o->sampling.max_new_tokens);
+  cJSON_AddNumberToObject(prov, "max_new_tokens", (double)o->gen.sampling.max_new_tokens);
   cJSON_AddStringToObject(prov, "finish_reason", vkft_finish_name(finish));
   cJSON_AddItemToObject(rec, "synth", prov);
   prov = NULL;
@@ -380,12 +368,13 @@ static int answer_round(synth_run *r, char **instructions, const size_t *chosen,
     if (!instructions[i]) continue;
     uint64_t p = r->next_prompt + i;
     status = answer_prompt(r, instructions[i], &texts[m]);
-    prompts[m] = (datagen_prompt){texts[m], vkft_synth_request_seed(o->sampling.seed, 2, p),
-                                  o->sampling.max_new_tokens};
+    prompts[m] = (datagen_prompt){texts[m], vkft_synth_request_seed(o->gen.sampling.seed, 2, p),
+                                  o->gen.sampling.max_new_tokens};
     which[m++] = i;
   }
   if (status == VKFT_OK)
-    status = datagen_generate(r->s, &o->sampling, prompts, m, o->max_batch, 0, replies, &r->stats);
+    status = datagen_generate(r->s, &o->gen.sampling, prompts, m, o->gen.max_batch, 0, replies,
+                              &r->stats);
   for (size_t j = 0; j < m && status == VKFT_OK; j++) {
     size_t i = which[j];
     if (!replies[j].text) {
@@ -429,16 +418,16 @@ static int synth_round(synth_run *r, size_t count) {
   int status = chosen && prompts && replies && texts && instructions ? VKFT_OK : vkft_error_nomem();
   for (size_t i = 0; i < count && status == VKFT_OK; i++) {
     uint64_t p = r->next_prompt + i;
-    vkft_synth_sample_seeds(o->sampling.seed, p, r->seeds.n, k, chosen + i * k);
+    vkft_synth_sample_seeds(o->gen.sampling.seed, p, r->seeds.n, k, chosen + i * k);
     status = instruction_prompt(r, chosen + i * k, k, &texts[i]);
-    prompts[i] = (datagen_prompt){texts[i], vkft_synth_request_seed(o->sampling.seed, 1, p),
+    prompts[i] = (datagen_prompt){texts[i], vkft_synth_request_seed(o->gen.sampling.seed, 1, p),
                                   o->max_instruction_tokens};
   }
   int64_t ctx = 0;
   if (status == VKFT_OK && !r->s->model) status = plan_positions(r, k, &ctx);
   if (status == VKFT_OK)
-    status =
-        datagen_generate(r->s, &o->sampling, prompts, count, o->max_batch, ctx, replies, &r->stats);
+    status = datagen_generate(r->s, &o->gen.sampling, prompts, count, o->gen.max_batch, ctx,
+                              replies, &r->stats);
   for (size_t i = 0; i < count && status == VKFT_OK; i++) {
     if (!replies[i].text) {
       r->counts[R_PROMPT_TOO_LONG]++;
@@ -503,7 +492,8 @@ static int run_synth(synth_run *r, const cli_device_opts *dev_opts) {
       datagen_load_template(o->instruction_template, "synth-instruction.txt",
                             "--instruction-template", instruction_names, 2, 1,
                             &r->instruction_tmpl) != VKFT_OK ||
-      gen_session_open_text(r->s, dev_opts, o->model, o->adapter, o->chat_template) != VKFT_OK ||
+      gen_session_open_text(r->s, dev_opts, o->gen.model, o->gen.adapter, o->gen.chat_template) !=
+          VKFT_OK ||
       datagen_load_template(o->answer_template,
                             r->s->tmpl ? "synth-answer-chat.txt" : "synth-answer.txt",
                             "--answer-template", answer_names, 1, 1, &r->answer_tmpl) != VKFT_OK)

@@ -1,5 +1,7 @@
-/* Templates and batched replies for the model-written data tools (see datagen.h). */
+/* Options, templates and batched replies for the model-written data tools (see datagen.h). */
 #include "datagen.h"
+
+#include "commands.h"
 
 #include "vkft/error.h"
 #include "vkft/platform.h"
@@ -7,6 +9,41 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+
+datagen_opts datagen_opts_default(void) {
+  datagen_opts g = {.sampling = vkft_sampling_default(), .max_batch = 32};
+  g.sampling.max_new_tokens = 256;
+  return g;
+}
+
+int datagen_parse_option(datagen_opts *g, const char *opt, const char *v) {
+  int64_t seed = 0;
+  int status;
+  if (!strcmp(opt, "--model")) {
+    g->model = v;
+    return 1;
+  } else if (!strcmp(opt, "--adapter")) {
+    g->adapter = v;
+    return 1;
+  } else if (!strcmp(opt, "--chat-template")) {
+    g->chat_template = v;
+    return 1;
+  } else if (!strcmp(opt, "--temperature")) {
+    status = cli_double_option(opt, v, 0, 100, &g->sampling.temperature);
+  } else if (!strcmp(opt, "--top-p")) {
+    status = cli_double_option(opt, v, 1e-9, 1, &g->sampling.top_p);
+  } else if (!strcmp(opt, "--max-new-tokens")) {
+    status = cli_int_option(opt, v, 1, 1 << 20, &g->sampling.max_new_tokens);
+  } else if (!strcmp(opt, "--seed")) {
+    status = cli_int_option(opt, v, 0, INT64_MAX, &seed);
+    g->sampling.seed = (uint64_t)seed;
+  } else if (!strcmp(opt, "--max-batch")) {
+    status = cli_int_option(opt, v, 1, 4096, &g->max_batch);
+  } else {
+    return 0;
+  }
+  return status == VKFT_OK ? 1 : VKFT_ERR;
+}
 
 int datagen_load_template(const char *file, const char *builtin, const char *option,
                           const char *const *names, size_t n_names, size_t n_required,

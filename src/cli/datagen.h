@@ -1,7 +1,7 @@
-/* What `vkft data synth` and `vkft data judge` share: their prompt templates (a file or the
- * shipped one), and generating the replies to a list of prompt texts with the session's model
- * (each text the user message under the model's chat template when it has one, else a plain
- * text prompt), through the batched engine. */
+/* What `vkft data synth` and `vkft data judge` share: their generation options, their prompt
+ * templates (a file or the shipped one), and generating the replies to a list of prompt texts with
+ * the session's model (each text the user message under the model's chat template when it has one,
+ * else a plain text prompt), through the batched engine. */
 #ifndef VKFT_CLI_DATAGEN_H
 #define VKFT_CLI_DATAGEN_H
 
@@ -9,6 +9,20 @@
 
 #include "vkft/datagen.h"
 #include "vkft/gen.h"
+
+/* The options of a command that generates with a model: --model --adapter --chat-template
+ * --temperature --top-p --max-new-tokens --seed --max-batch. */
+typedef struct datagen_opts {
+  const char *model, *adapter, *chat_template;
+  vkft_sampling sampling;
+  int64_t max_batch;
+} datagen_opts;
+
+/* vkft_sampling_default() with 256 new tokens, batches of 32. */
+datagen_opts datagen_opts_default(void);
+/* When opt is one of the options above: reads its value v (not NULL) into g and returns 1, or
+ * VKFT_ERR for a bad value (the error names the option). 0 for any other option. */
+int datagen_parse_option(datagen_opts *g, const char *opt, const char *v);
 
 /* The template in file (NULL: the shipped one named builtin), its final newline dropped, with
  * every placeholder one of names and each of the first n_required names used. Errors name the
