@@ -215,6 +215,10 @@ static int run(int argc, char **argv, vkft_lr_find_options *lr, vkft_dist *dist)
   status = vkft_dist_settle(dist, status); /* every rank ends the job together */
   if (prog.line_open) fputc('\n', stdout);
   int validation = dev ? vkft_device_validation_errors(dev) : 0;
+  if (status == VKFT_OK && dev_opts.profile && vkft_dist_rank(dist) == 0) {
+    printf("GPU time of the last submission, by shader:\n");
+    cli_print_profile(dev);
+  }
   vkft_backend_destroy(be);
   vkft_device_destroy(dev);
   if (status != VKFT_OK) /* vkft_train settled with the other ranks: printed once */
