@@ -33,6 +33,14 @@ run env VKFT_MEMORY_LIMIT_MB=12 "$vkft" train "${common[@]}" --dry-run --set tra
 check "a dry run at micro_batch $fit fits 12 MiB" grep -q "dry run: the plan fits" <<<"$out"
 run env VKFT_MEMORY_LIMIT_MB=12 "$vkft" train "${common[@]}" --dry-run --set train.micro_batch=$((fit + 1)) --set output.dir="$work/dry"
 check "a dry run at micro_batch $((fit + 1)) does not" grep -q "dry run: the plan does NOT fit" <<<"$out"
+# a batch_size whose micro-batch must be at least 32 (grad_accum at most 64) that the budget cannot
+# hold: refused before any probe, saying what to lower
+run env VKFT_MEMORY_LIMIT_MB=12 "$vkft" train "${noga[@]}" --set train.batch_size=2048 \
+  --set train.micro_batch=auto --set output.dir="$work/least"
+check "batch_size 2048 in 12 MiB: $EXIT_MEMORY ($rc)" test $rc -eq $EXIT_MEMORY
+check "... in one line: needs a micro-batch of at least 32" \
+  grep -q 'train.batch_size 2048 needs a micro-batch of at least 32 (grad_accum is at most 64)' <<<"$out"
+check "... and no probe ran" test "$(grep -c 'probe step' <<<"$out")" -eq 0
 # the probe leaves no trace: the same adapter as a run given the number
 run "$vkft" train "${common[@]}" --set train.micro_batch="$chosen" --set output.dir="$work/fixed"
 check "the run given micro_batch $chosen exits 0" test $rc -eq 0

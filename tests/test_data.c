@@ -408,8 +408,8 @@ static void test_bad_records(void) {
   vkft_data_file_desc file = {.path = scratch("bad.json", arr)};
   vkft_dataset_desc d = {.model_dir = model_dir, .files = &file, .n_files = 1, .strict = 1};
   ds = NULL;
-  CHECK(vkft_dataset_load(&d, &ds) == VKFT_ERR && ds == NULL);
-  CHECK(strstr(vkft_error_message(), "bad.json:3") && strstr(vkft_error_message(), "strict"));
+  CHECK_ERR(vkft_dataset_load(&d, &ds), VKFT_ERR_INPUT, "bad.json:3");
+  CHECK(ds == NULL && strstr(vkft_error_message(), "strict"));
   /* Not JSON at all: one clear error. */
   file.path = scratch("notjson.txt", "hello world\nthis is text\n");
   d.strict = 0;

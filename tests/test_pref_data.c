@@ -685,7 +685,8 @@ static void test_bad_records(void) {
   vkft_pref_free(ds);
   /* strict: the first bad record fails the load */
   CHECK(load("models/stories260K", path, &(opts){.strict = 1}) == NULL);
-  CHECK(strstr(vkft_error_message(), "bad.jsonl:2") && strstr(vkft_error_message(), "strict"));
+  CHECK(vkft_error_code() == VKFT_ERR_INPUT && strstr(vkft_error_message(), "bad.jsonl:2") &&
+        strstr(vkft_error_message(), "strict"));
   /* LLaMA-Factory's checks; ORPO's last prompt role */
   ds = load("tokenizers/qwen3",
             scratch("bad_sharegpt.json",
@@ -720,7 +721,8 @@ static void test_bad_records(void) {
   vkft_pref_free(ds);
   /* not preference data at all */
   CHECK(load("models/stories260K", check_path("sft/alpaca_en_demo.json"), NULL) == NULL);
-  CHECK(strstr(vkft_error_message(), "cannot tell the records' preference format") != NULL);
+  CHECK(vkft_error_code() == VKFT_ERR_INPUT &&
+        strstr(vkft_error_message(), "cannot tell the records' preference format") != NULL);
 }
 
 int main(void) {

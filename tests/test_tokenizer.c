@@ -391,11 +391,13 @@ static void write_file(const char *path, const char *content) {
   fclose(f);
 }
 
-static void expect_load_error(const char *path, const char *must_contain) {
+static void expect_load_error(const char *path, vkft_errcode code, const char *must_contain) {
   vkft_tokenizer *tok = NULL;
   vkft_error_clear();
   int rc = vkft_tokenizer_load(path, &tok);
   CHECKF(rc == VKFT_ERR && tok == NULL, "loading %s should fail", path);
+  CHECKF(vkft_error_code() == code, "loading %s: error code %s, wanted %s", path,
+         vkft_errcode_name(vkft_error_code()), vkft_errcode_name(code));
   CHECKF(strstr(vkft_error_message(), path) != NULL, "message \"%s\" does not name %s",
          vkft_error_message(), path);
   CHECKF(strstr(vkft_error_message(), must_contain) != NULL, "message \"%s\" lacks \"%s\"",
@@ -404,20 +406,22 @@ static void expect_load_error(const char *path, const char *must_contain) {
 }
 
 static void test_errors(void) {
-  expect_load_error("no_such_folder_for_test_tokenizer/tokenizer.json", "no such file");
+  /* a path the user gave that does not exist: their input (exit 1), as for every input file */
+  expect_load_error("no_such_folder_for_test_tokenizer/tokenizer.json", VKFT_ERR_INPUT,
+                    "no such file");
   const char *bad_json = "test_tokenizer_malformed.json";
   write_file(bad_json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,");
-  expect_load_error(bad_json, "malformed JSON");
+  expect_load_error(bad_json, VKFT_ERR_INPUT, "malformed JSON");
   const char *unigram = "test_tokenizer_unigram.json";
   write_file(unigram, "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": null,"
                       " \"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null,"
                       " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0,"
                       " \"vocab\": [[\"<unk>\", 0.0], [\"a\", -1.0]]}}");
-  expect_load_error(unigram, "Unigram");
+  expect_load_error(unigram, VKFT_ERR_UNSUPPORTED, "Unigram");
   const char *bad_merge = "test_tokenizer_badmerge.json";
   write_file(bad_merge, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1},"
                         " \"merges\": [\"a b\"]}}");
-  expect_load_error(bad_merge, "merges[0]");
+  expect_load_error(bad_merge, VKFT_ERR_INPUT, "merges[0]");
   remove(bad_json);
   remove(unigram);
   remove(bad_merge);

@@ -44,6 +44,18 @@ typedef struct vkft_train_result {
  * two rows): vkft_train's, and `vkft plan`'s with plan_only set. */
 vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows, int64_t max_len);
 
+/* The model a run of cfg loads at micro-batch mb (sequences; pairs for a preference objective)
+ * of max_len tokens on `world` ranks: vkft_train_model_desc with the gradient accumulation the
+ * run derives from train.batch_size (vkft_train_config_grad_accum: an error when the config cannot
+ * run at mb) and the vocabulary grown to vocab_size by tokens.add (0: the model's own). The one
+ * plan of a run for vkft_train, train.micro_batch "auto" and `vkft plan`. */
+int vkft_train_model_desc_at(const vkft_train_config *cfg, int64_t mb, int64_t max_len, int world,
+                             int64_t vocab_size, vkft_model_desc *md);
+
+/* The vocabulary a run of cfg trains with when tokens.add grows the model's (model_vocab, from its
+ * config.json): the tokenizer's size with the new tokens added; 0 when nothing is added. */
+int vkft_train_vocab_size(const vkft_train_config *cfg, int64_t model_vocab, int64_t *vocab);
+
 /* The device bytes a run of the model desc holds (vkft_train_model_desc's, possibly changed):
  * its memory plan — weights, trainable tensors, gradients, activations, scratch — and AdamW's
  * two fp32 moments per trainable value, counted without allocating. */

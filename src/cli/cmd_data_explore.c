@@ -69,13 +69,13 @@ static int embed_group(embed_run *r, size_t first, size_t end) {
   }
   vkft_tensor w = vkft_tensor_view(&r->weights, 0, G * r->maxT);
   if (status == VKFT_OK) status = vkft_tensor_write(be, &w, r->host_w);
-  if (status == VKFT_OK) status = vkft_begin(be);
+  int begun = status == VKFT_OK && (status = vkft_begin(be)) == VKFT_OK;
   for (int g = 0; g < G && status == VKFT_OK; g++) {
     vkft_tensor wg = vkft_tensor_view(&r->weights, g * r->maxT, r->maxT);
     vkft_tensor og = vkft_tensor_view(&r->out, g * r->C, r->C);
     status = vkft_model_forward_pooled(m, g, &wg, &og);
   }
-  if (vkft_end(be) != VKFT_OK) status = VKFT_ERR;
+  if (begun && vkft_end(be) != VKFT_OK) status = VKFT_ERR; /* (a failure before: its error) */
   vkft_tensor o = vkft_tensor_view(&r->out, 0, G * r->C);
   float *dst = r->emb + first * (size_t)r->C;
   if (status == VKFT_OK) status = vkft_tensor_read(be, &o, dst);
@@ -258,11 +258,11 @@ static int dup_groups(const records_info *ri, const explore_opts *o, size_t **st
 }
 
 /* the EXAMPLES records nearest each cluster's centroid */
-static void nearest_examples(const float *emb, size_t n, size_t C, const int32_t *cluster,
-                             const float *centroids, int k, uint32_t *examples) {
+static int nearest_examples(const float *emb, size_t n, size_t C, const int32_t *cluster,
+                            const float *centroids, int k, uint32_t *examples) {
   for (size_t q = 0; q < (size_t)k * EXAMPLES; q++) examples[q] = UINT32_MAX;
   float *best = malloc((size_t)k * EXAMPLES * sizeof *best);
-  if (!best) return;
+  if (!best) return vkft_error_nomem();
   for (size_t i = 0; i < n; i++) {
     int c = cluster[i];
     const float *x = emb + i * C, *m = centroids + (size_t)c * C;
@@ -278,6 +278,7 @@ static void nearest_examples(const float *emb, size_t n, size_t C, const int32_t
     bd[slot] = d2;
   }
   free(best);
+  return VKFT_OK;
 }
 
 /* ---- outputs ---- */
@@ -425,7 +426,10 @@ static int write_outputs(const explore_opts *o, const float *emb, size_t C, cons
                          const explore_result *x, const char *method) {
   uint32_t *examples = malloc((size_t)x->k * EXAMPLES * sizeof *examples);
   if (!examples) return vkft_error_nomem();
-  nearest_examples(emb, x->n, C, x->cluster, x->centroids, x->k, examples);
+  if (nearest_examples(emb, x->n, C, x->cluster, x->centroids, x->k, examples) != VKFT_OK) {
+    free(examples);
+    return VKFT_ERR;
+  }
   const char *field_names[MAX_FIELDS];
   for (int f = 0; f < ri->n_fields; f++) field_names[f] = ri->fields[f];
   vkft_explore_map map = {.title = o->eo.data,
@@ -502,7 +506,7 @@ static int parse(int argc, char **argv, explore_opts *o) {
     else if (!strcmp(a, "--seed"))
       bad = cli_int_option(a, v, 0, INT64_MAX, &o->seed);
     else if (!strcmp(a, "--sample"))
-      bad = cli_int_option(a, v, 2, 1 << 20, &o->sample);
+      bad = cli_int_option(a, v, 2, 16384, &o->sample); /* its distances: sample^2 floats, 1 GiB */
     else if (!strcmp(a, "--threads"))
       bad = cli_int_option(a, v, 0, 64, &o->threads);
     else if (!strcmp(a, "--threshold"))

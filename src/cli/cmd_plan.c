@@ -43,25 +43,36 @@ typedef struct plan_row {
   int measured;                  /* this row's own shape was timed */
 } plan_row;
 
-/* The plan's device bytes for one shape, as the trainer sums them. */
-static int plan_bytes(const vkft_train_config *cfg, int64_t max_len, int64_t rows, int ckpt,
-                      vkft_dtype quant, uint64_t *bytes) {
-  vkft_model_desc md = vkft_train_model_desc(cfg, rows, max_len);
-  md.grad_checkpointing = ckpt;
-  md.quant_dtype = quant;
+/* The device bytes of a run at micro-batch mb (sequences; pairs) of the row's shape, as the
+ * trainer plans it (vkft_train_model_desc_at: its grad_accum and vocabulary). *runs 0: the config
+ * cannot run at mb (train.batch_size would need grad_accum above 64); the bytes are then those of
+ * 64 micro-batches, the most a run has. */
+static int plan_bytes(const vkft_train_config *cfg, int64_t vocab, const plan_row *r, int64_t mb,
+                      uint64_t *bytes, int *runs) {
+  vkft_model_desc md;
+  *runs = vkft_train_model_desc_at(cfg, mb, r->max_len, 1, vocab, &md) == VKFT_OK;
+  if (!*runs) {
+    vkft_error_clear();
+    md = vkft_train_model_desc(cfg, strcmp(cfg->objective, "sft") ? 2 * mb : mb, r->max_len);
+    md.micro_batches = 64;
+    md.vocab_size = vocab;
+  }
+  md.grad_checkpointing = r->ckpt;
+  md.quant_dtype = r->quant;
   return vkft_train_plan_bytes(&md, bytes);
 }
 
 /* The row's plans: micro-batch 1 and 2, and with a budget the largest micro-batch that fits. */
-static int plan_row_fill(const vkft_train_config *cfg, plan_row *r, uint64_t free_bytes) {
-  int pairs = strcmp(cfg->objective, "sft") != 0; /* a pair is two sequences */
-  if (plan_bytes(cfg, r->max_len, pairs ? 2 : 1, r->ckpt, r->quant, &r->one) != VKFT_OK ||
-      plan_bytes(cfg, r->max_len, pairs ? 4 : 2, r->ckpt, r->quant, &r->two) != VKFT_OK)
+static int plan_row_fill(const vkft_train_config *cfg, int64_t vocab, plan_row *r,
+                         uint64_t free_bytes) {
+  int runs;
+  if (plan_bytes(cfg, vocab, r, 1, &r->one, &runs) != VKFT_OK ||
+      plan_bytes(cfg, vocab, r, 2, &r->two, &runs) != VKFT_OK)
     return VKFT_ERR;
   for (int64_t mb = 1; free_bytes && mb <= 256; mb *= 2) {
     uint64_t bytes;
-    if (plan_bytes(cfg, r->max_len, pairs ? 2 * mb : mb, r->ckpt, r->quant, &bytes) != VKFT_OK)
-      return VKFT_ERR;
+    if (plan_bytes(cfg, vocab, r, mb, &bytes, &runs) != VKFT_OK) return VKFT_ERR;
+    if (!runs) continue; /* a larger micro-batch may */
     if (bytes > free_bytes) break;
     r->best = mb, r->best_bytes = bytes;
   }
@@ -238,17 +249,22 @@ int vkft_cmd_plan(int argc, char **argv) {
   }
   plan_row rows[MAX_ROWS];
   int n = table_rows(&cfg, &mc, rows);
-  status = VKFT_OK;
+  int64_t vocab;
+  status = vkft_train_vocab_size(&cfg, mc.vocab_size, &vocab);
   for (int i = 0; i < n && status == VKFT_OK; i++)
-    status = plan_row_fill(&cfg, &rows[i], free_bytes);
+    status = plan_row_fill(&cfg, vocab, &rows[i], free_bytes);
   if (status == VKFT_OK && !a.json) {
     char method[64];
     if (cfg.full)
       snprintf(method, sizeof method, "full fine-tuning");
     else
       snprintf(method, sizeof method, "LoRA r=%lld", (long long)cfg.lora.r);
-    printf("plan of %s (%s, grad_accum %lld)%s%s: %s\n", cfg.model, method,
-           (long long)cfg.train.grad_accum, dev ? " on " : "",
+    char accum[64];
+    if (cfg.train.batch_size > 0)
+      snprintf(accum, sizeof accum, "train.batch_size %lld", (long long)cfg.train.batch_size);
+    else
+      snprintf(accum, sizeof accum, "grad_accum %lld", (long long)cfg.train.grad_accum);
+    printf("plan of %s (%s, %s)%s%s: %s\n", cfg.model, method, accum, dev ? " on " : "",
            dev ? vkft_device_get_info(dev)->name : "",
            free_bytes ? "the largest micro-batch that fits" : "micro-batch 1");
     if (free_bytes)

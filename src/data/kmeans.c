@@ -507,7 +507,7 @@ int vkft_kmeans_choose_k(const float *x, size_t n, size_t d, int k_lo, int k_hi,
              silhouette_of(&sd, try_assign, k, &score);
     if (status) break;
     if (scores) scores[k - k_lo] = score;
-    if (score > best) {
+    if (k == k_lo || score > best || isnan(best)) { /* (a NaN score loses to any number) */
       best = score;
       *k_out = k;
       memcpy(assign, try_assign, n * sizeof *assign);

@@ -123,7 +123,8 @@ int tok_parse_normalizer(const char *path, const cJSON *obj, tok_normalizer *n) 
     const char *string, *regex, *content = tok_json_str(obj, "content");
     if (parse_pattern(path, obj, "normalizer Replace", &string, &regex) != VKFT_OK) return VKFT_ERR;
     if (!string)
-      return vkft_error("%s: normalizer Replace with a Regex pattern is not supported", path);
+      return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                             "%s: normalizer Replace with a Regex pattern is not supported", path);
     if (!content) return vkft_error("%s: normalizer Replace without \"content\"", path);
     n->type = TOK_NORM_REPLACE;
     n->a_len = strlen(string);
@@ -135,7 +136,8 @@ int tok_parse_normalizer(const char *path, const cJSON *obj, tok_normalizer *n) 
     n->strip_left = tok_json_bool(obj, "strip_left", 1);
     n->strip_right = tok_json_bool(obj, "strip_right", 1);
   } else {
-    return vkft_error("%s: normalizer type \"%s\" is not supported", path, type);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: normalizer type \"%s\" is not supported",
+                           path, type);
   }
   return VKFT_OK;
 }
@@ -171,7 +173,8 @@ static int parse_prepend_scheme(const char *path, const cJSON *obj, int *scheme)
   } else if (!strcmp(s, "never")) {
     *scheme = TOK_PREPEND_NEVER;
   } else {
-    return vkft_error("%s: Metaspace prepend_scheme \"%s\" is not supported", path, s);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                           "%s: Metaspace prepend_scheme \"%s\" is not supported", path, s);
   }
   return VKFT_OK;
 }
@@ -230,7 +233,8 @@ int tok_parse_pretok(const char *path, const cJSON *obj, tok_pretok *p) {
     else if (!strcmp(behavior, "Contiguous"))
       p->behavior = TOK_SPLIT_CONTIGUOUS;
     else
-      return vkft_error("%s: Split behavior \"%s\" is not supported", path, behavior);
+      return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: Split behavior \"%s\" is not supported",
+                             path, behavior);
     if (regex) {
       p->pattern_kind = TOK_PAT_REGEX;
       if (compile_regex(path, regex, &p->regex) != VKFT_OK) return VKFT_ERR;
@@ -251,7 +255,8 @@ int tok_parse_pretok(const char *path, const cJSON *obj, tok_pretok *p) {
     p->behavior =
         tok_json_bool(obj, "individual_digits", 0) ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS;
   } else {
-    return vkft_error("%s: pre_tokenizer type \"%s\" is not supported", path, type);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: pre_tokenizer type \"%s\" is not supported",
+                           path, type);
   }
   return VKFT_OK;
 }
@@ -315,7 +320,8 @@ int tok_parse_decoder(const char *path, const cJSON *obj, tok_decoder *d) {
     const char *string, *regex, *content = tok_json_str(obj, "content");
     if (parse_pattern(path, obj, "decoder Replace", &string, &regex) != VKFT_OK) return VKFT_ERR;
     if (!string)
-      return vkft_error("%s: decoder Replace with a Regex pattern is not supported", path);
+      return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                             "%s: decoder Replace with a Regex pattern is not supported", path);
     if (!content) return vkft_error("%s: decoder Replace without \"content\"", path);
     d->type = TOK_DEC_REPLACE;
     d->a_len = strlen(string);
@@ -344,7 +350,8 @@ int tok_parse_decoder(const char *path, const cJSON *obj, tok_decoder *d) {
     d->start = start->valueint;
     d->stop = stop->valueint;
   } else {
-    return vkft_error("%s: decoder type \"%s\" is not supported", path, type);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: decoder type \"%s\" is not supported", path,
+                           type);
   }
   return VKFT_OK;
 }
@@ -445,5 +452,6 @@ int tok_parse_post(const char *path, vkft_tokenizer *tok, const cJSON *obj) {
       return vkft_error("%s: %s needs \"cls\" and \"sep\" as [token, id]", path, type);
     return wrap_post(path, tok, &cls_id, 1, &sep_id, 1);
   }
-  return vkft_error("%s: post_processor type \"%s\" is not supported", path, type);
+  return vkft_error_with(VKFT_ERR_UNSUPPORTED, "%s: post_processor type \"%s\" is not supported",
+                         path, type);
 }

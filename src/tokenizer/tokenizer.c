@@ -131,7 +131,8 @@ static int parse_model(const char *path, vkft_tokenizer *tok, const cJSON *model
   if (!cJSON_IsObject(model)) return vkft_error("%s: missing \"model\"", path);
   const char *type = tok_json_str(model, "type");
   if (type && strcmp(type, "BPE") != 0)
-    return vkft_error("%s: model type \"%s\" is not supported (only BPE)", path, type);
+    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
+                           "%s: model type \"%s\" is not supported (only BPE)", path, type);
   if (!type && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
     return vkft_error("%s: model has no \"type\" and no merges (only BPE is supported)", path);
   const cJSON *dropout = cJSON_GetObjectItemCaseSensitive(model, "dropout");

@@ -61,18 +61,11 @@ static int64_t pick(const vkft_train_config *cfg, int world, int64_t limit) {
   return share && 2 * d > p2 ? d : p2;
 }
 
-/* grad_accum for micro-batches of mb as the model plan needs it (1..64) */
-static int64_t plan_grad_accum(const vkft_train_config *cfg, int64_t mb, int world) {
-  if (cfg->train.batch_size <= 0) return cfg->train.grad_accum;
-  int64_t ga = (cfg->train.batch_size + mb * world - 1) / (mb * world);
-  return ga < 1 ? 1 : ga > 64 ? 64 : ga;
-}
-
 static int plan_bytes(const trainer *t, int64_t mb, uint64_t *bytes) {
-  int pairs = t->pds != NULL; /* a pair is two sequences */
-  vkft_model_desc md = vkft_train_model_desc(t->cfg, pairs ? 2 * mb : mb, t->max_len);
-  md.micro_batches = (int)plan_grad_accum(t->cfg, mb, vkft_dist_size(t->dist));
-  md.vocab_size = t->vocab_size;
+  vkft_model_desc md;
+  if (vkft_train_model_desc_at(t->cfg, mb, t->max_len, vkft_dist_size(t->dist), t->vocab_size,
+                               &md) != VKFT_OK)
+    return VKFT_ERR;
   return vkft_train_plan_bytes(&md, bytes);
 }
 
@@ -161,18 +154,31 @@ static int choose(trainer *t, int64_t *out) {
   if (rows < cap) cap = rows > 0 ? rows : 1, bound = "the rows of one epoch";
   int64_t share = (cfg->train.batch_size + world - 1) / world;
   if (cfg->train.batch_size > 0 && share < cap) cap = share, bound = "train.batch_size per rank";
-  /* the largest micro-batch in [0, cap] whose plan fits: the plan grows with it */
-  int64_t lo = 0, hi = cap + 1;
+  /* train.batch_size runs from the micro-batch at which grad_accum is at most 64 */
+  int64_t least =
+      cfg->train.batch_size > 0 ? (cfg->train.batch_size + 64 * world - 1) / (64 * world) : 1;
+  /* the largest micro-batch in [least, cap] whose plan fits: the plan grows with it */
+  int64_t lo = least - 1, hi = cap + 1;
   uint64_t lo_bytes = 0, one = 0;
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
     uint64_t bytes;
     if (plan_bytes(t, mid, &bytes) != VKFT_OK) return VKFT_ERR;
-    if (mid == 1) one = bytes;
+    if (mid == least) one = bytes;
     if (bytes <= free_bytes)
       lo = mid, lo_bytes = bytes;
     else
       hi = mid;
+  }
+  if (lo < least && least > 1) {
+    if (!one && plan_bytes(t, least, &one) != VKFT_OK) return VKFT_ERR;
+    return vkft_error_with(VKFT_ERR_OOM,
+                           "micro_batch auto: train.batch_size %lld needs a micro-batch of at "
+                           "least %lld (grad_accum is at most 64), and its plan is %.1f MiB: "
+                           "%.1f MiB are free on %s (lower train.batch_size or data.max_len, or "
+                           "turn train.grad_checkpointing on)",
+                           (long long)cfg->train.batch_size, (long long)least, one / MiB,
+                           free_bytes / MiB, dev ? vkft_device_get_info(dev)->name : "the device");
   }
   if (lo == 0) {
     if (!one && plan_bytes(t, 1, &one) != VKFT_OK) return VKFT_ERR;
@@ -192,6 +198,7 @@ static int choose(trainer *t, int64_t *out) {
     snprintf(plan, sizeof plan, "no device memory to plan for; at most %s, %lld", bound,
              (long long)cap);
   int64_t mb = pick(cfg, world, lo);
+  if (mb < least) mb = lo; /* a divisor of the batch too small for 64 micro-batches */
   if (t->opt->dry_run) {
     trainer_message(t, "micro_batch auto: %lld (%s; not probed: dry run)", (long long)mb, plan);
     *out = mb;
@@ -200,16 +207,20 @@ static int choose(trainer *t, int64_t *out) {
   int halved = 0;
   for (;;) {
     double t0 = vkft_time_s();
-    if (probe_step(t, mb, plan_grad_accum(cfg, mb, world)) == VKFT_OK) {
+    int64_t ga;
+    if (vkft_train_config_grad_accum(cfg, mb, world, &ga, NULL, 0) != VKFT_OK) return VKFT_ERR;
+    if (probe_step(t, mb, ga) == VKFT_OK) {
       trainer_message(t, "micro_batch auto: %lld (%s; probe step ok in %.1f s%s)", (long long)mb,
                       plan, vkft_time_s() - t0, halved ? ", after halving" : "");
       *out = mb;
       return VKFT_OK;
     }
-    if (vkft_error_code() != VKFT_ERR_OOM || mb == 1)
-      return vkft_error_prefix("micro_batch auto: the probe step at micro-batch %lld",
-                               (long long)mb);
+    if (vkft_error_code() != VKFT_ERR_OOM || mb == least)
+      return vkft_error_prefix(
+          "micro_batch auto: the probe step at micro-batch %lld%s", (long long)mb,
+          least > 1 && mb == least ? " (the least train.batch_size runs with)" : "");
     int64_t next = pick(cfg, world, mb / 2);
+    if (next < least) next = least;
     trainer_message(t,
                     "micro_batch auto: the probe step at %lld ran out of device memory (%s): "
                     "trying %lld",

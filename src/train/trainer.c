@@ -269,6 +269,32 @@ vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows
   return md;
 }
 
+int vkft_train_vocab_size(const vkft_train_config *cfg, int64_t model_vocab, int64_t *vocab) {
+  *vocab = 0;
+  if (!cfg->tokens.add_count) return VKFT_OK;
+  vkft_tokenizer *tok;
+  if (vkft_tokenizer_load(cfg->model, &tok) != VKFT_OK) return VKFT_ERR;
+  int status = VKFT_OK;
+  for (int i = 0; i < cfg->tokens.add_count && status == VKFT_OK; i++) {
+    int32_t id;
+    status = vkft_tokenizer_add_special(tok, cfg->tokens.add[i], &id);
+  }
+  int64_t v = (int64_t)vkft_tokenizer_vocab_size(tok);
+  vkft_tokenizer_free(tok);
+  if (status == VKFT_OK && v > model_vocab) *vocab = v;
+  return status;
+}
+
+int vkft_train_model_desc_at(const vkft_train_config *cfg, int64_t mb, int64_t max_len, int world,
+                             int64_t vocab_size, vkft_model_desc *md) {
+  int64_t ga;
+  if (vkft_train_config_grad_accum(cfg, mb, world, &ga, NULL, 0) != VKFT_OK) return VKFT_ERR;
+  *md = vkft_train_model_desc(cfg, strcmp(cfg->objective, "sft") ? 2 * mb : mb, max_len);
+  md->micro_batches = (int)ga;
+  md->vocab_size = vocab_size;
+  return VKFT_OK;
+}
+
 /* The device bytes of a loaded (or planned) model's memory plan with AdamW's two fp32 moments
  * of every trainable tensor: what a run holds on the device. */
 static uint64_t plan_total(vkft_model *m, vkft_model_memory *mem) {
