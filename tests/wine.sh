@@ -35,9 +35,24 @@ run() { # run "what" exe args...: under Wine, from folder $cwd
   local rc=$?
   last_output=$(cat "$out")
   if [ $rc -eq 0 ]; then ok "$what"; return; fi
+  # A status without a word: every program here prints its result and Wine prints a crash, so
+  # the program did not run its course (CI once saw it, never reproduced: a start-up race of
+  # Wine's servers is the suspect). It runs once more with Wine's own error channel on, which
+  # WINEDEBUG=-all silences, and that run decides.
+  local again=0
+  if [ -z "$last_output" ]; then
+    echo "     $what: exit $rc and no output at all; again with WINEDEBUG=err+all:"
+    (cd "$cwd" && WINEDEBUG=err+all wine "$@") >"$out" 2>&1
+    rc=$?
+    last_output=$(cat "$out")
+    again=1
+    tail -20 "$out" | sed 's/^/     /'
+    if [ $rc -eq 0 ]; then ok "$what (when run again)"; return; fi
+  fi
   fail "$what (exit $rc)"
+  [ $again = 1 ] && return
   tail -20 <<<"$last_output"
-  # again with Wine's own error channel, which WINEDEBUG=-all silences: why Wine itself failed
+  # again with Wine's own error channel: why Wine itself failed (diagnostics; the failure stands)
   echo "     again with WINEDEBUG=err+all (diagnostics only; the failure above stands):"
   (cd "$cwd" && WINEDEBUG=err+all wine "$@") >"$out" 2>&1
   tail -20 "$out" | sed 's/^/     /'
