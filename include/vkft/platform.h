@@ -45,6 +45,8 @@ int vkft_atomic_rename(vkft_atomic_file *af);
 int vkft_atomic_commit(vkft_atomic_file *af); /* flush + rename; on failure removes the temp */
 void vkft_atomic_abort(vkft_atomic_file *af);
 int vkft_file_write_atomic(const char *path, const void *data, size_t size);
+/* Copies the file `from` to `to`, written atomically. */
+int vkft_file_copy(const char *from, const char *to);
 /* Renames a folder over another (replacing an existing one) – used for checkpoint folders. */
 int vkft_rename_replace(const char *from, const char *to);
 /* Appends to a file (created if absent); a failure names the file and the OS reason. */

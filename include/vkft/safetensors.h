@@ -73,4 +73,11 @@ int vkft_st_writer_meta(vkft_st_writer *w, const char *key, const char *value);
 int vkft_st_writer_save(vkft_st_writer *w, const char *path);
 void vkft_st_writer_free(vkft_st_writer *w);
 
+/* Begins a safetensors file at path (vkft_atomic_begin): the header's length (8 bytes, little
+ * endian), header_json, and the spaces that pad it to a multiple of 8 bytes, as the Python
+ * library writes them. The tensors' bytes follow through vkft_atomic_write, then the caller
+ * commits or aborts *af. On failure nothing is left behind. */
+struct vkft_atomic_file;
+int vkft_st_file_begin(struct vkft_atomic_file *af, const char *path, const char *header_json);
+
 #endif

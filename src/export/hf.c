@@ -10,6 +10,7 @@
 #include "vkft/error.h"
 #include "vkft/json.h"
 #include "vkft/platform.h"
+#include "vkft/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -87,19 +88,10 @@ static int write_shard(const export_source *s, planned **items, int n, const cha
   char *json = cJSON_PrintUnformatted(header);
   cJSON_Delete(header);
   if (!json) return vkft_error_nomem();
-  size_t len = strlen(json), padded = (len + 7) / 8 * 8; /* spaces to 8 bytes, as the library */
-  uint8_t prefix[8];
-  for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)padded >> (8 * i));
   vkft_atomic_file af;
-  if (vkft_atomic_begin(&af, path) != VKFT_OK) {
-    free(json);
-    return VKFT_ERR;
-  }
-  static const char spaces[8] = "        ";
-  int status = vkft_atomic_write(&af, prefix, 8);
-  if (status == VKFT_OK) status = vkft_atomic_write(&af, json, len);
-  if (status == VKFT_OK) status = vkft_atomic_write(&af, spaces, padded - len);
+  int status = vkft_st_file_begin(&af, path, json);
   free(json);
+  if (status != VKFT_OK) return VKFT_ERR;
   for (int i = 0; i < n && status == VKFT_OK; i++) {
     status = write_tensor(s, items[i], &af);
     if (status != VKFT_OK) vkft_error_prefix("%s: %s", path, items[i]->t->name);
@@ -113,15 +105,6 @@ static int write_shard(const export_source *s, planned **items, int n, const cha
   return vkft_atomic_commit(&af);
 }
 
-static int copy_file(const char *from, const char *to) {
-  char *data;
-  size_t size;
-  if (vkft_file_read(from, &data, &size) != VKFT_OK) return VKFT_ERR;
-  int status = vkft_file_write_atomic(to, data, size);
-  free(data);
-  return status;
-}
-
 /* config.json: the base's, with torch_dtype and vocab_size changed when the export changes
  * them (rewritten the way transformers writes it: sorted keys, indent 2); else copied */
 static int write_config(const export_source *s, const char *out, const char *type) {
@@ -133,7 +116,7 @@ static int write_config(const export_source *s, const char *out, const char *typ
                             : !strcmp(type, "f16") ? "float16"
                                                    : "bfloat16";
   if (!torch_dtype && s->vocab_rows == s->cfg.vocab_size && !s->quantized)
-    return copy_file(from, to);
+    return vkft_file_copy(from, to);
   cJSON *c = vkft_json_read_file(from);
   if (!c) return VKFT_ERR;
   /* a 4-bit base exports dequantized: the result is a plain model */
@@ -258,12 +241,12 @@ int export_hf(const export_source *s, const vkft_export_desc *d, vkft_export_rep
   char from[2048], to[2048], tok_dir[1024];
   snprintf(from, sizeof from, "%s/generation_config.json", s->model_dir);
   snprintf(to, sizeof to, "%s/generation_config.json", d->out);
-  if (vkft_file_exists(from) && copy_file(from, to) != VKFT_OK) return VKFT_ERR;
+  if (vkft_file_exists(from) && vkft_file_copy(from, to) != VKFT_OK) return VKFT_ERR;
   export_tokenizer_dir(s, tok_dir, sizeof tok_dir);
   for (size_t i = 0; i < sizeof tokenizer_files / sizeof tokenizer_files[0]; i++) {
     snprintf(from, sizeof from, "%s/%s", tok_dir, tokenizer_files[i]);
     snprintf(to, sizeof to, "%s/%s", d->out, tokenizer_files[i]);
-    if (vkft_file_exists(from) && copy_file(from, to) != VKFT_OK) return VKFT_ERR;
+    if (vkft_file_exists(from) && vkft_file_copy(from, to) != VKFT_OK) return VKFT_ERR;
   }
   r->tensors = s->count;
   r->bytes = total;

@@ -42,6 +42,15 @@ int vkft_file_read(const char *path, char **data, size_t *size) {
   return VKFT_OK;
 }
 
+int vkft_file_copy(const char *from, const char *to) {
+  char *data;
+  size_t size;
+  if (vkft_file_read(from, &data, &size) != VKFT_OK) return VKFT_ERR;
+  int status = vkft_file_write_atomic(to, data, size);
+  free(data);
+  return status;
+}
+
 int vkft_file_write_atomic(const char *path, const void *data, size_t size) {
   vkft_atomic_file af;
   if (vkft_atomic_begin(&af, path) != VKFT_OK) return VKFT_ERR;

@@ -407,6 +407,19 @@ static int write_item(const pending *p, vkft_atomic_file *af, void *scratch) {
   return vkft_atomic_write(af, bytes, p->size);
 }
 
+int vkft_st_file_begin(vkft_atomic_file *af, const char *path, const char *header_json) {
+  size_t len = strlen(header_json), padded = (len + 7) / 8 * 8;
+  uint8_t prefix[8];
+  for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+  if (vkft_atomic_begin(af, path) != VKFT_OK) return VKFT_ERR;
+  static const char spaces[8] = "        ";
+  int status = vkft_atomic_write(af, prefix, 8);
+  if (status == VKFT_OK) status = vkft_atomic_write(af, header_json, len);
+  if (status == VKFT_OK) status = vkft_atomic_write(af, spaces, padded - len);
+  if (status != VKFT_OK) vkft_atomic_abort(af);
+  return status;
+}
+
 int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
   qsort(w->items, (size_t)w->count, sizeof *w->items, file_order);
   uint64_t scratch_size = 0;
@@ -419,21 +432,13 @@ int vkft_st_writer_save(vkft_st_writer *w, const char *path) {
     free(scratch);
     return vkft_error_with(VKFT_ERR_NOMEM, "%s: out of host memory", path);
   }
-  /* pad the header with spaces to a multiple of 8 bytes, as the Python library does */
-  size_t len = strlen(json), padded = (len + 7) / 8 * 8;
-  uint8_t prefix[8];
-  for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)((uint64_t)padded >> (8 * i));
   vkft_atomic_file af;
-  if (vkft_atomic_begin(&af, path) != VKFT_OK) {
-    free(json);
+  int status = vkft_st_file_begin(&af, path, json);
+  free(json);
+  if (status != VKFT_OK) {
     free(scratch);
     return VKFT_ERR;
   }
-  static const char spaces[8] = "        ";
-  int status = vkft_atomic_write(&af, prefix, 8);
-  if (status == VKFT_OK) status = vkft_atomic_write(&af, json, len);
-  if (status == VKFT_OK) status = vkft_atomic_write(&af, spaces, padded - len);
-  free(json);
   for (int i = 0; status == VKFT_OK && i < w->count; i++)
     status = write_item(&w->items[i], &af, scratch);
   free(scratch);

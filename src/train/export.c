@@ -129,15 +129,6 @@ int export_tokenizer(trainer *t, const char *dir) {
   return status;
 }
 
-static int copy_file(const char *from, const char *to) {
-  char *data;
-  size_t size;
-  if (vkft_file_read(from, &data, &size) != VKFT_OK) return VKFT_ERR;
-  int status = vkft_file_write_atomic(to, data, size);
-  free(data);
-  return status;
-}
-
 /* A Hugging Face folder: model.safetensors (fp32), config.json, tokenizer files. */
 int export_full_model(trainer *t, const char *dir) {
   char path[2048], from[2048];
@@ -197,7 +188,7 @@ int export_full_model(trainer *t, const char *dir) {
     snprintf(from, sizeof from, "%s/%s", t->cfg->model, files[i]);
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     if (t->n_added && i < 2) continue; /* written with the new tokens below */
-    if (vkft_file_exists(from)) status = copy_file(from, path);
+    if (vkft_file_exists(from)) status = vkft_file_copy(from, path);
   }
   return status == VKFT_OK ? export_tokenizer(t, dir) : status;
 }
