@@ -8,12 +8,11 @@
 #   4. the Windows build (MinGW-w64) and its test subset under Wine;
 #   5. the portable Linux binary (static libraries, only glibc needed): its dependencies and
 #      glibc floor checked, its selftest run; and scripts/gpu-check.sh on the CPU device.
-# Each step prints the time it took. Measured from a clean clone on 2 cores: 40 min (set-up
-# 3.6, release build 1.2, step 1 10.2, sanitizer build 1.9, step 2 15.4 with train.sh 7 and the
-# fault sweep 6.3, fuzzing 2.2, Windows build + Wine 3.4, step 5 2.3) on a machine that day
-# about 1.4-2x slower than for the run before (34 min: step 1 7.5, step 2 13, Windows + Wine
-# 4.5), whose step 2 and Wine were then cut: the scripts run with a 32 MB ASan quarantine
-# (CMakeLists.txt says why) and Wine keeps one X server and one wineserver for the run.
+# Each step prints the time it took. Measured from a clean clone on 2 cores: 33.6 min (set-up
+# 3.2, release build 0.9, step 1 8, sanitizer build 1.2, step 2 12.4 with train.sh 5.1 and the
+# fault sweep 4.1, fuzzing 2.2, Windows build + Wine 3.4, step 5 2.4). Step 2 runs its scripts
+# with a 32 MB ASan quarantine (CMakeLists.txt says why); Wine keeps one X server and one
+# wineserver for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
