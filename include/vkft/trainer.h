@@ -47,8 +47,9 @@ vkft_model_desc vkft_train_model_desc(const vkft_train_config *cfg, int64_t rows
 /* The model a run of cfg loads at micro-batch mb (sequences; pairs for a preference objective)
  * of max_len tokens on `world` ranks: vkft_train_model_desc with the gradient accumulation the
  * run derives from train.batch_size (vkft_train_config_grad_accum: an error when the config cannot
- * run at mb) and the vocabulary grown to vocab_size by tokens.add (0: the model's own). The one
- * plan of a run for vkft_train, train.micro_batch "auto" and `vkft plan`. */
+ * run at mb) and the vocabulary grown to vocab_size by tokens.add (0: the model's own). What
+ * train.micro_batch "auto" and `vkft plan` plan with; vkft_train loads the same model
+ * (vkft_train_model_desc with the grad_accum it resolved and its vocabulary). */
 int vkft_train_model_desc_at(const vkft_train_config *cfg, int64_t mb, int64_t max_len, int world,
                              int64_t vocab_size, vkft_model_desc *md);
 
