@@ -9,8 +9,8 @@
 // A and C are fp32.
 // MATMUL_TILED and MATMUL_COOPMAT are the GPU kernels (shaders/matmul_tiled.glsl); without
 // either, the kernel below is the one for CPU drivers: each invocation owns an RM x RN register
-// tile; the 64 invocations of a workgroup are laid
-// out 16 along n (fastest) and 4 along m. The k loop takes 4 values at a time with
+// tile; the 64 invocations of a workgroup are laid out WN along n (fastest) and 64 / WN along m
+// (src/ops/matmul.c chooses all three from the shape). The k loop takes 4 values at a time with
 // vector loads when rows are 16-byte aligned. On CPU drivers (lavapipe) every per-lane load
 // is expensive and spilled accumulators are cheap, so big register tiles pay off.
 #version 450
@@ -43,7 +43,7 @@ layout(push_constant) uniform Push {
 layout(constant_id = 0) const uint RM = 4; // rows per invocation (multiple of 4)
 layout(constant_id = 1) const uint RN = 4; // columns per invocation (multiple of 4)
 layout(constant_id = 2) const bool VEC = true; // A and B start aligned for vector loads
-const uint WN = 16;                        // invocations along n
+layout(constant_id = 3) const uint WN = 16; // invocations along n (4, 8, 16, 32 or 64)
 const uint BM = RM * (64 / WN);
 const uint BN = RN * WN;
 #endif
@@ -100,9 +100,10 @@ void main() {
   for (uint i = 0; i < RM; i++)
     for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-  // An invocation whose rows are all below the matrix has nothing to write (no shared memory,
-  // no barriers: it may leave). Generation's steps have a few rows (M = 1 at batch 1).
-  if (m0 >= p.M) return;
+  // An invocation whose rows are all below the matrix, or whose columns are all past it, has
+  // nothing to write (no shared memory, no barriers: it may leave). Generation's steps have a
+  // few rows (M = 1 at batch 1); a narrow N leaves lanes of a wide tile idle.
+  if (m0 >= p.M || n0 >= p.N) return;
   // Vector loads need aligned starts (VEC, from the host), rows that stay aligned and a tile
   // inside the matrix. NT and NN read A by rows: rows past M read row M - 1 instead (a row's
   // sums use only its own A row, and rows past M are not written), so a tile cut by M keeps

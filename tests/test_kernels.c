@@ -5,11 +5,13 @@
  * variant the device lacks, or one that does not exist, fails with a message naming it. */
 #include "check.h"
 
+#include "vkft/dtype.h"
 #include "vkft/error.h"
 #include "vkft/kernels.h"
 #include "vkft/opcases.h"
 #include "vkft/platform.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int find(vkft_backend *be, const char *name) {
@@ -160,6 +162,95 @@ static void bad_names(vkft_device *dev) {
   vkft_backend_destroy(vk);
 }
 
+/* One matmul on `be`: C (M x N) from A and B made of a fixed pattern, read back into out. A
+ * starts `skew` elements into its buffer (skew 1: not 16-byte aligned, the scalar loop). */
+static int run_matmul(vkft_backend *be, vkft_matmul_orient o, vkft_dtype wt, int64_t M, int64_t N,
+                      int64_t K, int skew, float *out) {
+  vkft_tensor a, b, c;
+  int64_t na = M * K + skew, nb = N * K, n = na > nb ? na : nb;
+  float *h = malloc((size_t)(n > M * N ? n : M * N) * sizeof *h);
+  if (!h) return VKFT_ERR;
+  for (int64_t i = 0; i < n || i < M * N; i++) h[i] = (float)((i * 7919 + 13) % 61) / 16.0f - 1.8f;
+  int status = vkft_tensor_alloc(be, VKFT_F32, na, &a);
+  if (status == VKFT_OK && (status = vkft_tensor_alloc(be, wt, nb, &b)) != VKFT_OK)
+    vkft_tensor_free(be, &a);
+  if (status != VKFT_OK) {
+    free(h);
+    return status;
+  }
+  uint16_t *h16 = malloc((size_t)nb * sizeof *h16);
+  for (int64_t i = 0; h16 && i < nb; i++) h16[i] = vkft_f32_to_f16(h[i]);
+  if (h16 && vkft_tensor_alloc(be, VKFT_F32, M * N, &c) == VKFT_OK) {
+    vkft_tensor av = vkft_tensor_view(&a, skew, M * K);
+    status = vkft_tensor_write(be, &a, h) ||
+             vkft_tensor_write(be, &b, wt == VKFT_F16 ? (const void *)h16 : h) ||
+             vkft_tensor_write(be, &c, h) || vkft_begin(be) ||
+             vkft_matmul(be, o, &av, &b, &c, M, N, K, 0.5f, 0.25f) || vkft_end(be) ||
+             vkft_tensor_read(be, &c, out);
+    vkft_tensor_free(be, &c);
+  } else {
+    status = VKFT_ERR;
+  }
+  vkft_tensor_free(be, &a);
+  vkft_tensor_free(be, &b);
+  free(h16);
+  free(h);
+  return status ? VKFT_ERR : VKFT_OK;
+}
+
+/* The register kernel's tile (src/ops/matmul.c: rm x rn per invocation, wn along n) changes no
+ * bit: every tile sums each output in the same k order. Each forced tile against the automatic
+ * choice, on shapes that cut tiles at every edge (M, N not multiples, lanes past N, K not a
+ * multiple of 4, an unaligned A: the scalar loop), in the three orientations, fp32 and fp16
+ * weights. */
+static void register_tiles(vkft_device *dev) {
+  static const int64_t shapes[][3] = {
+      {67, 130, 68}, {5, 17, 9}, {1, 70, 64}, {3, 33, 12}, {130, 40, 20}};
+  static const char *const tiles[][3] = {
+      {"4", "4", "4"}, {"8", "8", "16"}, {"16", "16", "8"}, {"32", "4", "16"}, {"64", "4", "4"}};
+  vkft_backend *def;
+  CHECK(vkft_backend_vk_create(dev, &def) == VKFT_OK);
+  if (!def) return;
+  int compared = 0;
+  for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+    vkft_setenv("VKFT_MATMUL_WN", tiles[t][0]);
+    vkft_setenv("VKFT_MATMUL_RM", tiles[t][1]);
+    vkft_setenv("VKFT_MATMUL_RN", tiles[t][2]);
+    vkft_backend *be = NULL;
+    CHECK(vkft_backend_vk_create(dev, &be) == VKFT_OK);
+    vkft_setenv("VKFT_MATMUL_WN", NULL);
+    vkft_setenv("VKFT_MATMUL_RM", NULL);
+    vkft_setenv("VKFT_MATMUL_RN", NULL);
+    if (!be) continue;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+      for (int o = 0; o < 3; o++)
+        for (int w = 0; w < 2; w++)
+          for (int skew = 0; skew < 2; skew++) {
+            int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+            vkft_dtype wt = w ? VKFT_F16 : VKFT_F32;
+            if (o == VKFT_MATMUL_TN && wt != VKFT_F32) continue;
+            float *want = malloc((size_t)(M * N) * sizeof *want),
+                  *got = malloc((size_t)(M * N) * sizeof *got);
+            CHECK(want && got);
+            if (want && got) {
+              CHECK(run_matmul(def, (vkft_matmul_orient)o, wt, M, N, K, skew, want) == VKFT_OK);
+              CHECK(run_matmul(be, (vkft_matmul_orient)o, wt, M, N, K, skew, got) == VKFT_OK);
+              CHECKF(!memcmp(want, got, (size_t)(M * N) * sizeof *got),
+                     "tile %s/%s/%s orientation %d %s %lldx%lldx%lld skew %d: other bits",
+                     tiles[t][0], tiles[t][1], tiles[t][2], o, vkft_dtype_name(wt), (long long)M,
+                     (long long)N, (long long)K, skew);
+              compared++;
+            }
+            free(want);
+            free(got);
+          }
+    vkft_backend_destroy(be);
+  }
+  printf("register tiles: %d products bit-identical to the automatic tile\n", compared);
+  CHECK(compared == 5 * 5 * 5 * 2);
+  vkft_backend_destroy(def);
+}
+
 int main(void) {
   vkft_device *dev;
   if (vkft_device_create(&(vkft_device_desc){.index = -1, .validate = -1}, &dev) != VKFT_OK) {
@@ -170,6 +261,7 @@ int main(void) {
   forced_variants(dev);
   self_check_disables(dev);
   bad_names(dev);
+  register_tiles(dev);
   CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",
          vkft_device_validation_errors(dev));
   vkft_device_destroy(dev);

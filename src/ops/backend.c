@@ -25,11 +25,13 @@ static uint32_t env_within(const char *name, int lo, int hi, int step) {
 static vkft_tuning tuning_from_env(void) {
   vkft_tuning t = {.matmul_rm = env_within("VKFT_MATMUL_RM", 4, 64, 4),
                    .matmul_rn = env_within("VKFT_MATMUL_RN", 4, 64, 4),
+                   .matmul_wn = env_within("VKFT_MATMUL_WN", 4, 64, 4),
                    .attn_wg = env_within("VKFT_ATTN_WG", 1, 256, 1),
                    .attn_r = env_within("VKFT_ATTN_R", 1, 16, 1),
                    .attn_c = env_within("VKFT_ATTN_C", 1, 16, 1),
                    .lora_generic = env_within("VKFT_LORA_MATMUL", 1, 1, 1) != 0};
   if (!t.matmul_rm || !t.matmul_rn) t.matmul_rm = t.matmul_rn = 0; /* both or neither */
+  if (t.matmul_wn & (t.matmul_wn - 1)) t.matmul_wn = 0;            /* 4, 8, 16, 32, 64 */
   const char *kernel = getenv("VKFT_MATMUL");
   if (kernel) snprintf(t.matmul_kernel, sizeof t.matmul_kernel, "%s", kernel);
   const char *choice = getenv("VKFT_MATMUL_CHOICE");

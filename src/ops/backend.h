@@ -13,6 +13,7 @@
  * | -------------------- | ------------------------ | ------------------------------------------- |
  * | VKFT_MATMUL_RM, _RN  | tuning.matmul_rm, _rn    | matmul register tile (rows x columns per    |
  * |                      |                          | invocation); both set, multiples of 4, <= 64|
+ * | VKFT_MATMUL_WN       | tuning.matmul_wn         | its invocations along n: 4, 8, 16, 32 or 64 |
  * | VKFT_MATMUL          | tuning.matmul_kernel     | the matmul kernel for every call: register, |
  * |                      |                          | tiled_32/_64/_128, coopmat_64/_128          |
  * |                      |                          | (src/ops/matmul_kernels.c); an unknown name |
@@ -46,8 +47,8 @@
  * (the llama.cpp client), VKFT_REPORT_SHOTS (keep the report's screenshots).
  * A value outside its range is ignored (the op's own choice stands). */
 typedef struct vkft_tuning {
-  uint32_t matmul_rm, matmul_rn;    /* 0: chosen from the shape */
-  char matmul_kernel[32];           /* "": chosen per device and shape */
+  uint32_t matmul_rm, matmul_rn, matmul_wn; /* 0: chosen from the shape */
+  char matmul_kernel[32];                   /* "": chosen per device and shape */
   int matmul_choice;                /* 0: by the device's type; 1: as on a GPU; 2: as on a CPU */
   char kernel_fault[32];            /* a variant that must compute wrong results (tests) */
   uint32_t attn_wg, attn_r, attn_c; /* 0: chosen from the device */
