@@ -13,7 +13,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "buffers.glsl"
 
-layout(local_size_x = 64) in;
+layout(local_size_x_id = 3) in; // workgroup size: 16 on CPU drivers, 64 on GPUs (src/ops/lora.c)
 
 layout(push_constant) uniform Push {
   uint64_t a, b, c;

@@ -4,6 +4,8 @@
  * sum go through shaders/lora.comp, the others (a sum over r) through vkft_matmul. */
 #include "core_util.h"
 
+#include "vkft/platform.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,15 +26,21 @@ static int skinny(vkft_backend *be, const char *shader, const vkft_tensor *a, co
     uint32_t M, K;
     float alpha, beta;
   } push = {a->buf.addr, b->buf.addr, c->buf.addr, (uint32_t)M, (uint32_t)K, alpha, beta};
-  /* RM x R accumulators per invocation. On a CPU driver the B values' loads (the same for all
-   * invocations) are shared by the RM rows and spilled accumulators are cheap, so many rows
-   * pay: on lavapipe at T = in = out = 2048, r = 16, RM = 16 beat RM = 4 by ~2x and RM = 32
-   * was slower; fewer when that leaves under two workgroups (one per core). A GPU wants the
-   * accumulators in registers and many invocations: one or two rows. */
-  uint32_t rm;
+  /* RM x R accumulators per invocation, in workgroups of wg. On a CPU driver the B values'
+   * loads (the same for all invocations) are shared by the RM rows and spilled accumulators are
+   * cheap, so many rows pay; but lavapipe's time to create a pipeline (even from Mesa's cache)
+   * grows with the accumulators (src/ops/matmul.c), paid by every process: up to 128. Small
+   * workgroups (16) spread the few invocations of these products over the cores. Measured on
+   * lavapipe (2 cores), the four products of a training step at 2 x 128 tokens: 0.72-0.77x the
+   * time of RM = 4 in workgroups of 64. A GPU wants the accumulators in registers and many
+   * invocations: one or two rows, 64 to a workgroup. The sums' order never depends on RM. */
+  uint32_t rm, wg = 64;
   if (!strcmp(vkft_device_get_info(be->dev)->type, "cpu")) {
-    rm = R <= 16 ? 16 : 8;
-    while (rm > 4 && ((uint64_t)M + rm - 1) / rm < 128) rm /= 2;
+    int64_t enough = vkft_cpu_count();
+    wg = 16;
+    rm = R <= 16 ? 8 : R <= 32 ? 4 : 2;
+    while (rm > 2 && ((uint64_t)M + (uint64_t)rm * wg - 1) / ((uint64_t)rm * wg) < (uint64_t)enough)
+      rm /= 2;
   } else {
     rm = R <= 16 ? 2 : 1;
   }
@@ -41,11 +49,11 @@ static int skinny(vkft_backend *be, const char *shader, const vkft_tensor *a, co
    * the shapes) */
   uint32_t vec = core_aligned(a, 16) && core_aligned(b, 16);
   vkft_dispatch_desc d = {.shader = shader,
-                          .spec = {(uint32_t)R, rm, vec},
-                          .spec_count = 3,
+                          .spec = {(uint32_t)R, rm, vec, wg},
+                          .spec_count = 4,
                           .push = &push,
                           .push_size = sizeof push,
-                          .groups = {(uint32_t)((invocations + 63) / 64), 1, 1},
+                          .groups = {(uint32_t)((invocations + wg - 1) / wg), 1, 1},
                           .reads = {vk_range_of(a), vk_range_of(b), vk_range_of(c)},
                           .read_count = beta != 0 ? 3 : 2,
                           .writes = {vk_range_of(c)},

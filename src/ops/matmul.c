@@ -13,25 +13,27 @@
  * the tile is as big as the shape allows while the workgroups still keep every core busy. Up to
  * 8 x 16: bigger tiles run faster still (16 x 16, 32 x 16: up to 2x at 1024^3) but lavapipe takes
  * 0.2 and 0.5 s to create such a pipeline even from Mesa's shader cache (5 and 13 s without it),
- * 0.05 s at 8 x 16 and 0.01 s at 4 x 4 — paid by every process, and most runs are short. Lanes
- * past N leave at once, so wn is the fewest lanes (at least a lavapipe subgroup, 8, which then
- * shares its A rows) that cover N. Measured on lavapipe (2 cores), the matmuls of a demo step
- * (M = 1024, N and K in 16..512) take 0.49x the time of the earlier fixed 4 x 4 .. 8 x 16 tiles
- * over 16 lanes, at M = 256 0.52x. Every tile sums each output in the same k order: the choice
- * never changes a bit. */
-static void register_tile(const vkft_backend *be, vkft_matmul_orient orient, int64_t M, int64_t N,
-                          uint32_t *rm, uint32_t *rn, uint32_t *wn) {
+ * 0.05 s at 8 x 16 and 0.01 s at 4 x 4 — paid by every process, and most runs are short. For the
+ * same reason the lanes along n stay 8 (a lavapipe subgroup, which then shares its A rows) for
+ * every N: the fewest lanes that cover N would be ~4% faster at the demo's shapes but one more
+ * pipeline per orientation and N. Lanes past N leave at once. Measured on lavapipe (2 cores),
+ * the matmuls of a demo step (M = 1024, N and K in 16..512) take 0.51-0.56x the time of the
+ * earlier 4 x 4 .. 8 x 16 tiles over 16 lanes, at M = 256 0.55-0.59x. Every tile sums each output
+ * in the same k order: the choice never changes a bit (test_kernels). */
+static void register_tile(const vkft_backend *be, vkft_matmul_orient orient, vkft_dtype weight,
+                          int64_t M, int64_t N, uint32_t *rm, uint32_t *rn, uint32_t *wn) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
   /* workgroups that keep the device busy: two per core of a CPU driver (lavapipe runs one
    * thread per core), else the GPU kernels' own measure (this kernel is their fallback) */
   int64_t enough = !strcmp(info->type, "cpu")        ? 2 * (int64_t)vkft_cpu_count()
                    : !strcmp(info->type, "discrete") ? 256
                                                      : 32;
-  *rn = N > 32 ? 16 : N > 16 ? 8 : 4;
-  for (*wn = 8; *wn < 32 && (int64_t)(*wn * *rn) < N;) *wn *= 2;
+  *rn = N > 32 ? 16 : 8, *wn = 8;
   int64_t gx = (N + *wn * *rn - 1) / (*wn * *rn);
-  for (*rm = 8; *rm > 4; *rm /= 2)
-    if (gx * ((M + *rm * (64 / *wn) - 1) / (*rm * (64 / *wn))) >= enough) break;
+  for (*rm = 8; *rm > 4 && gx * ((M + *rm * 8 - 1) / (*rm * 8)) < enough;) *rm /= 2;
+  if (vkft_dtype_is_quantized(weight) && M >= 64 && N >= 256 && (M / 64) * (N / 256) >= 4)
+    *rm = 16, *rn = 16, *wn = 16; /* a dequantized weight value serves more rows of A: worth a
+                                     bigger pipeline (1024^3 NF4: 1.5x as fast as 8 x 16) */
   if (orient == VKFT_MATMUL_NT && M < 4) { /* generation at batch 1-3: one row per lane, all 64
                                                 lanes along n (NT reads A by rows, so its tile
                                                 need not be a multiple of 4 rows) */
@@ -130,7 +132,7 @@ int vkft_matmul(vkft_backend *be, vkft_matmul_orient orient, const vkft_tensor *
   }
   /* The CPU drivers' kernel (shaders/matmul.comp). */
   uint32_t rm, rn, wn;
-  register_tile(be, orient, M, N, &rm, &rn, &wn);
+  register_tile(be, orient, b->dtype, M, N, &rm, &rn, &wn);
   uint32_t bm = rm * (64 / wn), bn = rn * wn; /* 64 invocations: wn along n */
   /* The vector loads read A in 16-byte words and B in 16-byte (fp32) or 8-byte (16-bit) words:
    * the shader checks that the shape keeps rows aligned, this that the views start aligned
