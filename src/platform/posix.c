@@ -20,6 +20,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VKFT_GLIBC_FLOOR
+/* The portable build (glibc_floor.h): glibc 2.33 made stat, fstat and lstat symbols of their
+ * own; before, they were inline calls of __xstat & co. with the struct's version (1 on x86_64),
+ * which every glibc still exports. */
+extern int __xstat(int, const char *, struct stat *);
+extern int __fxstat(int, int, struct stat *);
+extern int __lxstat(int, const char *, struct stat *);
+__asm__(".symver __xstat,__xstat@GLIBC_2.2.5");
+__asm__(".symver __fxstat,__fxstat@GLIBC_2.2.5");
+__asm__(".symver __lxstat,__lxstat@GLIBC_2.2.5");
+#define stat(path, st) __xstat(1, path, st)
+#define fstat(fd, st) __fxstat(1, fd, st)
+#define lstat(path, st) __lxstat(1, path, st)
+#endif
+
 void vkft_platform_init(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
