@@ -4,12 +4,16 @@
  * checkpointing off and on, and with the base as configured and in NF4 (LoRA, not DoRA): the
  * largest micro-batch (a power of two up to 256) whose memory plan — the same plan `train
  * --dry-run` prints, counted without allocating — fits the device's free budget, that plan's size,
- * and the tokens/s a step of that shape is estimated to run at. The estimate: for each (base,
- * checkpointing) pair, real training steps (forward, loss, backward, gradient norm, AdamW; one
- * warm-up, one timed) of the config's model at the config's max_len (or the shortest length that
- * fits), at one row and, when that is quick, at more rows up to half a second's worth; their model
- * FLOPs per second (cli_step_flops: matmuls, LoRA and causal attention) then give every row of the
- * pair its time: its FLOPs / that rate. A row whose shape was the one timed is marked as measured.
+ * and the tokens/s a step of that shape is estimated to run at. The estimate: for each base, real
+ * training steps (forward, loss, backward, gradient norm, AdamW; one warm-up, one timed) of the
+ * config's model at the config's max_len (or the shortest length that fits), without
+ * checkpointing when that fits, at one row and, when that is quick, at more rows up to half a
+ * second's worth; their model FLOPs per second (cli_step_flops: matmuls, LoRA, causal attention
+ * and checkpointing's second forward) then give every row of that base its time: its FLOPs / that
+ * rate. One rate per base: checkpointing runs the same kernels (a second forward), and rows timed
+ * apart would differ by the machine's noise more than by what they cost (two timed steps on a
+ * busy 2-core machine put checkpointing ahead once). A row whose shape was the one timed is
+ * marked as measured.
  * --no-measure skips the steps.
  * --memory plans for another card (its MiB instead of this device's free budget; nothing is
  * measured). Without either it prints the plan of micro-batch 1 and what each further sequence
@@ -105,18 +109,22 @@ static int measure_rate(vkft_backend *be, const vkft_train_config *cfg, const pl
   return VKFT_OK;
 }
 
-/* Every row's tokens/s from its pair's measured rate (see the top of the file). `why` gets the
+/* Every row's tokens/s from its base's measured rate (see the top of the file). `why` gets the
  * reason when nothing could be measured. */
 static void estimate(vkft_backend *be, const vkft_train_config *cfg, const vkft_model_config *mc,
                      plan_row *rows, int n, char *why, size_t why_size) {
   for (int g = 0; g < n; g++) {
     if (rows[g].tokens_per_s > 0 || rows[g].best == 0) continue;
-    /* the pair's row to time: the config's max_len when it fits, else the shortest that fits */
+    /* the base's row to time: without checkpointing when one fits, at the config's max_len when
+     * it fits, else the shortest length that fits */
     plan_row *at = NULL;
-    for (int i = 0; i < n; i++)
-      if (rows[i].ckpt == rows[g].ckpt && rows[i].quant == rows[g].quant && rows[i].best > 0 &&
-          (!at || rows[i].max_len == cfg->data.max_len))
-        at = &rows[i];
+    for (int i = 0; i < n; i++) {
+      const plan_row *r = &rows[i];
+      if (r->quant != rows[g].quant || r->best == 0) continue;
+      int better =
+          !at || (at->ckpt && !r->ckpt) || (at->ckpt == r->ckpt && r->max_len == cfg->data.max_len);
+      if (better) at = &rows[i];
+    }
     double rate;
     int64_t timed;
     if (measure_rate(be, cfg, at, &rate, &timed) != VKFT_OK) {
@@ -125,7 +133,7 @@ static void estimate(vkft_backend *be, const vkft_train_config *cfg, const vkft_
     }
     for (int i = 0; i < n; i++) {
       plan_row *r = &rows[i];
-      if (r->ckpt != at->ckpt || r->quant != at->quant || r->best == 0) continue;
+      if (r->quant != at->quant || r->best == 0) continue;
       int64_t tokens = r->best * r->max_len;
       double flops = cli_step_flops(mc, cfg->full, cfg->lora.r, cfg->lora.targets, tokens,
                                     r->max_len, r->ckpt);
@@ -291,9 +299,9 @@ int vkft_cmd_plan(int argc, char **argv) {
     if (why[0])
       printf("tokens/s not estimated: %s\n", why);
     else
-      printf("tokens/s: steps timed per (base, ckpt) pair at the config's max_len (else the "
-             "shortest that fits; *: the row's own shape), the other rows scaled by their model "
-             "FLOPs; %.1f s\n",
+      printf("tokens/s: steps timed per base at the config's max_len without checkpointing "
+             "(else the shortest that fits; *: the row's own shape), the other rows scaled by "
+             "their model FLOPs; %.1f s\n",
              vkft_time_s() - t0);
     printf("%8s  %-4s  %-9s  %10s  %13s  %9s\n", "max_len", "ckpt", "base", "micro_batch", "memory",
            "tokens/s");
