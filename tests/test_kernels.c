@@ -207,7 +207,7 @@ static void register_tiles(vkft_device *dev) {
   static const int64_t shapes[][3] = {
       {67, 130, 68}, {5, 17, 9}, {1, 70, 64}, {3, 33, 12}, {130, 40, 20}};
   static const char *const tiles[][3] = {
-      {"4", "4", "4"}, {"8", "8", "16"}, {"16", "16", "8"}, {"32", "4", "16"}, {"64", "4", "4"}};
+      {"4", "4", "4"}, {"8", "4", "8"}, {"16", "8", "4"}, {"32", "4", "16"}, {"64", "8", "8"}};
   vkft_backend *def;
   CHECK(vkft_backend_vk_create(dev, &def) == VKFT_OK);
   if (!def) return;
