@@ -7,6 +7,7 @@
 #   optests.txt      `vkft selftest --full`: the whole op test table on the device
 #   bench_ops.jsonl  `vkft bench ops --json`
 #   bench_ops_large.jsonl  `vkft bench ops --json --large` once per matmul kernel the device uses
+#   bench_attention.jsonl  the attention rows of `vkft bench ops --json` once per attention kernel
 #   train.jsonl      `vkft bench train --json` per model shape: LoRA on the bf16 base, QLoRA nf4
 #   torch.jsonl      scripts/gpu_check_torch.py: PyTorch's bf16 matmul ceiling and the same LoRA
 #                    steps with transformers + PEFT (bf16, SDPA attention)
@@ -89,6 +90,12 @@ else
       'VKFT_MATMUL=$1 "$2" bench ops --json --large | sed "s/\"kernel\": \"auto\"/\"kernel\": \"$1\"/"' \
       _ "$k" "$vkft"
   done
+  # the attention rows once per attention kernel (the flat one, for CPU drivers, as a baseline)
+  for k in $(sed -n 's/^ *attention_\([a-z]*\) *\(used\|available\) .*/\1/p' "$out/devices.txt"); do
+    phase "bench-attention $k" 60 "$out/bench_attention.jsonl" bash -c \
+      'VKFT_ATTENTION=$1 "$2" bench ops --json --filter attention | sed "s/\"kernel\": \"auto\"/\"kernel\": \"$1\"/"' \
+      _ "$k" "$vkft"
+  done
 fi
 IFS=, read -r -a shape_list <<<"$shapes"
 for s in "${shape_list[@]}"; do
@@ -127,6 +134,10 @@ ops = lines("bench_ops.jsonl")
 large = lines("bench_ops_large.jsonl")
 train = lines("train.jsonl")
 torch = lines("torch.jsonl")
+attention = {}  # "op shape" -> GFLOP/s per attention kernel
+for r in lines("bench_attention.jsonl"):
+    if r.get("ok"):
+        attention.setdefault(f'{r["op"]} {r["shape"]}', {})[r.get("kernel", "auto")] = r["gflops"]
 ceiling = next((r["tflops"] for r in torch if r.get("bench") == "matmul"), None)
 best = {}
 for r in large + ops:
@@ -165,6 +176,7 @@ summary = {
     "torch_bf16_matmul_tflops": ceiling,
     "matmul_ratio_to_torch": round(bf16 / ceiling, 3) if bf16 and ceiling else None,
     "train": compare,
+    "attention_gflops": attention,
     "goals": "matmul >= 0.40 of torch bf16; LoRA tokens/s >= 0.50 of torch+PEFT on 1B and 8B; "
              "device memory <= torch's peak",
     "raw": {"bench_ops": ops, "bench_ops_large": large, "train": train, "torch": torch},
@@ -173,5 +185,6 @@ with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(summary, f, indent=1)
 print(json.dumps({k: summary[k] for k in ("device", "selftest", "kernels_disabled",
                                           "matmul_bf16_best_tflops", "torch_bf16_matmul_tflops",
-                                          "matmul_ratio_to_torch", "train", "elapsed_s")}, indent=1))
+                                          "matmul_ratio_to_torch", "attention_gflops", "train",
+                                          "elapsed_s")}, indent=1))
 EOF

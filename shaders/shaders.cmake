@@ -23,11 +23,15 @@ foreach(orient NT NN TN)
   endforeach()
 endforeach()
 
-# Attention: the forward and the two backward passes (head dim, vector loads and workgroup
-# size are specialization constants).
+# Attention: the forward and the two backward passes for CPU drivers (head dim, vector loads and
+# workgroup size are specialization constants)
 vkft_shader(attention_fwd attention.comp ATTN_FWD)
 vkft_shader(attention_bwd_dq attention.comp ATTN_BWD_DQ)
 vkft_shader(attention_bwd_dkv attention.comp ATTN_BWD_DKV)
+# ... and the GPU kernels staging both sides through shared memory (src/ops/attention.c chooses)
+vkft_shader(attention_tiled_fwd attention_tiled.comp ATTN_FWD)
+vkft_shader(attention_tiled_bwd_dq attention_tiled.comp ATTN_BWD_DQ)
+vkft_shader(attention_tiled_bwd_dkv attention_tiled.comp ATTN_BWD_DKV)
 # cross-entropy of the LM head (shaders/cross_entropy.comp; the logits come from matmul)
 foreach(stage STATS GRAD LOSS)
   string(TOLOWER ${stage} s)

@@ -1,8 +1,9 @@
-/* The matmul kernel variants (src/ops/matmul_kernels.c): every variant this device can run,
- * forced, passes every matmul row of the op table against the reference (on lavapipe: the GPU
- * kernels, which its automatic choice never takes); the GPU choice and the self-check that
- * disables a failing variant (a planted fault) and checks its fallback in turn; forcing a
- * variant the device lacks, or one that does not exist, fails with a message naming it. */
+/* The kernel variants (src/ops/matmul_kernels.c, src/ops/attention.c): every variant this device
+ * can run, forced, passes every row of its family in the op table against the reference (on
+ * lavapipe: the GPU kernels, which its automatic choice never takes); the GPU choice and the
+ * self-check that disables a failing variant (a planted fault) and checks its fallback in turn;
+ * forcing a variant the device lacks, or one that does not exist, fails with a message naming it.
+ */
 #include "check.h"
 
 #include "vkft/dtype.h"
@@ -28,14 +29,18 @@ static int is_used(vkft_backend *be, const char *name) {
   return i >= 0 && v[i].used && !v[i].disabled;
 }
 
-/* Every matmul test row on the device (variant forced) and on the reference backend. */
-static void matmul_rows(vkft_backend *vk, vkft_backend *ref, const char *variant) {
+/* Every test row of the variant's family ("matmul_*", "attention*") on the device (variant
+ * forced) and on the reference backend. */
+static void family_rows(vkft_backend *vk, vkft_backend *ref, const char *variant,
+                        const char *family) {
   vkft_backend *backends[2] = {vk, ref};
   int count, rows = 0;
+  size_t n = strlen(family);
   const vkft_op_case *cases = vkft_op_cases(&count);
   for (int i = 0; i < count; i++) {
     const vkft_op_case *c = &cases[i];
-    if (!(c->flags & VKFT_CASE_TEST) || strncmp(c->op, "matmul_", 7)) continue;
+    if (!(c->flags & VKFT_CASE_TEST) || strncmp(c->op, family, n) || (c->op[n] && c->op[n] != '_'))
+      continue;
     vkft_op_result r[2];
     int status = vkft_op_case_run_on(backends, 2, c, 0, r);
     CHECKF(status == VKFT_OK, "%s %s %s: %s", variant, c->op, vkft_dtype_name(c->dtype),
@@ -46,8 +51,8 @@ static void matmul_rows(vkft_backend *vk, vkft_backend *ref, const char *variant
            vkft_dtype_name(c->dtype), r[0].shape, r[0].max_err, r[0].tol,
            r[0].deterministic ? "" : " (rerun differs)");
   }
-  printf("%-20s %d matmul rows within tolerance\n", variant, rows);
-  CHECK(rows > 40);
+  printf("%-20s %d %s rows within tolerance\n", variant, rows, family);
+  CHECK(rows > (strcmp(family, "matmul") ? 30 : 40));
 }
 
 static void forced_variants(vkft_device *dev) {
@@ -56,7 +61,7 @@ static void forced_variants(vkft_device *dev) {
   CHECK(vkft_backend_ref_create(&ref) == VKFT_OK);
   int count;
   const vkft_kernel_variant *v = vkft_kernel_variants(vk, &count);
-  CHECK(count >= 6);
+  CHECK(count >= 8);
   const vkft_device_info *info = vkft_device_get_info(dev);
   int tested = 0;
   for (int i = 0; i < count; i++) {
@@ -69,7 +74,7 @@ static void forced_variants(vkft_device *dev) {
       continue;
     }
     CHECK(vkft_kernel_force(vk, i) == VKFT_OK);
-    matmul_rows(vk, ref, v[i].name);
+    family_rows(vk, ref, v[i].name, v[i].family);
     tested++;
   }
   CHECK(vkft_kernel_force(vk, -1) == VKFT_OK);
@@ -77,11 +82,13 @@ static void forced_variants(vkft_device *dev) {
   if (!strcmp(info->type, "cpu")) {
     CHECK(is_used(vk, "matmul_register"));
     CHECK(!is_used(vk, "matmul_tiled_64") && !is_used(vk, "matmul_tiled_128"));
-    CHECK(tested >= 4); /* the register kernel and the three tiled ones */
+    CHECK(is_used(vk, "attention_flat") && !is_used(vk, "attention_tiled"));
+    CHECK(tested >= 6); /* the register kernel, the three tiled ones, both attention kernels */
   }
   /* without a cooperative-matrix shape the coopmat kernels are absent, saying why */
   if (!info->coopmat_m) CHECK(!v[find(vk, "matmul_coopmat_64")].available);
   CHECK(vkft_kernel_disable(vk, find(vk, "matmul_register")) == VKFT_ERR);
+  CHECK(vkft_kernel_disable(vk, find(vk, "attention_flat")) == VKFT_ERR);
   vkft_backend_destroy(vk);
   vkft_backend_destroy(ref);
 }
@@ -126,6 +133,23 @@ static void self_check_disables(vkft_device *dev) {
   CHECK(s.failed_rows == 0 && s.disabled_count == 0);
   vkft_backend_destroy(vk);
 
+  /* the same for the attention kernels: the GPU choice takes the tiled one; a fault planted
+   * there disables it and the flat one takes over, checked */
+  vkft_setenv("VKFT_KERNEL_FAULT", "attention_tiled");
+  made = vkft_backend_vk_create(dev, &vk) == VKFT_OK;
+  vkft_setenv("VKFT_KERNEL_FAULT", NULL);
+  CHECK(made);
+  if (!made) return;
+  CHECK(is_used(vk, "attention_tiled") && !is_used(vk, "attention_flat"));
+  s = (seen){0};
+  failed = -1;
+  CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "attention", on_event, &s, &failed) == VKFT_OK);
+  CHECK(failed == 0);
+  CHECK(s.disabled_count == 1 && !strcmp(s.disabled[0], "attention_tiled"));
+  CHECK(s.failed_rows > 0);
+  CHECK(is_used(vk, "attention_flat") && !is_used(vk, "attention_tiled"));
+  vkft_backend_destroy(vk);
+
   /* a fault in the last fallback cannot be disabled away: the self-check fails */
   vkft_setenv("VKFT_KERNEL_FAULT", "matmul_register");
   vkft_setenv("VKFT_MATMUL_CHOICE", "cpu");
@@ -159,6 +183,18 @@ static void bad_names(vkft_device *dev) {
   int failed = -1;
   CHECK(vkft_selftest(vk, VKFT_CASE_SELFTEST, "matmul_nt", on_event, &s, &failed) == VKFT_OK);
   CHECK(failed == 0 && s.rows > 0);
+  vkft_backend_destroy(vk);
+
+  /* VKFT_ATTENTION likewise */
+  vkft_setenv("VKFT_ATTENTION", "blocked");
+  vk = NULL;
+  CHECK_ERR(vkft_backend_vk_create(dev, &vk), VKFT_ERR_INPUT, "VKFT_ATTENTION=blocked");
+  CHECK(vk == NULL);
+  vkft_setenv("VKFT_ATTENTION", "tiled");
+  CHECK(vkft_backend_vk_create(dev, &vk) == VKFT_OK);
+  vkft_setenv("VKFT_ATTENTION", NULL);
+  if (!vk) return;
+  CHECK(is_used(vk, "attention_tiled") && !is_used(vk, "attention_flat"));
   vkft_backend_destroy(vk);
 }
 

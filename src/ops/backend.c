@@ -34,6 +34,8 @@ static vkft_tuning tuning_from_env(void) {
   if (t.matmul_wn & (t.matmul_wn - 1)) t.matmul_wn = 0;            /* 4, 8, 16, 32, 64 */
   const char *kernel = getenv("VKFT_MATMUL");
   if (kernel) snprintf(t.matmul_kernel, sizeof t.matmul_kernel, "%s", kernel);
+  const char *attention = getenv("VKFT_ATTENTION");
+  if (attention) snprintf(t.attention_kernel, sizeof t.attention_kernel, "%s", attention);
   const char *choice = getenv("VKFT_MATMUL_CHOICE");
   t.matmul_choice = !choice ? 0 : !strcmp(choice, "gpu") ? 1 : !strcmp(choice, "cpu") ? 2 : 0;
   const char *fault = getenv("VKFT_KERNEL_FAULT");
@@ -46,7 +48,7 @@ int vkft_backend_vk_create(vkft_device *dev, vkft_backend **out) {
   if (!*out) return vkft_error_nomem();
   (*out)->dev = dev;
   (*out)->tuning = tuning_from_env();
-  if (matmul_kernels_init(*out) != VKFT_OK) {
+  if (matmul_kernels_init(*out) != VKFT_OK || attention_kernels_init(*out) != VKFT_OK) {
     free(*out);
     *out = NULL;
     return VKFT_ERR;
@@ -64,17 +66,25 @@ int vkft_kernel_force(vkft_backend *be, int index) {
   if (index >= 0 && !be->variants[index].available)
     return vkft_error_with(VKFT_ERR_UNSUPPORTED, "kernel %s is not available: %s",
                            be->variants[index].name, be->variants[index].why);
-  be->forced_matmul = index < 0 ? be->env_matmul : index;
+  if (index < 0) {
+    be->forced_matmul = be->env_matmul;
+    be->forced_attention = be->env_attention;
+  } else if (index < MATMUL_KERNEL_COUNT) {
+    be->forced_matmul = index;
+  } else {
+    be->forced_attention = index;
+  }
   return VKFT_OK;
 }
 
 int vkft_kernel_disable(vkft_backend *be, int index) {
   if (index < 0 || index >= be->variant_count)
     return vkft_error("kernel variant %d does not exist", index);
-  if (index == MATMUL_REGISTER)
+  if (index == MATMUL_REGISTER || index == ATTENTION_FLAT)
     return vkft_error("%s is the last fallback and cannot be disabled", be->variants[index].name);
   be->variants[index].disabled = 1;
   matmul_kernels_refresh(be);
+  attention_kernels_refresh(be);
   return VKFT_OK;
 }
 

@@ -18,9 +18,12 @@
  * |                      |                          | tiled_32/_64/_128, coopmat_64/_128          |
  * |                      |                          | (src/ops/matmul_kernels.c); an unknown name |
  * |                      |                          | fails backend creation                      |
- * | VKFT_MATMUL_CHOICE   | tuning.matmul_choice     | gpu or cpu: choose matmul kernels as on     |
- * |                      |                          | that kind of device (tests the GPU choice   |
- * |                      |                          | on lavapipe)                                |
+ * | VKFT_MATMUL_CHOICE   | tuning.matmul_choice     | gpu or cpu: choose matmul and attention     |
+ * |                      |                          | kernels as on that kind of device (tests    |
+ * |                      |                          | the GPU choice on lavapipe)                 |
+ * | VKFT_ATTENTION       | tuning.attention_kernel  | the attention kernel for every call: flat   |
+ * |                      |                          | or tiled (src/ops/attention.c); an unknown  |
+ * |                      |                          | name fails backend creation                 |
  * | VKFT_KERNEL_FAULT    | tuning.kernel_fault      | a kernel variant's name: it computes wrong  |
  * |                      |                          | results (alpha off by 2^-10), to test the   |
  * |                      |                          | self-check                                  |
@@ -49,6 +52,7 @@
 typedef struct vkft_tuning {
   uint32_t matmul_rm, matmul_rn, matmul_wn; /* 0: chosen from the shape */
   char matmul_kernel[32];                   /* "": chosen per device and shape */
+  char attention_kernel[32];                /* "": chosen per device */
   int matmul_choice;                /* 0: by the device's type; 1: as on a GPU; 2: as on a CPU */
   char kernel_fault[32];            /* a variant that must compute wrong results (tests) */
   uint32_t attn_wg, attn_r, attn_c; /* 0: chosen from the device */
@@ -63,17 +67,23 @@ enum {
   MATMUL_TILED_128,
   MATMUL_COOPMAT_64,
   MATMUL_COOPMAT_128,
-  MATMUL_KERNEL_COUNT
+  MATMUL_KERNEL_COUNT,
+  /* the attention kernels (src/ops/attention.c) */
+  ATTENTION_FLAT = MATMUL_KERNEL_COUNT,
+  ATTENTION_TILED,
+  KERNEL_VARIANT_COUNT
 };
 
 struct vkft_backend {
   vkft_device *dev; /* NULL: reference backend */
   int recording;
   vkft_tuning tuning;
-  vkft_kernel_variant variants[MATMUL_KERNEL_COUNT]; /* the Vulkan backend's; none on the host */
+  vkft_kernel_variant variants[KERNEL_VARIANT_COUNT]; /* the Vulkan backend's; none on the host */
   int variant_count;
-  int forced_matmul; /* a variant index, or -1 */
-  int env_matmul;    /* VKFT_MATMUL's variant, or -1: what vkft_kernel_force(be, -1) restores */
+  int forced_matmul;    /* a variant index, or -1 */
+  int env_matmul;       /* VKFT_MATMUL's variant, or -1: what vkft_kernel_force(be, -1) restores */
+  int forced_attention; /* the same for the attention family (VKFT_ATTENTION) */
+  int env_attention;
 };
 
 /* How a matmul call rounds: its inputs with unit roundoff input_unit (0: used as they are;
@@ -93,6 +103,11 @@ int matmul_kernel_choose(const vkft_backend *be, int64_t M, int64_t N, int *vari
 int matmul_kernel_desc(const vkft_backend *be, int variant, vkft_matmul_orient orient,
                        vkft_dtype weight, int64_t M, int64_t N, vkft_dispatch_desc *d);
 float matmul_kernel_alpha(const vkft_backend *be, int variant, float alpha);
+/* The attention family's variants (src/ops/attention.c): described, `used` recomputed. */
+int attention_kernels_init(vkft_backend *be);
+void attention_kernels_refresh(vkft_backend *be);
+/* Whether a device's automatic choice is a GPU's (VKFT_MATMUL_CHOICE overrides its type). */
+int kernel_choice_is_gpu(const vkft_backend *be);
 void matmul_kernel_precision(const vkft_backend *be, int variant, vkft_dtype weight,
                              vkft_matmul_orient orient, vkft_matmul_precision *out);
 

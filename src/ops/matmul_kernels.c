@@ -111,8 +111,7 @@ static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_
 /* The variants a shape may take, best first: the first available and enabled one is used. */
 static int candidates(const vkft_backend *be, int64_t M, int64_t N, int list[MATMUL_KERNEL_COUNT]) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
-  int n = 0,
-      gpu = be->tuning.matmul_choice ? be->tuning.matmul_choice == 1 : !!strcmp(info->type, "cpu");
+  int n = 0, gpu = kernel_choice_is_gpu(be);
   if (gpu) {
     uint64_t enough = enough_groups(info);
     uint64_t big = (uint64_t)((M + 127) / 128) * (uint64_t)((N + 127) / 128),
@@ -129,6 +128,11 @@ static int candidates(const vkft_backend *be, int64_t M, int64_t N, int list[MAT
   }
   list[n++] = MATMUL_REGISTER;
   return n;
+}
+
+int kernel_choice_is_gpu(const vkft_backend *be) {
+  int choice = be->tuning.matmul_choice;
+  return choice ? choice == 1 : !!strcmp(vkft_device_get_info(be->dev)->type, "cpu");
 }
 
 static int first_enabled(const vkft_backend *be, const int *list, int n) {
@@ -158,7 +162,7 @@ void matmul_kernels_refresh(vkft_backend *be) {
 
 int matmul_kernels_init(vkft_backend *be) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
-  be->variant_count = MATMUL_KERNEL_COUNT;
+  be->variant_count = KERNEL_VARIANT_COUNT;
   be->forced_matmul = be->env_matmul = -1;
   for (int v = 0; v < MATMUL_KERNEL_COUNT; v++) describe(&be->variants[v], &configs[v], info);
   const char *want = be->tuning.matmul_kernel;

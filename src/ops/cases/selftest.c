@@ -10,7 +10,7 @@
 static int wanted(const vkft_op_case *c, unsigned rows, const char *filter, const char *family) {
   if (!(c->flags & rows) || (filter && !strstr(c->op, filter))) return 0;
   size_t n = family ? strlen(family) : 0;
-  return !family || (!strncmp(c->op, family, n) && c->op[n] == '_');
+  return !family || (!strncmp(c->op, family, n) && (c->op[n] == '_' || !c->op[n]));
 }
 
 /* Runs the rows (of `family`, or those of no variant family) and reports them; returns the
