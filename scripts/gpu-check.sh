@@ -19,7 +19,8 @@
 #   GPU_CHECK_SHAPES     model shapes for bench train [qwen2.5-0.5b,llama-3.2-1b,llama-3.1-8b]
 #   GPU_CHECK_ROWS, GPU_CHECK_SEQ, GPU_CHECK_STEPS   tokens per step and timed steps [4, 1024, 5]
 #   GPU_CHECK_BUDGET_S   seconds for everything [480]
-#   GPU_CHECK_QUICK=1    a CPU driver (lavapipe): matmul rows only, no --large, no --full
+#   GPU_CHECK_QUICK=1    a CPU driver (lavapipe): one matmul row (dYᵀ·X 1024³), no --large, no
+#                        --full, no attention rows (the script's test, not a measurement)
 #   GPU_CHECK_TORCH=0    skip the PyTorch side
 set -uo pipefail
 if [ $# -ne 1 ]; then
@@ -79,7 +80,7 @@ log "vkft: $vkft; shapes $shapes, $rows x $seq tokens, $steps steps, budget ${bu
 phase devices 60 "$out/devices.txt" "$vkft" devices
 phase selftest 120 "$out/selftest.txt" "$vkft" selftest
 if [ "$quick" = 1 ]; then
-  phase bench-ops 120 "$out/bench_ops.jsonl" "$vkft" bench ops --json --filter matmul
+  phase bench-ops 120 "$out/bench_ops.jsonl" "$vkft" bench ops --json --filter matmul_tn
 else
   phase op-tests 150 "$out/optests.txt" "$vkft" selftest --full
   phase bench-ops 150 "$out/bench_ops.jsonl" "$vkft" bench ops --json
