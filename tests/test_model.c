@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include "vkft/error.h"
+#include "vkft/kernels.h"
 #include "vkft/model.h"
 #include "vkft/platform.h"
 #include "vkft/safetensors.h"
@@ -495,6 +496,29 @@ int main(void) {
   backends_agree(vk, ref);
   qlora_agrees(vk, ref);
   kv_cache_matches(vk, TMP "/qwen3");
+  /* the kernels a GPU would take (tiled matmuls, tiled attention), on this device: the whole
+   * model against PyTorch and against the reference backend */
+  vkft_setenv("VKFT_MATMUL_CHOICE", "gpu");
+  vkft_backend *gpu = NULL;
+  CHECKF(vkft_backend_vk_create(dev, &gpu) == VKFT_OK, "%s", vkft_error_message());
+  vkft_setenv("VKFT_MATMUL_CHOICE", NULL);
+  if (gpu) {
+    int count, tiled = 0;
+    const vkft_kernel_variant *v = vkft_kernel_variants(gpu, &count);
+    for (int i = 0; i < count; i++)
+      if (v[i].used) {
+        printf("GPU choice: %s\n", v[i].name);
+        tiled += strstr(v[i].name, "tiled") != NULL;
+      }
+    CHECK(tiled >= 2); /* a tiled matmul and the tiled attention at least */
+    if (check_need_data("test_model: stories260K against PyTorch, GPU kernels")) {
+      stories_reference(gpu);
+      kv_cache_matches(gpu, STORIES);
+    }
+    backends_agree(gpu, ref);
+    qlora_agrees(gpu, ref);
+    vkft_backend_destroy(gpu);
+  }
   CHECKF(vkft_device_validation_errors(dev) == 0, "%d validation messages",
          vkft_device_validation_errors(dev));
   vkft_backend_destroy(vk);
