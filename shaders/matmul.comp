@@ -17,9 +17,13 @@
 #extension GL_GOOGLE_include_directive : require
 #if defined(MATMUL_COOPMAT)
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#if defined(COOPMAT_EMULATED)
+#extension GL_EXT_control_flow_attributes : require
+#else
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
-#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #endif
 #include "dtype.glsl"
 #include "quant.glsl"

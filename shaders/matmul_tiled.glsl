@@ -5,7 +5,8 @@
 //   MATMUL_TILED   fp32 SIMT: each invocation owns a TM x TN register tile, rows ty + i*(BM/TM)
 //                  and columns tx + j*(BN/TN) (interleaved, so neighbouring invocations read
 //                  neighbouring shared words and write neighbouring C elements).
-//   MATMUL_COOPMAT VK_KHR_cooperative_matrix: each subgroup owns a WM x WN tile made of CM x CN
+//   MATMUL_COOPMAT VK_KHR_cooperative_matrix (or its emulation, COOPMAT_EMULATED: coopmat.glsl):
+//                  each subgroup owns a WM x WN tile made of CM x CN
 //                  accumulators (fp32), multiplying CM x CK and CK x CN fp16 matrices. op(A) and
 //                  op(B) are staged as fp16 scaled per row of op(A) / per column of op(B) by a
 //                  power of two (so activations and small gradients keep fp16's 11 bits instead
@@ -32,6 +33,7 @@ layout(constant_id = 8) const uint WN = 32;
 layout(constant_id = 9) const uint SG = 32; // subgroup size (required at pipeline creation)
 const uint PAD = 8;                         // fp16 elements: rows stay 16-byte aligned
 const uint LDS = BK + PAD;                  // row stride of the staged slices
+#include "coopmat.glsl"
 #else
 layout(constant_id = 4) const uint TM = 4; // rows of C per invocation
 layout(constant_id = 5) const uint TN = 4; // columns of C per invocation
@@ -123,9 +125,8 @@ void main() {
   const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
   const uint sub_m = sg / (BN / WN), sub_n = sg % (BN / WN);
   const uint FM = WM / CM, FN = WN / CN;
-  coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator> acc[FM * FN];
-  for (uint f = 0; f < FM * FN; f++)
-    acc[f] = coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>(0.0);
+  CM_C acc[FM * FN];
+  for (uint f = 0; f < FM * FN; f++) acc[f] = CM_FILL(0.0);
 #else
   const uint tx = tid % (BN / TN), ty = tid / (BN / TN);
   float acc[TM][TN];
@@ -173,16 +174,14 @@ void main() {
     }
 #if defined(MATMUL_COOPMAT)
     for (uint kk = 0; kk < BK; kk += CK) {
-      coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA> ma[FM];
+      CM_A ma[FM];
       for (uint fm = 0; fm < FM; fm++)
-        coopMatLoad(ma[fm], As, (sub_m * WM + fm * CM) * LDS + kk, LDS,
-                    gl_CooperativeMatrixLayoutRowMajor);
+        CM_LOAD_A(ma[fm], As, (sub_m * WM + fm * CM) * LDS + kk, LDS, CM_ROW_MAJOR);
       for (uint fn = 0; fn < FN; fn++) {
-        coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB> mb;
-        coopMatLoad(mb, Bs, (sub_n * WN + fn * CN) * LDS + kk, LDS,
-                    gl_CooperativeMatrixLayoutColumnMajor);
+        CM_B mb;
+        CM_LOAD_B(mb, Bs, (sub_n * WN + fn * CN) * LDS + kk, LDS, CM_COL_MAJOR);
         for (uint fm = 0; fm < FM; fm++)
-          acc[fm * FN + fn] = coopMatMulAdd(ma[fm], mb, acc[fm * FN + fn]);
+          CM_MULADD_TO(acc[fm * FN + fn], ma[fm], As, mb, Bs);
       }
     }
 #else
@@ -202,7 +201,7 @@ void main() {
   const uint cs = sg * CM * CN;
   for (uint fm = 0; fm < FM; fm++)
     for (uint fn = 0; fn < FN; fn++) {
-      coopMatStore(acc[fm * FN + fn], Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+      CM_STORE_C(acc[fm * FN + fn], Cs, cs, CN, CM_ROW_MAJOR);
       subgroupMemoryBarrierShared();
       subgroupBarrier();
       for (uint e = lane; e < CM * CN; e += SG) {

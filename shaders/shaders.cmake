@@ -20,6 +20,10 @@ foreach(orient NT NN TN)
     if(VKFT_COOPMAT_SHADERS)
       vkft_shader(matmul_coopmat_${o}_${d} matmul.comp MATMUL_COOPMAT MATMUL_${orient} W_${dtype})
     endif()
+    # the same kernel with cooperative matrices emulated (shaders/coopmat.glsl): tests it on
+    # devices without them; any glslang compiles it
+    vkft_shader(matmul_coopemu_${o}_${d} matmul.comp MATMUL_COOPMAT COOPMAT_EMULATED
+                MATMUL_${orient} W_${dtype})
   endforeach()
 endforeach()
 

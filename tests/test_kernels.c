@@ -85,8 +85,13 @@ static void forced_variants(vkft_device *dev) {
     CHECK(is_used(vk, "attention_flat") && !is_used(vk, "attention_tiled"));
     CHECK(tested >= 6); /* the register kernel, the three tiled ones, both attention kernels */
   }
-  /* without a cooperative-matrix shape the coopmat kernels are absent, saying why */
+  /* without a cooperative-matrix shape the coopmat kernels are absent, saying why; their code
+   * runs all the same, the matrices emulated (matmul_coopmat_emu, forced above), where the
+   * subgroup size can be fixed */
   if (!info->coopmat_m) CHECK(!v[find(vk, "matmul_coopmat_64")].available);
+  if (info->subgroup_size_control || info->subgroup_min == info->subgroup_max)
+    CHECK(v[find(vk, "matmul_coopmat_emu")].available);
+  CHECK(!is_used(vk, "matmul_coopmat_emu")); /* never the automatic choice */
   CHECK(vkft_kernel_disable(vk, find(vk, "matmul_register")) == VKFT_ERR);
   CHECK(vkft_kernel_disable(vk, find(vk, "attention_flat")) == VKFT_ERR);
   vkft_backend_destroy(vk);

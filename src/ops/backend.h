@@ -15,7 +15,9 @@
  * |                      |                          | invocation); both set, multiples of 4, <= 64|
  * | VKFT_MATMUL_WN       | tuning.matmul_wn         | its invocations along n: 4, 8, 16, 32 or 64 |
  * | VKFT_MATMUL          | tuning.matmul_kernel     | the matmul kernel for every call: register, |
- * |                      |                          | tiled_32/_64/_128, coopmat_64/_128          |
+ * |                      |                          | tiled_32/_64/_128, coopmat_64/_128,         |
+ * |                      |                          | coopmat_emu (the cooperative matrices       |
+ * |                      |                          | emulated: tests on devices without them)    |
  * |                      |                          | (src/ops/matmul_kernels.c); an unknown name |
  * |                      |                          | fails backend creation                      |
  * | VKFT_MATMUL_CHOICE   | tuning.matmul_choice     | gpu or cpu: choose matmul and attention     |
@@ -67,6 +69,7 @@ enum {
   MATMUL_TILED_128,
   MATMUL_COOPMAT_64,
   MATMUL_COOPMAT_128,
+  MATMUL_COOPMAT_EMU, /* coopmat_64 with the matrices emulated: tests only, never chosen */
   MATMUL_KERNEL_COUNT,
   /* the attention kernels (src/ops/attention.c) */
   ATTENTION_FLAT = MATMUL_KERNEL_COUNT,

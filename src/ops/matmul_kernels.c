@@ -5,6 +5,9 @@
  *                 memory, fp32 SIMT (any GPU).
  *   coopmat_B     the same staging with VK_KHR_cooperative_matrix: fp16 inputs (scaled per row
  *                 by powers of two), fp32 accumulation; where the device lists an fp16 shape.
+ *   coopmat_emu   coopmat_64 with the matrices emulated by plain subgroup code
+ *                 (shaders/coopmat.glsl), 16 x 16 x 16: never chosen, forced by the tests so
+ *                 that the cooperative-matrix kernel's own code runs on devices without them.
  * Tile sizes are specialization constants, derived from what the device reports (type CPU vs
  * GPU, subgroup size and whether it can be required, shared memory, workgroup limits): nothing
  * depends on the vendor. A shape takes the biggest tile that still gives the device enough
@@ -23,17 +26,26 @@ typedef struct matmul_config {
   uint32_t bm, bn, bk;
   uint32_t tm, tn; /* tiled: rows and columns per invocation */
   uint32_t wm, wn; /* coopmat: rows and columns per subgroup */
+  int emulated;    /* coopmat: shaders/coopmat.glsl's emulation, 16 x 16 x 16 */
 } matmul_config;
 enum { KIND_REGISTER, KIND_TILED, KIND_COOPMAT };
 
 static const matmul_config configs[MATMUL_KERNEL_COUNT] = {
-    [MATMUL_REGISTER] = {"register", KIND_REGISTER, 0, 0, 0, 0, 0, 0, 0},
-    [MATMUL_TILED_32] = {"tiled_32", KIND_TILED, 32, 32, 16, 2, 2, 0, 0},
-    [MATMUL_TILED_64] = {"tiled_64", KIND_TILED, 64, 64, 16, 4, 4, 0, 0},
-    [MATMUL_TILED_128] = {"tiled_128", KIND_TILED, 128, 128, 16, 8, 8, 0, 0},
-    [MATMUL_COOPMAT_64] = {"coopmat_64", KIND_COOPMAT, 64, 64, 32, 0, 0, 32, 32},
-    [MATMUL_COOPMAT_128] = {"coopmat_128", KIND_COOPMAT, 128, 128, 32, 0, 0, 64, 32},
+    [MATMUL_REGISTER] = {"register", KIND_REGISTER, 0, 0, 0, 0, 0, 0, 0, 0},
+    [MATMUL_TILED_32] = {"tiled_32", KIND_TILED, 32, 32, 16, 2, 2, 0, 0, 0},
+    [MATMUL_TILED_64] = {"tiled_64", KIND_TILED, 64, 64, 16, 4, 4, 0, 0, 0},
+    [MATMUL_TILED_128] = {"tiled_128", KIND_TILED, 128, 128, 16, 8, 8, 0, 0, 0},
+    [MATMUL_COOPMAT_64] = {"coopmat_64", KIND_COOPMAT, 64, 64, 32, 0, 0, 32, 32, 0},
+    [MATMUL_COOPMAT_128] = {"coopmat_128", KIND_COOPMAT, 128, 128, 32, 0, 0, 64, 32, 0},
+    [MATMUL_COOPMAT_EMU] = {"coopmat_emu", KIND_COOPMAT, 64, 64, 32, 0, 0, 32, 32, 1},
 };
+
+/* The cooperative-matrix shape a config multiplies with: the device's, or 16 x 16 x 16 emulated. */
+static void coopmat_shape(const matmul_config *c, const vkft_device_info *info, uint32_t mnk[3]) {
+  mnk[0] = c->emulated ? 16 : info->coopmat_m;
+  mnk[1] = c->emulated ? 16 : info->coopmat_n;
+  mnk[2] = c->emulated ? 16 : info->coopmat_k;
+}
 
 /* Workgroups that keep a device busy, by device type: a big discrete GPU has ~100 compute units
  * and wants several workgroups on each; integrated and virtual GPUs have a few. */
@@ -48,9 +60,9 @@ static uint32_t workgroup_size(const matmul_config *c, uint32_t subgroup) {
 
 static uint32_t shared_bytes(const matmul_config *c, const vkft_device_info *info) {
   if (c->kind == KIND_TILED) return 4 * c->bk * (c->bm + 1 + c->bn + 1);
-  uint32_t subgroups = (c->bm / c->wm) * (c->bn / c->wn);
-  return 2 * (c->bk + 8) * (c->bm + c->bn) + 16 * (c->bm + c->bn) +
-         4 * subgroups * info->coopmat_m * info->coopmat_n;
+  uint32_t subgroups = (c->bm / c->wm) * (c->bn / c->wn), mnk[3];
+  coopmat_shape(c, info, mnk);
+  return 2 * (c->bk + 8) * (c->bm + c->bn) + 16 * (c->bm + c->bn) + 4 * subgroups * mnk[0] * mnk[1];
 }
 
 /* The subgroup size the cooperative-matrix kernel is built for, required when the device can
@@ -64,14 +76,18 @@ static uint32_t coopmat_subgroup(const vkft_device_info *info) {
  * names made from the dtype's name, so a weight type added to shaders/shaders.cmake's list gets
  * its GPU variants without a line here. Static storage: a dispatch's label must outlive it. */
 static const char *shader_name(int kind, vkft_matmul_orient orient, vkft_dtype dtype) {
-  static char names[3][3][VKFT_DTYPE_COUNT][40];
-  static const char *const kinds[3] = {"", "tiled_", "coopmat_"}, *const orients[3] = {"nt", "nn",
-                                                                                       "tn"};
+  static char names[4][3][VKFT_DTYPE_COUNT][40];
+  static const char *const kinds[4] = {"", "tiled_", "coopmat_", "coopemu_"}, *const orients[3] = {
+                                                                                  "nt", "nn", "tn"};
   char *name = names[kind][orient][dtype];
   if (!name[0])
     snprintf(name, sizeof names[0][0][0], "matmul_%s%s_%s", kinds[kind], orients[orient],
              vkft_dtype_name(dtype));
   return name;
+}
+
+static int shader_kind(const matmul_config *c) {
+  return c->emulated ? 3 : c->kind;
 }
 
 static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_device_info *info) {
@@ -82,22 +98,26 @@ static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_
     snprintf(v->detail, sizeof v->detail, "register tiles up to 16x16 per invocation, fp32");
     return;
   }
-  uint32_t sg = coopmat_subgroup(info), wg = workgroup_size(c, sg ? sg : 1);
+  uint32_t sg = coopmat_subgroup(info), wg = workgroup_size(c, sg ? sg : 1), mnk[3];
+  coopmat_shape(c, info, mnk);
   if (c->kind == KIND_TILED)
     snprintf(v->detail, sizeof v->detail,
              "%ux%ux%u tiles, %ux%u per invocation, %u invocations, fp32", c->bm, c->bn, c->bk,
              c->tm, c->tn, wg);
   else
     snprintf(v->detail, sizeof v->detail,
-             "%ux%ux%u tiles, %ux%u per subgroup of %u, %ux%ux%u fp16 matrices, fp32 sums", c->bm,
-             c->bn, c->bk, c->wm, c->wn, sg, info->coopmat_m, info->coopmat_n, info->coopmat_k);
+             "%ux%ux%u tiles, %ux%u per subgroup of %u, %ux%ux%u fp16 matrices%s, fp32 sums", c->bm,
+             c->bn, c->bk, c->wm, c->wn, sg, mnk[0], mnk[1], mnk[2],
+             c->emulated ? " emulated (tests)" : "");
   const char *why = NULL;
-  if (!vkft_spirv_find(shader_name(c->kind, VKFT_MATMUL_NT, VKFT_F32)))
+  if (!vkft_spirv_find(shader_name(shader_kind(c), VKFT_MATMUL_NT, VKFT_F32)))
     why = "not compiled in (this build's glslang or spirv-val could not make it)";
-  else if (c->kind == KIND_COOPMAT && !info->coopmat_m)
+  else if (c->kind == KIND_COOPMAT && !c->emulated && !info->coopmat_m)
     why = info->coopmat_why;
   else if (c->kind == KIND_COOPMAT && !sg)
     why = "the subgroup size varies and cannot be required";
+  else if (c->emulated && (sg < 4 || sg > 256))
+    why = "the emulation needs subgroups of 4 to 256 invocations";
   else if (wg > info->max_workgroup_invocations)
     why = "workgroup larger than the device allows";
   else if (shared_bytes(c, info) > info->max_shared_memory)
@@ -171,7 +191,7 @@ int matmul_kernels_init(vkft_backend *be) {
   matmul_kernels_refresh(be);
   if (!*want || be->env_matmul >= 0) return VKFT_OK;
   return vkft_error("VKFT_MATMUL=%s: no such matmul kernel (register, tiled_32, tiled_64, "
-                    "tiled_128, coopmat_64, coopmat_128)",
+                    "tiled_128, coopmat_64, coopmat_128, coopmat_emu)",
                     want);
 }
 
@@ -199,15 +219,16 @@ int matmul_kernel_desc(const vkft_backend *be, int variant, vkft_matmul_orient o
   const vkft_device_info *info = vkft_device_get_info(be->dev);
   uint32_t sg = c->kind == KIND_COOPMAT ? coopmat_subgroup(info) : 0;
   uint32_t wg = workgroup_size(c, sg);
-  d->shader = shader_name(c->kind, orient, weight);
+  d->shader = shader_name(shader_kind(c), orient, weight);
   uint64_t gx = (uint64_t)((N + c->bn - 1) / c->bn), gy = (uint64_t)((M + c->bm - 1) / c->bm);
   if (gx > info->max_workgroup_count[0] || gy > info->max_workgroup_count[1])
     return vkft_error("matmul: %lldx%lld needs more workgroups than the device allows",
                       (long long)M, (long long)N);
   d->groups[0] = (uint32_t)gx, d->groups[1] = (uint32_t)gy, d->groups[2] = 1;
   uint32_t spec_tiled[] = {wg, c->bm, c->bn, c->bk, c->tm, c->tn};
-  uint32_t spec_coopmat[] = {
-      wg, c->bm, c->bn, c->bk, info->coopmat_m, info->coopmat_n, info->coopmat_k, c->wm, c->wn, sg};
+  uint32_t mnk[3];
+  coopmat_shape(c, info, mnk);
+  uint32_t spec_coopmat[] = {wg, c->bm, c->bn, c->bk, mnk[0], mnk[1], mnk[2], c->wm, c->wn, sg};
   d->spec_count = c->kind == KIND_TILED ? 6 : 10;
   memcpy(d->spec, c->kind == KIND_TILED ? spec_tiled : spec_coopmat,
          sizeof(uint32_t) * (size_t)d->spec_count);
