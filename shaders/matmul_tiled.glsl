@@ -71,19 +71,6 @@ const bool SCALE_B = false; // fp16 weights are staged exactly
 const bool SCALE_B = true;
 #endif
 
-// 2^(14 - e) for max in [2^(e-1), 2^e): the largest |value| of a row lands in [2^13, 2^14),
-// far from fp16's overflow (65504), and fp16's flush/subnormal threshold 2^-14 lies 2^-27
-// below it. 0, inf and nan rows keep scale 1.
-float scale_of(uint max_bits, out float inv) {
-  float m = uintBitsToFloat(max_bits);
-  inv = 1.0;
-  if (m == 0.0 || isinf(m) || isnan(m)) return 1.0;
-  int e;
-  frexp(m, e);
-  int s = clamp(14 - e, -120, 120);
-  inv = ldexp(1.0, -s);
-  return ldexp(1.0, s);
-}
 #else
 shared float As[BK * LDA];
 shared float Bs[BK * LDB];

@@ -26,122 +26,198 @@ static int check_shape(const char *op, int64_t T, int64_t Hq, int64_t Hkv, int64
   return VKFT_OK;
 }
 
-/* The attention kernels of a Vulkan device (variants ATTENTION_FLAT, ATTENTION_TILED):
- *   flat   shaders/attention.comp: each invocation owns R rows and reads the other side's rows
- *          itself, no shared memory. For CPU drivers (lavapipe) and everyone's last fallback.
- *   tiled  shaders/attention_tiled.comp: a workgroup owns BR rows and stages them and BC rows
- *          of the other side at a time through shared memory (GPUs).
- * The choice is per device (its type, or VKFT_MATMUL_CHOICE) and head dim (the tiles must fit
- * the device's shared memory), or VKFT_ATTENTION for every call. */
+/* The attention kernels of a Vulkan device:
+ *   flat         shaders/attention.comp: each invocation owns R rows and reads the other side's
+ *                rows itself, no shared memory. For CPU drivers (lavapipe), everyone's last
+ *                fallback.
+ *   tiled        shaders/attention_tiled.comp: a workgroup owns BR rows and stages them, and BC
+ *                rows of the other side at a time, through shared memory; fp32 (GPUs).
+ *   coopmat      the same with ATTN_COOPMAT: both products of a step on cooperative matrices
+ *                (fp16 blocks scaled by powers of two, fp32 sums), where the device lists an
+ *                fp16 shape and the head dim is a multiple of it.
+ *   coopmat_emu  coopmat with the matrices emulated (shaders/coopmat.glsl): never chosen, forced
+ *                by the tests so that its code runs on devices without cooperative matrices.
+ * A GPU (or VKFT_MATMUL_CHOICE=gpu) takes coopmat, else tiled, else flat, per call: a head dim a
+ * kernel cannot take (its tiles must fit the shared memory; coopmat needs a multiple of the
+ * matrix shape) goes to the next. VKFT_ATTENTION puts one kernel first for every call. */
 enum { PASS_FWD, PASS_DQ, PASS_DKV };
-static const char *const tiled_shaders[] = {"attention_tiled_fwd", "attention_tiled_bwd_dq",
-                                            "attention_tiled_bwd_dkv"};
+enum { KIND_FLAT, KIND_TILED, KIND_COOPMAT, KIND_COOPMAT_EMU };
+static const char *const kind_names[] = {"flat", "tiled", "coopmat", "coopmat_emu"};
+static const char *const shaders[][3] = {
+    {"attention_fwd", "attention_bwd_dq", "attention_bwd_dkv"},
+    {"attention_tiled_fwd", "attention_tiled_bwd_dq", "attention_tiled_bwd_dkv"},
+    {"attention_coopmat_fwd", "attention_coopmat_bwd_dq", "attention_coopmat_bwd_dkv"},
+    {"attention_coopemu_fwd", "attention_coopemu_bwd_dq", "attention_coopemu_bwd_dkv"}};
 
-/* Shared memory of the tiled kernel's pass (see the declarations in attention_tiled.comp). */
-static uint64_t tiled_shared_bytes(int pass, uint64_t br, uint64_t bc, uint64_t D) {
-  uint64_t tpr = 4, words = br + 1 + br * tpr + bc + br * (bc + 1); /* seqs, bound, red, tile */
-  words += (pass == PASS_FWD ? br + 2 * bc : 2 * br + 2 * bc) * (D + 1);
-  if (pass == PASS_DKV) words += br * (bc + 1) + 2 * bc;
-  return 4 * words;
+typedef struct attention_tile {
+  uint32_t br, bc;         /* owned rows per workgroup, other-side rows per step */
+  uint32_t cm, cn, ck, sg; /* coopmat: the matrix shape and the required subgroup size */
+} attention_tile;
+
+/* Shared memory of a pass (see the declarations in attention_tiled.comp). */
+static uint64_t shared_bytes(int kind, int pass, uint64_t br, uint64_t bc, uint64_t D) {
+  uint64_t words = br + 1 + 4 * br + bc + (pass == PASS_DKV ? 2 * bc : 0); /* seqs, red, stats */
+  if (kind == KIND_TILED) {
+    words += br * (bc + 1) * (pass == PASS_DKV ? 2 : 1);
+    return 4 * (words + (pass == PASS_FWD ? br + 2 * bc : 2 * br + 2 * bc) * (D + 1));
+  }
+  uint64_t halves = br * (D + 8) * (pass == PASS_FWD ? 1 : 2) + 2 * bc * (D + 8) +
+                    br * (bc + 8) * (pass == PASS_DKV ? 2 : 1);
+  words += br * (bc + 4) * (pass == PASS_FWD ? 1 : 2) + br * (D + 4) + 10;
+  return 2 * halves + 4 * words;
 }
 
-/* The tiled kernel's tile for a pass and head dim: rows owned per workgroup (BR) and other-side
- * rows per step (BC), the biggest that fit the device, 4 invocations per owned row; 0 when none
- * fits (the head dim is too big: the flat kernel takes it). */
-static int tiled_tile(const vkft_device_info *info, int pass, int64_t D, uint32_t *br,
-                      uint32_t *bc) {
+/* The subgroup size a cooperative-matrix kernel is built for, required when the device can. */
+static uint32_t coopmat_subgroup(const vkft_device_info *info) {
+  if (info->subgroup_size_control) return info->subgroup_size;
+  return info->subgroup_min == info->subgroup_max ? info->subgroup_size : 0;
+}
+
+/* The tile of a kernel kind for a pass and head dim: the biggest that fits the device (4
+ * invocations per owned row); 0 when none does. */
+static int kernel_tile(const vkft_device_info *info, int kind, int pass, int64_t D,
+                       attention_tile *t) {
   static const uint32_t tiles[][2] = {{32, 32}, {32, 16}, {16, 16}, {16, 8}, {8, 8}};
-  if (D > 256) return 0; /* the owned rows' accumulators would not fit in registers */
-  for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++)
-    if (tiled_shared_bytes(pass, tiles[i][0], tiles[i][1], (uint64_t)D) <=
-            info->max_shared_memory &&
-        4 * tiles[i][0] <= info->max_workgroup_invocations) {
-      *br = tiles[i][0], *bc = tiles[i][1];
-      return 1;
-    }
+  *t = (attention_tile){0};
+  if (kind == KIND_FLAT || D > 256) return 0; /* the owned rows' accumulators: registers */
+  if (kind >= KIND_COOPMAT) {
+    int emu = kind == KIND_COOPMAT_EMU;
+    t->cm = emu ? 16 : info->coopmat_m, t->cn = emu ? 16 : info->coopmat_n;
+    t->ck = emu ? 16 : info->coopmat_k, t->sg = coopmat_subgroup(info);
+    if (!t->cm || !t->sg || (emu && t->sg < 4) || D % t->ck || D % t->cn || D % 8) return 0;
+  }
+  for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+    uint32_t br = tiles[i][0], bc = tiles[i][1], wg = 4 * br;
+    if (shared_bytes(kind, pass, br, bc, (uint64_t)D) > info->max_shared_memory ||
+        wg > info->max_workgroup_invocations)
+      continue;
+    if (kind >= KIND_COOPMAT && (br % t->cm || bc % t->cn || bc % t->ck || wg % t->sg)) continue;
+    t->br = br, t->bc = bc;
+    return 1;
+  }
   return 0;
 }
 
 static void describe_variants(vkft_backend *be) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
-  vkft_kernel_variant *flat = &be->variants[ATTENTION_FLAT],
-                      *tiled = &be->variants[ATTENTION_TILED];
-  *flat = (vkft_kernel_variant){.name = "attention_flat", .family = "attention", .available = 1};
-  snprintf(flat->detail, sizeof flat->detail, "rows per invocation, no shared memory, fp32");
-  *tiled = (vkft_kernel_variant){.name = "attention_tiled", .family = "attention", .available = 1};
-  uint32_t br = 0, bc = 0;
-  int fits = tiled_tile(info, PASS_DKV, 128, &br, &bc);
-  snprintf(tiled->detail, sizeof tiled->detail,
-           "query x key tiles through shared memory (head dim 128: %ux%u), 4 invocations a row, "
-           "fp32",
-           br, bc);
-  const char *why = NULL;
-  if (!vkft_spirv_find(tiled_shaders[PASS_FWD]))
-    why = "not compiled in";
-  else if (!tiled_tile(info, PASS_DKV, 64, &br, &bc) || !fits)
-    why = "needs more shared memory than the device has";
-  if (why) {
-    tiled->available = 0;
-    snprintf(tiled->why, sizeof tiled->why, "%s", why);
+  for (int kind = KIND_FLAT; kind <= KIND_COOPMAT_EMU; kind++) {
+    vkft_kernel_variant *v = &be->variants[ATTENTION_FLAT + kind];
+    *v = (vkft_kernel_variant){.family = "attention", .available = 1};
+    snprintf(v->name, sizeof v->name, "attention_%s", kind_names[kind]);
+    if (kind == KIND_FLAT) {
+      snprintf(v->detail, sizeof v->detail, "rows per invocation, no shared memory, fp32");
+      continue;
+    }
+    attention_tile t;
+    int fits = kernel_tile(info, kind, PASS_DKV, 128, &t);
+    if (kind == KIND_TILED)
+      snprintf(v->detail, sizeof v->detail,
+               "query x key tiles through shared memory (head dim 128: %ux%u), fp32", t.br, t.bc);
+    else
+      snprintf(v->detail, sizeof v->detail,
+               "tiles as tiled (head dim 128: %ux%u), %ux%ux%u fp16 matrices%s, fp32 sums", t.br,
+               t.bc, t.cm, t.cn, t.ck, kind == KIND_COOPMAT_EMU ? " emulated (tests)" : "");
+    const char *why = NULL;
+    if (!vkft_spirv_find(shaders[kind][PASS_FWD]))
+      why = "not compiled in (this build's glslang or spirv-val could not make it)";
+    else if (kind == KIND_COOPMAT && !info->coopmat_m)
+      why = info->coopmat_why;
+    else if (kind >= KIND_COOPMAT && !coopmat_subgroup(info))
+      why = "the subgroup size varies and cannot be required";
+    else if (!kernel_tile(info, kind, PASS_DKV, 64, &t) || !fits)
+      why = "no tile fits the device's shared memory and matrix shape";
+    if (why) {
+      v->available = 0;
+      snprintf(v->why, sizeof v->why, "%s", why);
+    }
   }
 }
 
+static int enabled(const vkft_backend *be, int kind) {
+  const vkft_kernel_variant *v = &be->variants[ATTENTION_FLAT + kind];
+  return v->available && !v->disabled;
+}
+
+/* `used`: a GPU takes coopmat and tiled (for the head dims coopmat cannot take), else flat. */
 void attention_kernels_refresh(vkft_backend *be) {
-  vkft_kernel_variant *flat = &be->variants[ATTENTION_FLAT],
-                      *tiled = &be->variants[ATTENTION_TILED];
+  for (int kind = KIND_FLAT; kind <= KIND_COOPMAT_EMU; kind++)
+    be->variants[ATTENTION_FLAT + kind].used = 0;
   int env = be->env_attention;
   if (env >= 0 && be->variants[env].available && !be->variants[env].disabled) {
-    flat->used = env == ATTENTION_FLAT, tiled->used = env == ATTENTION_TILED;
+    be->variants[env].used = 1;
     return;
   }
-  tiled->used = kernel_choice_is_gpu(be) && tiled->available && !tiled->disabled;
-  flat->used = !tiled->used;
+  int gpu = kernel_choice_is_gpu(be);
+  be->variants[ATTENTION_COOPMAT].used = gpu && enabled(be, KIND_COOPMAT);
+  be->variants[ATTENTION_TILED].used = gpu && enabled(be, KIND_TILED);
+  be->variants[ATTENTION_FLAT].used = !be->variants[ATTENTION_TILED].used;
 }
 
 int attention_kernels_init(vkft_backend *be) {
   be->forced_attention = be->env_attention = -1;
   describe_variants(be);
   const char *want = be->tuning.attention_kernel;
-  if (!strcmp(want, "flat")) be->env_attention = ATTENTION_FLAT;
-  if (!strcmp(want, "tiled")) be->env_attention = ATTENTION_TILED;
+  for (int kind = KIND_FLAT; kind <= KIND_COOPMAT_EMU; kind++)
+    if (!strcmp(want, kind_names[kind])) be->env_attention = ATTENTION_FLAT + kind;
   be->forced_attention = be->env_attention;
   attention_kernels_refresh(be);
   if (!*want || be->env_attention >= 0) return VKFT_OK;
-  return vkft_error("VKFT_ATTENTION=%s: no such attention kernel (flat, tiled)", want);
+  return vkft_error("VKFT_ATTENTION=%s: no such attention kernel (flat, tiled, coopmat, "
+                    "coopmat_emu)",
+                    want);
 }
 
-/* The variant for a call of head dim D, and its tile when tiled. */
-static int choose(const vkft_backend *be, int pass, int64_t D, uint32_t *br, uint32_t *bc,
-                  int *variant) {
+/* The kernel kind for a pass of head dim D, and its tile: the forced kernel, or the device's
+ * best, or the next that can take D. */
+static int choose(const vkft_backend *be, int pass, int64_t D, attention_tile *t, int *chosen) {
   const vkft_device_info *info = vkft_device_get_info(be->dev);
   int forced = be->forced_attention;
   if (forced >= 0 && forced == be->env_attention && be->variants[forced].disabled) forced = -1;
   if (forced >= 0 && !be->variants[forced].available)
     return vkft_error_with(VKFT_ERR_UNSUPPORTED, "attention: kernel %s is not available on %s: %s",
                            be->variants[forced].name, info->name, be->variants[forced].why);
-  int fits = tiled_tile(info, pass, D, br, bc);
-  if (forced == ATTENTION_TILED && !fits)
-    return vkft_error_with(VKFT_ERR_UNSUPPORTED,
-                           "attention: kernel attention_tiled cannot take head dim %lld on %s "
-                           "(shared memory)",
-                           (long long)D, info->name);
-  *variant = forced >= 0                                  ? forced
-             : be->variants[ATTENTION_TILED].used && fits ? ATTENTION_TILED
-                                                          : ATTENTION_FLAT;
+  int first = forced >= 0                 ? forced - ATTENTION_FLAT
+              : !kernel_choice_is_gpu(be) ? KIND_FLAT
+                                          : KIND_COOPMAT;
+  /* from the first kind down the chain coopmat_emu, coopmat -> tiled -> flat */
+  for (int kind = first; kind > KIND_FLAT; kind = kind >= KIND_COOPMAT ? KIND_TILED : KIND_FLAT)
+    if ((kind == first && forced >= 0) || enabled(be, kind))
+      if (kernel_tile(info, kind, pass, D, t)) {
+        *chosen = kind;
+        return VKFT_OK;
+      }
+  *chosen = KIND_FLAT;
   return VKFT_OK;
 }
 
-/* The tiled kernel's dispatch of a pass over `rows` owned rows of `heads` heads. */
-static void tiled_desc(const vkft_backend *be, vkft_dispatch_desc *d, int pass, int64_t D,
-                       uint32_t br, uint32_t bc, int64_t rows, uint32_t heads,
+/* Whether the chosen kernel for head dim D stages through fp16 (the op table's tolerance). */
+int vkft_attention_precision_of(const vkft_backend *be, int64_t D, double *input_unit) {
+  *input_unit = 0;
+  if (!be->dev) return VKFT_OK;
+  for (int pass = PASS_FWD; pass <= PASS_DKV; pass++) {
+    attention_tile t;
+    int kind;
+    if (choose(be, pass, D, &t, &kind)) return VKFT_ERR;
+    /* fp16 rounding to nearest or toward zero (Vulkan leaves the choice to the driver) */
+    if (kind >= KIND_COOPMAT) *input_unit = 1.0 / 1024.0;
+  }
+  return VKFT_OK;
+}
+
+/* A shared-memory kernel's dispatch of a pass over `rows` owned rows of `heads` heads. */
+static void tiled_desc(const vkft_backend *be, vkft_dispatch_desc *d, int kind, int pass, int64_t D,
+                       const attention_tile *t, int64_t rows, uint32_t heads,
                        attention_push *push) {
-  if (!strcmp(be->tuning.kernel_fault, "attention_tiled")) push->scale *= 1.0f + 1.0f / 1024;
-  d->shader = tiled_shaders[pass];
-  d->spec[0] = 4 * br, d->spec[1] = (uint32_t)D, d->spec[2] = br, d->spec[3] = bc;
-  d->spec_count = 4;
+  if (!strcmp(be->tuning.kernel_fault, be->variants[ATTENTION_FLAT + kind].name))
+    push->scale *= 1.0f + 1.0f / 1024;
+  d->shader = shaders[kind][pass];
+  uint32_t spec[] = {4 * t->br, (uint32_t)D, t->br, t->bc, t->cm, t->cn, t->ck, t->sg};
+  d->spec_count = kind >= KIND_COOPMAT ? 8 : 4;
+  memcpy(d->spec, spec, sizeof(uint32_t) * (size_t)d->spec_count);
+  d->subgroup_size = kind >= KIND_COOPMAT ? t->sg : 0;
   d->push = push;
   d->push_size = sizeof *push;
-  d->groups[0] = (uint32_t)((rows + br - 1) / br);
+  d->groups[0] = (uint32_t)((rows + t->br - 1) / t->br);
   d->groups[1] = heads;
   d->groups[2] = 1;
 }
@@ -170,6 +246,26 @@ static void specialize(const vkft_backend *be, vkft_dispatch_desc *d, int64_t D,
   d->spec_count = 5;
   d->push = push;
   d->push_size = sizeof *push;
+}
+
+/* One pass over `rows` owned rows of `heads` heads with the kernel chosen for it. */
+static int dispatch_pass(vkft_backend *be, vkft_dispatch_desc *d, int pass, int64_t D, int64_t rows,
+                         uint32_t heads, const attention_push *push) {
+  attention_tile t;
+  int kind;
+  attention_push p = *push; /* a fault planted in a kernel changes its copy (tests) */
+  if (choose(be, pass, D, &t, &kind)) return VKFT_ERR;
+  if (kind != KIND_FLAT) {
+    tiled_desc(be, d, kind, pass, D, &t, rows, heads, &p);
+  } else {
+    d->shader = shaders[KIND_FLAT][pass];
+    specialize(be, d, D, &p);
+    uint32_t per_group = d->spec[2] * d->spec[3];
+    d->groups[0] = (uint32_t)((rows + per_group - 1) / per_group);
+    d->groups[1] = heads;
+    d->groups[2] = 1;
+  }
+  return vkft_stream_dispatch(be->dev, d);
 }
 
 int vkft_attention_at(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
@@ -205,24 +301,11 @@ int vkft_attention_at(vkft_backend *be, const vkft_tensor *q, const vkft_tensor 
                          .scale = scale,
                          .q_offset = (uint32_t)q_offset};
   vkft_dispatch_desc d = {
-      .shader = "attention_fwd",
       .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v), vk_range_of(seq_id)},
       .read_count = 4,
       .writes = {vk_range_of(out), vk_range_of(lse)},
       .write_count = 2};
-  uint32_t br, bc;
-  int variant;
-  if (choose(be, PASS_FWD, D, &br, &bc, &variant)) return VKFT_ERR;
-  if (variant == ATTENTION_TILED) {
-    tiled_desc(be, &d, PASS_FWD, D, br, bc, Tq, (uint32_t)Hq, &push);
-    return vkft_stream_dispatch(be->dev, &d);
-  }
-  specialize(be, &d, D, &push);
-  uint32_t rows = d.spec[2] * d.spec[3];
-  d.groups[0] = (uint32_t)((Tq + rows - 1) / rows);
-  d.groups[1] = (uint32_t)Hq;
-  d.groups[2] = 1;
-  return vkft_stream_dispatch(be->dev, &d);
+  return dispatch_pass(be, &d, PASS_FWD, D, Tq, (uint32_t)Hq, &push);
 }
 
 int vkft_attention(vkft_backend *be, const vkft_tensor *q, const vkft_tensor *k,
@@ -273,48 +356,20 @@ int vkft_attention_bwd(vkft_backend *be, const vkft_tensor *q, const vkft_tensor
                          .Hkv = (uint32_t)Hkv,
                          .scale = scale};
   /* pass 1 owns query rows: delta and dq */
-  vkft_dispatch_desc d = {.shader = "attention_bwd_dq",
-                          .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
+  vkft_dispatch_desc d = {.reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
                                     vk_range_of(seq_id), vk_range_of(out), vk_range_of(lse),
                                     vk_range_of(dout)},
                           .read_count = 7,
                           .writes = {vk_range_of(dq), vk_range_of(delta)},
                           .write_count = 2};
-  uint32_t br, bc, br2, bc2;
-  int variant, variant2;
-  if (choose(be, PASS_DQ, D, &br, &bc, &variant) || choose(be, PASS_DKV, D, &br2, &bc2, &variant2))
-    return VKFT_ERR;
-  if (variant == ATTENTION_TILED && variant2 == ATTENTION_TILED) {
-    attention_push push2 = push;
-    tiled_desc(be, &d, PASS_DQ, D, br, bc, T, (uint32_t)Hq, &push);
-    if (vkft_stream_dispatch(be->dev, &d)) return VKFT_ERR;
-    vkft_dispatch_desc e = {.reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
-                                      vk_range_of(seq_id), vk_range_of(lse), vk_range_of(dout),
-                                      vk_range_of(delta)},
-                            .read_count = 7,
-                            .writes = {vk_range_of(dk), vk_range_of(dv)},
-                            .write_count = 2};
-    tiled_desc(be, &e, PASS_DKV, D, br2, bc2, T, (uint32_t)Hkv, &push2);
-    return vkft_stream_dispatch(be->dev, &e);
-  }
-  specialize(be, &d, D, &push);
-  uint32_t rows = d.spec[2] * d.spec[3];
-  d.groups[0] = (uint32_t)((T + rows - 1) / rows);
-  d.groups[1] = (uint32_t)Hq;
-  d.groups[2] = 1;
-  if (vkft_stream_dispatch(be->dev, &d)) return VKFT_ERR;
+  if (dispatch_pass(be, &d, PASS_DQ, D, T, (uint32_t)Hq, &push)) return VKFT_ERR;
 
   /* pass 2 owns key rows of one kv head: dk and dv, after delta */
-  vkft_dispatch_desc e = {.shader = "attention_bwd_dkv",
-                          .reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
+  vkft_dispatch_desc e = {.reads = {vk_range_of(q), vk_range_of(k), vk_range_of(v),
                                     vk_range_of(seq_id), vk_range_of(lse), vk_range_of(dout),
                                     vk_range_of(delta)},
                           .read_count = 7,
                           .writes = {vk_range_of(dk), vk_range_of(dv)},
                           .write_count = 2};
-  specialize(be, &e, D, &push);
-  e.groups[0] = d.groups[0];
-  e.groups[1] = (uint32_t)Hkv;
-  e.groups[2] = 1;
-  return vkft_stream_dispatch(be->dev, &e);
+  return dispatch_pass(be, &e, PASS_DKV, D, T, (uint32_t)Hkv, &push);
 }

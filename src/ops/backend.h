@@ -23,9 +23,11 @@
  * | VKFT_MATMUL_CHOICE   | tuning.matmul_choice     | gpu or cpu: choose matmul and attention     |
  * |                      |                          | kernels as on that kind of device (tests    |
  * |                      |                          | the GPU choice on lavapipe)                 |
- * | VKFT_ATTENTION       | tuning.attention_kernel  | the attention kernel for every call: flat   |
- * |                      |                          | or tiled (src/ops/attention.c); an unknown  |
- * |                      |                          | name fails backend creation                 |
+ * | VKFT_ATTENTION       | tuning.attention_kernel  | the attention kernel for every call: flat,  |
+ * |                      |                          | tiled, coopmat or coopmat_emu (a head dim   |
+ * |                      |                          | a kernel cannot take goes to the next one)  |
+ * |                      |                          | (src/ops/attention.c); an unknown name      |
+ * |                      |                          | fails backend creation                      |
  * | VKFT_KERNEL_FAULT    | tuning.kernel_fault      | a kernel variant's name: it computes wrong  |
  * |                      |                          | results (alpha off by 2^-10), to test the   |
  * |                      |                          | self-check                                  |
@@ -74,6 +76,8 @@ enum {
   /* the attention kernels (src/ops/attention.c) */
   ATTENTION_FLAT = MATMUL_KERNEL_COUNT,
   ATTENTION_TILED,
+  ATTENTION_COOPMAT,
+  ATTENTION_COOPMAT_EMU, /* emulated matrices: tests only, never chosen */
   KERNEL_VARIANT_COUNT
 };
 
@@ -96,6 +100,8 @@ typedef struct vkft_matmul_precision {
   double input_unit, flush_rel, accumulate_unit;
   int b_exact;
 } vkft_matmul_precision;
+/* How the attention kernel chosen for head dim D rounds its inputs (0: fp32 throughout). */
+int vkft_attention_precision_of(const vkft_backend *be, int64_t D, double *input_unit);
 int vkft_matmul_precision_of(const vkft_backend *be, vkft_matmul_orient orient, vkft_dtype weight,
                              int64_t M, int64_t N, vkft_matmul_precision *out);
 
