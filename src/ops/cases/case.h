@@ -121,6 +121,17 @@ void *case_alloc(op_case *oc, int64_t count, size_t size);
 
 void case_shape(op_case *oc, const char *fmt, ...) VKFT_PRINTF(2, 3);
 
+/* For ops that run matmuls inside (LoRA, the LM-head cross-entropy): the largest unit with which
+ * any of the case's backends rounds the inputs of the given products (0: fp32 kernels), and in
+ * *acc the unit of their additions (CASE_U, or twice it where they may truncate). Each product:
+ * {orientation, weight dtype, M, N}. */
+typedef struct case_product {
+  vkft_matmul_orient orient;
+  vkft_dtype dtype;
+  int64_t M, N;
+} case_product;
+double case_matmul_input_unit(op_case *oc, const case_product *products, int n, double *acc);
+
 /* Declares tensor `slot`: n elements of dtype; returns its zeroed contents for the case to fill
  * (NULL for scratch, or on failure). */
 void *case_tensor_new(op_case *oc, int slot, const char *name, vkft_dtype dtype, int64_t n,

@@ -35,7 +35,8 @@ typedef struct ce_params {
  * So a_v = |dlogit_v| + p_v (Bmax + |x_v| + 1) is the magnitude each product carries, and
  *   bound_dh[t, c] = scale sum_v a_v |w_vc|, bound_dw[v, c] += scale a_v |h_tc|,
  * all against one tolerance (2C + chunk + chunks + T + 64) u (T: the loss sum and dW's sum over
- * rows; 64: the fixed reduction trees and the exp/log ulps). */
+ * rows; 64: the fixed reduction trees and the exp/log ulps), plus the matmul kernels' input
+ * rounding where they round (see setup). */
 static double bound_row(const double *h_t, const double *w, int32_t label, int64_t C, int64_t V,
                         double scale, double *z, double *bound_dh_t, double *bound_dw) {
   double zmax = -INFINITY, bmax = 0;
@@ -135,7 +136,14 @@ static int setup(op_case *oc) {
       if (row_bound) row_bound[t] = b;
     }
   for (int s = H; oc->variant == BWD_DW_ODD && s <= SCRATCH; s++) oc->t[s].offset = 1;
-  double tol = (double)(2 * C + vc + chunks + T + 64) * CASE_U;
+  /* the matmuls inside: logits h W^T, dh = dlogits W, dW += dlogits^T h; kernels that round
+   * their inputs (fp16 cooperative matrices) put each logit off by 2 u' of its bound B_v, so the
+   * loss and p by 4 u', and dh and dW's products round dlogits and W (h) once more: 6 u' */
+  const case_product mm[] = {{VKFT_MATMUL_NT, c->dtype, T, vc},
+                             {VKFT_MATMUL_NN, c->dtype, T, C},
+                             {VKFT_MATMUL_TN, VKFT_F32, vc, C}};
+  double acc, u_in = case_matmul_input_unit(oc, mm, 3, &acc);
+  double tol = (double)(vc + chunks + T + 64) * CASE_U + 2.0 * (double)C * acc + 6 * u_in;
   case_expect(oc, LOSS, loss, loss_scale, tol);
   if (p->with_dh) case_expect(oc, DH, dh_want, bound_dh, tol);
   if (dw) case_expect(oc, DW, dw_want, bound_dw, tol);

@@ -47,7 +47,11 @@ static int setup_forward(op_case *oc, const lora_params *p, const double *x, con
   abs_product(x, in, 1, a, 1, in, NULL, bound_u, T, r, in);
   abs_product(bound_u, r, 1, b, 1, r, NULL, bound_y, T, out, r);
   for (int64_t i = 0; i < T * out; i++) bound_y[i] = p->s * bound_y[i] + fabs(y0[i]);
-  double tol = (double)(in + r + 2) * CASE_U * 1.01;
+  /* kernels that round their inputs (fp16 cooperative matrices): x and A for u, u and B for y,
+   * so 4 u' relative to the same bound */
+  const case_product mm[] = {{VKFT_MATMUL_NT, VKFT_F32, T, r}, {VKFT_MATMUL_NT, VKFT_F32, T, out}};
+  double acc, u_in = case_matmul_input_unit(oc, mm, 2, &acc);
+  double tol = ((double)(in + r + 2) * acc + 4 * u_in) * 1.01;
   case_expect(oc, U, u, bound_u, tol);
   case_expect(oc, Y, y, bound_y, tol);
   /* memory-bound at small r: the traffic that cannot be avoided (fp32) reads x and reads and
@@ -92,7 +96,13 @@ static int setup_backward(op_case *oc, const lora_params *p, const double *x, co
   scale_by(bound_du, T * r, p->s);
   abs_product(bound_du, r, 1, a, in, 1, dx0, bound_dx, T, in, r); /* DU |A| + |dx0| */
   abs_product(bound_du, 1, r, x, in, 1, da0, bound_da, r, in, T); /* DU^T |x| + |dA0| */
-  double tol = (double)(out + T + r + 2) * CASE_U * 1.01;
+  /* rounding inputs: dy and B for du, du again and A (x) for dx (dA), dy and u for dB: 4 u' */
+  const case_product mm[] = {{VKFT_MATMUL_TN, VKFT_F32, out, r},
+                             {VKFT_MATMUL_NN, VKFT_F32, T, r},
+                             {VKFT_MATMUL_TN, VKFT_F32, r, in},
+                             {VKFT_MATMUL_NN, VKFT_F32, T, in}};
+  double acc, u_in = case_matmul_input_unit(oc, mm, 4, &acc);
+  double tol = ((double)(out + T + r + 2) * acc + 4 * u_in) * 1.01;
   case_expect(oc, DX, dx, bound_dx, tol);
   case_expect(oc, DA, da, bound_da, tol);
   case_expect(oc, DB, db, bound_db, tol);

@@ -106,8 +106,7 @@ static int setup(op_case *oc) {
   case_expect_part(oc, SEQ, 0, S, seq, seq_scale, tol_seq);
   case_expect_part(oc, SEQ, S, S, seq + S, seq_scale + S, 0);
   /* the NLL: N per-sequence sums of at most L terms, then their sum in sequence order */
-  case_expect_part(oc, SEQ, 2 * S, 2, seq + 2 * S, seq_scale + 2 * S,
-                   (double)(L + N + 4) * CASE_U);
+  case_expect_part(oc, SEQ, 2 * S, 2, seq + 2 * S, seq_scale + 2 * S, (double)(L + N + 4) * CASE_U);
   if (!p->logps_only) {
     const double e = (double)(L + 2) * CASE_U, tol = 16 * CASE_U;
     for (int k = 0; k < 2; k++) {

@@ -4,8 +4,11 @@
  * runs it again for the same bits, and for benchmarks times a warm-up and the timed runs. */
 #include "case.h"
 
+#include "ops/backend.h"
+
 #include "vkft/platform.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,24 @@ void *case_alloc(op_case *oc, int64_t count, size_t size) {
   b->next = oc->blocks;
   oc->blocks = b;
   return b->data;
+}
+
+double case_matmul_input_unit(op_case *oc, const case_product *products, int n, double *acc) {
+  double unit = 0;
+  *acc = CASE_U;
+  for (int b = 0; b < oc->backend_count; b++)
+    for (int i = 0; i < n; i++) {
+      vkft_matmul_precision q;
+      const case_product *p = &products[i];
+      if (vkft_matmul_precision_of(oc->backends[b], p->orient, p->dtype, p->M, p->N, &q) !=
+          VKFT_OK) {
+        oc->failed = 1;
+        continue;
+      }
+      unit = fmax(unit, q.input_unit);
+      *acc = fmax(*acc, q.accumulate_unit);
+    }
+  return unit;
 }
 
 void case_shape(op_case *oc, const char *fmt, ...) {
