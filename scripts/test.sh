@@ -8,12 +8,10 @@
 #   4. the Windows build (MinGW-w64) and its test subset under Wine;
 #   5. the portable Linux binary (static libraries, only glibc needed): its dependencies and
 #      glibc floor checked, its selftest run; and scripts/gpu-check.sh on the CPU device.
-# Each step prints the time it took. Measured from a clean clone on 2 cores, on a day the
-# machine ran ~1.1-1.2x slower than before (set-up, builds): 36.7 min (set-up 3.5, release
-# build 1.0, step 1 7.0, sanitizer build 1.4, step 2 13.6 with train.sh 5.1 and the fault sweep
-# 4.6, fuzzing 2.2, Windows build + Wine 4.0, step 5 3.9); the previous stop's 33.6 min had step
-# 1 at 8.0 and step 2 at 12.4; against the builds before them (1.12x and 1.25x slower) the
-# lavapipe matmul tiles (src/ops/matmul.c) cut step 1 to ~0.8x and step 2 to ~0.88x. Step 2 runs its
+# Each step prints the time it took. Measured from a clean clone on 2 cores (stop 25): 31.1 min
+# (set-up 2.9, release build 0.9, step 1 7.0 with test_kernels 1.9, sanitizer build 1.2, step 2
+# 11.0 with train.sh 4.7 and the fault sweep 4.1, fuzzing 2.1, Windows build + Wine 4.8, step 5
+# 1.3); stop 24's run took 28.0 min, an earlier one 36.7 on a slower day. Step 2 runs its
 # scripts with a 32 MB ASan quarantine (CMakeLists.txt says why); Wine keeps one X server and one
 # wineserver for the run.
 set -euo pipefail
