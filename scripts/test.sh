@@ -10,7 +10,7 @@
 #      glibc floor checked, its selftest run; and scripts/gpu-check.sh on the CPU device.
 # Each step prints the time it took. Measured from a clean clone on 2 cores (stop 25): 31.1 min
 # (set-up 2.9, release build 0.9, step 1 7.0 with test_kernels 1.9, sanitizer build 1.2, step 2
-# 11.0 with train.sh 4.7 and the fault sweep 4.1, fuzzing 2.1, Windows build + Wine 4.8, step 5
+# 11.0 with train.sh 4.2 and the fault sweep 3.7, fuzzing 2.1, Windows build + Wine 4.8, step 5
 # 1.3); stop 24's run took 28.0 min, an earlier one 36.7 on a slower day. Step 2 runs its
 # scripts with a 32 MB ASan quarantine (CMakeLists.txt says why); Wine keeps one X server and one
 # wineserver for the run.
