@@ -67,12 +67,6 @@ static uint64_t shared_bytes(int kind, int pass, uint64_t br, uint64_t bc, uint6
   return 2 * halves + 4 * words;
 }
 
-/* The subgroup size a cooperative-matrix kernel is built for, required when the device can. */
-static uint32_t coopmat_subgroup(const vkft_device_info *info) {
-  if (info->subgroup_size_control) return info->subgroup_size;
-  return info->subgroup_min == info->subgroup_max ? info->subgroup_size : 0;
-}
-
 /* The tile of a kernel kind for a pass and head dim: the biggest that fits the device (4
  * invocations per owned row); 0 when none does. */
 static int kernel_tile(const vkft_device_info *info, int kind, int pass, int64_t D,
@@ -82,8 +76,9 @@ static int kernel_tile(const vkft_device_info *info, int kind, int pass, int64_t
   if (kind == KIND_FLAT || D > 256) return 0; /* the owned rows' accumulators: registers */
   if (kind >= KIND_COOPMAT) {
     int emu = kind == KIND_COOPMAT_EMU;
-    t->cm = emu ? 16 : info->coopmat_m, t->cn = emu ? 16 : info->coopmat_n;
-    t->ck = emu ? 16 : info->coopmat_k, t->sg = coopmat_subgroup(info);
+    uint32_t mnk[3];
+    kernel_coopmat_shape(info, emu, mnk);
+    t->cm = mnk[0], t->cn = mnk[1], t->ck = mnk[2], t->sg = kernel_coopmat_subgroup(info);
     if (!t->cm || !t->sg || (emu && t->sg < 4) || D % t->ck || D % t->cn || D % 8) return 0;
   }
   for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
@@ -122,7 +117,7 @@ static void describe_variants(vkft_backend *be) {
       why = "not compiled in (this build's glslang or spirv-val could not make it)";
     else if (kind == KIND_COOPMAT && !info->coopmat_m)
       why = info->coopmat_why;
-    else if (kind >= KIND_COOPMAT && !coopmat_subgroup(info))
+    else if (kind >= KIND_COOPMAT && !kernel_coopmat_subgroup(info))
       why = "the subgroup size varies and cannot be required";
     else if (!kernel_tile(info, kind, PASS_DKV, 64, &t) || !fits)
       why = "no tile fits the device's shared memory and matrix shape";

@@ -117,6 +117,11 @@ int attention_kernels_init(vkft_backend *be);
 void attention_kernels_refresh(vkft_backend *be);
 /* Whether a device's automatic choice is a GPU's (VKFT_MATMUL_CHOICE overrides its type). */
 int kernel_choice_is_gpu(const vkft_backend *be);
+/* The subgroup size the cooperative-matrix kernels are built for, required when the device can
+ * (VK_EXT_subgroup_size_control); 0 when it cannot be known in advance. */
+uint32_t kernel_coopmat_subgroup(const vkft_device_info *info);
+/* The fp16 matrix shape they multiply with: the device's, or 16 x 16 x 16 when emulated. */
+void kernel_coopmat_shape(const vkft_device_info *info, int emulated, uint32_t mnk[3]);
 void matmul_kernel_precision(const vkft_backend *be, int variant, vkft_dtype weight,
                              vkft_matmul_orient orient, vkft_matmul_precision *out);
 

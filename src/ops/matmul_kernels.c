@@ -40,11 +40,10 @@ static const matmul_config configs[MATMUL_KERNEL_COUNT] = {
     [MATMUL_COOPMAT_EMU] = {"coopmat_emu", KIND_COOPMAT, 64, 64, 32, 0, 0, 32, 32, 1},
 };
 
-/* The cooperative-matrix shape a config multiplies with: the device's, or 16 x 16 x 16 emulated. */
-static void coopmat_shape(const matmul_config *c, const vkft_device_info *info, uint32_t mnk[3]) {
-  mnk[0] = c->emulated ? 16 : info->coopmat_m;
-  mnk[1] = c->emulated ? 16 : info->coopmat_n;
-  mnk[2] = c->emulated ? 16 : info->coopmat_k;
+void kernel_coopmat_shape(const vkft_device_info *info, int emulated, uint32_t mnk[3]) {
+  mnk[0] = emulated ? 16 : info->coopmat_m;
+  mnk[1] = emulated ? 16 : info->coopmat_n;
+  mnk[2] = emulated ? 16 : info->coopmat_k;
 }
 
 /* Workgroups that keep a device busy, by device type: a big discrete GPU has ~100 compute units
@@ -61,13 +60,11 @@ static uint32_t workgroup_size(const matmul_config *c, uint32_t subgroup) {
 static uint32_t shared_bytes(const matmul_config *c, const vkft_device_info *info) {
   if (c->kind == KIND_TILED) return 4 * c->bk * (c->bm + 1 + c->bn + 1);
   uint32_t subgroups = (c->bm / c->wm) * (c->bn / c->wn), mnk[3];
-  coopmat_shape(c, info, mnk);
+  kernel_coopmat_shape(info, c->emulated, mnk);
   return 2 * (c->bk + 8) * (c->bm + c->bn) + 16 * (c->bm + c->bn) + 4 * subgroups * mnk[0] * mnk[1];
 }
 
-/* The subgroup size the cooperative-matrix kernel is built for, required when the device can
- * (VK_EXT_subgroup_size_control); 0 when it cannot be known in advance. */
-static uint32_t coopmat_subgroup(const vkft_device_info *info) {
+uint32_t kernel_coopmat_subgroup(const vkft_device_info *info) {
   if (info->subgroup_size_control) return info->subgroup_size;
   return info->subgroup_min == info->subgroup_max ? info->subgroup_size : 0;
 }
@@ -98,8 +95,8 @@ static void describe(vkft_kernel_variant *v, const matmul_config *c, const vkft_
     snprintf(v->detail, sizeof v->detail, "register tiles up to 16x16 per invocation, fp32");
     return;
   }
-  uint32_t sg = coopmat_subgroup(info), wg = workgroup_size(c, sg ? sg : 1), mnk[3];
-  coopmat_shape(c, info, mnk);
+  uint32_t sg = kernel_coopmat_subgroup(info), wg = workgroup_size(c, sg ? sg : 1), mnk[3];
+  kernel_coopmat_shape(info, c->emulated, mnk);
   if (c->kind == KIND_TILED)
     snprintf(v->detail, sizeof v->detail,
              "%ux%ux%u tiles, %ux%u per invocation, %u invocations, fp32", c->bm, c->bn, c->bk,
@@ -217,7 +214,7 @@ int matmul_kernel_desc(const vkft_backend *be, int variant, vkft_matmul_orient o
                        vkft_dtype weight, int64_t M, int64_t N, vkft_dispatch_desc *d) {
   const matmul_config *c = &configs[variant];
   const vkft_device_info *info = vkft_device_get_info(be->dev);
-  uint32_t sg = c->kind == KIND_COOPMAT ? coopmat_subgroup(info) : 0;
+  uint32_t sg = c->kind == KIND_COOPMAT ? kernel_coopmat_subgroup(info) : 0;
   uint32_t wg = workgroup_size(c, sg);
   d->shader = shader_name(shader_kind(c), orient, weight);
   uint64_t gx = (uint64_t)((N + c->bn - 1) / c->bn), gy = (uint64_t)((M + c->bm - 1) / c->bm);
@@ -227,7 +224,7 @@ int matmul_kernel_desc(const vkft_backend *be, int variant, vkft_matmul_orient o
   d->groups[0] = (uint32_t)gx, d->groups[1] = (uint32_t)gy, d->groups[2] = 1;
   uint32_t spec_tiled[] = {wg, c->bm, c->bn, c->bk, c->tm, c->tn};
   uint32_t mnk[3];
-  coopmat_shape(c, info, mnk);
+  kernel_coopmat_shape(info, c->emulated, mnk);
   uint32_t spec_coopmat[] = {wg, c->bm, c->bn, c->bk, mnk[0], mnk[1], mnk[2], c->wm, c->wn, sg};
   d->spec_count = c->kind == KIND_TILED ? 6 : 10;
   memcpy(d->spec, c->kind == KIND_TILED ? spec_tiled : spec_coopmat,
